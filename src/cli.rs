@@ -1,0 +1,1 @@
+//! The command line: flags, dispatch, output and exit codes.
