@@ -9,6 +9,10 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::calendar::Calendar;
+use crate::recurrence::{self, Occurrence};
+use crate::wheel::{Anchor, Task, Wheel};
 use chrono_tz::Tz;
 
 /// What kind of notification (or, for `plan`, event) this is.
@@ -102,4 +106,445 @@ pub struct Pass {
     /// The next instant after `now` at which a notification becomes due,
     /// if nothing is completed meanwhile.
     pub next_at: Option<DateTime<Utc>>,
+}
+
+/// One event of `arshjul plan`: what would happen if nothing were completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanEvent {
+    pub task: String,
+    pub period: String,
+    pub due: NaiveDate,
+    pub kind: Kind,
+    /// Escalation level (1 = first step); 0 for other kinds.
+    pub level: u32,
+    pub date: NaiveDate,
+    pub at: DateTime<Tz>,
+    /// Person keys addressed (To): the owners, or the escalation target.
+    pub to: Vec<String>,
+}
+
+/// Where one task's oldest unfinished occurrence stands (CONTRACT section 5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRow {
+    pub task: String,
+    pub period: String,
+    pub due: NaiveDate,
+    pub state: State,
+    pub days_overdue: i64,
+    pub escalation_level: u32,
+    /// The next notification day for this occurrence, if any is left.
+    pub next: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    Upcoming,
+    Open,
+    Overdue,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Upcoming => "upcoming",
+            State::Open => "open",
+            State::Overdue => "overdue",
+        }
+    }
+}
+
+/// Closed days never run longer than this in a row (Christmas to New Year
+/// with a weekend is about a week); bounds searches that must look past
+/// days that moved.
+const MOVE_SLACK_DAYS: i64 = 31;
+
+/// How far ahead `status` looks for an occurrence that is not done.
+const STATUS_HORIZON_DAYS: i64 = 366 * 50;
+
+/// Ordering of events on the same day when picking "the latest one": an
+/// escalation (which copies the owners) outranks a repeat, which outranks
+/// a reminder.
+fn priority(kind: Kind) -> u8 {
+    match kind {
+        Kind::Due => 0,
+        Kind::Reminder => 1,
+        Kind::Repeat => 2,
+        Kind::Escalation => 3,
+    }
+}
+
+/// The day rules of one task on one wheel: where each reminder, repeat and
+/// escalation of an occurrence falls.
+struct TaskRules<'a> {
+    task: &'a Task,
+    cal: &'a Calendar,
+}
+
+/// A reminder of an occurrence: its lead time and the open day it falls on.
+#[derive(Debug, Clone, Copy)]
+struct Reminder {
+    lead: u32,
+    date: NaiveDate,
+}
+
+/// An escalation step of an occurrence.
+#[derive(Debug, Clone, Copy)]
+struct Escalation<'a> {
+    level: u32,
+    after: u32,
+    date: NaiveDate,
+    to: &'a str,
+}
+
+impl<'a> TaskRules<'a> {
+    /// Reminders in date order; two leads that land on the same open day
+    /// become one (the one closer to the due date).
+    fn reminders(&self, due: NaiveDate) -> Vec<Reminder> {
+        let mut out: Vec<Reminder> = self
+            .task
+            .remind
+            .iter()
+            .map(|lead| Reminder {
+                lead: lead.0,
+                date: self.cal.open_on_or_before(due - chrono::Duration::days(i64::from(lead.0))),
+            })
+            .collect();
+        out.sort_by_key(|r| (r.date, std::cmp::Reverse(r.lead)));
+        out.dedup_by_key(|r| r.date);
+        out
+    }
+
+    fn escalations(&self, due: NaiveDate) -> Vec<Escalation<'a>> {
+        self.task
+            .escalate
+            .iter()
+            .enumerate()
+            .map(|(i, step)| Escalation {
+                level: i as u32 + 1,
+                after: step.after.0,
+                date: self.cal.open_on_or_after(due + chrono::Duration::days(i64::from(step.after.0))),
+                to: step.to.as_str(),
+            })
+            .collect()
+    }
+
+    /// The open day of the `k`-th repeat (k >= 1), and its nominal offset.
+    fn repeat(&self, due: NaiveDate, k: i64) -> Option<(u32, NaiveDate)> {
+        let every = i64::from(self.task.repeat?.0);
+        let offset = every.checked_mul(k)?;
+        let nominal = due.checked_add_signed(chrono::Duration::days(offset))?;
+        Some((u32::try_from(offset).ok()?, self.cal.open_on_or_after(nominal)))
+    }
+
+    /// The latest repeat whose day is on or before `day`.
+    fn latest_repeat(&self, due: NaiveDate, day: NaiveDate) -> Option<(u32, NaiveDate)> {
+        let every = i64::from(self.task.repeat?.0);
+        let mut k = (day - due).num_days() / every;
+        while k >= 1 {
+            let (offset, date) = self.repeat(due, k)?;
+            if date <= day {
+                return Some((offset, date));
+            }
+            k -= 1;
+        }
+        None
+    }
+
+    /// The first repeat whose day is after `day`.
+    fn next_repeat(&self, due: NaiveDate, day: NaiveDate) -> Option<NaiveDate> {
+        let every = i64::from(self.task.repeat?.0);
+        let mut k = ((day - due).num_days() / every).max(0) + 1;
+        loop {
+            let (_, date) = self.repeat(due, k)?;
+            if date > day {
+                return Some(date);
+            }
+            k += 1;
+        }
+    }
+
+    /// All events of one occurrence with their day in `from..=to`, if
+    /// nothing is completed. Per day, the owners get at most one message
+    /// (a repeat on an escalation day is left out: the escalation copies them).
+    fn expand(&self, occ: &Occurrence, from: NaiveDate, to: NaiveDate, out: &mut Vec<PlanEvent>) {
+        let due = occ.due;
+        let owners = &self.task.owners;
+        let mut push = |kind: Kind, level: u32, date: NaiveDate, to_keys: Vec<String>| {
+            if date >= from && date <= to {
+                out.push(PlanEvent {
+                    task: self.task.id.clone(),
+                    period: occ.period.clone(),
+                    due,
+                    kind,
+                    level,
+                    date,
+                    at: self.cal.send_instant(date),
+                    to: to_keys,
+                });
+            }
+        };
+        for r in self.reminders(due) {
+            push(Kind::Reminder, 0, r.date, owners.clone());
+        }
+        push(Kind::Due, 0, due, owners.clone());
+        let escalations = self.escalations(due);
+        if let Some(every) = self.task.repeat.map(|d| i64::from(d.0)) {
+            let first = ((from - due).num_days() - MOVE_SLACK_DAYS) / every;
+            let mut k = first.max(1);
+            let mut last_day = None;
+            while let Some((_, date)) = self.repeat(due, k) {
+                if date > to + chrono::Duration::days(MOVE_SLACK_DAYS) {
+                    break;
+                }
+                let escalated = escalations.iter().any(|e| e.date == date);
+                if last_day != Some(date) && !escalated {
+                    push(Kind::Repeat, 0, date, owners.clone());
+                }
+                last_day = Some(date);
+                k += 1;
+            }
+        }
+        for e in &escalations {
+            push(Kind::Escalation, e.level, e.date, vec![e.to.to_string()]);
+        }
+    }
+}
+
+fn lower_bound(wheel: &Wheel, th: Option<&TaskHistory>, fallback: NaiveDate) -> NaiveDate {
+    wheel
+        .organisation
+        .start
+        .or_else(|| th.and_then(|h| h.first_seen))
+        .unwrap_or(fallback)
+}
+
+/// The longest reminder lead of a task, in days.
+fn max_lead(task: &Task) -> i64 {
+    task.remind.iter().map(|d| i64::from(d.0)).max().unwrap_or(0)
+}
+
+/// The occurrences of `task` with a due date in `lb..=to` that can still be
+/// pending. Fixed tasks follow the calendar. A task anchored on completion
+/// has one occurrence at a time: the first calendar occurrence, or the last
+/// completion plus one interval.
+fn occurrences_of(
+    wheel: &Wheel,
+    task: &Task,
+    th: Option<&TaskHistory>,
+    lb: NaiveDate,
+    to: NaiveDate,
+) -> Vec<Occurrence> {
+    let terms = wheel.terms.as_ref();
+    let rule = &task.recurrence;
+    match task.anchor {
+        Anchor::Fixed => recurrence::occurrences(rule, terms, lb, to),
+        Anchor::Completion => {
+            let months = recurrence::interval_months(rule, terms);
+            let first_fixed = || {
+                let horizon = recurrence::add_months_clamped(lb, months.saturating_mul(2).max(24));
+                recurrence::occurrences(rule, terms, lb, horizon).into_iter().next()
+            };
+            let next = match th.and_then(|h| h.last_done.as_ref()) {
+                None => first_fixed(),
+                Some(last) => {
+                    let due = recurrence::add_months_clamped(last.on, months);
+                    if due < lb {
+                        first_fixed()
+                    } else {
+                        let done = th.map(|h| &h.done);
+                        let mut period = recurrence::period_of(rule, terms, due);
+                        let mut probe = due;
+                        // An early completion can make the next due date fall in
+                        // the period just completed: the new occurrence takes
+                        // the next period key that is still free.
+                        while period <= last.period || done.is_some_and(|d| d.contains(&period)) {
+                            probe = recurrence::add_months_clamped(probe, months.max(1));
+                            period = recurrence::period_of(rule, terms, probe);
+                        }
+                        Some(Occurrence { period, due })
+                    }
+                }
+            };
+            next.into_iter().filter(|o| o.due >= lb && o.due <= to).collect()
+        }
+    }
+}
+
+/// Every event whose day lies in `from..=to`, as if nothing were completed,
+/// in time order. Without `organisation.start`, tasks are taken to appear on
+/// `from`.
+pub fn plan_range(wheel: &Wheel, from: NaiveDate, to: NaiveDate) -> Vec<PlanEvent> {
+    let cal = Calendar::new(&wheel.organisation);
+    let mut out = Vec::new();
+    for task in &wheel.tasks {
+        let rules = TaskRules { task, cal: &cal };
+        let lb = lower_bound(wheel, None, from);
+        let last_due = to + chrono::Duration::days(max_lead(task) + MOVE_SLACK_DAYS);
+        for occ in occurrences_of(wheel, task, None, lb, last_due) {
+            rules.expand(&occ, from, to, &mut out);
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.at, &a.task, &a.period, priority(a.kind), a.level).cmp(&(b.at, &b.task, &b.period, priority(b.kind), b.level))
+    });
+    out
+}
+
+/// The last local day whose send time has come at `now`.
+fn last_send_day(cal: &Calendar, now: DateTime<Utc>) -> NaiveDate {
+    let today = cal.local_date(&now);
+    if cal.send_instant(today).with_timezone(&Utc) <= now {
+        today
+    } else {
+        today.pred_opt().unwrap_or(today)
+    }
+}
+
+fn key(task: &str, period: &str, kind: Kind, step: u32, person: &str) -> String {
+    format!("{task}/{period}/{}/{step}/{person}", kind.as_str())
+}
+
+/// One pass at `now`: every notification that is due and not yet sent,
+/// following the catch-up rule (CONTRACT section 2): per occurrence, each
+/// recipient is addressed at most once, with the latest message they should
+/// have had; nothing already in the outbox is sent again.
+pub fn pass(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Pass {
+    let cal = Calendar::new(&wheel.organisation);
+    let today = cal.local_date(&now);
+    let last = last_send_day(&cal, now);
+    let mut occurrences = Vec::new();
+    let mut send = Vec::new();
+    let mut next_day: Option<NaiveDate> = None;
+    let mut consider_next = |d: NaiveDate| {
+        if d > last && next_day.is_none_or(|n| d < n) {
+            next_day = Some(d);
+        }
+    };
+    for task in &wheel.tasks {
+        let th = history.tasks.get(&task.id);
+        let rules = TaskRules { task, cal: &cal };
+        let lb = lower_bound(wheel, th, today);
+        let months = i64::from(recurrence::interval_months(&task.recurrence, wheel.terms.as_ref()));
+        let horizon = today + chrono::Duration::days(max_lead(task) + MOVE_SLACK_DAYS + months * 31);
+        for occ in occurrences_of(wheel, task, th, lb, horizon) {
+            if th.is_some_and(|h| h.done.contains(&occ.period)) {
+                continue;
+            }
+            let due = occ.due;
+            let reminders = rules.reminders(due);
+            let escalations = rules.escalations(due);
+            for d in reminders.iter().map(|r| r.date).chain(escalations.iter().map(|e| e.date)) {
+                consider_next(d);
+            }
+            if let Some(d) = rules.next_repeat(due, last.max(due)) {
+                consider_next(d);
+            }
+            let first_day = reminders.first().map(|r| r.date).unwrap_or(due).min(due);
+            if first_day > last {
+                continue;
+            }
+            occurrences.push((task.id.clone(), occ.period.clone(), due));
+            let sent = |k: &str| th.is_some_and(|h| h.sent.contains(k));
+            let make = |kind: Kind, step: u32, key_step: u32, date: NaiveDate, to: &str, cc: Vec<String>| Notification {
+                key: key(&task.id, &occ.period, kind, key_step, to),
+                task: task.id.clone(),
+                period: occ.period.clone(),
+                due,
+                kind,
+                step,
+                date,
+                at: cal.send_instant(date),
+                to: to.to_string(),
+                cc,
+            };
+
+            // The owners: the latest of their reminders, repeats and the
+            // escalations that copy them.
+            let mut latest: Option<(NaiveDate, Kind, u32)> = None;
+            let mut offer = |date: NaiveDate, kind: Kind, step: u32| {
+                if date <= last && latest.is_none_or(|(d, k, _)| (date, priority(kind)) > (d, priority(k))) {
+                    latest = Some((date, kind, step));
+                }
+            };
+            for r in &reminders {
+                offer(r.date, Kind::Reminder, r.lead);
+            }
+            if let Some((offset, date)) = rules.latest_repeat(due, last) {
+                offer(date, Kind::Repeat, offset);
+            }
+            for e in &escalations {
+                offer(e.date, Kind::Escalation, e.level);
+            }
+            if let Some((date, kind, step)) = latest.filter(|(_, k, _)| *k != Kind::Escalation) {
+                for owner in &task.owners {
+                    let n = make(kind, step, step, date, owner, Vec::new());
+                    if !sent(&n.key) {
+                        send.push(n);
+                    }
+                }
+            }
+
+            // Each escalation target: its latest step that has come.
+            let mut targets: Vec<&Escalation> = escalations.iter().filter(|e| e.date <= last).collect();
+            targets.sort_by_key(|e| (e.to, std::cmp::Reverse((e.date, e.level))));
+            targets.dedup_by_key(|e| e.to);
+            for e in targets {
+                let n = make(Kind::Escalation, e.level, e.after, e.date, e.to, task.owners.clone());
+                if !sent(&n.key) {
+                    send.push(n);
+                }
+            }
+        }
+    }
+    send.sort_by(|a, b| (a.at, &a.task, &a.period, &a.key).cmp(&(b.at, &b.task, &b.period, &b.key)));
+    Pass {
+        occurrences,
+        send,
+        next_at: next_day.map(|d| cal.send_instant(d).with_timezone(&Utc)),
+    }
+}
+
+/// One row per task for its oldest occurrence that is not done.
+pub fn status(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Vec<StatusRow> {
+    let cal = Calendar::new(&wheel.organisation);
+    let today = cal.local_date(&now);
+    let last = last_send_day(&cal, now);
+    let mut rows = Vec::new();
+    for task in &wheel.tasks {
+        let th = history.tasks.get(&task.id);
+        let rules = TaskRules { task, cal: &cal };
+        let lb = lower_bound(wheel, th, today);
+        let horizon = today + chrono::Duration::days(STATUS_HORIZON_DAYS);
+        let pending = occurrences_of(wheel, task, th, lb, horizon)
+            .into_iter()
+            .find(|o| !th.is_some_and(|h| h.done.contains(&o.period)));
+        let Some(occ) = pending else { continue };
+        let reminders = rules.reminders(occ.due);
+        let escalations = rules.escalations(occ.due);
+        let first_day = reminders.first().map(|r| r.date).unwrap_or(occ.due).min(occ.due);
+        let state = if today > occ.due {
+            State::Overdue
+        } else if first_day <= today {
+            State::Open
+        } else {
+            State::Upcoming
+        };
+        let next = reminders
+            .iter()
+            .map(|r| r.date)
+            .chain(escalations.iter().map(|e| e.date))
+            .chain(rules.next_repeat(occ.due, last.max(occ.due)))
+            .filter(|d| *d > last)
+            .min();
+        rows.push(StatusRow {
+            task: task.id.clone(),
+            period: occ.period,
+            due: occ.due,
+            state,
+            days_overdue: (today - occ.due).num_days().max(0),
+            escalation_level: escalations.iter().filter(|e| e.date <= last).count() as u32,
+            next,
+        });
+    }
+    rows
 }

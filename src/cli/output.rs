@@ -1,0 +1,240 @@
+//! What the commands print: readable tables for people, and the JSON shapes
+//! of CONTRACT section 5 for scripts. Writes to the writer it is given.
+
+use std::io::{self, Write};
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use serde_json::{json, Value};
+
+use crate::planner::{Kind, PlanEvent, State, StatusRow};
+use crate::store::{Completion, MessageState, NotificationRecord};
+use crate::wheel::Wheel;
+
+fn emails(wheel: &Wheel, keys: &[String]) -> Vec<String> {
+    keys.iter()
+        .map(|k| wheel.person(k).map(|p| p.email.clone()).unwrap_or_else(|| k.clone()))
+        .collect()
+}
+
+fn rfc3339<Tz: chrono::TimeZone>(t: &DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+pub fn plan_json(out: &mut impl Write, wheel: &Wheel, from: NaiveDate, to: NaiveDate, events: &[PlanEvent]) -> io::Result<()> {
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            let mut v = json!({
+                "task": e.task,
+                "period": e.period,
+                "due": e.due.to_string(),
+                "kind": e.kind.as_str(),
+                "date": e.date.to_string(),
+                "at": rfc3339(&e.at),
+                "to": emails(wheel, &e.to),
+            });
+            if e.kind == Kind::Escalation {
+                v["level"] = json!(e.level);
+            }
+            v
+        })
+        .collect();
+    let doc = json!({"from": from.to_string(), "to": to.to_string(), "events": events});
+    serde_json::to_writer(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+pub fn plan_table(out: &mut impl Write, wheel: &Wheel, events: &[PlanEvent]) -> io::Result<()> {
+    if events.is_empty() {
+        return writeln!(out, "Nothing happens in this range.");
+    }
+    let task_w = events.iter().map(|e| e.task.chars().count()).max().unwrap_or(4).max(4);
+    let period_w = events.iter().map(|e| e.period.len()).max().unwrap_or(6).max(6);
+    writeln!(
+        out,
+        "{:<10}  {:<5}  {:<12}  {:<task_w$}  {:<period_w$}  {:<10}  TO",
+        "DATE", "TIME", "KIND", "TASK", "PERIOD", "DUE"
+    )?;
+    for e in events {
+        let kind = match e.kind {
+            Kind::Escalation => format!("escalation {}", e.level),
+            k => k.as_str().to_string(),
+        };
+        let time = if e.kind == Kind::Due { String::new() } else { e.at.format("%H:%M").to_string() };
+        writeln!(
+            out,
+            "{:<10}  {:<5}  {:<12}  {:<task_w$}  {:<period_w$}  {:<10}  {}",
+            e.date.to_string(),
+            time,
+            kind,
+            e.task,
+            e.period,
+            e.due.to_string(),
+            emails(wheel, &e.to).join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// Sort key for status rows: most overdue first, then open, then upcoming,
+/// each by due date.
+pub fn urgency(row: &StatusRow) -> (u8, i64, NaiveDate, String) {
+    let rank = match row.state {
+        State::Overdue => 0,
+        State::Open => 1,
+        State::Upcoming => 2,
+    };
+    (rank, -row.days_overdue, row.due, row.task.clone())
+}
+
+fn last_done_json(c: &Option<Completion>) -> Value {
+    match c {
+        None => Value::Null,
+        Some(c) => json!({"period": c.period, "at": rfc3339(&c.at), "by": c.by, "via": c.via}),
+    }
+}
+
+pub fn status_json(
+    out: &mut impl Write,
+    wheel: &Wheel,
+    now: DateTime<FixedOffset>,
+    rows: &[(StatusRow, Option<Completion>)],
+) -> io::Result<()> {
+    let tasks: Vec<Value> = rows
+        .iter()
+        .map(|(r, last)| {
+            let task = wheel.task(&r.task);
+            json!({
+                "id": r.task,
+                "title": task.map(|t| t.title.as_str()).unwrap_or(""),
+                "owner": task.map(|t| t.owners.clone()).unwrap_or_default(),
+                "period": r.period,
+                "due": r.due.to_string(),
+                "state": r.state.as_str(),
+                "days_overdue": r.days_overdue,
+                "escalation_level": r.escalation_level,
+                "last_done": last_done_json(last),
+            })
+        })
+        .collect();
+    serde_json::to_writer(&mut *out, &json!({"now": rfc3339(&now), "tasks": tasks}))?;
+    writeln!(out)
+}
+
+pub fn status_table(
+    out: &mut impl Write,
+    wheel: &Wheel,
+    rows: &[(StatusRow, Option<Completion>)],
+    colour: bool,
+) -> io::Result<()> {
+    if rows.is_empty() {
+        return writeln!(out, "No tasks.");
+    }
+    let id_w = rows.iter().map(|(r, _)| r.task.chars().count()).max().unwrap_or(4).max(4);
+    let period_w = rows.iter().map(|(r, _)| r.period.len()).max().unwrap_or(6).max(6);
+    writeln!(
+        out,
+        "{:<8}  {:<id_w$}  {:<period_w$}  {:<10}  {:>7}  {:>3}  {:<20}  LAST DONE",
+        "STATE", "TASK", "PERIOD", "DUE", "OVERDUE", "ESC", "OWNER"
+    )?;
+    for (r, last) in rows {
+        let owners = wheel.task(&r.task).map(|t| t.owners.join(", ")).unwrap_or_default();
+        let overdue = if r.days_overdue > 0 { format!("{}d", r.days_overdue) } else { "-".into() };
+        let esc = if r.escalation_level > 0 { r.escalation_level.to_string() } else { "-".into() };
+        let last = match last {
+            Some(c) => format!("{} {} {}", c.period, c.at.format("%Y-%m-%d"), c.by),
+            None => "never".into(),
+        };
+        let line = format!(
+            "{:<8}  {:<id_w$}  {:<period_w$}  {:<10}  {:>7}  {:>3}  {:<20}  {}",
+            r.state.as_str(),
+            r.task,
+            r.period,
+            r.due.to_string(),
+            overdue,
+            esc,
+            owners,
+            last
+        );
+        let (start, end) = match (colour, r.state) {
+            (true, State::Overdue) => ("\x1b[1;31m", "\x1b[0m"),
+            (true, State::Open) => ("\x1b[33m", "\x1b[0m"),
+            _ => ("", ""),
+        };
+        writeln!(out, "{start}{line}{end}")?;
+    }
+    Ok(())
+}
+
+fn state_str(s: MessageState) -> &'static str {
+    match s {
+        MessageState::Pending => "pending",
+        MessageState::Sent => "sent",
+        MessageState::Failed => "failed",
+    }
+}
+
+pub fn history_json(out: &mut impl Write, completions: &[Completion], notifications: &[NotificationRecord]) -> io::Result<()> {
+    let completions: Vec<Value> = completions
+        .iter()
+        .map(|c| json!({"task": c.task, "period": c.period, "at": rfc3339(&c.at), "by": c.by, "via": c.via, "note": c.note}))
+        .collect();
+    let notifications: Vec<Value> = notifications
+        .iter()
+        .map(|n| {
+            json!({
+                "task": n.task,
+                "period": n.period,
+                "kind": n.kind,
+                "to": n.to.first().cloned().unwrap_or_default(),
+                "sent_at": n.sent_at.as_ref().map(rfc3339),
+                "state": state_str(n.state),
+                "attempts": n.attempts,
+                "error": n.last_error,
+            })
+        })
+        .collect();
+    serde_json::to_writer(&mut *out, &json!({"completions": completions, "notifications": notifications}))?;
+    writeln!(out)
+}
+
+pub fn history_table(out: &mut impl Write, completions: &[Completion], notifications: &[NotificationRecord]) -> io::Result<()> {
+    writeln!(out, "Completions ({})", completions.len())?;
+    for c in completions {
+        let note = c.note.as_deref().map(|n| format!("  \"{n}\"")).unwrap_or_default();
+        writeln!(
+            out,
+            "  {}  {:<24} {:<10} by {} via {}{}",
+            c.at.format("%Y-%m-%d %H:%M"),
+            c.task,
+            c.period,
+            c.by,
+            c.via,
+            note
+        )?;
+    }
+    writeln!(out, "Notifications ({})", notifications.len())?;
+    for n in notifications {
+        let when = n.sent_at.as_ref().unwrap_or(&n.created_at).format("%Y-%m-%d %H:%M");
+        let mut state = state_str(n.state).to_string();
+        if let Some(e) = &n.last_error {
+            if n.state != MessageState::Sent {
+                state = format!("{state} after {} attempts: {e}", n.attempts);
+            }
+        }
+        writeln!(
+            out,
+            "  {}  {:<10} {:<24} {:<10} to {}  [{}]",
+            when,
+            n.kind,
+            n.task,
+            n.period,
+            n.to.join(", "),
+            state
+        )?;
+    }
+    Ok(())
+}
