@@ -116,8 +116,10 @@ pub fn main() -> ExitCode {
     match dispatch(args) {
         Ok(code) => code,
         Err(f) => {
+            // One line per problem, as written: a wheel error starts with
+            // its `file:line:col`, so editors and scripts can jump to it.
             for line in f.message.lines() {
-                eprintln!("arshjul: {line}");
+                eprintln!("{line}");
             }
             ExitCode::from(f.code)
         }
@@ -147,7 +149,7 @@ fn dispatch(args: Args) -> CmdResult {
         if args.now.is_some() {
             return Err(Failure::usage("--now is for previews and tests; `run` always uses the wall clock"));
         }
-        return crate::daemon::run(loaded).map_err(Failure::runtime);
+        return crate::daemon::run(loaded, args.config.as_deref(), args.schedule.as_deref());
     }
     let now = match &args.now {
         Some(text) => parse_time(text, &loaded.wheel).map_err(Failure::usage)?,

@@ -1,9 +1,189 @@
-//! The daemon: `arshjul run`. Placeholder until the daemon lands.
+//! The daemon, `arshjul run`: the scheduler loop and the HTTP listener in
+//! one tokio process, signals, and the systemd notify protocol. The only
+//! module that sleeps. It reads the wall clock afresh on every wake-up and
+//! never sleeps longer than a minute, because tokio's timers are monotonic:
+//! a suspended machine or a stepped clock must not delay mail.
 
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
-use crate::cli::Loaded;
+use chrono::{DateTime, Utc};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 
-pub fn run(_loaded: Loaded) -> Result<ExitCode, String> {
-    Err("`arshjul run` is not built yet".into())
+use crate::cli::{load, Failure, Loaded};
+use crate::planner;
+use crate::store::Store;
+use crate::tick::{lock, open_store, Engine, Report};
+use crate::web;
+use crate::wheel::Wheel;
+
+/// The longest the loop sleeps: a wall-clock jump is noticed within this.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// What made the loop wake up.
+enum Wake {
+    Timer,
+    Reload,
+    Stop,
+}
+
+/// The paths the daemon was started with, to reload from on SIGHUP.
+struct Origin {
+    config: Option<std::path::PathBuf>,
+    schedule: Option<std::path::PathBuf>,
+}
+
+/// `arshjul run`.
+pub fn run(loaded: Loaded, config: Option<&std::path::Path>, schedule: Option<&std::path::Path>) -> Result<ExitCode, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))?;
+    let origin = Origin { config: config.map(Into::into), schedule: schedule.map(Into::into) };
+    runtime.block_on(serve(loaded, origin))
+}
+
+async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
+    let mut engine = Engine::new(loaded)?;
+    let store = Arc::new(Mutex::new(open_store(&engine.settings)?));
+    let listen = engine.settings.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
+    let wheel = Arc::new(RwLock::new(Arc::new(engine.wheel.clone())));
+    let state = web::AppState::new(
+        store.clone(),
+        wheel.clone(),
+        engine.secret().clone(),
+        &engine.settings,
+        Arc::new(Utc::now),
+    )
+    .map_err(Failure::usage)?;
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let http = tokio::spawn(web::serve(listener, state, async move {
+        // Resolves when the loop says stop (or the sender is gone).
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    }));
+    tracing::info!(listen = %listen, database = %engine.settings.database.display(), "arshjul started");
+    notify(&[sd_notify::NotifyState::Ready]);
+
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| Failure::runtime(format!("cannot watch SIGHUP: {e}")))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Failure::runtime(format!("cannot watch SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Failure::runtime(format!("cannot watch SIGINT: {e}")))?;
+    let watchdog = watchdog_interval();
+
+    loop {
+        let now = Utc::now();
+        let next_at = match engine.pass(&store, now).await {
+            Ok(report) => {
+                log_report(&report);
+                report.next_at
+            }
+            Err(e) => {
+                tracing::error!("pass failed: {}", e.message);
+                None
+            }
+        };
+        notify(&[sd_notify::NotifyState::Status(&status_line(&engine.wheel, &store, next_at))]);
+        if watchdog.is_some() {
+            notify(&[sd_notify::NotifyState::Watchdog]);
+        }
+        let mut sleep = MAX_SLEEP;
+        if let Some(w) = watchdog {
+            sleep = sleep.min(w / 2);
+        }
+        if let Some(at) = next_at {
+            let until = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            sleep = sleep.min(until);
+        }
+        let wake = tokio::select! {
+            _ = tokio::time::sleep(sleep) => Wake::Timer,
+            _ = hup.recv() => Wake::Reload,
+            _ = term.recv() => Wake::Stop,
+            _ = int.recv() => Wake::Stop,
+        };
+        match wake {
+            Wake::Timer => {}
+            Wake::Stop => break,
+            Wake::Reload => {
+                notify(&[sd_notify::NotifyState::Reloading]);
+                reload(&mut engine, &wheel, &origin);
+                notify(&[sd_notify::NotifyState::Ready]);
+            }
+        }
+    }
+
+    tracing::info!("stopping");
+    notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(Duration::from_secs(5), http).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!("listener: {e}"),
+        Ok(Err(e)) => tracing::warn!("listener task: {e}"),
+        Err(_) => tracing::warn!("requests still open after 5 s; stopping anyway"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Re-reads settings and wheel. A broken wheel or settings file is logged
+/// with its place and the old one stays in force.
+fn reload(engine: &mut Engine, wheel: &RwLock<Arc<Wheel>>, origin: &Origin) {
+    match load(origin.config.as_deref(), origin.schedule.as_deref()) {
+        Ok(loaded) => {
+            if loaded.settings.listen != engine.settings.listen || loaded.settings.database != engine.settings.database {
+                tracing::warn!("`listen` and `database` changes take effect on restart, not reload");
+            }
+            let tasks = loaded.wheel.tasks.len();
+            let new_wheel = loaded.wheel.clone();
+            match Engine::new(loaded) {
+                Ok(mut fresh) => {
+                    // Keep the listener's and database's settings of this process.
+                    fresh.settings.listen = engine.settings.listen.clone();
+                    fresh.settings.database = engine.settings.database.clone();
+                    *engine = fresh;
+                    *wheel.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new_wheel);
+                    tracing::info!(tasks, "reloaded");
+                }
+                Err(e) => tracing::error!("reload refused, keeping the old settings: {}", e.message),
+            }
+        }
+        Err(e) => {
+            for line in e.message.lines() {
+                tracing::error!("reload refused, keeping the old wheel: {line}");
+            }
+        }
+    }
+}
+
+fn log_report(r: &Report) {
+    if r.queued + r.sent + r.deferred + r.failed > 0 {
+        tracing::info!(queued = r.queued, sent = r.sent, deferred = r.deferred, failed = r.failed, "pass");
+    }
+}
+
+/// "12 tasks, 1 overdue, next reminder 2027-02-15 08:00".
+fn status_line(wheel: &Wheel, store: &Mutex<Store>, next_at: Option<DateTime<Utc>>) -> String {
+    let now = Utc::now();
+    let history = lock(store).history(wheel).unwrap_or_default();
+    let rows = planner::status(wheel, &history, now);
+    let overdue = rows.iter().filter(|r| r.state == planner::State::Overdue).count();
+    let next = next_at
+        .map(|t| format!(", next notification {}", t.with_timezone(&wheel.organisation.timezone).format("%Y-%m-%d %H:%M")))
+        .unwrap_or_default();
+    format!("{} tasks, {overdue} overdue{next}", wheel.tasks.len())
+}
+
+/// Half of this is how often the loop pings systemd's watchdog.
+fn watchdog_interval() -> Option<Duration> {
+    let mut usec = 0;
+    sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec))
+}
+
+/// Tells systemd (when `NOTIFY_SOCKET` is set); otherwise does nothing.
+fn notify(states: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        tracing::debug!("sd_notify: {e}");
+    }
 }

@@ -1,0 +1,370 @@
+//! The planner as a spec: literal wheels, literal dates, literal outcomes,
+//! through two helpers (`check_plan`, `check_pass`).
+
+use std::collections::HashSet;
+
+use arshjul::planner::{self, Done, History, TaskHistory};
+use arshjul::wheel::{self, Wheel};
+use chrono::{DateTime, NaiveDate, Utc};
+
+const BASE: &str = r#"
+[organisation]
+name = "Testkommune"
+timezone = "Europe/Copenhagen"
+send_time = "08:00"
+holidays = "dk"
+closed = ["12-24", "12-31"]
+START
+
+[terms]
+start = 2022-01-01
+years = 4
+
+[defaults]
+remind = ["30d", "7d", "1d"]
+repeat = "7d"
+escalate = [ { after = "7d", to = "bo" }, { after = "30d", to = "carl" } ]
+
+[people.anna]
+name = "Anna"
+email = "anna@example.dk"
+
+[people.bo]
+name = "Bo"
+email = "bo@example.dk"
+
+[people.carl]
+name = "Carl"
+email = "carl@example.dk"
+"#;
+
+const POLICY: &str = r#"
+[[task]]
+id = "policy-review"
+title = "Gennemgang af politikken"
+owner = "anna"
+every = "year"
+due = "03-01"
+"#;
+
+fn wheel_with(start: Option<&str>, tasks: &str) -> Wheel {
+    let start = start.map(|s| format!("start = {s}")).unwrap_or_default();
+    let text = BASE.replace("START", &start) + tasks;
+    match wheel::parse(&text, "schedule.toml") {
+        Ok(w) => w,
+        Err(e) => panic!("test wheel does not parse:\n{e}"),
+    }
+}
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("test date")
+}
+
+fn time(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).expect("test time").with_timezone(&Utc)
+}
+
+/// `plan` between two dates, one line per event:
+/// `DATE HH:MM kind[ level] task/period -> to`.
+fn check_plan(wheel: &Wheel, from: &str, to: &str, expected: &[&str]) {
+    let got: Vec<String> = planner::plan_range(wheel, date(from), date(to))
+        .iter()
+        .map(|e| {
+            let kind = if e.level > 0 { format!("{} {}", e.kind.as_str(), e.level) } else { e.kind.as_str().to_string() };
+            format!("{} {} {} {}/{} -> {}", e.date, e.at.format("%H:%M%:z"), kind, e.task, e.period, e.to.join(","))
+        })
+        .collect();
+    assert_eq!(got, expected, "\nplan {from}..{to}:\n{}\n", got.join("\n"));
+}
+
+/// One pass at `now`, one line per notification:
+/// `DATE kind task/period step -> to [cc ...]`.
+fn check_pass(wheel: &Wheel, history: &History, now: &str, expected: &[&str]) -> Vec<String> {
+    let pass = planner::pass(wheel, history, time(now));
+    let got: Vec<String> = pass
+        .send
+        .iter()
+        .map(|n| {
+            let cc = if n.cc.is_empty() { String::new() } else { format!(" cc {}", n.cc.join(",")) };
+            format!("{} {} {}/{} -> {}{cc}", n.date, n.kind.as_str(), n.task, n.period, n.to)
+        })
+        .collect();
+    assert_eq!(got, expected, "\npass at {now}:\n{}\n", got.join("\n"));
+    pass.send.iter().map(|n| n.key.clone()).collect()
+}
+
+fn history_of(task: &str, th: TaskHistory) -> History {
+    let mut h = History::default();
+    h.tasks.insert(task.to_string(), th);
+    h
+}
+
+fn sent(keys: &[String]) -> HashSet<String> {
+    keys.iter().cloned().collect()
+}
+
+#[test]
+fn yearly_task_reminders_move_back_escalations_and_repeats_move_forward() {
+    // 2027-03-01 is a Monday. 30d before is Saturday 30 January: the
+    // reminder moves back to Friday 29th; 1d before is Sunday 28 February:
+    // back to Friday 26th. The first repeat (8 March) is the first
+    // escalation's day, so only the escalation goes out. The repeat of 29
+    // March falls on 2. påskedag and moves to Tuesday 30th.
+    let w = wheel_with(Some("2027-01-01"), POLICY);
+    check_plan(
+        &w,
+        "2027-01-01",
+        "2027-04-05",
+        &[
+            "2027-01-29 08:00+01:00 reminder policy-review/2027 -> anna",
+            "2027-02-22 08:00+01:00 reminder policy-review/2027 -> anna",
+            "2027-02-26 08:00+01:00 reminder policy-review/2027 -> anna",
+            "2027-03-01 08:00+01:00 due policy-review/2027 -> anna",
+            "2027-03-08 08:00+01:00 escalation 1 policy-review/2027 -> bo",
+            "2027-03-15 08:00+01:00 repeat policy-review/2027 -> anna",
+            "2027-03-22 08:00+01:00 repeat policy-review/2027 -> anna",
+            "2027-03-30 08:00+02:00 repeat policy-review/2027 -> anna",
+            "2027-03-31 08:00+02:00 escalation 2 policy-review/2027 -> carl",
+            "2027-04-05 08:00+02:00 repeat policy-review/2027 -> anna",
+        ],
+    );
+}
+
+#[test]
+fn a_reminder_on_a_holiday_friday_moves_to_the_open_day_before() {
+    // Langfredag 2027-03-26 and Skærtorsdag 03-25 are closed: a reminder
+    // 1 day before a due date of Saturday 27 March lands on Wednesday 24th.
+    let w = wheel_with(
+        Some("2027-01-01"),
+        r#"
+[[task]]
+id = "easter"
+title = "Påsketjek"
+owner = "anna"
+every = "year"
+due = "03-27"
+remind = ["1d"]
+repeat = "0d"
+escalate = []
+"#,
+    );
+    check_plan(
+        &w,
+        "2027-03-01",
+        "2027-03-31",
+        &[
+            "2027-03-24 08:00+01:00 reminder easter/2027 -> anna",
+            "2027-03-27 08:00+01:00 due easter/2027 -> anna",
+        ],
+    );
+}
+
+#[test]
+fn a_due_date_on_the_spring_dst_sunday_is_read_after_the_gap() {
+    // 02:30 does not exist on 2027-03-28 in Copenhagen: it is 03:30 CEST.
+    let w = wheel_with(
+        Some("2027-01-01"),
+        r#"
+[[task]]
+id = "dst"
+title = "Sommertid"
+owner = "anna"
+every = "year"
+due = "03-28"
+remind = []
+repeat = "0d"
+escalate = []
+"#,
+    );
+    let w = Wheel {
+        organisation: wheel::Organisation {
+            send_time: chrono::NaiveTime::from_hms_opt(2, 30, 0).expect("time"),
+            ..w.organisation.clone()
+        },
+        ..w
+    };
+    check_plan(&w, "2027-03-01", "2027-03-31", &["2027-03-28 03:30+02:00 due dst/2027 -> anna"]);
+}
+
+#[test]
+fn the_send_time_must_have_come() {
+    let w = wheel_with(Some("2027-01-01"), POLICY);
+    let h = History::default();
+    check_pass(&w, &h, "2027-01-29T07:59:59+01:00", &[]);
+    check_pass(&w, &h, "2027-01-29T08:00:00+01:00", &["2027-01-29 reminder policy-review/2027 -> anna"]);
+}
+
+#[test]
+fn a_second_pass_the_same_morning_sends_nothing() {
+    let w = wheel_with(Some("2027-01-01"), POLICY);
+    let keys = check_pass(&w, &History::default(), "2027-02-22T08:05:00+01:00", &["2027-02-22 reminder policy-review/2027 -> anna"]);
+    let h = history_of("policy-review", TaskHistory { sent: sent(&keys), ..Default::default() });
+    check_pass(&w, &h, "2027-02-22T09:00:00+01:00", &[]);
+    check_pass(&w, &h, "2027-02-25T09:00:00+01:00", &[]);
+    check_pass(&w, &h, "2027-02-26T09:00:00+01:00", &["2027-02-26 reminder policy-review/2027 -> anna"]);
+}
+
+#[test]
+fn catch_up_after_ten_days_down_sends_only_the_latest_to_each_recipient() {
+    // Down from 27 February to 9 March: the owner missed the due day and
+    // the first repeat; the first escalation (8 March) copies the owner and
+    // is enough for both.
+    let w = wheel_with(Some("2027-01-01"), POLICY);
+    let keys = check_pass(
+        &w,
+        &History::default(),
+        "2027-03-09T10:00:00+01:00",
+        &["2027-03-08 escalation policy-review/2027 -> bo cc anna"],
+    );
+    let h = history_of("policy-review", TaskHistory { sent: sent(&keys), ..Default::default() });
+    check_pass(&w, &h, "2027-03-09T11:00:00+01:00", &[]);
+    // A week later the owner's repeat goes out.
+    check_pass(&w, &h, "2027-03-15T08:00:00+01:00", &["2027-03-15 repeat policy-review/2027 -> anna"]);
+}
+
+#[test]
+fn catch_up_after_a_long_outage_addresses_each_recipient_once() {
+    let w = wheel_with(Some("2027-01-01"), POLICY);
+    check_pass(
+        &w,
+        &History::default(),
+        "2027-04-06T09:00:00+02:00",
+        &[
+            "2027-03-08 escalation policy-review/2027 -> bo cc anna",
+            "2027-03-31 escalation policy-review/2027 -> carl cc anna",
+            "2027-04-05 repeat policy-review/2027 -> anna",
+        ],
+    );
+}
+
+#[test]
+fn done_stops_repeats_and_escalations() {
+    let w = wheel_with(Some("2027-01-01"), POLICY);
+    let mut th = TaskHistory::default();
+    th.done.insert("2027".into());
+    th.last_done = Some(Done { period: "2027".into(), on: date("2027-03-03") });
+    let h = history_of("policy-review", th);
+    check_pass(&w, &h, "2027-03-08T09:00:00+01:00", &[]);
+    check_pass(&w, &h, "2027-06-01T09:00:00+02:00", &[]);
+    // The next year's occurrence starts reminding as usual.
+    check_pass(&w, &h, "2028-01-31T09:00:00+01:00", &["2028-01-31 reminder policy-review/2028 -> anna"]);
+}
+
+#[test]
+fn occurrences_before_the_first_appearance_are_not_created() {
+    // No organisation.start: the task appeared on 25 February 2027, so the
+    // 2026 occurrence never exists; the 2027 one's latest reminder so far
+    // (22 February) goes out at once.
+    let w = wheel_with(None, POLICY);
+    let h = history_of("policy-review", TaskHistory { first_seen: Some(date("2027-02-25")), ..Default::default() });
+    check_pass(&w, &h, "2027-02-25T12:00:00+01:00", &["2027-02-22 reminder policy-review/2027 -> anna"]);
+    let rows = planner::status(&w, &h, time("2027-02-25T12:00:00+01:00"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].period.as_str(), rows[0].state), ("2027", planner::State::Open));
+}
+
+#[test]
+fn a_rolling_task_is_due_one_interval_after_its_last_completion() {
+    let w = wheel_with(
+        Some("2027-01-01"),
+        r#"
+[[task]]
+id = "restore-test"
+title = "Test af genetablering"
+owner = "anna"
+every = "year"
+due = "06-01"
+anchor = "completion"
+remind = ["7d"]
+escalate = []
+"#,
+    );
+    // Never done: the calendar's first occurrence.
+    let rows = planner::status(&w, &History::default(), time("2027-02-01T12:00:00+01:00"));
+    assert_eq!((rows[0].period.as_str(), rows[0].due), ("2027", date("2027-06-01")));
+    // Done on 10 April 2027: next due 10 April 2028.
+    let mut th = TaskHistory::default();
+    th.done.insert("2027".into());
+    th.last_done = Some(Done { period: "2027".into(), on: date("2027-04-10") });
+    let h = history_of("restore-test", th);
+    let rows = planner::status(&w, &h, time("2027-05-01T12:00:00+02:00"));
+    assert_eq!((rows[0].period.as_str(), rows[0].due), ("2028", date("2028-04-10")));
+    check_pass(&w, &h, "2028-04-03T09:00:00+02:00", &["2028-04-03 reminder restore-test/2028 -> anna"]);
+    // Done early, on 20 December 2027, for 2028: next due 20 December 2028,
+    // which takes the next free period key.
+    let mut th = TaskHistory::default();
+    th.done.extend(["2027".to_string(), "2028".to_string()]);
+    th.last_done = Some(Done { period: "2028".into(), on: date("2027-12-20") });
+    let h = history_of("restore-test", th);
+    let rows = planner::status(&w, &h, time("2028-01-05T12:00:00+01:00"));
+    assert_eq!((rows[0].period.as_str(), rows[0].due), ("2029", date("2028-12-20")));
+}
+
+#[test]
+fn status_states_levels_and_days_overdue() {
+    let w = wheel_with(Some("2027-01-01"), POLICY);
+    let h = History::default();
+    let row = |now: &str| {
+        let r = planner::status(&w, &h, time(now)).remove(0);
+        (r.period, r.state.as_str(), r.days_overdue, r.escalation_level)
+    };
+    assert_eq!(row("2027-01-10T12:00:00+01:00"), ("2027".into(), "upcoming", 0, 0));
+    assert_eq!(row("2027-01-29T12:00:00+01:00"), ("2027".into(), "open", 0, 0));
+    assert_eq!(row("2027-03-01T23:00:00+01:00"), ("2027".into(), "open", 0, 0));
+    assert_eq!(row("2027-03-02T00:30:00+01:00"), ("2027".into(), "overdue", 1, 0));
+    assert_eq!(row("2027-03-08T07:00:00+01:00"), ("2027".into(), "overdue", 7, 0));
+    assert_eq!(row("2027-03-08T08:00:00+01:00"), ("2027".into(), "overdue", 7, 1));
+    assert_eq!(row("2027-04-01T08:00:00+02:00"), ("2027".into(), "overdue", 31, 2));
+}
+
+#[test]
+fn a_term_task_is_due_in_its_year_of_the_term() {
+    let w = wheel_with(
+        Some("2026-01-01"),
+        r#"
+[[task]]
+id = "council-approval"
+title = "Kommunalbestyrelsen godkender politikken"
+owner = "anna"
+every = "term"
+due = { year = 1, date = "12-01" }
+remind = ["30d"]
+repeat = "0d"
+escalate = []
+"#,
+    );
+    check_plan(
+        &w,
+        "2026-01-01",
+        "2030-12-31",
+        &[
+            "2026-10-30 08:00+01:00 reminder council-approval/2026-2029 -> anna",
+            "2026-12-01 08:00+01:00 due council-approval/2026-2029 -> anna",
+            "2030-11-01 08:00+01:00 reminder council-approval/2030-2033 -> anna",
+            "2030-12-01 08:00+01:00 due council-approval/2030-2033 -> anna",
+        ],
+    );
+}
+
+#[test]
+fn two_owners_each_get_their_own_message() {
+    let w = wheel_with(
+        Some("2027-01-01"),
+        r#"
+[[task]]
+id = "training"
+title = "Awareness"
+owner = ["anna", "bo"]
+every = "year"
+due = "09-15"
+remind = ["7d"]
+escalate = []
+"#,
+    );
+    check_pass(
+        &w,
+        &History::default(),
+        "2027-09-08T08:00:00+02:00",
+        &["2027-09-08 reminder training/2027 -> anna", "2027-09-08 reminder training/2027 -> bo"],
+    );
+}

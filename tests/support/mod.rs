@@ -1,0 +1,70 @@
+//! Shared test helpers: run the real binary in a scratch directory.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A scratch directory with a wheel and settings, where the binary runs.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new(schedule: &str) -> Scratch {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("schedule.toml"), schedule).expect("write schedule");
+        Scratch { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `arshjul ARGS` in the scratch directory with a clean
+    /// environment (no stray ARSHJUL_ variables from the caller).
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_arshjul"));
+        cmd.args(args).current_dir(self.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ARSHJUL_") || k == "STATE_DIRECTORY" || k == "CREDENTIALS_DIRECTORY" || k == "NOTIFY_SOCKET" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("NO_COLOR", "1").env("RUST_LOG", "warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run(cmd.output().expect("run arshjul"))
+    }
+}
+
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    /// Asserts the exit code, showing both streams when it differs.
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(self.code(), code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout()).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout()))
+    }
+}
