@@ -52,15 +52,21 @@ pub fn occurrences(
             month,
             day,
         } => {
-            let every = i64::from(every.max(1));
             let mut year = i64::from(from.year());
-            if let Some(first) = first.map(i64::from) {
-                // The first year at or after `from` that is `first + k * every`.
-                year = first + (year - first).max(0).div_euclid(every) * every;
-                if year < i64::from(from.year()) {
-                    year += every;
+            // Without `first` the task is due every year, whatever `every`
+            // says: the wheel only has `first = None` for `every = "year"`.
+            let every = match first.map(i64::from) {
+                Some(first) => {
+                    let every = i64::from(every.max(1));
+                    // The first year at or after `from` that is `first + k * every`.
+                    year = first + (year - first).max(0).div_euclid(every) * every;
+                    if year < i64::from(from.year()) {
+                        year += every;
+                    }
+                    every
                 }
-            }
+                None => 1,
+            };
             while year <= i64::from(to.year()) {
                 push(year.to_string(), date_clamped(year, month, day));
                 year += every;
@@ -408,6 +414,19 @@ mod tests {
         // A range starting in an off year finds the next on year.
         check(rule, "2028-01-01", "2030-12-31", &[("2029", "2029-06-15")]);
         check(rule, "2029-06-16", "2031-06-14", &[]);
+        // Without `first` there is nothing to count from, so every year.
+        let rule = Recurrence::Years {
+            every: 2,
+            first: None,
+            month: 1,
+            day: 1,
+        };
+        check(
+            rule,
+            "2027-01-01",
+            "2028-12-31",
+            &[("2027", "2027-01-01"), ("2028", "2028-01-01")],
+        );
         // Every third year from 2025.
         let rule = Recurrence::Years {
             every: 3,
