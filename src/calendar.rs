@@ -505,6 +505,12 @@ mod tests {
         // Lord Howe Island moves by 30 minutes: on 3 October 2027 02:00
         // (+10:30) becomes 02:30 (+11:00); on 4 April 2027 02:00 (+11:00)
         // becomes 01:30 (+10:30).
+        // Samoa skipped 30 December 2011 entirely (-10:00 became +14:00).
+        check_resolve(
+            chrono_tz::Pacific::Apia,
+            "2011-12-30 12:00",
+            "2011-12-31T12:00:00+14:00",
+        );
         let lord_howe = chrono_tz::Australia::Lord_Howe;
         check_resolve(lord_howe, "2027-10-03 01:59", "2027-10-03T01:59:00+10:30");
         check_resolve(lord_howe, "2027-10-03 02:15", "2027-10-03T02:45:00+11:00");

@@ -221,3 +221,65 @@ proptest! {
         prop_assert!(resolved - local <= TimeDelta::hours(1), "{local} became {resolved}");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn resolve_local_in_any_zone_moves_forward_by_at_most_a_day(
+        zone in 0..chrono_tz::TZ_VARIANTS.len(),
+        day in day_between(ymd(1900, 1, 1), ymd(2100, 12, 31)),
+        second in 0..86_400i64,
+    ) {
+        // The longest gap on record is Samoa skipping 30 December 2011.
+        let tz = chrono_tz::TZ_VARIANTS[zone];
+        let local = day.and_time(NaiveTime::MIN) + TimeDelta::seconds(second);
+        let resolved = resolve_local(tz, local).naive_local();
+        prop_assert!(resolved >= local, "{local} in {tz} became {resolved}");
+        prop_assert!(resolved - local <= TimeDelta::days(1), "{local} in {tz} became {resolved}");
+    }
+}
+
+/// Every zone's every local time from 00:00 to 04:00, in 15-minute steps,
+/// through 2027: a time in a gap resolves to the time plus the gap, a time
+/// in a fold to the earlier instant, any other time to itself.
+#[test]
+fn resolve_local_across_every_gap_of_2027() {
+    use chrono::offset::LocalResult;
+    use chrono::{Offset, TimeZone};
+    let (mut gaps, mut folds) = (0, 0);
+    for tz in chrono_tz::TZ_VARIANTS {
+        let mut day = ymd(2027, 1, 1);
+        while day.year() == 2027 {
+            for quarter in 0..16 {
+                let local = day.and_time(NaiveTime::MIN) + TimeDelta::minutes(15 * quarter);
+                let at = resolve_local(tz, local);
+                match tz.from_local_datetime(&local) {
+                    LocalResult::Single(only) => assert_eq!(at, only, "{local} in {tz}"),
+                    LocalResult::Ambiguous(first, second) => {
+                        folds += 1;
+                        assert_eq!(at, first.min(second), "{local} in {tz}");
+                    }
+                    LocalResult::None => {
+                        // The gap's length is the change of offset; clocks
+                        // were last changed months before, so six hours
+                        // earlier the old offset was in force.
+                        gaps += 1;
+                        let before = (at - TimeDelta::hours(6)).offset().fix();
+                        let gap = at.offset().fix().local_minus_utc() - before.local_minus_utc();
+                        let gap = TimeDelta::seconds(i64::from(gap));
+                        assert!(gap > TimeDelta::zero(), "{local} in {tz}: no gap");
+                        assert_eq!(at.naive_local(), local + gap, "{local} in {tz}");
+                    }
+                }
+            }
+            day = day.succ_opt().unwrap();
+        }
+    }
+    // Dozens of zones still change clocks; finding none would mean the
+    // scan above checked nothing.
+    assert!(
+        gaps > 100 && folds > 100,
+        "only {gaps} gaps and {folds} folds found"
+    );
+}
