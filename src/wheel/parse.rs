@@ -204,13 +204,17 @@ fn reword_toml_error(message: &str) -> String {
             );
         }
     }
+    // Anything else is toml's own syntax message, possibly over several lines.
     let one_line: Vec<&str> = message
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .collect();
     let joined = one_line.join(", ");
-    lower_first(joined.trim_end_matches('.'))
+    format!(
+        "syntax error: {}",
+        lower_first(joined.trim_end_matches('.'))
+    )
 }
 
 /// serde's name for an expected type, in words.
@@ -295,11 +299,15 @@ mod tests {
         );
         assert_eq!(
             reword_toml_error("invalid string\nexpected `\"`, `'`"),
-            "invalid string, expected `\"`, `'`"
+            "syntax error: invalid string, expected `\"`, `'`"
         );
         assert_eq!(
             reword_toml_error("Recursion limit exceeded."),
-            "recursion limit exceeded"
+            "syntax error: recursion limit exceeded"
+        );
+        assert_eq!(
+            reword_toml_error("duplicate key `name` in table `organisation`"),
+            "duplicate key \"name\" in table \"organisation\""
         );
     }
 }

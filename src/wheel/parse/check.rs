@@ -41,12 +41,7 @@ pub(super) fn check(raw: RawWheel, lines: &LineIndex<'_>) -> Result<Wheel, Vec<P
     let mut first_seen = HashMap::new();
     let mut tasks = Vec::new();
     for task in raw.tasks {
-        if let Some(task) = checker.task(
-            task.into_inner(),
-            terms.as_ref(),
-            &defaults,
-            &mut first_seen,
-        ) {
+        if let Some(task) = checker.task(task, terms.as_ref(), &defaults, &mut first_seen) {
             tasks.push(task);
         }
     }
@@ -436,38 +431,62 @@ impl Checker<'_> {
     /// first defined. Returns `None` when the task is too broken to build.
     fn task(
         &mut self,
-        raw: RawTask,
+        raw: Spanned<RawTask>,
         terms: Option<&CheckedTerms>,
         defaults: &Policy,
         first_seen: &mut HashMap<String, usize>,
     ) -> Option<Task> {
-        let id = raw.id.get_ref().clone();
+        let header = raw.span();
+        let raw = raw.into_inner();
+        let Some(id_value) = &raw.id else {
+            self.report(header, "missing key \"id\" in [[task]]".to_string());
+            return None;
+        };
+        let id = id_value.get_ref().clone();
         let place = Place::Task(&id);
         let prefix = place.prefix();
 
         if !values::is_task_id(&id) {
             self.report(
-                raw.id.span(),
+                id_value.span(),
                 format!("bad task id {id:?} (use a-z, 0-9 and -)"),
             );
         }
         if let Some(&first) = first_seen.get(&id) {
             let line = self.lines.line_of(first);
             self.report(
-                raw.id.span(),
+                id_value.span(),
                 format!("duplicate task id {id:?} (first defined at line {line})"),
             );
         } else {
-            first_seen.insert(id.clone(), raw.id.span().start);
+            first_seen.insert(id.clone(), id_value.span().start);
         }
 
-        let title = raw.title.get_ref().trim().to_string();
-        if title.is_empty() {
-            self.report(raw.title.span(), format!("{prefix}empty title"));
+        let missing: Vec<&str> = [
+            ("title", raw.title.is_none()),
+            ("owner", raw.owner.is_none()),
+            ("every", raw.every.is_none()),
+            ("due", raw.due.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(key, absent)| absent.then_some(key))
+        .collect();
+        for key in &missing {
+            self.report(header.clone(), format!("{prefix}missing key {key:?}"));
         }
 
-        let owners = self.owners(&id, &raw.owner);
-        let recurrence = self.recurrence(&id, &raw, terms);
+        let title = raw.title.as_ref().map(|title| {
+            let text = title.get_ref().trim().to_string();
+            if text.is_empty() {
+                self.report(title.span(), format!("{prefix}empty title"));
+            }
+            text
+        });
+        let owners = raw.owner.as_ref().map(|owner| self.owners(&id, owner));
+        let recurrence = match (&raw.every, &raw.due) {
+            (Some(every), Some(due)) => self.recurrence(&id, every, due, raw.first.as_ref(), terms),
+            _ => None,
+        };
 
         let anchor = match raw
             .anchor
@@ -489,8 +508,8 @@ impl Checker<'_> {
 
         Some(Task {
             id: id.clone(),
-            title,
-            owners,
+            title: title?,
+            owners: owners?,
             recurrence: recurrence?,
             anchor,
             reference: raw.reference.filter(|text| !text.trim().is_empty()),
@@ -533,31 +552,33 @@ impl Checker<'_> {
     fn recurrence(
         &mut self,
         id: &str,
-        raw: &RawTask,
+        every_value: &Spanned<String>,
+        due: &Spanned<RawDue>,
+        first: Option<&Spanned<i64>>,
         terms: Option<&CheckedTerms>,
     ) -> Option<Recurrence> {
         let prefix = format!("task {id:?}: ");
-        let every_text = raw.every.get_ref();
+        let every_text = every_value.get_ref();
         let every = match values::every(every_text) {
             Ok(every) => every,
             Err(EveryProblem::Unknown) => {
                 let kinds = "year, N years, term, month, quarter, half-year";
                 self.report(
-                    raw.every.span(),
+                    every_value.span(),
                     format!("{prefix}unknown recurrence {every_text:?} ({kinds})"),
                 );
                 return None;
             }
             Err(EveryProblem::ZeroYears) => {
                 self.report(
-                    raw.every.span(),
+                    every_value.span(),
                     format!("{prefix}every = {every_text:?} must be at least 1 year"),
                 );
                 return None;
             }
         };
 
-        let first = match (every, &raw.first) {
+        let first = match (every, first) {
             (Every::Years(_), Some(first)) => match i32::try_from(*first.get_ref()) {
                 Ok(year @ 1000..=9999) => Some(year),
                 _ => {
@@ -573,7 +594,7 @@ impl Checker<'_> {
                 let message = format!(
                     "{prefix}every = {every_text:?} needs first = YEAR (the first year it is due)"
                 );
-                self.report(raw.every.span(), message);
+                self.report(every_value.span(), message);
                 return None;
             }
             (_, Some(first)) => {
@@ -585,7 +606,6 @@ impl Checker<'_> {
             (_, None) => None,
         };
 
-        let due = &raw.due;
         let shape_error = |expected: &str| match describe_due(due.get_ref()) {
             Some(found) => {
                 format!("{prefix}every = {every_text:?} needs due = {expected}, found {found}")
@@ -615,7 +635,7 @@ impl Checker<'_> {
                 match terms {
                     None => {
                         let message = format!("{prefix}every = \"term\" needs a [terms] table");
-                        self.report(raw.every.span(), message);
+                        self.report(every_value.span(), message);
                     }
                     Some(terms) => {
                         if let (Some(n), Some(years)) = (term_year, terms.years) {

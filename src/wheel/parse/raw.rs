@@ -69,11 +69,13 @@ pub(super) struct RawPerson {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTask {
-    pub id: Spanned<String>,
-    pub title: Spanned<String>,
-    pub owner: Spanned<RawOwner>,
-    pub every: Spanned<String>,
-    pub due: Spanned<RawDue>,
+    // The five required keys are optional here so that `check` can report
+    // every missing one, naming the task, instead of toml stopping at the first.
+    pub id: Option<Spanned<String>>,
+    pub title: Option<Spanned<String>>,
+    pub owner: Option<Spanned<RawOwner>>,
+    pub every: Option<Spanned<String>>,
+    pub due: Option<Spanned<RawDue>>,
     pub first: Option<Spanned<i64>>,
     pub anchor: Option<Spanned<String>>,
     pub reference: Option<String>,
