@@ -1,6 +1,18 @@
 //! `schedule.toml` → [`Wheel`]: TOML syntax, then meaning, with every
 //! problem reported as `file:line:col: message`. Reads a file only in
 //! [`parse_file`]; [`parse`] works on a string so it is testable without files.
+//!
+//! The work is split in three steps, one file each:
+//! - `raw`: serde structs that mirror the file, every value [`toml::Spanned`],
+//!   unknown keys rejected. TOML syntax and type errors stop here (toml
+//!   reports only the first one).
+//! - `values`: small pure parsers for the strings inside values
+//!   (`"MM-DD"`, `"7d"`, `"08:00"`, e-mail addresses, ...).
+//! - `check`: raw structs → validated [`Wheel`], collecting every problem.
+
+mod check;
+mod raw;
+mod values;
 
 use std::fmt;
 use std::path::Path;
@@ -22,7 +34,11 @@ impl fmt::Display for WheelError {
             // A problem with the file as a whole (unreadable, empty).
             write!(f, "{}: {}", self.file, self.message)
         } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.col, self.message
+            )
         }
     }
 }
@@ -47,11 +63,251 @@ impl std::error::Error for WheelErrors {}
 
 /// Parses and validates a wheel. `file` names the source in messages.
 pub fn parse(source: &str, file: &str) -> Result<Wheel, WheelErrors> {
-    todo!("{source} {file}")
+    let lines = LineIndex::new(source);
+    let raw: raw::RawWheel = match toml::from_str(source) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let offset = e.span().map(|span| span.start);
+            let problem = Problem {
+                offset,
+                message: reword_toml_error(e.message()),
+            };
+            return Err(lines.errors(file, vec![problem]));
+        }
+    };
+    check::check(raw, &lines).map_err(|problems| lines.errors(file, problems))
 }
 
 /// Reads and parses a wheel file. An unreadable file is one error with
 /// line 0, shown as `PATH: cannot read: REASON`.
 pub fn parse_file(path: &Path) -> Result<Wheel, WheelErrors> {
-    todo!("{}", path.display())
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        let reason = lower_first(&e.to_string());
+        WheelErrors(vec![WheelError {
+            file: file.clone(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read: {reason}"),
+        }])
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(source) => parse(&source, &file),
+        Err(e) => {
+            // Point at the first byte that is not UTF-8, counted in the
+            // characters before it.
+            let valid = e.utf8_error().valid_up_to();
+            let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
+            let lines = LineIndex::new(&prefix);
+            let problem = Problem {
+                offset: Some(valid),
+                message: "the file is not UTF-8 text (save it as UTF-8)".to_string(),
+            };
+            Err(lines.errors(&file, vec![problem]))
+        }
+    }
+}
+
+/// A problem found while checking, placed by byte offset into the source.
+/// `offset: None` is a problem with the file as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Problem {
+    offset: Option<usize>,
+    message: String,
+}
+
+/// Turns byte offsets into 1-based lines and columns (columns in characters).
+struct LineIndex<'a> {
+    source: &'a str,
+    /// Byte offset of the first character of each line.
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(source: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { source, starts }
+    }
+
+    /// The 1-based line and character column of byte `offset`. An offset
+    /// past the end or inside a character is moved back to a character start.
+    fn locate(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.source.len());
+        while !self.source.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let start = self
+            .starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
+        let col = self
+            .source
+            .get(start..offset)
+            .map_or(0, |text| text.chars().count())
+            + 1;
+        (line.max(1), col)
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.locate(offset).0
+    }
+
+    /// Places and sorts problems: whole-file problems first, then by position.
+    fn errors(&self, file: &str, problems: Vec<Problem>) -> WheelErrors {
+        let mut errors: Vec<WheelError> = problems
+            .into_iter()
+            .map(|p| {
+                let (line, col) = p.offset.map_or((0, 0), |offset| self.locate(offset));
+                WheelError {
+                    file: file.to_string(),
+                    line,
+                    col,
+                    message: p.message,
+                }
+            })
+            .collect();
+        errors.sort_by_key(|e| (e.line, e.col));
+        WheelErrors(errors)
+    }
+}
+
+/// Rewords toml's and serde's messages in the style of the others: one
+/// line, lower case, no trailing period, names in double quotes.
+fn reword_toml_error(message: &str) -> String {
+    let message = message.trim();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((key, _)) = rest.split_once('`') {
+            return format!("unknown key \"{key}\"");
+        }
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some((key, _)) = rest.split_once('`') {
+            return match key {
+                "organisation" => "missing [organisation] table".to_string(),
+                _ => format!("missing key \"{key}\""),
+            };
+        }
+    }
+    if message.starts_with("duplicate key `") {
+        // "duplicate key `name` in table `organisation`"
+        return message.replace('`', "\"");
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            return format!(
+                "expected {}, found {}",
+                describe_expected(expected),
+                describe_found(found)
+            );
+        }
+    }
+    // Anything else is toml's own syntax message, possibly over several lines.
+    let one_line: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let joined = one_line.join(", ");
+    format!(
+        "syntax error: {}",
+        lower_first(joined.trim_end_matches('.'))
+    )
+}
+
+/// serde's name for an expected type, in words.
+fn describe_expected(expected: &str) -> String {
+    match expected.trim() {
+        "i64" | "i32" | "u32" | "u64" | "an integer" => "a whole number".to_string(),
+        "a sequence" => "a list".to_string(),
+        "a boolean" => "true or false".to_string(),
+        other if other.starts_with("struct ") || other == "a map" => "a table".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// serde's description of a value found, in words (`string "x"` → `"x"`).
+fn describe_found(found: &str) -> String {
+    let found = found.trim();
+    if let Some(text) = found.strip_prefix("string ") {
+        return format!("the string {text}");
+    }
+    if let Some(number) = found
+        .strip_prefix("integer ")
+        .or_else(|| found.strip_prefix("floating point "))
+    {
+        return format!("the number {}", number.trim_matches('`'));
+    }
+    if let Some(value) = found.strip_prefix("boolean ") {
+        return value.trim_matches('`').to_string();
+    }
+    match found {
+        "sequence" => "a list".to_string(),
+        "map" => "a table".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let lines = LineIndex::new("a = 1\ntitle = \"Årlig\" x\n");
+        assert_eq!(lines.locate(0), (1, 1));
+        assert_eq!(lines.locate(6), (2, 1));
+        // "title = \"Årlig\" " is 16 characters but 17 bytes: `x` is at byte 23.
+        assert_eq!(lines.locate(23), (2, 17));
+    }
+
+    #[test]
+    fn offsets_past_the_end_or_inside_a_character_do_not_panic() {
+        let lines = LineIndex::new("å");
+        assert_eq!(lines.locate(1), (1, 1));
+        assert_eq!(lines.locate(99), (1, 2));
+        assert_eq!(LineIndex::new("").locate(5), (1, 1));
+    }
+
+    #[test]
+    fn toml_messages_are_reworded() {
+        assert_eq!(
+            reword_toml_error("unknown field `dew`, expected `id` or `n`"),
+            "unknown key \"dew\""
+        );
+        assert_eq!(
+            reword_toml_error("missing field `id`"),
+            "missing key \"id\""
+        );
+        assert_eq!(
+            reword_toml_error("missing field `organisation`"),
+            "missing [organisation] table"
+        );
+        assert_eq!(
+            reword_toml_error("invalid type: string \"3\", expected i64"),
+            "expected a whole number, found the string \"3\""
+        );
+        assert_eq!(
+            reword_toml_error("invalid string\nexpected `\"`, `'`"),
+            "syntax error: invalid string, expected `\"`, `'`"
+        );
+        assert_eq!(
+            reword_toml_error("Recursion limit exceeded."),
+            "syntax error: recursion limit exceeded"
+        );
+        assert_eq!(
+            reword_toml_error("duplicate key `name` in table `organisation`"),
+            "duplicate key \"name\" in table \"organisation\""
+        );
+    }
 }
