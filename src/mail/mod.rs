@@ -3,10 +3,15 @@
 //! one `.eml` per message; `smtp`: lettre over rustls). Knows nothing of
 //! SQLite or of planning: it renders what it is given and reports whether
 //! the server took it.
+//!
+//! - [`compose`]: templates, the render context and the message headers.
+//! - [`transport`]: the `file` and `smtp` transports and their error mapping.
 
-use crate::planner::Notification;
-use crate::settings::MailSettings;
-use crate::wheel::Wheel;
+mod compose;
+mod transport;
+
+pub use compose::Composer;
+pub use transport::Transport;
 
 /// A failure to render or to set up mail, worded for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -31,53 +36,14 @@ pub enum DeliveryError {
 /// A rendered message, ready for the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Composed {
+    /// The `Message-ID` header value, angle brackets included.
     pub message_id: String,
+    /// The e-mail address of the `To` person.
     pub to: Vec<String>,
+    /// The e-mail addresses of the `Cc` persons (the owners, on escalations).
     pub cc: Vec<String>,
+    /// The subject as rendered, before header encoding.
     pub subject: String,
+    /// The whole message as it goes on the wire (`Message::formatted`).
     pub raw: Vec<u8>,
-}
-
-/// Renders notifications with the templates.
-pub struct Composer {
-    _private: (),
-}
-
-impl Composer {
-    /// Loads the built-in templates, overridden by `settings.templates` if
-    /// set, and checks that every template renders (strict undefined).
-    pub fn new(settings: &MailSettings) -> Result<Composer, MailError> {
-        todo!("{settings:?}")
-    }
-
-    /// Renders one notification. `link` is the completion link for the
-    /// addressed owner (reminders and repeats), `None` on escalations.
-    /// `today` is the local date the message is written on (for "days
-    /// left/overdue").
-    pub fn compose(
-        &self,
-        wheel: &Wheel,
-        n: &Notification,
-        link: Option<&str>,
-        today: chrono::NaiveDate,
-    ) -> Result<Composed, MailError> {
-        todo!("{} {n:?} {link:?} {today}", wheel.tasks.len())
-    }
-}
-
-/// Where messages go.
-pub struct Transport {
-    _private: (),
-}
-
-impl Transport {
-    /// Builds the transport from settings; reads the SMTP password file.
-    pub fn new(settings: &MailSettings, password: Option<String>) -> Result<Transport, MailError> {
-        todo!("{settings:?} {}", password.is_some())
-    }
-
-    /// Delivers one message: envelope `from`, recipients `rcpt`, bytes `raw`.
-    pub async fn send(&self, from: &str, rcpt: &[String], raw: &[u8]) -> Result<(), DeliveryError> {
-        todo!("{from} {rcpt:?} {}", raw.len())
-    }
 }

@@ -1,0 +1,659 @@
+//! The composer: templates (built-in, or overridden from a directory), the
+//! render context of one notification, and the RFC 5322 message around it.
+//!
+//! # Templates
+//!
+//! One file per language, kind and part, named `{language}/{kind}.{part}`:
+//! `da/reminder.subject.txt`, `da/reminder.txt` (plain text body) and
+//! `da/reminder.html` (HTML body, autoescaped), likewise for `repeat` and
+//! `escalation` and for `en`. The built-in files live in `templates/` at the
+//! repository root and are compiled into the binary. A file of the same
+//! relative name in `mail.templates` replaces the built-in one.
+//!
+//! Every template sees the same context (see [`Context`]), so a field is
+//! never undefined for one kind and defined for another; fields that do not
+//! apply are `none`. Rendering is strict: an unknown name is an error.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{Datelike, NaiveDate};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{Address, Message};
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use super::{Composed, MailError};
+use crate::planner::{Kind, Notification};
+use crate::settings::MailSettings;
+use crate::wheel::{Language, Person, Wheel};
+
+/// The built-in templates: (relative name, source).
+const BUILT_IN: &[(&str, &str)] = &[
+    (
+        "da/reminder.subject.txt",
+        include_str!("../../templates/da/reminder.subject.txt"),
+    ),
+    (
+        "da/reminder.txt",
+        include_str!("../../templates/da/reminder.txt"),
+    ),
+    (
+        "da/reminder.html",
+        include_str!("../../templates/da/reminder.html"),
+    ),
+    (
+        "da/repeat.subject.txt",
+        include_str!("../../templates/da/repeat.subject.txt"),
+    ),
+    (
+        "da/repeat.txt",
+        include_str!("../../templates/da/repeat.txt"),
+    ),
+    (
+        "da/repeat.html",
+        include_str!("../../templates/da/repeat.html"),
+    ),
+    (
+        "da/escalation.subject.txt",
+        include_str!("../../templates/da/escalation.subject.txt"),
+    ),
+    (
+        "da/escalation.txt",
+        include_str!("../../templates/da/escalation.txt"),
+    ),
+    (
+        "da/escalation.html",
+        include_str!("../../templates/da/escalation.html"),
+    ),
+    (
+        "en/reminder.subject.txt",
+        include_str!("../../templates/en/reminder.subject.txt"),
+    ),
+    (
+        "en/reminder.txt",
+        include_str!("../../templates/en/reminder.txt"),
+    ),
+    (
+        "en/reminder.html",
+        include_str!("../../templates/en/reminder.html"),
+    ),
+    (
+        "en/repeat.subject.txt",
+        include_str!("../../templates/en/repeat.subject.txt"),
+    ),
+    (
+        "en/repeat.txt",
+        include_str!("../../templates/en/repeat.txt"),
+    ),
+    (
+        "en/repeat.html",
+        include_str!("../../templates/en/repeat.html"),
+    ),
+    (
+        "en/escalation.subject.txt",
+        include_str!("../../templates/en/escalation.subject.txt"),
+    ),
+    (
+        "en/escalation.txt",
+        include_str!("../../templates/en/escalation.txt"),
+    ),
+    (
+        "en/escalation.html",
+        include_str!("../../templates/en/escalation.html"),
+    ),
+];
+
+const LANGUAGES: [Language; 2] = [Language::Da, Language::En];
+const KINDS: [Kind; 3] = [Kind::Reminder, Kind::Repeat, Kind::Escalation];
+
+/// The three parts of one message.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Subject,
+    Text,
+    Html,
+}
+
+impl Part {
+    fn suffix(self) -> &'static str {
+        match self {
+            Part::Subject => "subject.txt",
+            Part::Text => "txt",
+            Part::Html => "html",
+        }
+    }
+}
+
+fn template_name(language: Language, kind: Kind, part: Part) -> String {
+    format!("{}/{}.{}", language.code(), kind.as_str(), part.suffix())
+}
+
+/// Renders notifications with the templates.
+pub struct Composer {
+    env: Environment<'static>,
+    /// Where each template came from, for error messages: the override
+    /// file's path, or `built-in templates/…`.
+    origin: BTreeMap<String, String>,
+    from: Mailbox,
+    /// The domain of `from`, sanitised, for Message-IDs.
+    domain: String,
+}
+
+impl Composer {
+    /// Loads the built-in templates, overridden by `settings.templates` if
+    /// set, and checks that every template renders (strict undefined).
+    pub fn new(settings: &MailSettings) -> Result<Composer, MailError> {
+        let from: Mailbox = settings.from.parse().map_err(|e| {
+            MailError::Setup(format!(
+                "setting `mail.from`: {:?} is not an e-mail address: {e}",
+                settings.from
+            ))
+        })?;
+        let domain = sanitise_domain(from.email.domain());
+
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let mut origin = BTreeMap::new();
+        for (name, built_in) in BUILT_IN {
+            let (source, from_where) = match settings.templates.as_deref() {
+                Some(dir) => match read_override(dir, name)? {
+                    Some(found) => found,
+                    None => (built_in.to_string(), format!("built-in templates/{name}")),
+                },
+                None => (built_in.to_string(), format!("built-in templates/{name}")),
+            };
+            env.add_template_owned(name.to_string(), source)
+                .map_err(|e| MailError::Template(describe(&e, &from_where)))?;
+            origin.insert(name.to_string(), from_where);
+        }
+
+        let composer = Composer {
+            env,
+            origin,
+            from,
+            domain,
+        };
+        composer.check()?;
+        Ok(composer)
+    }
+
+    /// Renders every template with sample contexts: once with every
+    /// optional field set and once with none of them.
+    fn check(&self) -> Result<(), MailError> {
+        for language in LANGUAGES {
+            for kind in KINDS {
+                for full in [true, false] {
+                    let ctx = Context::sample(language, kind, full);
+                    for part in [Part::Subject, Part::Text, Part::Html] {
+                        self.render(language, kind, part, &ctx)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders one notification. `link` is the completion link for the
+    /// addressed owner (reminders and repeats), `None` on escalations.
+    /// `today` is the local date the message is written on (for "days
+    /// left/overdue").
+    pub fn compose(
+        &self,
+        wheel: &Wheel,
+        n: &Notification,
+        link: Option<&str>,
+        today: NaiveDate,
+    ) -> Result<Composed, MailError> {
+        if n.kind == Kind::Due {
+            return Err(MailError::Template(format!(
+                "{}: a due date is shown by `plan` and is never sent as a message",
+                n.key
+            )));
+        }
+        let task = wheel.task(&n.task).ok_or_else(|| {
+            MailError::Template(format!("{}: the wheel has no task {:?}", n.key, n.task))
+        })?;
+        let language = wheel.organisation.language;
+        let person = |key: &str| {
+            wheel.person(key).ok_or_else(|| {
+                MailError::Template(format!("{}: the wheel has no person {key:?}", n.key))
+            })
+        };
+        let to = person(&n.to)?;
+        let cc =
+            n.cc.iter()
+                .map(|k| person(k))
+                .collect::<Result<Vec<_>, _>>()?;
+        let owners = task
+            .owners
+            .iter()
+            .map(|k| person(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let chain = task
+            .escalate
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let p = person(&step.to)?;
+                let level = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                Ok(StepCtx {
+                    level,
+                    after_days: step.after.0,
+                    name: p.name.clone(),
+                    email: p.email.clone(),
+                    current: n.kind == Kind::Escalation && level == n.step,
+                })
+            })
+            .collect::<Result<Vec<_>, MailError>>()?;
+
+        let ctx = Context {
+            organisation: wheel.organisation.name.clone(),
+            kind: n.kind.as_str(),
+            task_id: task.id.clone(),
+            title: task.title.clone(),
+            period: n.period.clone(),
+            due: long_date(language, n.due),
+            due_iso: n.due.to_string(),
+            today: long_date(language, today),
+            days_left: (n.due - today).num_days(),
+            days_overdue: (today - n.due).num_days(),
+            description: task.description.clone(),
+            reference: task.reference.clone(),
+            link: link.map(str::to_string),
+            recipient: PersonCtx::of(to),
+            owner_names: join_names(language, owners.iter().map(|p| p.name.as_str())),
+            owners: owners.iter().map(|p| PersonCtx::of(p)).collect(),
+            step: n.step,
+            level: if n.kind == Kind::Escalation {
+                Some(n.step)
+            } else {
+                None
+            },
+            chain,
+        };
+
+        let subject = one_line(&self.render(language, n.kind, Part::Subject, &ctx)?);
+        let text = self.render(language, n.kind, Part::Text, &ctx)?;
+        let html = self.render(language, n.kind, Part::Html, &ctx)?;
+
+        let message_id = format!(
+            "<{}.{}.{}.{}.{}@{}>",
+            atom(&n.task),
+            atom(&n.period),
+            n.kind.as_str(),
+            n.step,
+            atom(&n.to),
+            self.domain
+        );
+        let thread = format!("<{}.{}@{}>", atom(&n.task), atom(&n.period), self.domain);
+
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .to(mailbox(to)?)
+            .subject(subject.clone())
+            .message_id(Some(message_id.clone()))
+            .in_reply_to(thread.clone())
+            .references(thread)
+            .raw_header(header("X-Arshjul-Task", &n.task))
+            .raw_header(header("X-Arshjul-Period", &n.period))
+            .raw_header(header("X-Arshjul-Kind", n.kind.as_str()))
+            .raw_header(header("Auto-Submitted", "auto-generated"));
+        for person in &cc {
+            builder = builder.cc(mailbox(person)?);
+        }
+        let message = builder
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| {
+                MailError::Template(format!("{}: cannot build the message: {e}", n.key))
+            })?;
+
+        Ok(Composed {
+            message_id,
+            to: vec![to.email.clone()],
+            cc: cc.iter().map(|p| p.email.clone()).collect(),
+            subject,
+            raw: message.formatted(),
+        })
+    }
+
+    fn render(
+        &self,
+        language: Language,
+        kind: Kind,
+        part: Part,
+        ctx: &Context,
+    ) -> Result<String, MailError> {
+        let name = template_name(language, kind, part);
+        let origin = self
+            .origin
+            .get(&name)
+            .map(String::as_str)
+            .unwrap_or(name.as_str());
+        let template = self
+            .env
+            .get_template(&name)
+            .map_err(|e| MailError::Template(describe(&e, origin)))?;
+        template
+            .render(ctx)
+            .map_err(|e| MailError::Template(describe(&e, origin)))
+    }
+}
+
+/// Reads `dir/name` if it exists: (source, path for messages).
+fn read_override(dir: &Path, name: &str) -> Result<Option<(String, String)>, MailError> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Ok(Some((source, path.display().to_string()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(MailError::Template(format!(
+            "{}: cannot read the template: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// `origin:line: what went wrong`, from a minijinja error.
+fn describe(e: &minijinja::Error, origin: &str) -> String {
+    let mut what = e.kind().to_string();
+    if let Some(detail) = e.detail() {
+        what = format!("{what}: {detail}");
+    }
+    // An error inside an included template names that template, not ours.
+    let place = match (e.name(), e.line()) {
+        (Some(name), Some(line)) if origin.ends_with(name) => format!("{origin}:{line}"),
+        (Some(name), Some(line)) => format!("{origin}: in {name}:{line}"),
+        (_, Some(line)) => format!("{origin}:{line}"),
+        _ => origin.to_string(),
+    };
+    format!("template {place}: {what}")
+}
+
+/// A person as templates see them.
+#[derive(Debug, Clone, Serialize)]
+struct PersonCtx {
+    name: String,
+    email: String,
+}
+
+impl PersonCtx {
+    fn of(p: &Person) -> PersonCtx {
+        PersonCtx {
+            name: p.name.clone(),
+            email: p.email.clone(),
+        }
+    }
+}
+
+/// One step of the escalation chain as templates see it.
+#[derive(Debug, Clone, Serialize)]
+struct StepCtx {
+    /// 1 = first step.
+    level: u32,
+    /// Days after the due date.
+    after_days: u32,
+    name: String,
+    email: String,
+    /// Whether this message is this step's.
+    current: bool,
+}
+
+/// What every template can use. Dates are in the language's own long form
+/// (`1. marts 2027`, `1 March 2027`); `due_iso` is `2027-03-01`.
+#[derive(Debug, Clone, Serialize)]
+struct Context {
+    organisation: String,
+    /// `reminder`, `repeat` or `escalation`.
+    kind: &'static str,
+    task_id: String,
+    title: String,
+    period: String,
+    due: String,
+    due_iso: String,
+    today: String,
+    /// Days from today to the due date (negative once overdue).
+    days_left: i64,
+    /// Days from the due date to today (negative before it).
+    days_overdue: i64,
+    description: Option<String>,
+    reference: Option<String>,
+    /// The completion link, for owners' reminders and repeats only.
+    link: Option<String>,
+    recipient: PersonCtx,
+    owners: Vec<PersonCtx>,
+    /// The owners' names joined for prose: `A, B og C` / `A, B and C`.
+    owner_names: String,
+    /// Reminder: index in `remind`; repeat: n (1 = first); escalation: level.
+    step: u32,
+    /// The escalation level (1 = first step); `none` unless an escalation.
+    level: Option<u32>,
+    chain: Vec<StepCtx>,
+}
+
+impl Context {
+    /// A plausible context for checking templates at start-up. `full`: every
+    /// optional field set, else none of them.
+    fn sample(language: Language, kind: Kind, full: bool) -> Context {
+        let due = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap_or_default();
+        let today = match kind {
+            Kind::Reminder | Kind::Due => NaiveDate::from_ymd_opt(2027, 2, 15),
+            Kind::Repeat => NaiveDate::from_ymd_opt(2027, 3, 8),
+            Kind::Escalation => NaiveDate::from_ymd_opt(2027, 3, 15),
+        }
+        .unwrap_or_default();
+        let owner = PersonCtx {
+            name: "Søren Ærø".into(),
+            email: "soren@example.dk".into(),
+        };
+        let chief = PersonCtx {
+            name: "Åse Øster".into(),
+            email: "aase@example.dk".into(),
+        };
+        Context {
+            organisation: "Eksempel Kommune".into(),
+            kind: kind.as_str(),
+            task_id: "policy-review".into(),
+            title: "Gennemgang af informationssikkerhedspolitik".into(),
+            period: "2027".into(),
+            due: long_date(language, due),
+            due_iso: due.to_string(),
+            today: long_date(language, today),
+            days_left: (due - today).num_days(),
+            days_overdue: (today - due).num_days(),
+            description: full.then(|| "Politikken gennemgås & godkendes <årligt>.".into()),
+            reference: full.then(|| "ISO 27001 A.5.1".into()),
+            link: (full && kind != Kind::Escalation)
+                .then(|| "https://arshjul.example.dk/done/abc?x=1&y=2".into()),
+            recipient: if kind == Kind::Escalation {
+                chief.clone()
+            } else {
+                owner.clone()
+            },
+            owner_names: owner.name.clone(),
+            owners: vec![owner],
+            step: 1,
+            level: (kind == Kind::Escalation).then_some(1),
+            chain: if full || kind == Kind::Escalation {
+                vec![StepCtx {
+                    level: 1,
+                    after_days: 14,
+                    name: chief.name,
+                    email: chief.email,
+                    current: kind == Kind::Escalation,
+                }]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// A date as people write it: Danish `1. marts 2027`, English `1 March 2027`.
+pub(crate) fn long_date(language: Language, date: NaiveDate) -> String {
+    const DA: [&str; 12] = [
+        "januar",
+        "februar",
+        "marts",
+        "april",
+        "maj",
+        "juni",
+        "juli",
+        "august",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ];
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let month = usize::try_from(date.month0()).unwrap_or(0).min(11);
+    match language {
+        Language::Da => format!("{}. {} {}", date.day(), DA[month], date.year()),
+        Language::En => format!("{} {} {}", date.day(), EN[month], date.year()),
+    }
+}
+
+/// Names joined for prose: `A`, `A og B`, `A, B og C` (English: `and`).
+fn join_names<'a>(language: Language, names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.collect();
+    let and = match language {
+        Language::Da => "og",
+        Language::En => "and",
+    };
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} {and} {last}", rest.join(", ")),
+    }
+}
+
+/// Collapses a rendered subject to one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether `c` is RFC 5322 `atext`.
+fn is_atext(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+}
+
+/// One Message-ID component as a single atom: every other character,
+/// dots included, becomes `-`, so the dot-separated id stays a dot-atom.
+fn atom(s: &str) -> String {
+    let out: String = s
+        .chars()
+        .map(|c| if is_atext(c) { c } else { '-' })
+        .collect();
+    if out.is_empty() {
+        "-".into()
+    } else {
+        out
+    }
+}
+
+/// The right-hand side of a Message-ID: a dot-atom made from the domain.
+fn sanitise_domain(domain: &str) -> String {
+    let parts: Vec<String> = domain
+        .split('.')
+        .filter(|p| !p.is_empty())
+        .map(atom)
+        .collect();
+    if parts.is_empty() {
+        "localhost".into()
+    } else {
+        parts.join(".")
+    }
+}
+
+fn mailbox(p: &Person) -> Result<Mailbox, MailError> {
+    let address: Address = p.email.parse().map_err(|e| {
+        MailError::Template(format!(
+            "person {:?}: {:?} is not an e-mail address: {e}",
+            p.key, p.email
+        ))
+    })?;
+    Ok(Mailbox::new(Some(p.name.clone()), address))
+}
+
+fn header(name: &'static str, value: &str) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn dates_are_written_in_each_languages_own_form() {
+        assert_eq!(long_date(Language::Da, date(2027, 3, 1)), "1. marts 2027");
+        assert_eq!(long_date(Language::En, date(2027, 3, 1)), "1 March 2027");
+        assert_eq!(
+            long_date(Language::Da, date(2026, 12, 31)),
+            "31. december 2026"
+        );
+        assert_eq!(long_date(Language::En, date(2026, 1, 9)), "9 January 2026");
+    }
+
+    #[test]
+    fn owner_names_are_joined_for_prose() {
+        assert_eq!(join_names(Language::Da, ["Anne"].into_iter()), "Anne");
+        assert_eq!(
+            join_names(Language::Da, ["Anne", "Bo"].into_iter()),
+            "Anne og Bo"
+        );
+        assert_eq!(
+            join_names(Language::En, ["Anne", "Bo", "Carl"].into_iter()),
+            "Anne, Bo and Carl"
+        );
+    }
+
+    #[test]
+    fn message_id_parts_are_sanitised_to_atoms() {
+        assert_eq!(atom("policy-review"), "policy-review");
+        assert_eq!(atom("2027.Q1 <x>"), "2027-Q1--x-");
+        assert_eq!(atom("søren"), "s-ren");
+        assert_eq!(atom(""), "-");
+        assert_eq!(sanitise_domain("kommune.dk"), "kommune.dk");
+        assert_eq!(sanitise_domain("[127.0.0.1]"), "-127.0.0.1-");
+    }
+
+    #[test]
+    fn the_built_in_templates_pass_the_start_up_check() {
+        let settings = crate::settings::Settings::default();
+        assert!(Composer::new(&settings.mail).is_ok());
+    }
+
+    #[test]
+    fn a_from_that_is_not_an_address_is_a_setup_error() {
+        let mut settings = crate::settings::Settings::default().mail;
+        settings.from = "arshjul at kommune".into();
+        let err = Composer::new(&settings).err().unwrap();
+        assert!(matches!(err, MailError::Setup(_)), "{err}");
+        assert!(err.to_string().contains("mail.from"), "{err}");
+    }
+
+    #[test]
+    fn subjects_are_collapsed_to_one_line() {
+        assert_eq!(
+            one_line("  Påmindelse:\n  Budget \r\n"),
+            "Påmindelse: Budget"
+        );
+    }
+}
