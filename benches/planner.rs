@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use arshjul::planner::{self, Done, History, TaskHistory};
 use arshjul::wheel::{
-    Anchor, Days, EscalationStep, HolidayRule, Language, Organisation, Person, Recurrence, Task, Terms, Wheel,
+    Anchor, Days, EscalationStep, HolidayRule, Language, Organisation, Person, Recurrence, Task,
+    Terms, Wheel,
 };
 use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -18,7 +19,11 @@ pub fn wheel(n: usize) -> Wheel {
     for key in ["owner", "chief", "director"] {
         people.insert(
             key.to_string(),
-            Person { key: key.into(), name: key.into(), email: format!("{key}@example.dk") },
+            Person {
+                key: key.into(),
+                name: key.into(),
+                email: format!("{key}@example.dk"),
+            },
         );
     }
     let tasks = (0..n)
@@ -26,15 +31,26 @@ pub fn wheel(n: usize) -> Wheel {
             id: format!("task-{i}"),
             title: format!("Task {i}"),
             owners: vec!["owner".into()],
-            recurrence: Recurrence::Years { every: 1, first: None, month: (i % 12) as u32 + 1, day: (i % 28) as u32 + 1 },
+            recurrence: Recurrence::Years {
+                every: 1,
+                first: None,
+                month: (i % 12) as u32 + 1,
+                day: (i % 28) as u32 + 1,
+            },
             anchor: Anchor::Fixed,
             reference: None,
             description: None,
             remind: vec![Days(30), Days(7), Days(1)],
             repeat: Some(Days(7)),
             escalate: vec![
-                EscalationStep { after: Days(7), to: "chief".into() },
-                EscalationStep { after: Days(30), to: "director".into() },
+                EscalationStep {
+                    after: Days(7),
+                    to: "chief".into(),
+                },
+                EscalationStep {
+                    after: Days(30),
+                    to: "director".into(),
+                },
             ],
         })
         .collect();
@@ -48,7 +64,10 @@ pub fn wheel(n: usize) -> Wheel {
             closed: vec![],
             start: NaiveDate::from_ymd_opt(2027, 1, 1),
         },
-        terms: Some(Terms { start: NaiveDate::from_ymd_opt(2022, 1, 1).unwrap_or_default(), years: 4 }),
+        terms: Some(Terms {
+            start: NaiveDate::from_ymd_opt(2022, 1, 1).unwrap_or_default(),
+            years: 4,
+        }),
         people,
         tasks,
     }
@@ -58,11 +77,17 @@ pub fn wheel(n: usize) -> Wheel {
 fn history(w: &Wheel) -> History {
     let mut h = History::default();
     for t in &w.tasks {
-        let mut th = TaskHistory { first_seen: NaiveDate::from_ymd_opt(2027, 1, 1), ..Default::default() };
+        let mut th = TaskHistory {
+            first_seen: NaiveDate::from_ymd_opt(2027, 1, 1),
+            ..Default::default()
+        };
         for y in 2027..2037 {
             th.done.insert(y.to_string());
         }
-        th.last_done = Some(Done { period: "2036".into(), on: NaiveDate::from_ymd_opt(2036, 2, 1).unwrap_or_default() });
+        th.last_done = Some(Done {
+            period: "2036".into(),
+            on: NaiveDate::from_ymd_opt(2036, 2, 1).unwrap_or_default(),
+        });
         h.tasks.insert(t.id.clone(), th);
     }
     h
@@ -75,15 +100,24 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     for n in [2_000usize, 10_000] {
         let w = wheel(n);
-        g.bench_with_input(BenchmarkId::from_parameter(n), &w, |b, w| b.iter(|| planner::plan_range(w, from, to).len()));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &w, |b, w| {
+            b.iter(|| planner::plan_range(w, from, to).len())
+        });
     }
     g.finish();
 
     let w = wheel(1_000);
     let h = history(&w);
-    let now = Utc.with_ymd_and_hms(2036, 6, 1, 10, 0, 0).single().unwrap_or_default();
-    c.bench_function("pass_1000_tasks", |b| b.iter(|| planner::pass(&w, &h, now).send.len()));
-    c.bench_function("status_1000_tasks", |b| b.iter(|| planner::status(&w, &h, now).len()));
+    let now = Utc
+        .with_ymd_and_hms(2036, 6, 1, 10, 0, 0)
+        .single()
+        .unwrap_or_default();
+    c.bench_function("pass_1000_tasks", |b| {
+        b.iter(|| planner::pass(&w, &h, now).send.len())
+    });
+    c.bench_function("status_1000_tasks", |b| {
+        b.iter(|| planner::status(&w, &h, now).len())
+    });
 }
 
 criterion_group!(benches, bench);

@@ -91,12 +91,18 @@ pub struct Failure {
 impl Failure {
     /// Bad input: settings, wheel, flags, unknown task. Exit 2.
     pub fn usage(message: impl Into<String>) -> Failure {
-        Failure { code: 2, message: message.into() }
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
     }
 
     /// Something at run time failed (database, delivery). Exit 1.
     pub fn runtime(message: impl Into<String>) -> Failure {
-        Failure { code: 1, message: message.into() }
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
     }
 }
 
@@ -147,7 +153,9 @@ fn dispatch(args: Args) -> CmdResult {
     let loaded = load(args.config.as_deref(), args.schedule.as_deref())?;
     if matches!(args.command, Command::Run) {
         if args.now.is_some() {
-            return Err(Failure::usage("--now is for previews and tests; `run` always uses the wall clock"));
+            return Err(Failure::usage(
+                "--now is for previews and tests; `run` always uses the wall clock",
+            ));
         }
         return crate::daemon::run(loaded, args.config.as_deref(), args.schedule.as_deref());
     }
@@ -161,7 +169,13 @@ fn dispatch(args: Args) -> CmdResult {
         Command::Tick => crate::tick::run_once(&loaded, now),
         Command::Run => unreachable!("handled above"),
         Command::Status { json } => status(&loaded, now, json),
-        Command::Done { task, period, by, note, at } => done(&loaded, now, &task, period, by, note, at),
+        Command::Done {
+            task,
+            period,
+            by,
+            note,
+            at,
+        } => done(&loaded, now, &task, period, by, note, at),
         Command::History { task, json } => history(&loaded, task.as_deref(), json),
     }
 }
@@ -175,12 +189,15 @@ pub fn parse_time(text: &str, wheel: &Wheel) -> Result<DateTime<Utc>, String> {
         let noon = day.and_hms_opt(12, 0, 0).unwrap_or_default();
         return Ok(resolve_local(wheel.organisation.timezone, noon).with_timezone(&Utc));
     }
-    Err(format!("bad time \"{text}\" (use RFC 3339, e.g. 2027-03-01T08:00:00+01:00, or YYYY-MM-DD)"))
+    Err(format!(
+        "bad time \"{text}\" (use RFC 3339, e.g. 2027-03-01T08:00:00+01:00, or YYYY-MM-DD)"
+    ))
 }
 
 /// `now` in the wheel's time zone, as stored in the database.
 pub fn local_now(wheel: &Wheel, now: DateTime<Utc>) -> DateTime<FixedOffset> {
-    now.with_timezone(&wheel.organisation.timezone).fixed_offset()
+    now.with_timezone(&wheel.organisation.timezone)
+        .fixed_offset()
 }
 
 fn check(loaded: &Loaded, now: DateTime<Utc>) -> CmdResult {
@@ -197,10 +214,11 @@ fn check(loaded: &Loaded, now: DateTime<Utc>) -> CmdResult {
     );
     let cal = Calendar::new(org);
     let today = cal.local_date(&now);
-    let mut dues: Vec<_> = planner::plan_range(wheel, today, today + chrono::Duration::days(366 * 5))
-        .into_iter()
-        .filter(|e| e.kind == planner::Kind::Due)
-        .collect();
+    let mut dues: Vec<_> =
+        planner::plan_range(wheel, today, today + chrono::Duration::days(366 * 5))
+            .into_iter()
+            .filter(|e| e.kind == planner::Kind::Due)
+            .collect();
     dues.truncate(5);
     if dues.is_empty() {
         println!("Nothing falls due in the next five years.");
@@ -269,7 +287,8 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
     let written = if json {
         output::status_json(&mut out, wheel, local_now(wheel, now), &rows)
     } else {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let colour = std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         output::status_table(&mut out, wheel, &rows, colour)
     };
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
@@ -289,7 +308,12 @@ fn done(
     let Some(task) = wheel.task(task_id) else {
         return Err(Failure::usage(format!(
             "unknown task \"{task_id}\" (tasks: {})",
-            wheel.tasks.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ")
+            wheel
+                .tasks
+                .iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     };
     let at = match &at {
@@ -297,7 +321,10 @@ fn done(
         None => now,
     };
     if at > now {
-        return Err(Failure::usage(format!("--at {} is in the future", local_now(wheel, at))));
+        return Err(Failure::usage(format!(
+            "--at {} is in the future",
+            local_now(wheel, at)
+        )));
     }
     let mut store = Store::open(&loaded.settings.database, true)?;
     let today = Calendar::new(&wheel.organisation).local_date(&now);
@@ -305,16 +332,24 @@ fn done(
     let period = match period {
         Some(p) => {
             if !is_period_of(task, wheel, &p) {
-                return Err(Failure::usage(format!("task \"{task_id}\" has no period \"{p}\"")));
+                return Err(Failure::usage(format!(
+                    "task \"{task_id}\" has no period \"{p}\""
+                )));
             }
             p
         }
         None => {
             let history = store.history(wheel)?;
-            let row = planner::status(wheel, &history, now).into_iter().find(|r| r.task == task_id);
+            let row = planner::status(wheel, &history, now)
+                .into_iter()
+                .find(|r| r.task == task_id);
             match row {
                 Some(r) => r.period,
-                None => return Err(Failure::usage(format!("task \"{task_id}\" has no open period; name one with --period"))),
+                None => {
+                    return Err(Failure::usage(format!(
+                        "task \"{task_id}\" has no open period; name one with --period"
+                    )))
+                }
             }
         }
     };
@@ -333,7 +368,13 @@ fn done(
     };
     match store.record_completion(&completion)? {
         CompletionOutcome::Recorded => {
-            println!("{} {}: done {} by {}", task.id, period, completion.at.format("%Y-%m-%d %H:%M"), completion.by);
+            println!(
+                "{} {}: done {} by {}",
+                task.id,
+                period,
+                completion.at.format("%Y-%m-%d %H:%M"),
+                completion.by
+            );
         }
         CompletionOutcome::AlreadyDone(c) => {
             println!(
@@ -361,7 +402,11 @@ fn login_name() -> String {
 fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
     let Some(store) = open_if_present(&loaded.settings)? else {
         let mut out = std::io::stdout().lock();
-        let written = if json { output::history_json(&mut out, &[], &[]) } else { Ok(()) };
+        let written = if json {
+            output::history_json(&mut out, &[], &[])
+        } else {
+            Ok(())
+        };
         return finish_output(written);
     };
     let completions = store.completions(task)?;
@@ -379,7 +424,9 @@ fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
 /// kind, and for tasks on the calendar it is one of their occurrences.
 fn is_period_of(task: &wheel::Task, wheel: &Wheel, key: &str) -> bool {
     use crate::recurrence::{occurrences, period_of};
-    let Some(start) = period_start(key) else { return false };
+    let Some(start) = period_start(key) else {
+        return false;
+    };
     let terms = wheel.terms.as_ref();
     if period_of(&task.recurrence, terms, start) != key {
         return false;
@@ -388,7 +435,9 @@ fn is_period_of(task: &wheel::Task, wheel: &Wheel, key: &str) -> bool {
         wheel::Anchor::Completion => true,
         wheel::Anchor::Fixed => {
             let end = start + chrono::Duration::days(366 * 8);
-            occurrences(&task.recurrence, terms, start, end).iter().any(|o| o.period == key)
+            occurrences(&task.recurrence, terms, start, end)
+                .iter()
+                .any(|o| o.period == key)
         }
     }
 }
@@ -410,8 +459,12 @@ fn period_start(key: &str) -> Option<NaiveDate> {
             r.parse::<i32>().ok()?;
             1
         }
-        Some(r) if r.len() == 2 && r.starts_with('Q') => 3 * r[1..].parse::<u32>().ok().filter(|q| (1..=4).contains(q))? - 2,
-        Some(r) if r.len() == 2 && r.starts_with('H') => 6 * r[1..].parse::<u32>().ok().filter(|h| (1..=2).contains(h))? - 5,
+        Some(r) if r.len() == 2 && r.starts_with('Q') => {
+            3 * r[1..].parse::<u32>().ok().filter(|q| (1..=4).contains(q))? - 2
+        }
+        Some(r) if r.len() == 2 && r.starts_with('H') => {
+            6 * r[1..].parse::<u32>().ok().filter(|h| (1..=2).contains(h))? - 5
+        }
         Some(r) if r.len() == 2 => r.parse::<u32>().ok().filter(|m| (1..=12).contains(m))?,
         Some(_) => return None,
     };

@@ -36,12 +36,19 @@ struct Origin {
 }
 
 /// `arshjul run`.
-pub fn run(loaded: Loaded, config: Option<&std::path::Path>, schedule: Option<&std::path::Path>) -> Result<ExitCode, Failure> {
+pub fn run(
+    loaded: Loaded,
+    config: Option<&std::path::Path>,
+    schedule: Option<&std::path::Path>,
+) -> Result<ExitCode, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))?;
-    let origin = Origin { config: config.map(Into::into), schedule: schedule.map(Into::into) };
+    let origin = Origin {
+        config: config.map(Into::into),
+        schedule: schedule.map(Into::into),
+    };
     runtime.block_on(serve(loaded, origin))
 }
 
@@ -69,9 +76,12 @@ async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
     tracing::info!(listen = %listen, database = %engine.settings.database.display(), "arshjul started");
     notify(&[sd_notify::NotifyState::Ready]);
 
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| Failure::runtime(format!("cannot watch SIGHUP: {e}")))?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| Failure::runtime(format!("cannot watch SIGTERM: {e}")))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| Failure::runtime(format!("cannot watch SIGINT: {e}")))?;
+    let mut hup = signal(SignalKind::hangup())
+        .map_err(|e| Failure::runtime(format!("cannot watch SIGHUP: {e}")))?;
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| Failure::runtime(format!("cannot watch SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| Failure::runtime(format!("cannot watch SIGINT: {e}")))?;
     let watchdog = watchdog_interval();
 
     loop {
@@ -86,7 +96,11 @@ async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
                 None
             }
         };
-        notify(&[sd_notify::NotifyState::Status(&status_line(&engine.wheel, &store, next_at))]);
+        notify(&[sd_notify::NotifyState::Status(&status_line(
+            &engine.wheel,
+            &store,
+            next_at,
+        ))]);
         if watchdog.is_some() {
             notify(&[sd_notify::NotifyState::Watchdog]);
         }
@@ -132,8 +146,12 @@ async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
 fn reload(engine: &mut Engine, wheel: &RwLock<Arc<Wheel>>, origin: &Origin) {
     match load(origin.config.as_deref(), origin.schedule.as_deref()) {
         Ok(loaded) => {
-            if loaded.settings.listen != engine.settings.listen || loaded.settings.database != engine.settings.database {
-                tracing::warn!("`listen` and `database` changes take effect on restart, not reload");
+            if loaded.settings.listen != engine.settings.listen
+                || loaded.settings.database != engine.settings.database
+            {
+                tracing::warn!(
+                    "`listen` and `database` changes take effect on restart, not reload"
+                );
             }
             let tasks = loaded.wheel.tasks.len();
             let new_wheel = loaded.wheel.clone();
@@ -146,7 +164,9 @@ fn reload(engine: &mut Engine, wheel: &RwLock<Arc<Wheel>>, origin: &Origin) {
                     *wheel.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new_wheel);
                     tracing::info!(tasks, "reloaded");
                 }
-                Err(e) => tracing::error!("reload refused, keeping the old settings: {}", e.message),
+                Err(e) => {
+                    tracing::error!("reload refused, keeping the old settings: {}", e.message)
+                }
             }
         }
         Err(e) => {
@@ -159,7 +179,13 @@ fn reload(engine: &mut Engine, wheel: &RwLock<Arc<Wheel>>, origin: &Origin) {
 
 fn log_report(r: &Report) {
     if r.queued + r.sent + r.deferred + r.failed > 0 {
-        tracing::info!(queued = r.queued, sent = r.sent, deferred = r.deferred, failed = r.failed, "pass");
+        tracing::info!(
+            queued = r.queued,
+            sent = r.sent,
+            deferred = r.deferred,
+            failed = r.failed,
+            "pass"
+        );
     }
 }
 
@@ -168,9 +194,18 @@ fn status_line(wheel: &Wheel, store: &Mutex<Store>, next_at: Option<DateTime<Utc
     let now = Utc::now();
     let history = lock(store).history(wheel).unwrap_or_default();
     let rows = planner::status(wheel, &history, now);
-    let overdue = rows.iter().filter(|r| r.state == planner::State::Overdue).count();
+    let overdue = rows
+        .iter()
+        .filter(|r| r.state == planner::State::Overdue)
+        .count();
     let next = next_at
-        .map(|t| format!(", next notification {}", t.with_timezone(&wheel.organisation.timezone).format("%Y-%m-%d %H:%M")))
+        .map(|t| {
+            format!(
+                ", next notification {}",
+                t.with_timezone(&wheel.organisation.timezone)
+                    .format("%Y-%m-%d %H:%M")
+            )
+        })
         .unwrap_or_default();
     format!("{} tasks, {overdue} overdue{next}", wheel.tasks.len())
 }

@@ -206,7 +206,9 @@ impl<'a> TaskRules<'a> {
             .iter()
             .map(|lead| Reminder {
                 lead: lead.0,
-                date: self.cal.open_on_or_before(due - chrono::Duration::days(i64::from(lead.0))),
+                date: self
+                    .cal
+                    .open_on_or_before(due - chrono::Duration::days(i64::from(lead.0))),
             })
             .collect();
         out.sort_by_key(|r| (r.date, std::cmp::Reverse(r.lead)));
@@ -222,7 +224,9 @@ impl<'a> TaskRules<'a> {
             .map(|(i, step)| Escalation {
                 level: i as u32 + 1,
                 after: step.after.0,
-                date: self.cal.open_on_or_after(due + chrono::Duration::days(i64::from(step.after.0))),
+                date: self
+                    .cal
+                    .open_on_or_after(due + chrono::Duration::days(i64::from(step.after.0))),
                 to: step.to.as_str(),
             })
             .collect()
@@ -233,7 +237,10 @@ impl<'a> TaskRules<'a> {
         let every = i64::from(self.task.repeat?.0);
         let offset = every.checked_mul(k)?;
         let nominal = due.checked_add_signed(chrono::Duration::days(offset))?;
-        Some((u32::try_from(offset).ok()?, self.cal.open_on_or_after(nominal)))
+        Some((
+            u32::try_from(offset).ok()?,
+            self.cal.open_on_or_after(nominal),
+        ))
     }
 
     /// The latest repeat whose day is on or before `day`.
@@ -320,7 +327,11 @@ fn lower_bound(wheel: &Wheel, th: Option<&TaskHistory>, fallback: NaiveDate) -> 
 
 /// The longest reminder lead of a task, in days.
 fn max_lead(task: &Task) -> i64 {
-    task.remind.iter().map(|d| i64::from(d.0)).max().unwrap_or(0)
+    task.remind
+        .iter()
+        .map(|d| i64::from(d.0))
+        .max()
+        .unwrap_or(0)
 }
 
 /// The occurrences of `task` with a due date in `lb..=to` that can still be
@@ -342,7 +353,9 @@ fn occurrences_of(
             let months = recurrence::interval_months(rule, terms);
             let first_fixed = || {
                 let horizon = recurrence::add_months_clamped(lb, months.saturating_mul(2).max(24));
-                recurrence::occurrences(rule, terms, lb, horizon).into_iter().next()
+                recurrence::occurrences(rule, terms, lb, horizon)
+                    .into_iter()
+                    .next()
             };
             let next = match th.and_then(|h| h.last_done.as_ref()) {
                 None => first_fixed(),
@@ -365,7 +378,9 @@ fn occurrences_of(
                     }
                 }
             };
-            next.into_iter().filter(|o| o.due >= lb && o.due <= to).collect()
+            next.into_iter()
+                .filter(|o| o.due >= lb && o.due <= to)
+                .collect()
         }
     }
 }
@@ -385,7 +400,13 @@ pub fn plan_range(wheel: &Wheel, from: NaiveDate, to: NaiveDate) -> Vec<PlanEven
         }
     }
     out.sort_by(|a, b| {
-        (a.at, &a.task, &a.period, priority(a.kind), a.level).cmp(&(b.at, &b.task, &b.period, priority(b.kind), b.level))
+        (a.at, &a.task, &a.period, priority(a.kind), a.level).cmp(&(
+            b.at,
+            &b.task,
+            &b.period,
+            priority(b.kind),
+            b.level,
+        ))
     });
     out
 }
@@ -424,8 +445,12 @@ pub fn pass(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Pass {
         let th = history.tasks.get(&task.id);
         let rules = TaskRules { task, cal: &cal };
         let lb = lower_bound(wheel, th, today);
-        let months = i64::from(recurrence::interval_months(&task.recurrence, wheel.terms.as_ref()));
-        let horizon = today + chrono::Duration::days(max_lead(task) + MOVE_SLACK_DAYS + months * 31);
+        let months = i64::from(recurrence::interval_months(
+            &task.recurrence,
+            wheel.terms.as_ref(),
+        ));
+        let horizon =
+            today + chrono::Duration::days(max_lead(task) + MOVE_SLACK_DAYS + months * 31);
         for occ in occurrences_of(wheel, task, th, lb, horizon) {
             if th.is_some_and(|h| h.done.contains(&occ.period)) {
                 continue;
@@ -433,7 +458,11 @@ pub fn pass(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Pass {
             let due = occ.due;
             let reminders = rules.reminders(due);
             let escalations = rules.escalations(due);
-            for d in reminders.iter().map(|r| r.date).chain(escalations.iter().map(|e| e.date)) {
+            for d in reminders
+                .iter()
+                .map(|r| r.date)
+                .chain(escalations.iter().map(|e| e.date))
+            {
                 consider_next(d);
             }
             if let Some(d) = rules.next_repeat(due, last.max(due)) {
@@ -445,7 +474,12 @@ pub fn pass(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Pass {
             }
             occurrences.push((task.id.clone(), occ.period.clone(), due));
             let sent = |k: &str| th.is_some_and(|h| h.sent.contains(k));
-            let make = |kind: Kind, step: u32, key_step: u32, date: NaiveDate, to: &str, cc: Vec<String>| Notification {
+            let make = |kind: Kind,
+                        step: u32,
+                        key_step: u32,
+                        date: NaiveDate,
+                        to: &str,
+                        cc: Vec<String>| Notification {
                 key: key(&task.id, &occ.period, kind, key_step, to),
                 task: task.id.clone(),
                 period: occ.period.clone(),
@@ -462,7 +496,9 @@ pub fn pass(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Pass {
             // escalations that copy them.
             let mut latest: Option<(NaiveDate, Kind, u32)> = None;
             let mut offer = |date: NaiveDate, kind: Kind, step: u32| {
-                if date <= last && latest.is_none_or(|(d, k, _)| (date, priority(kind)) > (d, priority(k))) {
+                if date <= last
+                    && latest.is_none_or(|(d, k, _)| (date, priority(kind)) > (d, priority(k)))
+                {
                     latest = Some((date, kind, step));
                 }
             };
@@ -485,18 +521,28 @@ pub fn pass(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Pass {
             }
 
             // Each escalation target: its latest step that has come.
-            let mut targets: Vec<&Escalation> = escalations.iter().filter(|e| e.date <= last).collect();
+            let mut targets: Vec<&Escalation> =
+                escalations.iter().filter(|e| e.date <= last).collect();
             targets.sort_by_key(|e| (e.to, std::cmp::Reverse((e.date, e.level))));
             targets.dedup_by_key(|e| e.to);
             for e in targets {
-                let n = make(Kind::Escalation, e.level, e.after, e.date, e.to, task.owners.clone());
+                let n = make(
+                    Kind::Escalation,
+                    e.level,
+                    e.after,
+                    e.date,
+                    e.to,
+                    task.owners.clone(),
+                );
                 if !sent(&n.key) {
                     send.push(n);
                 }
             }
         }
     }
-    send.sort_by(|a, b| (a.at, &a.task, &a.period, &a.key).cmp(&(b.at, &b.task, &b.period, &b.key)));
+    send.sort_by(|a, b| {
+        (a.at, &a.task, &a.period, &a.key).cmp(&(b.at, &b.task, &b.period, &b.key))
+    });
     Pass {
         occurrences,
         send,
@@ -521,7 +567,11 @@ pub fn status(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Vec<Statu
         let Some(occ) = pending else { continue };
         let reminders = rules.reminders(occ.due);
         let escalations = rules.escalations(occ.due);
-        let first_day = reminders.first().map(|r| r.date).unwrap_or(occ.due).min(occ.due);
+        let first_day = reminders
+            .first()
+            .map(|r| r.date)
+            .unwrap_or(occ.due)
+            .min(occ.due);
         let state = if today > occ.due {
             State::Overdue
         } else if first_day <= today {

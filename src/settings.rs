@@ -15,12 +15,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    #[serde(deserialize_with = "lenient::path")]
     pub schedule: PathBuf,
+    #[serde(deserialize_with = "lenient::path")]
     pub database: PathBuf,
+    #[serde(deserialize_with = "lenient::string")]
     pub listen: String,
+    #[serde(deserialize_with = "lenient::string")]
     pub public_url: String,
     /// The link-signing secret; `None`: beside the database (or
     /// `$CREDENTIALS_DIRECTORY/secret` under systemd).
+    #[serde(deserialize_with = "lenient::opt_path")]
     pub secret_file: Option<PathBuf>,
     /// Days a completion link stays valid after the occurrence's last
     /// escalation day.
@@ -41,10 +46,13 @@ pub enum MailTransport {
 #[serde(deny_unknown_fields)]
 pub struct MailSettings {
     pub transport: MailTransport,
+    #[serde(deserialize_with = "lenient::string")]
     pub from: String,
     /// Where the `file` transport writes one `.eml` per message.
+    #[serde(deserialize_with = "lenient::path")]
     pub dir: PathBuf,
     /// A directory whose templates override the built-in ones.
+    #[serde(deserialize_with = "lenient::opt_path")]
     pub templates: Option<PathBuf>,
     pub smtp: SmtpSettings,
 }
@@ -60,10 +68,13 @@ pub enum SmtpTls {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
+    #[serde(deserialize_with = "lenient::opt_string")]
     pub host: Option<String>,
     pub port: u16,
     pub tls: SmtpTls,
+    #[serde(deserialize_with = "lenient::opt_string")]
     pub username: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_path")]
     pub password_file: Option<PathBuf>,
     /// Seconds one delivery may take, connection included.
     pub timeout_secs: u64,
@@ -74,7 +85,12 @@ impl Default for Settings {
         let database = match std::env::var_os("STATE_DIRECTORY") {
             // systemd may pass several directories separated by ':'.
             Some(dirs) if !dirs.is_empty() => {
-                let first = dirs.to_string_lossy().split(':').next().unwrap_or("").to_string();
+                let first = dirs
+                    .to_string_lossy()
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
                 Path::new(&first).join("arshjul.db")
             }
             _ => PathBuf::from("arshjul.db"),
@@ -197,7 +213,9 @@ fn describe(e: figment::Error, file: Option<&Path>) -> String {
                 Some(figment::Source::File(p)) => p.display().to_string(),
                 _ => md.name.to_string(),
             },
-            None => file.map(|f| f.display().to_string()).unwrap_or_else(|| "settings".into()),
+            None => file
+                .map(|f| f.display().to_string())
+                .unwrap_or_else(|| "settings".into()),
         };
         if key.is_empty() {
             lines.push(format!("{source}: {}", err.kind));
@@ -206,4 +224,168 @@ fn describe(e: figment::Error, file: Option<&Path>) -> String {
         }
     }
     lines.join("\n")
+}
+
+/// Figment reads environment values as TOML, so `ARSHJUL_MAIL__SMTP__USERNAME=111111`
+/// arrives as a number and `…=true` as a boolean. Text settings take any
+/// scalar as its text.
+mod lenient {
+    use std::fmt;
+    use std::path::PathBuf;
+
+    use serde::de::{self, Deserializer, Visitor};
+
+    struct Text;
+
+    impl Visitor<'_> for Text {
+        type Value = String;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i128<E: de::Error>(self, v: i128) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u128<E: de::Error>(self, v: u128) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_char<E: de::Error>(self, v: char) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+
+    struct OptText;
+
+    impl<'de> Visitor<'de> for OptText {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Option<String>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<String>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
+            string(d).map(Some)
+        }
+    }
+
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        d.deserialize_any(Text)
+    }
+
+    pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        d.deserialize_option(OptText)
+    }
+
+    pub fn path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        string(d).map(PathBuf::from)
+    }
+
+    pub fn opt_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+        opt_string(d).map(|o| o.map(PathBuf::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Environment variables are process-wide: these tests take turns.
+    static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn with_env<T>(vars: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
+        let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, v) in vars {
+            std::env::set_var(k, v);
+        }
+        let out = f();
+        for (k, _) in vars {
+            std::env::remove_var(k);
+        }
+        out
+    }
+
+    #[test]
+    fn defaults_without_file_or_environment() {
+        let s = with_env(&[], || Settings::load(None)).expect("defaults");
+        assert_eq!(s.listen, "127.0.0.1:8080");
+        assert_eq!(s.mail.transport, MailTransport::File);
+        assert_eq!(s.mail.smtp.port, 587);
+    }
+
+    #[test]
+    fn numeric_looking_text_from_the_environment_stays_text() {
+        let s = with_env(
+            &[
+                ("ARSHJUL_MAIL__SMTP__USERNAME", "111111"),
+                ("ARSHJUL_MAIL__SMTP__HOST", "true"),
+                ("ARSHJUL_MAIL__SMTP__PORT", "25"),
+            ],
+            || Settings::load(None),
+        )
+        .expect("settings");
+        assert_eq!(s.mail.smtp.username.as_deref(), Some("111111"));
+        assert_eq!(s.mail.smtp.host.as_deref(), Some("true"));
+        assert_eq!(s.mail.smtp.port, 25);
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("arshjul.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"relay\"\n")
+            .expect("write");
+        let s = with_env(&[("ARSHJUL_MAIL__SMTP__HOST", "smtp.example.dk")], || {
+            Settings::load(Some(&file))
+        })
+        .expect("settings");
+        assert_eq!(s.listen, "0.0.0.0:9000");
+        assert_eq!(s.mail.transport, MailTransport::Smtp);
+        assert_eq!(s.mail.smtp.host.as_deref(), Some("smtp.example.dk"));
+    }
+
+    #[test]
+    fn a_stray_variable_is_ignored_but_a_bad_known_one_is_named() {
+        with_env(
+            &[("ARSHJUL_WHATEVER", "[[["), ("ARSHJUL_LOG", "debug")],
+            || Settings::load(None),
+        )
+        .expect("stray ignored");
+        let err = with_env(&[("ARSHJUL_MAIL__TRANSPORT", "pigeon")], || {
+            Settings::load(None)
+        })
+        .expect_err("bad value");
+        assert!(err.contains("mail.transport"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("arshjul.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").expect("write");
+        let err = with_env(&[], || Settings::load(Some(&file))).expect_err("unknown key");
+        assert!(err.contains("lisen"), "{err}");
+    }
 }

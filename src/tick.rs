@@ -56,13 +56,25 @@ impl Engine {
             Some(path) => Some(
                 std::fs::read_to_string(&path)
                     .map(|p| p.trim_end_matches(['\r', '\n']).to_string())
-                    .map_err(|e| Failure::usage(format!("{}: cannot read the SMTP password: {e}", path.display())))?,
+                    .map_err(|e| {
+                        Failure::usage(format!(
+                            "{}: cannot read the SMTP password: {e}",
+                            path.display()
+                        ))
+                    })?,
             ),
             None => None,
         };
-        let transport = Transport::new(&settings.mail, password).map_err(|e| Failure::usage(e.to_string()))?;
+        let transport =
+            Transport::new(&settings.mail, password).map_err(|e| Failure::usage(e.to_string()))?;
         let secret = Secret::load_or_create(&settings.secret_path()).map_err(Failure::runtime)?;
-        Ok(Engine { settings, wheel, composer, transport, secret })
+        Ok(Engine {
+            settings,
+            wheel,
+            composer,
+            transport,
+            secret,
+        })
     }
 
     /// Swaps in a new wheel (the daemon's reload).
@@ -77,7 +89,11 @@ impl Engine {
     /// Plans at `now` and records the result: occurrences and rendered
     /// messages, in one transaction. Returns how many messages were new
     /// and when something is next due.
-    pub fn record(&self, store: &Mutex<Store>, now: DateTime<Utc>) -> Result<(usize, Option<DateTime<Utc>>), Failure> {
+    pub fn record(
+        &self,
+        store: &Mutex<Store>,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, Option<DateTime<Utc>>), Failure> {
         let wheel = &self.wheel;
         let today = Calendar::new(&wheel.organisation).local_date(&now);
         let mut store = lock(store);
@@ -124,24 +140,41 @@ impl Engine {
             .task(&n.task)
             .and_then(|t| t.escalate.last().map(|e| i64::from(e.after.0)))
             .unwrap_or(0);
-        let expires_day = n.due + chrono::Duration::days(last_step + i64::from(self.settings.link_days));
+        let expires_day =
+            n.due + chrono::Duration::days(last_step + i64::from(self.settings.link_days));
         let expires = crate::calendar::resolve_local(
             self.wheel.organisation.timezone,
             expires_day.and_hms_opt(23, 59, 59).unwrap_or_default(),
         )
         .with_timezone(&Utc);
-        crate::web::link(&self.settings.public_url, &self.secret, &n.task, &n.period, &n.to, n.due, expires)
+        crate::web::link(
+            &self.settings.public_url,
+            &self.secret,
+            &n.task,
+            &n.period,
+            &n.to,
+            n.due,
+            expires,
+        )
     }
 
     /// Delivers every pending message whose attempt is due at `now`.
     /// The store is locked only between sends, never across one.
-    pub async fn deliver(&self, store: &Mutex<Store>, now: DateTime<Utc>) -> Result<Report, Failure> {
+    pub async fn deliver(
+        &self,
+        store: &Mutex<Store>,
+        now: DateTime<Utc>,
+    ) -> Result<Report, Failure> {
         let local = local_now(&self.wheel, now);
         let pending = lock(store).deliverable(local)?;
         let mut report = Report::default();
         for m in pending {
             let rcpt: Vec<String> = m.to.iter().chain(m.cc.iter()).cloned().collect();
-            match self.transport.send(&self.settings.mail.from, &rcpt, &m.raw).await {
+            match self
+                .transport
+                .send(&self.settings.mail.from, &rcpt, &m.raw)
+                .await
+            {
                 Ok(()) => {
                     lock(store).mark_sent(m.id, local_now(&self.wheel, Utc::now().max(now)))?;
                     tracing::info!(task = %m.task, period = %m.period, kind = %m.kind, to = %m.to.join(","), "sent");
@@ -183,7 +216,10 @@ pub fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
 
 /// `arshjul tick`.
 pub fn run_once(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure> {
-    let loaded = Loaded { settings: loaded.settings.clone(), wheel: loaded.wheel.clone() };
+    let loaded = Loaded {
+        settings: loaded.settings.clone(),
+        wheel: loaded.wheel.clone(),
+    };
     let engine = Engine::new(loaded)?;
     let store = Mutex::new(open_store(&engine.settings)?);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -193,7 +229,12 @@ pub fn run_once(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure
     let report = runtime.block_on(engine.pass(&store, now))?;
     let next = report
         .next_at
-        .map(|t| format!("; next at {}", local_now(&engine.wheel, t).format("%Y-%m-%d %H:%M")))
+        .map(|t| {
+            format!(
+                "; next at {}",
+                local_now(&engine.wheel, t).format("%Y-%m-%d %H:%M")
+            )
+        })
         .unwrap_or_default();
     eprintln!(
         "arshjul: tick: {} new, {} sent, {} deferred, {} failed{next}",
@@ -207,7 +248,11 @@ pub fn run_once(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure
 }
 
 pub fn open_store(settings: &Settings) -> Result<Store, StoreError> {
-    if let Some(dir) = settings.database.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = settings
+        .database
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
             path: dir.display().to_string(),
             reason: format!("cannot create the database directory: {e}"),

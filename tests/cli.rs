@@ -8,14 +8,29 @@ use std::path::Path;
 use support::Scratch;
 
 fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path).display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(path)
+        .display()
+        .to_string()
 }
 
 #[test]
 fn the_shipped_wheel_is_valid() {
     let s = Scratch::new("");
-    let run = s.run(&["--schedule", &repo("schedule.toml"), "check", "--now", "2026-11-28"]).expect(0);
-    assert!(run.stdout().contains("Ballerup Kommune"), "{}", run.stdout());
+    let run = s
+        .run(&[
+            "--schedule",
+            &repo("schedule.toml"),
+            "check",
+            "--now",
+            "2026-11-28",
+        ])
+        .expect(0);
+    assert!(
+        run.stdout().contains("Ballerup Kommune"),
+        "{}",
+        run.stdout()
+    );
     assert!(run.stdout().contains("Next due:"), "{}", run.stdout());
 }
 
@@ -49,20 +64,30 @@ fn a_missing_wheel_is_a_clear_error() {
     let s = Scratch::new("");
     std::fs::remove_file(s.file("schedule.toml")).expect("rm");
     let run = s.run(&["check"]).expect(2);
-    assert!(run.stderr().starts_with("schedule.toml: cannot read"), "{}", run.stderr());
+    assert!(
+        run.stderr().starts_with("schedule.toml: cannot read"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
 fn a_stray_environment_variable_does_not_break_the_program() {
     let s = Scratch::new("");
-    s.run_env(&["--schedule", &repo("schedule.toml"), "check"], &[("ARSHJUL_FOO", "1"), ("ARSHJUL_LOG", "x")]).expect(0);
+    s.run_env(
+        &["--schedule", &repo("schedule.toml"), "check"],
+        &[("ARSHJUL_FOO", "1"), ("ARSHJUL_LOG", "x")],
+    )
+    .expect(0);
 }
 
 #[test]
 fn a_bad_setting_names_the_key() {
     let s = Scratch::new("");
     std::fs::write(s.file("arshjul.toml"), "[mail]\ntransport = \"pigeon\"\n").expect("write");
-    let run = s.run(&["--schedule", &repo("schedule.toml"), "check"]).expect(2);
+    let run = s
+        .run(&["--schedule", &repo("schedule.toml"), "check"])
+        .expect(2);
     assert!(run.stderr().contains("mail.transport"), "{}", run.stderr());
 }
 
@@ -106,7 +131,17 @@ description = "Gennemgå politikken."
 #[test]
 fn plan_json_has_the_contract_shape() {
     let s = Scratch::new(WHEEL);
-    let v = s.run(&["plan", "--from", "2027-03-01", "--to", "2027-03-08", "--json"]).expect(0).json();
+    let v = s
+        .run(&[
+            "plan",
+            "--from",
+            "2027-03-01",
+            "--to",
+            "2027-03-08",
+            "--json",
+        ])
+        .expect(0)
+        .json();
     assert_eq!(v["from"], "2027-03-01");
     assert_eq!(v["to"], "2027-03-08");
     let events = v["events"].as_array().expect("events");
@@ -123,11 +158,20 @@ fn plan_json_has_the_contract_shape() {
 #[test]
 fn plan_refuses_a_reversed_range() {
     let s = Scratch::new(WHEEL);
-    s.run(&["plan", "--from", "2027-03-08", "--to", "2027-03-01"]).expect(2);
+    s.run(&["plan", "--from", "2027-03-08", "--to", "2027-03-01"])
+        .expect(2);
 }
 
 fn eml_count(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))).count()).unwrap_or(0)
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            })
+            .count()
+        })
+        .unwrap_or(0)
 }
 
 #[test]
@@ -135,25 +179,35 @@ fn a_scripted_season_of_ticks_status_done_and_history() {
     let s = Scratch::new(WHEEL);
     let outbox = s.file("outbox");
     // Before the first reminder: nothing, but the database exists.
-    s.run(&["tick", "--now", "2027-01-20T09:00:00+01:00"]).expect(0);
+    s.run(&["tick", "--now", "2027-01-20T09:00:00+01:00"])
+        .expect(0);
     assert_eq!(eml_count(&outbox), 0);
-    let v = s.run(&["status", "--json", "--now", "2027-01-20T09:00:00+01:00"]).expect(0).json();
+    let v = s
+        .run(&["status", "--json", "--now", "2027-01-20T09:00:00+01:00"])
+        .expect(0)
+        .json();
     assert_eq!(v["tasks"][0]["state"], "upcoming");
     assert_eq!(v["tasks"][0]["period"], "2027");
     assert_eq!(v["tasks"][0]["due"], "2027-03-01");
     assert_eq!(v["tasks"][0]["last_done"], serde_json::Value::Null);
 
     // The 30-day reminder (moved to Friday 29 January).
-    s.run(&["tick", "--now", "2027-01-29T08:00:00+01:00"]).expect(0);
+    s.run(&["tick", "--now", "2027-01-29T08:00:00+01:00"])
+        .expect(0);
     assert_eq!(eml_count(&outbox), 1);
     // The same morning again: nothing twice.
-    s.run(&["tick", "--now", "2027-01-29T08:30:00+01:00"]).expect(0);
+    s.run(&["tick", "--now", "2027-01-29T08:30:00+01:00"])
+        .expect(0);
     assert_eq!(eml_count(&outbox), 1);
 
     // Down until 9 March: the escalation to bo (Cc anna) is enough.
-    s.run(&["tick", "--now", "2027-03-09T10:00:00+01:00"]).expect(0);
+    s.run(&["tick", "--now", "2027-03-09T10:00:00+01:00"])
+        .expect(0);
     assert_eq!(eml_count(&outbox), 2);
-    let v = s.run(&["status", "--json", "--now", "2027-03-09T10:00:00+01:00"]).expect(0).json();
+    let v = s
+        .run(&["status", "--json", "--now", "2027-03-09T10:00:00+01:00"])
+        .expect(0)
+        .json();
     let row = &v["tasks"][0];
     assert_eq!(row["state"], "overdue");
     assert_eq!(row["days_overdue"], 8);
@@ -161,14 +215,40 @@ fn a_scripted_season_of_ticks_status_done_and_history() {
     assert_eq!(row["owner"][0], "anna");
 
     // Done by hand: no more repeats or escalations.
-    s.run(&["done", "policy-review", "--by", "anna@example.dk", "--note", "Gennemgået på mødet", "--now", "2027-03-10T11:00:00+01:00"])
+    s.run(&[
+        "done",
+        "policy-review",
+        "--by",
+        "anna@example.dk",
+        "--note",
+        "Gennemgået på mødet",
+        "--now",
+        "2027-03-10T11:00:00+01:00",
+    ])
+    .expect(0);
+    let again = s
+        .run(&[
+            "done",
+            "policy-review",
+            "--period",
+            "2027",
+            "--now",
+            "2027-03-10T12:00:00+01:00",
+        ])
         .expect(0);
-    let again = s.run(&["done", "policy-review", "--period", "2027", "--now", "2027-03-10T12:00:00+01:00"]).expect(0);
-    assert!(again.stdout().contains("already done"), "{}", again.stdout());
-    s.run(&["tick", "--now", "2027-04-30T10:00:00+02:00"]).expect(0);
+    assert!(
+        again.stdout().contains("already done"),
+        "{}",
+        again.stdout()
+    );
+    s.run(&["tick", "--now", "2027-04-30T10:00:00+02:00"])
+        .expect(0);
     assert_eq!(eml_count(&outbox), 2);
 
-    let v = s.run(&["status", "--json", "--now", "2027-04-30T10:00:00+02:00"]).expect(0).json();
+    let v = s
+        .run(&["status", "--json", "--now", "2027-04-30T10:00:00+02:00"])
+        .expect(0)
+        .json();
     let row = &v["tasks"][0];
     assert_eq!(row["period"], "2028");
     assert_eq!(row["state"], "upcoming");
@@ -180,7 +260,12 @@ fn a_scripted_season_of_ticks_status_done_and_history() {
     let h = s.run(&["history", "--json"]).expect(0).json();
     assert_eq!(h["completions"].as_array().map(Vec::len), Some(1));
     assert_eq!(h["completions"][0]["note"], "Gennemgået på mødet");
-    let kinds: Vec<&str> = h["notifications"].as_array().expect("n").iter().filter_map(|n| n["kind"].as_str()).collect();
+    let kinds: Vec<&str> = h["notifications"]
+        .as_array()
+        .expect("n")
+        .iter()
+        .filter_map(|n| n["kind"].as_str())
+        .collect();
     assert_eq!(kinds, ["escalation", "reminder"]);
     assert_eq!(h["notifications"][0]["to"], "bo@example.dk");
 }
@@ -189,15 +274,47 @@ fn a_scripted_season_of_ticks_status_done_and_history() {
 fn done_names_an_unknown_task_or_period() {
     let s = Scratch::new(WHEEL);
     let run = s.run(&["done", "nope", "--now", "2027-03-10"]).expect(2);
-    assert!(run.stderr().contains("unknown task \"nope\""), "{}", run.stderr());
-    let run = s.run(&["done", "policy-review", "--period", "2027-Q1", "--now", "2027-03-10"]).expect(2);
-    assert!(run.stderr().contains("no period \"2027-Q1\""), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("unknown task \"nope\""),
+        "{}",
+        run.stderr()
+    );
+    let run = s
+        .run(&[
+            "done",
+            "policy-review",
+            "--period",
+            "2027-Q1",
+            "--now",
+            "2027-03-10",
+        ])
+        .expect(2);
+    assert!(
+        run.stderr().contains("no period \"2027-Q1\""),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
 fn backfilled_completion_keeps_its_date() {
     let s = Scratch::new(WHEEL);
-    s.run(&["done", "policy-review", "--period", "2027", "--at", "2027-02-20", "--by", "anna", "--now", "2027-03-10"]).expect(0);
-    let h = s.run(&["history", "policy-review", "--json"]).expect(0).json();
+    s.run(&[
+        "done",
+        "policy-review",
+        "--period",
+        "2027",
+        "--at",
+        "2027-02-20",
+        "--by",
+        "anna",
+        "--now",
+        "2027-03-10",
+    ])
+    .expect(0);
+    let h = s
+        .run(&["history", "policy-review", "--json"])
+        .expect(0)
+        .json();
     assert_eq!(h["completions"][0]["at"], "2027-02-20T12:00:00+01:00");
 }

@@ -61,7 +61,9 @@ fn date(s: &str) -> NaiveDate {
 }
 
 fn time(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).expect("test time").with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(s)
+        .expect("test time")
+        .with_timezone(&Utc)
 }
 
 /// `plan` between two dates, one line per event:
@@ -70,8 +72,20 @@ fn check_plan(wheel: &Wheel, from: &str, to: &str, expected: &[&str]) {
     let got: Vec<String> = planner::plan_range(wheel, date(from), date(to))
         .iter()
         .map(|e| {
-            let kind = if e.level > 0 { format!("{} {}", e.kind.as_str(), e.level) } else { e.kind.as_str().to_string() };
-            format!("{} {} {} {}/{} -> {}", e.date, e.at.format("%H:%M%:z"), kind, e.task, e.period, e.to.join(","))
+            let kind = if e.level > 0 {
+                format!("{} {}", e.kind.as_str(), e.level)
+            } else {
+                e.kind.as_str().to_string()
+            };
+            format!(
+                "{} {} {} {}/{} -> {}",
+                e.date,
+                e.at.format("%H:%M%:z"),
+                kind,
+                e.task,
+                e.period,
+                e.to.join(",")
+            )
         })
         .collect();
     assert_eq!(got, expected, "\nplan {from}..{to}:\n{}\n", got.join("\n"));
@@ -85,8 +99,19 @@ fn check_pass(wheel: &Wheel, history: &History, now: &str, expected: &[&str]) ->
         .send
         .iter()
         .map(|n| {
-            let cc = if n.cc.is_empty() { String::new() } else { format!(" cc {}", n.cc.join(",")) };
-            format!("{} {} {}/{} -> {}{cc}", n.date, n.kind.as_str(), n.task, n.period, n.to)
+            let cc = if n.cc.is_empty() {
+                String::new()
+            } else {
+                format!(" cc {}", n.cc.join(","))
+            };
+            format!(
+                "{} {} {}/{} -> {}{cc}",
+                n.date,
+                n.kind.as_str(),
+                n.task,
+                n.period,
+                n.to
+            )
         })
         .collect();
     assert_eq!(got, expected, "\npass at {now}:\n{}\n", got.join("\n"));
@@ -183,7 +208,12 @@ escalate = []
         },
         ..w
     };
-    check_plan(&w, "2027-03-01", "2027-03-31", &["2027-03-28 03:30+02:00 due dst/2027 -> anna"]);
+    check_plan(
+        &w,
+        "2027-03-01",
+        "2027-03-31",
+        &["2027-03-28 03:30+02:00 due dst/2027 -> anna"],
+    );
 }
 
 #[test]
@@ -191,17 +221,38 @@ fn the_send_time_must_have_come() {
     let w = wheel_with(Some("2027-01-01"), POLICY);
     let h = History::default();
     check_pass(&w, &h, "2027-01-29T07:59:59+01:00", &[]);
-    check_pass(&w, &h, "2027-01-29T08:00:00+01:00", &["2027-01-29 reminder policy-review/2027 -> anna"]);
+    check_pass(
+        &w,
+        &h,
+        "2027-01-29T08:00:00+01:00",
+        &["2027-01-29 reminder policy-review/2027 -> anna"],
+    );
 }
 
 #[test]
 fn a_second_pass_the_same_morning_sends_nothing() {
     let w = wheel_with(Some("2027-01-01"), POLICY);
-    let keys = check_pass(&w, &History::default(), "2027-02-22T08:05:00+01:00", &["2027-02-22 reminder policy-review/2027 -> anna"]);
-    let h = history_of("policy-review", TaskHistory { sent: sent(&keys), ..Default::default() });
+    let keys = check_pass(
+        &w,
+        &History::default(),
+        "2027-02-22T08:05:00+01:00",
+        &["2027-02-22 reminder policy-review/2027 -> anna"],
+    );
+    let h = history_of(
+        "policy-review",
+        TaskHistory {
+            sent: sent(&keys),
+            ..Default::default()
+        },
+    );
     check_pass(&w, &h, "2027-02-22T09:00:00+01:00", &[]);
     check_pass(&w, &h, "2027-02-25T09:00:00+01:00", &[]);
-    check_pass(&w, &h, "2027-02-26T09:00:00+01:00", &["2027-02-26 reminder policy-review/2027 -> anna"]);
+    check_pass(
+        &w,
+        &h,
+        "2027-02-26T09:00:00+01:00",
+        &["2027-02-26 reminder policy-review/2027 -> anna"],
+    );
 }
 
 #[test]
@@ -216,10 +267,21 @@ fn catch_up_after_ten_days_down_sends_only_the_latest_to_each_recipient() {
         "2027-03-09T10:00:00+01:00",
         &["2027-03-08 escalation policy-review/2027 -> bo cc anna"],
     );
-    let h = history_of("policy-review", TaskHistory { sent: sent(&keys), ..Default::default() });
+    let h = history_of(
+        "policy-review",
+        TaskHistory {
+            sent: sent(&keys),
+            ..Default::default()
+        },
+    );
     check_pass(&w, &h, "2027-03-09T11:00:00+01:00", &[]);
     // A week later the owner's repeat goes out.
-    check_pass(&w, &h, "2027-03-15T08:00:00+01:00", &["2027-03-15 repeat policy-review/2027 -> anna"]);
+    check_pass(
+        &w,
+        &h,
+        "2027-03-15T08:00:00+01:00",
+        &["2027-03-15 repeat policy-review/2027 -> anna"],
+    );
 }
 
 #[test]
@@ -242,12 +304,20 @@ fn done_stops_repeats_and_escalations() {
     let w = wheel_with(Some("2027-01-01"), POLICY);
     let mut th = TaskHistory::default();
     th.done.insert("2027".into());
-    th.last_done = Some(Done { period: "2027".into(), on: date("2027-03-03") });
+    th.last_done = Some(Done {
+        period: "2027".into(),
+        on: date("2027-03-03"),
+    });
     let h = history_of("policy-review", th);
     check_pass(&w, &h, "2027-03-08T09:00:00+01:00", &[]);
     check_pass(&w, &h, "2027-06-01T09:00:00+02:00", &[]);
     // The next year's occurrence starts reminding as usual.
-    check_pass(&w, &h, "2028-01-31T09:00:00+01:00", &["2028-01-31 reminder policy-review/2028 -> anna"]);
+    check_pass(
+        &w,
+        &h,
+        "2028-01-31T09:00:00+01:00",
+        &["2028-01-31 reminder policy-review/2028 -> anna"],
+    );
 }
 
 #[test]
@@ -256,11 +326,25 @@ fn occurrences_before_the_first_appearance_are_not_created() {
     // 2026 occurrence never exists; the 2027 one's latest reminder so far
     // (22 February) goes out at once.
     let w = wheel_with(None, POLICY);
-    let h = history_of("policy-review", TaskHistory { first_seen: Some(date("2027-02-25")), ..Default::default() });
-    check_pass(&w, &h, "2027-02-25T12:00:00+01:00", &["2027-02-22 reminder policy-review/2027 -> anna"]);
+    let h = history_of(
+        "policy-review",
+        TaskHistory {
+            first_seen: Some(date("2027-02-25")),
+            ..Default::default()
+        },
+    );
+    check_pass(
+        &w,
+        &h,
+        "2027-02-25T12:00:00+01:00",
+        &["2027-02-22 reminder policy-review/2027 -> anna"],
+    );
     let rows = planner::status(&w, &h, time("2027-02-25T12:00:00+01:00"));
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].period.as_str(), rows[0].state), ("2027", planner::State::Open));
+    assert_eq!(
+        (rows[0].period.as_str(), rows[0].state),
+        ("2027", planner::State::Open)
+    );
 }
 
 #[test]
@@ -281,23 +365,43 @@ escalate = []
     );
     // Never done: the calendar's first occurrence.
     let rows = planner::status(&w, &History::default(), time("2027-02-01T12:00:00+01:00"));
-    assert_eq!((rows[0].period.as_str(), rows[0].due), ("2027", date("2027-06-01")));
+    assert_eq!(
+        (rows[0].period.as_str(), rows[0].due),
+        ("2027", date("2027-06-01"))
+    );
     // Done on 10 April 2027: next due 10 April 2028.
     let mut th = TaskHistory::default();
     th.done.insert("2027".into());
-    th.last_done = Some(Done { period: "2027".into(), on: date("2027-04-10") });
+    th.last_done = Some(Done {
+        period: "2027".into(),
+        on: date("2027-04-10"),
+    });
     let h = history_of("restore-test", th);
     let rows = planner::status(&w, &h, time("2027-05-01T12:00:00+02:00"));
-    assert_eq!((rows[0].period.as_str(), rows[0].due), ("2028", date("2028-04-10")));
-    check_pass(&w, &h, "2028-04-03T09:00:00+02:00", &["2028-04-03 reminder restore-test/2028 -> anna"]);
+    assert_eq!(
+        (rows[0].period.as_str(), rows[0].due),
+        ("2028", date("2028-04-10"))
+    );
+    check_pass(
+        &w,
+        &h,
+        "2028-04-03T09:00:00+02:00",
+        &["2028-04-03 reminder restore-test/2028 -> anna"],
+    );
     // Done early, on 20 December 2027, for 2028: next due 20 December 2028,
     // which takes the next free period key.
     let mut th = TaskHistory::default();
     th.done.extend(["2027".to_string(), "2028".to_string()]);
-    th.last_done = Some(Done { period: "2028".into(), on: date("2027-12-20") });
+    th.last_done = Some(Done {
+        period: "2028".into(),
+        on: date("2027-12-20"),
+    });
     let h = history_of("restore-test", th);
     let rows = planner::status(&w, &h, time("2028-01-05T12:00:00+01:00"));
-    assert_eq!((rows[0].period.as_str(), rows[0].due), ("2029", date("2028-12-20")));
+    assert_eq!(
+        (rows[0].period.as_str(), rows[0].due),
+        ("2029", date("2028-12-20"))
+    );
 }
 
 #[test]
@@ -306,15 +410,41 @@ fn status_states_levels_and_days_overdue() {
     let h = History::default();
     let row = |now: &str| {
         let r = planner::status(&w, &h, time(now)).remove(0);
-        (r.period, r.state.as_str(), r.days_overdue, r.escalation_level)
+        (
+            r.period,
+            r.state.as_str(),
+            r.days_overdue,
+            r.escalation_level,
+        )
     };
-    assert_eq!(row("2027-01-10T12:00:00+01:00"), ("2027".into(), "upcoming", 0, 0));
-    assert_eq!(row("2027-01-29T12:00:00+01:00"), ("2027".into(), "open", 0, 0));
-    assert_eq!(row("2027-03-01T23:00:00+01:00"), ("2027".into(), "open", 0, 0));
-    assert_eq!(row("2027-03-02T00:30:00+01:00"), ("2027".into(), "overdue", 1, 0));
-    assert_eq!(row("2027-03-08T07:00:00+01:00"), ("2027".into(), "overdue", 7, 0));
-    assert_eq!(row("2027-03-08T08:00:00+01:00"), ("2027".into(), "overdue", 7, 1));
-    assert_eq!(row("2027-04-01T08:00:00+02:00"), ("2027".into(), "overdue", 31, 2));
+    assert_eq!(
+        row("2027-01-10T12:00:00+01:00"),
+        ("2027".into(), "upcoming", 0, 0)
+    );
+    assert_eq!(
+        row("2027-01-29T12:00:00+01:00"),
+        ("2027".into(), "open", 0, 0)
+    );
+    assert_eq!(
+        row("2027-03-01T23:00:00+01:00"),
+        ("2027".into(), "open", 0, 0)
+    );
+    assert_eq!(
+        row("2027-03-02T00:30:00+01:00"),
+        ("2027".into(), "overdue", 1, 0)
+    );
+    assert_eq!(
+        row("2027-03-08T07:00:00+01:00"),
+        ("2027".into(), "overdue", 7, 0)
+    );
+    assert_eq!(
+        row("2027-03-08T08:00:00+01:00"),
+        ("2027".into(), "overdue", 7, 1)
+    );
+    assert_eq!(
+        row("2027-04-01T08:00:00+02:00"),
+        ("2027".into(), "overdue", 31, 2)
+    );
 }
 
 #[test]
@@ -365,6 +495,9 @@ escalate = []
         &w,
         &History::default(),
         "2027-09-08T08:00:00+02:00",
-        &["2027-09-08 reminder training/2027 -> anna", "2027-09-08 reminder training/2027 -> bo"],
+        &[
+            "2027-09-08 reminder training/2027 -> anna",
+            "2027-09-08 reminder training/2027 -> bo",
+        ],
     );
 }

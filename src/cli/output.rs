@@ -12,7 +12,12 @@ use crate::wheel::Wheel;
 
 fn emails(wheel: &Wheel, keys: &[String]) -> Vec<String> {
     keys.iter()
-        .map(|k| wheel.person(k).map(|p| p.email.clone()).unwrap_or_else(|| k.clone()))
+        .map(|k| {
+            wheel
+                .person(k)
+                .map(|p| p.email.clone())
+                .unwrap_or_else(|| k.clone())
+        })
         .collect()
 }
 
@@ -23,7 +28,13 @@ where
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
-pub fn plan_json(out: &mut impl Write, wheel: &Wheel, from: NaiveDate, to: NaiveDate, events: &[PlanEvent]) -> io::Result<()> {
+pub fn plan_json(
+    out: &mut impl Write,
+    wheel: &Wheel,
+    from: NaiveDate,
+    to: NaiveDate,
+    events: &[PlanEvent],
+) -> io::Result<()> {
     let events: Vec<Value> = events
         .iter()
         .map(|e| {
@@ -51,8 +62,18 @@ pub fn plan_table(out: &mut impl Write, wheel: &Wheel, events: &[PlanEvent]) -> 
     if events.is_empty() {
         return writeln!(out, "Nothing happens in this range.");
     }
-    let task_w = events.iter().map(|e| e.task.chars().count()).max().unwrap_or(4).max(4);
-    let period_w = events.iter().map(|e| e.period.len()).max().unwrap_or(6).max(6);
+    let task_w = events
+        .iter()
+        .map(|e| e.task.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let period_w = events
+        .iter()
+        .map(|e| e.period.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     writeln!(
         out,
         "{:<10}  {:<5}  {:<12}  {:<task_w$}  {:<period_w$}  {:<10}  TO",
@@ -63,7 +84,11 @@ pub fn plan_table(out: &mut impl Write, wheel: &Wheel, events: &[PlanEvent]) -> 
             Kind::Escalation => format!("escalation {}", e.level),
             k => k.as_str().to_string(),
         };
-        let time = if e.kind == Kind::Due { String::new() } else { e.at.format("%H:%M").to_string() };
+        let time = if e.kind == Kind::Due {
+            String::new()
+        } else {
+            e.at.format("%H:%M").to_string()
+        };
         writeln!(
             out,
             "{:<10}  {:<5}  {:<12}  {:<task_w$}  {:<period_w$}  {:<10}  {}",
@@ -133,17 +158,38 @@ pub fn status_table(
     if rows.is_empty() {
         return writeln!(out, "No tasks.");
     }
-    let id_w = rows.iter().map(|(r, _)| r.task.chars().count()).max().unwrap_or(4).max(4);
-    let period_w = rows.iter().map(|(r, _)| r.period.len()).max().unwrap_or(6).max(6);
+    let id_w = rows
+        .iter()
+        .map(|(r, _)| r.task.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let period_w = rows
+        .iter()
+        .map(|(r, _)| r.period.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     writeln!(
         out,
         "{:<8}  {:<id_w$}  {:<period_w$}  {:<10}  {:>7}  {:>3}  {:<20}  LAST DONE",
         "STATE", "TASK", "PERIOD", "DUE", "OVERDUE", "ESC", "OWNER"
     )?;
     for (r, last) in rows {
-        let owners = wheel.task(&r.task).map(|t| t.owners.join(", ")).unwrap_or_default();
-        let overdue = if r.days_overdue > 0 { format!("{}d", r.days_overdue) } else { "-".into() };
-        let esc = if r.escalation_level > 0 { r.escalation_level.to_string() } else { "-".into() };
+        let owners = wheel
+            .task(&r.task)
+            .map(|t| t.owners.join(", "))
+            .unwrap_or_default();
+        let overdue = if r.days_overdue > 0 {
+            format!("{}d", r.days_overdue)
+        } else {
+            "-".into()
+        };
+        let esc = if r.escalation_level > 0 {
+            r.escalation_level.to_string()
+        } else {
+            "-".into()
+        };
         let last = match last {
             Some(c) => format!("{} {} {}", c.period, c.at.format("%Y-%m-%d"), c.by),
             None => "never".into(),
@@ -177,7 +223,11 @@ fn state_str(s: MessageState) -> &'static str {
     }
 }
 
-pub fn history_json(out: &mut impl Write, completions: &[Completion], notifications: &[NotificationRecord]) -> io::Result<()> {
+pub fn history_json(
+    out: &mut impl Write,
+    completions: &[Completion],
+    notifications: &[NotificationRecord],
+) -> io::Result<()> {
     let completions: Vec<Value> = completions
         .iter()
         .map(|c| json!({"task": c.task, "period": c.period, "at": rfc3339(&c.at), "by": c.by, "via": c.via, "note": c.note}))
@@ -197,14 +247,25 @@ pub fn history_json(out: &mut impl Write, completions: &[Completion], notificati
             })
         })
         .collect();
-    serde_json::to_writer(&mut *out, &json!({"completions": completions, "notifications": notifications}))?;
+    serde_json::to_writer(
+        &mut *out,
+        &json!({"completions": completions, "notifications": notifications}),
+    )?;
     writeln!(out)
 }
 
-pub fn history_table(out: &mut impl Write, completions: &[Completion], notifications: &[NotificationRecord]) -> io::Result<()> {
+pub fn history_table(
+    out: &mut impl Write,
+    completions: &[Completion],
+    notifications: &[NotificationRecord],
+) -> io::Result<()> {
     writeln!(out, "Completions ({})", completions.len())?;
     for c in completions {
-        let note = c.note.as_deref().map(|n| format!("  \"{n}\"")).unwrap_or_default();
+        let note = c
+            .note
+            .as_deref()
+            .map(|n| format!("  \"{n}\""))
+            .unwrap_or_default();
         writeln!(
             out,
             "  {}  {:<24} {:<10} by {} via {}{}",
@@ -218,7 +279,11 @@ pub fn history_table(out: &mut impl Write, completions: &[Completion], notificat
     }
     writeln!(out, "Notifications ({})", notifications.len())?;
     for n in notifications {
-        let when = n.sent_at.as_ref().unwrap_or(&n.created_at).format("%Y-%m-%d %H:%M");
+        let when = n
+            .sent_at
+            .as_ref()
+            .unwrap_or(&n.created_at)
+            .format("%Y-%m-%d %H:%M");
         let mut state = state_str(n.state).to_string();
         if let Some(e) = &n.last_error {
             if n.state != MessageState::Sent {

@@ -1,6 +1,14 @@
 //! Placeholder until the web branch lands.
 pub mod token;
-pub fn link(public_url: &str, _s: &token::Secret, task: &str, period: &str, person: &str, due: chrono::NaiveDate, expires: chrono::DateTime<chrono::Utc>) -> String {
+pub fn link(
+    public_url: &str,
+    _s: &token::Secret,
+    task: &str,
+    period: &str,
+    person: &str,
+    due: chrono::NaiveDate,
+    expires: chrono::DateTime<chrono::Utc>,
+) -> String {
     format!("{public_url}/done/{task}{period}{person}{due}{expires}")
 }
 pub struct AppState;
@@ -15,7 +23,11 @@ impl AppState {
         Ok(AppState)
     }
 }
-pub async fn serve(_l: tokio::net::TcpListener, _s: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    _l: tokio::net::TcpListener,
+    _s: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     shutdown.await;
     Ok(())
 }

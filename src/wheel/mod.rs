@@ -141,7 +141,12 @@ pub struct Task {
 pub enum Recurrence {
     /// `every = "year"` or `"N years"`: due on `month`-`day` in the years
     /// `first + k * every`. For `"year"`, `first` is `None`: every year.
-    Years { every: u32, first: Option<i32>, month: u32, day: u32 },
+    Years {
+        every: u32,
+        first: Option<i32>,
+        month: u32,
+        day: u32,
+    },
     /// `every = "term"`: in the `year`-th year (1-based) of each election term.
     Term { year: u32, month: u32, day: u32 },
     /// `every = "month"`: on `day` of every month.

@@ -35,7 +35,11 @@ impl Scratch {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_arshjul"));
         cmd.args(args).current_dir(self.path());
         for (k, _) in std::env::vars() {
-            if k.starts_with("ARSHJUL_") || k == "STATE_DIRECTORY" || k == "CREDENTIALS_DIRECTORY" || k == "NOTIFY_SOCKET" {
+            if k.starts_with("ARSHJUL_")
+                || k == "STATE_DIRECTORY"
+                || k == "CREDENTIALS_DIRECTORY"
+                || k == "NOTIFY_SOCKET"
+            {
                 cmd.env_remove(k);
             }
         }
@@ -61,10 +65,17 @@ impl Run {
     }
     /// Asserts the exit code, showing both streams when it differs.
     pub fn expect(self, code: i32) -> Run {
-        assert_eq!(self.code(), code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+        assert_eq!(
+            self.code(),
+            code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout()).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout()))
+        serde_json::from_str(&self.stdout())
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout()))
     }
 }
