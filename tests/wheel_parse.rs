@@ -385,6 +385,20 @@ due = "02-30"
 }
 
 #[test]
+fn windows_line_endings_and_a_byte_order_mark_do_not_move_errors() {
+    let task =
+        "[[task]]\nid = \"t\"\ntitle = \"T\"\nowner = \"chef\"\nevery = \"month\"\ndue = 0\n";
+    let unix = wheel_source("send_time = \"8am\"", task);
+    let windows = format!("\u{feff}{}", unix.replace('\n', "\r\n"));
+    let expected = vec![
+        r#"schedule.toml:3:13: bad send time "8am" (use HH:MM)"#,
+        r#"schedule.toml:22:7: task "t": day 0 is outside 1-31"#,
+    ];
+    assert_eq!(parse_err(&unix), expected);
+    assert_eq!(parse_err(&windows), expected);
+}
+
+#[test]
 fn missing_task_keys_are_all_named() {
     let source = wheel_source("", "[[task]]\nid = \"t\"\nevery = \"year\"\n");
     assert_eq!(
