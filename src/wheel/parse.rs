@@ -143,11 +143,13 @@ impl<'a> LineIndex<'a> {
             .get(line.saturating_sub(1))
             .copied()
             .unwrap_or(0);
-        let col = self
-            .source
-            .get(start..offset)
-            .map_or(0, |text| text.chars().count())
-            + 1;
+        // A byte-order mark is invisible in editors, so it is not a column.
+        let col = self.source.get(start..offset).map_or(0, |text| {
+            text.strip_prefix('\u{feff}')
+                .unwrap_or(text)
+                .chars()
+                .count()
+        }) + 1;
         (line.max(1), col)
     }
 
@@ -277,6 +279,16 @@ mod tests {
         assert_eq!(lines.locate(1), (1, 1));
         assert_eq!(lines.locate(99), (1, 2));
         assert_eq!(LineIndex::new("").locate(5), (1, 1));
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_carriage_returns_are_not_columns() {
+        let lines = LineIndex::new("\u{feff}a = 1\r\nb = x\r\n");
+        // The mark is 3 bytes; `a` starts at byte 3 and `1` at byte 7.
+        assert_eq!(lines.locate(3), (1, 1));
+        assert_eq!(lines.locate(7), (1, 5));
+        // Line 2 starts after "\r\n" at byte 10; `x` is at byte 14.
+        assert_eq!(lines.locate(14), (2, 5));
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl<'de> Deserialize<'de> for RawDue {
                     let slot = match key.as_str() {
                         TOML_DATETIME_KEY => {
                             map.next_value::<IgnoredAny>()?;
-                            return Ok(RawDue::Other("a full date"));
+                            return Ok(RawDue::Other("a date"));
                         }
                         "year" => &mut table.year,
                         "date" => &mut table.date,
