@@ -418,7 +418,7 @@ fn the_shipped_schedule_parses() {
         Err(errors) => panic!("the shipped schedule.toml is invalid:\n{errors}"),
     };
     assert_eq!(wheel.organisation.name, "Ballerup Kommune");
-    assert_eq!(wheel.organisation.start, Some(date(2026, 1, 1)));
+    assert_eq!(wheel.organisation.start, Some(date(2027, 1, 1)));
     assert_eq!(
         wheel.organisation.closed,
         vec![

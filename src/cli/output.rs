@@ -170,16 +170,25 @@ pub fn status_table(
         .max()
         .unwrap_or(6)
         .max(6);
+    let owners_of = |task: &str| {
+        wheel
+            .task(task)
+            .map(|t| t.owners.join(", "))
+            .unwrap_or_default()
+    };
+    let owner_w = rows
+        .iter()
+        .map(|(r, _)| owners_of(&r.task).chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     writeln!(
         out,
-        "{:<8}  {:<id_w$}  {:<period_w$}  {:<10}  {:>7}  {:>3}  {:<20}  LAST DONE",
+        "{:<8}  {:<id_w$}  {:<period_w$}  {:<10}  {:>7}  {:>3}  {:<owner_w$}  LAST DONE",
         "STATE", "TASK", "PERIOD", "DUE", "OVERDUE", "ESC", "OWNER"
     )?;
     for (r, last) in rows {
-        let owners = wheel
-            .task(&r.task)
-            .map(|t| t.owners.join(", "))
-            .unwrap_or_default();
+        let owners = owners_of(&r.task);
         let overdue = if r.days_overdue > 0 {
             format!("{}d", r.days_overdue)
         } else {
@@ -195,7 +204,7 @@ pub fn status_table(
             None => "never".into(),
         };
         let line = format!(
-            "{:<8}  {:<id_w$}  {:<period_w$}  {:<10}  {:>7}  {:>3}  {:<20}  {}",
+            "{:<8}  {:<id_w$}  {:<period_w$}  {:<10}  {:>7}  {:>3}  {:<owner_w$}  {}",
             r.state.as_str(),
             r.task,
             r.period,
