@@ -501,6 +501,20 @@ fn an_unreadable_file_is_one_whole_file_error() {
 }
 
 #[test]
+fn a_huge_file_is_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("schedule.toml");
+    let mut source = wheel_source("", "");
+    source.push_str(&"# fyld\n".repeat(2 * 1024 * 1024));
+    std::fs::write(&path, source).unwrap();
+    let expected = format!(
+        "{}: cannot read: the file is larger than 10 MB; is this the right file?",
+        path.display()
+    );
+    assert_eq!(parse_file(&path).unwrap_err().to_string(), expected);
+}
+
+#[test]
 fn a_file_that_is_not_utf8_is_placed_at_the_first_bad_byte() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("schedule.toml");

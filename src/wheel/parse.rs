@@ -15,6 +15,7 @@ mod raw;
 mod values;
 
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
 use super::Wheel;
@@ -78,19 +79,30 @@ pub fn parse(source: &str, file: &str) -> Result<Wheel, WheelErrors> {
     check::check(raw, &lines).map_err(|problems| lines.errors(file, problems))
 }
 
+/// A wheel is a few kilobytes; anything this large is the wrong file, and
+/// reading it whole would only waste memory.
+const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+
 /// Reads and parses a wheel file. An unreadable file is one error with
 /// line 0, shown as `PATH: cannot read: REASON`.
 pub fn parse_file(path: &Path) -> Result<Wheel, WheelErrors> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| {
-        let reason = lower_first(&e.to_string());
+    let cannot_read = |reason: String| {
         WheelErrors(vec![WheelError {
             file: file.clone(),
             line: 0,
             col: 0,
             message: format!("cannot read: {reason}"),
         }])
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| cannot_read(lower_first(&e.to_string())))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let reason = "the file is larger than 10 MB; is this the right file?".to_string();
+        return Err(cannot_read(reason));
+    }
     match String::from_utf8(bytes) {
         Ok(source) => parse(&source, &file),
         Err(e) => {
