@@ -3,12 +3,27 @@
 //! schema and its migrations. Knows nothing of SMTP, HTTP or the clock:
 //! every time it records is passed in by the caller.
 
+mod codec;
+mod schema;
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::ErrorKind;
 use std::path::Path;
+use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use crate::planner::History;
+use crate::planner::{Done, History, TaskHistory};
 use crate::wheel::Wheel;
+
+/// The newest schema version this binary writes and understands.
+pub const SCHEMA_VERSION: i64 = schema::LATEST;
+
+/// How long a statement waits for another process's lock before the store
+/// gives up with [`StoreError::Locked`].
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A failure of the store, worded for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +32,11 @@ pub enum StoreError {
     #[error("{path}: not an arshjul database or damaged ({reason}); it was left untouched")]
     Corrupt { path: String, reason: String },
     #[error("{path}: the database schema is version {found}, newer than this arshjul understands ({supported}); upgrade arshjul")]
-    TooNew { path: String, found: i64, supported: i64 },
+    TooNew {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
     #[error("{path}: the database is locked by another process; gave up after {seconds} s")]
     Locked { path: String, seconds: u64 },
     #[error("{path}: {reason}")]
@@ -136,11 +155,29 @@ pub struct NotificationRecord {
     pub sent_at: Option<DateTime<FixedOffset>>,
 }
 
+/// What went wrong inside the store, before it is worded with the path.
+#[derive(Debug)]
+enum Fault {
+    Db(rusqlite::Error),
+    /// A row or header that arshjul cannot have written.
+    Damaged(String),
+    TooNew(i64),
+    /// A caller named a row that does not exist.
+    Missing(String),
+}
+
+impl From<rusqlite::Error> for Fault {
+    fn from(e: rusqlite::Error) -> Fault {
+        Fault::Db(e)
+    }
+}
+
 /// An open database. One connection; not shared between threads (wrap it
 /// in a mutex, or open one per thread: WAL lets readers and a writer mix).
 pub struct Store {
-    conn: rusqlite::Connection,
+    conn: Connection,
     path: String,
+    busy_timeout: Duration,
 }
 
 impl Store {
@@ -149,55 +186,314 @@ impl Store {
     /// an `Io` error naming it. A corrupt file or a newer schema is refused
     /// and never touched.
     pub fn open(path: &Path, create: bool) -> Result<Store, StoreError> {
-        todo!("{} {create}", path.display())
+        let shown = path.display().to_string();
+        let io = |reason: String| StoreError::Io {
+            path: shown.clone(),
+            reason,
+        };
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(io("is a directory, not a database file".to_string()))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                if !create {
+                    return Err(io("the database file does not exist".to_string()));
+                }
+                create_private(path)
+                    .map_err(|e| io(format!("cannot create the database file: {e}")))?;
+            }
+            Err(e) => return Err(io(format!("cannot read the database file: {e}"))),
+        }
+
+        // No SQLITE_OPEN_CREATE: the file exists now, and if it vanished in
+        // the meantime that is an error, not a reason to make a new one.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| io(format!("cannot open the database file: {e}")))?;
+        let mut store = Store {
+            conn,
+            path: shown,
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+        };
+        store.prepare().map_err(|f| store.fail(f))?;
+        Ok(store)
+    }
+
+    /// Checks the file, then (and only then) configures the connection and
+    /// migrates the schema.
+    fn prepare(&mut self) -> Result<(), Fault> {
+        self.conn.busy_timeout(self.busy_timeout)?;
+        schema::inspect(&self.conn)?;
+        if self.conn.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(Fault::Db(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+                Some(
+                    "the database file is read-only for this user; arshjul needs to write to it"
+                        .to_string(),
+                ),
+            )));
+        }
+        let mode: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Fault::Db(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+                Some(format!("cannot use the WAL journal here (SQLite kept {mode:?}); is the file on a network file system?")),
+            )));
+        }
+        // Completions are audit evidence: a commit is on disk when it returns.
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.conn.pragma_update(None, "foreign_keys", true)?;
+        schema::migrate(&mut self.conn)?;
+        Ok(())
     }
 
     pub fn path(&self) -> &str {
         &self.path
     }
 
+    /// How long to wait for another process's lock before giving up with
+    /// `Locked` (5 s unless changed).
+    pub fn set_busy_timeout(&mut self, timeout: Duration) -> Result<(), StoreError> {
+        self.conn
+            .busy_timeout(timeout)
+            .map_err(|e| self.fail(e.into()))?;
+        self.busy_timeout = timeout;
+        Ok(())
+    }
+
     /// `SELECT 1`: for `/healthz`.
     pub fn ping(&self) -> Result<(), StoreError> {
-        todo!()
+        self.conn
+            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .map(|_| ())
+            .map_err(|e| self.fail(e.into()))
     }
 
     /// Records each task of the wheel: new ids get `first_seen = today`,
     /// known ids get their current title. Tasks gone from the wheel keep
     /// their rows and history.
     pub fn sync_tasks(&mut self, wheel: &Wheel, today: NaiveDate) -> Result<(), StoreError> {
-        todo!("{} {today}", wheel.tasks.len())
+        let result = (|| -> Result<(), Fault> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut upsert = tx.prepare(
+                    "INSERT INTO tasks (id, title, first_seen) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (id) DO UPDATE SET title = excluded.title
+                     WHERE title IS NOT excluded.title",
+                )?;
+                let today = codec::date(today);
+                for task in &wheel.tasks {
+                    upsert.execute(params![task.id, task.title, today])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        result.map_err(|f| self.fail(f))
     }
 
-    /// What the planner needs to know, for the tasks of `wheel`.
+    /// What the planner needs to know, for the tasks of `wheel`. Every task
+    /// of the wheel has an entry, empty when the database knows nothing of
+    /// it. Loaded with one query per table, whatever the number of tasks.
     pub fn history(&self, wheel: &Wheel) -> Result<History, StoreError> {
-        todo!("{}", wheel.tasks.len())
+        self.load_history(wheel).map_err(|f| self.fail(f))
+    }
+
+    fn load_history(&self, wheel: &Wheel) -> Result<History, Fault> {
+        let mut tasks: HashMap<String, TaskHistory> = wheel
+            .tasks
+            .iter()
+            .map(|t| (t.id.clone(), TaskHistory::default()))
+            .collect();
+
+        let mut stmt = self.conn.prepare("SELECT id, first_seen FROM tasks")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            if let Some(h) = tasks.get_mut(&id) {
+                let first_seen: String = row.get(1)?;
+                h.first_seen = Some(codec::parse_date(&first_seen, &format!("task {id:?}"))?);
+            }
+        }
+
+        // The latest completion per task is picked here by its UTC key, so
+        // only the winners' times are parsed.
+        let mut latest: HashMap<String, (String, i64, String, String)> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, task, period, at, at_utc FROM completions")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let task: String = row.get(1)?;
+            let Some(h) = tasks.get_mut(&task) else {
+                continue;
+            };
+            let id: i64 = row.get(0)?;
+            let period: String = row.get(2)?;
+            let at_utc: String = row.get(4)?;
+            let newer = latest
+                .get(&task)
+                .is_none_or(|(best_utc, best_id, _, _)| (&at_utc, id) > (best_utc, *best_id));
+            if newer {
+                latest.insert(task, (at_utc, id, period.clone(), row.get(3)?));
+            }
+            h.done.insert(period);
+        }
+        for (task, (_, id, period, at)) in latest {
+            let on = codec::parse_time(&at, &format!("completion {id}"))?.date_naive();
+            if let Some(h) = tasks.get_mut(&task) {
+                h.last_done = Some(Done { period, on });
+            }
+        }
+
+        let mut stmt = self.conn.prepare("SELECT task, key FROM outbox")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let task: String = row.get(0)?;
+            if let Some(h) = tasks.get_mut(&task) {
+                h.sent.insert(row.get(1)?);
+            }
+        }
+        Ok(History { tasks })
     }
 
     /// In one IMMEDIATE transaction: records occurrences (task, period, due)
     /// not yet known, and puts messages in the outbox as pending. A message
     /// whose key is already there is ignored. Returns how many were new.
+    ///
+    /// A task the database has not seen yet (no `sync_tasks` before) is
+    /// recorded with `first_seen` = the date of `now` and its id as title.
     pub fn record_pass(
         &mut self,
         occurrences: &[(String, String, NaiveDate)],
         messages: &[NewMessage],
         now: DateTime<FixedOffset>,
     ) -> Result<usize, StoreError> {
-        todo!("{} {} {now}", occurrences.len(), messages.len())
+        let result = (|| -> Result<usize, Fault> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut new = 0;
+            {
+                let now_text = codec::time(&now);
+                let now_utc = codec::utc_key(&now);
+                let today = codec::date(now.date_naive());
+                let mut task = tx.prepare(
+                    "INSERT INTO tasks (id, title, first_seen) VALUES (?1, ?1, ?2)
+                     ON CONFLICT (id) DO NOTHING",
+                )?;
+                let mut occurrence = tx.prepare(
+                    "INSERT INTO occurrences (task, period, due, first_seen) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (task, period) DO NOTHING",
+                )?;
+                for (id, period, due) in occurrences {
+                    task.execute(params![id, today])?;
+                    occurrence.execute(params![id, period, codec::date(*due), now_text])?;
+                }
+                let mut message = tx.prepare(
+                    "INSERT INTO outbox (key, task, period, kind, step, to_addrs, cc_addrs,
+                         subject, message_id, state, attempts, due_at, due_utc,
+                         created_at, created_utc, raw)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?11, ?12, ?13, ?14)
+                     ON CONFLICT (key) DO NOTHING",
+                )?;
+                for m in messages {
+                    task.execute(params![m.task, today])?;
+                    new += message.execute(params![
+                        m.key,
+                        m.task,
+                        m.period,
+                        m.kind,
+                        m.step,
+                        codec::addresses(&m.to),
+                        codec::addresses(&m.cc),
+                        m.subject,
+                        m.message_id,
+                        codec::time(&m.due_at),
+                        codec::utc_key(&m.due_at),
+                        now_text,
+                        now_utc,
+                        m.raw,
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(new)
+        })();
+        result.map_err(|f| self.fail(f))
     }
 
-    /// Pending messages whose next attempt is due at `now`, oldest first.
-    pub fn deliverable(&self, now: DateTime<FixedOffset>) -> Result<Vec<OutboxMessage>, StoreError> {
-        todo!("{now}")
+    /// Pending messages whose next attempt is due at `now`, oldest first
+    /// (by due time, then by the order they were queued).
+    pub fn deliverable(
+        &self,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.load_deliverable(now).map_err(|f| self.fail(f))
     }
 
-    /// The server accepted message `id`.
+    fn load_deliverable(&self, now: DateTime<FixedOffset>) -> Result<Vec<OutboxMessage>, Fault> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, key, task, period, kind, to_addrs, cc_addrs, subject, message_id,
+                    state, attempts, last_error, next_attempt_at, sent_at, raw
+             FROM outbox
+             WHERE state = 'pending' AND (next_attempt_utc IS NULL OR next_attempt_utc <= ?1)
+             ORDER BY due_utc, id",
+        )?;
+        let mut rows = stmt.query(params![codec::utc_key(&now)])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let what = format!("outbox message {id}");
+            out.push(OutboxMessage {
+                id,
+                key: row.get(1)?,
+                task: row.get(2)?,
+                period: row.get(3)?,
+                kind: row.get(4)?,
+                to: codec::parse_addresses(&row.get::<_, String>(5)?, &what)?,
+                cc: codec::parse_addresses(&row.get::<_, String>(6)?, &what)?,
+                subject: row.get(7)?,
+                message_id: row.get(8)?,
+                state: codec::parse_state(&row.get::<_, String>(9)?, &what)?,
+                attempts: codec::count(row.get(10)?, &what)?,
+                last_error: row.get(11)?,
+                next_attempt_at: codec::parse_opt_time(row.get(12)?, &what)?,
+                sent_at: codec::parse_opt_time(row.get(13)?, &what)?,
+                raw: row.get(14)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The server accepted message `id`. Marking a message sent twice keeps
+    /// the first `sent_at`.
     pub fn mark_sent(&mut self, id: i64, at: DateTime<FixedOffset>) -> Result<(), StoreError> {
-        todo!("{id} {at}")
+        let result = (|| -> Result<(), Fault> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            require_message(&tx, id)?;
+            tx.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?2,
+                     next_attempt_at = NULL, next_attempt_utc = NULL
+                 WHERE id = ?1 AND state <> 'sent'",
+                params![id, codec::time(&at)],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })();
+        result.map_err(|f| self.fail(f))
     }
 
     /// Delivery of `id` failed: counts the attempt, keeps the error. A
     /// permanent failure becomes `Failed`; a temporary one stays `Pending`
-    /// until `retry_at`.
+    /// until `retry_at`. A message already sent is left as it is.
     pub fn mark_failed(
         &mut self,
         id: i64,
@@ -205,31 +501,243 @@ impl Store {
         permanent: bool,
         retry_at: DateTime<FixedOffset>,
     ) -> Result<(), StoreError> {
-        todo!("{id} {error} {permanent} {retry_at}")
+        let result = (|| -> Result<(), Fault> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            require_message(&tx, id)?;
+            let (state, next_at, next_utc) = if permanent {
+                (MessageState::Failed, None, None)
+            } else {
+                (
+                    MessageState::Pending,
+                    Some(codec::time(&retry_at)),
+                    Some(codec::utc_key(&retry_at)),
+                )
+            };
+            tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, state = ?3,
+                     next_attempt_at = ?4, next_attempt_utc = ?5
+                 WHERE id = ?1 AND state <> 'sent'",
+                params![id, error, codec::state(state), next_at, next_utc],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })();
+        result.map_err(|f| self.fail(f))
     }
 
-    /// Appends a completion unless the period is already done.
-    pub fn record_completion(&mut self, c: &NewCompletion) -> Result<CompletionOutcome, StoreError> {
-        todo!("{c:?}")
+    /// Appends a completion unless the period is already done. Safe when
+    /// several processes record the same period at once: one records, the
+    /// others get `AlreadyDone` with its completion.
+    ///
+    /// A task the database has not seen yet is recorded with `first_seen` =
+    /// the date of `recorded_at` and its id as title.
+    pub fn record_completion(
+        &mut self,
+        c: &NewCompletion,
+    ) -> Result<CompletionOutcome, StoreError> {
+        let result = (|| -> Result<CompletionOutcome, Fault> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(existing) = find_completion(&tx, &c.task, &c.period)? {
+                return Ok(CompletionOutcome::AlreadyDone(existing));
+            }
+            tx.execute(
+                "INSERT INTO tasks (id, title, first_seen) VALUES (?1, ?1, ?2)
+                 ON CONFLICT (id) DO NOTHING",
+                params![c.task, codec::date(c.recorded_at.date_naive())],
+            )?;
+            let inserted = tx.execute(
+                "INSERT INTO completions (task, period, at, at_utc, done_by, via, note,
+                     client_addr, user_agent, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    c.task,
+                    c.period,
+                    codec::time(&c.at),
+                    codec::utc_key(&c.at),
+                    c.by,
+                    c.via.as_str(),
+                    c.note,
+                    c.client_addr,
+                    c.user_agent,
+                    codec::time(&c.recorded_at),
+                ],
+            );
+            match inserted {
+                Ok(_) => {
+                    tx.commit()?;
+                    Ok(CompletionOutcome::Recorded)
+                }
+                // The write lock makes this unreachable between arshjul
+                // processes; the unique index is the last line of defence.
+                Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+                    match find_completion(&tx, &c.task, &c.period)? {
+                        Some(existing) => Ok(CompletionOutcome::AlreadyDone(existing)),
+                        None => Err(e.into()),
+                    }
+                }
+                Err(e) => Err(e.into()),
+            }
+        })();
+        result.map_err(|f| self.fail(f))
     }
 
     /// The completion of one period, if any.
     pub fn completion(&self, task: &str, period: &str) -> Result<Option<Completion>, StoreError> {
-        todo!("{task} {period}")
+        find_completion(&self.conn, task, period).map_err(|f| self.fail(f))
     }
 
     /// The most recent completion of a task, by `at`.
     pub fn last_completion(&self, task: &str) -> Result<Option<Completion>, StoreError> {
-        todo!("{task}")
+        let result = (|| -> Result<Option<Completion>, Fault> {
+            let mut stmt = self.conn.prepare(&format!(
+                "{COMPLETION_COLUMNS} WHERE task = ?1 ORDER BY at_utc DESC, id DESC LIMIT 1"
+            ))?;
+            let mut rows = stmt.query(params![task])?;
+            rows.next()?.map(completion_from).transpose()
+        })();
+        result.map_err(|f| self.fail(f))
     }
 
-    /// Completions, newest first, optionally of one task.
+    /// Completions, newest first (by `at`), optionally of one task.
     pub fn completions(&self, task: Option<&str>) -> Result<Vec<Completion>, StoreError> {
-        todo!("{task:?}")
+        let result = (|| -> Result<Vec<Completion>, Fault> {
+            let mut stmt = self.conn.prepare(&format!(
+                "{COMPLETION_COLUMNS} WHERE ?1 IS NULL OR task = ?1 ORDER BY at_utc DESC, id DESC"
+            ))?;
+            let mut rows = stmt.query(params![task])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(completion_from(row)?);
+            }
+            Ok(out)
+        })();
+        result.map_err(|f| self.fail(f))
     }
 
-    /// Notifications in the outbox, newest first, optionally of one task.
+    /// Notifications in the outbox, newest first (by when they were queued),
+    /// optionally of one task.
     pub fn notifications(&self, task: Option<&str>) -> Result<Vec<NotificationRecord>, StoreError> {
-        todo!("{task:?}")
+        let result = (|| -> Result<Vec<NotificationRecord>, Fault> {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, task, period, kind, to_addrs, state, attempts, last_error,
+                        created_at, sent_at
+                 FROM outbox WHERE ?1 IS NULL OR task = ?1
+                 ORDER BY created_utc DESC, id DESC",
+            )?;
+            let mut rows = stmt.query(params![task])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let what = format!("outbox message {}", row.get::<_, i64>(0)?);
+                out.push(NotificationRecord {
+                    task: row.get(1)?,
+                    period: row.get(2)?,
+                    kind: row.get(3)?,
+                    to: codec::parse_addresses(&row.get::<_, String>(4)?, &what)?,
+                    state: codec::parse_state(&row.get::<_, String>(5)?, &what)?,
+                    attempts: codec::count(row.get(6)?, &what)?,
+                    last_error: row.get(7)?,
+                    created_at: codec::parse_time(&row.get::<_, String>(8)?, &what)?,
+                    sent_at: codec::parse_opt_time(row.get(9)?, &what)?,
+                });
+            }
+            Ok(out)
+        })();
+        result.map_err(|f| self.fail(f))
     }
+
+    /// Words a fault for the operator, naming the file.
+    fn fail(&self, fault: Fault) -> StoreError {
+        let path = self.path.clone();
+        match fault {
+            Fault::Db(e) => match e.sqlite_error_code() {
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked {
+                    path,
+                    seconds: self
+                        .busy_timeout
+                        .as_millis()
+                        .div_ceil(1000)
+                        .try_into()
+                        .unwrap_or(u64::MAX),
+                },
+                Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+                    path,
+                    reason: e.to_string(),
+                },
+                Some(ErrorCode::CannotOpen | ErrorCode::SystemIoFailure | ErrorCode::DiskFull) => {
+                    StoreError::Io {
+                        path,
+                        reason: e.to_string(),
+                    }
+                }
+                _ => StoreError::Sqlite(format!("{path}: {e}")),
+            },
+            Fault::Damaged(reason) => StoreError::Corrupt { path, reason },
+            Fault::TooNew(found) => StoreError::TooNew {
+                path,
+                found,
+                supported: SCHEMA_VERSION,
+            },
+            Fault::Missing(what) => StoreError::Sqlite(format!("{path}: {what}")),
+        }
+    }
+}
+
+/// Creates an empty file readable and writable by its owner only: it will
+/// hold names, e-mail addresses and client addresses.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Another process created it first; it is opened like any other.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn require_message(conn: &Connection, id: i64) -> Result<(), Fault> {
+    let found: Option<i64> = conn
+        .query_row("SELECT id FROM outbox WHERE id = ?1", params![id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(Fault::Missing(format!("there is no outbox message {id}"))),
+    }
+}
+
+const COMPLETION_COLUMNS: &str = "SELECT id, task, period, at, done_by, via, note FROM completions";
+
+fn find_completion(
+    conn: &Connection,
+    task: &str,
+    period: &str,
+) -> Result<Option<Completion>, Fault> {
+    let mut stmt = conn.prepare(&format!(
+        "{COMPLETION_COLUMNS} WHERE task = ?1 AND period = ?2"
+    ))?;
+    let mut rows = stmt.query(params![task, period])?;
+    rows.next()?.map(completion_from).transpose()
+}
+
+fn completion_from(row: &rusqlite::Row<'_>) -> Result<Completion, Fault> {
+    let id: i64 = row.get(0)?;
+    Ok(Completion {
+        task: row.get(1)?,
+        period: row.get(2)?,
+        at: codec::parse_time(&row.get::<_, String>(3)?, &format!("completion {id}"))?,
+        by: row.get(4)?,
+        via: row.get(5)?,
+        note: row.get(6)?,
+    })
 }

@@ -1,0 +1,180 @@
+//! The database schema: its migrations, and the checks that decide whether
+//! an existing file may be opened and upgraded at all. Nothing here is ever
+//! written to a file that failed those checks.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::Fault;
+
+/// Written to the header's `application_id` so that arshjul recognises its
+/// own files and refuses other applications' databases ("arsh" in ASCII).
+pub(super) const APPLICATION_ID: i64 = 0x6172_7368;
+
+/// Migration scripts: `MIGRATIONS[n]` takes the schema from version `n` to
+/// `n + 1`. Scripts are only ever appended; a released one never changes.
+pub(super) const MIGRATIONS: &[&str] = &[V1];
+
+/// Version 1. Times are RFC 3339 text with their offset, as given; each
+/// time that is compared or sorted also has a `*_utc` twin in a fixed-width
+/// UTC form whose text order is time order. Dates are `YYYY-MM-DD`.
+const V1: &str = r#"
+PRAGMA application_id = 1634890600;
+
+CREATE TABLE tasks (
+    id         TEXT PRIMARY KEY NOT NULL,
+    title      TEXT NOT NULL,
+    first_seen TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE occurrences (
+    task       TEXT NOT NULL REFERENCES tasks(id),
+    period     TEXT NOT NULL,
+    due        TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    PRIMARY KEY (task, period)
+) STRICT;
+
+-- Completions are audit evidence: appended, never changed or removed.
+CREATE TABLE completions (
+    id          INTEGER PRIMARY KEY,
+    task        TEXT NOT NULL REFERENCES tasks(id),
+    period      TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    at_utc      TEXT NOT NULL,
+    done_by     TEXT NOT NULL,
+    via         TEXT NOT NULL CHECK (via IN ('link', 'cli')),
+    note        TEXT,
+    client_addr TEXT,
+    user_agent  TEXT,
+    recorded_at TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX completions_once ON completions (task, period);
+CREATE INDEX completions_task_at ON completions (task, at_utc);
+CREATE INDEX completions_at ON completions (at_utc);
+CREATE TRIGGER completions_never_change BEFORE UPDATE ON completions
+BEGIN
+    SELECT RAISE(ABORT, 'completions are audit evidence and cannot be changed');
+END;
+CREATE TRIGGER completions_never_delete BEFORE DELETE ON completions
+BEGIN
+    SELECT RAISE(ABORT, 'completions are audit evidence and cannot be deleted');
+END;
+
+-- The outbox. Its keys are what keeps a notification from going out twice,
+-- so rows are never removed either. `raw` comes last so that queries not
+-- asking for it never read its overflow pages.
+CREATE TABLE outbox (
+    id               INTEGER PRIMARY KEY,
+    key              TEXT NOT NULL UNIQUE,
+    task             TEXT NOT NULL REFERENCES tasks(id),
+    period           TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    step             INTEGER NOT NULL CHECK (step >= 0),
+    to_addrs         TEXT NOT NULL,
+    cc_addrs         TEXT NOT NULL,
+    subject          TEXT NOT NULL,
+    message_id       TEXT NOT NULL,
+    state            TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    last_error       TEXT,
+    next_attempt_at  TEXT,
+    next_attempt_utc TEXT,
+    due_at           TEXT NOT NULL,
+    due_utc          TEXT NOT NULL,
+    created_at       TEXT NOT NULL,
+    created_utc      TEXT NOT NULL,
+    sent_at          TEXT,
+    raw              BLOB NOT NULL
+) STRICT;
+CREATE INDEX outbox_pending ON outbox (due_utc, id) WHERE state = 'pending';
+CREATE INDEX outbox_task_key ON outbox (task, key);
+CREATE INDEX outbox_task_created ON outbox (task, created_utc, id);
+CREATE INDEX outbox_created ON outbox (created_utc, id);
+CREATE TRIGGER outbox_never_delete BEFORE DELETE ON outbox
+BEGIN
+    SELECT RAISE(ABORT, 'outbox rows keep notifications from being sent twice and cannot be deleted');
+END;
+"#;
+
+/// The newest schema version this binary knows.
+pub(super) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Reads the header and the schema without writing anything, and refuses a
+/// file that is not ours, is damaged, or is newer than this binary.
+pub(super) fn inspect(conn: &Connection) -> Result<(), Fault> {
+    // The first read validates the file header: a file that is not a
+    // database fails here with SQLITE_NOTADB.
+    let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    let application_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let version = user_version(conn)?;
+    if application_id != 0 && application_id != APPLICATION_ID {
+        return Err(Fault::Damaged(format!(
+            "it belongs to another application (application_id {application_id})"
+        )));
+    }
+    check_version(version)?;
+    if version == 0 && objects > 0 {
+        return Err(Fault::Damaged(
+            "it is a SQLite database with tables that arshjul did not create".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Applies every migration the file has not had yet, each in its own
+/// IMMEDIATE transaction, re-reading the version under the write lock so
+/// that two processes opening a new file at once migrate it once.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), Fault> {
+    while user_version(conn)? < LATEST {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = user_version(&tx)?;
+        check_version(version)?;
+        let Some(script) = usize::try_from(version)
+            .ok()
+            .and_then(|v| MIGRATIONS.get(v))
+        else {
+            // Another process finished the migration while we waited.
+            return Ok(());
+        };
+        if version == 0 {
+            let objects: i64 =
+                tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+            if objects > 0 {
+                return Err(Fault::Damaged(
+                    "it is a SQLite database with tables that arshjul did not create".to_string(),
+                ));
+            }
+        }
+        tx.execute_batch(script)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn user_version(conn: &Connection) -> Result<i64, Fault> {
+    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+}
+
+fn check_version(version: i64) -> Result<(), Fault> {
+    if version > LATEST {
+        return Err(Fault::TooNew(version));
+    }
+    if version < 0 {
+        return Err(Fault::Damaged(format!(
+            "its schema version {version} is not one arshjul ever wrote"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_application_id_in_the_first_migration_is_the_constant() {
+        assert!(V1.contains(&format!("application_id = {APPLICATION_ID};")));
+    }
+}
