@@ -597,13 +597,15 @@ async fn a_post_that_is_not_a_form_records_nothing() {
     app.stop().await.unwrap();
 }
 
-/// The client address recorded for a link POST, read straight from the
-/// database file: `Completion` does not carry it.
-fn recorded_client_addr(app: &App) -> Option<String> {
+/// The client address and user agent recorded for a link POST, read
+/// straight from the database file: `Completion` does not carry them.
+fn recorded_evidence(app: &App) -> (Option<String>, Option<String>) {
     let store = app.store.lock().unwrap();
     let conn = rusqlite::Connection::open(store.path()).unwrap();
-    conn.query_row("SELECT client_addr FROM completions", [], |r| r.get(0))
-        .unwrap()
+    conn.query_row("SELECT client_addr, user_agent FROM completions", [], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .unwrap()
 }
 
 #[tokio::test]
@@ -613,14 +615,17 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
 
     let direct = App::start_with(Language::Da, vec![]).await;
     assert_eq!(direct.post(&path, "", forwarded).await.status, 200);
-    assert_eq!(recorded_client_addr(&direct).as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        recorded_evidence(&direct),
+        (Some("127.0.0.1".into()), Some("Testbrowser/1.0".into()))
+    );
     direct.stop().await.unwrap();
 
     let proxied = App::start_with(Language::Da, vec!["127.0.0.1".parse().unwrap()]).await;
     assert_eq!(proxied.post(&path, "", forwarded).await.status, 200);
     assert_eq!(
-        recorded_client_addr(&proxied).as_deref(),
-        Some("198.51.100.7")
+        recorded_evidence(&proxied),
+        (Some("198.51.100.7".into()), Some("Testbrowser/1.0".into()))
     );
     proxied.stop().await.unwrap();
 }
