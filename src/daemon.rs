@@ -60,14 +60,14 @@ async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
     let wheel = Arc::new(RwLock::new(Arc::new(engine.wheel.clone())));
+    let proxies =
+        web::parse_trusted_proxies(&engine.settings.trusted_proxies).map_err(Failure::usage)?;
     let state = web::AppState::new(
         store.clone(),
         wheel.clone(),
         engine.secret().clone(),
-        &engine.settings,
-        Arc::new(Utc::now),
-    )
-    .map_err(Failure::usage)?;
+        proxies,
+    );
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let http = tokio::spawn(web::serve(listener, state, async move {
         // Resolves when the loop says stop (or the sender is gone).

@@ -67,7 +67,8 @@ impl Engine {
         };
         let transport =
             Transport::new(&settings.mail, password).map_err(|e| Failure::usage(e.to_string()))?;
-        let secret = Secret::load_or_create(&settings.secret_path()).map_err(Failure::runtime)?;
+        let secret = Secret::load_or_create(&settings.secret_path())
+            .map_err(|e| Failure::runtime(e.to_string()))?;
         Ok(Engine {
             settings,
             wheel,

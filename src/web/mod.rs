@@ -1,33 +1,552 @@
-//! Placeholder until the web branch lands.
+//! The completion-link web server (CONTRACT section 6): `GET`/`POST
+//! /done/{token}`, `/healthz`, security headers on every response, the
+//! request body limit and the client address behind trusted proxies. GET
+//! never changes anything (mail scanners fetch links); only a POST records.
+//! Tokens are never logged. Reads the clock only through [`AppState::clock`].
+
+pub mod pages;
 pub mod token;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, FromRequestParts, Path, State};
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use serde::Deserialize;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::store::{Completion, CompletionOutcome, NewCompletion, Store, StoreError, Via};
+use crate::wheel::{Language, Person, Task, Wheel};
+use pages::{Done, Occurrence, Problem, NOTE_MAX_CHARS};
+use token::{Claims, Secret, TokenError};
+
+/// Request bodies above this are refused with 413. A note of 2000
+/// characters, each up to 4 bytes and percent-encoded, fits with room.
+pub const BODY_LIMIT: usize = 32 * 1024;
+
+/// A user agent longer than this is cut before it is stored as evidence.
+const USER_AGENT_MAX_CHARS: usize = 512;
+
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Everything the handlers need. Cheap to clone: all shared parts are `Arc`s.
+#[derive(Clone)]
+pub struct AppState {
+    /// A std mutex, not a tokio one: it is only ever held inside
+    /// `spawn_blocking`, never across an `.await`.
+    pub store: Arc<Mutex<Store>>,
+    /// The current wheel; the daemon swaps the inner `Arc` on reload.
+    pub wheel: Arc<RwLock<Arc<Wheel>>>,
+    pub secret: Secret,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// The time now; tests set it.
+    pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+}
+
+impl AppState {
+    /// State that reads the system clock.
+    pub fn new(
+        store: Arc<Mutex<Store>>,
+        wheel: Arc<RwLock<Arc<Wheel>>>,
+        secret: Secret,
+        trusted_proxies: Vec<IpAddr>,
+    ) -> AppState {
+        AppState {
+            store,
+            wheel,
+            secret,
+            trusted_proxies,
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    /// The same state with another clock.
+    pub fn with_clock(self, clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>) -> AppState {
+        AppState { clock, ..self }
+    }
+
+    fn wheel(&self) -> Arc<Wheel> {
+        self.wheel
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Parses the `trusted_proxies` setting: one IP address per entry.
+pub fn parse_trusted_proxies(entries: &[String]) -> Result<Vec<IpAddr>, String> {
+    entries
+        .iter()
+        .map(|e| {
+            e.trim()
+                .parse::<IpAddr>()
+                .map(|ip| ip.to_canonical())
+                .map_err(|_| format!("trusted_proxies: {e:?} is not an IP address"))
+        })
+        .collect()
+}
+
+/// The completion link `{public_url}/done/{token}` for the mail side.
 pub fn link(
     public_url: &str,
-    _s: &token::Secret,
+    secret: &Secret,
     task: &str,
     period: &str,
     person: &str,
-    due: chrono::NaiveDate,
-    expires: chrono::DateTime<chrono::Utc>,
+    due: NaiveDate,
+    expires: DateTime<Utc>,
 ) -> String {
-    format!("{public_url}/done/{task}{period}{person}{due}{expires}")
+    let claims = Claims {
+        task: task.to_string(),
+        period: period.to_string(),
+        person: person.to_string(),
+        due,
+        expires: expires.timestamp(),
+    };
+    format!(
+        "{}/done/{}",
+        public_url.trim_end_matches('/'),
+        token::sign(secret, &claims)
+    )
 }
-pub struct AppState;
-impl AppState {
-    pub fn new(
-        _s: std::sync::Arc<std::sync::Mutex<crate::store::Store>>,
-        _w: std::sync::Arc<std::sync::RwLock<std::sync::Arc<crate::wheel::Wheel>>>,
-        _secret: token::Secret,
-        _settings: &crate::settings::Settings,
-        _clock: std::sync::Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>,
-    ) -> Result<AppState, String> {
-        Ok(AppState)
+
+/// The routes, with security headers on every response (fallbacks included)
+/// and the body limit.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/done/{token}", get(show).post(complete))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .with_state(state)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes, then lets
+/// requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// The optional form of `POST /done/{token}`.
+#[derive(Debug, Deserialize)]
+struct CompletionForm {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// A token that verified and whose task and recipient are in the wheel.
+struct Link {
+    wheel: Arc<Wheel>,
+    claims: Claims,
+}
+
+impl Link {
+    fn task(&self) -> Option<&Task> {
+        self.wheel.task(&self.claims.task)
+    }
+
+    fn person(&self) -> Option<&Person> {
+        self.wheel.person(&self.claims.person)
+    }
+
+    fn occurrence(&self) -> Option<Occurrence<'_>> {
+        Some(Occurrence {
+            organisation: &self.wheel.organisation.name,
+            title: &self.task()?.title,
+            period: &self.claims.period,
+            due: self.claims.due,
+            owner: &self.person()?.name,
+        })
+    }
+
+    fn language(&self) -> Language {
+        self.wheel.organisation.language
+    }
+
+    /// The page for a completion already on record.
+    fn done_page(&self, c: &Completion, fresh: bool) -> Response {
+        let Some(o) = self.occurrence() else {
+            return problem(self.language(), Problem::NotFound);
+        };
+        let by = self
+            .wheel
+            .people
+            .values()
+            .find(|p| p.email.eq_ignore_ascii_case(&c.by))
+            .map_or(c.by.as_str(), |p| p.name.as_str());
+        let done = Done {
+            by,
+            at: c.at.with_timezone(&self.wheel.organisation.timezone),
+            note: c.note.as_deref(),
+        };
+        let html = match fresh {
+            true => pages::recorded(self.language(), &o, &done),
+            false => pages::already_done(self.language(), &o, &done),
+        };
+        (StatusCode::OK, Html(html)).into_response()
     }
 }
-pub async fn serve(
-    _l: tokio::net::TcpListener,
-    _s: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    shutdown.await;
-    Ok(())
+
+/// Verifies the token and finds its task and recipient in the current
+/// wheel, or says which page to answer with (404 or 410).
+fn open_link(state: &AppState, token: &str) -> Result<Link, (Language, Problem)> {
+    let wheel = state.wheel();
+    let lang = wheel.organisation.language;
+    let claims = match token::verify(&state.secret, token, (state.clock)()) {
+        Ok(claims) => claims,
+        Err(TokenError::Invalid) => return Err((lang, Problem::NotFound)),
+        Err(TokenError::Expired(_)) => return Err((lang, Problem::Expired)),
+    };
+    let link = Link { wheel, claims };
+    // A task or recipient no longer in the wheel cannot be shown or credited.
+    if link.task().is_none() || link.person().is_none() {
+        return Err((lang, Problem::NotFound));
+    }
+    Ok(link)
+}
+
+/// `GET /done/{token}` (and HEAD): the form, or who already did it. Changes nothing.
+async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let link = match open_link(&state, &token) {
+        Ok(link) => link,
+        Err((lang, p)) => return problem(lang, p),
+    };
+    let (task, period) = (link.claims.task.clone(), link.claims.period.clone());
+    let found = with_store(&state, move |store| store.completion(&task, &period)).await;
+    match found {
+        Ok(Some(c)) => link.done_page(&c, false),
+        Ok(None) => match link.occurrence() {
+            Some(o) => (StatusCode::OK, Html(pages::confirm(link.language(), &o))).into_response(),
+            None => problem(link.language(), Problem::NotFound),
+        },
+        Err(e) => {
+            tracing::error!(task = %link.claims.task, period = %link.claims.period, "cannot read the completion: {e}");
+            problem(link.language(), Problem::Unavailable)
+        }
+    }
+}
+
+/// `POST /done/{token}`: records the completion once.
+async fn complete(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    client: Client,
+    form: Result<Form<CompletionForm>, FormRejection>,
+) -> Response {
+    let link = match open_link(&state, &token) {
+        Ok(link) => link,
+        Err((lang, p)) => return problem(lang, p),
+    };
+    let lang = link.language();
+    let note = match form {
+        Ok(Form(form)) => form
+            .note
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return problem(lang, Problem::TooLarge);
+        }
+        Err(rejection) => return problem_with(rejection.status(), lang, Problem::BadForm),
+    };
+    if let Some(n) = &note {
+        let chars = n.chars().count();
+        if chars > NOTE_MAX_CHARS {
+            return problem(lang, Problem::NoteTooLong { chars });
+        }
+    }
+    let Some(person) = link.person() else {
+        return problem(lang, Problem::NotFound);
+    };
+    let now = (state.clock)();
+    let at: DateTime<FixedOffset> = now
+        .with_timezone(&link.wheel.organisation.timezone)
+        .fixed_offset();
+    let completion = NewCompletion {
+        task: link.claims.task.clone(),
+        period: link.claims.period.clone(),
+        at,
+        by: person.email.clone(),
+        via: Via::Link,
+        note,
+        client_addr: client.addr.map(|a| a.to_string()),
+        user_agent: client.user_agent,
+        recorded_at: at,
+    };
+    let outcome = with_store(&state, move |store| {
+        let outcome = store.record_completion(&completion)?;
+        Ok((completion, outcome))
+    })
+    .await;
+    match outcome {
+        Ok((c, CompletionOutcome::Recorded)) => {
+            tracing::info!(task = %c.task, period = %c.period, by = %c.by, "completion recorded");
+            let recorded = Completion {
+                task: c.task,
+                period: c.period,
+                at: c.at,
+                by: c.by,
+                via: "link".into(),
+                note: c.note,
+            };
+            link.done_page(&recorded, true)
+        }
+        Ok((_, CompletionOutcome::AlreadyDone(existing))) => link.done_page(&existing, false),
+        Err(e) => {
+            tracing::error!(task = %link.claims.task, period = %link.claims.period, "cannot record the completion: {e}");
+            problem(lang, Problem::Unavailable)
+        }
+    }
+}
+
+/// `GET /healthz`: 200 when the database answers, else 503.
+async fn healthz(State(state): State<AppState>) -> Response {
+    match with_store(&state, |store| store.ping()).await {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(e) => {
+            tracing::warn!("health check failed: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+/// Any other path: the 404 page. The path is not logged (it may be a token).
+async fn not_found(State(state): State<AppState>) -> Response {
+    problem(state.wheel().organisation.language, Problem::NotFound)
+}
+
+/// Runs `work` on the store in a blocking thread, so the lock is never
+/// held across an `.await`.
+async fn with_store<T, F>(state: &AppState, work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+{
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = store.lock().unwrap_or_else(PoisonError::into_inner);
+        work(&mut guard)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(StoreError::Sqlite(format!(
+            "the database task stopped: {e}"
+        )))
+    })
+}
+
+fn problem(lang: Language, p: Problem) -> Response {
+    let status = match p {
+        Problem::NotFound => StatusCode::NOT_FOUND,
+        Problem::Expired => StatusCode::GONE,
+        Problem::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Problem::NoteTooLong { .. } | Problem::BadForm => StatusCode::BAD_REQUEST,
+        Problem::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    problem_with(status, lang, p)
+}
+
+fn problem_with(status: StatusCode, lang: Language, p: Problem) -> Response {
+    (status, Html(pages::problem(lang, p))).into_response()
+}
+
+/// Who sent the request: the address to record, and the user agent.
+struct Client {
+    addr: Option<IpAddr>,
+    user_agent: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Client, Infallible> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip());
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all(HeaderName::from_static("x-forwarded-for"))
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let addr = peer.map(|p| client_addr(p, &forwarded, &state.trusted_proxies));
+        let user_agent = parts.headers.get(header::USER_AGENT).map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .chars()
+                .take(USER_AGENT_MAX_CHARS)
+                .collect()
+        });
+        Ok(Client { addr, user_agent })
+    }
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy; then
+/// the right-most address in `X-Forwarded-For` that is not a trusted proxy
+/// (the one the first trusted proxy saw). Left of that, anyone can write
+/// anything. A list that cannot be read is ignored and the peer kept.
+pub fn client_addr(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let mut hops = Vec::new();
+    for entry in forwarded_for.iter().flat_map(|h| h.split(',')) {
+        match parse_hop(entry.trim()) {
+            Some(ip) => hops.push(ip),
+            None => return peer,
+        }
+    }
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        client = hop;
+        if !trusted.contains(&hop) {
+            break;
+        }
+    }
+    client
+}
+
+/// One `X-Forwarded-For` entry: an address, possibly with a port.
+fn parse_hop(entry: &str) -> Option<IpAddr> {
+    let ip = entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))?;
+    Some(ip.to_canonical())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        let trusted = [ip("10.0.0.1")];
+        assert_eq!(
+            client_addr(ip("203.0.113.9"), &["198.51.100.7"], &trusted),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_last_untrusted_forwarded_address_is_the_client() {
+        let trusted = [ip("10.0.0.1"), ip("10.0.0.2")];
+        let check = |forwarded: &[&str], expected: &str| {
+            assert_eq!(
+                client_addr(ip("10.0.0.1"), forwarded, &trusted),
+                ip(expected),
+                "{forwarded:?}"
+            );
+        };
+        check(&["198.51.100.7"], "198.51.100.7");
+        // The client forged the left-most entry; the proxy appended the real one.
+        check(&["6.6.6.6, 198.51.100.7"], "198.51.100.7");
+        check(&["6.6.6.6, 198.51.100.7, 10.0.0.2"], "198.51.100.7");
+        check(&["6.6.6.6", "198.51.100.7"], "198.51.100.7");
+        check(&["198.51.100.7:4711"], "198.51.100.7");
+        check(&["[2001:db8::7]:443"], "2001:db8::7");
+        // Only trusted hops: the left-most is as far as anyone knows.
+        check(&["10.0.0.2"], "10.0.0.2");
+        // Nothing forwarded, or something unreadable: the peer.
+        check(&[], "10.0.0.1");
+        check(&["unknown, 198.51.100.7"], "10.0.0.1");
+    }
+
+    #[test]
+    fn an_ipv4_mapped_peer_matches_a_trusted_ipv4_proxy() {
+        let trusted = [ip("127.0.0.1")];
+        assert_eq!(
+            client_addr(ip("::ffff:127.0.0.1"), &["198.51.100.7"], &trusted),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_and_a_bad_one_is_named() {
+        let list = vec!["127.0.0.1".to_string(), " ::1 ".to_string()];
+        assert_eq!(
+            parse_trusted_proxies(&list),
+            Ok(vec![ip("127.0.0.1"), ip("::1")])
+        );
+        let bad = vec!["10.0.0.0/8".to_string()];
+        assert_eq!(
+            parse_trusted_proxies(&bad),
+            Err("trusted_proxies: \"10.0.0.0/8\" is not an IP address".into())
+        );
+    }
+
+    #[test]
+    fn a_link_carries_a_token_that_verifies_and_ignores_a_trailing_slash() {
+        let secret = Secret::from_bytes([1; 32]);
+        let due = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
+        let expires = DateTime::parse_from_rfc3339("2027-06-30T23:59:59+02:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let url = link(
+            "https://arshjul.example.dk/",
+            &secret,
+            "policy-review",
+            "2027",
+            "anna",
+            due,
+            expires,
+        );
+        let token = url
+            .strip_prefix("https://arshjul.example.dk/done/")
+            .unwrap();
+        let now = DateTime::parse_from_rfc3339("2027-02-01T08:00:00+01:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let claims = token::verify(&secret, token, now).unwrap();
+        assert_eq!(
+            claims,
+            Claims {
+                task: "policy-review".into(),
+                period: "2027".into(),
+                person: "anna".into(),
+                due,
+                expires: expires.timestamp()
+            }
+        );
+    }
 }

@@ -1,0 +1,435 @@
+//! The HTML pages of the completion link, in Danish and English: small,
+//! accessible, readable on a phone, inline CSS, no scripts. Every piece of
+//! text that comes from the wheel, the database or the request is
+//! HTML-escaped here. Knows nothing of HTTP, tokens or the store.
+
+use chrono::{DateTime, Datelike, NaiveDate, Timelike};
+use chrono_tz::Tz;
+
+use crate::wheel::Language;
+
+/// The longest note accepted, in characters (the textarea's `maxlength`).
+pub const NOTE_MAX_CHARS: usize = 2000;
+
+/// What the form page shows about the occurrence.
+#[derive(Debug, Clone, Copy)]
+pub struct Occurrence<'a> {
+    pub organisation: &'a str,
+    pub title: &'a str,
+    pub period: &'a str,
+    pub due: NaiveDate,
+    /// The name of the recipient the link was sent to.
+    pub owner: &'a str,
+}
+
+/// A recorded completion as the pages show it.
+#[derive(Debug, Clone, Copy)]
+pub struct Done<'a> {
+    /// A person's name when the completer is in the wheel, else as recorded.
+    pub by: &'a str,
+    /// In the wheel's time zone.
+    pub at: DateTime<Tz>,
+    pub note: Option<&'a str>,
+}
+
+/// A page that explains why nothing happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// Forged, altered, unknown task: 404.
+    NotFound,
+    /// A genuine link past its expiry: 410.
+    Expired,
+    /// The request body was over the limit: 413.
+    TooLarge,
+    /// The note had this many characters, more than [`NOTE_MAX_CHARS`]: 400.
+    NoteTooLong { chars: usize },
+    /// The form could not be read (wrong content type, bad encoding).
+    BadForm,
+    /// The database did not answer: 500/503.
+    Unavailable,
+}
+
+fn pick(lang: Language, da: &'static str, en: &'static str) -> &'static str {
+    match lang {
+        Language::Da => da,
+        Language::En => en,
+    }
+}
+
+/// The form page of a link not yet used: names the occurrence, offers a
+/// note and one button. Submitting posts to the same URL.
+pub fn confirm(lang: Language, o: &Occurrence<'_>) -> String {
+    let heading = pick(lang, "Markér som udført", "Mark as done");
+    let body = format!(
+        "<p class=\"org\">{org}</p>\n<h1>{title}</h1>\n{facts}\
+         <form method=\"post\">\n\
+         <label for=\"note\">{note_label}</label>\n\
+         <textarea id=\"note\" name=\"note\" rows=\"4\" maxlength=\"{max}\"></textarea>\n\
+         <button type=\"submit\">{button}</button>\n\
+         </form>\n<p class=\"hint\">{hint}</p>\n",
+        org = escape(o.organisation),
+        title = escape(o.title),
+        facts = facts(lang, o),
+        note_label = pick(lang, "Bemærkning (valgfri)", "Note (optional)"),
+        max = NOTE_MAX_CHARS,
+        button = heading,
+        hint = pick(
+            lang,
+            "Intet bliver registreret, før du trykker på knappen.",
+            "Nothing is recorded until you press the button."
+        ),
+    );
+    layout(lang, &format!("{heading}: {}", o.title), &body)
+}
+
+/// The answer to a POST that recorded the completion.
+pub fn recorded(lang: Language, o: &Occurrence<'_>, done: &Done<'_>) -> String {
+    let heading = pick(lang, "Registreret som udført", "Recorded as done");
+    let body =
+        format!(
+        "<p class=\"org\">{org}</p>\n<h1>{heading}</h1>\n<p class=\"ok\">{what}</p>\n{facts}{note}\
+         <p class=\"hint\">{hint}</p>\n",
+        org = escape(o.organisation),
+        what = done_sentence(lang, o, done),
+        facts = facts(lang, o),
+        note = note(lang, done),
+        hint = pick(lang, "Tak. Du kan lukke siden.", "Thank you. You can close this page."),
+    );
+    layout(lang, heading, &body)
+}
+
+/// A link whose occurrence is already done: says by whom and when, no button.
+pub fn already_done(lang: Language, o: &Occurrence<'_>, done: &Done<'_>) -> String {
+    let heading = pick(lang, "Allerede registreret", "Already registered");
+    let body = format!(
+        "<p class=\"org\">{org}</p>\n<h1>{heading}</h1>\n<p>{what}</p>\n{facts}{note}\
+         <p class=\"hint\">{hint}</p>\n",
+        org = escape(o.organisation),
+        what = done_sentence(lang, o, done),
+        facts = facts(lang, o),
+        note = note(lang, done),
+        hint = pick(
+            lang,
+            "Der er ikke registreret noget nyt.",
+            "Nothing new has been recorded."
+        ),
+    );
+    layout(lang, heading, &body)
+}
+
+/// A page that says why nothing was recorded and what to do instead.
+pub fn problem(lang: Language, p: Problem) -> String {
+    let (heading, text) = match p {
+        Problem::NotFound => (
+            pick(lang, "Linket er ikke gyldigt", "This link is not valid"),
+            pick(
+                lang,
+                "Linket er ufuldstændigt, ændret eller hører til en opgave, der ikke findes længere. \
+                 Kopiér hele linket fra e-mailen, eller svar på e-mailen til koordinatoren.",
+                "The link is incomplete, altered, or belongs to a task that no longer exists. \
+                 Copy the whole link from the e-mail, or reply to the coordinator.",
+            )
+            .to_string(),
+        ),
+        Problem::Expired => (
+            pick(lang, "Linket er udløbet", "This link has expired"),
+            pick(
+                lang,
+                "Linket er udløbet, og intet er registreret. Svar på e-mailen til koordinatoren, \
+                 eller brug <code>arshjul done</code>.",
+                "The link has expired and nothing was recorded. Reply to the coordinator, \
+                 or use <code>arshjul done</code>.",
+            )
+            .to_string(),
+        ),
+        Problem::TooLarge => (
+            pick(lang, "For meget data", "Request too large"),
+            pick(
+                lang,
+                "Forespørgslen var for stor, og intet er registreret.",
+                "The request was too large and nothing was recorded.",
+            )
+            .to_string(),
+        ),
+        Problem::NoteTooLong { chars } => (
+            pick(lang, "Bemærkningen er for lang", "The note is too long"),
+            match lang {
+                Language::Da => format!(
+                    "En bemærkning må højst være {NOTE_MAX_CHARS} tegn; din var {chars}. \
+                     Intet er registreret. Gå tilbage, forkort den, og prøv igen."
+                ),
+                Language::En => format!(
+                    "A note may be at most {NOTE_MAX_CHARS} characters; yours had {chars}. \
+                     Nothing was recorded. Go back, shorten it and try again."
+                ),
+            },
+        ),
+        Problem::BadForm => (
+            pick(lang, "Formularen kunne ikke læses", "The form could not be read"),
+            pick(
+                lang,
+                "Intet er registreret. Åbn linket igen, og brug knappen på siden.",
+                "Nothing was recorded. Open the link again and use the button on the page.",
+            )
+            .to_string(),
+        ),
+        Problem::Unavailable => (
+            pick(lang, "Prøv igen om lidt", "Please try again shortly"),
+            pick(
+                lang,
+                "Databasen svarede ikke, og intet er registreret. Prøv igen om lidt.",
+                "The database did not answer and nothing was recorded. Try again shortly.",
+            )
+            .to_string(),
+        ),
+    };
+    layout(
+        lang,
+        heading,
+        &format!("<h1>{heading}</h1>\n<p>{text}</p>\n"),
+    )
+}
+
+/// The sentence that says who completed the occurrence, and when.
+fn done_sentence(lang: Language, o: &Occurrence<'_>, done: &Done<'_>) -> String {
+    let (title, period, by) = (escape(o.title), escape(o.period), escape(done.by));
+    let (day, time) = (long_date(lang, done.at.date_naive()), clock(&done.at));
+    match lang {
+        Language::Da => {
+            format!(
+                "«{title}» for {period} er registreret som udført af {by} den {day} kl. {time}."
+            )
+        }
+        Language::En => {
+            format!("“{title}” for {period} was recorded as done by {by} on {day} at {time}.")
+        }
+    }
+}
+
+fn facts(lang: Language, o: &Occurrence<'_>) -> String {
+    format!(
+        "<dl>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n</dl>\n",
+        pick(lang, "Periode", "Period"),
+        escape(o.period),
+        pick(lang, "Frist", "Due"),
+        long_date(lang, o.due),
+        pick(lang, "Ansvarlig", "Owner"),
+        escape(o.owner),
+    )
+}
+
+fn note(lang: Language, done: &Done<'_>) -> String {
+    match done.note {
+        Some(text) => format!(
+            "<p class=\"label\">{}</p>\n<blockquote>{}</blockquote>\n",
+            pick(lang, "Bemærkning", "Note"),
+            escape(text)
+        ),
+        None => String::new(),
+    }
+}
+
+/// `1. marts 2027` in Danish, `1 March 2027` in English.
+pub fn long_date(lang: Language, day: NaiveDate) -> String {
+    const DA: [&str; 12] = [
+        "januar",
+        "februar",
+        "marts",
+        "april",
+        "maj",
+        "juni",
+        "juli",
+        "august",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ];
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let month = day.month0() as usize;
+    match lang {
+        Language::Da => format!("{}. {} {}", day.day(), DA[month], day.year()),
+        Language::En => format!("{} {} {}", day.day(), EN[month], day.year()),
+    }
+}
+
+fn clock(at: &DateTime<Tz>) -> String {
+    format!("{:02}:{:02}", at.hour(), at.minute())
+}
+
+const STYLE: &str = "\
+body{font-family:system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;line-height:1.5;\
+margin:0;padding:1rem;color:#1a1a1a;background:#fafafa}\
+main{max-width:36rem;margin:0 auto;background:#fff;padding:1.25rem;border-radius:.5rem;\
+border:1px solid #ddd}\
+h1{font-size:1.4rem;margin:.2rem 0 1rem}\
+.org{color:#555;margin:0;font-size:.95rem}\
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0 0 1rem}\
+dt{font-weight:600}dd{margin:0}\
+label,.label{display:block;font-weight:600;margin:.5rem 0 .25rem}\
+textarea{width:100%;box-sizing:border-box;font:inherit;padding:.5rem;border:1px solid #888;\
+border-radius:.25rem}\
+button{display:block;width:100%;margin-top:1rem;padding:.8rem;font:inherit;font-weight:600;\
+color:#fff;background:#0b5d1e;border:0;border-radius:.35rem;cursor:pointer}\
+button:focus{outline:3px solid #f2b705;outline-offset:2px}\
+.ok{font-weight:600;color:#0b5d1e}.hint{color:#555;font-size:.95rem}\
+blockquote{margin:0 0 1rem;padding:.5rem .75rem;border-left:4px solid #ccc;white-space:pre-wrap}";
+
+fn layout(lang: Language, title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"robots\" content=\"noindex, nofollow\">\n\
+         <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n{body}</main>\n</body>\n</html>\n",
+        lang = lang.code(),
+        title = escape(title),
+    )
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn occurrence() -> Occurrence<'static> {
+        Occurrence {
+            organisation: "Ballerup Kommune",
+            title: "Årlig gennemgang af informationssikkerhedspolitikken",
+            period: "2027",
+            due: NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),
+            owner: "Anna Jensen",
+        }
+    }
+
+    fn done(note: Option<&'static str>) -> Done<'static> {
+        Done {
+            by: "Anna Jensen",
+            at: chrono_tz::Europe::Copenhagen
+                .with_ymd_and_hms(2027, 2, 20, 10, 12, 0)
+                .unwrap(),
+            note,
+        }
+    }
+
+    #[test]
+    fn dates_are_written_the_danish_and_the_english_way() {
+        let day = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
+        assert_eq!(long_date(Language::Da, day), "1. marts 2027");
+        assert_eq!(long_date(Language::En, day), "1 March 2027");
+        let day = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+        assert_eq!(long_date(Language::Da, day), "31. december 2026");
+    }
+
+    #[test]
+    fn the_form_page_names_the_occurrence_and_has_one_labelled_note_and_one_button() {
+        let page = confirm(Language::Da, &occurrence());
+        assert!(
+            page.starts_with("<!doctype html>\n<html lang=\"da\">"),
+            "{page}"
+        );
+        assert!(page.contains("<h1>Årlig gennemgang af informationssikkerhedspolitikken</h1>"));
+        assert!(page.contains("<dt>Periode</dt><dd>2027</dd>"));
+        assert!(page.contains("<dt>Frist</dt><dd>1. marts 2027</dd>"));
+        assert!(page.contains("<dt>Ansvarlig</dt><dd>Anna Jensen</dd>"));
+        assert!(page.contains("<label for=\"note\">"));
+        assert!(page.contains("<textarea id=\"note\" name=\"note\" rows=\"4\" maxlength=\"2000\">"));
+        assert!(page.contains("<form method=\"post\">"));
+        assert_eq!(page.matches("<button").count(), 1);
+        assert!(!page.contains("<script"));
+    }
+
+    #[test]
+    fn the_done_pages_say_who_and_when_and_have_no_button() {
+        for page in [
+            already_done(Language::En, &occurrence(), &done(None)),
+            recorded(Language::En, &occurrence(), &done(None)),
+        ] {
+            assert!(page.contains("<html lang=\"en\">"));
+            assert!(
+                page.contains("by Anna Jensen on 20 February 2027 at 10:12."),
+                "{page}"
+            );
+            assert!(!page.contains("<button"));
+            assert!(!page.contains("<form"));
+        }
+        let page = already_done(Language::Da, &occurrence(), &done(None));
+        assert!(
+            page.contains("af Anna Jensen den 20. februar 2027 kl. 10:12."),
+            "{page}"
+        );
+        assert!(page.contains("Der er ikke registreret noget nyt."));
+    }
+
+    #[test]
+    fn text_from_the_wheel_the_database_and_the_request_is_escaped() {
+        let o = Occurrence {
+            title: "A & B <i>",
+            owner: "\"Bo\" <bo@x.dk>",
+            ..occurrence()
+        };
+        let d = Done {
+            by: "<b>Eve</b>",
+            note: Some("<script>alert('x')</script>"),
+            ..done(None)
+        };
+        let page = recorded(Language::En, &o, &d);
+        assert!(page.contains("A &amp; B &lt;i&gt;"));
+        assert!(page.contains("&quot;Bo&quot; &lt;bo@x.dk&gt;"));
+        assert!(page.contains("&lt;b&gt;Eve&lt;/b&gt;"));
+        assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+        assert!(!page.contains("<script"));
+        assert!(!page.contains("<b>"));
+        let form = confirm(Language::En, &o);
+        assert!(
+            form.contains("<title>Mark as done: A &amp; B &lt;i&gt;</title>"),
+            "{form}"
+        );
+    }
+
+    #[test]
+    fn the_expired_page_points_to_the_coordinator_and_the_command() {
+        let page = problem(Language::En, Problem::Expired);
+        assert!(page.contains("<h1>This link has expired</h1>"));
+        assert!(page.contains("Reply to the coordinator, or use <code>arshjul done</code>."));
+        let page = problem(Language::Da, Problem::Expired);
+        assert!(page.contains("<h1>Linket er udløbet</h1>"));
+    }
+
+    #[test]
+    fn the_note_too_long_page_gives_the_limit_and_the_count() {
+        let page = problem(Language::Da, Problem::NoteTooLong { chars: 2001 });
+        assert!(
+            page.contains("må højst være 2000 tegn; din var 2001."),
+            "{page}"
+        );
+    }
+}

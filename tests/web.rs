@@ -1,0 +1,643 @@
+//! The completion-link server end to end: the real router on 127.0.0.1:0,
+//! a real SQLite store in a temporary directory, hand-written HTTP/1.1 over
+//! a real TCP connection, and a clock the tests set.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
+
+use arshjul::store::{Completion, Store};
+use arshjul::web::token::Secret;
+use arshjul::web::{self, AppState};
+use arshjul::wheel::{
+    Anchor, Days, HolidayRule, Language, Organisation, Person, Recurrence, Task, Wheel,
+};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const SECRET: [u8; 32] = [42; 32];
+
+fn utc(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn person(key: &str, name: &str, email: &str) -> (String, Person) {
+    (
+        key.into(),
+        Person {
+            key: key.into(),
+            name: name.into(),
+            email: email.into(),
+        },
+    )
+}
+
+/// Ballerup's wheel with one yearly task, owned by Anna, due 1 March.
+fn wheel(language: Language) -> Wheel {
+    Wheel {
+        organisation: Organisation {
+            name: "Ballerup Kommune".into(),
+            timezone: chrono_tz::Europe::Copenhagen,
+            language,
+            send_time: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
+            holidays: HolidayRule::Dk,
+            closed: vec![],
+            start: Some(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()),
+        },
+        terms: None,
+        people: BTreeMap::from([
+            person("anna", "Anna Jensen", "anna@ballerup.example.dk"),
+            person(
+                "digitaliseringschef",
+                "Digitaliseringschefen",
+                "digitaliseringschef@ballerup.example.dk",
+            ),
+        ]),
+        tasks: vec![Task {
+            id: "policy-review".into(),
+            title: "Årlig gennemgang af informationssikkerhedspolitikken".into(),
+            owners: vec!["anna".into()],
+            recurrence: Recurrence::Years {
+                every: 1,
+                first: None,
+                month: 3,
+                day: 1,
+            },
+            anchor: Anchor::Fixed,
+            reference: Some("ISO/IEC 27001:2022 5.2".into()),
+            description: None,
+            remind: vec![Days(30), Days(7), Days(1)],
+            repeat: Some(Days(7)),
+            escalate: vec![],
+        }],
+    }
+}
+
+fn due() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2027, 3, 1).unwrap()
+}
+
+/// Links in these tests expire at the end of 30 June 2027, Copenhagen time.
+fn expires() -> DateTime<Utc> {
+    utc("2027-06-30T23:59:59+02:00")
+}
+
+/// The path of a genuine link for Anna's 2027 review.
+fn done_path(secret: &Secret) -> String {
+    let url = web::link(
+        "http://x",
+        secret,
+        "policy-review",
+        "2027",
+        "anna",
+        due(),
+        expires(),
+    );
+    url.strip_prefix("http://x").unwrap().to_string()
+}
+
+/// A running server and what the tests need to look behind it.
+struct App {
+    addr: SocketAddr,
+    store: Arc<Mutex<Store>>,
+    wheel: Arc<RwLock<Arc<Wheel>>>,
+    now: Arc<Mutex<DateTime<Utc>>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    async fn start() -> App {
+        App::start_with(Language::Da, vec![]).await
+    }
+
+    async fn start_with(language: Language, trusted_proxies: Vec<IpAddr>) -> App {
+        let dir = tempfile::tempdir().unwrap();
+        let wheel = wheel(language);
+        let mut store = Store::open(&dir.path().join("arshjul.db"), true).unwrap();
+        store
+            .sync_tasks(&wheel, NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+            .unwrap();
+        let store = Arc::new(Mutex::new(store));
+        let wheel = Arc::new(RwLock::new(Arc::new(wheel)));
+        // 20 February 2027, 10:12 in Copenhagen: after the first reminder.
+        let now = Arc::new(Mutex::new(utc("2027-02-20T10:12:00+01:00")));
+        let clock_now = now.clone();
+        let state = AppState::new(
+            store.clone(),
+            wheel.clone(),
+            Secret::from_bytes(SECRET),
+            trusted_proxies,
+        )
+        .with_clock(Arc::new(move || *clock_now.lock().unwrap()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(web::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        App {
+            addr,
+            store,
+            wheel,
+            now,
+            shutdown: Some(tx),
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    fn set_now(&self, rfc3339: &str) {
+        *self.now.lock().unwrap() = utc(rfc3339);
+    }
+
+    fn completions(&self) -> Vec<Completion> {
+        self.store.lock().unwrap().completions(None).unwrap()
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send(&format!(
+            "GET {path} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\r\n"
+        ))
+        .await
+    }
+
+    async fn head(&self, path: &str) -> Reply {
+        self.send(&format!(
+            "HEAD {path} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\r\n"
+        ))
+        .await
+    }
+
+    /// A browser-like form POST; `extra` are more header lines, each ending in CRLF.
+    async fn post(&self, path: &str, form: &str, extra: &str) -> Reply {
+        self.send(&format!(
+            "POST {path} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             User-Agent: Testbrowser/1.0\r\n{extra}\r\n{form}",
+            form.len()
+        ))
+        .await
+    }
+
+    async fn send(&self, request: &str) -> Reply {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        Reply::parse(&raw)
+    }
+
+    /// Sends a body of `len` bytes while reading the answer, as a client
+    /// would that gets a response before it has finished sending.
+    async fn post_large(&self, path: &str, len: usize) -> Reply {
+        let stream = TcpStream::connect(self.addr).await.unwrap();
+        let (mut rd, mut wr) = stream.into_split();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len}\r\n\r\n"
+        );
+        let writer = tokio::spawn(async move {
+            wr.write_all(head.as_bytes()).await?;
+            let body = format!("note={}", "a".repeat(len - 5));
+            wr.write_all(body.as_bytes()).await
+        });
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 8192];
+        // The server may reset the connection once it has answered; what
+        // arrived before that is the answer.
+        while let Ok(n) = rd.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buf[..n]);
+        }
+        let _ = writer.await;
+        Reply::parse(&raw)
+    }
+
+    async fn stop(mut self) -> std::io::Result<()> {
+        let _ = self.shutdown.take().unwrap().send(());
+        self.server.take().unwrap().await.unwrap()
+    }
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn parse(raw: &[u8]) -> Reply {
+        let text = String::from_utf8(raw.to_vec()).expect("a UTF-8 response");
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no end of headers in {text:?}"));
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+        let headers: Vec<(String, String)> = lines
+            .map(|l| {
+                let (name, value) = l.split_once(':').unwrap();
+                (name.trim().to_ascii_lowercase(), value.trim().to_string())
+            })
+            .collect();
+        assert!(
+            !headers
+                .iter()
+                .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")),
+            "this client does not decode chunked bodies"
+        );
+        Reply {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn assert_security_headers(&self) {
+        let expected = [
+            ("cache-control", "no-store"),
+            ("referrer-policy", "no-referrer"),
+            ("x-content-type-options", "nosniff"),
+            (
+                "content-security-policy",
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ];
+        for (name, value) in expected {
+            assert_eq!(
+                self.header(name),
+                Some(value),
+                "{name} on a {} response",
+                self.status
+            );
+        }
+    }
+}
+
+/// Every way to change one character of `token` into another URL-safe one.
+fn single_character_changes(token: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, original) in token.char_indices() {
+        for r in ['A', 'z', '0', '-', '_'] {
+            if r != original {
+                out.push(format!("{}{r}{}", &token[..i], &token[i + 1..]));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn get_shows_the_occurrence_and_a_button_and_records_nothing() {
+    let app = App::start().await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+
+    let page = app.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(page.body.contains("<html lang=\"da\">"));
+    assert!(page
+        .body
+        .contains("<h1>Årlig gennemgang af informationssikkerhedspolitikken</h1>"));
+    assert!(page.body.contains("<dd>2027</dd>"));
+    assert!(page.body.contains("<dd>1. marts 2027</dd>"));
+    assert!(page.body.contains("<dd>Anna Jensen</dd>"));
+    assert!(page.body.contains("<form method=\"post\">"));
+    assert_eq!(page.body.matches("<button").count(), 1);
+
+    let head = app.head(&path).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.body, "");
+
+    assert_eq!(app.completions(), vec![]);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn post_records_the_completion_once_with_the_recipient_and_the_note() {
+    let app = App::start().await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+
+    let first = app
+        .post(&path, "note=Godkendt+af+direktionen+%C3%A6%C3%B8%C3%A5", "")
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(
+        first.body.contains("Registreret som udført"),
+        "{}",
+        first.body
+    );
+    assert!(
+        first
+            .body
+            .contains("af Anna Jensen den 20. februar 2027 kl. 10:12."),
+        "{}",
+        first.body
+    );
+    assert!(first.body.contains("Godkendt af direktionen æøå"));
+
+    let recorded = app.completions();
+    assert_eq!(recorded.len(), 1);
+    let c = &recorded[0];
+    assert_eq!(
+        (c.task.as_str(), c.period.as_str()),
+        ("policy-review", "2027")
+    );
+    assert_eq!(c.by, "anna@ballerup.example.dk");
+    assert_eq!(c.via, "link");
+    assert_eq!(c.note.as_deref(), Some("Godkendt af direktionen æøå"));
+    assert_eq!(c.at.to_rfc3339(), "2027-02-20T10:12:00+01:00");
+
+    // A day later, someone presses the button again with another note.
+    app.set_now("2027-02-21T09:00:00+01:00");
+    let second = app.post(&path, "note=igen", "").await;
+    assert_eq!(second.status, 200);
+    assert!(
+        second.body.contains("Allerede registreret"),
+        "{}",
+        second.body
+    );
+    assert!(
+        second
+            .body
+            .contains("af Anna Jensen den 20. februar 2027 kl. 10:12."),
+        "{}",
+        second.body
+    );
+    assert!(second.body.contains("Der er ikke registreret noget nyt."));
+    assert_eq!(app.completions(), recorded);
+
+    // The form is gone: the page says who did it.
+    let page = app.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Allerede registreret"));
+    assert!(!page.body.contains("<button"));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_post_without_a_note_records_none_and_a_blank_note_is_none() {
+    let app = App::start().await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+    let reply = app.post(&path, "note=+%0D%0A+", "").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(app.completions()[0].note, None);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_note_with_markup_is_stored_as_written_and_escaped_on_output() {
+    let app = App::start().await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+    let reply = app
+        .post(
+            &path,
+            "note=%3Cscript%3Ealert(1)%3C%2Fscript%3E+%26+%22ok%22",
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .body
+            .contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;ok&quot;"),
+        "{}",
+        reply.body
+    );
+    assert!(!reply.body.contains("<script"));
+    assert_eq!(
+        app.completions()[0].note.as_deref(),
+        Some("<script>alert(1)</script> & \"ok\"")
+    );
+
+    let page = app.get(&path).await;
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!page.body.contains("<script"));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_note_of_2001_characters_is_refused_and_one_of_2000_is_recorded() {
+    let app = App::start().await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+    let too_long = app
+        .post(&path, &format!("note={}", "ø".repeat(2001)), "")
+        .await;
+    assert_eq!(too_long.status, 400);
+    assert!(too_long.body.contains("2001"));
+    too_long.assert_security_headers();
+    assert_eq!(app.completions(), vec![]);
+
+    let just_fits = app
+        .post(&path, &format!("note={}", "ø".repeat(2000)), "")
+        .await;
+    assert_eq!(just_fits.status, 200, "{}", just_fits.body);
+    assert_eq!(
+        app.completions()[0]
+            .note
+            .as_deref()
+            .map(|n| n.chars().count()),
+        Some(2000)
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_single_character_change_to_a_token_is_404_and_records_nothing() {
+    let app = App::start().await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+    let token = path.strip_prefix("/done/").unwrap();
+    let changes = single_character_changes(token);
+    assert!(changes.len() > 4 * token.len());
+    for altered in changes {
+        let reply = app.post(&format!("/done/{altered}"), "note=x", "").await;
+        assert_eq!(reply.status, 404, "/done/{altered}");
+    }
+    assert_eq!(app.completions(), vec![]);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_token_signed_with_another_secret_is_404_and_records_nothing() {
+    let app = App::start().await;
+    let path = done_path(&Secret::from_bytes([43; 32]));
+    let page = app.get(&path).await;
+    assert_eq!(page.status, 404);
+    assert!(page.body.contains("Linket er ikke gyldigt"));
+    assert_eq!(app.post(&path, "", "").await.status, 404);
+    assert_eq!(app.completions(), vec![]);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_link_is_410_and_records_nothing() {
+    let app = App::start_with(Language::En, vec![]).await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+
+    app.set_now("2027-06-30T23:59:59+02:00");
+    assert_eq!(
+        app.get(&path).await.status,
+        200,
+        "the last second is still valid"
+    );
+
+    app.set_now("2027-07-01T00:00:00+02:00");
+    let page = app.get(&path).await;
+    assert_eq!(page.status, 410);
+    assert!(page.body.contains("<html lang=\"en\">"));
+    assert!(page.body.contains("The link has expired"), "{}", page.body);
+    assert!(page
+        .body
+        .contains("Reply to the coordinator, or use <code>arshjul done</code>."));
+    assert_eq!(app.post(&path, "note=late", "").await.status, 410);
+    assert_eq!(app.completions(), vec![]);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_link_to_a_task_removed_from_the_wheel_is_404_after_a_reload() {
+    let app = App::start().await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+    assert_eq!(app.get(&path).await.status, 200);
+
+    let mut reloaded = wheel(Language::Da);
+    reloaded.tasks.clear();
+    *app.wheel.write().unwrap() = Arc::new(reloaded);
+
+    assert_eq!(app.get(&path).await.status, 404);
+    assert_eq!(app.post(&path, "", "").await.status, 404);
+    assert_eq!(app.completions(), vec![]);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_one_mebibyte_body_is_refused_with_413_and_records_nothing() {
+    let app = App::start().await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+    let reply = app.post_large(&path, 1024 * 1024).await;
+    assert_eq!(reply.status, 413, "{}", reply.body);
+    reply.assert_security_headers();
+    assert_eq!(app.completions(), vec![]);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn security_headers_are_on_every_kind_of_response() {
+    let app = App::start().await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+
+    let ok = app.get(&path).await;
+    assert_eq!(ok.status, 200);
+    ok.assert_security_headers();
+
+    let not_found = app.get("/done/forged").await;
+    assert_eq!(not_found.status, 404);
+    not_found.assert_security_headers();
+
+    let unknown_path = app.get("/admin").await;
+    assert_eq!(unknown_path.status, 404);
+    assert!(unknown_path.body.contains("Linket er ikke gyldigt"));
+    unknown_path.assert_security_headers();
+
+    let wrong_method = app
+        .send(&format!(
+            "PUT {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        ))
+        .await;
+    assert_eq!(wrong_method.status, 405);
+    wrong_method.assert_security_headers();
+
+    let health = app.get("/healthz").await;
+    assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+    health.assert_security_headers();
+
+    app.set_now("2027-07-01T00:00:00+02:00");
+    let gone = app.get(&path).await;
+    assert_eq!(gone.status, 410);
+    gone.assert_security_headers();
+
+    let recorded = app.post(&path, "", "").await;
+    assert_eq!(recorded.status, 410);
+    recorded.assert_security_headers();
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_post_that_is_not_a_form_records_nothing() {
+    let app = App::start().await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+    let reply = app
+        .send(&format!(
+            "POST {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Type: application/json\r\n\
+             Content-Length: 2\r\n\r\n{{}}"
+        ))
+        .await;
+    assert_eq!(reply.status, 415, "{}", reply.body);
+    assert!(reply.body.contains("Formularen kunne ikke læses"));
+    assert_eq!(app.completions(), vec![]);
+    app.stop().await.unwrap();
+}
+
+/// The client address and user agent recorded for a link POST, read
+/// straight from the database file: `Completion` does not carry them.
+fn recorded_evidence(app: &App) -> (Option<String>, Option<String>) {
+    let store = app.store.lock().unwrap();
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    conn.query_row("SELECT client_addr, user_agent FROM completions", [], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
+    let forwarded = "X-Forwarded-For: 6.6.6.6, 198.51.100.7\r\n";
+    let path = done_path(&Secret::from_bytes(SECRET));
+
+    let direct = App::start_with(Language::Da, vec![]).await;
+    assert_eq!(direct.post(&path, "", forwarded).await.status, 200);
+    assert_eq!(
+        recorded_evidence(&direct),
+        (Some("127.0.0.1".into()), Some("Testbrowser/1.0".into()))
+    );
+    direct.stop().await.unwrap();
+
+    let proxied = App::start_with(Language::Da, vec!["127.0.0.1".parse().unwrap()]).await;
+    assert_eq!(proxied.post(&path, "", forwarded).await.status, 200);
+    assert_eq!(
+        recorded_evidence(&proxied),
+        (Some("198.51.100.7".into()), Some("Testbrowser/1.0".into()))
+    );
+    proxied.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_server_cleanly() {
+    let app = App::start().await;
+    let addr = app.addr;
+    assert_eq!(app.get("/healthz").await.status, 200);
+    app.stop().await.unwrap();
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
+}
