@@ -172,6 +172,12 @@ impl From<rusqlite::Error> for Fault {
     }
 }
 
+impl From<rusqlite::types::FromSqlError> for Fault {
+    fn from(e: rusqlite::types::FromSqlError) -> Fault {
+        Fault::Damaged(format!("a column holds a value of the wrong type ({e})"))
+    }
+}
+
 /// An open database. One connection; not shared between threads (wrap it
 /// in a mutex, or open one per thread: WAL lets readers and a writer mix).
 pub struct Store {
@@ -321,33 +327,31 @@ impl Store {
             }
         }
 
-        // The latest completion per task is picked here by its UTC key, so
-        // only the winners' times are parsed.
-        let mut latest: HashMap<String, (String, i64, String, String)> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, task, period, at, at_utc FROM completions")?;
+        // Served from the unique index on (task, period) alone.
+        let mut stmt = self.conn.prepare("SELECT task, period FROM completions")?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            let task: String = row.get(1)?;
-            let Some(h) = tasks.get_mut(&task) else {
-                continue;
-            };
-            let id: i64 = row.get(0)?;
-            let period: String = row.get(2)?;
-            let at_utc: String = row.get(4)?;
-            let newer = latest
-                .get(&task)
-                .is_none_or(|(best_utc, best_id, _, _)| (&at_utc, id) > (best_utc, *best_id));
-            if newer {
-                latest.insert(task, (at_utc, id, period.clone(), row.get(3)?));
+            if let Some(h) = tasks.get_mut(row.get_ref(0)?.as_str()?) {
+                h.done.insert(row.get(1)?);
             }
-            h.done.insert(period);
         }
-        for (task, (_, id, period, at)) in latest {
-            let on = codec::parse_time(&at, &format!("completion {id}"))?.date_naive();
-            if let Some(h) = tasks.get_mut(&task) {
-                h.last_done = Some(Done { period, on });
+
+        // The latest completion of each task, by instant. SQLite takes the
+        // bare columns of a `max()` aggregate from the row holding the
+        // maximum, found here through the index on (task, at_utc).
+        let mut stmt = self
+            .conn
+            .prepare("SELECT task, id, period, at, max(at_utc) FROM completions GROUP BY task")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            if let Some(h) = tasks.get_mut(row.get_ref(0)?.as_str()?) {
+                let id: i64 = row.get(1)?;
+                let at: String = row.get(3)?;
+                let on = codec::parse_time(&at, &format!("completion {id}"))?.date_naive();
+                h.last_done = Some(Done {
+                    period: row.get(2)?,
+                    on,
+                });
             }
         }
 
