@@ -1103,3 +1103,64 @@ fn a_database_locked_by_another_process_gives_locked_after_the_busy_timeout() {
         CompletionOutcome::Recorded
     );
 }
+
+#[test]
+fn a_task_first_met_in_a_completion_is_first_seen_on_the_day_it_was_recorded() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let backfill = NewCompletion {
+        via: Via::Cli,
+        recorded_at: t("2026-03-04T15:00:00+01:00"),
+        ..done("policy-review", "2025", "2025-02-20T10:12:00+01:00", "anna")
+    };
+    store.record_completion(&backfill).unwrap();
+    store
+        .sync_tasks(&wheel(&[("policy-review", "Gennemgang")]), d("2026-03-09"))
+        .unwrap();
+    let h = store.history(&wheel(&[("policy-review", "")])).unwrap();
+    assert_eq!(h.tasks["policy-review"].first_seen, Some(d("2026-03-04")));
+    assert_eq!(
+        h.tasks["policy-review"].last_done,
+        Some(Done {
+            period: "2025".into(),
+            on: d("2025-02-20")
+        })
+    );
+}
+
+#[test]
+fn a_damaged_row_is_reported_as_corrupt_naming_it_not_a_panic() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    store
+        .record_completion(&done(
+            "policy-review",
+            "2026",
+            "2026-02-20T10:12:00+01:00",
+            "anna",
+        ))
+        .unwrap();
+    raw(&db.path)
+        .execute(
+            "INSERT INTO completions (id, task, period, at, at_utc, done_by, via, recorded_at)
+             VALUES (9, 'policy-review', '2027', 'last Tuesday', '2027-02-20', 'eve', 'cli', 'x')",
+            [],
+        )
+        .unwrap();
+
+    let err = store.completions(None).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("completion 9"), "{err}");
+    assert!(err.to_string().contains("\"last Tuesday\""), "{err}");
+    let err = store.history(&wheel(&[("policy-review", "")])).unwrap_err();
+    assert!(err.to_string().contains("completion 9"), "{err}");
+    // The intact row is still readable on its own.
+    assert_eq!(
+        store
+            .completion("policy-review", "2026")
+            .unwrap()
+            .unwrap()
+            .by,
+        "anna"
+    );
+}
