@@ -165,12 +165,24 @@ fn a_new_database_is_created_migrated_and_its_data_survives_reopening() {
 
 #[cfg(unix)]
 #[test]
-fn a_new_database_file_is_readable_by_its_owner_only() {
+fn a_new_database_file_and_its_log_are_readable_by_their_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let db = new_db();
-    drop(open_new(&db));
-    let mode = std::fs::metadata(&db.path).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600);
+    let mut store = open_new(&db);
+    store
+        .record_completion(&done(
+            "policy-review",
+            "2026",
+            "2026-02-20T10:12:00+01:00",
+            "anna",
+        ))
+        .unwrap();
+    let mode = |name: &str| {
+        let path = db.path.with_file_name(name);
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode("arshjul.db"), 0o600);
+    assert_eq!(mode("arshjul.db-wal"), 0o600);
 }
 
 #[test]
@@ -985,10 +997,10 @@ fn two_stores_on_one_file_record_concurrently_without_errors_or_lost_rows() {
     let workers: Vec<_> = ["anna", "bo"]
         .into_iter()
         .map(|who| {
-            let path = db.path.clone();
+            // Opened here and moved: a store can be handed to another thread.
+            let mut store = Store::open(&db.path, false).unwrap();
             let barrier = barrier.clone();
             thread::spawn(move || {
-                let mut store = Store::open(&path, false).unwrap();
                 barrier.wait();
                 let mut recorded = 0;
                 for i in 0..40 {
