@@ -164,11 +164,19 @@ enum Fault {
     TooNew(i64),
     /// A caller named a row that does not exist.
     Missing(String),
+    /// The file cannot be used as it is (permissions, file system).
+    Io(String),
 }
 
 impl From<rusqlite::Error> for Fault {
     fn from(e: rusqlite::Error) -> Fault {
         Fault::Db(e)
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for Fault {
+    fn from(e: rusqlite::types::FromSqlError) -> Fault {
+        Fault::Damaged(format!("a column holds a value of the wrong type ({e})"))
     }
 }
 
@@ -226,21 +234,18 @@ impl Store {
         self.conn.busy_timeout(self.busy_timeout)?;
         schema::inspect(&self.conn)?;
         if self.conn.is_readonly(rusqlite::MAIN_DB)? {
-            return Err(Fault::Db(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
-                Some(
-                    "the database file is read-only for this user; arshjul needs to write to it"
-                        .to_string(),
-                ),
-            )));
+            return Err(Fault::Io(
+                "the database file is read-only for this user; arshjul needs to write to it"
+                    .to_string(),
+            ));
         }
         let mode: String = self
             .conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Fault::Db(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
-                Some(format!("cannot use the WAL journal here (SQLite kept {mode:?}); is the file on a network file system?")),
+            return Err(Fault::Io(format!(
+                "SQLite cannot use its write-ahead log here (the journal stayed {mode:?}); \
+                 is the file on a network file system?"
             )));
         }
         // Completions are audit evidence: a commit is on disk when it returns.
@@ -311,54 +316,62 @@ impl Store {
             .map(|t| (t.id.clone(), TaskHistory::default()))
             .collect();
 
-        let mut stmt = self.conn.prepare("SELECT id, first_seen FROM tasks")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            if let Some(h) = tasks.get_mut(&id) {
-                let first_seen: String = row.get(1)?;
-                h.first_seen = Some(codec::parse_date(&first_seen, &format!("task {id:?}"))?);
+        // One read transaction: all four queries see the same snapshot,
+        // whatever other processes commit meanwhile.
+        let snapshot = self.conn.unchecked_transaction()?;
+        {
+            let mut stmt = snapshot.prepare("SELECT id, first_seen FROM tasks")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let id: &str = row.get_ref(0)?.as_str()?;
+                if let Some(h) = tasks.get_mut(id) {
+                    let first_seen = row.get_ref(1)?.as_str()?;
+                    let what = format!("task {id:?}");
+                    h.first_seen = Some(codec::parse_date(first_seen, &what)?);
+                }
             }
         }
-
-        // The latest completion per task is picked here by its UTC key, so
-        // only the winners' times are parsed.
-        let mut latest: HashMap<String, (String, i64, String, String)> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, task, period, at, at_utc FROM completions")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let task: String = row.get(1)?;
-            let Some(h) = tasks.get_mut(&task) else {
-                continue;
-            };
-            let id: i64 = row.get(0)?;
-            let period: String = row.get(2)?;
-            let at_utc: String = row.get(4)?;
-            let newer = latest
-                .get(&task)
-                .is_none_or(|(best_utc, best_id, _, _)| (&at_utc, id) > (best_utc, *best_id));
-            if newer {
-                latest.insert(task, (at_utc, id, period.clone(), row.get(3)?));
-            }
-            h.done.insert(period);
-        }
-        for (task, (_, id, period, at)) in latest {
-            let on = codec::parse_time(&at, &format!("completion {id}"))?.date_naive();
-            if let Some(h) = tasks.get_mut(&task) {
-                h.last_done = Some(Done { period, on });
+        {
+            // Served from the unique index on (task, period) alone.
+            let mut stmt = snapshot.prepare("SELECT task, period FROM completions")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                if let Some(h) = tasks.get_mut(row.get_ref(0)?.as_str()?) {
+                    h.done.insert(row.get(1)?);
+                }
             }
         }
-
-        let mut stmt = self.conn.prepare("SELECT task, key FROM outbox")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let task: String = row.get(0)?;
-            if let Some(h) = tasks.get_mut(&task) {
-                h.sent.insert(row.get(1)?);
+        {
+            // The latest completion of each task, by instant. SQLite takes
+            // the bare columns of a `max()` aggregate from the row holding
+            // the maximum, found here through the index on (task, at_utc).
+            let mut stmt = snapshot.prepare(
+                "SELECT task, id, period, at, max(at_utc) FROM completions GROUP BY task",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                if let Some(h) = tasks.get_mut(row.get_ref(0)?.as_str()?) {
+                    let id: i64 = row.get(1)?;
+                    let at = row.get_ref(3)?.as_str()?;
+                    let on = codec::parse_time(at, &format!("completion {id}"))?.date_naive();
+                    h.last_done = Some(Done {
+                        period: row.get(2)?,
+                        on,
+                    });
+                }
             }
         }
+        {
+            // Served from the index on (task, key) alone.
+            let mut stmt = snapshot.prepare("SELECT task, key FROM outbox")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                if let Some(h) = tasks.get_mut(row.get_ref(0)?.as_str()?) {
+                    h.sent.insert(row.get(1)?);
+                }
+            }
+        }
+        snapshot.commit()?;
         Ok(History { tasks })
     }
 
@@ -606,7 +619,8 @@ impl Store {
     pub fn completions(&self, task: Option<&str>) -> Result<Vec<Completion>, StoreError> {
         let result = (|| -> Result<Vec<Completion>, Fault> {
             let mut stmt = self.conn.prepare(&format!(
-                "{COMPLETION_COLUMNS} WHERE ?1 IS NULL OR task = ?1 ORDER BY at_utc DESC, id DESC"
+                "{COMPLETION_COLUMNS} {} ORDER BY at_utc DESC, id DESC",
+                task_filter(task)
             ))?;
             let mut rows = stmt.query(params![task])?;
             let mut out = Vec::new();
@@ -622,12 +636,13 @@ impl Store {
     /// optionally of one task.
     pub fn notifications(&self, task: Option<&str>) -> Result<Vec<NotificationRecord>, StoreError> {
         let result = (|| -> Result<Vec<NotificationRecord>, Fault> {
-            let mut stmt = self.conn.prepare(
+            let mut stmt = self.conn.prepare(&format!(
                 "SELECT id, task, period, kind, to_addrs, state, attempts, last_error,
                         created_at, sent_at
-                 FROM outbox WHERE ?1 IS NULL OR task = ?1
+                 FROM outbox {}
                  ORDER BY created_utc DESC, id DESC",
-            )?;
+                task_filter(task)
+            ))?;
             let mut rows = stmt.query(params![task])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
@@ -682,6 +697,7 @@ impl Store {
                 supported: SCHEMA_VERSION,
             },
             Fault::Missing(what) => StoreError::Sqlite(format!("{path}: {what}")),
+            Fault::Io(reason) => StoreError::Io { path, reason },
         }
     }
 }
@@ -713,6 +729,15 @@ fn require_message(conn: &Connection, id: i64) -> Result<(), Fault> {
     match found {
         Some(_) => Ok(()),
         None => Err(Fault::Missing(format!("there is no outbox message {id}"))),
+    }
+}
+
+/// The WHERE clause for an optional task bound as `?1`: two fixed texts,
+/// so that a query for one task can use the index on `task`.
+fn task_filter(task: Option<&str>) -> &'static str {
+    match task {
+        Some(_) => "WHERE task = ?1",
+        None => "WHERE ?1 IS NULL",
     }
 }
 

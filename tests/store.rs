@@ -1,0 +1,1178 @@
+//! The SQLite store against real database files in a temporary directory:
+//! opening and refusing files, the outbox, completions as append-only
+//! evidence, history for the planner, and several processes at once.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use arshjul::planner::{Done, TaskHistory};
+use arshjul::store::{
+    Completion, CompletionOutcome, MessageState, NewCompletion, NewMessage, Store, StoreError, Via,
+    SCHEMA_VERSION,
+};
+use arshjul::wheel::{Anchor, Days, HolidayRule, Language, Organisation, Recurrence, Task, Wheel};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------- helpers
+
+fn t(s: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(s).unwrap()
+}
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+/// A wheel with the given (id, title) tasks, every one yearly on 03-01.
+fn wheel(tasks: &[(&str, &str)]) -> Wheel {
+    Wheel {
+        organisation: Organisation {
+            name: "Ballerup Kommune".to_string(),
+            timezone: chrono_tz::Europe::Copenhagen,
+            language: Language::Da,
+            send_time: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
+            holidays: HolidayRule::Dk,
+            closed: vec![],
+            start: None,
+        },
+        terms: None,
+        people: BTreeMap::new(),
+        tasks: tasks
+            .iter()
+            .map(|(id, title)| Task {
+                id: id.to_string(),
+                title: title.to_string(),
+                owners: vec!["digitalisering".to_string()],
+                recurrence: Recurrence::Years {
+                    every: 1,
+                    first: None,
+                    month: 3,
+                    day: 1,
+                },
+                anchor: Anchor::Fixed,
+                reference: None,
+                description: None,
+                remind: vec![Days(30), Days(7), Days(1)],
+                repeat: Some(Days(7)),
+                escalate: vec![],
+            })
+            .collect(),
+    }
+}
+
+fn done(task: &str, period: &str, at: &str, by: &str) -> NewCompletion {
+    NewCompletion {
+        task: task.to_string(),
+        period: period.to_string(),
+        at: t(at),
+        by: by.to_string(),
+        via: Via::Link,
+        note: None,
+        client_addr: Some("192.0.2.10".to_string()),
+        user_agent: Some("Mozilla/5.0".to_string()),
+        recorded_at: t(at),
+    }
+}
+
+fn message(key: &str, task: &str, period: &str, due_at: &str) -> NewMessage {
+    NewMessage {
+        key: key.to_string(),
+        task: task.to_string(),
+        period: period.to_string(),
+        kind: "reminder".to_string(),
+        step: 0,
+        to: vec!["anna@example.dk".to_string()],
+        cc: vec!["chef@example.dk".to_string()],
+        subject: "Påmindelse: Årlig gennemgang".to_string(),
+        message_id: format!("<{key}@arshjul>"),
+        raw: format!("Subject: {key}\r\n\r\nÆøå\r\n").into_bytes(),
+        due_at: t(due_at),
+    }
+}
+
+struct Db {
+    _dir: TempDir,
+    path: PathBuf,
+}
+
+fn new_db() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arshjul.db");
+    Db { _dir: dir, path }
+}
+
+fn open_new(db: &Db) -> Store {
+    Store::open(&db.path, true).unwrap()
+}
+
+/// A second, plain connection to the same file, as another process would have.
+fn raw(path: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}
+
+fn siblings(path: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn keys(list: &[&str]) -> HashSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+// ---------------------------------------------------------------- opening
+
+#[test]
+fn a_new_database_is_created_migrated_and_its_data_survives_reopening() {
+    let db = new_db();
+    {
+        let mut store = open_new(&db);
+        assert_eq!(store.path(), db.path.display().to_string());
+        store.ping().unwrap();
+        store
+            .record_completion(&done(
+                "policy-review",
+                "2026",
+                "2026-02-20T10:12:00+01:00",
+                "anna@example.dk",
+            ))
+            .unwrap();
+    }
+    let store = Store::open(&db.path, false).unwrap();
+    let c = store.completion("policy-review", "2026").unwrap().unwrap();
+    assert_eq!(c.at, t("2026-02-20T10:12:00+01:00"));
+    assert_eq!(c.at.offset().local_minus_utc(), 3600);
+    assert_eq!(c.by, "anna@example.dk");
+    assert_eq!(c.via, "link");
+
+    let conn = raw(&db.path);
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_database_file_and_its_log_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = new_db();
+    let mut store = open_new(&db);
+    store
+        .record_completion(&done(
+            "policy-review",
+            "2026",
+            "2026-02-20T10:12:00+01:00",
+            "anna",
+        ))
+        .unwrap();
+    let mode = |name: &str| {
+        let path = db.path.with_file_name(name);
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode("arshjul.db"), 0o600);
+    assert_eq!(mode("arshjul.db-wal"), 0o600);
+}
+
+#[test]
+fn an_existing_empty_file_is_migrated_without_create() {
+    let db = new_db();
+    std::fs::write(&db.path, b"").unwrap();
+    let store = Store::open(&db.path, false).unwrap();
+    assert_eq!(store.completions(None).unwrap(), vec![]);
+    let version: i64 = raw(&db.path)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn a_missing_file_without_create_is_an_io_error_naming_it_and_nothing_is_created() {
+    let db = new_db();
+    let err = Store::open(&db.path, false).err().unwrap();
+    assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&db.path.display().to_string()), "{text}");
+    assert!(text.contains("does not exist"), "{text}");
+    assert!(!db.path.exists());
+}
+
+#[test]
+fn a_missing_directory_is_an_io_error_naming_the_file() {
+    let db = new_db();
+    let path = db
+        .path
+        .parent()
+        .unwrap()
+        .join("no-such-dir")
+        .join("arshjul.db");
+    let err = Store::open(&path, true).err().unwrap();
+    assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("no-such-dir/arshjul.db"), "{err}");
+}
+
+/// Opens `contents` as a database and expects it refused as corrupt with
+/// the file byte-for-byte as it was and no journal files beside it.
+fn check_refused_untouched(contents: &[u8], expect: fn(&StoreError) -> bool) {
+    let db = new_db();
+    std::fs::write(&db.path, contents).unwrap();
+    let before = siblings(&db.path);
+    let err = Store::open(&db.path, true).err().unwrap();
+    assert!(expect(&err), "{err:?}");
+    assert!(
+        err.to_string().starts_with(&db.path.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&db.path).unwrap(), contents);
+    assert_eq!(siblings(&db.path), before);
+}
+
+#[test]
+fn a_text_file_is_refused_as_corrupt_and_left_untouched() {
+    check_refused_untouched(
+        b"[organisation]\nname = \"Ballerup Kommune\"\ntimezone = \"Europe/Copenhagen\"\n",
+        |e| matches!(e, StoreError::Corrupt { .. }),
+    );
+}
+
+#[test]
+fn random_bytes_are_refused_as_corrupt_and_left_untouched() {
+    // A fixed pseudo-random sequence (xorshift), 8 KiB: the same bytes every run.
+    let mut x: u32 = 2463534242;
+    let bytes: Vec<u8> = (0..8192)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    check_refused_untouched(&bytes, |e| matches!(e, StoreError::Corrupt { .. }));
+}
+
+#[test]
+fn a_sqlite_header_with_garbage_after_it_is_refused_and_left_untouched() {
+    let mut bytes = b"SQLite format 3\0".to_vec();
+    bytes.extend(std::iter::repeat_n(0xA5u8, 4096 - bytes.len()));
+    check_refused_untouched(&bytes, |e| matches!(e, StoreError::Corrupt { .. }));
+}
+
+/// A database written by `setup` through a plain connection, in rollback
+/// journal mode so that the whole database is the one file.
+fn foreign_database(setup: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    let conn = raw(&path);
+    conn.execute_batch(setup).unwrap();
+    drop(conn);
+    std::fs::read(&path).unwrap()
+}
+
+#[test]
+fn a_schema_newer_than_this_binary_is_refused_and_left_untouched() {
+    let newer = SCHEMA_VERSION + 1;
+    let bytes = foreign_database(&format!(
+        "PRAGMA application_id = 1634890600; CREATE TABLE future (x); PRAGMA user_version = {newer};"
+    ));
+    check_refused_untouched(&bytes, |e| {
+        matches!(e, StoreError::TooNew { found, supported, .. }
+            if *found == SCHEMA_VERSION + 1 && *supported == SCHEMA_VERSION)
+    });
+}
+
+#[test]
+fn another_applications_database_is_refused_and_left_untouched() {
+    let bytes = foreign_database("CREATE TABLE contacts (name TEXT, phone TEXT);");
+    check_refused_untouched(&bytes, |e| matches!(e, StoreError::Corrupt { .. }));
+    let bytes = foreign_database("PRAGMA application_id = 42;");
+    check_refused_untouched(&bytes, |e| matches!(e, StoreError::Corrupt { .. }));
+}
+
+// ---------------------------------------------------------------- tasks and history
+
+#[test]
+fn sync_tasks_records_first_seen_once_and_keeps_titles_current() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    store
+        .sync_tasks(&wheel(&[("policy-review", "Gennemgang")]), d("2026-01-05"))
+        .unwrap();
+    store
+        .sync_tasks(
+            &wheel(&[
+                ("policy-review", "Årlig gennemgang"),
+                ("dr-plan", "Beredskabsplan"),
+            ]),
+            d("2026-02-10"),
+        )
+        .unwrap();
+
+    let h = store
+        .history(&wheel(&[("policy-review", ""), ("dr-plan", "")]))
+        .unwrap();
+    assert_eq!(h.tasks["policy-review"].first_seen, Some(d("2026-01-05")));
+    assert_eq!(h.tasks["dr-plan"].first_seen, Some(d("2026-02-10")));
+    let title: String = raw(&db.path)
+        .query_row(
+            "SELECT title FROM tasks WHERE id = 'policy-review'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(title, "Årlig gennemgang");
+}
+
+#[test]
+fn history_gives_first_seen_done_periods_last_done_and_sent_keys() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let w = wheel(&[
+        ("policy-review", "Gennemgang"),
+        ("dr-plan", "Beredskabsplan"),
+        ("training", "Uddannelse"),
+    ]);
+    store.sync_tasks(&w, d("2024-01-02")).unwrap();
+    store
+        .record_completion(&done(
+            "policy-review",
+            "2024",
+            "2024-02-20T10:00:00+01:00",
+            "anna",
+        ))
+        .unwrap();
+    // Backfilled later, but done earlier: recorded second, not the latest.
+    store
+        .record_completion(&done(
+            "policy-review",
+            "2026",
+            "2026-02-27T09:00:00+01:00",
+            "anna",
+        ))
+        .unwrap();
+    store
+        .record_completion(&done(
+            "policy-review",
+            "2025",
+            "2025-03-03T09:00:00+01:00",
+            "anna",
+        ))
+        .unwrap();
+    // 00:30 local on 1 March is 23:30 UTC on 28 February: the local date counts.
+    store
+        .record_completion(&done("dr-plan", "2026", "2026-03-01T00:30:00+01:00", "bo"))
+        .unwrap();
+    store
+        .record_pass(
+            &[("policy-review".into(), "2027".into(), d("2027-03-01"))],
+            &[
+                message(
+                    "policy-review/2027/reminder/0/anna",
+                    "policy-review",
+                    "2027",
+                    "2027-01-29T08:00:00+01:00",
+                ),
+                message(
+                    "dr-plan/2027/reminder/0/bo",
+                    "dr-plan",
+                    "2027",
+                    "2027-01-29T08:00:00+01:00",
+                ),
+            ],
+            t("2027-01-29T08:00:05+01:00"),
+        )
+        .unwrap();
+
+    let h = store.history(&w).unwrap();
+    assert_eq!(h.tasks.len(), 3);
+    assert_eq!(
+        h.tasks["policy-review"],
+        TaskHistory {
+            first_seen: Some(d("2024-01-02")),
+            done: keys(&["2024", "2025", "2026"]),
+            last_done: Some(Done {
+                period: "2026".into(),
+                on: d("2026-02-27")
+            }),
+            sent: keys(&["policy-review/2027/reminder/0/anna"]),
+        }
+    );
+    assert_eq!(
+        h.tasks["dr-plan"].last_done,
+        Some(Done {
+            period: "2026".into(),
+            on: d("2026-03-01")
+        })
+    );
+    assert_eq!(
+        h.tasks["dr-plan"].sent,
+        keys(&["dr-plan/2027/reminder/0/bo"])
+    );
+    assert_eq!(
+        h.tasks["training"],
+        TaskHistory {
+            first_seen: Some(d("2024-01-02")),
+            ..TaskHistory::default()
+        }
+    );
+}
+
+#[test]
+fn last_done_compares_instants_not_local_clock_text() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    // 10:00+02:00 is 08:00 UTC; 09:00+00:00 is later although its text sorts first.
+    store
+        .record_completion(&done("rolling", "a", "2026-06-01T10:00:00+02:00", "anna"))
+        .unwrap();
+    store
+        .record_completion(&done("rolling", "b", "2026-06-01T09:00:00+00:00", "anna"))
+        .unwrap();
+    let h = store.history(&wheel(&[("rolling", "")])).unwrap();
+    assert_eq!(
+        h.tasks["rolling"].last_done,
+        Some(Done {
+            period: "b".into(),
+            on: d("2026-06-01")
+        })
+    );
+    assert_eq!(
+        store.last_completion("rolling").unwrap().unwrap().period,
+        "b"
+    );
+}
+
+#[test]
+fn a_task_removed_from_the_wheel_keeps_its_rows_and_has_them_back_when_it_returns() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let both = wheel(&[
+        ("policy-review", "Gennemgang"),
+        ("dr-plan", "Beredskabsplan"),
+    ]);
+    let one = wheel(&[("policy-review", "Gennemgang")]);
+    store.sync_tasks(&both, d("2026-01-05")).unwrap();
+    store
+        .record_completion(&done("dr-plan", "2026", "2026-02-02T12:00:00+01:00", "bo"))
+        .unwrap();
+    store
+        .record_pass(
+            &[],
+            &[message(
+                "dr-plan/2026/reminder/0/bo",
+                "dr-plan",
+                "2026",
+                "2026-01-30T08:00:00+01:00",
+            )],
+            t("2026-01-30T08:00:00+01:00"),
+        )
+        .unwrap();
+
+    store.sync_tasks(&one, d("2026-06-01")).unwrap();
+    let h = store.history(&one).unwrap();
+    assert!(!h.tasks.contains_key("dr-plan"));
+    assert_eq!(store.completions(Some("dr-plan")).unwrap().len(), 1);
+    assert_eq!(store.notifications(Some("dr-plan")).unwrap().len(), 1);
+
+    store.sync_tasks(&both, d("2027-01-04")).unwrap();
+    let h = store.history(&both).unwrap();
+    assert_eq!(h.tasks["dr-plan"].first_seen, Some(d("2026-01-05")));
+    assert_eq!(h.tasks["dr-plan"].done, keys(&["2026"]));
+    assert_eq!(
+        h.tasks["dr-plan"].sent,
+        keys(&["dr-plan/2026/reminder/0/bo"])
+    );
+}
+
+#[test]
+fn history_of_a_thousand_tasks_with_a_hundred_completions_each_loads_quickly() {
+    let db = new_db();
+    let ids: Vec<String> = (0..1000).map(|i| format!("task-{i:04}")).collect();
+    let pairs: Vec<(&str, &str)> = ids.iter().map(|id| (id.as_str(), "Opgave")).collect();
+    let w = wheel(&pairs);
+    let mut store = open_new(&db);
+    store.sync_tasks(&w, d("2020-01-01")).unwrap();
+    {
+        // Bulk rows through a plain connection: one transaction, not 100,000 fsyncs.
+        let mut conn = raw(&db.path);
+        let tx = conn.transaction().unwrap();
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO completions (task, period, at, at_utc, done_by, via, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, 'anna', 'cli', ?3)",
+            )
+            .unwrap();
+        for id in &ids {
+            for p in 0..100 {
+                let day = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap() + chrono::Days::new(p * 30);
+                let at = format!("{day}T12:00:00+01:00");
+                let at_utc = format!("{day}T11:00:00.000000000Z");
+                insert
+                    .execute(rusqlite::params![id, format!("p{p:03}"), at, at_utc])
+                    .unwrap();
+            }
+        }
+        drop(insert);
+        tx.commit().unwrap();
+    }
+
+    let started = Instant::now();
+    let h = store.history(&w).unwrap();
+    let took = started.elapsed();
+    eprintln!("history of 100,000 completions took {took:?}");
+    assert_eq!(h.tasks.len(), 1000);
+    assert_eq!(h.tasks["task-0999"].done.len(), 100);
+    assert_eq!(
+        h.tasks["task-0999"].last_done,
+        Some(Done {
+            period: "p099".into(),
+            on: d("2008-02-18")
+        })
+    );
+    // The bar in the brief is 100 ms for an optimised build; this test runs
+    // unoptimised, so it allows five times that.
+    assert!(took < Duration::from_millis(500), "history took {took:?}");
+}
+
+// ---------------------------------------------------------------- the outbox
+
+#[test]
+fn record_pass_is_idempotent_on_message_keys() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let occurrences = vec![(
+        "policy-review".to_string(),
+        "2027".to_string(),
+        d("2027-03-01"),
+    )];
+    let first = [
+        message(
+            "policy-review/2027/reminder/0/anna",
+            "policy-review",
+            "2027",
+            "2027-01-29T08:00:00+01:00",
+        ),
+        message(
+            "policy-review/2027/reminder/0/bo",
+            "policy-review",
+            "2027",
+            "2027-01-29T08:00:00+01:00",
+        ),
+    ];
+    let now = t("2027-01-29T08:00:05+01:00");
+    assert_eq!(store.record_pass(&occurrences, &first, now).unwrap(), 2);
+    assert_eq!(store.record_pass(&occurrences, &first, now).unwrap(), 0);
+    let later = [
+        first[0].clone(),
+        message(
+            "policy-review/2027/reminder/1/anna",
+            "policy-review",
+            "2027",
+            "2027-02-22T08:00:00+01:00",
+        ),
+    ];
+    assert_eq!(
+        store
+            .record_pass(&occurrences, &later, t("2027-02-22T08:00:00+01:00"))
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.notifications(None).unwrap().len(), 3);
+    let occurrence_rows: i64 = raw(&db.path)
+        .query_row("SELECT count(*) FROM occurrences", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(occurrence_rows, 1);
+}
+
+#[test]
+fn deliverable_keeps_due_order_and_the_whole_message() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let late = message(
+        "b/2027/escalation/1/chef",
+        "b",
+        "2027",
+        "2027-03-08T08:00:00+01:00",
+    );
+    let early = message(
+        "a/2027/reminder/0/anna",
+        "a",
+        "2027",
+        "2027-01-29T08:00:00+01:00",
+    );
+    // Queued in the other order: due order wins.
+    store
+        .record_pass(
+            &[],
+            &[late.clone(), early.clone()],
+            t("2027-03-08T08:00:00+01:00"),
+        )
+        .unwrap();
+
+    let out = store.deliverable(t("2027-03-08T08:00:01+01:00")).unwrap();
+    assert_eq!(
+        out.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(),
+        [early.key.as_str(), late.key.as_str()]
+    );
+    let m = &out[0];
+    assert_eq!(
+        (m.task.as_str(), m.period.as_str(), m.kind.as_str()),
+        ("a", "2027", "reminder")
+    );
+    assert_eq!(m.to, ["anna@example.dk"]);
+    assert_eq!(m.cc, ["chef@example.dk"]);
+    assert_eq!(m.subject, "Påmindelse: Årlig gennemgang");
+    assert_eq!(m.message_id, "<a/2027/reminder/0/anna@arshjul>");
+    assert_eq!(
+        m.raw,
+        "Subject: a/2027/reminder/0/anna\r\n\r\nÆøå\r\n".as_bytes()
+    );
+    assert_eq!(
+        (m.state, m.attempts, m.last_error.clone()),
+        (MessageState::Pending, 0, None)
+    );
+    assert_eq!((m.next_attempt_at, m.sent_at), (None, None));
+}
+
+#[test]
+fn deliverable_waits_for_next_attempt_at_compared_as_instants() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    store
+        .record_pass(
+            &[],
+            &[message(
+                "a/2027/reminder/0/anna",
+                "a",
+                "2027",
+                "2027-01-29T08:00:00+01:00",
+            )],
+            t("2027-01-29T08:00:00+01:00"),
+        )
+        .unwrap();
+    let id = store.deliverable(t("2027-01-29T08:00:00+01:00")).unwrap()[0].id;
+    // Retry at 09:00 Copenhagen time, which is 08:00 UTC.
+    store
+        .mark_failed(
+            id,
+            "421 try again later",
+            false,
+            t("2027-01-29T09:00:00+01:00"),
+        )
+        .unwrap();
+
+    assert_eq!(
+        store.deliverable(t("2027-01-29T07:59:59Z")).unwrap(),
+        vec![]
+    );
+    let due = store.deliverable(t("2027-01-29T08:00:00Z")).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].next_attempt_at, Some(t("2027-01-29T09:00:00+01:00")));
+}
+
+#[test]
+fn a_temporary_failure_stays_pending_and_a_permanent_one_becomes_failed() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    store
+        .record_pass(
+            &[],
+            &[
+                message(
+                    "a/2027/reminder/0/anna",
+                    "a",
+                    "2027",
+                    "2027-01-29T08:00:00+01:00",
+                ),
+                message(
+                    "a/2027/reminder/0/bo",
+                    "a",
+                    "2027",
+                    "2027-01-29T08:00:00+01:00",
+                ),
+            ],
+            t("2027-01-29T08:00:00+01:00"),
+        )
+        .unwrap();
+    let out = store.deliverable(t("2027-01-29T08:00:00+01:00")).unwrap();
+    let (temporary, permanent) = (out[0].id, out[1].id);
+
+    store
+        .mark_failed(temporary, "421 busy", false, t("2027-01-29T08:05:00+01:00"))
+        .unwrap();
+    store
+        .mark_failed(
+            temporary,
+            "421 still busy",
+            false,
+            t("2027-01-29T08:15:00+01:00"),
+        )
+        .unwrap();
+    store
+        .mark_failed(
+            permanent,
+            "550 no such user",
+            true,
+            t("2027-01-29T08:05:00+01:00"),
+        )
+        .unwrap();
+
+    let out = store.deliverable(t("2027-01-30T00:00:00+01:00")).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].id, temporary);
+    assert_eq!(out[0].state, MessageState::Pending);
+    assert_eq!(out[0].attempts, 2);
+    assert_eq!(out[0].last_error.as_deref(), Some("421 still busy"));
+
+    let failed: Vec<_> = store
+        .notifications(Some("a"))
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.state == MessageState::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        (failed[0].attempts, failed[0].last_error.as_deref()),
+        (1, Some("550 no such user"))
+    );
+}
+
+#[test]
+fn a_sent_message_leaves_the_queue_and_keeps_its_first_sent_at() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    store
+        .record_pass(
+            &[],
+            &[message(
+                "a/2027/reminder/0/anna",
+                "a",
+                "2027",
+                "2027-01-29T08:00:00+01:00",
+            )],
+            t("2027-01-29T08:00:00+01:00"),
+        )
+        .unwrap();
+    let id = store.deliverable(t("2027-01-29T08:00:00+01:00")).unwrap()[0].id;
+    store.mark_sent(id, t("2027-01-29T08:00:03+01:00")).unwrap();
+    store.mark_sent(id, t("2027-01-29T09:00:00+01:00")).unwrap();
+    // A late failure report does not undo the delivery.
+    store
+        .mark_failed(id, "timeout", true, t("2027-01-29T09:00:00+01:00"))
+        .unwrap();
+
+    assert_eq!(
+        store.deliverable(t("2027-12-31T00:00:00+01:00")).unwrap(),
+        vec![]
+    );
+    let n = &store.notifications(None).unwrap()[0];
+    assert_eq!(n.state, MessageState::Sent);
+    assert_eq!(n.sent_at, Some(t("2027-01-29T08:00:03+01:00")));
+    assert_eq!(n.created_at, t("2027-01-29T08:00:00+01:00"));
+    assert_eq!(n.attempts, 0);
+}
+
+#[test]
+fn marking_an_unknown_message_is_an_error_naming_it() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let err = store
+        .mark_sent(77, t("2027-01-29T08:00:00+01:00"))
+        .unwrap_err();
+    assert!(err.to_string().contains("no outbox message 77"), "{err}");
+    let err = store
+        .mark_failed(77, "x", true, t("2027-01-29T08:00:00+01:00"))
+        .unwrap_err();
+    assert!(err.to_string().contains("no outbox message 77"), "{err}");
+}
+
+#[test]
+fn notifications_are_listed_newest_first() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    store
+        .record_pass(
+            &[],
+            &[message("a/1", "a", "2027", "2027-01-29T08:00:00+01:00")],
+            t("2027-01-29T08:00:00+01:00"),
+        )
+        .unwrap();
+    store
+        .record_pass(
+            &[],
+            &[message("b/1", "b", "2027", "2027-02-01T08:00:00+01:00")],
+            t("2027-02-01T08:00:00+01:00"),
+        )
+        .unwrap();
+    store
+        .record_pass(
+            &[],
+            &[message("a/2", "a", "2027", "2027-02-22T08:00:00+01:00")],
+            t("2027-02-22T08:00:00+01:00"),
+        )
+        .unwrap();
+
+    let all: Vec<String> = store
+        .notifications(None)
+        .unwrap()
+        .into_iter()
+        .map(|n| n.task + "@" + &n.created_at.to_rfc3339())
+        .collect();
+    assert_eq!(
+        all,
+        [
+            "a@2027-02-22T08:00:00+01:00",
+            "b@2027-02-01T08:00:00+01:00",
+            "a@2027-01-29T08:00:00+01:00"
+        ]
+    );
+    assert_eq!(store.notifications(Some("a")).unwrap().len(), 2);
+    assert_eq!(store.notifications(Some("nothing")).unwrap(), vec![]);
+}
+
+// ---------------------------------------------------------------- completions
+
+#[test]
+fn a_second_completion_of_a_period_is_already_done_with_the_first_one() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let first = NewCompletion {
+        note: Some("Godkendt på mødet".to_string()),
+        ..done(
+            "policy-review",
+            "2026",
+            "2026-02-20T10:12:00+01:00",
+            "anna@example.dk",
+        )
+    };
+    assert_eq!(
+        store.record_completion(&first).unwrap(),
+        CompletionOutcome::Recorded
+    );
+
+    let second = NewCompletion {
+        via: Via::Cli,
+        ..done(
+            "policy-review",
+            "2026",
+            "2026-02-25T09:00:00+01:00",
+            "bo@example.dk",
+        )
+    };
+    let expected = Completion {
+        task: "policy-review".into(),
+        period: "2026".into(),
+        at: t("2026-02-20T10:12:00+01:00"),
+        by: "anna@example.dk".into(),
+        via: "link".into(),
+        note: Some("Godkendt på mødet".into()),
+    };
+    assert_eq!(
+        store.record_completion(&second).unwrap(),
+        CompletionOutcome::AlreadyDone(expected.clone())
+    );
+    assert_eq!(store.completions(None).unwrap(), vec![expected]);
+}
+
+#[test]
+fn completions_are_listed_newest_first_by_instant() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    store
+        .record_completion(&done("a", "2025", "2025-02-20T10:00:00+01:00", "anna"))
+        .unwrap();
+    store
+        .record_completion(&done("b", "2026", "2026-06-01T09:00:00+02:00", "bo"))
+        .unwrap();
+    store
+        .record_completion(&done("a", "2026", "2026-06-01T08:00:00+00:00", "anna"))
+        .unwrap();
+
+    let order: Vec<(String, String)> = store
+        .completions(None)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.task, c.period))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("a".into(), "2026".into()),
+            ("b".into(), "2026".into()),
+            ("a".into(), "2025".into())
+        ]
+    );
+    let a: Vec<String> = store
+        .completions(Some("a"))
+        .unwrap()
+        .into_iter()
+        .map(|c| c.period)
+        .collect();
+    assert_eq!(a, ["2026", "2025"]);
+    assert_eq!(store.last_completion("a").unwrap().unwrap().period, "2026");
+    assert_eq!(store.last_completion("never").unwrap(), None);
+    assert_eq!(store.completion("a", "2024").unwrap(), None);
+}
+
+#[test]
+fn completions_cannot_be_deleted_or_changed_even_by_hand() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    store
+        .record_completion(&done(
+            "policy-review",
+            "2026",
+            "2026-02-20T10:12:00+01:00",
+            "anna",
+        ))
+        .unwrap();
+
+    store
+        .record_pass(
+            &[],
+            &[message(
+                "policy-review/2026/reminder/0/anna",
+                "policy-review",
+                "2026",
+                "2026-01-30T08:00:00+01:00",
+            )],
+            t("2026-01-30T08:00:00+01:00"),
+        )
+        .unwrap();
+
+    let conn = raw(&db.path);
+    let err = conn.execute("DELETE FROM completions", []).unwrap_err();
+    assert!(err.to_string().contains("cannot be deleted"), "{err}");
+    let err = conn
+        .execute("UPDATE completions SET done_by = 'mallory'", [])
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be changed"), "{err}");
+    assert!(conn.execute("DELETE FROM outbox", []).is_err());
+    assert_eq!(
+        store
+            .completion("policy-review", "2026")
+            .unwrap()
+            .unwrap()
+            .by,
+        "anna"
+    );
+}
+
+#[test]
+fn the_store_code_has_no_delete_statement() {
+    for file in [
+        "src/store/mod.rs",
+        "src/store/schema.rs",
+        "src/store/codec.rs",
+    ] {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        for line in text.lines() {
+            let upper = line.to_uppercase();
+            assert!(
+                !upper.contains("DELETE FROM") || upper.contains("BEFORE DELETE ON"),
+                "{file}: {line}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- several processes
+
+#[test]
+fn two_stores_on_one_file_record_concurrently_without_errors_or_lost_rows() {
+    let db = new_db();
+    drop(open_new(&db));
+    let barrier = Arc::new(Barrier::new(2));
+    let workers: Vec<_> = ["anna", "bo"]
+        .into_iter()
+        .map(|who| {
+            // Opened here and moved: a store can be handed to another thread.
+            let mut store = Store::open(&db.path, false).unwrap();
+            let barrier = barrier.clone();
+            thread::spawn(move || {
+                barrier.wait();
+                let mut recorded = 0;
+                for i in 0..40 {
+                    // Both record the same 40 periods: each period once in all.
+                    let c = done(
+                        "shared",
+                        &format!("p{i:02}"),
+                        "2026-02-20T10:12:00+01:00",
+                        who,
+                    );
+                    if store.record_completion(&c).unwrap() == CompletionOutcome::Recorded {
+                        recorded += 1;
+                    }
+                    // Each queues its own message and one both queue.
+                    let own = message(
+                        &format!("{who}/{i}"),
+                        "shared",
+                        "2026",
+                        "2026-02-01T08:00:00+01:00",
+                    );
+                    let both = message(
+                        &format!("both/{i}"),
+                        "shared",
+                        "2026",
+                        "2026-02-01T08:00:00+01:00",
+                    );
+                    store
+                        .record_pass(
+                            &[("shared".into(), format!("p{i:02}"), d("2026-03-01"))],
+                            &[own, both],
+                            t("2026-02-01T08:00:00+01:00"),
+                        )
+                        .unwrap();
+                }
+                recorded
+            })
+        })
+        .collect();
+    let recorded: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+
+    let store = Store::open(&db.path, false).unwrap();
+    assert_eq!(recorded, 40);
+    assert_eq!(store.completions(Some("shared")).unwrap().len(), 40);
+    assert_eq!(store.notifications(Some("shared")).unwrap().len(), 120);
+}
+
+#[test]
+fn two_processes_creating_the_same_new_file_at_once_both_succeed() {
+    let db = new_db();
+    let barrier = Arc::new(Barrier::new(2));
+    let openers: Vec<_> = (0..2)
+        .map(|_| {
+            let (path, barrier) = (db.path.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                Store::open(&path, true).map(|s| s.ping())
+            })
+        })
+        .collect();
+    for o in openers {
+        o.join().unwrap().unwrap().unwrap();
+    }
+    let version: i64 = raw(&db.path)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn a_database_locked_by_another_process_gives_locked_after_the_busy_timeout() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    store.set_busy_timeout(Duration::from_millis(300)).unwrap();
+    let other = raw(&db.path);
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let started = Instant::now();
+    let err = store
+        .record_completion(&done(
+            "policy-review",
+            "2026",
+            "2026-02-20T10:12:00+01:00",
+            "anna",
+        ))
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(err, StoreError::Locked { seconds: 1, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains(&db.path.display().to_string()),
+        "{err}"
+    );
+    assert!(
+        waited >= Duration::from_millis(300),
+        "gave up after {waited:?}"
+    );
+    // Readers are not blocked by a writer in WAL mode.
+    store.ping().unwrap();
+
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(
+        store
+            .record_completion(&done(
+                "policy-review",
+                "2026",
+                "2026-02-20T10:12:00+01:00",
+                "anna"
+            ))
+            .unwrap(),
+        CompletionOutcome::Recorded
+    );
+}
+
+#[test]
+fn a_task_first_met_in_a_completion_is_first_seen_on_the_day_it_was_recorded() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let backfill = NewCompletion {
+        via: Via::Cli,
+        recorded_at: t("2026-03-04T15:00:00+01:00"),
+        ..done("policy-review", "2025", "2025-02-20T10:12:00+01:00", "anna")
+    };
+    store.record_completion(&backfill).unwrap();
+    store
+        .sync_tasks(&wheel(&[("policy-review", "Gennemgang")]), d("2026-03-09"))
+        .unwrap();
+    let h = store.history(&wheel(&[("policy-review", "")])).unwrap();
+    assert_eq!(h.tasks["policy-review"].first_seen, Some(d("2026-03-04")));
+    assert_eq!(
+        h.tasks["policy-review"].last_done,
+        Some(Done {
+            period: "2025".into(),
+            on: d("2025-02-20")
+        })
+    );
+}
+
+#[test]
+fn a_damaged_row_is_reported_as_corrupt_naming_it_not_a_panic() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    store
+        .record_completion(&done(
+            "policy-review",
+            "2026",
+            "2026-02-20T10:12:00+01:00",
+            "anna",
+        ))
+        .unwrap();
+    raw(&db.path)
+        .execute(
+            "INSERT INTO completions (id, task, period, at, at_utc, done_by, via, recorded_at)
+             VALUES (9, 'policy-review', '2027', 'last Tuesday', '2027-02-20', 'eve', 'cli', 'x')",
+            [],
+        )
+        .unwrap();
+
+    let err = store.completions(None).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("completion 9"), "{err}");
+    assert!(err.to_string().contains("\"last Tuesday\""), "{err}");
+    let err = store.history(&wheel(&[("policy-review", "")])).unwrap_err();
+    assert!(err.to_string().contains("completion 9"), "{err}");
+    // The intact row is still readable on its own.
+    assert_eq!(
+        store
+            .completion("policy-review", "2026")
+            .unwrap()
+            .unwrap()
+            .by,
+        "anna"
+    );
+}
