@@ -282,7 +282,7 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
         };
         rows.push((row, last));
     }
-    rows.sort_by(|(a, _), (b, _)| output::urgency(a).cmp(&output::urgency(b)));
+    rows.sort_by_key(|(row, _)| output::urgency(row));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if json {
         output::status_json(&mut out, wheel, local_now(wheel, now), &rows)
