@@ -5,11 +5,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sha2::{Digest, Sha256};
 
@@ -22,16 +24,19 @@ pub struct Transport {
 }
 
 enum Inner {
-    File {
-        dir: PathBuf,
-    },
-    Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        /// The whole delivery, connection included, must end within this.
-        timeout: Duration,
-        /// `host:port`, for messages.
-        server: String,
-    },
+    File { dir: PathBuf },
+    Smtp(Box<Smtp>),
+}
+
+struct Smtp {
+    builder: AsyncSmtpTransportBuilder,
+    /// Built on the first send: lettre's pool starts a task on the current
+    /// Tokio runtime, so it cannot be built outside one.
+    transport: OnceLock<AsyncSmtpTransport<Tokio1Executor>>,
+    /// The whole delivery, connection included, must end within this.
+    timeout: Duration,
+    /// `host:port`, for messages.
+    server: String,
 }
 
 impl Transport {
@@ -63,24 +68,34 @@ impl Transport {
                         ))
                     })?
             }
-            Inner::Smtp {
-                transport,
-                timeout,
-                server,
-            } => match tokio::time::timeout(*timeout, transport.send_raw(&envelope, raw)).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) if e.is_permanent() => Err(DeliveryError::Permanent(format!(
-                    "SMTP server {server} refused the message: {e}"
-                ))),
-                Ok(Err(e)) => Err(DeliveryError::Temporary(format!(
-                    "SMTP server {server}: {e}"
-                ))),
-                Err(_) => Err(DeliveryError::Temporary(format!(
-                    "SMTP server {server} did not finish the delivery within {} s",
-                    timeout.as_secs()
-                ))),
-            },
+            Inner::Smtp(smtp) => {
+                let transport = smtp.transport.get_or_init(|| smtp.builder.clone().build());
+                deliver(transport, &envelope, raw, smtp.timeout, &smtp.server).await
+            }
         }
+    }
+}
+
+/// One SMTP delivery under `timeout`, its failure mapped.
+async fn deliver(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    envelope: &Envelope,
+    raw: &[u8],
+    timeout: Duration,
+    server: &str,
+) -> Result<(), DeliveryError> {
+    match tokio::time::timeout(timeout, transport.send_raw(envelope, raw)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if e.is_permanent() => Err(DeliveryError::Permanent(format!(
+            "SMTP server {server} refused the message: {e}"
+        ))),
+        Ok(Err(e)) => Err(DeliveryError::Temporary(format!(
+            "SMTP server {server}: {e}"
+        ))),
+        Err(_) => Err(DeliveryError::Temporary(format!(
+            "SMTP server {server} did not finish the delivery within {} s",
+            timeout.as_secs()
+        ))),
     }
 }
 
@@ -127,11 +142,12 @@ fn smtp(settings: &MailSettings, password: Option<String>) -> Result<Inner, Mail
         let password = password.trim_end_matches(['\r', '\n']).to_string();
         builder = builder.credentials(Credentials::new(user.clone(), password));
     }
-    Ok(Inner::Smtp {
-        transport: builder.build(),
+    Ok(Inner::Smtp(Box::new(Smtp {
+        builder,
+        transport: OnceLock::new(),
         timeout,
         server: format!("{host}:{}", s.port),
-    })
+    })))
 }
 
 /// The SMTP envelope; an address that cannot be used is permanent.
