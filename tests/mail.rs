@@ -582,7 +582,7 @@ fn a_syntax_error_in_an_override_names_the_file_and_line() {
     let path = dir.path().join("en/repeat.txt").display().to_string();
     let message = err.to_string();
     assert!(matches!(err, MailError::Template(_)), "{message}");
-    assert!(message.contains(&format!("{path}:")), "{message}");
+    assert!(message.contains(&format!("{path}:4:")), "{message}");
     assert!(message.contains("syntax error"), "{message}");
 }
 
@@ -602,7 +602,7 @@ fn an_undefined_name_in_an_override_names_the_file_and_line() {
         .to_string();
     let path = dir.path().join("da/escalation.html").display().to_string();
     assert!(message.contains(&format!("{path}:2")), "{message}");
-    assert!(message.contains("undefined"), "{message}");
+    assert!(message.contains("undefined value in `titel`"), "{message}");
 }
 
 // ---------------------------------------------------------------------------
