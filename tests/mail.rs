@@ -635,6 +635,7 @@ fn headers_identify_the_task_and_thread_the_occurrence() {
         assert_eq!(m.header("X-Arshjul-Task"), "policy-review");
         assert_eq!(m.header("X-Arshjul-Period"), "2027");
         assert_eq!(m.header("Auto-Submitted"), "auto-generated");
+        assert_eq!(m.header("X-Auto-Response-Suppress"), "All");
         assert_eq!(m.header("From"), "Årshjulet <arshjul@kommune.example>");
         assert!(m.has("Date"));
         assert_eq!(m.header("MIME-Version"), "1.0");
@@ -666,8 +667,15 @@ async fn a_reminder_and_an_escalation_reach_the_smtp_server_intact() {
     let e = compose(Language::Da, &escalation(), None);
 
     transport.send(FROM, &recipients(&r), &r.raw).await.unwrap();
+    // lettre hands a used connection back to its pool on a task of its own.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     transport.send(FROM, &recipients(&e), &e.raw).await.unwrap();
 
+    assert_eq!(
+        server.connections(),
+        1,
+        "the second message reuses the pooled connection"
+    );
     let got = server.received();
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].from, "arshjul@kommune.example");

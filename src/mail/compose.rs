@@ -315,7 +315,10 @@ impl Composer {
             .raw_header(header("X-Arshjul-Task", &n.task))
             .raw_header(header("X-Arshjul-Period", &n.period))
             .raw_header(header("X-Arshjul-Kind", n.kind.as_str()))
-            .raw_header(header("Auto-Submitted", "auto-generated"));
+            .raw_header(header("Auto-Submitted", "auto-generated"))
+            // Exchange ignores Auto-Submitted; this keeps out-of-office
+            // replies from flooding the sender's mailbox.
+            .raw_header(header("X-Auto-Response-Suppress", "All"));
         for person in &cc {
             builder = builder.cc(mailbox(person)?);
         }
