@@ -837,6 +837,26 @@ async fn a_server_slower_than_the_timeout_is_temporary() {
 }
 
 #[tokio::test]
+async fn after_a_timeout_the_next_message_goes_out_on_a_fresh_connection() {
+    let server = SmtpServer::start().await;
+    server.set_mode(Mode::Slow(Duration::from_millis(300)));
+    let transport = Transport::new(&smtp_settings(server.port(), 1), None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+    let e = compose(Language::Da, &escalation(), None);
+
+    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    assert!(matches!(err, DeliveryError::Temporary(_)), "{err:?}");
+    server.set_mode(Mode::Normal);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    transport.send(FROM, &recipients(&e), &e.raw).await.unwrap();
+
+    let got = server.received();
+    assert_eq!(got.len(), 1, "only the second message arrived");
+    assert_eq!(parse(&got[0].data).header("X-Arshjul-Kind"), "escalation");
+    assert_eq!(server.connections(), 2);
+}
+
+#[tokio::test]
 async fn an_address_that_cannot_be_used_is_permanent() {
     let server = SmtpServer::start().await;
     let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use lettre::address::Envelope;
@@ -30,9 +30,12 @@ enum Inner {
 
 struct Smtp {
     builder: AsyncSmtpTransportBuilder,
-    /// Built on the first send: lettre's pool starts a task on the current
-    /// Tokio runtime, so it cannot be built outside one.
-    transport: OnceLock<AsyncSmtpTransport<Tokio1Executor>>,
+    /// The pooled transport, built on the first send (lettre's pool starts
+    /// a task on the current Tokio runtime, so it cannot be built outside
+    /// one) and dropped after a timeout: lettre would put the abandoned
+    /// connection back into the pool mid-dialogue. A std Mutex, because it
+    /// is never held across an `.await`.
+    transport: Mutex<Option<AsyncSmtpTransport<Tokio1Executor>>>,
     /// The whole delivery, connection included, must end within this.
     timeout: Duration,
     /// `host:port`, for messages.
@@ -68,34 +71,43 @@ impl Transport {
                         ))
                     })?
             }
-            Inner::Smtp(smtp) => {
-                let transport = smtp.transport.get_or_init(|| smtp.builder.clone().build());
-                deliver(transport, &envelope, raw, smtp.timeout, &smtp.server).await
-            }
+            Inner::Smtp(smtp) => smtp.send(&envelope, raw).await,
         }
     }
 }
 
-/// One SMTP delivery under `timeout`, its failure mapped.
-async fn deliver(
-    transport: &AsyncSmtpTransport<Tokio1Executor>,
-    envelope: &Envelope,
-    raw: &[u8],
-    timeout: Duration,
-    server: &str,
-) -> Result<(), DeliveryError> {
-    match tokio::time::timeout(timeout, transport.send_raw(envelope, raw)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) if e.is_permanent() => Err(DeliveryError::Permanent(format!(
-            "SMTP server {server} refused the message: {e}"
-        ))),
-        Ok(Err(e)) => Err(DeliveryError::Temporary(format!(
-            "SMTP server {server}: {e}"
-        ))),
-        Err(_) => Err(DeliveryError::Temporary(format!(
-            "SMTP server {server} did not finish the delivery within {} s",
-            timeout.as_secs()
-        ))),
+impl Smtp {
+    /// One delivery under the timeout, its failure mapped.
+    async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), DeliveryError> {
+        let transport = {
+            let mut slot = self
+                .transport
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            slot.get_or_insert_with(|| self.builder.clone().build())
+                .clone()
+        };
+        let server = &self.server;
+        match tokio::time::timeout(self.timeout, transport.send_raw(envelope, raw)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if e.is_permanent() => Err(DeliveryError::Permanent(format!(
+                "SMTP server {server} refused the message: {e}"
+            ))),
+            Ok(Err(e)) => Err(DeliveryError::Temporary(format!(
+                "SMTP server {server}: {e}"
+            ))),
+            Err(_) => {
+                // The abandoned connection must not be reused: start afresh.
+                self.transport
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                Err(DeliveryError::Temporary(format!(
+                    "SMTP server {server} did not finish the delivery within {} s",
+                    self.timeout.as_secs()
+                )))
+            }
+        }
     }
 }
 
@@ -144,7 +156,7 @@ fn smtp(settings: &MailSettings, password: Option<String>) -> Result<Inner, Mail
     }
     Ok(Inner::Smtp(Box::new(Smtp {
         builder,
-        transport: OnceLock::new(),
+        transport: Mutex::new(None),
         timeout,
         server: format!("{host}:{}", s.port),
     })))
