@@ -153,6 +153,22 @@ impl Composer {
         })?;
         let domain = sanitise_domain(from.email.domain());
 
+        if let Some(dir) = settings.templates.as_deref() {
+            if !dir.is_dir() {
+                return Err(MailError::Setup(format!(
+                    "setting `mail.templates`: {} is not a directory",
+                    dir.display()
+                )));
+            }
+            for name in unknown_overrides(dir) {
+                tracing::warn!(
+                    "{}: not a template name arshjul knows, so it is not used \
+                     (names are like da/reminder.subject.txt, da/reminder.txt, da/reminder.html)",
+                    dir.join(name).display()
+                );
+            }
+        }
+
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         let mut origin = BTreeMap::new();
@@ -164,8 +180,8 @@ impl Composer {
                 },
                 None => (built_in.to_string(), format!("built-in templates/{name}")),
             };
-            env.add_template_owned(name.to_string(), source)
-                .map_err(|e| MailError::Template(describe(&e, &from_where)))?;
+            env.add_template_owned(name.to_string(), source.clone())
+                .map_err(|e| MailError::Template(describe(&e, &from_where, Some(&source))))?;
             origin.insert(name.to_string(), from_where);
         }
 
@@ -299,7 +315,10 @@ impl Composer {
             .raw_header(header("X-Arshjul-Task", &n.task))
             .raw_header(header("X-Arshjul-Period", &n.period))
             .raw_header(header("X-Arshjul-Kind", n.kind.as_str()))
-            .raw_header(header("Auto-Submitted", "auto-generated"));
+            .raw_header(header("Auto-Submitted", "auto-generated"))
+            // Exchange ignores Auto-Submitted; this keeps out-of-office
+            // replies from flooding the sender's mailbox.
+            .raw_header(header("X-Auto-Response-Suppress", "All"));
         for person in &cc {
             builder = builder.cc(mailbox(person)?);
         }
@@ -334,10 +353,10 @@ impl Composer {
         let template = self
             .env
             .get_template(&name)
-            .map_err(|e| MailError::Template(describe(&e, origin)))?;
+            .map_err(|e| MailError::Template(describe(&e, origin, None)))?;
         template
             .render(ctx)
-            .map_err(|e| MailError::Template(describe(&e, origin)))
+            .map_err(|e| MailError::Template(describe(&e, origin, Some(template.source()))))
     }
 }
 
@@ -354,11 +373,55 @@ fn read_override(dir: &Path, name: &str) -> Result<Option<(String, String)>, Mai
     }
 }
 
+/// Files in an override directory (top level and one level down) that do
+/// not replace any template, as relative names: most likely misspelt.
+fn unknown_overrides(dir: &Path) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return unknown;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            let Ok(inner) = std::fs::read_dir(&path) else {
+                continue;
+            };
+            for file in inner.flatten() {
+                let file_name = file.file_name().to_string_lossy().into_owned();
+                let relative = format!("{name}/{file_name}");
+                if !file_name.starts_with('.') && !BUILT_IN.iter().any(|(n, _)| *n == relative) {
+                    unknown.push(relative);
+                }
+            }
+        } else {
+            unknown.push(name);
+        }
+    }
+    unknown.sort();
+    unknown
+}
+
 /// `origin:line: what went wrong`, from a minijinja error.
-fn describe(e: &minijinja::Error, origin: &str) -> String {
+/// `source` is the template's text, to quote the offending expression.
+fn describe(e: &minijinja::Error, origin: &str, source: Option<&str>) -> String {
     let mut what = e.kind().to_string();
     if let Some(detail) = e.detail() {
         what = format!("{what}: {detail}");
+    }
+    // A syntax error's range is where parsing stopped, which is rarely
+    // where the mistake is; quote only errors about an expression.
+    let quoted = (e.kind() != minijinja::ErrorKind::SyntaxError)
+        .then(|| e.range())
+        .flatten()
+        .and_then(|r| source?.get(r))
+        .map(|q| q.trim())
+        .filter(|q| !q.is_empty() && q.len() <= 80 && !q.contains('\n'));
+    if let Some(q) = quoted {
+        what = format!("{what} in `{q}`");
     }
     // An error inside an included template names that template, not ours.
     let place = match (e.name(), e.line()) {
@@ -647,6 +710,32 @@ mod tests {
         let err = Composer::new(&settings).err().unwrap();
         assert!(matches!(err, MailError::Setup(_)), "{err}");
         assert!(err.to_string().contains("mail.from"), "{err}");
+    }
+
+    #[test]
+    fn misspelt_override_files_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("da")).unwrap();
+        std::fs::write(dir.path().join("da/reminder.txt"), "x").unwrap();
+        std::fs::write(dir.path().join("da/reminder.subjekt.txt"), "x").unwrap();
+        std::fs::write(dir.path().join("reminder.html"), "x").unwrap();
+        std::fs::write(dir.path().join(".hidden"), "x").unwrap();
+        assert_eq!(
+            unknown_overrides(dir.path()),
+            vec!["da/reminder.subjekt.txt", "reminder.html"]
+        );
+    }
+
+    #[test]
+    fn an_override_directory_that_does_not_exist_is_a_setup_error() {
+        let mut settings = crate::settings::Settings::default().mail;
+        settings.templates = Some("/nonexistent/arshjul-templates".into());
+        let err = Composer::new(&settings).err().unwrap();
+        assert!(matches!(err, MailError::Setup(_)), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/arshjul-templates"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,11 +5,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sha2::{Digest, Sha256};
 
@@ -22,16 +24,22 @@ pub struct Transport {
 }
 
 enum Inner {
-    File {
-        dir: PathBuf,
-    },
-    Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        /// The whole delivery, connection included, must end within this.
-        timeout: Duration,
-        /// `host:port`, for messages.
-        server: String,
-    },
+    File { dir: PathBuf },
+    Smtp(Box<Smtp>),
+}
+
+struct Smtp {
+    builder: AsyncSmtpTransportBuilder,
+    /// The pooled transport, built on the first send (lettre's pool starts
+    /// a task on the current Tokio runtime, so it cannot be built outside
+    /// one) and dropped after a timeout: lettre would put the abandoned
+    /// connection back into the pool mid-dialogue. A std Mutex, because it
+    /// is never held across an `.await`.
+    transport: Mutex<Option<AsyncSmtpTransport<Tokio1Executor>>>,
+    /// The whole delivery, connection included, must end within this.
+    timeout: Duration,
+    /// `host:port`, for messages.
+    server: String,
 }
 
 impl Transport {
@@ -63,23 +71,42 @@ impl Transport {
                         ))
                     })?
             }
-            Inner::Smtp {
-                transport,
-                timeout,
-                server,
-            } => match tokio::time::timeout(*timeout, transport.send_raw(&envelope, raw)).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) if e.is_permanent() => Err(DeliveryError::Permanent(format!(
-                    "SMTP server {server} refused the message: {e}"
-                ))),
-                Ok(Err(e)) => Err(DeliveryError::Temporary(format!(
-                    "SMTP server {server}: {e}"
-                ))),
-                Err(_) => Err(DeliveryError::Temporary(format!(
+            Inner::Smtp(smtp) => smtp.send(&envelope, raw).await,
+        }
+    }
+}
+
+impl Smtp {
+    /// One delivery under the timeout, its failure mapped.
+    async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), DeliveryError> {
+        let transport = {
+            let mut slot = self
+                .transport
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            slot.get_or_insert_with(|| self.builder.clone().build())
+                .clone()
+        };
+        let server = &self.server;
+        match tokio::time::timeout(self.timeout, transport.send_raw(envelope, raw)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if e.is_permanent() => Err(DeliveryError::Permanent(format!(
+                "SMTP server {server} refused the message: {e}"
+            ))),
+            Ok(Err(e)) => Err(DeliveryError::Temporary(format!(
+                "SMTP server {server}: {e}"
+            ))),
+            Err(_) => {
+                // The abandoned connection must not be reused: start afresh.
+                self.transport
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                Err(DeliveryError::Temporary(format!(
                     "SMTP server {server} did not finish the delivery within {} s",
-                    timeout.as_secs()
-                ))),
-            },
+                    self.timeout.as_secs()
+                )))
+            }
         }
     }
 }
@@ -127,11 +154,12 @@ fn smtp(settings: &MailSettings, password: Option<String>) -> Result<Inner, Mail
         let password = password.trim_end_matches(['\r', '\n']).to_string();
         builder = builder.credentials(Credentials::new(user.clone(), password));
     }
-    Ok(Inner::Smtp {
-        transport: builder.build(),
+    Ok(Inner::Smtp(Box::new(Smtp {
+        builder,
+        transport: Mutex::new(None),
         timeout,
         server: format!("{host}:{}", s.port),
-    })
+    })))
 }
 
 /// The SMTP envelope; an address that cannot be used is permanent.

@@ -1,0 +1,968 @@
+//! Mail end to end: every template rendered strictly in both languages,
+//! messages delivered to a real SMTP server on 127.0.0.1 and to the file
+//! transport, parsed back and checked, and every failure mapped to
+//! temporary or permanent.
+
+#[path = "support/smtp.rs"]
+mod smtp;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use arshjul::mail::{Composed, Composer, DeliveryError, MailError, Transport};
+use arshjul::planner::{Kind, Notification};
+use arshjul::settings::{MailSettings, MailTransport, Settings, SmtpTls};
+use arshjul::wheel::{
+    Anchor, Days, EscalationStep, HolidayRule, Language, Organisation, Person, Recurrence, Task,
+    Wheel,
+};
+use base64::Engine;
+use chrono::{NaiveDate, NaiveTime, TimeZone};
+use smtp::{Mode, SmtpServer};
+
+// ---------------------------------------------------------------------------
+// Fixtures.
+
+const FROM: &str = "Årshjulet <arshjul@kommune.example>";
+const LINK: &str = "https://arshjul.kommune.example/done/tok3n?a=1&b=2";
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn person(key: &str, name: &str, email: &str) -> (String, Person) {
+    let p = Person {
+        key: key.into(),
+        name: name.into(),
+        email: email.into(),
+    };
+    (key.into(), p)
+}
+
+/// Søren and Birthe own the yearly policy review (due 1 March); it escalates
+/// to Åse after 14 days and to the director Ulla after 30.
+fn wheel(language: Language) -> Wheel {
+    Wheel {
+        organisation: Organisation {
+            name: "Ærø Kommune".into(),
+            timezone: chrono_tz::Europe::Copenhagen,
+            language,
+            send_time: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
+            holidays: HolidayRule::Dk,
+            closed: Vec::new(),
+            start: None,
+        },
+        terms: None,
+        people: BTreeMap::from([
+            person("soren", "Søren Ærøskøbing", "soren@kommune.example"),
+            person("birthe", "Birthe Møller", "birthe@kommune.example"),
+            person("aase", "Åse Østergård", "aase@kommune.example"),
+            person("ulla", "Ulla Dahl", "direktion@kommune.example"),
+        ]),
+        tasks: vec![Task {
+            id: "policy-review".into(),
+            title: "Årlig gennemgang af informationssikkerhedspolitikken".into(),
+            owners: vec!["soren".into(), "birthe".into()],
+            recurrence: Recurrence::Years {
+                every: 1,
+                first: None,
+                month: 3,
+                day: 1,
+            },
+            anchor: Anchor::Fixed,
+            reference: Some("ISO 27001 A.5.1".into()),
+            description: Some(
+                "Politikken gennemgås og ændringer sendes til høring i MED-udvalget.".into(),
+            ),
+            remind: vec![Days(14), Days(3)],
+            repeat: Some(Days(7)),
+            escalate: vec![
+                EscalationStep {
+                    after: Days(14),
+                    to: "aase".into(),
+                },
+                EscalationStep {
+                    after: Days(30),
+                    to: "ulla".into(),
+                },
+            ],
+        }],
+    }
+}
+
+/// A notification about the 2027 occurrence (due 1 March 2027).
+fn notification(kind: Kind, step: u32, to: &str, cc: &[&str], on: NaiveDate) -> Notification {
+    let at = chrono_tz::Europe::Copenhagen
+        .from_local_datetime(&on.and_hms_opt(8, 0, 0).unwrap())
+        .unwrap();
+    Notification {
+        key: format!("policy-review/2027/{}/{step}/{to}", kind.as_str()),
+        task: "policy-review".into(),
+        period: "2027".into(),
+        due: date(2027, 3, 1),
+        kind,
+        step,
+        date: on,
+        at,
+        to: to.into(),
+        cc: cc.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn reminder() -> Notification {
+    notification(Kind::Reminder, 0, "soren", &[], date(2027, 2, 15))
+}
+
+fn repeat() -> Notification {
+    notification(Kind::Repeat, 1, "soren", &[], date(2027, 3, 8))
+}
+
+fn escalation() -> Notification {
+    notification(
+        Kind::Escalation,
+        1,
+        "aase",
+        &["soren", "birthe"],
+        date(2027, 3, 15),
+    )
+}
+
+fn settings() -> MailSettings {
+    let mut s = Settings::default().mail;
+    s.from = FROM.into();
+    s
+}
+
+fn smtp_settings(port: u16, timeout_secs: u64) -> MailSettings {
+    let mut s = settings();
+    s.transport = MailTransport::Smtp;
+    s.smtp.host = Some("127.0.0.1".into());
+    s.smtp.port = port;
+    s.smtp.tls = SmtpTls::None;
+    s.smtp.timeout_secs = timeout_secs;
+    s
+}
+
+fn compose(language: Language, n: &Notification, link: Option<&str>) -> Composed {
+    Composer::new(&settings())
+        .unwrap()
+        .compose(&wheel(language), n, link, n.date)
+        .unwrap()
+}
+
+fn recipients(c: &Composed) -> Vec<String> {
+    c.to.iter().chain(&c.cc).cloned().collect()
+}
+
+// ---------------------------------------------------------------------------
+// A small MIME reader, enough for what lettre writes.
+
+/// A parsed message: unfolded headers in order, and the decoded text of the
+/// `text/plain` and `text/html` parts.
+#[derive(Debug)]
+struct Parsed {
+    headers: Vec<(String, String)>,
+    text: String,
+    html: String,
+}
+
+impl Parsed {
+    /// The first header called `name`, RFC 2047 words decoded.
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| decode_words(v.trim()))
+            .unwrap_or_else(|| panic!("no {name} header in {:#?}", self.headers))
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    }
+}
+
+fn split_message(raw: &str) -> (Vec<(String, String)>, &str) {
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .expect("a blank line after the headers");
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for line in head.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            headers
+                .last_mut()
+                .expect("a header before a continuation")
+                .1
+                .push_str(line);
+        } else {
+            let (k, v) = line.split_once(':').expect("a header line has a colon");
+            headers.push((k.to_string(), v.to_string()));
+        }
+    }
+    (headers, body)
+}
+
+fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+fn parse(raw: &[u8]) -> Parsed {
+    let raw = std::str::from_utf8(raw).expect("the message is UTF-8 or ASCII");
+    let (headers, body) = split_message(raw);
+    let content_type = find(&headers, "Content-Type").expect("Content-Type");
+    assert!(
+        content_type.starts_with("multipart/alternative"),
+        "{content_type}"
+    );
+    let boundary = content_type
+        .split("boundary=")
+        .nth(1)
+        .expect("a boundary")
+        .trim_matches('"')
+        .to_string();
+    let mut text = None;
+    let mut html = None;
+    for part in body.split(&format!("--{boundary}")).skip(1) {
+        if part.starts_with("--") {
+            break;
+        }
+        let (part_headers, part_body) = split_message(part.trim_start_matches("\r\n"));
+        let part_body = part_body.strip_suffix("\r\n").unwrap_or(part_body);
+        let decoded = match find(&part_headers, "Content-Transfer-Encoding") {
+            Some("base64") => String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(part_body.replace("\r\n", ""))
+                    .unwrap(),
+            )
+            .unwrap(),
+            Some("quoted-printable") => decode_quoted_printable(part_body),
+            _ => part_body.to_string(),
+        };
+        // Read as a mail program shows it: lines end in \n.
+        let decoded = decoded.replace("\r\n", "\n");
+        let kind = find(&part_headers, "Content-Type").expect("part Content-Type");
+        assert!(kind.contains("charset=utf-8"), "{kind}");
+        if kind.starts_with("text/plain") {
+            text = Some(decoded);
+        } else if kind.starts_with("text/html") {
+            html = Some(decoded);
+        }
+    }
+    Parsed {
+        headers,
+        text: text.expect("a text/plain part"),
+        html: html.expect("a text/html part"),
+    }
+}
+
+fn decode_quoted_printable(s: &str) -> String {
+    let s = s.replace("=\r\n", "");
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Decodes RFC 2047 encoded words (`=?utf-8?b?…?=`, `=?utf-8?q?…?=`);
+/// whitespace between two encoded words is dropped, as the RFC says.
+fn decode_words(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    let mut last_was_word = false;
+    while let Some(start) = rest.find("=?") {
+        let (before, from) = rest.split_at(start);
+        if !(last_was_word && before.trim().is_empty()) {
+            out.push_str(before);
+        }
+        let inner = &from[2..];
+        let mut fields = inner.splitn(3, '?');
+        let _charset = fields.next().unwrap();
+        let encoding = fields.next().unwrap();
+        let tail = fields.next().unwrap();
+        let end = tail.find("?=").expect("an encoded word ends with ?=");
+        let payload = &tail[..end];
+        let bytes = if encoding.eq_ignore_ascii_case("b") {
+            base64::engine::general_purpose::STANDARD
+                .decode(payload)
+                .unwrap()
+        } else {
+            decode_quoted_printable(&payload.replace('_', " ")).into_bytes()
+        };
+        out.push_str(&String::from_utf8(bytes).unwrap());
+        rest = &tail[end + 2..];
+        last_was_word = true;
+    }
+    out.push_str(rest);
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Templates.
+
+#[test]
+fn every_template_renders_in_danish() {
+    let wheel = wheel(Language::Da);
+    let composer = Composer::new(&settings()).unwrap();
+
+    let r = composer
+        .compose(&wheel, &reminder(), Some(LINK), date(2027, 2, 15))
+        .unwrap();
+    let m = parse(&r.raw);
+    assert_eq!(
+        r.subject,
+        "Påmindelse: Årlig gennemgang af informationssikkerhedspolitikken – frist 1. marts 2027"
+    );
+    assert!(m.text.contains("Kære Søren Ærøskøbing"), "{}", m.text);
+    assert!(
+        m.text.contains("Frist:      1. marts 2027 (om 14 dage)"),
+        "{}",
+        m.text
+    );
+    assert!(m.text.contains("Periode:    2027"), "{}", m.text);
+    assert!(m.text.contains("Henvisning: ISO 27001 A.5.1"), "{}", m.text);
+    assert!(
+        m.text
+            .contains("ændringer sendes til høring i MED-udvalget"),
+        "{}",
+        m.text
+    );
+    assert!(m.text.contains(LINK), "{}", m.text);
+    assert!(m.html.contains("1. marts 2027 (om 14 dage)"), "{}", m.html);
+
+    let p = composer
+        .compose(&wheel, &repeat(), Some(LINK), date(2027, 3, 8))
+        .unwrap();
+    let m = parse(&p.raw);
+    assert_eq!(
+        p.subject,
+        "Fristen er overskredet: Årlig gennemgang af informationssikkerhedspolitikken – frist 1. marts 2027"
+    );
+    assert!(m.text.contains("Overskredet: 7 dage"), "{}", m.text);
+    assert!(m.text.contains(LINK), "{}", m.text);
+
+    let e = composer
+        .compose(&wheel, &escalation(), None, date(2027, 3, 15))
+        .unwrap();
+    let m = parse(&e.raw);
+    assert_eq!(
+        e.subject,
+        "Eskalering: Årlig gennemgang af informationssikkerhedspolitikken – frist 1. marts 2027 er overskredet"
+    );
+    assert!(m.text.contains("Kære Åse Østergård"), "{}", m.text);
+    assert!(
+        m.text.contains("du er trin 1 i opgavens eskaleringskæde"),
+        "{}",
+        m.text
+    );
+    assert!(m.text.contains("Overskredet: 14 dage"), "{}", m.text);
+    assert!(
+        m.text
+            .contains("Ansvarlige:  Søren Ærøskøbing og Birthe Møller"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text
+            .contains("  1. Åse Østergård, 14 dage efter fristen (denne besked)"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text.contains("  2. Ulla Dahl, 30 dage efter fristen\n"),
+        "{}",
+        m.text
+    );
+    assert!(
+        !m.text.contains("/done/"),
+        "no completion link on escalations: {}",
+        m.text
+    );
+    assert!(m
+        .html
+        .contains("<strong>Åse Østergård, 14 dage efter fristen (denne besked)</strong>"));
+}
+
+#[test]
+fn every_template_renders_in_english() {
+    let wheel = wheel(Language::En);
+    let composer = Composer::new(&settings()).unwrap();
+
+    let r = composer
+        .compose(&wheel, &reminder(), Some(LINK), date(2027, 2, 26))
+        .unwrap();
+    let m = parse(&r.raw);
+    assert_eq!(
+        r.subject,
+        "Reminder: Årlig gennemgang af informationssikkerhedspolitikken – due 1 March 2027"
+    );
+    assert!(m.text.contains("Dear Søren Ærøskøbing,"), "{}", m.text);
+    assert!(
+        m.text.contains("Due:       1 March 2027 (in 3 days)"),
+        "{}",
+        m.text
+    );
+    assert!(m.text.contains(LINK), "{}", m.text);
+
+    let p = composer
+        .compose(&wheel, &repeat(), Some(LINK), date(2027, 3, 2))
+        .unwrap();
+    let m = parse(&p.raw);
+    assert_eq!(
+        p.subject,
+        "Overdue: Årlig gennemgang af informationssikkerhedspolitikken – was due 1 March 2027"
+    );
+    assert!(m.text.contains("Overdue:   1 day\n"), "{}", m.text);
+
+    let e = composer
+        .compose(&wheel, &escalation(), None, date(2027, 3, 31))
+        .unwrap();
+    let m = parse(&e.raw);
+    assert!(e.subject.starts_with("Escalation: "), "{}", e.subject);
+    assert!(
+        e.subject.ends_with("overdue since 1 March 2027"),
+        "{}",
+        e.subject
+    );
+    assert!(m.text.contains("Overdue:   30 days"), "{}", m.text);
+    assert!(
+        m.text
+            .contains("Owners:    Søren Ærøskøbing and Birthe Møller"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text
+            .contains("  2. Ulla Dahl, 30 days after the due date\n"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.html
+            .contains("<li>Ulla Dahl, 30 days after the due date</li>"),
+        "{}",
+        m.html
+    );
+}
+
+#[test]
+fn reminder_on_the_due_day_says_today_and_without_link_has_no_link_text() {
+    let r = compose(
+        Language::Da,
+        &notification(Kind::Reminder, 1, "soren", &[], date(2027, 3, 1)),
+        None,
+    );
+    let m = parse(&r.raw);
+    assert!(m.text.contains("1. marts 2027 (i dag)"), "{}", m.text);
+    assert!(!m.text.contains("markér den som udført"), "{}", m.text);
+    assert!(!m.html.contains("<a href"), "{}", m.html);
+}
+
+#[test]
+fn html_is_escaped_and_text_is_not() {
+    let mut w = wheel(Language::En);
+    w.tasks[0].title = "Budget <draft> & review".into();
+    let composer = Composer::new(&settings()).unwrap();
+    let r = composer
+        .compose(&w, &reminder(), Some(LINK), date(2027, 2, 15))
+        .unwrap();
+    let m = parse(&r.raw);
+    assert!(
+        m.text.contains("Task:      Budget <draft> & review"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.html
+            .contains("<td>Budget &lt;draft&gt; &amp; review</td>"),
+        "{}",
+        m.html
+    );
+    // minijinja escapes `/` too; a browser reads the same address.
+    assert!(
+        m.html.contains(
+            "href=\"https:&#x2f;&#x2f;arshjul.kommune.example&#x2f;done&#x2f;tok3n?a=1&amp;b=2\""
+        ),
+        "{}",
+        m.html
+    );
+    assert_eq!(
+        r.subject,
+        "Reminder: Budget <draft> & review – due 1 March 2027"
+    );
+}
+
+#[test]
+fn a_due_event_is_not_a_message() {
+    let composer = Composer::new(&settings()).unwrap();
+    let n = notification(Kind::Due, 0, "soren", &[], date(2027, 3, 1));
+    let err = composer
+        .compose(&wheel(Language::Da), &n, None, date(2027, 3, 1))
+        .unwrap_err();
+    assert!(err.to_string().contains("never sent"), "{err}");
+}
+
+#[test]
+fn an_unknown_person_is_an_error_naming_them() {
+    let composer = Composer::new(&settings()).unwrap();
+    let n = notification(Kind::Reminder, 0, "nobody", &[], date(2027, 2, 15));
+    let err = composer
+        .compose(&wheel(Language::Da), &n, None, date(2027, 2, 15))
+        .unwrap_err();
+    assert!(err.to_string().contains("\"nobody\""), "{err}");
+}
+
+fn write(dir: &Path, name: &str, content: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+#[test]
+fn an_override_directory_replaces_only_the_templates_it_has() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "da/reminder.subject.txt",
+        "Husk {{ title }} senest {{ due }}\n",
+    );
+    let mut s = settings();
+    s.templates = Some(dir.path().to_path_buf());
+    let composer = Composer::new(&s).unwrap();
+
+    let r = composer
+        .compose(
+            &wheel(Language::Da),
+            &reminder(),
+            Some(LINK),
+            date(2027, 2, 15),
+        )
+        .unwrap();
+    assert_eq!(
+        r.subject,
+        "Husk Årlig gennemgang af informationssikkerhedspolitikken senest 1. marts 2027"
+    );
+    assert!(
+        parse(&r.raw).text.contains("Kære Søren Ærøskøbing"),
+        "the built-in body stays"
+    );
+    let e = composer
+        .compose(&wheel(Language::Da), &escalation(), None, date(2027, 3, 15))
+        .unwrap();
+    assert!(e.subject.starts_with("Eskalering: "), "{}", e.subject);
+}
+
+#[test]
+fn a_syntax_error_in_an_override_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "en/repeat.txt",
+        "Dear {{ recipient.name }},\n\n{% if link %}\n{{ link }}\n",
+    );
+    let mut s = settings();
+    s.templates = Some(dir.path().to_path_buf());
+    let err = Composer::new(&s)
+        .err()
+        .expect("a broken template is refused");
+    let path = dir.path().join("en/repeat.txt").display().to_string();
+    let message = err.to_string();
+    assert!(matches!(err, MailError::Template(_)), "{message}");
+    assert!(message.contains(&format!("{path}:4:")), "{message}");
+    assert!(message.contains("syntax error"), "{message}");
+}
+
+#[test]
+fn an_undefined_name_in_an_override_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "da/escalation.html",
+        "<p>Kære {{ recipient.name }}</p>\n<p>{{ titel }}</p>\n",
+    );
+    let mut s = settings();
+    s.templates = Some(dir.path().to_path_buf());
+    let message = Composer::new(&s)
+        .err()
+        .expect("an undefined name is refused")
+        .to_string();
+    let path = dir.path().join("da/escalation.html").display().to_string();
+    assert!(message.contains(&format!("{path}:2")), "{message}");
+    assert!(message.contains("undefined value in `titel`"), "{message}");
+}
+
+// ---------------------------------------------------------------------------
+// Headers.
+
+#[test]
+fn headers_identify_the_task_and_thread_the_occurrence() {
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+    let e = compose(Language::Da, &escalation(), None);
+    let (rm, em) = (parse(&r.raw), parse(&e.raw));
+
+    assert_eq!(
+        r.message_id,
+        "<policy-review.2027.reminder.0.soren@kommune.example>"
+    );
+    assert_eq!(rm.header("Message-ID"), r.message_id);
+    assert_eq!(
+        em.header("Message-ID"),
+        "<policy-review.2027.escalation.1.aase@kommune.example>"
+    );
+    for m in [&rm, &em] {
+        assert_eq!(
+            m.header("In-Reply-To"),
+            "<policy-review.2027@kommune.example>"
+        );
+        assert_eq!(
+            m.header("References"),
+            "<policy-review.2027@kommune.example>"
+        );
+        assert_eq!(m.header("X-Arshjul-Task"), "policy-review");
+        assert_eq!(m.header("X-Arshjul-Period"), "2027");
+        assert_eq!(m.header("Auto-Submitted"), "auto-generated");
+        assert_eq!(m.header("X-Auto-Response-Suppress"), "All");
+        assert_eq!(m.header("From"), "Årshjulet <arshjul@kommune.example>");
+        assert!(m.has("Date"));
+        assert_eq!(m.header("MIME-Version"), "1.0");
+    }
+    assert_eq!(rm.header("X-Arshjul-Kind"), "reminder");
+    assert_eq!(em.header("X-Arshjul-Kind"), "escalation");
+    assert_eq!(rm.header("To"), "Søren Ærøskøbing <soren@kommune.example>");
+    assert!(!rm.has("Cc"));
+    assert_eq!(em.header("To"), "Åse Østergård <aase@kommune.example>");
+    assert_eq!(
+        em.header("Cc"),
+        "Søren Ærøskøbing <soren@kommune.example>, Birthe Møller <birthe@kommune.example>"
+    );
+    assert_eq!(e.to, vec!["aase@kommune.example"]);
+    assert_eq!(
+        e.cc,
+        vec!["soren@kommune.example", "birthe@kommune.example"]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// SMTP.
+
+#[tokio::test]
+async fn a_reminder_and_an_escalation_reach_the_smtp_server_intact() {
+    let server = SmtpServer::start().await;
+    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+    let e = compose(Language::Da, &escalation(), None);
+
+    transport.send(FROM, &recipients(&r), &r.raw).await.unwrap();
+    // lettre hands a used connection back to its pool on a task of its own.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    transport.send(FROM, &recipients(&e), &e.raw).await.unwrap();
+
+    assert_eq!(
+        server.connections(),
+        1,
+        "the second message reuses the pooled connection"
+    );
+    let got = server.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].from, "arshjul@kommune.example");
+    assert_eq!(got[0].rcpt, vec!["soren@kommune.example"]);
+    assert_eq!(
+        got[1].rcpt,
+        vec![
+            "aase@kommune.example",
+            "soren@kommune.example",
+            "birthe@kommune.example"
+        ]
+    );
+
+    let rm = parse(&got[0].data);
+    assert_eq!(
+        rm.header("Subject"),
+        "Påmindelse: Årlig gennemgang af informationssikkerhedspolitikken – frist 1. marts 2027"
+    );
+    assert_eq!(rm.header("To"), "Søren Ærøskøbing <soren@kommune.example>");
+    assert!(
+        rm.text.contains("ændringer sendes til høring"),
+        "{}",
+        rm.text
+    );
+    assert!(
+        rm.html.contains("ændringer sendes til høring"),
+        "{}",
+        rm.html
+    );
+    assert!(rm.text.contains(LINK), "{}", rm.text);
+    assert_eq!(rm.header("X-Arshjul-Kind"), "reminder");
+
+    let em = parse(&got[1].data);
+    assert_eq!(em.header("X-Arshjul-Kind"), "escalation");
+    assert_eq!(
+        em.header("Cc"),
+        "Søren Ærøskøbing <soren@kommune.example>, Birthe Møller <birthe@kommune.example>"
+    );
+    assert!(
+        em.text
+            .contains("Ansvarlige:  Søren Ærøskøbing og Birthe Møller"),
+        "{}",
+        em.text
+    );
+    assert_eq!(rm.header("References"), em.header("References"));
+    assert_eq!(rm.header("In-Reply-To"), em.header("In-Reply-To"));
+    assert_ne!(rm.header("Message-ID"), em.header("Message-ID"));
+}
+
+#[tokio::test]
+async fn a_550_for_the_recipient_is_permanent_and_quotes_the_server() {
+    let server = SmtpServer::start().await;
+    server.reject("soren@kommune.example", "550 5.1.1 No such user here");
+    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+
+    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    match &err {
+        DeliveryError::Permanent(m) => assert!(m.contains("No such user here"), "{m}"),
+        other => panic!("expected permanent, got {other:?}"),
+    }
+    assert!(server.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_550_for_one_cc_fails_the_whole_escalation_permanently() {
+    let server = SmtpServer::start().await;
+    server.reject("birthe@kommune.example", "550 5.2.1 Mailbox disabled");
+    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let e = compose(Language::Da, &escalation(), None);
+
+    let err = transport
+        .send(FROM, &recipients(&e), &e.raw)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Permanent(m) if m.contains("Mailbox disabled")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_451_is_temporary_and_quotes_the_server() {
+    let server = SmtpServer::start().await;
+    server.reject("soren@kommune.example", "451 4.3.0 Try again later");
+    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+
+    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    match &err {
+        DeliveryError::Temporary(m) => assert!(m.contains("Try again later"), "{m}"),
+        other => panic!("expected temporary, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_temporary() {
+    let port = smtp::refusing_port().await;
+    let transport = Transport::new(&smtp_settings(port, 5), None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+
+    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Temporary(m) if m.contains(&format!("127.0.0.1:{port}"))),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_temporary_within_the_timeout() {
+    let server = SmtpServer::start().await;
+    server.set_mode(Mode::Silent);
+    let transport = Transport::new(&smtp_settings(server.port(), 1), None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+
+    let started = Instant::now();
+    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, DeliveryError::Temporary(_)), "{err:?}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "gave up too early: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "took {took:?} with timeout_secs = 1"
+    );
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_server_within_the_timeout_still_gets_the_message() {
+    let server = SmtpServer::start().await;
+    server.set_mode(Mode::Slow(Duration::from_millis(50)));
+    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let r = compose(Language::En, &reminder(), Some(LINK));
+
+    transport.send(FROM, &r.to, &r.raw).await.unwrap();
+    assert_eq!(server.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_server_slower_than_the_timeout_is_temporary() {
+    let server = SmtpServer::start().await;
+    // Eight replies of 300 ms each make 2.4 s, over the 1 s allowed.
+    server.set_mode(Mode::Slow(Duration::from_millis(300)));
+    let transport = Transport::new(&smtp_settings(server.port(), 1), None).unwrap();
+    let r = compose(Language::En, &reminder(), Some(LINK));
+
+    let started = Instant::now();
+    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    assert!(matches!(err, DeliveryError::Temporary(_)), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(server.received().is_empty());
+}
+
+#[tokio::test]
+async fn after_a_timeout_the_next_message_goes_out_on_a_fresh_connection() {
+    let server = SmtpServer::start().await;
+    server.set_mode(Mode::Slow(Duration::from_millis(300)));
+    let transport = Transport::new(&smtp_settings(server.port(), 1), None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+    let e = compose(Language::Da, &escalation(), None);
+
+    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    assert!(matches!(err, DeliveryError::Temporary(_)), "{err:?}");
+    server.set_mode(Mode::Normal);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    transport.send(FROM, &recipients(&e), &e.raw).await.unwrap();
+
+    let got = server.received();
+    assert_eq!(got.len(), 1, "only the second message arrived");
+    assert_eq!(parse(&got[0].data).header("X-Arshjul-Kind"), "escalation");
+    assert_eq!(server.connections(), 2);
+}
+
+#[tokio::test]
+async fn an_address_that_cannot_be_used_is_permanent() {
+    let server = SmtpServer::start().await;
+    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+
+    let err = transport
+        .send(FROM, &["not an address".to_string()], &r.raw)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Permanent(m) if m.contains("not an address")),
+        "{err:?}"
+    );
+    assert_eq!(server.connections(), 0);
+}
+
+#[test]
+fn smtp_without_a_host_is_a_setup_error() {
+    let mut s = settings();
+    s.transport = MailTransport::Smtp;
+    let err = Transport::new(&s, None).err().expect("no host is refused");
+    assert!(
+        matches!(&err, MailError::Setup(m) if m.contains("mail.smtp.host")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_username_without_a_password_is_a_setup_error() {
+    let mut s = smtp_settings(587, 5);
+    s.smtp.username = Some("arshjul".into());
+    let err = Transport::new(&s, None)
+        .err()
+        .expect("no password is refused");
+    assert!(
+        matches!(&err, MailError::Setup(m) if m.contains("password")),
+        "{err:?}"
+    );
+    assert!(Transport::new(&s, Some("hemmeligt\n".into())).is_ok());
+}
+
+#[tokio::test]
+async fn tls_settings_build_a_transport_without_connecting() {
+    for tls in [SmtpTls::Starttls, SmtpTls::Tls] {
+        let mut s = smtp_settings(587, 5);
+        s.smtp.host = Some("smtp.kommune.example".into());
+        s.smtp.tls = tls;
+        assert!(Transport::new(&s, None).is_ok(), "{tls:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The file transport.
+
+#[tokio::test]
+async fn the_file_transport_writes_one_parseable_eml_per_message_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox");
+    let mut s = settings();
+    s.dir = outbox.clone();
+    let transport = Transport::new(&s, None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+    let e = compose(Language::Da, &escalation(), None);
+
+    transport.send(FROM, &r.to, &r.raw).await.unwrap();
+    transport.send(FROM, &r.to, &r.raw).await.unwrap();
+    transport.send(FROM, &recipients(&e), &e.raw).await.unwrap();
+
+    let mut names: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            "policy-review.2027.escalation.1.aase@kommune.example.eml",
+            "policy-review.2027.reminder.0.soren@kommune.example.eml",
+        ],
+        "a re-send overwrites, and no temporary file is left behind"
+    );
+    let written = std::fs::read(outbox.join(&names[1])).unwrap();
+    assert_eq!(written, r.raw);
+    let m = parse(&written);
+    assert_eq!(m.header("X-Arshjul-Task"), "policy-review");
+    assert_eq!(m.header("X-Arshjul-Kind"), "reminder");
+    assert_eq!(m.header("Subject"), r.subject);
+    assert!(m.text.contains("ændringer sendes til høring"), "{}", m.text);
+}
+
+#[tokio::test]
+async fn an_unwritable_mail_directory_is_temporary_and_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where the directory should be: no permission bits
+    // involved, so this fails even when the tests run as root.
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let mut s = settings();
+    s.dir = blocker.join("outbox");
+    let transport = Transport::new(&s, None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+
+    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    let shown = s.dir.display().to_string();
+    assert!(
+        matches!(&err, DeliveryError::Temporary(m) if m.contains(&shown)),
+        "{err:?}"
+    );
+}

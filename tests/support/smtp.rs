@@ -1,0 +1,257 @@
+//! A small real SMTP server for tests, on 127.0.0.1 with a port of its own:
+//! it records each envelope and the message bytes, and can be told to
+//! refuse given recipients with a reply of our choosing, to accept the
+//! connection and never answer, or to answer slowly. [`refusing_port`]
+//! gives a port where nothing listens.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// One message as the server accepted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The `MAIL FROM` address, without angle brackets.
+    pub from: String,
+    /// The accepted `RCPT TO` addresses, in order.
+    pub rcpt: Vec<String>,
+    /// The message as sent after `DATA`, dot-stuffing undone, CRLF kept.
+    pub data: Vec<u8>,
+}
+
+impl Received {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.data.clone()).expect("the message is UTF-8")
+    }
+}
+
+/// How the server behaves on new connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// A well-behaved server.
+    #[default]
+    Normal,
+    /// Accepts the connection and never says a word.
+    Silent,
+    /// Waits this long before every reply.
+    Slow(Duration),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    received: Vec<Received>,
+    /// Recipient address → the whole reply line, e.g. `550 5.1.1 No such user`.
+    rejects: HashMap<String, String>,
+    mode: Mode,
+    connections: usize,
+}
+
+/// A running test server; stops accepting when dropped.
+pub struct SmtpServer {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    accept: JoinHandle<()>,
+}
+
+impl SmtpServer {
+    pub async fn start() -> SmtpServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let state = Arc::new(Mutex::new(State::default()));
+        let accept_state = Arc::clone(&state);
+        let accept = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = Arc::clone(&accept_state);
+                tokio::spawn(async move {
+                    // A client that goes away mid-dialogue is not our failure.
+                    let _ = serve(stream, state).await;
+                });
+            }
+        });
+        SmtpServer {
+            addr,
+            state,
+            accept,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Answers `RCPT TO:<rcpt>` with `reply` (a whole line: code and text).
+    pub fn reject(&self, rcpt: &str, reply: &str) {
+        self.lock()
+            .rejects
+            .insert(rcpt.to_string(), reply.to_string());
+    }
+
+    /// How to behave on connections made from now on.
+    pub fn set_mode(&self, mode: Mode) {
+        self.lock().mode = mode;
+    }
+
+    /// The messages accepted so far, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        self.lock().received.clone()
+    }
+
+    /// How many connections were accepted so far.
+    pub fn connections(&self) -> usize {
+        self.lock().connections
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("server state lock")
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// A port on 127.0.0.1 where nothing listens: bound, then released.
+pub async fn refusing_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("local address").port();
+    drop(listener);
+    port
+}
+
+/// Sends one reply (one or more lines, CRLF-separated), after `delay`.
+async fn reply(write: &mut OwnedWriteHalf, delay: Duration, text: &str) -> std::io::Result<()> {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    write.write_all(text.as_bytes()).await?;
+    write.write_all(b"\r\n").await?;
+    write.flush().await
+}
+
+/// The address inside `<…>` of a `MAIL FROM:` or `RCPT TO:` argument.
+fn angle_address(arg: &str) -> String {
+    match (arg.find('<'), arg.find('>')) {
+        (Some(a), Some(b)) if a < b => arg[a + 1..b].to_string(),
+        _ => arg.trim().to_string(),
+    }
+}
+
+async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
+    let mode = {
+        let mut s = state.lock().expect("server state lock");
+        s.connections += 1;
+        s.mode
+    };
+    if mode == Mode::Silent {
+        // Hold the connection open and never answer.
+        let _keep = stream;
+        std::future::pending::<()>().await;
+        return Ok(());
+    }
+    let delay = match mode {
+        Mode::Slow(d) => d,
+        _ => Duration::ZERO,
+    };
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+
+    reply(&mut write, delay, "220 arshjul-test ESMTP ready").await?;
+    let mut from: Option<String> = None;
+    let mut rcpt: Vec<String> = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if read.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(());
+        }
+        let command = String::from_utf8_lossy(&line).trim_end().to_string();
+        let upper = command.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            reply(
+                &mut write,
+                delay,
+                "250-arshjul-test\r\n250-8BITMIME\r\n250 SMTPUTF8",
+            )
+            .await?;
+        } else if upper.starts_with("HELO") {
+            reply(&mut write, delay, "250 arshjul-test").await?;
+        } else if upper.starts_with("MAIL FROM:") {
+            from = Some(angle_address(&command[10..]));
+            rcpt.clear();
+            reply(&mut write, delay, "250 2.1.0 Ok").await?;
+        } else if upper.starts_with("RCPT TO:") {
+            let to = angle_address(&command[8..]);
+            let rejected = state
+                .lock()
+                .expect("server state lock")
+                .rejects
+                .get(&to)
+                .cloned();
+            match rejected {
+                Some(answer) => reply(&mut write, delay, &answer).await?,
+                None => {
+                    rcpt.push(to);
+                    reply(&mut write, delay, "250 2.1.5 Ok").await?;
+                }
+            }
+        } else if upper == "DATA" {
+            if from.is_none() || rcpt.is_empty() {
+                reply(&mut write, delay, "503 5.5.1 Need MAIL and RCPT first").await?;
+                continue;
+            }
+            reply(&mut write, delay, "354 End data with <CR><LF>.<CR><LF>").await?;
+            let mut data = Vec::new();
+            loop {
+                line.clear();
+                if read.read_until(b'\n', &mut line).await? == 0 {
+                    return Ok(());
+                }
+                if line == b".\r\n" {
+                    break;
+                }
+                let unstuffed = if line.starts_with(b"..") {
+                    &line[1..]
+                } else {
+                    &line[..]
+                };
+                data.extend_from_slice(unstuffed);
+            }
+            let message = Received {
+                from: from.take().unwrap_or_default(),
+                rcpt: std::mem::take(&mut rcpt),
+                data,
+            };
+            state
+                .lock()
+                .expect("server state lock")
+                .received
+                .push(message);
+            reply(&mut write, delay, "250 2.0.0 Ok: queued").await?;
+        } else if upper == "RSET" {
+            from = None;
+            rcpt.clear();
+            reply(&mut write, delay, "250 2.0.0 Ok").await?;
+        } else if upper == "NOOP" {
+            reply(&mut write, delay, "250 2.0.0 Ok").await?;
+        } else if upper == "QUIT" {
+            reply(&mut write, delay, "221 2.0.0 Bye").await?;
+            return Ok(());
+        } else {
+            reply(&mut write, delay, "502 5.5.2 Command not recognised").await?;
+        }
+    }
+}
