@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, Message};
@@ -270,9 +270,9 @@ impl Composer {
             task_id: task.id.clone(),
             title: task.title.clone(),
             period: n.period.clone(),
-            due: long_date(language, n.due),
+            due: language.long_date(n.due),
             due_iso: n.due.to_string(),
-            today: long_date(language, today),
+            today: language.long_date(today),
             days_left: (n.due - today).num_days(),
             days_overdue: (today - n.due).num_days(),
             description: task.description.clone(),
@@ -519,9 +519,9 @@ impl Context {
             task_id: "policy-review".into(),
             title: "Gennemgang af informationssikkerhedspolitik".into(),
             period: "2027".into(),
-            due: long_date(language, due),
+            due: language.long_date(due),
             due_iso: due.to_string(),
-            today: long_date(language, today),
+            today: language.long_date(today),
             days_left: (due - today).num_days(),
             days_overdue: (today - due).num_days(),
             description: full.then(|| "Politikken gennemgås & godkendes <årligt>.".into()),
@@ -549,43 +549,6 @@ impl Context {
                 Vec::new()
             },
         }
-    }
-}
-
-/// A date as people write it: Danish `1. marts 2027`, English `1 March 2027`.
-pub(crate) fn long_date(language: Language, date: NaiveDate) -> String {
-    const DA: [&str; 12] = [
-        "januar",
-        "februar",
-        "marts",
-        "april",
-        "maj",
-        "juni",
-        "juli",
-        "august",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ];
-    const EN: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    let month = usize::try_from(date.month0()).unwrap_or(0).min(11);
-    match language {
-        Language::Da => format!("{}. {} {}", date.day(), DA[month], date.year()),
-        Language::En => format!("{} {} {}", date.day(), EN[month], date.year()),
     }
 }
 
@@ -665,13 +628,13 @@ mod tests {
 
     #[test]
     fn dates_are_written_in_each_languages_own_form() {
-        assert_eq!(long_date(Language::Da, date(2027, 3, 1)), "1. marts 2027");
-        assert_eq!(long_date(Language::En, date(2027, 3, 1)), "1 March 2027");
+        assert_eq!(Language::Da.long_date(date(2027, 3, 1)), "1. marts 2027");
+        assert_eq!(Language::En.long_date(date(2027, 3, 1)), "1 March 2027");
         assert_eq!(
-            long_date(Language::Da, date(2026, 12, 31)),
+            Language::Da.long_date(date(2026, 12, 31)),
             "31. december 2026"
         );
-        assert_eq!(long_date(Language::En, date(2026, 1, 9)), "9 January 2026");
+        assert_eq!(Language::En.long_date(date(2026, 1, 9)), "9 January 2026");
     }
 
     #[test]

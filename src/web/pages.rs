@@ -3,7 +3,7 @@
 //! text that comes from the wheel, the database or the request is
 //! HTML-escaped here. Knows nothing of HTTP, tokens or the store.
 
-use chrono::{DateTime, Datelike, NaiveDate, Timelike};
+use chrono::{DateTime, NaiveDate, Timelike};
 use chrono_tz::Tz;
 
 use crate::wheel::Language;
@@ -193,7 +193,7 @@ pub fn problem(lang: Language, p: Problem) -> String {
 /// The sentence that says who completed the occurrence, and when.
 fn done_sentence(lang: Language, o: &Occurrence<'_>, done: &Done<'_>) -> String {
     let (title, period, by) = (escape(o.title), escape(o.period), escape(done.by));
-    let (day, time) = (long_date(lang, done.at.date_naive()), clock(&done.at));
+    let (day, time) = (lang.long_date(done.at.date_naive()), clock(&done.at));
     match lang {
         Language::Da => {
             format!(
@@ -212,7 +212,7 @@ fn facts(lang: Language, o: &Occurrence<'_>) -> String {
         pick(lang, "Periode", "Period"),
         escape(o.period),
         pick(lang, "Frist", "Due"),
-        long_date(lang, o.due),
+        lang.long_date(o.due),
         pick(lang, "Ansvarlig", "Owner"),
         escape(o.owner),
     )
@@ -226,43 +226,6 @@ fn note(lang: Language, done: &Done<'_>) -> String {
             escape(text)
         ),
         None => String::new(),
-    }
-}
-
-/// `1. marts 2027` in Danish, `1 March 2027` in English.
-pub fn long_date(lang: Language, day: NaiveDate) -> String {
-    const DA: [&str; 12] = [
-        "januar",
-        "februar",
-        "marts",
-        "april",
-        "maj",
-        "juni",
-        "juli",
-        "august",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ];
-    const EN: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    let month = day.month0() as usize;
-    match lang {
-        Language::Da => format!("{}. {} {}", day.day(), DA[month], day.year()),
-        Language::En => format!("{} {} {}", day.day(), EN[month], day.year()),
     }
 }
 
@@ -343,10 +306,10 @@ mod tests {
     #[test]
     fn dates_are_written_the_danish_and_the_english_way() {
         let day = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
-        assert_eq!(long_date(Language::Da, day), "1. marts 2027");
-        assert_eq!(long_date(Language::En, day), "1 March 2027");
+        assert_eq!(Language::Da.long_date(day), "1. marts 2027");
+        assert_eq!(Language::En.long_date(day), "1 March 2027");
         let day = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
-        assert_eq!(long_date(Language::Da, day), "31. december 2026");
+        assert_eq!(Language::Da.long_date(day), "31. december 2026");
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod parse;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{Datelike, NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 
 pub use parse::{parse, parse_file, WheelError, WheelErrors};
@@ -58,6 +58,44 @@ pub enum Language {
 }
 
 impl Language {
+    /// A date as people write it in this language: Danish `1. marts 2027`,
+    /// English `1 March 2027`.
+    pub fn long_date(self, date: NaiveDate) -> String {
+        const DA: [&str; 12] = [
+            "januar",
+            "februar",
+            "marts",
+            "april",
+            "maj",
+            "juni",
+            "juli",
+            "august",
+            "september",
+            "oktober",
+            "november",
+            "december",
+        ];
+        const EN: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        let month = date.month0() as usize % 12;
+        match self {
+            Language::Da => format!("{}. {} {}", date.day(), DA[month], date.year()),
+            Language::En => format!("{} {} {}", date.day(), EN[month], date.year()),
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Language::Da => "da",
