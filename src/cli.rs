@@ -271,7 +271,7 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
     let wheel = &loaded.wheel;
     let store = open_if_present(&loaded.settings)?;
     let history = match &store {
-        Some(s) => s.history(wheel)?,
+        Some(s) => s.history_at(wheel, now)?,
         None => planner::History::default(),
     };
     let mut rows = Vec::new();
@@ -339,7 +339,7 @@ fn done(
             p
         }
         None => {
-            let history = store.history(wheel)?;
+            let history = store.history_at(wheel, now)?;
             let row = planner::status(wheel, &history, now)
                 .into_iter()
                 .find(|r| r.task == task_id);

@@ -192,7 +192,7 @@ fn log_report(r: &Report) {
 /// "12 tasks, 1 overdue, next reminder 2027-02-15 08:00".
 fn status_line(wheel: &Wheel, store: &Mutex<Store>, next_at: Option<DateTime<Utc>>) -> String {
     let now = Utc::now();
-    let history = lock(store).history(wheel).unwrap_or_default();
+    let history = lock(store).history_at(wheel, now).unwrap_or_default();
     let rows = planner::status(wheel, &history, now);
     let overdue = rows
         .iter()

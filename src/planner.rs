@@ -385,6 +385,37 @@ fn occurrences_of(
     }
 }
 
+/// The last due date `pass` and `status` look at for `task` on `today`:
+/// far enough ahead for the longest reminder lead and one whole interval.
+fn view_end(wheel: &Wheel, task: &Task, today: NaiveDate) -> NaiveDate {
+    let months = i64::from(recurrence::interval_months(
+        &task.recurrence,
+        wheel.terms.as_ref(),
+    ));
+    today + chrono::Duration::days(max_lead(task) + MOVE_SLACK_DAYS + months * 31)
+}
+
+/// The (task, period) pairs `pass` and `status` will ask `history` about at
+/// `now`, given each task's first appearance and last completion. The store
+/// loads completions and sent keys for these alone, so the cost of a pass
+/// does not grow with years of history.
+pub fn periods_in_view(
+    wheel: &Wheel,
+    history: &History,
+    now: DateTime<Utc>,
+) -> Vec<(String, String)> {
+    let today = Calendar::new(&wheel.organisation).local_date(&now);
+    let mut out = Vec::new();
+    for task in &wheel.tasks {
+        let th = history.tasks.get(&task.id);
+        let lb = lower_bound(wheel, th, today);
+        for occ in occurrences_of(wheel, task, th, lb, view_end(wheel, task, today)) {
+            out.push((task.id.clone(), occ.period));
+        }
+    }
+    out
+}
+
 /// Every event whose day lies in `from..=to`, as if nothing were completed,
 /// in time order. Without `organisation.start`, tasks are taken to appear on
 /// `from`.
@@ -445,13 +476,7 @@ pub fn pass(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Pass {
         let th = history.tasks.get(&task.id);
         let rules = TaskRules { task, cal: &cal };
         let lb = lower_bound(wheel, th, today);
-        let months = i64::from(recurrence::interval_months(
-            &task.recurrence,
-            wheel.terms.as_ref(),
-        ));
-        let horizon =
-            today + chrono::Duration::days(max_lead(task) + MOVE_SLACK_DAYS + months * 31);
-        for occ in occurrences_of(wheel, task, th, lb, horizon) {
+        for occ in occurrences_of(wheel, task, th, lb, view_end(wheel, task, today)) {
             if th.is_some_and(|h| h.done.contains(&occ.period)) {
                 continue;
             }
@@ -560,10 +585,19 @@ pub fn status(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Vec<Statu
         let th = history.tasks.get(&task.id);
         let rules = TaskRules { task, cal: &cal };
         let lb = lower_bound(wheel, th, today);
-        let horizon = today + chrono::Duration::days(STATUS_HORIZON_DAYS);
-        let pending = occurrences_of(wheel, task, th, lb, horizon)
+        let not_done = |o: &Occurrence| !th.is_some_and(|h| h.done.contains(&o.period));
+        let end = view_end(wheel, task, today);
+        // Past the view, periods can only be done ahead of time, which the
+        // history in view does not tell: the first one there counts as open.
+        let pending = occurrences_of(wheel, task, th, lb, end)
             .into_iter()
-            .find(|o| !th.is_some_and(|h| h.done.contains(&o.period)));
+            .find(not_done)
+            .or_else(|| {
+                let far = today + chrono::Duration::days(STATUS_HORIZON_DAYS);
+                occurrences_of(wheel, task, th, end.succ_opt()?, far)
+                    .into_iter()
+                    .find(not_done)
+            });
         let Some(occ) = pending else { continue };
         let reminders = rules.reminders(occ.due);
         let escalations = rules.escalations(occ.due);

@@ -99,7 +99,7 @@ impl Engine {
         let today = Calendar::new(&wheel.organisation).local_date(&now);
         let mut store = lock(store);
         store.sync_tasks(wheel, today)?;
-        let history = store.history(wheel)?;
+        let history = store.history_at(wheel, now)?;
         let pass = planner::pass(wheel, &history, now);
         let mut messages = Vec::with_capacity(pass.send.len());
         for n in &pass.send {

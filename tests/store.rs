@@ -1176,3 +1176,80 @@ fn a_damaged_row_is_reported_as_corrupt_naming_it_not_a_panic() {
         "anna"
     );
 }
+
+#[test]
+fn history_in_view_reads_only_the_periods_the_planner_names() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let w = wheel(&[("policy-review", "Årlig gennemgang")]);
+    store.sync_tasks(&w, d("2020-01-01")).unwrap();
+    for (year, at) in [
+        ("2021", "2021-02-20T10:00:00+01:00"),
+        ("2022", "2022-02-21T10:00:00+01:00"),
+    ] {
+        store
+            .record_completion(&done("policy-review", year, at, "anna"))
+            .unwrap();
+    }
+    let msgs = [
+        message(
+            "policy-review/2022/reminder/30/anna",
+            "policy-review",
+            "2022",
+            "2022-01-30T08:00:00+01:00",
+        ),
+        message(
+            "policy-review/2023/reminder/30/anna",
+            "policy-review",
+            "2023",
+            "2023-01-30T08:00:00+01:00",
+        ),
+        message(
+            "policy-review/2023/reminder/7/anna",
+            "policy-review",
+            "2023",
+            "2023-02-22T08:00:00+01:00",
+        ),
+        message(
+            "policy-review/2024/reminder/30/anna",
+            "policy-review",
+            "2024",
+            "2024-01-30T08:00:00+01:00",
+        ),
+    ];
+    store
+        .record_pass(&[], &msgs, t("2024-01-30T08:00:00+01:00"))
+        .unwrap();
+
+    let mut asked = Vec::new();
+    let h = store
+        .history_in_view(&w, |partial| {
+            // First appearance and the last completion are known before the view.
+            let th = &partial.tasks["policy-review"];
+            assert_eq!(th.first_seen, Some(d("2020-01-01")));
+            assert_eq!(
+                th.last_done,
+                Some(Done {
+                    period: "2022".into(),
+                    on: d("2022-02-21")
+                })
+            );
+            asked = vec![
+                ("policy-review".to_string(), "2021".to_string()),
+                ("policy-review".to_string(), "2023".to_string()),
+            ];
+            asked.clone()
+        })
+        .unwrap();
+    let th = &h.tasks["policy-review"];
+    // 2021 was asked and is done; 2022 is the last completion; 2024 was not asked.
+    assert_eq!(th.done, keys(&["2021", "2022"]));
+    assert_eq!(
+        th.sent,
+        keys(&[
+            "policy-review/2023/reminder/30/anna",
+            "policy-review/2023/reminder/7/anna"
+        ])
+    );
+    assert_eq!(asked.len(), 2);
+}

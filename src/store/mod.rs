@@ -375,6 +375,90 @@ impl Store {
         Ok(History { tasks })
     }
 
+    /// What the planner needs at one moment, read at a cost that grows with
+    /// the number of tasks and the occurrences in view, not with years of
+    /// history: first appearance and last completion per task, then `view`
+    /// names the (task, period) pairs the planner will look at, and only
+    /// those are checked for a completion and for messages already sent.
+    pub fn history_in_view<F>(&self, wheel: &Wheel, view: F) -> Result<History, StoreError>
+    where
+        F: FnOnce(&History) -> Vec<(String, String)>,
+    {
+        self.load_history_in_view(wheel, view)
+            .map_err(|f| self.fail(f))
+    }
+
+    /// [`Store::history_in_view`] with the planner's own view at `now`.
+    pub fn history_at(
+        &self,
+        wheel: &Wheel,
+        now: DateTime<chrono::Utc>,
+    ) -> Result<History, StoreError> {
+        self.history_in_view(wheel, |h| crate::planner::periods_in_view(wheel, h, now))
+    }
+
+    fn load_history_in_view<F>(&self, wheel: &Wheel, view: F) -> Result<History, Fault>
+    where
+        F: FnOnce(&History) -> Vec<(String, String)>,
+    {
+        let snapshot = self.conn.unchecked_transaction()?;
+        let mut history = History::default();
+        {
+            let mut seen = snapshot.prepare_cached("SELECT first_seen FROM tasks WHERE id = ?1")?;
+            let mut last = snapshot.prepare_cached(
+                "SELECT id, period, at FROM completions WHERE task = ?1 ORDER BY at_utc DESC, id DESC LIMIT 1",
+            )?;
+            for task in &wheel.tasks {
+                let mut h = TaskHistory::default();
+                let first_seen: Option<String> =
+                    seen.query_row([&task.id], |row| row.get(0)).optional()?;
+                if let Some(text) = first_seen {
+                    h.first_seen = Some(codec::parse_date(&text, &format!("task {:?}", task.id))?);
+                }
+                let latest: Option<(i64, String, String)> = last
+                    .query_row([&task.id], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })
+                    .optional()?;
+                if let Some((id, period, at)) = latest {
+                    let on = codec::parse_time(&at, &format!("completion {id}"))?.date_naive();
+                    h.done.insert(period.clone());
+                    h.last_done = Some(Done { period, on });
+                }
+                history.tasks.insert(task.id.clone(), h);
+            }
+        }
+        let wanted = view(&history);
+        {
+            let mut done = snapshot
+                .prepare_cached("SELECT 1 FROM completions WHERE task = ?1 AND period = ?2")?;
+            // Keys are `task/period/…`: a range over the (task, key) index.
+            let mut sent = snapshot.prepare_cached(
+                "SELECT key FROM outbox WHERE task = ?1 AND key >= ?2 AND key < ?3",
+            )?;
+            for (task, period) in wanted {
+                let Some(h) = history.tasks.get_mut(&task) else {
+                    continue;
+                };
+                if h.done.contains(&period) {
+                    continue;
+                }
+                if done.exists([&task, &period])? {
+                    h.done.insert(period);
+                    continue;
+                }
+                let low = format!("{task}/{period}/");
+                let high = format!("{task}/{period}0");
+                let mut rows = sent.query([&task, &low, &high])?;
+                while let Some(row) = rows.next()? {
+                    h.sent.insert(row.get(0)?);
+                }
+            }
+        }
+        snapshot.commit()?;
+        Ok(history)
+    }
+
     /// In one IMMEDIATE transaction: records occurrences (task, period, due)
     /// not yet known, and puts messages in the outbox as pending. A message
     /// whose key is already there is ignored. Returns how many were new.
