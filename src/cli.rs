@@ -48,6 +48,9 @@ enum Command {
         to: NaiveDate,
         #[arg(long)]
         json: bool,
+        /// Only this task's events.
+        #[arg(long, value_name = "TASK")]
+        task: Option<String>,
     },
     /// One pass: record what is due and send it, then exit.
     Tick,
@@ -165,7 +168,12 @@ fn dispatch(args: Args) -> CmdResult {
     };
     match args.command {
         Command::Check => check(&loaded, now),
-        Command::Plan { from, to, json } => plan(&loaded.wheel, from, to, json),
+        Command::Plan {
+            from,
+            to,
+            json,
+            task,
+        } => plan(&loaded.wheel, from, to, json, task.as_deref()),
         Command::Tick => crate::tick::run_once(&loaded, now),
         Command::Run => unreachable!("handled above"),
         Command::Status { json } => status(&loaded, now, json),
@@ -232,11 +240,23 @@ fn check(loaded: &Loaded, now: DateTime<Utc>) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn plan(wheel: &Wheel, from: NaiveDate, to: NaiveDate, json: bool) -> CmdResult {
+fn plan(
+    wheel: &Wheel,
+    from: NaiveDate,
+    to: NaiveDate,
+    json: bool,
+    task: Option<&str>,
+) -> CmdResult {
+    if let Some(id) = task {
+        known_task(wheel, id)?;
+    }
     if to < from {
         return Err(Failure::usage(format!("--to {to} is before --from {from}")));
     }
-    let events = planner::plan_range(wheel, from, to);
+    let mut events = planner::plan_range(wheel, from, to);
+    if let Some(id) = task {
+        events.retain(|e| e.task == id);
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if json {
         output::plan_json(&mut out, wheel, from, to, &events)
@@ -305,17 +325,7 @@ fn done(
     at: Option<String>,
 ) -> CmdResult {
     let wheel = &loaded.wheel;
-    let Some(task) = wheel.task(task_id) else {
-        return Err(Failure::usage(format!(
-            "unknown task \"{task_id}\" (tasks: {})",
-            wheel
-                .tasks
-                .iter()
-                .map(|t| t.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    };
+    let task = known_task(wheel, task_id)?;
     let at = match &at {
         Some(text) => parse_time(text, wheel).map_err(Failure::usage)?,
         None => now,
@@ -388,6 +398,17 @@ fn done(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The task named on the command line, or an error listing the known ones.
+fn known_task<'w>(wheel: &'w Wheel, id: &str) -> Result<&'w wheel::Task, Failure> {
+    wheel.task(id).ok_or_else(|| {
+        let known: Vec<&str> = wheel.tasks.iter().map(|t| t.id.as_str()).collect();
+        Failure::usage(format!(
+            "unknown task \"{id}\" (tasks: {})",
+            known.join(", ")
+        ))
+    })
 }
 
 /// The person at the keyboard, for `done --by`'s default.
