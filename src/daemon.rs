@@ -5,12 +5,13 @@
 //! a suspended machine or a stepped clock must not delay mail.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::cli::{load, Failure, Loaded};
 use crate::planner;
@@ -76,17 +77,14 @@ async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
     tracing::info!(listen = %listen, database = %engine.settings.database.display(), "arshjul started");
     notify(&[sd_notify::NotifyState::Ready]);
 
-    let mut hup = signal(SignalKind::hangup())
-        .map_err(|e| Failure::runtime(format!("cannot watch SIGHUP: {e}")))?;
-    let mut term = signal(SignalKind::terminate())
-        .map_err(|e| Failure::runtime(format!("cannot watch SIGTERM: {e}")))?;
-    let mut int = signal(SignalKind::interrupt())
-        .map_err(|e| Failure::runtime(format!("cannot watch SIGINT: {e}")))?;
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut signals = watch_signals(stopping.clone())?;
+    let stop = || stopping.load(Ordering::SeqCst);
     let watchdog = watchdog_interval();
 
     loop {
         let now = Utc::now();
-        let next_at = match engine.pass(&store, now).await {
+        let next_at = match engine.pass(&store, now, &stop).await {
             Ok(report) => {
                 log_report(&report);
                 report.next_at
@@ -112,11 +110,13 @@ async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
             let until = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             sleep = sleep.min(until);
         }
-        let wake = tokio::select! {
-            _ = tokio::time::sleep(sleep) => Wake::Timer,
-            _ = hup.recv() => Wake::Reload,
-            _ = term.recv() => Wake::Stop,
-            _ = int.recv() => Wake::Stop,
+        let wake = if stop() {
+            Wake::Stop
+        } else {
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => Wake::Timer,
+                signal = signals.recv() => signal.unwrap_or(Wake::Stop),
+            }
         };
         match wake {
             Wake::Timer => {}
@@ -139,6 +139,34 @@ async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
         Err(_) => tracing::warn!("requests still open after 5 s; stopping anyway"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Turns SIGHUP, SIGTERM and SIGINT into wake-ups of the loop. A stop
+/// also sets `stopping`, which a pass checks between deliveries.
+fn watch_signals(stopping: Arc<AtomicBool>) -> Result<mpsc::UnboundedReceiver<Wake>, Failure> {
+    let watch = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| Failure::runtime(format!("cannot watch {name}: {e}")))
+    };
+    let mut hup = watch(SignalKind::hangup(), "SIGHUP")?;
+    let mut term = watch(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = watch(SignalKind::interrupt(), "SIGINT")?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let wake = tokio::select! {
+                _ = hup.recv() => Wake::Reload,
+                _ = term.recv() => Wake::Stop,
+                _ = int.recv() => Wake::Stop,
+            };
+            if matches!(wake, Wake::Stop) {
+                stopping.store(true, Ordering::SeqCst);
+            }
+            if tx.send(wake).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
 }
 
 /// Re-reads settings and wheel. A broken wheel or settings file is logged

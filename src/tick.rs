@@ -24,6 +24,9 @@ const RETRY_FIRST_SECS: i64 = 5 * 60;
 /// Retries never wait longer than this.
 const RETRY_MAX_SECS: i64 = 6 * 60 * 60;
 
+/// Asked between deliveries: should the pass stop early (shutdown)?
+pub type Stop<'a> = dyn Fn() -> bool + Sync + 'a;
+
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -159,17 +162,29 @@ impl Engine {
         )
     }
 
-    /// Delivers every pending message whose attempt is due at `now`.
-    /// The store is locked only between sends, never across one.
+    /// Delivers every pending message whose attempt is due at `now`, until
+    /// `stop` says so (checked between messages, so the one in flight is
+    /// finished). The store is locked only between sends, never across one.
+    /// Send times are `now` plus the time elapsed since, so a pass run with
+    /// `--now` records consistent times.
     pub async fn deliver(
         &self,
         store: &Mutex<Store>,
         now: DateTime<Utc>,
+        stop: &Stop<'_>,
     ) -> Result<Report, Failure> {
+        let started = std::time::Instant::now();
         let local = local_now(&self.wheel, now);
         let pending = lock(store).deliverable(local)?;
         let mut report = Report::default();
         for m in pending {
+            // Let signal handlers and the listener run between messages,
+            // whatever the transport does.
+            tokio::task::yield_now().await;
+            if stop() {
+                tracing::info!("stopping with messages still pending; the next pass sends them");
+                break;
+            }
             let rcpt: Vec<String> = m.to.iter().chain(m.cc.iter()).cloned().collect();
             match self
                 .transport
@@ -177,7 +192,8 @@ impl Engine {
                 .await
             {
                 Ok(()) => {
-                    lock(store).mark_sent(m.id, local_now(&self.wheel, Utc::now().max(now)))?;
+                    let elapsed = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+                    lock(store).mark_sent(m.id, local + elapsed)?;
                     tracing::info!(task = %m.task, period = %m.period, kind = %m.kind, to = %m.to.join(","), "sent");
                     report.sent += 1;
                 }
@@ -199,9 +215,14 @@ impl Engine {
     }
 
     /// A whole pass: record, then deliver.
-    pub async fn pass(&self, store: &Mutex<Store>, now: DateTime<Utc>) -> Result<Report, Failure> {
+    pub async fn pass(
+        &self,
+        store: &Mutex<Store>,
+        now: DateTime<Utc>,
+        stop: &Stop<'_>,
+    ) -> Result<Report, Failure> {
         let (queued, next_at) = self.record(store, now)?;
-        let mut report = self.deliver(store, now).await?;
+        let mut report = self.deliver(store, now, stop).await?;
         report.queued = queued;
         report.next_at = next_at;
         Ok(report)
@@ -227,7 +248,7 @@ pub fn run_once(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))?;
-    let report = runtime.block_on(engine.pass(&store, now))?;
+    let report = runtime.block_on(engine.pass(&store, now, &|| false))?;
     let next = report
         .next_at
         .map(|t| {
