@@ -28,6 +28,22 @@ where
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
+/// One `plan --json` event, serialised straight to the writer.
+#[derive(serde::Serialize)]
+struct JsonEvent<'a> {
+    task: &'a str,
+    period: &'a str,
+    due: String,
+    kind: &'static str,
+    date: String,
+    at: String,
+    to: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<u32>,
+}
+
+/// Streams `{"from", "to", "events": [...]}` event by event: ten years of
+/// a large wheel is millions of events, never built as one JSON tree.
 pub fn plan_json(
     out: &mut impl Write,
     wheel: &Wheel,
@@ -35,27 +51,28 @@ pub fn plan_json(
     to: NaiveDate,
     events: &[PlanEvent],
 ) -> io::Result<()> {
-    let events: Vec<Value> = events
-        .iter()
-        .map(|e| {
-            let mut v = json!({
-                "task": e.task,
-                "period": e.period,
-                "due": e.due.to_string(),
-                "kind": e.kind.as_str(),
-                "date": e.date.to_string(),
-                "at": rfc3339(&e.at),
-                "to": emails(wheel, &e.to),
-            });
-            if e.kind == Kind::Escalation {
-                v["level"] = json!(e.level);
-            }
-            v
-        })
-        .collect();
-    let doc = json!({"from": from.to_string(), "to": to.to_string(), "events": events});
-    serde_json::to_writer(&mut *out, &doc)?;
-    writeln!(out)
+    write!(out, "{{\"from\":\"{from}\",\"to\":\"{to}\",\"events\":[")?;
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        let event = JsonEvent {
+            task: &e.task,
+            period: &e.period,
+            due: e.due.to_string(),
+            kind: e.kind.as_str(),
+            date: e.date.to_string(),
+            at: rfc3339(&e.at),
+            to: e
+                .to
+                .iter()
+                .map(|k| wheel.person(k).map_or(k.as_str(), |p| p.email.as_str()))
+                .collect(),
+            level: (e.kind == Kind::Escalation).then_some(e.level),
+        };
+        serde_json::to_writer(&mut *out, &event)?;
+    }
+    writeln!(out, "]}}")
 }
 
 pub fn plan_table(out: &mut impl Write, wheel: &Wheel, events: &[PlanEvent]) -> io::Result<()> {
