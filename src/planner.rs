@@ -421,25 +421,35 @@ pub fn periods_in_view(
 /// `from`.
 pub fn plan_range(wheel: &Wheel, from: NaiveDate, to: NaiveDate) -> Vec<PlanEvent> {
     let cal = Calendar::new(&wheel.organisation);
-    let mut out = Vec::new();
-    for task in &wheel.tasks {
+    // Sorted on a key of plain numbers: the instant, then the task's place
+    // in the wheel, the due date, the kind and the level. The events stay
+    // where they are; only the small keys move.
+    let mut events = Vec::new();
+    let mut keys: Vec<(i64, usize, NaiveDate, u8, u32, usize)> = Vec::new();
+    for (index, task) in wheel.tasks.iter().enumerate() {
         let rules = TaskRules { task, cal: &cal };
         let lb = lower_bound(wheel, None, from);
         let last_due = to + chrono::Duration::days(max_lead(task) + MOVE_SLACK_DAYS);
+        let first = events.len();
         for occ in occurrences_of(wheel, task, None, lb, last_due) {
-            rules.expand(&occ, from, to, &mut out);
+            rules.expand(&occ, from, to, &mut events);
         }
+        keys.extend(events[first..].iter().enumerate().map(|(i, e)| {
+            (
+                e.at.timestamp(),
+                index,
+                e.due,
+                priority(e.kind),
+                e.level,
+                first + i,
+            )
+        }));
     }
-    out.sort_by(|a, b| {
-        (a.at, &a.task, &a.period, priority(a.kind), a.level).cmp(&(
-            b.at,
-            &b.task,
-            &b.period,
-            priority(b.kind),
-            b.level,
-        ))
-    });
-    out
+    keys.sort_unstable();
+    let mut slots: Vec<Option<PlanEvent>> = events.into_iter().map(Some).collect();
+    keys.into_iter()
+        .filter_map(|k| slots.get_mut(k.5).and_then(Option::take))
+        .collect()
 }
 
 /// The last local day whose send time has come at `now`.

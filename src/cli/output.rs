@@ -28,22 +28,55 @@ where
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
-/// One `plan --json` event, serialised straight to the writer.
-#[derive(serde::Serialize)]
-struct JsonEvent<'a> {
-    task: &'a str,
-    period: &'a str,
-    due: String,
-    kind: &'static str,
-    date: String,
-    at: String,
-    to: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    level: Option<u32>,
+/// Writes `YYYY-MM-DD` digit by digit: `plan` writes millions of dates,
+/// and chrono's `Display` goes through the formatting machinery each time.
+fn put_date(buf: &mut Vec<u8>, d: NaiveDate) {
+    use chrono::Datelike;
+    let year = d.year();
+    if !(0..=9999).contains(&year) {
+        buf.extend_from_slice(d.to_string().as_bytes());
+        return;
+    }
+    put_digits(buf, year as u32, 4);
+    buf.push(b'-');
+    put_digits(buf, d.month(), 2);
+    buf.push(b'-');
+    put_digits(buf, d.day(), 2);
+}
+
+fn put_digits(buf: &mut Vec<u8>, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        buf.push(b'0' + (value / 10u32.pow(place) % 10) as u8);
+    }
+}
+
+/// RFC 3339 with the offset and whole seconds: `2027-03-01T08:00:00+01:00`.
+fn put_rfc3339<Tz: chrono::TimeZone>(buf: &mut Vec<u8>, t: &DateTime<Tz>) {
+    use chrono::{Offset, Timelike};
+    let local = t.naive_local();
+    let offset = t.offset().fix().local_minus_utc();
+    put_date(buf, local.date());
+    buf.push(b'T');
+    for (i, part) in [local.hour(), local.minute(), local.second()]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            buf.push(b':');
+        }
+        put_digits(buf, part, 2);
+    }
+    buf.push(if offset < 0 { b'-' } else { b'+' });
+    let abs = offset.unsigned_abs();
+    put_digits(buf, abs / 3600, 2);
+    buf.push(b':');
+    put_digits(buf, abs % 3600 / 60, 2);
 }
 
 /// Streams `{"from", "to", "events": [...]}` event by event: ten years of
 /// a large wheel is millions of events, never built as one JSON tree.
+/// Dates and times are written as they are (they need no escaping); names
+/// go through serde_json.
 pub fn plan_json(
     out: &mut impl Write,
     wheel: &Wheel,
@@ -52,25 +85,38 @@ pub fn plan_json(
     events: &[PlanEvent],
 ) -> io::Result<()> {
     write!(out, "{{\"from\":\"{from}\",\"to\":\"{to}\",\"events\":[")?;
+    let mut line = Vec::with_capacity(128);
     for (i, e) in events.iter().enumerate() {
         if i > 0 {
             out.write_all(b",")?;
         }
-        let event = JsonEvent {
-            task: &e.task,
-            period: &e.period,
-            due: e.due.to_string(),
-            kind: e.kind.as_str(),
-            date: e.date.to_string(),
-            at: rfc3339(&e.at),
-            to: e
-                .to
-                .iter()
-                .map(|k| wheel.person(k).map_or(k.as_str(), |p| p.email.as_str()))
-                .collect(),
-            level: (e.kind == Kind::Escalation).then_some(e.level),
-        };
-        serde_json::to_writer(&mut *out, &event)?;
+        out.write_all(b"{\"task\":")?;
+        serde_json::to_writer(&mut *out, &e.task)?;
+        out.write_all(b",\"period\":")?;
+        serde_json::to_writer(&mut *out, &e.period)?;
+        line.clear();
+        line.extend_from_slice(b",\"due\":\"");
+        put_date(&mut line, e.due);
+        line.extend_from_slice(b"\",\"kind\":\"");
+        line.extend_from_slice(e.kind.as_str().as_bytes());
+        line.extend_from_slice(b"\",\"date\":\"");
+        put_date(&mut line, e.date);
+        line.extend_from_slice(b"\",\"at\":\"");
+        put_rfc3339(&mut line, &e.at);
+        line.extend_from_slice(b"\",\"to\":[");
+        out.write_all(&line)?;
+        for (j, key) in e.to.iter().enumerate() {
+            if j > 0 {
+                out.write_all(b",")?;
+            }
+            let email = wheel.person(key).map_or(key.as_str(), |p| p.email.as_str());
+            serde_json::to_writer(&mut *out, email)?;
+        }
+        out.write_all(b"]")?;
+        if e.kind == Kind::Escalation {
+            write!(out, ",\"level\":{}", e.level)?;
+        }
+        out.write_all(b"}")?;
     }
     writeln!(out, "]}}")
 }
