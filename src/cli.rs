@@ -303,13 +303,18 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
         rows.push((row, last));
     }
     rows.sort_by_key(|(row, _)| output::urgency(row));
+    let failed = match &store {
+        Some(s) => s.failed_notifications()?,
+        None => Vec::new(),
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if json {
-        output::status_json(&mut out, wheel, local_now(wheel, now), &rows)
+        output::status_json(&mut out, wheel, local_now(wheel, now), &rows, &failed)
     } else {
         let colour = std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         output::status_table(&mut out, wheel, &rows, colour)
+            .and_then(|_| output::failed_table(&mut out, &failed))
     };
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
 }

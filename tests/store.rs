@@ -1253,3 +1253,61 @@ fn history_in_view_reads_only_the_periods_the_planner_names() {
     );
     assert_eq!(asked.len(), 2);
 }
+
+#[test]
+fn failed_notifications_lists_only_messages_given_up_on() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let w = wheel(&[("policy-review", "Årlig gennemgang")]);
+    store.sync_tasks(&w, d("2027-01-01")).unwrap();
+    let msgs = [
+        message(
+            "policy-review/2027/reminder/30/anna",
+            "policy-review",
+            "2027",
+            "2027-01-29T08:00:00+01:00",
+        ),
+        message(
+            "policy-review/2027/reminder/7/anna",
+            "policy-review",
+            "2027",
+            "2027-02-22T08:00:00+01:00",
+        ),
+        message(
+            "policy-review/2027/reminder/1/anna",
+            "policy-review",
+            "2027",
+            "2027-02-26T08:00:00+01:00",
+        ),
+    ];
+    store
+        .record_pass(&[], &msgs, t("2027-02-26T08:00:00+01:00"))
+        .unwrap();
+    let pending = store.deliverable(t("2027-02-26T08:00:00+01:00")).unwrap();
+    store
+        .mark_sent(pending[0].id, t("2027-02-26T08:00:01+01:00"))
+        .unwrap();
+    store
+        .mark_failed(
+            pending[1].id,
+            "550 5.1.1 no such user",
+            true,
+            t("2027-02-26T08:00:02+01:00"),
+        )
+        .unwrap();
+    store
+        .mark_failed(
+            pending[2].id,
+            "451 try later",
+            false,
+            t("2027-02-26T09:00:00+01:00"),
+        )
+        .unwrap();
+    let failed = store.failed_notifications().unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].last_error.as_deref(),
+        Some("550 5.1.1 no such user")
+    );
+    assert_eq!(failed[0].state, MessageState::Failed);
+}

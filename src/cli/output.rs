@@ -190,6 +190,7 @@ pub fn status_json(
     wheel: &Wheel,
     now: DateTime<FixedOffset>,
     rows: &[(StatusRow, Option<Completion>)],
+    failed: &[NotificationRecord],
 ) -> io::Result<()> {
     let tasks: Vec<Value> = rows
         .iter()
@@ -208,7 +209,9 @@ pub fn status_json(
             })
         })
         .collect();
-    serde_json::to_writer(&mut *out, &json!({"now": rfc3339(&now), "tasks": tasks}))?;
+    let failed: Vec<Value> = failed.iter().map(notification_json).collect();
+    let doc = json!({"now": rfc3339(&now), "tasks": tasks, "failed_notifications": failed});
+    serde_json::to_writer(&mut *out, &doc)?;
     writeln!(out)
 }
 
@@ -295,6 +298,41 @@ fn state_str(s: MessageState) -> &'static str {
     }
 }
 
+fn notification_json(n: &NotificationRecord) -> Value {
+    json!({
+        "task": n.task,
+        "period": n.period,
+        "kind": n.kind,
+        "to": n.to.first().cloned().unwrap_or_default(),
+        "sent_at": n.sent_at.as_ref().map(rfc3339),
+        "state": state_str(n.state),
+        "attempts": n.attempts,
+        "error": n.last_error,
+    })
+}
+
+/// Messages given up on, below the status table: someone must fix an
+/// address or tell the person another way.
+pub fn failed_table(out: &mut impl Write, failed: &[NotificationRecord]) -> io::Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nUndeliverable messages ({}):", failed.len())?;
+    for n in failed {
+        writeln!(
+            out,
+            "  {}  {} {} {} to {}: {}",
+            n.created_at.format("%Y-%m-%d %H:%M"),
+            n.task,
+            n.period,
+            n.kind,
+            n.to.join(", "),
+            n.last_error.as_deref().unwrap_or("refused")
+        )?;
+    }
+    Ok(())
+}
+
 pub fn history_json(
     out: &mut impl Write,
     completions: &[Completion],
@@ -304,21 +342,7 @@ pub fn history_json(
         .iter()
         .map(|c| json!({"task": c.task, "period": c.period, "at": rfc3339(&c.at), "by": c.by, "via": c.via, "note": c.note}))
         .collect();
-    let notifications: Vec<Value> = notifications
-        .iter()
-        .map(|n| {
-            json!({
-                "task": n.task,
-                "period": n.period,
-                "kind": n.kind,
-                "to": n.to.first().cloned().unwrap_or_default(),
-                "sent_at": n.sent_at.as_ref().map(rfc3339),
-                "state": state_str(n.state),
-                "attempts": n.attempts,
-                "error": n.last_error,
-            })
-        })
-        .collect();
+    let notifications: Vec<Value> = notifications.iter().map(notification_json).collect();
     serde_json::to_writer(
         &mut *out,
         &json!({"completions": completions, "notifications": notifications}),

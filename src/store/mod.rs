@@ -719,15 +719,29 @@ impl Store {
     /// Notifications in the outbox, newest first (by when they were queued),
     /// optionally of one task.
     pub fn notifications(&self, task: Option<&str>) -> Result<Vec<NotificationRecord>, StoreError> {
+        self.notification_records(task_filter(task), params![task])
+    }
+
+    /// Messages given up on (a permanent delivery failure), newest first:
+    /// `status` shows them. Served by a partial index, so the cost follows
+    /// the number of failures, not the size of the outbox.
+    pub fn failed_notifications(&self) -> Result<Vec<NotificationRecord>, StoreError> {
+        self.notification_records("WHERE state = 'failed'", params![])
+    }
+
+    fn notification_records(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
         let result = (|| -> Result<Vec<NotificationRecord>, Fault> {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT id, task, period, kind, to_addrs, state, attempts, last_error,
                         created_at, sent_at
-                 FROM outbox {}
-                 ORDER BY created_utc DESC, id DESC",
-                task_filter(task)
+                 FROM outbox {filter}
+                 ORDER BY created_utc DESC, id DESC"
             ))?;
-            let mut rows = stmt.query(params![task])?;
+            let mut rows = stmt.query(args)?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 let what = format!("outbox message {}", row.get::<_, i64>(0)?);

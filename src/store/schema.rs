@@ -91,6 +91,7 @@ CREATE INDEX outbox_pending ON outbox (due_utc, id) WHERE state = 'pending';
 CREATE INDEX outbox_task_key ON outbox (task, key);
 CREATE INDEX outbox_task_created ON outbox (task, created_utc, id);
 CREATE INDEX outbox_created ON outbox (created_utc, id);
+CREATE INDEX outbox_failed ON outbox (created_utc, id) WHERE state = 'failed';
 CREATE TRIGGER outbox_never_delete BEFORE DELETE ON outbox
 BEGIN
     SELECT RAISE(ABORT, 'outbox rows keep notifications from being sent twice and cannot be deleted');
