@@ -233,7 +233,7 @@ fn check(loaded: &Loaded, now: DateTime<Utc>) -> CmdResult {
     } else {
         println!("Next due:");
         for e in dues {
-            let title = wheel.task(&e.task).map(|t| t.title.as_str()).unwrap_or("");
+            let title = wheel.task(e.task).map(|t| t.title.as_str()).unwrap_or("");
             println!("  {}  {:<24} {:<10} {}", e.due, e.task, e.period, title);
         }
     }

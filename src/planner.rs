@@ -7,6 +7,7 @@
 //! what is done and what was already sent, for `arshjul tick` and the daemon).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -110,9 +111,10 @@ pub struct Pass {
 
 /// One event of `arshjul plan`: what would happen if nothing were completed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanEvent {
-    pub task: String,
-    pub period: String,
+pub struct PlanEvent<'w> {
+    pub task: &'w str,
+    /// Shared by the events of one occurrence.
+    pub period: Arc<str>,
     pub due: NaiveDate,
     pub kind: Kind,
     /// Escalation level (1 = first step); 0 for other kinds.
@@ -120,7 +122,7 @@ pub struct PlanEvent {
     pub date: NaiveDate,
     pub at: DateTime<Tz>,
     /// Person keys addressed (To): the owners, or the escalation target.
-    pub to: Vec<String>,
+    pub to: &'w [String],
 }
 
 /// Where one task's oldest unfinished occurrence stands (CONTRACT section 5).
@@ -175,9 +177,9 @@ fn priority(kind: Kind) -> u8 {
 
 /// The day rules of one task on one wheel: where each reminder, repeat and
 /// escalation of an occurrence falls.
-struct TaskRules<'a> {
+struct TaskRules<'a, 'c> {
     task: &'a Task,
-    cal: &'a Calendar,
+    cal: &'c Calendar,
 }
 
 /// A reminder of an occurrence: its lead time and the open day it falls on.
@@ -196,7 +198,7 @@ struct Escalation<'a> {
     to: &'a str,
 }
 
-impl<'a> TaskRules<'a> {
+impl<'a> TaskRules<'a, '_> {
     /// Reminders in date order; two leads that land on the same open day
     /// become one (the one closer to the due date).
     fn reminders(&self, due: NaiveDate) -> Vec<Reminder> {
@@ -273,14 +275,22 @@ impl<'a> TaskRules<'a> {
     /// All events of one occurrence with their day in `from..=to`, if
     /// nothing is completed. Per day, the owners get at most one message
     /// (a repeat on an escalation day is left out: the escalation copies them).
-    fn expand(&self, occ: &Occurrence, from: NaiveDate, to: NaiveDate, out: &mut Vec<PlanEvent>) {
+    fn expand(
+        &self,
+        occ: &Occurrence,
+        from: NaiveDate,
+        to: NaiveDate,
+        out: &mut Vec<PlanEvent<'a>>,
+    ) {
         let due = occ.due;
-        let owners = &self.task.owners;
-        let mut push = |kind: Kind, level: u32, date: NaiveDate, to_keys: Vec<String>| {
+        let owners: &'a [String] = &self.task.owners;
+        let task: &'a str = &self.task.id;
+        let period: Arc<str> = Arc::from(occ.period.as_str());
+        let mut push = |kind: Kind, level: u32, date: NaiveDate, to_keys: &'a [String]| {
             if date >= from && date <= to {
                 out.push(PlanEvent {
-                    task: self.task.id.clone(),
-                    period: occ.period.clone(),
+                    task,
+                    period: period.clone(),
                     due,
                     kind,
                     level,
@@ -291,9 +301,9 @@ impl<'a> TaskRules<'a> {
             }
         };
         for r in self.reminders(due) {
-            push(Kind::Reminder, 0, r.date, owners.clone());
+            push(Kind::Reminder, 0, r.date, owners);
         }
-        push(Kind::Due, 0, due, owners.clone());
+        push(Kind::Due, 0, due, owners);
         let escalations = self.escalations(due);
         if let Some(every) = self.task.repeat.map(|d| i64::from(d.0)) {
             let first = ((from - due).num_days() - MOVE_SLACK_DAYS) / every;
@@ -305,14 +315,19 @@ impl<'a> TaskRules<'a> {
                 }
                 let escalated = escalations.iter().any(|e| e.date == date);
                 if last_day != Some(date) && !escalated {
-                    push(Kind::Repeat, 0, date, owners.clone());
+                    push(Kind::Repeat, 0, date, owners);
                 }
                 last_day = Some(date);
                 k += 1;
             }
         }
-        for e in &escalations {
-            push(Kind::Escalation, e.level, e.date, vec![e.to.to_string()]);
+        for (e, step) in escalations.iter().zip(&self.task.escalate) {
+            push(
+                Kind::Escalation,
+                e.level,
+                e.date,
+                std::slice::from_ref(&step.to),
+            );
         }
     }
 }
@@ -419,11 +434,11 @@ pub fn periods_in_view(
 /// Every event whose day lies in `from..=to`, as if nothing were completed,
 /// in time order. Without `organisation.start`, tasks are taken to appear on
 /// `from`.
-pub fn plan_range(wheel: &Wheel, from: NaiveDate, to: NaiveDate) -> Vec<PlanEvent> {
+pub fn plan_range(wheel: &Wheel, from: NaiveDate, to: NaiveDate) -> Vec<PlanEvent<'_>> {
     let cal = Calendar::new(&wheel.organisation);
     // Sorted on a key of plain numbers: the instant, then the task's place
-    // in the wheel, the due date, the kind and the level. The events stay
-    // where they are; only the small keys move.
+    // in the wheel, the due date, the kind and the level. Only the small
+    // keys are sorted; the events are then put in that order in place.
     let mut events = Vec::new();
     let mut keys: Vec<(i64, usize, NaiveDate, u8, u32, usize)> = Vec::new();
     for (index, task) in wheel.tasks.iter().enumerate() {
@@ -446,10 +461,27 @@ pub fn plan_range(wheel: &Wheel, from: NaiveDate, to: NaiveDate) -> Vec<PlanEven
         }));
     }
     keys.sort_unstable();
-    let mut slots: Vec<Option<PlanEvent>> = events.into_iter().map(Some).collect();
-    keys.into_iter()
-        .filter_map(|k| slots.get_mut(k.5).and_then(Option::take))
-        .collect()
+    let mut order: Vec<usize> = keys.into_iter().map(|k| k.5).collect();
+    drop_into_order(&mut events, &mut order);
+    events
+}
+
+/// Rearranges `items` so that position `p` holds what was at `order[p]`,
+/// following each cycle of the permutation with swaps (no second copy of
+/// millions of events). `order` is used up.
+fn drop_into_order<T>(items: &mut [T], order: &mut [usize]) {
+    for start in 0..order.len() {
+        let mut p = start;
+        while order[p] != p {
+            let src = order[p];
+            order[p] = p;
+            if src == start {
+                break;
+            }
+            items.swap(p, src);
+            p = src;
+        }
+    }
 }
 
 /// The last local day whose send time has come at `now`.

@@ -192,7 +192,7 @@ proptest! {
                     prop_assert!(e.date > e.due, "{:?} not after its due date: {:?}", e.kind, e);
                 }
             }
-            let id = (e.task.clone(), e.period.clone(), e.kind, e.level, e.date);
+            let id = (e.task, e.period.clone(), e.kind, e.level, e.date);
             prop_assert!(seen.insert(id), "event twice: {:?}", e);
         }
     }

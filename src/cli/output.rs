@@ -93,7 +93,7 @@ pub fn plan_json(
         out.write_all(b"{\"task\":")?;
         serde_json::to_writer(&mut *out, &e.task)?;
         out.write_all(b",\"period\":")?;
-        serde_json::to_writer(&mut *out, &e.period)?;
+        serde_json::to_writer(&mut *out, &*e.period)?;
         line.clear();
         line.extend_from_slice(b",\"due\":\"");
         put_date(&mut line, e.due);
@@ -161,7 +161,7 @@ pub fn plan_table(out: &mut impl Write, wheel: &Wheel, events: &[PlanEvent]) -> 
             e.task,
             e.period,
             e.due.to_string(),
-            emails(wheel, &e.to).join(", ")
+            emails(wheel, e.to).join(", ")
         )?;
     }
     Ok(())
