@@ -242,12 +242,16 @@ pub fn run_once(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure
         settings: loaded.settings.clone(),
         wheel: loaded.wheel.clone(),
     };
-    let engine = Engine::new(loaded)?;
-    let store = Mutex::new(open_store(&engine.settings)?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))?;
+    // The engine's SMTP pool spawns a task when it is dropped, so the engine
+    // must be dropped inside the runtime: locals drop in reverse order, so
+    // the engine goes before this guard and the runtime.
+    let _inside = runtime.enter();
+    let engine = Engine::new(loaded)?;
+    let store = Mutex::new(open_store(&engine.settings)?);
     let report = runtime.block_on(engine.pass(&store, now, &|| false))?;
     let next = report
         .next_at

@@ -1,0 +1,617 @@
+//! End to end: the shipped wheel ticked through 2027 by the real binary over
+//! real SMTP equals `arshjul plan`; a reminder's link completes the task in
+//! one click on the real router; headless Chromium presses the button.
+
+#[path = "support/smtp.rs"]
+mod smtp;
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use arshjul::store::Store;
+use arshjul::web::token::Secret;
+use arshjul::web::{self, AppState};
+use base64::Engine;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Europe::Copenhagen;
+use smtp::{Received, SmtpServer};
+use support::{Run, Scratch};
+
+// ---------------------------------------------------------------------------
+// The world: the shipped wheel, a scratch directory, a real SMTP server.
+
+/// A scratch directory holding the shipped `schedule.toml`, and a test SMTP
+/// server on a multi-threaded runtime, so it answers while the test thread
+/// waits for the binary.
+struct World {
+    scratch: Scratch,
+    runtime: tokio::runtime::Runtime,
+    smtp: SmtpServer,
+}
+
+impl World {
+    fn new() -> World {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedule.toml");
+        let schedule = std::fs::read_to_string(&shipped).expect("read the shipped schedule.toml");
+        let scratch = Scratch::new(&schedule);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let smtp = runtime.block_on(SmtpServer::start());
+        World {
+            scratch,
+            runtime,
+            smtp,
+        }
+    }
+
+    fn database(&self) -> PathBuf {
+        self.scratch.file("arshjul.db")
+    }
+
+    /// Runs `arshjul ARGS` with SMTP delivery to the test server and the
+    /// database (and so the secret beside it) in the scratch directory.
+    fn run(&self, args: &[&str]) -> Run {
+        let port = self.smtp.port().to_string();
+        let database = self.database();
+        let database = database.to_str().expect("the scratch path is UTF-8");
+        self.scratch.run_env(
+            args,
+            &[
+                ("ARSHJUL_MAIL__TRANSPORT", "smtp"),
+                ("ARSHJUL_MAIL__SMTP__HOST", "127.0.0.1"),
+                ("ARSHJUL_MAIL__SMTP__PORT", &port),
+                ("ARSHJUL_MAIL__SMTP__TLS", "none"),
+                ("ARSHJUL_DATABASE", database),
+            ],
+        )
+    }
+
+    /// Ticks at 08:00 Copenhagen time on `day` (+01:00 or +02:00 as the
+    /// season has it) and returns the messages that tick delivered.
+    fn tick(&self, day: NaiveDate) -> Vec<Received> {
+        let before = self.smtp.received().len();
+        let now = eight_o_clock(day).to_rfc3339();
+        let run = self.run(&["tick", "--now", &now]);
+        assert_eq!(
+            run.code(),
+            0,
+            "tick --now {now} exited {}\nstdout:\n{}\nstderr:\n{}",
+            run.code(),
+            run.stdout(),
+            run.stderr()
+        );
+        self.smtp.received()[before..].to_vec()
+    }
+
+    /// Starts the real router on 127.0.0.1:0 on the binary's database and
+    /// secret file, with the clock at 08:00 on `day`.
+    fn serve(&self, day: NaiveDate) -> Served {
+        let wheel = arshjul::wheel::parse_file(&self.scratch.file("schedule.toml"))
+            .expect("the shipped wheel parses");
+        let store = Store::open(&self.database(), false).expect("the binary created the database");
+        let secret = Secret::load_or_create(&self.scratch.file("arshjul.secret"))
+            .expect("the binary created the secret");
+        let now = eight_o_clock(day).with_timezone(&Utc);
+        let state = AppState::new(
+            Arc::new(Mutex::new(store)),
+            Arc::new(RwLock::new(Arc::new(wheel))),
+            secret,
+            Vec::new(),
+        )
+        .with_clock(Arc::new(move || now));
+        let listener = self
+            .runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        self.runtime.spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(e) = web::serve(listener, state, shutdown).await {
+                panic!("the router stopped: {e}");
+            }
+        });
+        Served { addr, _stop: stop }
+    }
+}
+
+/// A router serving until dropped.
+struct Served {
+    addr: SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Served {
+    /// `link` with its origin replaced by this server's address.
+    fn local(&self, link: &str) -> String {
+        let path = &link[link.find("/done/").expect("a completion link")..];
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn eight_o_clock(day: NaiveDate) -> DateTime<chrono_tz::Tz> {
+    Copenhagen
+        .from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap())
+        .single()
+        .expect("08:00 exists on every day in Copenhagen")
+}
+
+// ---------------------------------------------------------------------------
+// Reading messages back.
+
+/// One received message, as far as the tests care.
+#[derive(Debug, Clone)]
+struct Mail {
+    task: String,
+    period: String,
+    kind: String,
+    to: Vec<String>,
+    cc: Vec<String>,
+    envelope: Vec<String>,
+    references: String,
+    raw: String,
+}
+
+impl Mail {
+    fn of(r: &Received) -> Mail {
+        let raw = r.text();
+        let headers = headers(&raw);
+        let one = |name: &str| -> String {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        Mail {
+            task: one("X-Arshjul-Task"),
+            period: one("X-Arshjul-Period"),
+            kind: one("X-Arshjul-Kind"),
+            to: addresses(&one("To")),
+            cc: addresses(&one("Cc")),
+            envelope: r.rcpt.clone(),
+            references: one("References"),
+            raw,
+        }
+    }
+
+    /// The completion link in the text part, transfer encoding undone.
+    fn link(&self) -> Option<String> {
+        let text = text_part(&self.raw)?;
+        let start = text.find("http")?;
+        let end = text[start..]
+            .find(|c: char| c.is_whitespace() || c == '>' || c == '"')
+            .map_or(text.len(), |n| start + n);
+        let link = &text[start..end];
+        link.contains("/done/").then(|| link.to_string())
+    }
+}
+
+/// The header fields of a message, continuation lines unfolded.
+fn headers(raw: &str) -> Vec<(String, String)> {
+    let head = raw.split("\r\n\r\n").next().unwrap_or("");
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in head.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = fields.last_mut() {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            fields.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    fields
+}
+
+/// The addresses in an address-list header: inside `<…>`, or bare.
+fn addresses(value: &str) -> Vec<String> {
+    if value.is_empty() {
+        return Vec::new();
+    }
+    value
+        .split(',')
+        .map(|part| match (part.find('<'), part.find('>')) {
+            (Some(a), Some(b)) if a < b => part[a + 1..b].to_string(),
+            _ => part.trim().to_string(),
+        })
+        .collect()
+}
+
+/// The decoded `text/plain` part of a MIME message.
+fn text_part(raw: &str) -> Option<String> {
+    for part in raw.split("\r\n--") {
+        let Some((head, body)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        // The first line is the boundary; it has no colon and is skipped.
+        let fields = headers(head);
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.to_ascii_lowercase())
+                .unwrap_or_default()
+        };
+        if !field("Content-Type").starts_with("text/plain") {
+            continue;
+        }
+        let body = body.split("\r\n--").next().unwrap_or(body);
+        let bytes = match field("Content-Transfer-Encoding").as_str() {
+            "quoted-printable" => quoted_printable(body),
+            "base64" => base64::engine::general_purpose::STANDARD
+                .decode(body.split_whitespace().collect::<String>())
+                .expect("valid base64 text part"),
+            _ => body.as_bytes().to_vec(),
+        };
+        return Some(String::from_utf8(bytes).expect("the text part is UTF-8"));
+    }
+    None
+}
+
+/// Undoes quoted-printable: soft line breaks and `=XX` escapes.
+fn quoted_printable(body: &str) -> Vec<u8> {
+    let joined = body.replace("=\r\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ASCII escape");
+            out.push(u8::from_str_radix(hex, 16).expect("a hex escape"));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Plain HTTP/1.1 over a real TCP connection.
+
+/// Sends one request to `url` (an `http://host:port/path` URL) and returns
+/// the status code and the body.
+fn http(method: &str, url: &str, body: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').expect("a path"));
+    let mut stream = TcpStream::connect(host).expect("connect to the router");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: arshjul-e2e\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response:\n{response}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+// ---------------------------------------------------------------------------
+// 1. A scripted year over SMTP equals the plan.
+
+/// What one delivered message is: the day its tick ran, task, period, kind
+/// and the one `To` address.
+type Key = (String, String, String, String, String);
+
+#[test]
+fn a_year_of_daily_ticks_over_smtp_delivers_exactly_the_plan() {
+    let started = Instant::now();
+    let world = World::new();
+    let wheel = arshjul::wheel::parse_file(&world.scratch.file("schedule.toml"))
+        .expect("the shipped wheel parses");
+
+    // Every plan event except `due` is one message per address in `to`.
+    let plan = world
+        .run(&[
+            "plan",
+            "--from",
+            "2027-01-01",
+            "--to",
+            "2027-12-31",
+            "--json",
+        ])
+        .expect(0)
+        .json();
+    let mut expected: BTreeMap<Key, usize> = BTreeMap::new();
+    let mut owners_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in plan["events"].as_array().expect("plan events") {
+        let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+        if s("kind") == "due" {
+            continue;
+        }
+        for to in e["to"].as_array().expect("to is a list") {
+            let key = (
+                s("date"),
+                s("task"),
+                s("period"),
+                s("kind"),
+                to.as_str().unwrap_or_default().to_string(),
+            );
+            *expected.entry(key).or_default() += 1;
+        }
+    }
+    for task in &wheel.tasks {
+        let mut emails: Vec<String> = task
+            .owners
+            .iter()
+            .map(|o| wheel.person(o).expect("owner is a person").email.clone())
+            .collect();
+        emails.sort();
+        owners_of.insert(task.id.clone(), emails);
+    }
+    assert!(
+        expected.len() > 300,
+        "the shipped wheel plans a busy year, got {} messages",
+        expected.len()
+    );
+
+    // 365 process spawns, each with its SMTP dialogue, take well over a
+    // minute on a shared CI machine. So the binary ticks at 08:00 local time
+    // on every day the plan has an event, plus a fixed pseudo-random sample
+    // of about one quiet day in four, where nothing may arrive.
+    let busy: BTreeSet<String> = expected.keys().map(|k| k.0.clone()).collect();
+    let mut days = Vec::new();
+    let mut seed: u32 = 2027;
+    let mut day = date(2027, 1, 1);
+    while day <= date(2027, 12, 31) {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        if busy.contains(&day.to_string()) || (seed >> 16) % 4 == 0 {
+            days.push(day);
+        }
+        day = day.succ_opt().unwrap();
+    }
+    let quiet = days.len() - busy.len();
+    assert!(quiet >= 40, "only {quiet} quiet days sampled");
+
+    let mut got: BTreeMap<Key, usize> = BTreeMap::new();
+    let mut mails: Vec<Mail> = Vec::new();
+    for day in days {
+        for r in world.tick(day) {
+            let mail = Mail::of(&r);
+            assert_eq!(
+                mail.to.len(),
+                1,
+                "one To address per message:\n{}",
+                mail.raw
+            );
+            let key = (
+                day.to_string(),
+                mail.task.clone(),
+                mail.period.clone(),
+                mail.kind.clone(),
+                mail.to[0].clone(),
+            );
+            *got.entry(key).or_default() += 1;
+
+            // Escalations copy the owners; nothing else copies anyone.
+            let mut cc = mail.cc.clone();
+            cc.sort();
+            if mail.kind == "escalation" {
+                assert_eq!(cc, owners_of[&mail.task], "Cc of\n{}", mail.raw);
+            } else {
+                assert!(cc.is_empty(), "unexpected Cc on\n{}", mail.raw);
+            }
+            // The envelope reaches exactly To and Cc.
+            let mut envelope = mail.envelope.clone();
+            envelope.sort();
+            let mut header_rcpt = [mail.to.clone(), mail.cc.clone()].concat();
+            header_rcpt.sort();
+            assert_eq!(envelope, header_rcpt, "envelope of\n{}", mail.raw);
+            mails.push(mail);
+        }
+    }
+
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|(k, n)| got.get(*k) != Some(n))
+        .collect();
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|(k, n)| expected.get(*k) != Some(n))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "planned but not delivered once: {missing:#?}\ndelivered but not planned: {extra:#?}"
+    );
+
+    // Every message of one occurrence shares one thread; occurrences differ.
+    let mut threads: BTreeMap<(String, String), String> = BTreeMap::new();
+    for m in &mails {
+        assert!(!m.references.is_empty(), "no References on\n{}", m.raw);
+        let thread = threads
+            .entry((m.task.clone(), m.period.clone()))
+            .or_insert_with(|| m.references.clone());
+        assert_eq!(
+            *thread, m.references,
+            "{} {} left its thread",
+            m.task, m.period
+        );
+    }
+    let mut distinct: Vec<&String> = threads.values().collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        threads.len(),
+        "two occurrences share a thread"
+    );
+
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the year took {:?}",
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 2. From an e-mail to done in one click.
+
+/// The reminder for the yearly policy review (period 2027, due 1 March,
+/// owned by Digitalisering), delivered by a tick on 29 January 2027.
+fn policy_review_reminder(world: &World) -> (Mail, String) {
+    let delivered: Vec<Mail> = world.tick(date(2027, 1, 29)).iter().map(Mail::of).collect();
+    let mail = delivered
+        .into_iter()
+        .find(|m| m.task == "policy-review")
+        .expect("29 January brings the policy review reminder");
+    assert_eq!(mail.kind, "reminder");
+    assert_eq!(mail.period, "2027");
+    assert_eq!(mail.to, vec!["digitalisering@ballerup.example".to_string()]);
+    let link = mail
+        .link()
+        .unwrap_or_else(|| panic!("no completion link in the text part:\n{}", mail.raw));
+    (mail, link)
+}
+
+#[test]
+fn the_link_in_a_reminder_records_the_completion_in_one_click_and_stops_the_mail() {
+    let world = World::new();
+    let (_, link) = policy_review_reminder(&world);
+    assert!(link.starts_with("http://127.0.0.1:8080/done/"), "{link}");
+
+    let served = world.serve(date(2027, 1, 29));
+    let url = served.local(&link);
+
+    // Opening the link records nothing.
+    let (status, page) = http("GET", &url, "");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<form method=\"post\">"), "{page}");
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    assert_eq!(history["completions"], serde_json::json!([]), "{history}");
+
+    // Pressing the button records it, via the link, by the owner.
+    let (status, page) = http("POST", &url, "note=");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Registreret som udført"), "{page}");
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    let completions = history["completions"].as_array().expect("completions");
+    assert_eq!(completions.len(), 1, "{history}");
+    assert_eq!(completions[0]["task"], "policy-review");
+    assert_eq!(completions[0]["period"], "2027");
+    assert_eq!(completions[0]["via"], "link");
+    assert_eq!(completions[0]["by"], "digitalisering@ballerup.example");
+    drop(served);
+
+    // No reminder, repeat or escalation for that occurrence follows, well
+    // past the due date and the escalation days.
+    let mut day = date(2027, 1, 30);
+    while day <= date(2027, 4, 30) {
+        for m in world.tick(day).iter().map(Mail::of) {
+            assert!(
+                !(m.task == "policy-review" && m.period == "2027"),
+                "{day}: mail for a done occurrence:\n{}",
+                m.raw
+            );
+        }
+        day = day.succ_opt().unwrap();
+    }
+
+    let status = world
+        .run(&["status", "--json", "--now", "2027-04-30"])
+        .expect(0)
+        .json();
+    let row = status["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|t| t["id"] == "policy-review")
+        .unwrap_or_else(|| panic!("no policy-review row: {status}"))
+        .clone();
+    assert_eq!(row["period"], "2028", "{row}");
+    assert_eq!(row["due"], "2028-03-01", "{row}");
+    assert_eq!(row["last_done"]["period"], "2027", "{row}");
+    assert_eq!(row["last_done"]["via"], "link", "{row}");
+}
+
+// ---------------------------------------------------------------------------
+// 3. A browser presses the button.
+
+/// Whether Chromium, Node and playwright-core are here. Under CI their
+/// absence fails the test; on a developer machine it is a loud notice.
+fn browser_ready(browser_dir: &Path) -> bool {
+    let mut missing = Vec::new();
+    if !Path::new("/usr/bin/chromium").exists() {
+        missing.push("/usr/bin/chromium (apt-get install -y chromium)");
+    }
+    if !browser_dir.join("node_modules/playwright-core").is_dir() {
+        missing.push("tests/browser/node_modules (cd tests/browser && npm ci)");
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        missing.push("node (apt-get install -y nodejs)");
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let message = format!("the browser test needs: {}", missing.join("; "));
+    if std::env::var_os("CI").is_some() {
+        panic!("{message}");
+    }
+    eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+    eprintln!("!!! SKIPPED the browser test: {message}");
+    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
+    false
+}
+
+#[test]
+fn headless_chromium_opens_the_link_presses_the_button_and_sees_the_confirmation() {
+    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if !browser_ready(&browser_dir) {
+        return;
+    }
+    let world = World::new();
+    let (_, link) = policy_review_reminder(&world);
+    let served = world.serve(date(2027, 1, 29));
+    let url = served.local(&link);
+
+    let click = Command::new("node")
+        .arg(browser_dir.join("click.mjs"))
+        .arg(&url)
+        .current_dir(&browser_dir)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&click.stdout);
+    let stderr = String::from_utf8_lossy(&click.stderr);
+    assert!(
+        click.status.success(),
+        "click.mjs failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert_eq!(stdout.trim(), "Registreret som udført", "{stderr}");
+
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    let completions = history["completions"].as_array().expect("completions");
+    assert_eq!(completions.len(), 1, "{history}");
+    assert_eq!(completions[0]["task"], "policy-review");
+    assert_eq!(completions[0]["period"], "2027");
+    assert_eq!(completions[0]["via"], "link");
+    assert_eq!(completions[0]["by"], "digitalisering@ballerup.example");
+}
