@@ -6,7 +6,7 @@
 mod smtp;
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -375,27 +375,11 @@ fn a_year_of_daily_ticks_over_smtp_delivers_exactly_the_plan() {
         expected.len()
     );
 
-    // 365 process spawns, each with its SMTP dialogue, take well over a
-    // minute on a shared CI machine. So the binary ticks at 08:00 local time
-    // on every day the plan has an event, plus a fixed pseudo-random sample
-    // of about one quiet day in four, where nothing may arrive.
-    let busy: BTreeSet<String> = expected.keys().map(|k| k.0.clone()).collect();
-    let mut days = Vec::new();
-    let mut seed: u32 = 2027;
-    let mut day = date(2027, 1, 1);
-    while day <= date(2027, 12, 31) {
-        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        if busy.contains(&day.to_string()) || (seed >> 16) % 4 == 0 {
-            days.push(day);
-        }
-        day = day.succ_opt().unwrap();
-    }
-    let quiet = days.len() - busy.len();
-    assert!(quiet >= 40, "only {quiet} quiet days sampled");
-
+    // A tick at 08:00 local time on every day of 2027.
     let mut got: BTreeMap<Key, usize> = BTreeMap::new();
     let mut mails: Vec<Mail> = Vec::new();
-    for day in days {
+    let mut day = date(2027, 1, 1);
+    while day <= date(2027, 12, 31) {
         for r in world.tick(day) {
             let mail = Mail::of(&r);
             assert_eq!(
@@ -429,6 +413,7 @@ fn a_year_of_daily_ticks_over_smtp_delivers_exactly_the_plan() {
             assert_eq!(envelope, header_rcpt, "envelope of\n{}", mail.raw);
             mails.push(mail);
         }
+        day = day.succ_opt().unwrap();
     }
 
     let missing: Vec<_> = expected
@@ -576,9 +561,12 @@ fn browser_ready(browser_dir: &Path) -> bool {
     if std::env::var_os("CI").is_some() {
         panic!("{message}");
     }
-    eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-    eprintln!("!!! SKIPPED the browser test: {message}");
-    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
+    // Straight to stderr: the test harness captures `eprintln!`, and this
+    // notice must be seen even when the test passes.
+    let notice = format!(
+        "\n!!! SKIPPED the browser test: {message}\n!!! (under CI, with CI set, this fails)\n\n"
+    );
+    let _ = std::io::stderr().write_all(notice.as_bytes());
     false
 }
 
