@@ -221,12 +221,16 @@ pub fn run_once(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure
         settings: loaded.settings.clone(),
         wheel: loaded.wheel.clone(),
     };
-    let engine = Engine::new(loaded)?;
-    let store = Mutex::new(open_store(&engine.settings)?);
+    // The runtime is declared first and entered so that it outlives the
+    // engine: dropping lettre's SMTP pool spawns a task and panics outside a
+    // Tokio runtime.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))?;
+    let _entered = runtime.enter();
+    let engine = Engine::new(loaded)?;
+    let store = Mutex::new(open_store(&engine.settings)?);
     let report = runtime.block_on(engine.pass(&store, now))?;
     let next = report
         .next_at
