@@ -282,3 +282,62 @@ fn a_locked_database_is_a_clear_error_and_leaves_no_partial_state() {
     s.run(&["tick", "--now", REMIND_AT]).expect(0);
     assert_eq!(history(&s).len(), 3);
 }
+
+#[test]
+fn a_clock_jump_forward_sends_no_burst_and_a_jump_back_sends_nothing() {
+    let s = Scratch::new(&wheel(3));
+    s.run(&["tick", "--now", REMIND_AT]).expect(0);
+    assert_eq!(history(&s).len(), 3);
+    // A week later in one jump.
+    s.run(&["tick", "--now", "2027-03-01T09:00:00+01:00"])
+        .expect(0);
+    let notes = history(&s);
+    let mut per: HashMap<String, usize> = HashMap::new();
+    for n in &notes {
+        *per.entry(format!("{} {} {}", n["task"], n["period"], n["to"]))
+            .or_insert(0) += 1;
+    }
+    assert!(per.values().all(|&n| n <= 2), "a burst: {per:?}");
+    let after_jump = notes.len();
+    // The clock goes back a day.
+    s.run(&["tick", "--now", "2027-02-28T09:00:00+01:00"])
+        .expect(0);
+    assert_eq!(history(&s).len(), after_jump);
+}
+
+#[test]
+fn a_disk_that_refuses_writes_is_a_clear_error_and_the_database_survives() {
+    let s = Scratch::new(&wheel(200));
+    s.run(&["tick", "--now", "2027-01-20T09:00:00+01:00"])
+        .expect(0);
+    let size = std::fs::metadata(s.file("arshjul.db")).expect("db").len();
+    let blocks = size / 1024 + 1;
+    let script = format!("trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" tick --now {REMIND_AT}");
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", &script, env!("CARGO_BIN_EXE_arshjul")])
+        .current_dir(s.path())
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn");
+    let r = Run(cmd.output().expect("bash"));
+    assert_ne!(r.code(), 0, "{}", r.stderr());
+    assert_ne!(r.code(), 101, "panicked: {}", r.stderr());
+    assert!(r.stderr().contains("arshjul"), "{}", r.stderr());
+    assert_eq!(integrity(&s), "ok");
+    s.run(&["tick", "--now", REMIND_AT]).expect(0);
+    let notes = history(&s);
+    assert_eq!(notes.len(), 200);
+    assert!(notes.iter().all(|n| n["state"] == "sent"));
+}
+
+#[test]
+fn a_database_under_a_regular_file_is_a_clear_error_naming_it() {
+    let s = Scratch::new(&wheel(1));
+    std::fs::write(s.file("plain"), "not a directory").expect("write");
+    let r = s.run_env(
+        &["tick", "--now", REMIND_AT],
+        &[("ARSHJUL_DATABASE", "plain/sub/arshjul.db")],
+    );
+    assert_ne!(r.code(), 0);
+    assert_ne!(r.code(), 101, "panicked: {}", r.stderr());
+    assert!(r.stderr().contains("plain/sub"), "{}", r.stderr());
+}
