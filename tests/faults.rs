@@ -321,7 +321,7 @@ fn a_disk_that_refuses_writes_is_a_clear_error_and_the_database_survives() {
     let r = Run(cmd.output().expect("bash"));
     assert_ne!(r.code(), 0, "{}", r.stderr());
     assert_ne!(r.code(), 101, "panicked: {}", r.stderr());
-    assert!(r.stderr().contains("arshjul"), "{}", r.stderr());
+    assert!(r.stderr().contains("arshjul.db"), "{}", r.stderr());
     assert_eq!(integrity(&s), "ok");
     s.run(&["tick", "--now", REMIND_AT]).expect(0);
     let notes = history(&s);
