@@ -85,7 +85,7 @@ cat "$work/status.md"
 idle=$work/idle
 mkdir -p "$idle/outbox"
 cp schedule.toml "$idle/"
-(cd "$idle" && exec "$bin" run >"$idle/log" 2>&1) &
+(cd "$idle" && ARSHJUL_LISTEN=127.0.0.1:18481 exec "$bin" run >"$idle/log" 2>&1) &
 daemon=$!
 sleep 2
 ticks=$(getconf CLK_TCK)
