@@ -122,6 +122,25 @@ impl Checker<'_> {
         });
     }
 
+    /// An optional text setting: its default when absent, its parsed value,
+    /// or a problem at its place (and the default, so checking goes on).
+    fn setting<T>(
+        &mut self,
+        raw: &Option<Spanned<String>>,
+        default: T,
+        parse: impl Fn(&str) -> Option<T>,
+        problem: impl Fn(&str) -> String,
+    ) -> T {
+        let Some(text) = raw else { return default };
+        match parse(text.get_ref()) {
+            Some(value) => value,
+            None => {
+                self.report(text.span(), problem(text.get_ref()));
+                default
+            }
+        }
+    }
+
     fn organisation(&mut self, raw: RawOrganisation) -> Organisation {
         let name = raw.name.get_ref().trim().to_string();
         if name.is_empty() {
@@ -131,48 +150,38 @@ impl Checker<'_> {
             );
         }
 
-        let mut timezone = chrono_tz::Europe::Copenhagen;
-        if let Some(text) = &raw.timezone {
-            match text.get_ref().parse::<Tz>() {
-                Ok(tz) => timezone = tz,
-                Err(_) => self.report(
-                    text.span(),
-                    format!("unknown time zone {:?}", text.get_ref()),
-                ),
-            }
-        }
-
-        let mut language = Language::Da;
-        if let Some(text) = &raw.language {
-            match text.get_ref().as_str() {
-                "da" => language = Language::Da,
-                "en" => language = Language::En,
-                other => self.report(text.span(), format!("unknown language {other:?} (da, en)")),
-            }
-        }
-
-        let mut send_time = NaiveTime::from_hms_opt(8, 0, 0).unwrap_or(NaiveTime::MIN);
-        if let Some(text) = &raw.send_time {
-            match values::send_time(text.get_ref()) {
-                Some(time) => send_time = time,
-                None => self.report(
-                    text.span(),
-                    format!("bad send time {:?} (use HH:MM)", text.get_ref()),
-                ),
-            }
-        }
-
-        let mut holidays = HolidayRule::Dk;
-        if let Some(text) = &raw.holidays {
-            match text.get_ref().as_str() {
-                "dk" => holidays = HolidayRule::Dk,
-                "none" => holidays = HolidayRule::None,
-                other => self.report(
-                    text.span(),
-                    format!("unknown holiday rule {other:?} (dk, none)"),
-                ),
-            }
-        }
+        let timezone = self.setting(
+            &raw.timezone,
+            chrono_tz::Europe::Copenhagen,
+            |t| t.parse::<Tz>().ok(),
+            |t| format!("unknown time zone {t:?}"),
+        );
+        let language = self.setting(
+            &raw.language,
+            Language::Da,
+            |t| match t {
+                "da" => Some(Language::Da),
+                "en" => Some(Language::En),
+                _ => None,
+            },
+            |t| format!("unknown language {t:?} (da, en)"),
+        );
+        let send_time = self.setting(
+            &raw.send_time,
+            NaiveTime::from_hms_opt(8, 0, 0).unwrap_or(NaiveTime::MIN),
+            values::send_time,
+            |t| format!("bad send time {t:?} (use HH:MM)"),
+        );
+        let holidays = self.setting(
+            &raw.holidays,
+            HolidayRule::Dk,
+            |t| match t {
+                "dk" => Some(HolidayRule::Dk),
+                "none" => Some(HolidayRule::None),
+                _ => None,
+            },
+            |t| format!("unknown holiday rule {t:?} (dk, none)"),
+        );
 
         let mut closed = Vec::new();
         for day in raw.closed.iter().flatten() {
