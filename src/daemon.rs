@@ -238,10 +238,19 @@ fn status_line(wheel: &Wheel, store: &Mutex<Store>, next_at: Option<DateTime<Utc
     format!("{} tasks, {overdue} overdue{next}", wheel.tasks.len())
 }
 
-/// Half of this is how often the loop pings systemd's watchdog.
+/// Half of this is how often the loop pings systemd's watchdog. Read as
+/// sd_watchdog_enabled(3) does: `WATCHDOG_USEC` set and positive, and
+/// `WATCHDOG_PID` either unset or this process (sd-notify 0.4's
+/// `watchdog_enabled` wrongly demands that `WATCHDOG_PID` be set).
 fn watchdog_interval() -> Option<Duration> {
-    let mut usec = 0;
-    sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec))
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.trim().parse().ok()?;
+    if usec == 0 {
+        return None;
+    }
+    match std::env::var("WATCHDOG_PID") {
+        Ok(pid) if pid.trim().parse::<u32>().ok() != Some(std::process::id()) => None,
+        _ => Some(Duration::from_micros(usec)),
+    }
 }
 
 /// Tells systemd (when `NOTIFY_SOCKET` is set); otherwise does nothing.

@@ -1,257 +1,389 @@
-//! `arshjul run` as systemd runs it: the notify protocol on a real unix
-//! datagram socket, catch-up on start, reload with a broken and a grown
-//! wheel, a clean stop, and a restart that sends nothing twice. The daemon
-//! reads the wall clock, so the wheel is written relative to today.
+//! `arshjul run` as systemd runs it: the real binary in a scratch
+//! directory, a unix datagram socket as NOTIFY_SOCKET, real signals, real
+//! HTTP, and the file transport's outbox.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{Days, NaiveDate, Utc};
 
-/// A daemon child that is killed if the test fails before stopping it.
-struct Daemon {
-    child: Child,
-    notify: UnixDatagram,
-    port: u16,
-    log: PathBuf,
-}
+/// How long any single expectation may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(8);
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// A yearly task due in 10 days whose 30-day reminder day has passed.
-fn task(id: &str) -> String {
-    let due = Utc::now()
+/// Today in the wheel's time zone.
+fn today() -> NaiveDate {
+    Utc::now()
         .with_timezone(&chrono_tz::Europe::Copenhagen)
         .date_naive()
-        + chrono::Duration::days(10);
+}
+
+/// A yearly task due `days` from today, reminded 30 days ahead, as a
+/// `[[task]]` table. Skips 29 February, which a yearly `MM-DD` cannot name.
+fn task(id: &str, days: u64) -> String {
     format!(
-        "\n[[task]]\nid = \"{id}\"\ntitle = \"Opgave {id}\"\nowner = \"anna\"\nevery = \"year\"\ndue = \"{}\"\n",
-        due.format("%m-%d")
+        "\n[[task]]\nid = \"{id}\"\ntitle = \"Opgave {id}\"\nowner = \"anna\"\n\
+         every = \"year\"\ndue = \"{}\"\nremind = [\"30d\"]\n\
+         reference = \"ISO/IEC 27001:2022 5.2\"\ndescription = \"Gør det.\"\n",
+        due_of(days)
     )
 }
 
-fn wheel(tasks: &[&str]) -> String {
-    let mut w = String::from(
-        r#"
-[organisation]
-name = "Testkommune"
-send_time = "00:00"
-holidays = "none"
-
-[defaults]
-remind = ["30d"]
-repeat = "0d"
-
-[people.anna]
-name = "Anna"
-email = "anna@example.dk"
-"#,
-    );
-    for id in tasks {
-        w.push_str(&task(id));
+/// The `MM-DD` of the day `days` from today, or of the day after when that
+/// is 29 February, which a yearly `MM-DD` cannot name.
+fn due_of(days: u64) -> String {
+    let due = today() + Days::new(days);
+    match due.format("%m-%d").to_string().as_str() {
+        "02-29" => "03-01".to_string(),
+        other => other.to_string(),
     }
-    w
 }
 
-fn start(dir: &Path) -> Daemon {
-    let socket = dir.join(format!(
-        "notify-{}.sock",
-        Utc::now().timestamp_nanos_opt().unwrap_or(0)
-    ));
-    let notify = UnixDatagram::bind(&socket).expect("bind the notify socket");
-    notify
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
-    let port = free_port();
-    let log = dir.join("daemon.log");
-    // systemd sets WATCHDOG_PID to the service's pid; `exec` keeps the
-    // shell's pid, so `$$` is the daemon's.
-    let mut cmd = Command::new("sh");
-    cmd.args([
-        "-c",
-        "WATCHDOG_PID=$$ exec \"$0\" run",
-        env!("CARGO_BIN_EXE_arshjul"),
-    ])
-    .current_dir(dir)
-    .env("NOTIFY_SOCKET", &socket)
-    .env("WATCHDOG_USEC", "1000000")
-    .env("ARSHJUL_LISTEN", format!("127.0.0.1:{port}"))
-    .env("RUST_LOG", "info")
-    .env("JOURNAL_STREAM", "1:1")
-    .stdout(Stdio::null())
-    .stderr(std::fs::File::create(&log).expect("log file"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ARSHJUL_") && k != "ARSHJUL_LISTEN" {
-            cmd.env_remove(k);
+/// A wheel whose day never closes and whose mail goes out at midnight, so
+/// that a reminder day in the past means "send now".
+fn wheel(tasks: &[String]) -> String {
+    let start = today() - Days::new(60);
+    format!(
+        "[organisation]\nname = \"Testkommune\"\ntimezone = \"Europe/Copenhagen\"\n\
+         language = \"da\"\nsend_time = \"00:00\"\nholidays = \"none\"\nstart = {start}\n\n\
+         [people.anna]\nname = \"Anna Ærø\"\nemail = \"anna@example.dk\"\n{}",
+        tasks.concat()
+    )
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A scratch directory holding the wheel, the database, the outbox, the
+/// log and the notify socket.
+struct Scratch {
+    dir: tempfile::TempDir,
+    notify: UnixDatagram,
+    /// Every notify datagram received so far, one state per entry.
+    states: Vec<String>,
+}
+
+impl Scratch {
+    fn new(schedule: &str) -> Scratch {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("schedule.toml"), schedule).expect("write schedule");
+        let notify = UnixDatagram::bind(dir.path().join("notify.sock")).expect("bind notify");
+        notify
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("read timeout");
+        Scratch {
+            dir,
+            notify,
+            states: Vec::new(),
         }
     }
-    let child = cmd.spawn().expect("spawn arshjul run");
-    Daemon {
-        child,
-        notify,
-        port,
-        log,
-    }
-}
 
-impl Daemon {
-    /// Notify messages until one contains `want`, within `limit`.
-    fn wait_for(&self, want: &str, limit: Duration) -> Vec<String> {
-        let deadline = Instant::now() + limit;
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        while Instant::now() < deadline {
-            if let Ok(n) = self.notify.recv(&mut buf) {
-                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let done = msg.lines().any(|l| l == want);
-                seen.push(msg);
-                if done {
-                    return seen;
-                }
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write_wheel(&self, schedule: &str) {
+        std::fs::write(self.file("schedule.toml"), schedule).expect("write schedule");
+    }
+
+    /// Starts `arshjul run` with a clean environment plus `env`.
+    fn start(&self, env: &[(&str, &str)]) -> Daemon {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_arshjul"));
+        cmd.arg("run").current_dir(self.dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ARSHJUL_")
+                || k.starts_with("WATCHDOG_")
+                || matches!(
+                    k.as_str(),
+                    "STATE_DIRECTORY" | "CREDENTIALS_DIRECTORY" | "JOURNAL_STREAM" | "RUST_LOG"
+                )
+            {
+                cmd.env_remove(k);
             }
         }
-        panic!(
-            "no {want} within {limit:?}; got {seen:?}\nlog:\n{}",
-            self.log()
-        );
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.file("daemon.log"))
+            .expect("open log");
+        cmd.env("NO_COLOR", "1")
+            .env("ARSHJUL_LISTEN", format!("127.0.0.1:{port}"))
+            .env("NOTIFY_SOCKET", self.file("notify.sock"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log"))
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start arshjul run");
+        Daemon { child, port }
     }
 
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn healthz(&self) -> u16 {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .expect("write");
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).expect("read");
-        reply
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill -s {sig}");
-    }
-
-    /// SIGTERM, then the exit status within 5 s.
-    fn stop(mut self, sig: &str) -> i32 {
-        self.signal(sig);
-        let deadline = Instant::now() + Duration::from_secs(5);
+    /// Reads notify datagrams until one starts with `state` (`READY=1`,
+    /// `STATUS=`, `STATUS=2 tasks`), counting
+    /// only those that arrive after the first `skip` states.
+    fn await_state(&mut self, state: &str, skip: usize) -> String {
+        let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code().unwrap_or(-1);
+            let found = self.states.iter().skip(skip).find(|s| s.starts_with(state));
+            if let Some(found) = found {
+                return found.clone();
             }
             assert!(
                 Instant::now() < deadline,
-                "still running 5 s after {sig}\n{}",
+                "no {state} within {PATIENCE:?}; received {:?}\nlog:\n{}",
+                self.states,
                 self.log()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            self.receive();
         }
+    }
+
+    /// Waits up to 100 ms for one datagram and records its states.
+    fn receive(&mut self) {
+        let mut buf = [0u8; 4096];
+        if let Ok(n) = self.notify.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            self.states
+                .extend(text.lines().filter(|l| !l.is_empty()).map(String::from));
+        }
+    }
+
+    /// Waits for READY=1 and then for the STATUS= that follows the first
+    /// pass: the daemon is serving and has done its catch-up.
+    fn await_first_pass(&mut self) {
+        let skip = self.states.len();
+        self.await_state("READY=1", skip);
+        let ready = skip + position(&self.states[skip..], "READY=1");
+        self.await_state("STATUS=", ready);
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.file("daemon.log")).unwrap_or_default()
+    }
+
+    fn outbox(&self) -> usize {
+        eml_count(&self.file("outbox"))
+    }
+
+    /// Polls until the outbox holds `n` messages, then insists it stays so
+    /// for a moment (a second message would arrive in the same pass).
+    fn await_outbox(&self, n: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.outbox() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(self.outbox(), n, "outbox\nlog:\n{}", self.log());
     }
 }
 
-fn emls(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("outbox"))
-        .map(|d| {
-            d.filter(|e| {
-                e.as_ref()
-                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))
-            })
-            .count()
+fn position(states: &[String], state: &str) -> usize {
+    states.iter().position(|s| s == state).unwrap_or(0)
+}
+
+fn eml_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                })
+                .count()
         })
         .unwrap_or(0)
 }
 
-fn wait_emls(dir: &Path, n: usize, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while emls(dir) < n {
-        assert!(
-            Instant::now() < deadline,
-            "{} of {n} messages after {limit:?}",
-            emls(dir)
-        );
-        std::thread::sleep(Duration::from_millis(20));
+/// The running daemon; killed if a test fails before stopping it.
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Daemon {
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Sends `name` and waits for the exit, failing after `limit`.
+    fn stop_with(&mut self, name: &str, limit: Duration) -> (ExitStatus, Duration) {
+        let began = Instant::now();
+        self.signal(name);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return (status, began.elapsed());
+            }
+            assert!(
+                began.elapsed() < limit,
+                "still running {limit:?} after SIG{name}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `GET path`, returning the status code.
+    fn get(&self, path: &str) -> u16 {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read response");
+        response
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
 #[test]
-fn the_daemon_under_the_notify_protocol_catches_up_reloads_and_stops_cleanly() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path();
-    std::fs::write(dir.join("schedule.toml"), wheel(&["first"])).expect("write wheel");
-
-    // Ready once the database is open and the listener bound; the reminder
-    // that is already due goes out at once; the watchdog is fed.
-    let d = start(dir);
-    d.wait_for("READY=1", Duration::from_secs(10));
-    assert_eq!(d.healthz(), 200);
-    wait_emls(dir, 1, Duration::from_secs(5));
-    let seen = d.wait_for("WATCHDOG=1", Duration::from_secs(3));
+fn tells_systemd_ready_status_watchdog_and_stopping() {
+    let mut s = Scratch::new(&wheel(&[task("far", 200)]));
+    // systemd sets WATCHDOG_PID too; sd_watchdog_enabled(3) reads an unset
+    // one as "this process", which is what the daemon must do as well.
+    let mut d = s.start(&[("WATCHDOG_USEC", "2000000")]);
+    s.await_state("READY=1", 0);
+    let status = s.await_state("STATUS=", 0);
     assert!(
-        seen.iter().any(|m| m.starts_with("STATUS=1 tasks")),
-        "{seen:?}"
+        status.starts_with("STATUS=1 tasks, 0 overdue, next notification "),
+        "{status}"
     );
-    d.wait_for("WATCHDOG=1", Duration::from_secs(3));
-
-    // A broken wheel is refused with its place; the old one stays in force.
-    std::fs::write(
-        dir.join("schedule.toml"),
-        wheel(&["first"]) + "\n[[task]]\nid = \"Bad Id\"\n",
-    )
-    .expect("write broken wheel");
-    d.signal("HUP");
-    d.wait_for("RELOADING=1", Duration::from_secs(3));
-    d.wait_for("READY=1", Duration::from_secs(3));
-    assert!(d.log().contains("schedule.toml:"), "{}", d.log());
-    assert_eq!(d.healthz(), 200);
-
-    // A new task whose reminder is due goes out after the reload.
-    std::fs::write(dir.join("schedule.toml"), wheel(&["first", "second"]))
-        .expect("write grown wheel");
-    d.signal("HUP");
-    d.wait_for("READY=1", Duration::from_secs(3));
-    wait_emls(dir, 2, Duration::from_secs(5));
-
-    // SIGTERM: STOPPING=1 and exit 0.
-    let notify = d.notify.try_clone().expect("clone socket");
-    assert_eq!(d.stop("TERM"), 0);
-    let mut buf = [0u8; 4096];
-    let mut stopping = false;
-    while let Ok(n) = notify.recv(&mut buf) {
-        stopping |= String::from_utf8_lossy(&buf[..n])
-            .lines()
-            .any(|l| l == "STOPPING=1");
+    // WatchdogSec=2s means a ping at least every second.
+    let began = Instant::now();
+    let before = s.states.iter().filter(|m| *m == "WATCHDOG=1").count();
+    while began.elapsed() < Duration::from_millis(3000) {
+        s.receive();
     }
-    assert!(stopping, "no STOPPING=1");
+    let pings = s.states.iter().filter(|m| *m == "WATCHDOG=1").count() - before;
+    assert!(pings >= 2, "{pings} watchdog pings in 3 s: {:?}", s.states);
 
-    // A restart right after: nothing is sent twice. SIGINT stops it too.
-    let d = start(dir);
-    d.wait_for("READY=1", Duration::from_secs(10));
-    d.wait_for("WATCHDOG=1", Duration::from_secs(3));
-    assert_eq!(emls(dir), 2);
-    assert_eq!(d.stop("INT"), 0);
+    let (exit, _) = d.stop_with("TERM", Duration::from_secs(5));
+    assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
+    s.await_state("STOPPING=1", 0);
+}
+
+#[test]
+fn no_watchdog_pings_for_another_process() {
+    let mut s = Scratch::new(&wheel(&[task("far", 200)]));
+    let mut d = s.start(&[("WATCHDOG_USEC", "2000000"), ("WATCHDOG_PID", "1")]);
+    s.await_first_pass();
+    let began = Instant::now();
+    while began.elapsed() < Duration::from_millis(1500) {
+        s.receive();
+    }
+    assert!(
+        !s.states.iter().any(|m| m == "WATCHDOG=1"),
+        "{:?}",
+        s.states
+    );
+    d.stop_with("TERM", Duration::from_secs(5));
+}
+
+#[test]
+fn a_reminder_already_due_goes_out_at_once_and_only_once_across_a_restart() {
+    let mut s = Scratch::new(&wheel(&[task("soon", 10)]));
+    let mut d = s.start(&[]);
+    s.await_first_pass();
+    s.await_outbox(1);
+    assert_eq!(d.get("/healthz"), 200);
+    let (exit, _) = d.stop_with("TERM", Duration::from_secs(5));
+    assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
+
+    let mut again = s.start(&[]);
+    s.await_first_pass();
+    s.await_outbox(1);
+    again.stop_with("TERM", Duration::from_secs(5));
+}
+
+#[test]
+fn a_broken_wheel_on_sighup_is_logged_with_its_place_and_the_old_one_stays() {
+    let mut s = Scratch::new(&wheel(&[task("far", 200)]));
+    let mut d = s.start(&[]);
+    s.await_first_pass();
+    // The new task's due date names a 13th month.
+    let bad = task("new", 100).replace(&format!("due = \"{}\"", due_of(100)), "due = \"13-45\"");
+    let broken = wheel(&[task("far", 200), bad]);
+    s.write_wheel(&broken);
+    let line = broken
+        .lines()
+        .position(|l| l == "due = \"13-45\"")
+        .expect("bad line")
+        + 1;
+
+    let skip = s.states.len();
+    d.signal("HUP");
+    s.await_state("RELOADING=1", skip);
+    let reloading = skip + position(&s.states[skip..], "RELOADING=1");
+    s.await_state("READY=1", reloading);
+
+    assert_eq!(d.get("/healthz"), 200);
+    let log = s.log();
+    assert!(
+        log.contains(&format!("schedule.toml:{line}:")),
+        "no schedule.toml:{line}:COL in\n{log}"
+    );
+    assert!(log.contains("keeping the old wheel"), "{log}");
+    // The old wheel still runs: the status after the reload counts one task.
+    let status = s.await_state("STATUS=", reloading);
+    assert!(status.starts_with("STATUS=1 tasks"), "{status}");
+    let (exit, _) = d.stop_with("TERM", Duration::from_secs(5));
+    assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
+    assert_eq!(s.outbox(), 0);
+}
+
+#[test]
+fn a_task_added_on_sighup_gets_its_due_reminder() {
+    let mut s = Scratch::new(&wheel(&[task("far", 200)]));
+    let mut d = s.start(&[]);
+    s.await_first_pass();
+    assert_eq!(s.outbox(), 0);
+
+    s.write_wheel(&wheel(&[task("far", 200), task("soon", 10)]));
+    let skip = s.states.len();
+    d.signal("HUP");
+    s.await_state("READY=1", skip);
+    s.await_outbox(1);
+    let status = s.await_state("STATUS=2 tasks", skip);
+    assert!(status.starts_with("STATUS=2 tasks"), "{status}");
+    d.stop_with("TERM", Duration::from_secs(5));
+}
+
+#[test]
+fn sigint_also_stops_it_cleanly() {
+    let mut s = Scratch::new(&wheel(&[task("far", 200)]));
+    let mut d = s.start(&[]);
+    s.await_first_pass();
+    assert_eq!(d.get("/healthz"), 200);
+    let (exit, took) = d.stop_with("INT", Duration::from_secs(5));
+    assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
+    assert!(took < Duration::from_secs(5));
+    s.await_state("STOPPING=1", 0);
 }
