@@ -9,14 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::{load, Failure, Loaded};
-use crate::planner;
-use crate::store::Store;
-use crate::tick::{lock, open_store, Engine, Report};
+use crate::tick::{open_store, Engine, Report};
 use crate::web;
 use crate::wheel::Wheel;
 
@@ -84,20 +82,20 @@ async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
 
     loop {
         let now = Utc::now();
-        let next_at = match engine.pass(&store, now, &stop).await {
+        let report = match engine.pass(&store, now, &stop).await {
             Ok(report) => {
                 log_report(&report);
-                report.next_at
+                Some(report)
             }
             Err(e) => {
                 tracing::error!("pass failed: {}", e.message);
                 None
             }
         };
+        let next_at = report.as_ref().and_then(|r| r.next_at);
         notify(&[sd_notify::NotifyState::Status(&status_line(
             &engine.wheel,
-            &store,
-            next_at,
+            report.as_ref(),
         ))]);
         if watchdog.is_some() {
             notify(&[sd_notify::NotifyState::Watchdog]);
@@ -217,16 +215,17 @@ fn log_report(r: &Report) {
     }
 }
 
-/// "12 tasks, 1 overdue, next reminder 2027-02-15 08:00".
-fn status_line(wheel: &Wheel, store: &Mutex<Store>, next_at: Option<DateTime<Utc>>) -> String {
-    let now = Utc::now();
-    let history = lock(store).history_at(wheel, now).unwrap_or_default();
-    let rows = planner::status(wheel, &history, now);
-    let overdue = rows
-        .iter()
-        .filter(|r| r.state == planner::State::Overdue)
-        .count();
-    let next = next_at
+/// "12 tasks, 1 overdue, next notification 2027-02-15 08:00", from the
+/// pass just made (no second read of the database).
+fn status_line(wheel: &Wheel, report: Option<&Report>) -> String {
+    let Some(report) = report else {
+        return format!(
+            "{} tasks, the last pass failed (see the log)",
+            wheel.tasks.len()
+        );
+    };
+    let next = report
+        .next_at
         .map(|t| {
             format!(
                 ", next notification {}",
@@ -235,7 +234,11 @@ fn status_line(wheel: &Wheel, store: &Mutex<Store>, next_at: Option<DateTime<Utc
             )
         })
         .unwrap_or_default();
-    format!("{} tasks, {overdue} overdue{next}", wheel.tasks.len())
+    format!(
+        "{} tasks, {} overdue{next}",
+        wheel.tasks.len(),
+        report.overdue
+    )
 }
 
 /// Half of this is how often the loop pings systemd's watchdog. Read as

@@ -39,6 +39,8 @@ pub struct Report {
     pub failed: usize,
     /// When something is next due, if nothing is completed meanwhile.
     pub next_at: Option<DateTime<Utc>>,
+    /// Tasks overdue at the pass, from the history the pass read.
+    pub overdue: usize,
 }
 
 /// Everything a pass needs besides the database and the clock.
@@ -81,23 +83,14 @@ impl Engine {
         })
     }
 
-    /// Swaps in a new wheel (the daemon's reload).
-    pub fn set_wheel(&mut self, wheel: Wheel) {
-        self.wheel = wheel;
-    }
-
     pub fn secret(&self) -> &Secret {
         &self.secret
     }
 
     /// Plans at `now` and records the result: occurrences and rendered
-    /// messages, in one transaction. Returns how many messages were new
-    /// and when something is next due.
-    pub fn record(
-        &self,
-        store: &Mutex<Store>,
-        now: DateTime<Utc>,
-    ) -> Result<(usize, Option<DateTime<Utc>>), Failure> {
+    /// messages, in one transaction. Returns a report with how many messages
+    /// were new, when something is next due and how many tasks are overdue.
+    pub fn record(&self, store: &Mutex<Store>, now: DateTime<Utc>) -> Result<Report, Failure> {
         let wheel = &self.wheel;
         let today = Calendar::new(&wheel.organisation).local_date(&now);
         let mut store = lock(store);
@@ -109,7 +102,16 @@ impl Engine {
             messages.push(self.render(n, today)?);
         }
         let queued = store.record_pass(&pass.occurrences, &messages, local_now(wheel, now))?;
-        Ok((queued, pass.next_at))
+        let overdue = planner::status(wheel, &history, now)
+            .iter()
+            .filter(|r| r.state == planner::State::Overdue)
+            .count();
+        Ok(Report {
+            queued,
+            next_at: pass.next_at,
+            overdue,
+            ..Report::default()
+        })
     }
 
     fn render(&self, n: &Notification, today: chrono::NaiveDate) -> Result<NewMessage, Failure> {
@@ -221,11 +223,14 @@ impl Engine {
         now: DateTime<Utc>,
         stop: &Stop<'_>,
     ) -> Result<Report, Failure> {
-        let (queued, next_at) = self.record(store, now)?;
-        let mut report = self.deliver(store, now, stop).await?;
-        report.queued = queued;
-        report.next_at = next_at;
-        Ok(report)
+        let recorded = self.record(store, now)?;
+        let delivered = self.deliver(store, now, stop).await?;
+        Ok(Report {
+            queued: recorded.queued,
+            next_at: recorded.next_at,
+            overdue: recorded.overdue,
+            ..delivered
+        })
     }
 }
 
