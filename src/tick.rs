@@ -251,9 +251,9 @@ pub fn run_once(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))?;
-    // The engine's SMTP pool spawns a task when it is dropped, so the engine
-    // must be dropped inside the runtime: locals drop in reverse order, so
-    // the engine goes before this guard and the runtime.
+    // The engine may hold an idle SMTP connection, a socket registered with
+    // this runtime, so the engine is dropped inside the runtime: locals drop
+    // in reverse order, so the engine goes before this guard and the runtime.
     let _inside = runtime.enter();
     let engine = Engine::new(loaded)?;
     let store = Mutex::new(open_store(&engine.settings)?);

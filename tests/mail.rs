@@ -667,14 +667,12 @@ async fn a_reminder_and_an_escalation_reach_the_smtp_server_intact() {
     let e = compose(Language::Da, &escalation(), None);
 
     transport.send(FROM, &recipients(&r), &r.raw).await.unwrap();
-    // lettre hands a used connection back to its pool on a task of its own.
-    tokio::time::sleep(Duration::from_millis(100)).await;
     transport.send(FROM, &recipients(&e), &e.raw).await.unwrap();
 
     assert_eq!(
         server.connections(),
         1,
-        "the second message reuses the pooled connection"
+        "the second message reuses the connection"
     );
     let got = server.received();
     assert_eq!(got.len(), 2);
@@ -856,6 +854,50 @@ async fn after_a_timeout_the_next_message_goes_out_on_a_fresh_connection() {
     assert_eq!(server.connections(), 2);
 }
 
+/// lettre writes a message and its closing `.` line in two writes; the
+/// server answers only after the `.`, so with Nagle's algorithm on the `.`
+/// waits for the server's delayed ACK, about 40 ms a message on Linux
+/// (2 s for these 50). With `TCP_NODELAY` a message takes a millisecond or
+/// two on loopback.
+#[tokio::test]
+async fn fifty_messages_share_one_connection_without_a_nagle_stall() {
+    let server = SmtpServer::start().await;
+    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+
+    let started = Instant::now();
+    for _ in 0..50 {
+        transport.send(FROM, &r.to, &r.raw).await.unwrap();
+    }
+    let took = started.elapsed();
+
+    assert_eq!(server.received().len(), 50);
+    assert_eq!(
+        server.connections(),
+        1,
+        "every message reuses the connection"
+    );
+    assert!(
+        took < Duration::from_millis(1000),
+        "50 messages took {took:?}: a stall on every message"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_is_replaced_before_the_next_message() {
+    let server = SmtpServer::start().await;
+    server.set_mode(Mode::HangUp);
+    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+    let e = compose(Language::Da, &escalation(), None);
+
+    transport.send(FROM, &r.to, &r.raw).await.unwrap();
+    transport.send(FROM, &recipients(&e), &e.raw).await.unwrap();
+
+    assert_eq!(server.received().len(), 2);
+    assert_eq!(server.connections(), 2);
+}
+
 #[tokio::test]
 async fn an_address_that_cannot_be_used_is_permanent() {
     let server = SmtpServer::start().await;
@@ -905,6 +947,31 @@ async fn tls_settings_build_a_transport_without_connecting() {
         s.smtp.host = Some("smtp.kommune.example".into());
         s.smtp.tls = tls;
         assert!(Transport::new(&s, None).is_ok(), "{tls:?}");
+    }
+}
+
+/// The test server speaks no TLS, so this shows only that each mode starts
+/// as it should: `tls` with a TLS handshake (refused: the server's first
+/// bytes are its plain greeting), `starttls` by asking for STARTTLS (which
+/// the server does not offer). Neither sends the message.
+#[tokio::test]
+async fn tls_modes_start_with_tls_and_refuse_to_go_on_in_plain_text() {
+    for (tls, expected) in [
+        (SmtpTls::Tls, "Connection error"),
+        (SmtpTls::Starttls, "STARTTLS is not supported"),
+    ] {
+        let server = SmtpServer::start().await;
+        let mut s = smtp_settings(server.port(), 5);
+        s.smtp.tls = tls;
+        let transport = Transport::new(&s, None).unwrap();
+        let r = compose(Language::Da, &reminder(), Some(LINK));
+
+        let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+        assert!(
+            matches!(&err, DeliveryError::Temporary(m) if m.contains(expected)),
+            "{tls:?}: {err:?}"
+        );
+        assert!(server.received().is_empty(), "{tls:?}");
     }
 }
 

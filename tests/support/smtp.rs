@@ -1,7 +1,10 @@
 //! A small real SMTP server for tests, on 127.0.0.1 with a port of its own:
 //! it records each envelope and the message bytes, and can be told to
 //! refuse given recipients with a reply of our choosing, to accept the
-//! connection and never answer, or to answer slowly. [`refusing_port`]
+//! connection and never answer, to answer slowly, or to hang up after each
+//! message. Like most servers it answers DATA only after the closing `.`
+//! line, so a client with Nagle's algorithm on stalls on the server's
+//! delayed ACK. [`refusing_port`]
 //! gives a port where nothing listens.
 
 #![allow(dead_code)]
@@ -43,6 +46,8 @@ pub enum Mode {
     Silent,
     /// Waits this long before every reply.
     Slow(Duration),
+    /// Closes the connection after accepting one message, without QUIT.
+    HangUp,
 }
 
 #[derive(Debug, Default)]
@@ -242,6 +247,9 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
                 .received
                 .push(message);
             reply(&mut write, delay, "250 2.0.0 Ok: queued").await?;
+            if mode == Mode::HangUp {
+                return Ok(());
+            }
         } else if upper == "RSET" {
             from = None;
             rcpt.clear();
