@@ -290,18 +290,17 @@ fn open_if_present(settings: &Settings) -> Result<Option<Store>, Failure> {
 fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
     let wheel = &loaded.wheel;
     let store = open_if_present(&loaded.settings)?;
-    let history = match &store {
-        Some(s) => s.history_at(wheel, now)?,
-        None => planner::History::default(),
+    let (history, mut latest) = match &store {
+        Some(s) => s.history_and_latest_at(wheel, now)?,
+        None => Default::default(),
     };
-    let mut rows = Vec::new();
-    for row in planner::status(wheel, &history, now) {
-        let last = match &store {
-            Some(s) => s.last_completion(&row.task)?,
-            None => None,
-        };
-        rows.push((row, last));
-    }
+    let mut rows: Vec<_> = planner::status(wheel, &history, now)
+        .into_iter()
+        .map(|row| {
+            let last = latest.remove(&row.task);
+            (row, last)
+        })
+        .collect();
     rows.sort_by_key(|(row, _)| output::urgency(row));
     let failed = match &store {
         Some(s) => s.failed_notifications()?,

@@ -1311,3 +1311,38 @@ fn failed_notifications_lists_only_messages_given_up_on() {
     );
     assert_eq!(failed[0].state, MessageState::Failed);
 }
+
+#[test]
+fn status_reads_each_tasks_latest_completion_with_the_history() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let w = wheel(&[("a", "A"), ("b", "B"), ("never", "Never")]);
+    store.sync_tasks(&w, d("2024-01-01")).unwrap();
+    // The 2025 period of "a" is recorded last but done earliest: the latest
+    // completion is the one done last (2026), not the one recorded last.
+    for (task, period, at) in [
+        ("a", "2026", "2026-03-01T09:00:00+01:00"),
+        ("b", "2025", "2025-05-01T09:00:00+02:00"),
+        ("a", "2025", "2025-02-20T10:00:00+01:00"),
+    ] {
+        store
+            .record_completion(&done(task, period, at, "anna"))
+            .unwrap();
+    }
+    let (history, latest) = store
+        .history_and_latest_at(&w, t("2026-06-01T12:00:00+02:00").to_utc())
+        .unwrap();
+    assert_eq!(latest.len(), 2);
+    assert_eq!(latest["a"].period, "2026");
+    assert_eq!(latest["a"].at, t("2026-03-01T09:00:00+01:00"));
+    assert_eq!(latest["b"].period, "2025");
+    assert!(!latest.contains_key("never"));
+    for task in ["a", "b", "never"] {
+        assert_eq!(
+            latest.get(task),
+            store.last_completion(task).unwrap().as_ref()
+        );
+        let last_done = history.tasks[task].last_done.as_ref().map(|d| &d.period);
+        assert_eq!(last_done, latest.get(task).map(|c| &c.period));
+    }
+}

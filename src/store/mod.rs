@@ -385,6 +385,7 @@ impl Store {
         F: FnOnce(&History) -> Vec<(String, String)>,
     {
         self.load_history_in_view(wheel, view)
+            .map(|(history, _)| history)
             .map_err(|f| self.fail(f))
     }
 
@@ -397,17 +398,34 @@ impl Store {
         self.history_in_view(wheel, |h| crate::planner::periods_in_view(wheel, h, now))
     }
 
-    fn load_history_in_view<F>(&self, wheel: &Wheel, view: F) -> Result<History, Fault>
+    /// [`Store::history_at`] and, from the same snapshot, each task's most
+    /// recent completion (by `at`) in full, keyed by task id: what `status`
+    /// shows, read once instead of once more per task.
+    pub fn history_and_latest_at(
+        &self,
+        wheel: &Wheel,
+        now: DateTime<chrono::Utc>,
+    ) -> Result<(History, HashMap<String, Completion>), StoreError> {
+        self.load_history_in_view(wheel, |h| crate::planner::periods_in_view(wheel, h, now))
+            .map_err(|f| self.fail(f))
+    }
+
+    /// The history in view and each task's latest completion, in one read
+    /// transaction.
+    fn load_history_in_view<F>(
+        &self,
+        wheel: &Wheel,
+        view: F,
+    ) -> Result<(History, HashMap<String, Completion>), Fault>
     where
         F: FnOnce(&History) -> Vec<(String, String)>,
     {
         let snapshot = self.conn.unchecked_transaction()?;
         let mut history = History::default();
+        let mut latest = HashMap::new();
         {
             let mut seen = snapshot.prepare_cached("SELECT first_seen FROM tasks WHERE id = ?1")?;
-            let mut last = snapshot.prepare_cached(
-                "SELECT id, period, at FROM completions WHERE task = ?1 ORDER BY at_utc DESC, id DESC LIMIT 1",
-            )?;
+            let mut last = snapshot.prepare_cached(LAST_COMPLETION)?;
             for task in &wheel.tasks {
                 let mut h = TaskHistory::default();
                 let first_seen: Option<String> =
@@ -415,15 +433,14 @@ impl Store {
                 if let Some(text) = first_seen {
                     h.first_seen = Some(codec::parse_date(&text, &format!("task {:?}", task.id))?);
                 }
-                let latest: Option<(i64, String, String)> = last
-                    .query_row([&task.id], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                    })
-                    .optional()?;
-                if let Some((id, period, at)) = latest {
-                    let on = codec::parse_time(&at, &format!("completion {id}"))?.date_naive();
-                    h.done.insert(period.clone());
-                    h.last_done = Some(Done { period, on });
+                let mut rows = last.query([&task.id])?;
+                if let Some(c) = rows.next()?.map(completion_from).transpose()? {
+                    h.done.insert(c.period.clone());
+                    h.last_done = Some(Done {
+                        period: c.period.clone(),
+                        on: c.at.date_naive(),
+                    });
+                    latest.insert(task.id.clone(), c);
                 }
                 history.tasks.insert(task.id.clone(), h);
             }
@@ -456,7 +473,7 @@ impl Store {
             }
         }
         snapshot.commit()?;
-        Ok(history)
+        Ok((history, latest))
     }
 
     /// In one IMMEDIATE transaction: records occurrences (task, period, due)
@@ -690,9 +707,7 @@ impl Store {
     /// The most recent completion of a task, by `at`.
     pub fn last_completion(&self, task: &str) -> Result<Option<Completion>, StoreError> {
         let result = (|| -> Result<Option<Completion>, Fault> {
-            let mut stmt = self.conn.prepare(&format!(
-                "{COMPLETION_COLUMNS} WHERE task = ?1 ORDER BY at_utc DESC, id DESC LIMIT 1"
-            ))?;
+            let mut stmt = self.conn.prepare_cached(LAST_COMPLETION)?;
             let mut rows = stmt.query(params![task])?;
             rows.next()?.map(completion_from).transpose()
         })();
@@ -839,7 +854,20 @@ fn task_filter(task: Option<&str>) -> &'static str {
     }
 }
 
-const COMPLETION_COLUMNS: &str = "SELECT id, task, period, at, done_by, via, note FROM completions";
+/// The columns [`completion_from`] reads, in its order.
+macro_rules! select_completions {
+    () => {
+        "SELECT id, task, period, at, done_by, via, note FROM completions"
+    };
+}
+
+const COMPLETION_COLUMNS: &str = select_completions!();
+
+/// A task's most recent completion, by `at` (the `completions_task_at` index).
+const LAST_COMPLETION: &str = concat!(
+    select_completions!(),
+    " WHERE task = ?1 ORDER BY at_utc DESC, id DESC LIMIT 1"
+);
 
 fn find_completion(
     conn: &Connection,
