@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use arshjul::store::{Completion, Store};
 use arshjul::web::token::Secret;
-use arshjul::web::{self, AppState};
+use arshjul::web::{self, AppState, Limits};
 use arshjul::wheel::{
     Anchor, Days, HolidayRule, Language, Organisation, Person, Recurrence, Task, Wheel,
 };
@@ -116,6 +117,14 @@ impl App {
     }
 
     async fn start_with(language: Language, trusted_proxies: Vec<IpAddr>) -> App {
+        App::start_limited(language, trusted_proxies, Limits::default()).await
+    }
+
+    async fn start_limited(
+        language: Language,
+        trusted_proxies: Vec<IpAddr>,
+        limits: Limits,
+    ) -> App {
         let dir = tempfile::tempdir().unwrap();
         let wheel = wheel(language);
         let mut store = Store::open(&dir.path().join("arshjul.db"), true).unwrap();
@@ -137,7 +146,7 @@ impl App {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(web::serve(listener, state, async {
+        let server = tokio::spawn(web::serve_with(listener, state, limits, async {
             let _ = rx.await;
         }));
         App {
@@ -640,4 +649,86 @@ async fn shutdown_stops_the_server_cleanly() {
         TcpStream::connect(addr).await.is_err(),
         "the listener is closed"
     );
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let app = App::start_limited(Language::Da, vec![], limits).await;
+    let mut slow = TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: ars")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server kept a half-sent request open");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    // The same holds for a keep-alive connection left idle after a request.
+    let mut idle = TcpStream::connect(app.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: arshjul\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "the server kept an idle connection open");
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    // And the server still answers.
+    assert_eq!(app.get("/healthz").await.status, 200);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_body_that_stops_coming_is_refused_and_records_nothing() {
+    let limits = Limits {
+        body_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let app = App::start_limited(Language::Da, vec![], limits).await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+    let mut slow = TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nnote=Half"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut raw))
+        .await
+        .expect("the server waited for the rest of the body")
+        .unwrap();
+    let reply = Reply::parse(&raw);
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(app.completions().is_empty());
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_until_one_closes() {
+    let limits = Limits {
+        max_connections: 2,
+        ..Limits::default()
+    };
+    let app = App::start_limited(Language::Da, vec![], limits).await;
+    let first = TcpStream::connect(app.addr).await.unwrap();
+    let _second = TcpStream::connect(app.addr).await.unwrap();
+    let mut third = TcpStream::connect(app.addr).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let early =
+        tokio::time::timeout(Duration::from_millis(500), third.read_to_end(&mut answer)).await;
+    assert!(early.is_err(), "a third connection was served: {answer:?}");
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut answer))
+        .await
+        .expect("the third connection was not served after the first closed")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    app.stop().await.unwrap();
 }

@@ -11,18 +11,24 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, FromRequestParts, Path, State};
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{Request, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::store::{Completion, CompletionOutcome, NewCompletion, Store, StoreError, Via};
 use crate::wheel::{Language, Person, Task, Wheel};
@@ -148,19 +154,96 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`router`] on `listener` until `shutdown` completes, then lets
-/// requests in flight finish.
+/// What one client may hold of the listener. Without these a client that
+/// opens connections and never finishes a request keeps them, and their
+/// file descriptors, for as long as it likes.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A request's headers must have arrived this long after the connection
+    /// opened or the previous response went out; an idle keep-alive
+    /// connection is closed after it too.
+    pub header_read_timeout: Duration,
+    /// The longest wait for the next piece of a request body.
+    pub body_read_timeout: Duration,
+    /// Connections served at once; further ones wait in the kernel's
+    /// backlog until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            max_connections: 256,
+        }
+    }
+}
+
+/// Serves [`router`] on `listener` with the default [`Limits`] until
+/// `shutdown` completes, then lets requests in flight finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with(listener, state, Limits::default(), shutdown).await
+}
+
+/// [`serve`] with other limits. HTTP/1.1 over hyper, one task per
+/// connection, the peer's address handed to the handlers as
+/// [`ConnectInfo`].
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router(state).layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout));
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // A permit first: at the limit, connections are not even accepted.
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break, // closed: cannot happen, the loop owns it
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, or the peer gave up before
+                    // the accept: wait a little rather than spin.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            tower_service::Service::call(&mut router.clone(), request)
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(peer = %peer, "connection ended: {e}");
+            }
+            drop(permit);
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// The optional form of `POST /done/{token}`.
