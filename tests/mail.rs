@@ -723,6 +723,24 @@ async fn a_reminder_and_an_escalation_reach_the_smtp_server_intact() {
     assert_ne!(rm.header("Message-ID"), em.header("Message-ID"));
 }
 
+/// A server that refuses the session (here its greeting; a wrong password
+/// is the same) says nothing about the message: it waits for the server or
+/// the settings to be fixed instead of failing for good.
+#[tokio::test]
+async fn a_5xx_before_the_message_is_temporary() {
+    let server = SmtpServer::start().await;
+    server.set_mode(Mode::RefuseSession);
+    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+
+    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    match &err {
+        DeliveryError::Temporary(m) => assert!(m.contains("not taking mail"), "{m}"),
+        other => panic!("expected temporary, got {other:?}"),
+    }
+    assert!(server.received().is_empty());
+}
+
 #[tokio::test]
 async fn a_550_for_the_recipient_is_permanent_and_quotes_the_server() {
     let server = SmtpServer::start().await;

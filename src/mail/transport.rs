@@ -69,6 +69,9 @@ struct Idle {
 /// have dropped it without a word.
 const MAX_IDLE: Duration = Duration::from_secs(60);
 
+/// The longest a kept connection may take to answer the NOOP that checks it.
+const NOOP_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Transport {
     /// Builds the transport from settings. `password` is the content of the
     /// SMTP password file, read by the caller; it is never logged.
@@ -149,7 +152,14 @@ impl Smtp {
             since,
         }) = idle
         {
-            if since.elapsed() < MAX_IDLE && connection.test_connected().await {
+            // A connection dropped silently on the way would let NOOP wait
+            // out the whole delivery timeout: a fresh one is cheaper.
+            let check = self.timeout.min(NOOP_TIMEOUT);
+            if since.elapsed() < MAX_IDLE
+                && tokio::time::timeout(check, connection.test_connected())
+                    .await
+                    .unwrap_or(false)
+            {
                 return Ok(connection);
             }
         }
@@ -157,7 +167,10 @@ impl Smtp {
     }
 
     /// A new connection: TCP with `TCP_NODELAY`, TLS as configured, EHLO,
-    /// AUTH if there are credentials.
+    /// AUTH if there are credentials. Every failure here is temporary, even
+    /// a 5xx: a server that refuses the session (a wrong password, a
+    /// greeting of 554) says nothing about the message, which must wait
+    /// for the setting to be fixed rather than fail for good.
     async fn connect(&self) -> Result<AsyncSmtpConnection, DeliveryError> {
         let unreachable = |e: std::io::Error| {
             DeliveryError::Temporary(format!("SMTP server {}: cannot connect: {e}", self.server))
@@ -171,25 +184,33 @@ impl Smtp {
             Tls::Wrapper(tls) => {
                 let stream = ImplicitTls::handshake(tcp, tls.clone())
                     .await
-                    .map_err(|e| self.refused(e))?;
+                    .map_err(|e| self.no_session(e))?;
                 AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello).await
             }
             _ => AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello).await,
         }
-        .map_err(|e| self.refused(e))?;
+        .map_err(|e| self.no_session(e))?;
         if let Tls::Required(tls) = &self.tls {
             connection
                 .starttls(tls.clone(), &hello)
                 .await
-                .map_err(|e| self.refused(e))?;
+                .map_err(|e| self.no_session(e))?;
         }
         if let Some(credentials) = &self.credentials {
             connection
                 .auth(DEFAULT_MECHANISMS, credentials)
                 .await
-                .map_err(|e| self.refused(e))?;
+                .map_err(|e| self.no_session(e))?;
         }
         Ok(connection)
+    }
+
+    /// A failure to open a session: always temporary.
+    fn no_session(&self, e: lettre::transport::smtp::Error) -> DeliveryError {
+        DeliveryError::Temporary(format!(
+            "SMTP server {}: cannot open a session: {e}",
+            self.server
+        ))
     }
 
     /// A failure of the SMTP dialogue: permanent for a 5xx, else temporary.

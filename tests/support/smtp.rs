@@ -48,6 +48,8 @@ pub enum Mode {
     Slow(Duration),
     /// Closes the connection after accepting one message, without QUIT.
     HangUp,
+    /// Refuses every session with a 554 greeting and closes.
+    RefuseSession,
 }
 
 #[derive(Debug, Default)]
@@ -175,6 +177,15 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
 
+    if mode == Mode::RefuseSession {
+        reply(
+            &mut write,
+            delay,
+            "554 5.3.2 arshjul-test is not taking mail",
+        )
+        .await?;
+        return Ok(());
+    }
     reply(&mut write, delay, "220 arshjul-test ESMTP ready").await?;
     let mut from: Option<String> = None;
     let mut rcpt: Vec<String> = Vec::new();
