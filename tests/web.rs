@@ -732,3 +732,106 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
     app.stop().await.unwrap();
 }
+
+/// A client that sends many pipelined requests and reads none of the
+/// answers, keeping its side open: the server soon blocks writing to it.
+async fn never_reading_client(
+    addr: SocketAddr,
+) -> (
+    tokio::net::tcp::OwnedReadHalf,
+    tokio::task::JoinHandle<std::io::Result<tokio::net::tcp::OwnedWriteHalf>>,
+) {
+    // A small receive buffer, so that the answers soon fill it.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let (rd, mut wr) = socket.connect(addr).await.unwrap().into_split();
+    // More pipelined requests than the buffers hold answers for (each
+    // answer is a page of about 2 kB), fewer than hyper buffers unread.
+    let request = b"GET /done/forged HTTP/1.1\r\nHost: arshjul\r\n\r\n".repeat(5_000);
+    let flood = tokio::spawn(async move {
+        wr.write_all(&request).await?;
+        // Returned, not dropped: dropping it would end the requests.
+        Ok(wr)
+    });
+    (rd, flood)
+}
+
+/// Reads until the server closes the connection (an error such as a reset
+/// counts as closed); false if it is still open after `within`.
+async fn closed_within(stream: &mut tokio::net::tcp::OwnedReadHalf, within: Duration) -> bool {
+    let mut sink = Vec::new();
+    tokio::time::timeout(within, stream.read_to_end(&mut sink))
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_body_is_cut_off_at_the_connection_lifetime() {
+    let limits = Limits {
+        connection_lifetime: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let app = App::start_limited(Language::Da, vec![], limits).await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+    let (mut rd, mut wr) = TcpStream::connect(app.addr).await.unwrap().into_split();
+    let trickle = tokio::spawn(async move {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: arshjul\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nnote="
+        );
+        wr.write_all(head.as_bytes()).await?;
+        // One byte every 100 ms: well inside the body-read timeout.
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            wr.write_all(b"x").await?;
+        }
+        std::io::Result::Ok(())
+    });
+    assert!(
+        closed_within(&mut rd, Duration::from_secs(5)).await,
+        "a trickling body kept its connection"
+    );
+    trickle.abort();
+    assert!(app.completions().is_empty());
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_cut_off_at_the_connection_lifetime() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(60),
+        connection_lifetime: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let app = App::start_limited(Language::Da, vec![], limits).await;
+    let (mut rd, flood) = never_reading_client(app.addr).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        closed_within(&mut rd, Duration::from_secs(5)).await,
+        "a client that never read kept its connection"
+    );
+    flood.abort();
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn on_shutdown_the_listener_refuses_new_clients_while_connections_finish() {
+    let limits = Limits {
+        connection_lifetime: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let mut app = App::start_limited(Language::Da, vec![], limits).await;
+    // A connection the server cannot finish: its answers are not read.
+    let (_rd, _flood) = never_reading_client(app.addr).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = app.shutdown.take().unwrap().send(());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = TcpStream::connect(app.addr).await;
+    assert!(
+        refused.is_err(),
+        "the listener still accepted while shutting down"
+    );
+    let server = app.server.take().unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(5), server).await;
+    assert!(stopped.is_ok(), "the stuck connection held the shutdown");
+}
