@@ -395,7 +395,8 @@ impl Store {
         wheel: &Wheel,
         now: DateTime<chrono::Utc>,
     ) -> Result<History, StoreError> {
-        self.history_in_view(wheel, |h| crate::planner::periods_in_view(wheel, h, now))
+        self.history_and_latest_at(wheel, now)
+            .map(|(history, _)| history)
     }
 
     /// [`Store::history_at`] and, from the same snapshot, each task's most
