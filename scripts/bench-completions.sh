@@ -9,6 +9,7 @@
 # Needs wrk and python3; run from anywhere. Usage: bench-completions.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-wheel.sh
 command -v wrk >/dev/null || {
     echo "needs: apt-get install -y wrk" >&2
     exit 2
@@ -22,14 +23,8 @@ daemon=
 trap '[ -n "$daemon" ] && kill "$daemon" 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work"
 port=18482
-{
-    printf '[organisation]\nname = "Bench"\n\n'
-    printf '[defaults]\nremind = ["1d"]\nrepeat = "0d"\n\n'
-    printf '[people.owner]\nname = "Owner"\nemail = "owner@example.dk"\n\n'
-    for ((i = 0; i < n; i++)); do
-        printf '[[task]]\nid = "task-%d"\ntitle = "Task %d"\nowner = "owner"\nevery = "year"\ndue = "03-02"\n\n' "$i" "$i"
-    done
-} >schedule.toml
+# n yearly tasks due 2 March 2027, each with a reminder on 1 March.
+bench_wheel "$n" '["1d"]' year '"03-02"' >schedule.toml
 echo "== completions: mailing $n reminders with links"
 ARSHJUL_PUBLIC_URL=http://127.0.0.1:$port "$bin" --now 2027-03-01T09:00:00+01:00 tick 2>/dev/null
 python3 - outbox >paths.txt <<'PY'

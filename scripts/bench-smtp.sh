@@ -6,6 +6,7 @@
 # one built before a change), N=count changes the number of messages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-wheel.sh
 n=${N:-10000}
 if [ -n "${ARSHJUL_BIN:-}" ]; then
     bin=$ARSHJUL_BIN
@@ -32,14 +33,7 @@ done
 
 # n yearly tasks due Monday 15 February 2027, one reminder a week before:
 # at noon on Monday 8 February every task has exactly one message due.
-{
-    printf '[organisation]\nname = "Bench"\nstart = 2027-01-01\n\n'
-    printf '[defaults]\nremind = ["7d"]\nrepeat = "0d"\n\n'
-    printf '[people.owner]\nname = "Owner"\nemail = "owner@example.dk"\n\n'
-    for ((i = 0; i < n; i++)); do
-        printf '[[task]]\nid = "task-%d"\ntitle = "Task %d"\nowner = "owner"\nevery = "year"\ndue = "02-15"\n\n' "$i" "$i"
-    done
-} >"$work/schedule.toml"
+bench_wheel "$n" '["7d"]' year '"02-15"' >"$work/schedule.toml"
 
 echo "== tick, $n messages over SMTP to $sink_script on 127.0.0.1:$port ($bin)"
 status=0

@@ -4,6 +4,7 @@
 # remind (Debian packages); builds the release binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-wheel.sh
 command -v hyperfine >/dev/null && command -v remind >/dev/null || {
     echo "needs: apt-get install -y hyperfine remind" >&2
     exit 2
@@ -15,15 +16,7 @@ trap 'rm -rf "$work"' EXIT
 
 months=(Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec)
 for n in 2000 10000; do
-    {
-        printf '[organisation]\nname = "Bench"\nstart = 2027-01-01\n\n'
-        printf '[defaults]\nremind = []\nrepeat = "0d"\n\n'
-        printf '[people.owner]\nname = "Owner"\nemail = "owner@example.dk"\n\n'
-        for ((i = 0; i < n; i++)); do
-            printf '[[task]]\nid = "task-%d"\ntitle = "Task %d"\nowner = "owner"\nevery = "year"\ndue = "%02d-%02d"\n\n' \
-                "$i" "$i" $((i % 12 + 1)) $((i % 28 + 1))
-        done
-    } >"$work/wheel-$n.toml"
+    bench_wheel "$n" '[]' year spread >"$work/wheel-$n.toml"
     for ((i = 0; i < n; i++)); do
         printf 'REM %d %s MSG task-%d\n' $((i % 28 + 1)) "${months[$((i % 12))]}" "$i"
     done >"$work/wheel-$n.rem"
@@ -39,15 +32,7 @@ done
 # transaction (1,000 periods per task at most: monthly periods back from
 # 2026-12).
 mkdir -p "$work/status"
-{
-    printf '[organisation]\nname = "Bench"\nstart = 2027-01-01\n\n'
-    printf '[defaults]\nremind = []\nrepeat = "0d"\n\n'
-    printf '[people.owner]\nname = "Owner"\nemail = "owner@example.dk"\n\n'
-    for ((i = 0; i < 1000; i++)); do
-        printf '[[task]]\nid = "task-%d"\ntitle = "Task %d"\nowner = "owner"\nevery = "month"\ndue = %d\n\n' \
-            "$i" "$i" $((i % 28 + 1))
-    done
-} >"$work/status/schedule.toml"
+bench_wheel 1000 '[]' month spread >"$work/status/schedule.toml"
 for count in 0 100000 1000000; do
     dir=$work/status/$count
     mkdir -p "$dir/outbox"
