@@ -663,18 +663,17 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         .await
         .unwrap();
     let started = Instant::now();
-    let mut rest = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
-    assert!(closed.is_ok(), "the server kept a half-sent request open");
+    let closed = closed_within(&mut slow, Duration::from_secs(5)).await;
+    assert!(closed.is_some(), "the server kept a half-sent request open");
     assert!(started.elapsed() >= Duration::from_millis(250));
     // The same holds for a keep-alive connection left idle after a request.
     let mut idle = TcpStream::connect(app.addr).await.unwrap();
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: arshjul\r\n\r\n")
         .await
         .unwrap();
-    let mut answer = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut answer)).await;
-    assert!(closed.is_ok(), "the server kept an idle connection open");
+    let answer = closed_within(&mut idle, Duration::from_secs(5))
+        .await
+        .expect("the server kept an idle connection open");
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
     // And the server still answers.
     assert_eq!(app.get("/healthz").await.status, 200);
@@ -695,11 +694,9 @@ async fn a_body_that_stops_coming_is_refused_and_records_nothing() {
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nnote=Half"
     );
     slow.write_all(head.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut raw))
+    let raw = closed_within(&mut slow, Duration::from_secs(5))
         .await
-        .expect("the server waited for the rest of the body")
-        .unwrap();
+        .expect("the server waited for the rest of the body");
     let reply = Reply::parse(&raw);
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert!(app.completions().is_empty());
@@ -720,15 +717,12 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
-    let mut answer = Vec::new();
-    let early =
-        tokio::time::timeout(Duration::from_millis(500), third.read_to_end(&mut answer)).await;
-    assert!(early.is_err(), "a third connection was served: {answer:?}");
+    let early = closed_within(&mut third, Duration::from_millis(500)).await;
+    assert!(early.is_none(), "a third connection was served: {early:?}");
     drop(first);
-    tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut answer))
+    let answer = closed_within(&mut third, Duration::from_secs(5))
         .await
-        .expect("the third connection was not served after the first closed")
-        .unwrap();
+        .expect("the third connection was not served after the first closed");
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
     app.stop().await.unwrap();
 }
@@ -757,12 +751,17 @@ async fn never_reading_client(
 }
 
 /// Reads until the server closes the connection (an error such as a reset
-/// counts as closed); false if it is still open after `within`.
-async fn closed_within(stream: &mut tokio::net::tcp::OwnedReadHalf, within: Duration) -> bool {
-    let mut sink = Vec::new();
-    tokio::time::timeout(within, stream.read_to_end(&mut sink))
+/// counts as closed) and returns what came; `None` if the connection is
+/// still open after `within`.
+async fn closed_within<R>(stream: &mut R, within: Duration) -> Option<Vec<u8>>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    let mut read = Vec::new();
+    tokio::time::timeout(within, stream.read_to_end(&mut read))
         .await
-        .is_ok()
+        .ok()
+        .map(|_| read)
 }
 
 #[tokio::test]
@@ -788,7 +787,9 @@ async fn a_client_that_trickles_its_body_is_cut_off_at_the_connection_lifetime()
         std::io::Result::Ok(())
     });
     assert!(
-        closed_within(&mut rd, Duration::from_secs(5)).await,
+        closed_within(&mut rd, Duration::from_secs(5))
+            .await
+            .is_some(),
         "a trickling body kept its connection"
     );
     trickle.abort();
@@ -807,7 +808,9 @@ async fn a_client_that_never_reads_its_answers_is_cut_off_at_the_connection_life
     let (mut rd, flood) = never_reading_client(app.addr).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        closed_within(&mut rd, Duration::from_secs(5)).await,
+        closed_within(&mut rd, Duration::from_secs(5))
+            .await
+            .is_some(),
         "a client that never read kept its connection"
     );
     flood.abort();
