@@ -1,16 +1,14 @@
 //! Fault tests: `tick` killed mid-delivery, SMTP outages and rejections, a
 //! locked database, clock jumps and a disk that refuses writes.
 
-#[path = "support/smtp.rs"]
-mod smtp;
-mod support;
+use crate::support::smtp;
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{Run, Scratch};
 use smtp::{Mode, SmtpServer};
-use support::{Run, Scratch};
 
 /// A wheel of `n` yearly tasks due Monday 1 March 2027, each with one
 /// reminder seven days before (Monday 22 February 2027, 08:00).

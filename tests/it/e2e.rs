@@ -2,9 +2,7 @@
 //! real SMTP equals `arshjul plan`; a reminder's link completes the task in
 //! one click on the real router; headless Chromium presses the button.
 
-#[path = "support/smtp.rs"]
-mod smtp;
-mod support;
+use crate::support::smtp;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -14,6 +12,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use crate::support::{Run, Scratch};
 use arshjul::store::Store;
 use arshjul::web::token::Secret;
 use arshjul::web::{self, AppState};
@@ -21,7 +20,6 @@ use base64::Engine;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Copenhagen;
 use smtp::{Received, SmtpServer};
-use support::{Run, Scratch};
 
 // ---------------------------------------------------------------------------
 // The world: the shipped wheel, a scratch directory, a real SMTP server.

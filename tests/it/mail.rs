@@ -3,8 +3,7 @@
 //! transport, parsed back and checked, and every failure mapped to
 //! temporary or permanent.
 
-#[path = "support/smtp.rs"]
-mod smtp;
+use crate::support::smtp;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -7,8 +7,6 @@
 //! delayed ACK. [`refusing_port`]
 //! gives a port where nothing listens.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

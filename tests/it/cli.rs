@@ -1,11 +1,9 @@
 //! The binary as users run it: exit codes, error lines, JSON shapes, and a
 //! scripted year of ticks with the file transport.
 
-mod support;
-
 use std::path::Path;
 
-use support::Scratch;
+use crate::support::Scratch;
 
 fn repo(path: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
