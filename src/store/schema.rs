@@ -12,7 +12,7 @@ pub(super) const APPLICATION_ID: i64 = 0x6172_7368;
 
 /// Migration scripts: `MIGRATIONS[n]` takes the schema from version `n` to
 /// `n + 1`. Scripts are only ever appended; a released one never changes.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2_RETRACTIONS];
 
 /// Version 1. Times are RFC 3339 text with their offset, as given; each
 /// time that is compared or sorted also has a `*_utc` twin in a fixed-width
@@ -96,6 +96,38 @@ CREATE TRIGGER outbox_never_delete BEFORE DELETE ON outbox
 BEGIN
     SELECT RAISE(ABORT, 'outbox rows keep notifications from being sent twice and cannot be deleted');
 END;
+"#;
+
+/// Retractions (`arshjul undo`): a completion recorded by mistake is not
+/// changed or removed; a retraction is appended that names it, with who,
+/// when and why, and the period counts as open again. A period may then be
+/// completed again, so `completions_once` gives way to "at most one
+/// completion that is not retracted", which the store enforces inside its
+/// write transaction. `standing_completions` is the completions that count.
+const V2_RETRACTIONS: &str = r#"
+CREATE TABLE retractions (
+    id          INTEGER PRIMARY KEY,
+    completion  INTEGER NOT NULL UNIQUE REFERENCES completions(id),
+    at          TEXT NOT NULL,
+    at_utc      TEXT NOT NULL,
+    done_by     TEXT NOT NULL,
+    reason      TEXT NOT NULL CHECK (length(trim(reason)) > 0)
+) STRICT;
+CREATE TRIGGER retractions_never_change BEFORE UPDATE ON retractions
+BEGIN
+    SELECT RAISE(ABORT, 'retractions are audit evidence and cannot be changed');
+END;
+CREATE TRIGGER retractions_never_delete BEFORE DELETE ON retractions
+BEGIN
+    SELECT RAISE(ABORT, 'retractions are audit evidence and cannot be deleted');
+END;
+
+DROP INDEX completions_once;
+CREATE INDEX completions_task_period ON completions (task, period);
+
+CREATE VIEW standing_completions AS
+    SELECT * FROM completions c
+    WHERE NOT EXISTS (SELECT 1 FROM retractions r WHERE r.completion = c.id);
 "#;
 
 /// The newest schema version this binary knows.
