@@ -72,6 +72,7 @@ enum Command {
     /// recorded and the next occurrence is named (exit 2); record it ahead
     /// of time with --period.
     Done {
+        /// The task's id, as in the wheel.
         task: String,
         /// The period (e.g. 2027, 2026-2029, 2027-Q1). Default: the oldest
         /// occurrence that is open or overdue. A period not open yet is
@@ -93,6 +94,7 @@ enum Command {
     /// Nothing is deleted: a retraction naming the completion is appended,
     /// with who, when and why, and `history` shows both.
     Undo {
+        /// The task's id, as in the wheel.
         task: String,
         /// The period whose completion is retracted (e.g. 2027).
         #[arg(long, value_name = "KEY")]
@@ -106,6 +108,7 @@ enum Command {
     },
     /// Completions (and their retractions) and notifications, newest first.
     History {
+        /// Only this task's (its id; also a task gone from the wheel).
         task: Option<String>,
         #[arg(long)]
         json: bool,
