@@ -434,9 +434,15 @@ fn done(
                     output::clean(&quote(&p))
                 )));
             };
-            let early = planner::occurrence_named(wheel, &history, task, &p, start, today)
-                .filter(|o| planner::opens_on(wheel, task, o.due) > today)
-                .map(|o| o.due);
+            let early = match planner::occurrence_named(wheel, &history, task, &p, start, today) {
+                Some(o) if planner::opens_on(wheel, task, o.due) > today => {
+                    Some(format!("which is not due until {}", o.due))
+                }
+                Some(_) => None,
+                // A rolling task's later periods have no due date yet.
+                None if start > today => Some("which has not begun".to_string()),
+                None => None,
+            };
             (p, early)
         }
         None => match planner::done_target(wheel, &history, now, task_id) {
@@ -471,7 +477,7 @@ fn done(
     match store.record_completion(&completion)? {
         CompletionOutcome::Recorded => {
             let early = early
-                .map(|due| format!(" — recorded for {period}, which is not due until {due}"))
+                .map(|which| format!(" — recorded for {period}, {which}"))
                 .unwrap_or_default();
             println!(
                 "{} {}: done {} by {}{early}",

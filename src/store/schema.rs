@@ -207,6 +207,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_version_1_database_with_completions_takes_retractions() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tasks VALUES ('policy-review', 'Politik', '2027-01-01');
+             INSERT INTO completions (task, period, at, at_utc, done_by, via, recorded_at)
+             VALUES ('policy-review', '2027', '2027-03-10T11:00:00+01:00',
+                     '2027-03-10T10:00:00Z', 'anna', 'cli', '2027-03-10T11:00:00+01:00');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), LATEST);
+        let standing = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM standing_completions", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        assert_eq!(standing(&conn), 1);
+        conn.execute(
+            "INSERT INTO retractions (completion, at, at_utc, done_by, reason)
+             VALUES (1, '2027-03-12T09:00:00+01:00', '2027-03-12T08:00:00Z', 'bo', 'wrong')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(standing(&conn), 0);
+        // The period may be completed again: the unique index is gone.
+        conn.execute(
+            "INSERT INTO completions (task, period, at, at_utc, done_by, via, recorded_at)
+             VALUES ('policy-review', '2027', '2027-03-16T10:00:00+01:00',
+                     '2027-03-16T09:00:00Z', 'anna', 'cli', '2027-03-16T10:00:00+01:00')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(standing(&conn), 1);
+        // A completion can be retracted once.
+        assert!(conn
+            .execute(
+                "INSERT INTO retractions (completion, at, at_utc, done_by, reason)
+                 VALUES (1, '2027-03-17T09:00:00+01:00', '2027-03-17T08:00:00Z', 'bo', 'again')",
+                [],
+            )
+            .is_err());
+    }
+
+    #[test]
     fn the_application_id_in_the_first_migration_is_the_constant() {
         assert!(V1.contains(&format!("application_id = {APPLICATION_ID};")));
     }

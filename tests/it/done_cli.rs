@@ -210,6 +210,29 @@ fn an_explicit_future_period_is_recorded_and_said_to_be_early() {
 }
 
 #[test]
+fn a_rolling_tasks_later_period_is_said_not_to_have_begun() {
+    let s = Scratch::new(WHEEL);
+    let run = s
+        .run(&[
+            "done",
+            "contingency-test",
+            "--period",
+            "2029",
+            "--by",
+            "anna",
+            "--now",
+            "2027-03-10",
+        ])
+        .expect(0);
+    assert!(
+        run.stdout()
+            .contains("contingency-test 2029: done 2027-03-10 12:00 by anna — recorded for 2029, which has not begun"),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
 fn a_term_task_is_not_completed_years_ahead() {
     let s = Scratch::new(WHEEL);
     // The 2026-2029 term's approval (2026-09-01) is before the wheel's
