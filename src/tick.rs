@@ -290,7 +290,7 @@ pub fn run_once(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure
         eprintln!(
             "arshjul: tick: {count} deferred: the mail server failed for now (a temporary failure); \
              {are} kept and retried{retry} (by the daemon, or the next `arshjul tick`); \
-             `arshjul history` shows the reason"
+             `arshjul status` shows the reason"
         );
     }
     if report.failed > 0 {

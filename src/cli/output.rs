@@ -242,6 +242,7 @@ pub fn status_json(
     now: DateTime<FixedOffset>,
     rows: &[(StatusRow, Option<Completion>)],
     failed: &[NotificationRecord],
+    deferred: &[(NotificationRecord, Option<DateTime<FixedOffset>>)],
 ) -> io::Result<()> {
     let tasks: Vec<Value> = rows
         .iter()
@@ -261,7 +262,8 @@ pub fn status_json(
         })
         .collect();
     let failed: Vec<Value> = failed.iter().map(notification_json).collect();
-    let doc = json!({"now": rfc3339(&now), "tasks": tasks, "failed_notifications": failed});
+    let doc = json!({"now": rfc3339(&now), "tasks": tasks, "failed_notifications": failed,
+                     "deferred_notifications": deferred_json(deferred)});
     serde_json::to_writer(&mut *out, &doc)?;
     writeln!(out)
 }
@@ -387,6 +389,52 @@ pub fn failed_table(out: &mut impl Write, failed: &[NotificationRecord]) -> io::
         )?;
     }
     Ok(())
+}
+
+/// Messages deferred by a temporary failure, below the status table: when
+/// each is retried, after how many attempts, and the server's reason.
+pub fn deferred_table(
+    out: &mut impl Write,
+    deferred: &[(NotificationRecord, Option<DateTime<FixedOffset>>)],
+) -> io::Result<()> {
+    if deferred.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nDeferred messages ({}), kept and retried:",
+        deferred.len()
+    )?;
+    for (n, retry) in deferred {
+        let retry = retry
+            .map(|t| format!("retry {}", t.format("%Y-%m-%d %H:%M")))
+            .unwrap_or_else(|| "retry on the next pass".to_string());
+        writeln!(
+            out,
+            "  {}  {} {} {} to {}: {} after {}: {}",
+            n.created_at.format("%Y-%m-%d %H:%M"),
+            clean(&n.task),
+            clean(&n.period),
+            clean(&n.kind),
+            clean(&n.to.join(", ")),
+            retry,
+            plural(u64::from(n.attempts), "attempt", "attempts"),
+            clean(n.last_error.as_deref().unwrap_or("no reason given"))
+        )?;
+    }
+    Ok(())
+}
+
+/// A deferred message in `status --json`: a notification and its retry.
+pub fn deferred_json(deferred: &[(NotificationRecord, Option<DateTime<FixedOffset>>)]) -> Value {
+    deferred
+        .iter()
+        .map(|(n, retry)| {
+            let mut v = notification_json(n);
+            v["retry_at"] = json!(retry.as_ref().map(rfc3339));
+            v
+        })
+        .collect()
 }
 
 fn retraction_json(r: &crate::store::Retraction) -> Value {

@@ -904,6 +904,43 @@ impl Store {
         self.notification_records("WHERE state = 'failed'", params![])
     }
 
+    /// Messages deferred by a temporary failure and waiting for their next
+    /// attempt, oldest first, each with the time of that attempt: `status`
+    /// shows them with the server's reason.
+    #[allow(clippy::type_complexity)]
+    pub fn deferred_notifications(
+        &self,
+    ) -> Result<Vec<(NotificationRecord, Option<DateTime<FixedOffset>>)>, StoreError> {
+        let result =
+            (|| -> Result<Vec<(NotificationRecord, Option<DateTime<FixedOffset>>)>, Fault> {
+                let mut stmt = self.conn.prepare(
+                    "SELECT id, task, period, kind, to_addrs, state, attempts, last_error,
+                        created_at, sent_at, next_attempt_at
+                 FROM outbox WHERE state = 'pending' AND attempts > 0
+                 ORDER BY due_utc, id",
+                )?;
+                let mut rows = stmt.query([])?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let what = format!("outbox message {}", row.get::<_, i64>(0)?);
+                    let record = NotificationRecord {
+                        task: row.get(1)?,
+                        period: row.get(2)?,
+                        kind: row.get(3)?,
+                        to: codec::parse_addresses(&row.get::<_, String>(4)?, &what)?,
+                        state: codec::parse_state(&row.get::<_, String>(5)?, &what)?,
+                        attempts: codec::count(row.get(6)?, &what)?,
+                        last_error: row.get(7)?,
+                        created_at: codec::parse_time(&row.get::<_, String>(8)?, &what)?,
+                        sent_at: codec::parse_opt_time(row.get(9)?, &what)?,
+                    };
+                    out.push((record, codec::parse_opt_time(row.get(10)?, &what)?));
+                }
+                Ok(out)
+            })();
+        result.map_err(|f| self.fail(f))
+    }
+
     fn notification_records(
         &self,
         filter: &str,

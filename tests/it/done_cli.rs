@@ -700,7 +700,40 @@ async fn a_tick_with_deferred_messages_explains_its_exit_code() {
         err.contains("2 messages were deferred: the mail server failed for now (a temporary failure); they are kept and retried at 2027-01-29 "),
         "{err}"
     );
-    assert!(err.contains("`arshjul history` shows the reason"), "{err}");
+    assert!(err.contains("`arshjul status` shows the reason"), "{err}");
     let history = s.run(&["history"]).expect(0).stdout();
     assert!(history.contains("[pending after 1 attempt: "), "{history}");
+    let status = s
+        .run(&["status", "--now", "2027-01-29T09:00:00+01:00"])
+        .expect(0)
+        .stdout();
+    assert!(
+        status.contains("\nDeferred messages (2), kept and retried:\n"),
+        "{status}"
+    );
+    assert!(
+        status.contains(
+            "  2027-01-29 09:00  policy-review 2027 reminder to anna@example.dk: retry 2027-01-29 "
+        ),
+        "{status}"
+    );
+    assert!(status.contains(" after 1 attempt: "), "{status}");
+    let v = s
+        .run(&["status", "--json", "--now", "2027-01-29T09:00:00+01:00"])
+        .expect(0)
+        .json();
+    let deferred = v["deferred_notifications"].as_array().expect("deferred");
+    assert_eq!(deferred.len(), 2, "{v}");
+    assert_eq!(deferred[0]["state"], "pending");
+    assert_eq!(deferred[0]["attempts"], 1);
+    assert!(
+        deferred[0]["retry_at"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2027-01-29T")),
+        "{v}"
+    );
+    assert!(
+        deferred[0]["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{v}"
+    );
 }
