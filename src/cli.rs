@@ -2,7 +2,7 @@
 //! settings and wheel loaded from it), dispatch, output and exit codes.
 //! Everything that touches the clock for a command does it here, once.
 
-mod output;
+pub(crate) mod output;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,9 @@ use clap::{Parser, Subcommand};
 use crate::calendar::{resolve_local, Calendar};
 use crate::planner;
 use crate::settings::Settings;
-use crate::store::{CompletionOutcome, NewCompletion, Store, Via};
+use crate::store::{
+    CompletionOutcome, NewCompletion, NewRetraction, RetractionOutcome, Store, Via,
+};
 use crate::wheel::{self, Wheel};
 
 /// A compliance calendar (årshjul) that runs itself.
@@ -27,8 +29,8 @@ pub struct Args {
     /// The wheel; overrides the setting `schedule`.
     #[arg(long, global = true, value_name = "PATH")]
     schedule: Option<PathBuf>,
-    /// Use TIME instead of the wall clock: RFC 3339, or YYYY-MM-DD for that
-    /// day at 12:00 local. Not accepted by `run`.
+    /// Use TIME instead of the wall clock: RFC 3339, or YYYY-MM-DD (a
+    /// four-digit year) for that day at 12:00 local. Not accepted by `run`.
     #[arg(long, global = true, value_name = "TIME")]
     now: Option<String>,
     #[command(subcommand)]
@@ -42,9 +44,11 @@ enum Command {
     /// Every due date, reminder, repeat and escalation in a date range, as
     /// if nothing were completed. Reads no database.
     Plan {
-        #[arg(long, value_name = "YYYY-MM-DD")]
+        /// First day, YYYY-MM-DD.
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = day_arg)]
         from: NaiveDate,
-        #[arg(long, value_name = "YYYY-MM-DD")]
+        /// Last day, YYYY-MM-DD.
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = day_arg)]
         to: NaiveDate,
         #[arg(long)]
         json: bool,
@@ -62,22 +66,49 @@ enum Command {
         json: bool,
     },
     /// Record a completion by hand.
+    ///
+    /// Without --period: the task's oldest occurrence that is open or
+    /// overdue (its first reminder day has come). When none is, nothing is
+    /// recorded and the next occurrence is named (exit 2); record it ahead
+    /// of time with --period.
     Done {
+        /// The task's id, as in the wheel.
         task: String,
-        /// The period (e.g. 2027, 2026-2029, 2027-Q1); default: the current one.
+        /// The period (e.g. 2027, 2026-2029, 2027-Q1). Default: the oldest
+        /// occurrence that is open or overdue. A period not open yet is
+        /// recorded, and said to be early.
         #[arg(long, value_name = "KEY")]
         period: Option<String>,
         /// Who did it (default: the login name).
         #[arg(long, value_name = "WHO")]
         by: Option<String>,
+        /// A note kept with the completion.
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
         /// When it was done (RFC 3339 or YYYY-MM-DD), to backfill history.
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
     },
-    /// Completions and notifications, newest first.
+    /// Retract a completion recorded by mistake: the period is open again.
+    ///
+    /// Nothing is deleted: a retraction naming the completion is appended,
+    /// with who, when and why, and `history` shows both.
+    Undo {
+        /// The task's id, as in the wheel.
+        task: String,
+        /// The period whose completion is retracted (e.g. 2027).
+        #[arg(long, value_name = "KEY")]
+        period: String,
+        /// Why (required, kept as evidence).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Who retracts it (default: the login name).
+        #[arg(long, value_name = "WHO")]
+        by: Option<String>,
+    },
+    /// Completions (and their retractions) and notifications, newest first.
     History {
+        /// Only this task's (its id; also a task gone from the wheel).
         task: Option<String>,
         #[arg(long)]
         json: bool,
@@ -163,7 +194,7 @@ fn dispatch(args: Args) -> CmdResult {
         return crate::daemon::run(loaded, args.config.as_deref(), args.schedule.as_deref());
     }
     let now = match &args.now {
-        Some(text) => parse_time(text, &loaded.wheel).map_err(Failure::usage)?,
+        Some(text) => parse_time("--now", text, &loaded.wheel).map_err(Failure::usage)?,
         None => Utc::now(),
     };
     match args.command {
@@ -184,22 +215,64 @@ fn dispatch(args: Args) -> CmdResult {
             note,
             at,
         } => done(&loaded, now, &task, period, by, note, at),
+        Command::Undo {
+            task,
+            period,
+            reason,
+            by,
+        } => undo(&loaded, now, &task, &period, &reason, by),
         Command::History { task, json } => history(&loaded, task.as_deref(), json),
     }
 }
 
-/// `--now`/`--at`: RFC 3339, or `YYYY-MM-DD` meaning 12:00 local that day.
-pub fn parse_time(text: &str, wheel: &Wheel) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
+/// `--now`/`--at` (named by `flag` in the error): RFC 3339, or
+/// `YYYY-MM-DD` meaning 12:00 local that day. The year has four digits:
+/// `27-01-01` is refused, not read as the year 27.
+pub fn parse_time(flag: &str, text: &str, wheel: &Wheel) -> Result<DateTime<Utc>, String> {
+    if text
+        .get(..4)
+        .is_some_and(|y| y.bytes().all(|b| b.is_ascii_digit()))
+    {
+        if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+            return Ok(t.with_timezone(&Utc));
+        }
     }
-    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+    if let Some(day) = parse_day(text) {
         let noon = day.and_hms_opt(12, 0, 0).unwrap_or_default();
         return Ok(resolve_local(wheel.organisation.timezone, noon).with_timezone(&Utc));
     }
     Err(format!(
-        "bad time \"{text}\" (use RFC 3339, e.g. 2027-03-01T08:00:00+01:00, or YYYY-MM-DD)"
+        "{flag} {}: not a time; expected YYYY-MM-DD (e.g. 2027-03-01) or RFC 3339 (e.g. 2027-03-01T08:00:00+01:00)",
+        output::clean(&quote(text))
     ))
+}
+
+/// A day written exactly `YYYY-MM-DD`: four-digit year, two-digit month
+/// and day, a real date.
+pub fn parse_day(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    if !shape {
+        return None;
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
+/// clap's parser for `--from`/`--to`; clap names the flag in its error and
+/// exits 2.
+fn day_arg(text: &str) -> Result<NaiveDate, String> {
+    parse_day(text).ok_or_else(|| {
+        "expected a date as YYYY-MM-DD with a four-digit year, e.g. 2027-01-01".to_string()
+    })
+}
+
+/// `"text"`, for naming a value in a message.
+fn quote(text: &str) -> String {
+    format!("\"{text}\"")
 }
 
 /// `now` in the wheel's time zone, as stored in the database.
@@ -212,13 +285,13 @@ fn check(loaded: &Loaded, now: DateTime<Utc>) -> CmdResult {
     let wheel = &loaded.wheel;
     let org = &wheel.organisation;
     println!(
-        "{}: {} tasks, {} people ({}, {}) — {} is valid",
-        org.name,
-        wheel.tasks.len(),
-        wheel.people.len(),
+        "{}: {}, {} ({}, {}) — {} is valid",
+        output::clean(&org.name),
+        output::plural(wheel.tasks.len() as u64, "task", "tasks"),
+        output::plural(wheel.people.len() as u64, "person", "people"),
         org.timezone,
         org.language.code(),
-        loaded.settings.schedule.display()
+        output::clean(&loaded.settings.schedule.display().to_string())
     );
     let cal = Calendar::new(org);
     let today = cal.local_date(&now);
@@ -234,7 +307,13 @@ fn check(loaded: &Loaded, now: DateTime<Utc>) -> CmdResult {
         println!("Next due:");
         for e in dues {
             let title = wheel.task(e.task).map(|t| t.title.as_str()).unwrap_or("");
-            println!("  {}  {:<24} {:<10} {}", e.due, e.task, e.period, title);
+            println!(
+                "  {}  {:<24} {:<10} {}",
+                e.due,
+                e.task,
+                e.period,
+                output::clean(title)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -306,14 +385,26 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
         Some(s) => s.failed_notifications()?,
         None => Vec::new(),
     };
+    let deferred = match &store {
+        Some(s) => s.deferred_notifications()?,
+        None => Vec::new(),
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if json {
-        output::status_json(&mut out, wheel, local_now(wheel, now), &rows, &failed)
+        output::status_json(
+            &mut out,
+            wheel,
+            local_now(wheel, now),
+            &rows,
+            &failed,
+            &deferred,
+        )
     } else {
         let colour = std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         output::status_table(&mut out, wheel, &rows, colour)
             .and_then(|_| output::failed_table(&mut out, &failed))
+            .and_then(|_| output::deferred_table(&mut out, &deferred))
     };
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
 }
@@ -331,7 +422,7 @@ fn done(
     let wheel = &loaded.wheel;
     let task = known_task(wheel, task_id)?;
     let at = match &at {
-        Some(text) => parse_time(text, wheel).map_err(Failure::usage)?,
+        Some(text) => parse_time("--at", text, wheel).map_err(Failure::usage)?,
         None => now,
     };
     if at > now {
@@ -343,29 +434,44 @@ fn done(
     let mut store = Store::open(&loaded.settings.database, true)?;
     let today = Calendar::new(&wheel.organisation).local_date(&now);
     store.sync_tasks(wheel, today)?;
-    let period = match period {
+    let history = store.history_at(wheel, now)?;
+    // An explicit period that has not opened yet is recorded, and said to
+    // be early: (its due date) when so.
+    let (period, early) = match period {
         Some(p) => {
-            if !is_period_of(task, wheel, &p) {
+            let start = period_start(&p).filter(|_| is_period_of(task, wheel, &p));
+            let Some(start) = start else {
                 return Err(Failure::usage(format!(
-                    "task \"{task_id}\" has no period \"{p}\""
+                    "task \"{task_id}\" has no period {}",
+                    output::clean(&quote(&p))
                 )));
-            }
-            p
-        }
-        None => {
-            let history = store.history_at(wheel, now)?;
-            let row = planner::status(wheel, &history, now)
-                .into_iter()
-                .find(|r| r.task == task_id);
-            match row {
-                Some(r) => r.period,
-                None => {
-                    return Err(Failure::usage(format!(
-                        "task \"{task_id}\" has no open period; name one with --period"
-                    )))
+            };
+            let early = match planner::occurrence_named(wheel, &history, task, &p, start, today) {
+                Some(o) if planner::opens_on(wheel, task, o.due) > today => {
+                    Some(format!("which is not due until {}", o.due))
                 }
-            }
+                Some(_) => None,
+                // A rolling task's later periods have no due date yet.
+                None if start > today => Some("which has not begun".to_string()),
+                None => None,
+            };
+            (p, early)
         }
+        None => match planner::done_target(wheel, &history, now, task_id) {
+            planner::DoneTarget::Open { period, .. } => (period, None),
+            planner::DoneTarget::NotYet { period, due, opens } => {
+                return Err(Failure::usage(format!(
+                    "{task_id}: nothing is open to record; the next occurrence, {period}, \
+                     is due {due} and opens {opens} (its first reminder day).\n\
+                     To record it ahead of time: arshjul done {task_id} --period {period}"
+                )))
+            }
+            planner::DoneTarget::Nothing => {
+                return Err(Failure::usage(format!(
+                    "task \"{task_id}\" has no open period; name one with --period"
+                )))
+            }
+        },
     };
     let by = by.unwrap_or_else(login_name);
     let note = note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
@@ -382,12 +488,15 @@ fn done(
     };
     match store.record_completion(&completion)? {
         CompletionOutcome::Recorded => {
+            let early = early
+                .map(|which| format!(" — recorded for {period}, {which}"))
+                .unwrap_or_default();
             println!(
-                "{} {}: done {} by {}",
+                "{} {}: done {} by {}{early}",
                 task.id,
                 period,
                 completion.at.format("%Y-%m-%d %H:%M"),
-                completion.by
+                output::clean(&completion.by)
             );
         }
         CompletionOutcome::AlreadyDone(c) => {
@@ -396,23 +505,82 @@ fn done(
                 c.task,
                 c.period,
                 c.at.format("%Y-%m-%d %H:%M"),
-                c.by,
-                c.via
+                output::clean(&c.by),
+                output::clean(&c.via)
             );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// `arshjul undo`: appends a retraction of the period's completion.
+fn undo(
+    loaded: &Loaded,
+    now: DateTime<Utc>,
+    task_id: &str,
+    period: &str,
+    reason: &str,
+    by: Option<String>,
+) -> CmdResult {
+    let wheel = &loaded.wheel;
+    let task = known_task(wheel, task_id)?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Failure::usage(
+            "--reason is empty; say why the completion is retracted (it is kept as evidence)",
+        ));
+    }
+    let by = by
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(login_name);
+    if !loaded.settings.database.exists() {
+        return Err(Failure::usage(format!(
+            "{} {}: not done; nothing to undo",
+            task.id,
+            output::clean(period)
+        )));
+    }
+    let mut store = Store::open(&loaded.settings.database, false)?;
+    let retraction = NewRetraction {
+        task: task.id.clone(),
+        period: period.to_string(),
+        at: local_now(wheel, now),
+        by,
+        reason: reason.to_string(),
+    };
+    match store.record_retraction(&retraction)? {
+        RetractionOutcome::Retracted(c) => {
+            println!(
+                "{} {}: the completion of {} by {} is retracted by {}; the period is open again",
+                c.task,
+                output::clean(&c.period),
+                c.at.format("%Y-%m-%d %H:%M"),
+                output::clean(&c.by),
+                output::clean(&retraction.by)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        RetractionOutcome::NotDone => Err(Failure::usage(format!(
+            "{} {}: not done; nothing to undo",
+            task.id,
+            output::clean(period)
+        ))),
+    }
+}
+
 /// The task named on the command line, or an error listing the known ones.
 fn known_task<'w>(wheel: &'w Wheel, id: &str) -> Result<&'w wheel::Task, Failure> {
-    wheel.task(id).ok_or_else(|| {
-        let known: Vec<&str> = wheel.tasks.iter().map(|t| t.id.as_str()).collect();
-        Failure::usage(format!(
-            "unknown task \"{id}\" (tasks: {})",
-            known.join(", ")
-        ))
-    })
+    wheel.task(id).ok_or_else(|| unknown_task(wheel, id))
+}
+
+fn unknown_task(wheel: &Wheel, id: &str) -> Failure {
+    let known: Vec<&str> = wheel.tasks.iter().map(|t| t.id.as_str()).collect();
+    Failure::usage(format!(
+        "unknown task {} (tasks: {})",
+        output::clean(&quote(id)),
+        known.join(", ")
+    ))
 }
 
 /// The person at the keyboard, for `done --by`'s default.
@@ -425,6 +593,11 @@ fn login_name() -> String {
 }
 
 fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
+    if let Some(id) = task {
+        if !loaded.settings.database.exists() {
+            known_task(&loaded.wheel, id)?;
+        }
+    }
     let Some(store) = open_if_present(&loaded.settings)? else {
         let mut out = std::io::stdout().lock();
         let written = if json {
@@ -434,8 +607,15 @@ fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
         };
         return finish_output(written);
     };
-    let completions = store.completions(task)?;
+    let completions = store.completion_records(task)?;
     let notifications = store.notifications(task)?;
+    // A task gone from the wheel keeps its history; a name that is neither
+    // in the wheel nor in the database is a typo.
+    if let Some(id) = task {
+        if loaded.wheel.task(id).is_none() && completions.is_empty() && notifications.is_empty() {
+            return Err(unknown_task(&loaded.wheel, id));
+        }
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if json {
         output::history_json(&mut out, &completions, &notifications)
@@ -494,4 +674,30 @@ fn period_start(key: &str) -> Option<NaiveDate> {
         Some(_) => return None,
     };
     NaiveDate::from_ymd_opt(year, month, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_day_is_exactly_yyyy_mm_dd() {
+        assert_eq!(parse_day("2027-01-01"), NaiveDate::from_ymd_opt(2027, 1, 1));
+        assert_eq!(
+            parse_day("2028-02-29"),
+            NaiveDate::from_ymd_opt(2028, 2, 29)
+        );
+        for bad in [
+            "27-01-01",
+            "0027-1-01",
+            "2027-1-1",
+            "2027-02-29",
+            "+2027-01-01",
+            "20270-01-01",
+            "2027-01-01 ",
+            "２０２７-01-01",
+        ] {
+            assert_eq!(parse_day(bad), None, "{bad}");
+        }
+    }
 }

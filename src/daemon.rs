@@ -13,6 +13,7 @@ use chrono::Utc;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
+use crate::cli::output::plural;
 use crate::cli::{load, Failure, Loaded};
 use crate::tick::{open_store, Engine, Report};
 use crate::web;
@@ -220,8 +221,8 @@ fn log_report(r: &Report) {
 fn status_line(wheel: &Wheel, report: Option<&Report>) -> String {
     let Some(report) = report else {
         return format!(
-            "{} tasks, the last pass failed (see the log)",
-            wheel.tasks.len()
+            "{}, the last pass failed (see the log)",
+            plural(wheel.tasks.len() as u64, "task", "tasks")
         );
     };
     let next = report
@@ -235,8 +236,8 @@ fn status_line(wheel: &Wheel, report: Option<&Report>) -> String {
         })
         .unwrap_or_default();
     format!(
-        "{} tasks, {} overdue{next}",
-        wheel.tasks.len(),
+        "{}, {} overdue{next}",
+        plural(wheel.tasks.len() as u64, "task", "tasks"),
         report.overdue
     )
 }

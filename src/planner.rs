@@ -136,6 +136,9 @@ pub struct StatusRow {
     pub escalation_level: u32,
     /// The next notification day for this occurrence, if any is left.
     pub next: Option<NaiveDate>,
+    /// The day the occurrence opens: its first reminder day (moved off
+    /// closed days), or its due date when that comes first.
+    pub opens: NaiveDate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -670,7 +673,90 @@ pub fn status(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Vec<Statu
             days_overdue: (today - occ.due).num_days().max(0),
             escalation_level: escalations.iter().filter(|e| e.date <= last).count() as u32,
             next,
+            opens: first_day,
         });
     }
     rows
+}
+
+/// The day an occurrence of `task` due on `due` opens: its first reminder
+/// day, moved off closed days as the reminders are, or the due date itself
+/// when no reminder comes before it.
+pub fn opens_on(wheel: &Wheel, task: &Task, due: NaiveDate) -> NaiveDate {
+    let cal = Calendar::new(&wheel.organisation);
+    let rules = TaskRules { task, cal: &cal };
+    rules
+        .reminders(due)
+        .first()
+        .map(|r| r.date)
+        .unwrap_or(due)
+        .min(due)
+}
+
+/// The occurrence of `task` whose period key is `period`, which starts on
+/// `start`. On the calendar, its due date is looked for in the eight years
+/// from `start`; a task anchored on completion has only its current
+/// occurrence (given `history`, at `today`), so only that can be named.
+pub fn occurrence_named(
+    wheel: &Wheel,
+    history: &History,
+    task: &Task,
+    period: &str,
+    start: NaiveDate,
+    today: NaiveDate,
+) -> Option<Occurrence> {
+    let terms = wheel.terms.as_ref();
+    match task.anchor {
+        Anchor::Fixed => {
+            let end = start + chrono::Duration::days(366 * 8);
+            recurrence::occurrences(&task.recurrence, terms, start, end)
+                .into_iter()
+                .find(|o| o.period == period)
+        }
+        Anchor::Completion => {
+            let th = history.tasks.get(&task.id);
+            let lb = lower_bound(wheel, th, today);
+            let far = today + chrono::Duration::days(STATUS_HORIZON_DAYS);
+            occurrences_of(wheel, task, th, lb, far)
+                .into_iter()
+                .find(|o| o.period == period)
+        }
+    }
+}
+
+/// What `arshjul done TASK` without `--period` means at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DoneTarget {
+    /// The oldest occurrence not done has opened (its first reminder day
+    /// has come): open or overdue. This one is meant.
+    Open { period: String, due: NaiveDate },
+    /// Nothing is open: the next occurrence opens on `opens`. Recording
+    /// it needs an explicit period.
+    NotYet {
+        period: String,
+        due: NaiveDate,
+        opens: NaiveDate,
+    },
+    /// The task has no occurrence left that is not done.
+    Nothing,
+}
+
+/// The occurrence `done TASK` completes at `now` when no period is named:
+/// the oldest one that is not done, provided it has opened.
+pub fn done_target(wheel: &Wheel, history: &History, now: DateTime<Utc>, task: &str) -> DoneTarget {
+    let row = status(wheel, history, now)
+        .into_iter()
+        .find(|r| r.task == task);
+    match row {
+        None => DoneTarget::Nothing,
+        Some(r) if r.state == State::Upcoming => DoneTarget::NotYet {
+            period: r.period,
+            due: r.due,
+            opens: r.opens,
+        },
+        Some(r) => DoneTarget::Open {
+            period: r.period,
+            due: r.due,
+        },
+    }
 }

@@ -271,6 +271,36 @@ pub fn run_once(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure
         "arshjul: tick: {} new, {} sent, {} deferred, {} failed{next}",
         report.queued, report.sent, report.deferred, report.failed
     );
+    // Exit 1 must explain itself: what deferred and failed mean, and where
+    // to read the reasons.
+    if report.deferred > 0 {
+        let retry = lock(&store)
+            .next_retry()
+            .ok()
+            .flatten()
+            .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M")))
+            .unwrap_or_default();
+        let count =
+            crate::cli::output::plural(report.deferred as u64, "message was", "messages were");
+        let are = if report.deferred == 1 {
+            "it is"
+        } else {
+            "they are"
+        };
+        eprintln!(
+            "arshjul: tick: {count} deferred: the mail server failed for now (a temporary failure); \
+             {are} kept and retried{retry} (by the daemon, or the next `arshjul tick`); \
+             `arshjul status` shows the reason"
+        );
+    }
+    if report.failed > 0 {
+        eprintln!(
+            "arshjul: tick: {} refused for good by the mail server and will not be retried; \
+             `arshjul status` lists {}",
+            crate::cli::output::plural(report.failed as u64, "message was", "messages were"),
+            if report.failed == 1 { "it" } else { "them" }
+        );
+    }
     if report.deferred + report.failed > 0 {
         Ok(ExitCode::from(1))
     } else {

@@ -1,14 +1,65 @@
 //! What the commands print: readable tables for people, and the JSON shapes
 //! of CONTRACT section 5 for scripts. Writes to the writer it is given.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde_json::{json, Value};
 
 use crate::planner::{Kind, PlanEvent, State, StatusRow};
-use crate::store::{Completion, MessageState, NotificationRecord};
+use crate::store::{Completion, CompletionRecord, MessageState, NotificationRecord};
 use crate::wheel::Wheel;
+
+/// Text from outside (notes, names, addresses, server replies, user agents,
+/// command-line arguments) made safe for a terminal line, as `ls` and
+/// ripgrep quote file names: control characters are written as escapes
+/// (`\n`, `\r`, `\t`, `\0`, `\e` for ESC, `\x7f`, `\u{9b}` for C1), and
+/// so are the invisible characters that reorder a line (bidirectional
+/// overrides and isolates) and the line and paragraph separators. Nothing
+/// else changes, so ordinary text (Danish included) is borrowed as it is.
+/// JSON output never goes through this: serde_json escapes exactly.
+pub fn clean(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !needs_escape(c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            '\x1b' => out.push_str("\\e"),
+            c if (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// "1 task", "2 tasks": a count with its noun in the right number.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
 
 fn emails(wheel: &Wheel, keys: &[String]) -> Vec<String> {
     keys.iter()
@@ -161,7 +212,7 @@ pub fn plan_table(out: &mut impl Write, wheel: &Wheel, events: &[PlanEvent]) -> 
             e.task,
             e.period,
             e.due.to_string(),
-            emails(wheel, e.to).join(", ")
+            clean(&emails(wheel, e.to).join(", "))
         )?;
     }
     Ok(())
@@ -191,6 +242,7 @@ pub fn status_json(
     now: DateTime<FixedOffset>,
     rows: &[(StatusRow, Option<Completion>)],
     failed: &[NotificationRecord],
+    deferred: &[(NotificationRecord, Option<DateTime<FixedOffset>>)],
 ) -> io::Result<()> {
     let tasks: Vec<Value> = rows
         .iter()
@@ -210,7 +262,8 @@ pub fn status_json(
         })
         .collect();
     let failed: Vec<Value> = failed.iter().map(notification_json).collect();
-    let doc = json!({"now": rfc3339(&now), "tasks": tasks, "failed_notifications": failed});
+    let doc = json!({"now": rfc3339(&now), "tasks": tasks, "failed_notifications": failed,
+                     "deferred_notifications": deferred_json(deferred)});
     serde_json::to_writer(&mut *out, &doc)?;
     writeln!(out)
 }
@@ -239,7 +292,7 @@ pub fn status_table(
     let owners_of = |task: &str| {
         wheel
             .task(task)
-            .map(|t| t.owners.join(", "))
+            .map(|t| clean(&t.owners.join(", ")).into_owned())
             .unwrap_or_default()
     };
     let owner_w = rows
@@ -266,7 +319,12 @@ pub fn status_table(
             "-".into()
         };
         let last = match last {
-            Some(c) => format!("{} {} {}", c.period, c.at.format("%Y-%m-%d"), c.by),
+            Some(c) => format!(
+                "{} {} {}",
+                clean(&c.period),
+                c.at.format("%Y-%m-%d"),
+                clean(&c.by)
+            ),
             None => "never".into(),
         };
         let line = format!(
@@ -323,55 +381,146 @@ pub fn failed_table(out: &mut impl Write, failed: &[NotificationRecord]) -> io::
             out,
             "  {}  {} {} {} to {}: {}",
             n.created_at.format("%Y-%m-%d %H:%M"),
-            n.task,
-            n.period,
-            n.kind,
-            n.to.join(", "),
-            n.last_error.as_deref().unwrap_or("refused")
+            clean(&n.task),
+            clean(&n.period),
+            clean(&n.kind),
+            clean(&n.to.join(", ")),
+            clean(n.last_error.as_deref().unwrap_or("refused"))
         )?;
     }
     Ok(())
 }
 
+/// Messages deferred by a temporary failure, below the status table: when
+/// each is retried, after how many attempts, and the server's reason.
+pub fn deferred_table(
+    out: &mut impl Write,
+    deferred: &[(NotificationRecord, Option<DateTime<FixedOffset>>)],
+) -> io::Result<()> {
+    if deferred.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nDeferred messages ({}), kept and retried:",
+        deferred.len()
+    )?;
+    for (n, retry) in deferred {
+        let retry = retry
+            .map(|t| format!("retry {}", t.format("%Y-%m-%d %H:%M")))
+            .unwrap_or_else(|| "retry on the next pass".to_string());
+        writeln!(
+            out,
+            "  {}  {} {} {} to {}: {} after {}: {}",
+            n.created_at.format("%Y-%m-%d %H:%M"),
+            clean(&n.task),
+            clean(&n.period),
+            clean(&n.kind),
+            clean(&n.to.join(", ")),
+            retry,
+            plural(u64::from(n.attempts), "attempt", "attempts"),
+            clean(n.last_error.as_deref().unwrap_or("no reason given"))
+        )?;
+    }
+    Ok(())
+}
+
+/// A deferred message in `status --json`: a notification and its retry.
+pub fn deferred_json(deferred: &[(NotificationRecord, Option<DateTime<FixedOffset>>)]) -> Value {
+    deferred
+        .iter()
+        .map(|(n, retry)| {
+            let mut v = notification_json(n);
+            v["retry_at"] = json!(retry.as_ref().map(rfc3339));
+            v
+        })
+        .collect()
+}
+
+fn retraction_json(r: &crate::store::Retraction) -> Value {
+    json!({
+        "task": r.task,
+        "period": r.period,
+        "at": rfc3339(&r.at),
+        "by": r.by,
+        "reason": r.reason,
+        "completion": {"at": rfc3339(&r.completion_at), "by": r.completion_by},
+    })
+}
+
+/// `{"completions", "retractions", "notifications"}`: every completion
+/// ever recorded (`retracted` tells whether it still counts), every
+/// retraction, every notification; each newest first.
 pub fn history_json(
     out: &mut impl Write,
-    completions: &[Completion],
+    completions: &[CompletionRecord],
     notifications: &[NotificationRecord],
 ) -> io::Result<()> {
+    let mut retractions: Vec<&crate::store::Retraction> = completions
+        .iter()
+        .filter_map(|r| r.retraction.as_ref())
+        .collect();
+    retractions.sort_by_key(|r| std::cmp::Reverse(r.at));
+    let retractions: Vec<Value> = retractions.into_iter().map(retraction_json).collect();
     let completions: Vec<Value> = completions
         .iter()
-        .map(|c| json!({"task": c.task, "period": c.period, "at": rfc3339(&c.at), "by": c.by, "via": c.via, "note": c.note}))
+        .map(|r| {
+            let c = &r.completion;
+            json!({"task": c.task, "period": c.period, "at": rfc3339(&c.at), "by": c.by,
+                   "via": c.via, "note": c.note, "retracted": r.retraction.is_some()})
+        })
         .collect();
     let notifications: Vec<Value> = notifications.iter().map(notification_json).collect();
     serde_json::to_writer(
         &mut *out,
-        &json!({"completions": completions, "notifications": notifications}),
+        &json!({"completions": completions, "retractions": retractions, "notifications": notifications}),
     )?;
     writeln!(out)
 }
 
+/// Completions (a retracted one marked so, its retraction below it with
+/// who, when and why), then notifications. Every field that came from
+/// outside goes through [`clean`].
 pub fn history_table(
     out: &mut impl Write,
-    completions: &[Completion],
+    completions: &[CompletionRecord],
     notifications: &[NotificationRecord],
 ) -> io::Result<()> {
     writeln!(out, "Completions ({})", completions.len())?;
-    for c in completions {
+    for r in completions {
+        let c = &r.completion;
         let note = c
             .note
             .as_deref()
-            .map(|n| format!("  \"{n}\""))
+            .map(|n| format!("  \"{}\"", clean(n)))
             .unwrap_or_default();
+        let retracted = if r.retraction.is_some() {
+            "  [retracted]"
+        } else {
+            ""
+        };
         writeln!(
             out,
-            "  {}  {:<24} {:<10} by {} via {}{}",
+            "  {}  {:<24} {:<10} by {} via {}{}{}",
             c.at.format("%Y-%m-%d %H:%M"),
-            c.task,
-            c.period,
-            c.by,
-            c.via,
-            note
+            clean(&c.task),
+            clean(&c.period),
+            clean(&c.by),
+            clean(&c.via),
+            note,
+            retracted
         )?;
+        if let Some(x) = &r.retraction {
+            writeln!(
+                out,
+                "  {}  {:<24} {:<10} retracted by {}: \"{}\"",
+                x.at.format("%Y-%m-%d %H:%M"),
+                clean(&x.task),
+                clean(&x.period),
+                clean(&x.by),
+                clean(&x.reason)
+            )?;
+        }
     }
     writeln!(out, "Notifications ({})", notifications.len())?;
     for n in notifications {
@@ -383,19 +532,48 @@ pub fn history_table(
         let mut state = state_str(n.state).to_string();
         if let Some(e) = &n.last_error {
             if n.state != MessageState::Sent {
-                state = format!("{state} after {} attempts: {e}", n.attempts);
+                state = format!(
+                    "{state} after {}: {}",
+                    plural(u64::from(n.attempts), "attempt", "attempts"),
+                    clean(e)
+                );
             }
         }
         writeln!(
             out,
             "  {}  {:<10} {:<24} {:<10} to {}  [{}]",
             when,
-            n.kind,
-            n.task,
-            n.period,
-            n.to.join(", "),
+            clean(&n.kind),
+            clean(&n.task),
+            clean(&n.period),
+            clean(&n.to.join(", ")),
             state
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_plain_text_is_borrowed() {
+        assert!(matches!(clean("Anna Ærø, «ok» — 5 €"), Cow::Borrowed(_)));
+        assert_eq!(clean("a\nb\r\tc\0"), "a\\nb\\r\\tc\\0");
+        assert_eq!(clean("\x1b]0;pwned\x07\x1b[2J"), "\\e]0;pwned\\x07\\e[2J");
+        assert_eq!(clean("x\x7fy"), "x\\x7fy");
+        assert_eq!(clean("\u{9b}31m\u{85}"), "\\u{9b}31m\\u{85}");
+        assert_eq!(
+            clean("abc\u{202e}fed\u{2066}\u{2028}"),
+            "abc\\u{202e}fed\\u{2066}\\u{2028}"
+        );
+    }
+
+    #[test]
+    fn counts_take_the_right_number() {
+        assert_eq!(plural(0, "task", "tasks"), "0 tasks");
+        assert_eq!(plural(1, "task", "tasks"), "1 task");
+        assert_eq!(plural(2, "attempt", "attempts"), "2 attempts");
+    }
 }

@@ -88,6 +88,46 @@ pub struct Completion {
     pub note: Option<String>,
 }
 
+/// A retraction to record (`arshjul undo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRetraction {
+    pub task: String,
+    pub period: String,
+    /// When it was retracted.
+    pub at: DateTime<FixedOffset>,
+    pub by: String,
+    /// Why; required and not blank.
+    pub reason: String,
+}
+
+/// A recorded retraction of one completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retraction {
+    pub task: String,
+    pub period: String,
+    pub at: DateTime<FixedOffset>,
+    pub by: String,
+    pub reason: String,
+    /// The completion it retracts: when it was done and by whom.
+    pub completion_at: DateTime<FixedOffset>,
+    pub completion_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetractionOutcome {
+    /// The completion was retracted; the period is open again.
+    Retracted(Completion),
+    /// The period has no completion that counts; nothing was recorded.
+    NotDone,
+}
+
+/// A completion as `history` shows it: with its retraction, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletionRecord {
+    pub completion: Completion,
+    pub retraction: Option<Retraction>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CompletionOutcome {
     Recorded,
@@ -332,8 +372,8 @@ impl Store {
             }
         }
         {
-            // Served from the unique index on (task, period) alone.
-            let mut stmt = snapshot.prepare("SELECT task, period FROM completions")?;
+            // Completions that count: not retracted.
+            let mut stmt = snapshot.prepare("SELECT task, period FROM standing_completions")?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 if let Some(h) = tasks.get_mut(row.get_ref(0)?.as_str()?) {
@@ -346,7 +386,7 @@ impl Store {
             // the bare columns of a `max()` aggregate from the row holding
             // the maximum, found here through the index on (task, at_utc).
             let mut stmt = snapshot.prepare(
-                "SELECT task, id, period, at, max(at_utc) FROM completions GROUP BY task",
+                "SELECT task, id, period, at, max(at_utc) FROM standing_completions GROUP BY task",
             )?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
@@ -448,8 +488,9 @@ impl Store {
         }
         let wanted = view(&history);
         {
-            let mut done = snapshot
-                .prepare_cached("SELECT 1 FROM completions WHERE task = ?1 AND period = ?2")?;
+            let mut done = snapshot.prepare_cached(
+                "SELECT 1 FROM standing_completions WHERE task = ?1 AND period = ?2",
+            )?;
             // Keys are `task/period/…`: a range over the (task, key) index.
             let mut sent = snapshot.prepare_cached(
                 "SELECT key FROM outbox WHERE task = ?1 AND key >= ?2 AND key < ?3",
@@ -586,6 +627,25 @@ impl Store {
         Ok(out)
     }
 
+    /// The earliest retry of a message deferred by a temporary failure, if
+    /// any is waiting.
+    pub fn next_retry(&self) -> Result<Option<DateTime<FixedOffset>>, StoreError> {
+        let result = (|| -> Result<Option<DateTime<FixedOffset>>, Fault> {
+            let text: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT next_attempt_at FROM outbox
+                     WHERE state = 'pending' AND next_attempt_utc IS NOT NULL
+                     ORDER BY next_attempt_utc LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            codec::parse_opt_time(text, "the next retry")
+        })();
+        result.map_err(|f| self.fail(f))
+    }
+
     /// The server accepted message `id`. Marking a message sent twice keeps
     /// the first `sent_at`.
     pub fn mark_sent(&mut self, id: i64, at: DateTime<FixedOffset>) -> Result<(), StoreError> {
@@ -642,7 +702,8 @@ impl Store {
         result.map_err(|f| self.fail(f))
     }
 
-    /// Appends a completion unless the period is already done. Safe when
+    /// Appends a completion unless the period is already done (a completion
+    /// that was retracted does not count). Safe when
     /// several processes record the same period at once: one records, the
     /// others get `AlreadyDone` with its completion.
     ///
@@ -686,8 +747,8 @@ impl Store {
                     tx.commit()?;
                     Ok(CompletionOutcome::Recorded)
                 }
-                // The write lock makes this unreachable between arshjul
-                // processes; the unique index is the last line of defence.
+                // A constraint (a foreign key, a CHECK) refused the row;
+                // if another writer recorded the period meanwhile, say so.
                 Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
                     match find_completion(&tx, &c.task, &c.period)? {
                         Some(existing) => Ok(CompletionOutcome::AlreadyDone(existing)),
@@ -700,7 +761,105 @@ impl Store {
         result.map_err(|f| self.fail(f))
     }
 
-    /// The completion of one period, if any.
+    /// Retracts the completion of one period that counts, if there is one:
+    /// appends a retraction row (the completion itself is never changed),
+    /// and the period is open again. In one IMMEDIATE transaction, so it
+    /// cannot race a completion or another retraction of the same period.
+    pub fn record_retraction(
+        &mut self,
+        r: &NewRetraction,
+    ) -> Result<RetractionOutcome, StoreError> {
+        let result = (|| -> Result<RetractionOutcome, Fault> {
+            if r.reason.trim().is_empty() {
+                return Err(Fault::Missing("a retraction needs a reason".to_string()));
+            }
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let found: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM standing_completions WHERE task = ?1 AND period = ?2
+                     ORDER BY id DESC LIMIT 1",
+                    params![r.task, r.period],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let Some(id) = found else {
+                return Ok(RetractionOutcome::NotDone);
+            };
+            let completion = {
+                let mut stmt = tx.prepare(&format!("{COMPLETION_COLUMNS} WHERE id = ?1"))?;
+                let mut rows = stmt.query(params![id])?;
+                match rows.next()? {
+                    Some(row) => completion_from(row)?,
+                    None => return Err(Fault::Missing(format!("there is no completion {id}"))),
+                }
+            };
+            tx.execute(
+                "INSERT INTO retractions (completion, at, at_utc, done_by, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    id,
+                    codec::time(&r.at),
+                    codec::utc_key(&r.at),
+                    r.by,
+                    r.reason
+                ],
+            )?;
+            tx.commit()?;
+            Ok(RetractionOutcome::Retracted(completion))
+        })();
+        result.map_err(|f| self.fail(f))
+    }
+
+    /// Every completion, newest first (by `at`), each with its retraction
+    /// if it was retracted; optionally of one task. What `history` shows.
+    pub fn completion_records(
+        &self,
+        task: Option<&str>,
+    ) -> Result<Vec<CompletionRecord>, StoreError> {
+        let result = (|| -> Result<Vec<CompletionRecord>, Fault> {
+            let filter = match task {
+                Some(_) => "WHERE c.task = ?1",
+                None => "WHERE ?1 IS NULL",
+            };
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT c.id, c.task, c.period, c.at, c.done_by, c.via, c.note,
+                        r.id, r.at, r.done_by, r.reason
+                 FROM completions c LEFT JOIN retractions r ON r.completion = c.id
+                 {filter}
+                 ORDER BY c.at_utc DESC, c.id DESC"
+            ))?;
+            let mut rows = stmt.query(params![task])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let completion = completion_from(row)?;
+                let retraction = match row.get::<_, Option<i64>>(7)? {
+                    None => None,
+                    Some(rid) => Some(Retraction {
+                        task: completion.task.clone(),
+                        period: completion.period.clone(),
+                        at: codec::parse_time(
+                            &row.get::<_, String>(8)?,
+                            &format!("retraction {rid}"),
+                        )?,
+                        by: row.get(9)?,
+                        reason: row.get(10)?,
+                        completion_at: completion.at,
+                        completion_by: completion.by.clone(),
+                    }),
+                };
+                out.push(CompletionRecord {
+                    completion,
+                    retraction,
+                });
+            }
+            Ok(out)
+        })();
+        result.map_err(|f| self.fail(f))
+    }
+
+    /// The completion of one period that counts (not retracted), if any.
     pub fn completion(&self, task: &str, period: &str) -> Result<Option<Completion>, StoreError> {
         find_completion(&self.conn, task, period).map_err(|f| self.fail(f))
     }
@@ -743,6 +902,43 @@ impl Store {
     /// the number of failures, not the size of the outbox.
     pub fn failed_notifications(&self) -> Result<Vec<NotificationRecord>, StoreError> {
         self.notification_records("WHERE state = 'failed'", params![])
+    }
+
+    /// Messages deferred by a temporary failure and waiting for their next
+    /// attempt, oldest first, each with the time of that attempt: `status`
+    /// shows them with the server's reason.
+    #[allow(clippy::type_complexity)]
+    pub fn deferred_notifications(
+        &self,
+    ) -> Result<Vec<(NotificationRecord, Option<DateTime<FixedOffset>>)>, StoreError> {
+        let result =
+            (|| -> Result<Vec<(NotificationRecord, Option<DateTime<FixedOffset>>)>, Fault> {
+                let mut stmt = self.conn.prepare(
+                    "SELECT id, task, period, kind, to_addrs, state, attempts, last_error,
+                        created_at, sent_at, next_attempt_at
+                 FROM outbox WHERE state = 'pending' AND attempts > 0
+                 ORDER BY due_utc, id",
+                )?;
+                let mut rows = stmt.query([])?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let what = format!("outbox message {}", row.get::<_, i64>(0)?);
+                    let record = NotificationRecord {
+                        task: row.get(1)?,
+                        period: row.get(2)?,
+                        kind: row.get(3)?,
+                        to: codec::parse_addresses(&row.get::<_, String>(4)?, &what)?,
+                        state: codec::parse_state(&row.get::<_, String>(5)?, &what)?,
+                        attempts: codec::count(row.get(6)?, &what)?,
+                        last_error: row.get(7)?,
+                        created_at: codec::parse_time(&row.get::<_, String>(8)?, &what)?,
+                        sent_at: codec::parse_opt_time(row.get(9)?, &what)?,
+                    };
+                    out.push((record, codec::parse_opt_time(row.get(10)?, &what)?));
+                }
+                Ok(out)
+            })();
+        result.map_err(|f| self.fail(f))
     }
 
     fn notification_records(
@@ -858,16 +1054,21 @@ fn task_filter(task: Option<&str>) -> &'static str {
 /// The columns [`completion_from`] reads, in its order.
 macro_rules! select_completions {
     () => {
-        "SELECT id, task, period, at, done_by, via, note FROM completions"
+        "SELECT id, task, period, at, done_by, via, note FROM "
     };
 }
 
-const COMPLETION_COLUMNS: &str = select_completions!();
+/// Every completion ever recorded, retracted or not (for `history`).
+const COMPLETION_COLUMNS: &str = concat!(select_completions!(), "completions");
 
-/// A task's most recent completion, by `at` (the `completions_task_at` index).
+/// The completions that count: those not retracted.
+const STANDING_COLUMNS: &str = concat!(select_completions!(), "standing_completions");
+
+/// A task's most recent completion that counts, by `at` (the
+/// `completions_task_at` index).
 const LAST_COMPLETION: &str = concat!(
     select_completions!(),
-    " WHERE task = ?1 ORDER BY at_utc DESC, id DESC LIMIT 1"
+    "standing_completions WHERE task = ?1 ORDER BY at_utc DESC, id DESC LIMIT 1"
 );
 
 fn find_completion(
@@ -876,7 +1077,7 @@ fn find_completion(
     period: &str,
 ) -> Result<Option<Completion>, Fault> {
     let mut stmt = conn.prepare(&format!(
-        "{COMPLETION_COLUMNS} WHERE task = ?1 AND period = ?2"
+        "{STANDING_COLUMNS} WHERE task = ?1 AND period = ?2"
     ))?;
     let mut rows = stmt.query(params![task, period])?;
     rows.next()?.map(completion_from).transpose()

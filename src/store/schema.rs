@@ -12,7 +12,7 @@ pub(super) const APPLICATION_ID: i64 = 0x6172_7368;
 
 /// Migration scripts: `MIGRATIONS[n]` takes the schema from version `n` to
 /// `n + 1`. Scripts are only ever appended; a released one never changes.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2_RETRACTIONS];
 
 /// Version 1. Times are RFC 3339 text with their offset, as given; each
 /// time that is compared or sorted also has a `*_utc` twin in a fixed-width
@@ -98,6 +98,38 @@ BEGIN
 END;
 "#;
 
+/// Retractions (`arshjul undo`): a completion recorded by mistake is not
+/// changed or removed; a retraction is appended that names it, with who,
+/// when and why, and the period counts as open again. A period may then be
+/// completed again, so `completions_once` gives way to "at most one
+/// completion that is not retracted", which the store enforces inside its
+/// write transaction. `standing_completions` is the completions that count.
+const V2_RETRACTIONS: &str = r#"
+CREATE TABLE retractions (
+    id          INTEGER PRIMARY KEY,
+    completion  INTEGER NOT NULL UNIQUE REFERENCES completions(id),
+    at          TEXT NOT NULL,
+    at_utc      TEXT NOT NULL,
+    done_by     TEXT NOT NULL,
+    reason      TEXT NOT NULL CHECK (length(trim(reason)) > 0)
+) STRICT;
+CREATE TRIGGER retractions_never_change BEFORE UPDATE ON retractions
+BEGIN
+    SELECT RAISE(ABORT, 'retractions are audit evidence and cannot be changed');
+END;
+CREATE TRIGGER retractions_never_delete BEFORE DELETE ON retractions
+BEGIN
+    SELECT RAISE(ABORT, 'retractions are audit evidence and cannot be deleted');
+END;
+
+DROP INDEX completions_once;
+CREATE INDEX completions_task_period ON completions (task, period);
+
+CREATE VIEW standing_completions AS
+    SELECT * FROM completions c
+    WHERE NOT EXISTS (SELECT 1 FROM retractions r WHERE r.completion = c.id);
+"#;
+
 /// The newest schema version this binary knows.
 pub(super) const LATEST: i64 = MIGRATIONS.len() as i64;
 
@@ -173,6 +205,53 @@ fn check_version(version: i64) -> Result<(), Fault> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_1_database_with_completions_takes_retractions() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tasks VALUES ('policy-review', 'Politik', '2027-01-01');
+             INSERT INTO completions (task, period, at, at_utc, done_by, via, recorded_at)
+             VALUES ('policy-review', '2027', '2027-03-10T11:00:00+01:00',
+                     '2027-03-10T10:00:00Z', 'anna', 'cli', '2027-03-10T11:00:00+01:00');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), LATEST);
+        let standing = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM standing_completions", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        assert_eq!(standing(&conn), 1);
+        conn.execute(
+            "INSERT INTO retractions (completion, at, at_utc, done_by, reason)
+             VALUES (1, '2027-03-12T09:00:00+01:00', '2027-03-12T08:00:00Z', 'bo', 'wrong')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(standing(&conn), 0);
+        // The period may be completed again: the unique index is gone.
+        conn.execute(
+            "INSERT INTO completions (task, period, at, at_utc, done_by, via, recorded_at)
+             VALUES ('policy-review', '2027', '2027-03-16T10:00:00+01:00',
+                     '2027-03-16T09:00:00Z', 'anna', 'cli', '2027-03-16T10:00:00+01:00')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(standing(&conn), 1);
+        // A completion can be retracted once.
+        assert!(conn
+            .execute(
+                "INSERT INTO retractions (completion, at, at_utc, done_by, reason)
+                 VALUES (1, '2027-03-17T09:00:00+01:00', '2027-03-17T08:00:00Z', 'bo', 'again')",
+                [],
+            )
+            .is_err());
+    }
 
     #[test]
     fn the_application_id_in_the_first_migration_is_the_constant() {

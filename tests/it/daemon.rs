@@ -273,7 +273,7 @@ fn tells_systemd_ready_status_watchdog_and_stopping() {
     s.await_state("READY=1", 0);
     let status = s.await_state("STATUS=", 0);
     assert!(
-        status.starts_with("STATUS=1 tasks, 0 overdue, next notification "),
+        status.starts_with("STATUS=1 task, 0 overdue, next notification "),
         "{status}"
     );
     // WatchdogSec=2s means a ping at least every second.
@@ -353,7 +353,7 @@ fn a_broken_wheel_on_sighup_is_logged_with_its_place_and_the_old_one_stays() {
     assert!(log.contains("keeping the old wheel"), "{log}");
     // The old wheel still runs: the status after the reload counts one task.
     let status = s.await_state("STATUS=", reloading);
-    assert!(status.starts_with("STATUS=1 tasks"), "{status}");
+    assert!(status.starts_with("STATUS=1 task,"), "{status}");
     let (exit, _) = d.stop_with("TERM", Duration::from_secs(5));
     assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
     assert_eq!(s.outbox(), 0);

@@ -501,3 +501,112 @@ escalate = []
         ],
     );
 }
+
+// ---------------------------------------------------------------- done_target
+
+fn done_history(task: &str, done: &[(&str, &str)]) -> History {
+    let mut th = TaskHistory::default();
+    for (period, on) in done {
+        th.done.insert(period.to_string());
+        th.last_done = Some(Done {
+            period: period.to_string(),
+            on: date(on),
+        });
+    }
+    History {
+        tasks: [(task.to_string(), th)].into_iter().collect(),
+    }
+}
+
+#[test]
+fn done_means_the_oldest_occurrence_whose_first_reminder_day_has_come() {
+    use planner::DoneTarget;
+    let w = wheel_with(Some("2027-01-01"), POLICY);
+    let none = History::default();
+    // 2027-03-01 less 30 days is Saturday 30 January: the reminder moves
+    // to Friday 29 January, and the occurrence opens then.
+    let task = w.task("policy-review").expect("task");
+    assert_eq!(
+        planner::opens_on(&w, task, date("2027-03-01")),
+        date("2027-01-29")
+    );
+    assert_eq!(
+        planner::done_target(
+            &w,
+            &none,
+            time("2027-01-28T23:59:00+01:00"),
+            "policy-review"
+        ),
+        DoneTarget::NotYet {
+            period: "2027".into(),
+            due: date("2027-03-01"),
+            opens: date("2027-01-29"),
+        }
+    );
+    assert_eq!(
+        planner::done_target(
+            &w,
+            &none,
+            time("2027-01-29T00:00:00+01:00"),
+            "policy-review"
+        ),
+        DoneTarget::Open {
+            period: "2027".into(),
+            due: date("2027-03-01"),
+        }
+    );
+    // 2027 done on 10 March: in March 2027 nothing is open; 2028 opens on
+    // Monday 31 January 2028.
+    let h = done_history("policy-review", &[("2027", "2027-03-10")]);
+    assert_eq!(
+        planner::done_target(&w, &h, time("2027-03-20T12:00:00+01:00"), "policy-review"),
+        DoneTarget::NotYet {
+            period: "2028".into(),
+            due: date("2028-03-01"),
+            opens: date("2028-01-31"),
+        }
+    );
+    // Overdue 2027 comes before open 2028.
+    assert_eq!(
+        planner::done_target(
+            &w,
+            &none,
+            time("2028-02-10T12:00:00+01:00"),
+            "policy-review"
+        ),
+        DoneTarget::Open {
+            period: "2027".into(),
+            due: date("2027-03-01"),
+        }
+    );
+}
+
+#[test]
+fn done_on_a_term_task_waits_for_the_terms_first_reminder() {
+    use planner::DoneTarget;
+    let w = wheel_with(
+        Some("2027-01-01"),
+        r#"
+[[task]]
+id = "council-policy-approval"
+title = "Godkendelse"
+owner = "bo"
+every = "term"
+due = { year = 1, date = "09-01" }
+remind = ["90d", "30d", "7d"]
+"#,
+    );
+    assert_eq!(
+        planner::done_target(
+            &w,
+            &History::default(),
+            time("2027-03-10T12:00:00+01:00"),
+            "council-policy-approval"
+        ),
+        DoneTarget::NotYet {
+            period: "2030-2033".into(),
+            due: date("2030-09-01"),
+            opens: date("2030-06-03"),
+        }
+    );
+}

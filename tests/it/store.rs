@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use arshjul::planner::{Done, TaskHistory};
 use arshjul::store::{
-    Completion, CompletionOutcome, MessageState, NewCompletion, NewMessage, Store, StoreError, Via,
-    SCHEMA_VERSION,
+    Completion, CompletionOutcome, MessageState, NewCompletion, NewMessage, NewRetraction,
+    RetractionOutcome, Store, StoreError, Via, SCHEMA_VERSION,
 };
 use arshjul::wheel::{Anchor, Days, HolidayRule, Language, Organisation, Recurrence, Task, Wheel};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
@@ -1345,4 +1345,241 @@ fn status_reads_each_tasks_latest_completion_with_the_history() {
         let last_done = history.tasks[task].last_done.as_ref().map(|d| &d.period);
         assert_eq!(last_done, latest.get(task).map(|c| &c.period));
     }
+}
+
+// ---------------------------------------------------------------- retractions
+
+fn retraction(task: &str, period: &str, at: &str, by: &str, reason: &str) -> NewRetraction {
+    NewRetraction {
+        task: task.to_string(),
+        period: period.to_string(),
+        at: t(at),
+        by: by.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+#[test]
+fn a_retraction_reopens_the_period_and_both_rows_stay() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let w = wheel(&[("policy-review", "Politik")]);
+    store
+        .record_completion(&done(
+            "policy-review",
+            "2027",
+            "2027-03-10T11:00:00+01:00",
+            "anna",
+        ))
+        .unwrap();
+    let outcome = store
+        .record_retraction(&retraction(
+            "policy-review",
+            "2027",
+            "2027-03-12T09:30:00+01:00",
+            "bo",
+            "wrong task",
+        ))
+        .unwrap();
+    match outcome {
+        RetractionOutcome::Retracted(c) => {
+            assert_eq!((c.period.as_str(), c.by.as_str()), ("2027", "anna"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Every reader sees the period open again.
+    assert_eq!(store.completion("policy-review", "2027").unwrap(), None);
+    assert_eq!(store.last_completion("policy-review").unwrap(), None);
+    let h = store.history(&w).unwrap();
+    assert!(h.tasks["policy-review"].done.is_empty());
+    assert_eq!(h.tasks["policy-review"].last_done, None);
+    let h = store
+        .history_at(&w, t("2027-03-12T10:00:00+01:00").into())
+        .unwrap();
+    assert!(!h.tasks["policy-review"].done.contains("2027"));
+
+    // It can be completed again; a second retraction retracts that one.
+    assert_eq!(
+        store
+            .record_completion(&done(
+                "policy-review",
+                "2027",
+                "2027-03-16T10:00:00+01:00",
+                "carl",
+            ))
+            .unwrap(),
+        CompletionOutcome::Recorded
+    );
+    assert_eq!(
+        store
+            .completion("policy-review", "2027")
+            .unwrap()
+            .unwrap()
+            .by,
+        "carl"
+    );
+    let again = store
+        .record_completion(&done(
+            "policy-review",
+            "2027",
+            "2027-03-17T10:00:00+01:00",
+            "dora",
+        ))
+        .unwrap();
+    assert!(matches!(again, CompletionOutcome::AlreadyDone(c) if c.by == "carl"));
+
+    let records = store.completion_records(Some("policy-review")).unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].completion.by, "carl");
+    assert_eq!(records[0].retraction, None);
+    assert_eq!(records[1].completion.by, "anna");
+    let r = records[1].retraction.as_ref().expect("retracted");
+    assert_eq!(r.by, "bo");
+    assert_eq!(r.reason, "wrong task");
+    assert_eq!(r.at, t("2027-03-12T09:30:00+01:00"));
+    assert_eq!(r.completion_at, t("2027-03-10T11:00:00+01:00"));
+    // `completions` still lists every row ever recorded.
+    assert_eq!(store.completions(Some("policy-review")).unwrap().len(), 2);
+}
+
+#[test]
+fn a_retraction_of_a_period_not_done_records_nothing() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let r = retraction(
+        "policy-review",
+        "2027",
+        "2027-03-12T09:30:00+01:00",
+        "bo",
+        "x",
+    );
+    assert_eq!(
+        store.record_retraction(&r).unwrap(),
+        RetractionOutcome::NotDone
+    );
+    store
+        .record_completion(&done(
+            "policy-review",
+            "2027",
+            "2027-03-10T11:00:00+01:00",
+            "anna",
+        ))
+        .unwrap();
+    // A blank reason is refused, and nothing is retracted.
+    let blank = retraction(
+        "policy-review",
+        "2027",
+        "2027-03-12T09:30:00+01:00",
+        "bo",
+        " ",
+    );
+    assert!(store.record_retraction(&blank).is_err());
+    assert!(store.completion("policy-review", "2027").unwrap().is_some());
+    assert!(matches!(
+        store.record_retraction(&r).unwrap(),
+        RetractionOutcome::Retracted(_)
+    ));
+    assert_eq!(
+        store.record_retraction(&r).unwrap(),
+        RetractionOutcome::NotDone
+    );
+    let count: i64 = raw(&db.path)
+        .query_row("SELECT count(*) FROM retractions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[test]
+fn retracting_a_rolling_tasks_latest_completion_falls_back_to_the_one_before() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let w = wheel(&[("contingency-test", "Beredskab")]);
+    for (period, at) in [
+        ("2026", "2026-03-05T10:00:00+01:00"),
+        ("2027", "2027-03-20T10:00:00+01:00"),
+    ] {
+        store
+            .record_completion(&done("contingency-test", period, at, "anna"))
+            .unwrap();
+    }
+    store
+        .record_retraction(&retraction(
+            "contingency-test",
+            "2027",
+            "2027-03-21T10:00:00+01:00",
+            "anna",
+            "recorded on the wrong task",
+        ))
+        .unwrap();
+    let h = store.history(&w).unwrap();
+    assert_eq!(
+        h.tasks["contingency-test"].last_done,
+        Some(Done {
+            period: "2026".to_string(),
+            on: d("2026-03-05"),
+        })
+    );
+    let h = store
+        .history_at(&w, t("2027-03-22T10:00:00+01:00").into())
+        .unwrap();
+    assert_eq!(
+        h.tasks["contingency-test"].last_done,
+        Some(Done {
+            period: "2026".to_string(),
+            on: d("2026-03-05"),
+        })
+    );
+}
+
+#[test]
+fn completions_and_retractions_cannot_be_changed_or_deleted_by_hand() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    store
+        .record_completion(&done(
+            "policy-review",
+            "2027",
+            "2027-03-10T11:00:00+01:00",
+            "anna",
+        ))
+        .unwrap();
+    store
+        .record_retraction(&retraction(
+            "policy-review",
+            "2027",
+            "2027-03-12T09:30:00+01:00",
+            "bo",
+            "wrong task",
+        ))
+        .unwrap();
+    let conn = raw(&db.path);
+    for (sql, words) in [
+        ("DELETE FROM completions", "cannot be deleted"),
+        (
+            "UPDATE completions SET done_by = 'mallory'",
+            "cannot be changed",
+        ),
+        ("DELETE FROM retractions", "cannot be deleted"),
+        (
+            "UPDATE retractions SET reason = 'nothing'",
+            "cannot be changed",
+        ),
+    ] {
+        let err = conn.execute(sql, []).unwrap_err();
+        assert!(err.to_string().contains(words), "{sql}: {err}");
+    }
+    assert!(conn
+        .execute(
+            "INSERT INTO retractions (completion, at, at_utc, done_by, reason)
+             VALUES (1, 'x', 'x', 'x', '  ')",
+            [],
+        )
+        .is_err());
+    let records = store.completion_records(None).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].completion.by, "anna");
+    assert_eq!(
+        records[0].retraction.as_ref().map(|r| r.reason.as_str()),
+        Some("wrong task")
+    );
 }

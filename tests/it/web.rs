@@ -404,6 +404,53 @@ async fn post_records_the_completion_once_with_the_recipient_and_the_note() {
 }
 
 #[tokio::test]
+async fn after_an_undo_the_link_shows_the_button_again_and_records_anew() {
+    let app = App::start().await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+    assert_eq!(app.post(&path, "note=første", "").await.status, 200);
+    let retracted = app
+        .store
+        .lock()
+        .unwrap()
+        .record_retraction(&arshjul::store::NewRetraction {
+            task: "policy-review".into(),
+            period: "2027".into(),
+            at: utc("2027-02-20T11:00:00+01:00").fixed_offset(),
+            by: "bo".into(),
+            reason: "registreret ved en fejl".into(),
+        })
+        .unwrap();
+    assert!(matches!(
+        retracted,
+        arshjul::store::RetractionOutcome::Retracted(_)
+    ));
+
+    let page = app.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Allerede registreret"), "{}", page.body);
+    assert_eq!(page.body.matches("<button").count(), 1, "{}", page.body);
+
+    app.set_now("2027-02-21T09:00:00+01:00");
+    let again = app.post(&path, "note=anden", "").await;
+    assert_eq!(again.status, 200);
+    assert!(
+        again.body.contains("Registreret som udført"),
+        "{}",
+        again.body
+    );
+    let standing = app
+        .store
+        .lock()
+        .unwrap()
+        .completion("policy-review", "2027")
+        .unwrap()
+        .expect("done again");
+    assert_eq!(standing.note.as_deref(), Some("anden"));
+    assert_eq!(app.completions().len(), 2);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_post_without_a_note_records_none_and_a_blank_note_is_none() {
     let app = App::start().await;
     let path = done_path(&Secret::from_bytes(SECRET));
