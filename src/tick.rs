@@ -116,7 +116,7 @@ impl Engine {
 
     fn render(&self, n: &Notification, today: chrono::NaiveDate) -> Result<NewMessage, Failure> {
         let link = match n.kind {
-            Kind::Reminder | Kind::Repeat => Some(self.link(n)),
+            Kind::Reminder | Kind::Repeat => Some(self.link(n, today)),
             _ => None,
         };
         let composed = self
@@ -138,16 +138,15 @@ impl Engine {
         })
     }
 
-    /// The completion link for the owner a notification is addressed to.
-    /// It stays valid `link_days` after the occurrence's last escalation.
-    fn link(&self, n: &Notification) -> String {
-        let last_step = self
-            .wheel
-            .task(&n.task)
-            .and_then(|t| t.escalate.last().map(|e| i64::from(e.after.0)))
-            .unwrap_or(0);
-        let expires_day =
-            n.due + chrono::Duration::days(last_step + i64::from(self.settings.link_days));
+    /// The completion link for the owner a notification is addressed to,
+    /// in a message written on the local day `today`. It stays valid
+    /// `link_days` after the later of that day and the notification's own
+    /// day, and never less than `link_days` after the occurrence's last
+    /// escalation: a repeat sent months after the due date carries a link
+    /// that works when it arrives, and an open occurrence, which keeps
+    /// receiving repeats, always has a valid link in the owner's inbox.
+    fn link(&self, n: &Notification, today: chrono::NaiveDate) -> String {
+        let expires_day = link_expiry_day(&self.wheel, n, today, self.settings.link_days);
         let expires = crate::calendar::resolve_local(
             self.wheel.organisation.timezone,
             expires_day.and_hms_opt(23, 59, 59).unwrap_or_default(),
@@ -232,6 +231,28 @@ impl Engine {
             ..delivered
         })
     }
+}
+
+/// The last day (local, valid through its end) of a completion link in a
+/// message about `n` written on `today`: `link_days` after the later of the
+/// message's day and the occurrence's last escalation step.
+pub fn link_expiry_day(
+    wheel: &Wheel,
+    n: &Notification,
+    today: chrono::NaiveDate,
+    link_days: u32,
+) -> chrono::NaiveDate {
+    let days = chrono::Duration::days(i64::from(link_days));
+    let last_step = wheel
+        .task(&n.task)
+        .and_then(|t| t.escalate.last().map(|e| i64::from(e.after.0)))
+        .unwrap_or(0);
+    let plus = |day: chrono::NaiveDate, d: chrono::Duration| {
+        day.checked_add_signed(d).unwrap_or(chrono::NaiveDate::MAX)
+    };
+    let after_escalation = plus(plus(n.due, chrono::Duration::days(last_step)), days);
+    let after_message = plus(n.date.max(today), days);
+    after_escalation.max(after_message)
 }
 
 /// The store mutex is never held across an `.await`, so a panic while

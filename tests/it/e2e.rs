@@ -594,3 +594,38 @@ fn headless_chromium_opens_the_link_presses_the_button_and_sees_the_confirmation
     assert_eq!(completions[0]["via"], "link");
     assert_eq!(completions[0]["by"], "digitalisering@ballerup.example");
 }
+
+// ---------------------------------------------------------------------------
+// 4. A repeat long after the last escalation carries a link that works.
+
+#[test]
+fn a_repeat_sent_long_after_the_last_escalation_carries_a_link_valid_link_days_from_its_day() {
+    let world = World::new();
+    // Monday 6 September 2027: policy-review 2027 (due 1 March, last
+    // escalation 15 March) is still open; its repeat goes out today. Under
+    // the old rule its link expired on 29 June 2027, before it was sent.
+    let mail = world
+        .tick(date(2027, 9, 6))
+        .iter()
+        .map(Mail::of)
+        .find(|m| m.task == "policy-review" && m.period == "2027" && m.kind == "repeat")
+        .expect("6 September 2027 brings a policy-review 2027 repeat");
+    let link = mail
+        .link()
+        .unwrap_or_else(|| panic!("no completion link in the repeat:\n{}", mail.raw));
+
+    // link_days = 90: valid through 5 December 2027 (6 September + 90).
+    let served = world.serve(date(2027, 12, 4));
+    let (status, page) = http("GET", &served.local(&link), "");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<form method=\"post\">"), "{page}");
+    assert!(page.contains("Markér som udført"), "{page}");
+    drop(served);
+
+    let served = world.serve(date(2027, 12, 5));
+    assert_eq!(http("GET", &served.local(&link), "").0, 200);
+    drop(served);
+
+    let served = world.serve(date(2027, 12, 6));
+    assert_eq!(http("GET", &served.local(&link), "").0, 410);
+}
