@@ -76,7 +76,7 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
     },
-    /// Completions and notifications, newest first.
+    /// Completions, notifications and requests for a fresh link, newest first.
     History {
         task: Option<String>,
         #[arg(long)]
@@ -428,7 +428,7 @@ fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
     let Some(store) = open_if_present(&loaded.settings)? else {
         let mut out = std::io::stdout().lock();
         let written = if json {
-            output::history_json(&mut out, &[], &[])
+            output::history_json(&mut out, &[], &[], &[])
         } else {
             Ok(())
         };
@@ -436,11 +436,13 @@ fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
     };
     let completions = store.completions(task)?;
     let notifications = store.notifications(task)?;
+    let requests = store.link_requests(task)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if json {
-        output::history_json(&mut out, &completions, &notifications)
+        output::history_json(&mut out, &completions, &notifications, &requests)
     } else {
         output::history_table(&mut out, &completions, &notifications)
+            .and_then(|()| output::link_requests_table(&mut out, &requests))
     };
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
 }

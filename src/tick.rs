@@ -15,7 +15,7 @@ use crate::cli::{local_now, Failure, Loaded};
 use crate::mail::{Composer, DeliveryError, Transport};
 use crate::planner::{self, Kind, Notification};
 use crate::settings::Settings;
-use crate::store::{NewMessage, Store, StoreError};
+use crate::store::{LinkAnswer, LinkRequest, NewMessage, Store, StoreError};
 use crate::web::token::Secret;
 use crate::wheel::Wheel;
 
@@ -101,7 +101,8 @@ impl Engine {
         for n in &pass.send {
             messages.push(self.render(n, today)?);
         }
-        let queued = store.record_pass(&pass.occurrences, &messages, local_now(wheel, now))?;
+        let mut queued = store.record_pass(&pass.occurrences, &messages, local_now(wheel, now))?;
+        queued += self.answer_link_requests(&mut store, now, today)?;
         let overdue = planner::status(wheel, &history, now)
             .iter()
             .filter(|r| r.state == planner::State::Overdue)
@@ -114,9 +115,77 @@ impl Engine {
         })
     }
 
+    /// Answers the requests for a fresh link made on expired links' pages:
+    /// each becomes a `link` message to the person the token was issued to,
+    /// at the address the wheel has for them now, put in the outbox in the
+    /// same transaction that marks the request answered. Returns how many
+    /// messages were queued. A request whose message cannot be rendered is
+    /// logged and left open; the rest of the pass goes on.
+    fn answer_link_requests(
+        &self,
+        store: &mut Store,
+        now: DateTime<Utc>,
+        today: chrono::NaiveDate,
+    ) -> Result<usize, Failure> {
+        let mut queued = 0;
+        for r in store.open_link_requests()? {
+            let answer = if self.wheel.task(&r.task).is_none()
+                || self.wheel.person(&r.person).is_none()
+            {
+                LinkAnswer::Gone
+            } else if store.completion(&r.task, &r.period)?.is_some() {
+                LinkAnswer::Done
+            } else {
+                match self.render(&self.link_notification(&r, now, today), today) {
+                    Ok(m) => LinkAnswer::Queued(Box::new(m)),
+                    Err(e) => {
+                        tracing::error!(task = %r.task, period = %r.period, "cannot answer a request for a new link: {}", e.message);
+                        continue;
+                    }
+                }
+            };
+            let fresh = matches!(answer, LinkAnswer::Queued(_));
+            if store.answer_link_request(r.id, &answer, local_now(&self.wheel, now))? && fresh {
+                tracing::info!(task = %r.task, period = %r.period, person = %r.person, "new link queued on request");
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+
+    /// The `link` notification answering request `r`: written today, to the
+    /// token's person, its key and step naming the request.
+    fn link_notification(
+        &self,
+        r: &LinkRequest,
+        now: DateTime<Utc>,
+        today: chrono::NaiveDate,
+    ) -> Notification {
+        let step = u32::try_from(r.id).unwrap_or(u32::MAX);
+        Notification {
+            key: format!(
+                "{}/{}/{}/{}/{}",
+                r.task,
+                r.period,
+                Kind::Link.as_str(),
+                r.id,
+                r.person
+            ),
+            task: r.task.clone(),
+            period: r.period.clone(),
+            due: r.due,
+            kind: Kind::Link,
+            step,
+            date: today,
+            at: now.with_timezone(&self.wheel.organisation.timezone),
+            to: r.person.clone(),
+            cc: Vec::new(),
+        }
+    }
+
     fn render(&self, n: &Notification, today: chrono::NaiveDate) -> Result<NewMessage, Failure> {
         let link = match n.kind {
-            Kind::Reminder | Kind::Repeat => Some(self.link(n, today)),
+            Kind::Reminder | Kind::Repeat | Kind::Link => Some(self.link(n, today)),
             _ => None,
         };
         let composed = self

@@ -12,5 +12,6 @@ mod mail;
 mod planner;
 mod props;
 mod store;
+mod trust_links;
 mod web;
 mod wheel_parse;
