@@ -157,7 +157,10 @@ pub fn link(
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/done/{token}", get(show).post(complete))
-        .route("/done/{token}/new-link", get(show).post(request_link))
+        .route(
+            "/done/{token}/new-link",
+            get(back_to_link).post(request_link),
+        )
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -433,7 +436,7 @@ fn open_link(state: &AppState, token: &str) -> Result<Link, (Language, Problem)>
     Ok(link)
 }
 
-/// `GET /done/{token}` (and HEAD; also `/done/{token}/new-link`): who
+/// `GET /done/{token}` (and HEAD): who
 /// already did it; else the form, or for an expired link the page that
 /// offers a fresh one. Changes nothing.
 async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
@@ -539,6 +542,18 @@ fn expired_page(lang: Language, o: &Occurrence<'_>, token: &str) -> Response {
     // Relative to `/done/{token}`, so it works behind a path prefix too.
     let action = format!("{token}/new-link");
     (StatusCode::GONE, Html(pages::expired(lang, o, &action))).into_response()
+}
+
+/// `GET /done/{token}/new-link` (a reload, a bookmark): back to the link's
+/// own page, relative so that it works behind a path prefix too.
+async fn back_to_link(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let url_safe = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    match HeaderValue::from_str(&format!("../{token}")) {
+        Ok(location) if token.bytes().all(url_safe) => {
+            (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+        }
+        _ => problem(state.wheel().organisation.language, Problem::NotFound),
+    }
 }
 
 /// `POST /done/{token}/new-link`: records a request for a fresh link to the

@@ -155,7 +155,7 @@ pub fn link_requested(lang: Language, o: &Occurrence<'_>) -> String {
     let (title, period, owner) = (escape(o.title), escape(o.period), escape(o.owner));
     let what = match lang {
         Language::Da => format!(
-            "Vi sender et nyt link til «{title}» for {period} til {owner}. \
+            "Vi sender {owner} et nyt link til «{title}» for {period}. \
              Det kommer med e-mail om få minutter."
         ),
         Language::En => format!(
@@ -194,7 +194,7 @@ pub fn link_recent(lang: Language, o: &Occurrence<'_>, minutes: i64) -> String {
     let (title, owner, wait) = (escape(o.title), escape(o.owner), in_minutes(lang, minutes));
     let what = match lang {
         Language::Da => format!(
-            "Vi har for nylig sendt et nyt link til «{title}» til {owner}. \
+            "Vi har for nylig sendt {owner} et nyt link til «{title}». \
              Se efter e-mailen, også i uønsket post. Du kan bede om endnu et link om {wait}."
         ),
         Language::En => format!(

@@ -229,14 +229,16 @@ impl App {
         let text = String::from_utf8(raw).expect("a UTF-8 response");
         let (head, body) = text.split_once("\r\n\r\n").expect("end of headers");
         let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        let retry_after = head.split("\r\n").find_map(|l| {
-            let (name, value) = l.split_once(": ")?;
-            name.eq_ignore_ascii_case("retry-after")
-                .then(|| value.to_string())
-        });
+        let header = |wanted: &str| {
+            head.split("\r\n").find_map(|l| {
+                let (name, value) = l.split_once(": ")?;
+                name.eq_ignore_ascii_case(wanted).then(|| value.to_string())
+            })
+        };
         Reply {
             status,
-            retry_after,
+            retry_after: header("retry-after"),
+            location: header("location"),
             body: body.to_string(),
         }
     }
@@ -246,6 +248,7 @@ impl App {
 struct Reply {
     status: u16,
     retry_after: Option<String>,
+    location: Option<String>,
     body: String,
 }
 
@@ -366,6 +369,19 @@ async fn an_expired_link_to_an_open_occurrence_is_410_naming_it_with_a_button_fo
         );
     }
 
+    // Opening the form's address (a reload, a bookmark) leads back here.
+    let reply = app
+        .send(&format!(
+            "GET {path}/new-link HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\r\n"
+        ))
+        .await;
+    assert_eq!(reply.status, 303);
+    assert_eq!(
+        reply.location.as_deref(),
+        Some(format!("../{token}").as_str())
+    );
+    assert_eq!(app.requests(), vec![]);
+
     // The old form's button records nothing; it gets the same page.
     let posted = app.post(&path, "note=sent").await;
     assert_eq!(posted.status, 410);
@@ -388,8 +404,8 @@ async fn a_new_link_is_asked_for_once_an_hour_per_recipient_and_the_refusal_is_4
     );
     assert!(
         first.body.contains(
-            "Vi sender et nyt link til «Årlig gennemgang af informationssikkerhedspolitikken» \
-             for 2027 til Anna Jensen."
+            "Vi sender Anna Jensen et nyt link til «Årlig gennemgang af \
+             informationssikkerhedspolitikken» for 2027."
         ),
         "{}",
         first.body
