@@ -381,3 +381,73 @@ pub fn open_store(settings: &Settings) -> Result<Store, StoreError> {
     }
     Store::open(&settings.database, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone};
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// A notification about the shipped wheel's policy-review 2027 (due
+    /// 1 March, last escalation 30 days after) for a message on `day`.
+    fn policy_review(kind: Kind, day: NaiveDate) -> Notification {
+        Notification {
+            key: format!("policy-review/2027/{}/1/digitalisering", kind.as_str()),
+            task: "policy-review".into(),
+            period: "2027".into(),
+            due: date(2027, 3, 1),
+            kind,
+            step: 1,
+            date: day,
+            at: chrono_tz::Europe::Copenhagen
+                .from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap())
+                .unwrap(),
+            to: "digitalisering".into(),
+            cc: Vec::new(),
+        }
+    }
+
+    fn shipped() -> Wheel {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schedule.toml");
+        crate::wheel::parse_file(&path).unwrap()
+    }
+
+    #[test]
+    fn a_link_lasts_link_days_after_its_message_and_never_less_than_after_the_last_escalation() {
+        let wheel = shipped();
+        // The 29 January reminder: 90 days after the last escalation (31
+        // March) is later than 90 days after the message.
+        let n = policy_review(Kind::Reminder, date(2027, 1, 29));
+        assert_eq!(
+            link_expiry_day(&wheel, &n, date(2027, 1, 29), 90),
+            date(2027, 6, 29)
+        );
+        // A repeat on 6 September: 90 days after its own day.
+        let n = policy_review(Kind::Repeat, date(2027, 9, 6));
+        assert_eq!(
+            link_expiry_day(&wheel, &n, date(2027, 9, 6), 90),
+            date(2027, 12, 5)
+        );
+        // Written late (a catch-up pass days after the repeat's day): from
+        // the day it is written.
+        assert_eq!(
+            link_expiry_day(&wheel, &n, date(2027, 9, 9), 90),
+            date(2027, 12, 8)
+        );
+        // A fresh link asked for on 5 July 2027.
+        let n = policy_review(Kind::Link, date(2027, 7, 5));
+        assert_eq!(
+            link_expiry_day(&wheel, &n, date(2027, 7, 5), 90),
+            date(2027, 10, 3)
+        );
+        // No date arithmetic can overflow into a panic.
+        let n = policy_review(Kind::Repeat, NaiveDate::MAX);
+        assert_eq!(
+            link_expiry_day(&wheel, &n, NaiveDate::MAX, u32::MAX),
+            NaiveDate::MAX
+        );
+    }
+}
