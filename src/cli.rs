@@ -106,7 +106,8 @@ enum Command {
         #[arg(long, value_name = "WHO")]
         by: Option<String>,
     },
-    /// Completions (and their retractions) and notifications, newest first.
+    /// Completions (and their retractions), notifications and requests for
+    /// a fresh link, newest first.
     History {
         /// Only this task's (its id; also a task gone from the wheel).
         task: Option<String>,
@@ -601,7 +602,7 @@ fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
     let Some(store) = open_if_present(&loaded.settings)? else {
         let mut out = std::io::stdout().lock();
         let written = if json {
-            output::history_json(&mut out, &[], &[])
+            output::history_json(&mut out, &[], &[], &[])
         } else {
             Ok(())
         };
@@ -616,11 +617,13 @@ fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
             return Err(unknown_task(&loaded.wheel, id));
         }
     }
+    let requests = store.link_requests(task)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if json {
-        output::history_json(&mut out, &completions, &notifications)
+        output::history_json(&mut out, &completions, &notifications, &requests)
     } else {
         output::history_table(&mut out, &completions, &notifications)
+            .and_then(|()| output::link_requests_table(&mut out, &requests))
     };
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 
 use crate::cli::output::plural;
 use crate::cli::{load, Failure, Loaded};
@@ -62,12 +62,16 @@ async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
     let wheel = Arc::new(RwLock::new(Arc::new(engine.wheel.clone())));
     let proxies =
         web::parse_trusted_proxies(&engine.settings.trusted_proxies).map_err(Failure::usage)?;
+    // The listener wakes the loop when someone asks for a fresh link, so
+    // the pass that sends it runs at once; the listener never waits on it.
+    let link_requested = Arc::new(Notify::new());
     let state = web::AppState::new(
         store.clone(),
         wheel.clone(),
         engine.secret().clone(),
         proxies,
-    );
+    )
+    .with_wake(link_requested.clone());
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let http = tokio::spawn(web::serve(listener, state, async move {
         // Resolves when the loop says stop (or the sender is gone).
@@ -114,6 +118,7 @@ async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
         } else {
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => Wake::Timer,
+                _ = link_requested.notified() => Wake::Timer,
                 signal = signals.recv() => signal.unwrap_or(Wake::Stop),
             }
         };

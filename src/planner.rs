@@ -24,6 +24,9 @@ pub enum Kind {
     Reminder,
     Repeat,
     Escalation,
+    /// A fresh completion link an owner asked for on the page of an expired
+    /// link. Never planned: the engine sends it on request.
+    Link,
 }
 
 impl Kind {
@@ -33,6 +36,7 @@ impl Kind {
             Kind::Reminder => "reminder",
             Kind::Repeat => "repeat",
             Kind::Escalation => "escalation",
+            Kind::Link => "link",
         }
     }
 
@@ -42,6 +46,7 @@ impl Kind {
             "reminder" => Kind::Reminder,
             "repeat" => Kind::Repeat,
             "escalation" => Kind::Escalation,
+            "link" => Kind::Link,
             _ => return None,
         })
     }
@@ -171,7 +176,7 @@ const STATUS_HORIZON_DAYS: i64 = 366 * 50;
 /// a reminder.
 fn priority(kind: Kind) -> u8 {
     match kind {
-        Kind::Due => 0,
+        Kind::Due | Kind::Link => 0,
         Kind::Reminder => 1,
         Kind::Repeat => 2,
         Kind::Escalation => 3,

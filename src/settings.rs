@@ -27,8 +27,8 @@ pub struct Settings {
     /// `$CREDENTIALS_DIRECTORY/secret` under systemd).
     #[serde(deserialize_with = "lenient::opt_path")]
     pub secret_file: Option<PathBuf>,
-    /// Days a completion link stays valid after the occurrence's last
-    /// escalation day.
+    /// Days a completion link stays valid after the day of the message that
+    /// carries it, and at least after the occurrence's last escalation day.
     pub link_days: u32,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,

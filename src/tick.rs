@@ -15,7 +15,7 @@ use crate::cli::{local_now, Failure, Loaded};
 use crate::mail::{Composer, DeliveryError, Transport};
 use crate::planner::{self, Kind, Notification};
 use crate::settings::Settings;
-use crate::store::{NewMessage, Store, StoreError};
+use crate::store::{LinkAnswer, LinkRequest, NewMessage, Store, StoreError};
 use crate::web::token::Secret;
 use crate::wheel::Wheel;
 
@@ -101,7 +101,8 @@ impl Engine {
         for n in &pass.send {
             messages.push(self.render(n, today)?);
         }
-        let queued = store.record_pass(&pass.occurrences, &messages, local_now(wheel, now))?;
+        let mut queued = store.record_pass(&pass.occurrences, &messages, local_now(wheel, now))?;
+        queued += self.answer_link_requests(&mut store, now, today)?;
         let overdue = planner::status(wheel, &history, now)
             .iter()
             .filter(|r| r.state == planner::State::Overdue)
@@ -114,9 +115,77 @@ impl Engine {
         })
     }
 
+    /// Answers the requests for a fresh link made on expired links' pages:
+    /// each becomes a `link` message to the person the token was issued to,
+    /// at the address the wheel has for them now, put in the outbox in the
+    /// same transaction that marks the request answered. Returns how many
+    /// messages were queued. A request whose message cannot be rendered is
+    /// logged and left open; the rest of the pass goes on.
+    fn answer_link_requests(
+        &self,
+        store: &mut Store,
+        now: DateTime<Utc>,
+        today: chrono::NaiveDate,
+    ) -> Result<usize, Failure> {
+        let mut queued = 0;
+        for r in store.open_link_requests()? {
+            let answer = if self.wheel.task(&r.task).is_none()
+                || self.wheel.person(&r.person).is_none()
+            {
+                LinkAnswer::Gone
+            } else if store.completion(&r.task, &r.period)?.is_some() {
+                LinkAnswer::Done
+            } else {
+                match self.render(&self.link_notification(&r, now, today), today) {
+                    Ok(m) => LinkAnswer::Queued(Box::new(m)),
+                    Err(e) => {
+                        tracing::error!(task = %r.task, period = %r.period, "cannot answer a request for a new link: {}", e.message);
+                        continue;
+                    }
+                }
+            };
+            let fresh = matches!(answer, LinkAnswer::Queued(_));
+            if store.answer_link_request(r.id, &answer, local_now(&self.wheel, now))? && fresh {
+                tracing::info!(task = %r.task, period = %r.period, person = %r.person, "new link queued on request");
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+
+    /// The `link` notification answering request `r`: written today, to the
+    /// token's person, its key and step naming the request.
+    fn link_notification(
+        &self,
+        r: &LinkRequest,
+        now: DateTime<Utc>,
+        today: chrono::NaiveDate,
+    ) -> Notification {
+        let step = u32::try_from(r.id).unwrap_or(u32::MAX);
+        Notification {
+            key: format!(
+                "{}/{}/{}/{}/{}",
+                r.task,
+                r.period,
+                Kind::Link.as_str(),
+                r.id,
+                r.person
+            ),
+            task: r.task.clone(),
+            period: r.period.clone(),
+            due: r.due,
+            kind: Kind::Link,
+            step,
+            date: today,
+            at: now.with_timezone(&self.wheel.organisation.timezone),
+            to: r.person.clone(),
+            cc: Vec::new(),
+        }
+    }
+
     fn render(&self, n: &Notification, today: chrono::NaiveDate) -> Result<NewMessage, Failure> {
         let link = match n.kind {
-            Kind::Reminder | Kind::Repeat => Some(self.link(n)),
+            Kind::Reminder | Kind::Repeat | Kind::Link => Some(self.link(n, today)),
             _ => None,
         };
         let composed = self
@@ -138,16 +207,15 @@ impl Engine {
         })
     }
 
-    /// The completion link for the owner a notification is addressed to.
-    /// It stays valid `link_days` after the occurrence's last escalation.
-    fn link(&self, n: &Notification) -> String {
-        let last_step = self
-            .wheel
-            .task(&n.task)
-            .and_then(|t| t.escalate.last().map(|e| i64::from(e.after.0)))
-            .unwrap_or(0);
-        let expires_day =
-            n.due + chrono::Duration::days(last_step + i64::from(self.settings.link_days));
+    /// The completion link for the owner a notification is addressed to,
+    /// in a message written on the local day `today`. It stays valid
+    /// `link_days` after the later of that day and the notification's own
+    /// day, and never less than `link_days` after the occurrence's last
+    /// escalation: a repeat sent months after the due date carries a link
+    /// that works when it arrives, and an open occurrence, which keeps
+    /// receiving repeats, always has a valid link in the owner's inbox.
+    fn link(&self, n: &Notification, today: chrono::NaiveDate) -> String {
+        let expires_day = link_expiry_day(&self.wheel, n, today, self.settings.link_days);
         let expires = crate::calendar::resolve_local(
             self.wheel.organisation.timezone,
             expires_day.and_hms_opt(23, 59, 59).unwrap_or_default(),
@@ -232,6 +300,28 @@ impl Engine {
             ..delivered
         })
     }
+}
+
+/// The last day (local, valid through its end) of a completion link in a
+/// message about `n` written on `today`: `link_days` after the later of the
+/// message's day and the occurrence's last escalation step.
+pub fn link_expiry_day(
+    wheel: &Wheel,
+    n: &Notification,
+    today: chrono::NaiveDate,
+    link_days: u32,
+) -> chrono::NaiveDate {
+    let days = chrono::Duration::days(i64::from(link_days));
+    let last_step = wheel
+        .task(&n.task)
+        .and_then(|t| t.escalate.last().map(|e| i64::from(e.after.0)))
+        .unwrap_or(0);
+    let plus = |day: chrono::NaiveDate, d: chrono::Duration| {
+        day.checked_add_signed(d).unwrap_or(chrono::NaiveDate::MAX)
+    };
+    let after_escalation = plus(plus(n.due, chrono::Duration::days(last_step)), days);
+    let after_message = plus(n.date.max(today), days);
+    after_escalation.max(after_message)
 }
 
 /// The store mutex is never held across an `.await`, so a panic while
@@ -320,4 +410,74 @@ pub fn open_store(settings: &Settings) -> Result<Store, StoreError> {
         })?;
     }
     Store::open(&settings.database, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone};
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// A notification about the shipped wheel's policy-review 2027 (due
+    /// 1 March, last escalation 30 days after) for a message on `day`.
+    fn policy_review(kind: Kind, day: NaiveDate) -> Notification {
+        Notification {
+            key: format!("policy-review/2027/{}/1/digitalisering", kind.as_str()),
+            task: "policy-review".into(),
+            period: "2027".into(),
+            due: date(2027, 3, 1),
+            kind,
+            step: 1,
+            date: day,
+            at: chrono_tz::Europe::Copenhagen
+                .from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap())
+                .unwrap(),
+            to: "digitalisering".into(),
+            cc: Vec::new(),
+        }
+    }
+
+    fn shipped() -> Wheel {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schedule.toml");
+        crate::wheel::parse_file(&path).unwrap()
+    }
+
+    #[test]
+    fn a_link_lasts_link_days_after_its_message_and_never_less_than_after_the_last_escalation() {
+        let wheel = shipped();
+        // The 29 January reminder: 90 days after the last escalation (31
+        // March) is later than 90 days after the message.
+        let n = policy_review(Kind::Reminder, date(2027, 1, 29));
+        assert_eq!(
+            link_expiry_day(&wheel, &n, date(2027, 1, 29), 90),
+            date(2027, 6, 29)
+        );
+        // A repeat on 6 September: 90 days after its own day.
+        let n = policy_review(Kind::Repeat, date(2027, 9, 6));
+        assert_eq!(
+            link_expiry_day(&wheel, &n, date(2027, 9, 6), 90),
+            date(2027, 12, 5)
+        );
+        // Written late (a catch-up pass days after the repeat's day): from
+        // the day it is written.
+        assert_eq!(
+            link_expiry_day(&wheel, &n, date(2027, 9, 9), 90),
+            date(2027, 12, 8)
+        );
+        // A fresh link asked for on 5 July 2027.
+        let n = policy_review(Kind::Link, date(2027, 7, 5));
+        assert_eq!(
+            link_expiry_day(&wheel, &n, date(2027, 7, 5), 90),
+            date(2027, 10, 3)
+        );
+        // No date arithmetic can overflow into a panic.
+        let n = policy_review(Kind::Repeat, NaiveDate::MAX);
+        assert_eq!(
+            link_expiry_day(&wheel, &n, NaiveDate::MAX, u32::MAX),
+            NaiveDate::MAX
+        );
+    }
 }

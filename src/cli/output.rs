@@ -9,7 +9,9 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde_json::{json, Value};
 
 use crate::planner::{Kind, PlanEvent, State, StatusRow};
-use crate::store::{Completion, CompletionRecord, MessageState, NotificationRecord};
+use crate::store::{
+    Completion, CompletionRecord, LinkRequestRecord, MessageState, NotificationRecord,
+};
 use crate::wheel::Wheel;
 
 /// Text from outside (notes, names, addresses, server replies, user agents,
@@ -455,6 +457,7 @@ pub fn history_json(
     out: &mut impl Write,
     completions: &[CompletionRecord],
     notifications: &[NotificationRecord],
+    link_requests: &[LinkRequestRecord],
 ) -> io::Result<()> {
     let mut retractions: Vec<&crate::store::Retraction> = completions
         .iter()
@@ -471,9 +474,15 @@ pub fn history_json(
         })
         .collect();
     let notifications: Vec<Value> = notifications.iter().map(notification_json).collect();
+    let link_requests: Vec<Value> = link_requests.iter().map(link_request_json).collect();
     serde_json::to_writer(
         &mut *out,
-        &json!({"completions": completions, "retractions": retractions, "notifications": notifications}),
+        &json!({
+            "completions": completions,
+            "retractions": retractions,
+            "notifications": notifications,
+            "link_requests": link_requests,
+        }),
     )?;
     writeln!(out)
 }
@@ -548,6 +557,70 @@ pub fn history_table(
             clean(&n.period),
             clean(&n.to.join(", ")),
             state
+        )?;
+    }
+    Ok(())
+}
+
+/// `queued`, `done`, `gone` once a pass answered it; `open` before.
+fn link_request_state(r: &LinkRequestRecord) -> &str {
+    r.outcome.as_deref().unwrap_or("open")
+}
+
+fn link_request_json(r: &LinkRequestRecord) -> Value {
+    let message = r.message_state.map(|state| {
+        json!({
+            "to": r.to.as_ref().and_then(|to| to.first().cloned()).unwrap_or_default(),
+            "state": state_str(state),
+            "sent_at": r.sent_at.as_ref().map(rfc3339),
+        })
+    });
+    json!({
+        "task": r.task,
+        "period": r.period,
+        "person": r.person,
+        "requested_at": rfc3339(&r.requested_at),
+        "client_addr": r.client_addr,
+        "user_agent": r.user_agent,
+        "state": link_request_state(r),
+        "answered_at": r.handled_at.as_ref().map(rfc3339),
+        "message": message,
+    })
+}
+
+/// Requests for a fresh link made on expired links' pages: when, for
+/// whom, from which client address, and what was sent. Nothing when there
+/// are none.
+pub fn link_requests_table(out: &mut impl Write, requests: &[LinkRequestRecord]) -> io::Result<()> {
+    if requests.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "Link requests ({})", requests.len())?;
+    for r in requests {
+        let answer = match (r.outcome.as_deref(), r.message_state) {
+            (None, _) => "waiting for the next pass".to_string(),
+            (Some("done"), _) => "nothing sent: already done".to_string(),
+            (Some("gone"), _) => "nothing sent: task or person no longer in the wheel".to_string(),
+            (_, state) => {
+                let to = r.to.as_deref().unwrap_or_default().join(", ");
+                match (state, &r.sent_at) {
+                    (Some(MessageState::Sent), Some(at)) => {
+                        format!("new link sent to {to} {}", at.format("%Y-%m-%d %H:%M"))
+                    }
+                    (Some(MessageState::Failed), _) => format!("new link to {to} failed"),
+                    _ => format!("new link to {to} pending"),
+                }
+            }
+        };
+        writeln!(
+            out,
+            "  {}  {:<24} {:<10} for {} from {}  [{}]",
+            r.requested_at.format("%Y-%m-%d %H:%M"),
+            r.task,
+            r.period,
+            r.person,
+            r.client_addr.as_deref().unwrap_or("unknown address"),
+            answer
         )?;
     }
     Ok(())

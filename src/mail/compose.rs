@@ -5,8 +5,9 @@
 //!
 //! One file per language, kind and part, named `{language}/{kind}.{part}`:
 //! `da/reminder.subject.txt`, `da/reminder.txt` (plain text body) and
-//! `da/reminder.html` (HTML body, autoescaped), likewise for `repeat` and
-//! `escalation` and for `en`. The built-in files live in `templates/` at the
+//! `da/reminder.html` (HTML body, autoescaped), likewise for `repeat`,
+//! `escalation` and `link` (a fresh completion link an owner asked for on
+//! the page of an expired one) and for `en`. The built-in files live in `templates/` at the
 //! repository root and are compiled into the binary. A file of the same
 //! relative name in `mail.templates` replaces the built-in one.
 //!
@@ -103,10 +104,22 @@ const BUILT_IN: &[(&str, &str)] = &[
         "en/escalation.html",
         include_str!("../../templates/en/escalation.html"),
     ),
+    (
+        "da/link.subject.txt",
+        include_str!("../../templates/da/link.subject.txt"),
+    ),
+    ("da/link.txt", include_str!("../../templates/da/link.txt")),
+    ("da/link.html", include_str!("../../templates/da/link.html")),
+    (
+        "en/link.subject.txt",
+        include_str!("../../templates/en/link.subject.txt"),
+    ),
+    ("en/link.txt", include_str!("../../templates/en/link.txt")),
+    ("en/link.html", include_str!("../../templates/en/link.html")),
 ];
 
 const LANGUAGES: [Language; 2] = [Language::Da, Language::En];
-const KINDS: [Kind; 3] = [Kind::Reminder, Kind::Repeat, Kind::Escalation];
+const KINDS: [Kind; 4] = [Kind::Reminder, Kind::Repeat, Kind::Escalation, Kind::Link];
 
 /// The three parts of one message.
 #[derive(Debug, Clone, Copy)]
@@ -467,7 +480,7 @@ struct StepCtx {
 #[derive(Debug, Clone, Serialize)]
 struct Context {
     organisation: String,
-    /// `reminder`, `repeat` or `escalation`.
+    /// `reminder`, `repeat`, `escalation` or `link` (a fresh link asked for).
     kind: &'static str,
     task_id: String,
     title: String,
@@ -481,7 +494,8 @@ struct Context {
     days_overdue: i64,
     description: Option<String>,
     reference: Option<String>,
-    /// The completion link, for owners' reminders and repeats only.
+    /// The completion link: on owners' reminders and repeats, and always on
+    /// a `link` message.
     link: Option<String>,
     recipient: PersonCtx,
     owners: Vec<PersonCtx>,
@@ -503,6 +517,7 @@ impl Context {
             Kind::Reminder | Kind::Due => NaiveDate::from_ymd_opt(2027, 2, 15),
             Kind::Repeat => NaiveDate::from_ymd_opt(2027, 3, 8),
             Kind::Escalation => NaiveDate::from_ymd_opt(2027, 3, 15),
+            Kind::Link => NaiveDate::from_ymd_opt(2027, 9, 6),
         }
         .unwrap_or_default();
         let owner = PersonCtx {
@@ -526,7 +541,7 @@ impl Context {
             days_overdue: (today - due).num_days(),
             description: full.then(|| "Politikken gennemgås & godkendes <årligt>.".into()),
             reference: full.then(|| "ISO 27001 A.5.1".into()),
-            link: (full && kind != Kind::Escalation)
+            link: (kind == Kind::Link || (full && kind != Kind::Escalation))
                 .then(|| "https://arshjul.example.dk/done/abc?x=1&y=2".into()),
             recipient: if kind == Kind::Escalation {
                 chief.clone()

@@ -4,7 +4,12 @@
 //! every time it records is passed in by the caller.
 
 mod codec;
+mod links;
 mod schema;
+
+pub use links::{
+    LinkAnswer, LinkLimits, LinkRequest, LinkRequestOutcome, LinkRequestRecord, NewLinkRequest,
+};
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -551,13 +556,7 @@ impl Store {
                     task.execute(params![id, today])?;
                     occurrence.execute(params![id, period, codec::date(*due), now_text])?;
                 }
-                let mut message = tx.prepare(
-                    "INSERT INTO outbox (key, task, period, kind, step, to_addrs, cc_addrs,
-                         subject, message_id, state, attempts, due_at, due_utc,
-                         created_at, created_utc, raw)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?11, ?12, ?13, ?14)
-                     ON CONFLICT (key) DO NOTHING",
-                )?;
+                let mut message = tx.prepare(INSERT_MESSAGE)?;
                 for m in messages {
                     task.execute(params![m.task, today])?;
                     new += message.execute(params![
@@ -1050,6 +1049,14 @@ fn task_filter(task: Option<&str>) -> &'static str {
         None => "WHERE ?1 IS NULL",
     }
 }
+
+/// Puts one message in the outbox as pending unless its key is there;
+/// parameters in the order of [`NewMessage`], then the creation time.
+const INSERT_MESSAGE: &str = "INSERT INTO outbox (key, task, period, kind, step, to_addrs,
+         cc_addrs, subject, message_id, state, attempts, due_at, due_utc,
+         created_at, created_utc, raw)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?11, ?12, ?13, ?14)
+     ON CONFLICT (key) DO NOTHING";
 
 /// The columns [`completion_from`] reads, in its order.
 macro_rules! select_completions {

@@ -12,7 +12,7 @@ pub(super) const APPLICATION_ID: i64 = 0x6172_7368;
 
 /// Migration scripts: `MIGRATIONS[n]` takes the schema from version `n` to
 /// `n + 1`. Scripts are only ever appended; a released one never changes.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2_RETRACTIONS];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2_RETRACTIONS, V3_LINK_REQUESTS];
 
 /// Version 1. Times are RFC 3339 text with their offset, as given; each
 /// time that is compared or sorted also has a `*_utc` twin in a fixed-width
@@ -128,6 +128,47 @@ CREATE INDEX completions_task_period ON completions (task, period);
 CREATE VIEW standing_completions AS
     SELECT * FROM completions c
     WHERE NOT EXISTS (SELECT 1 FROM retractions r WHERE r.completion = c.id);
+"#;
+
+/// Requests for a fresh completion link, made on the page of an expired
+/// link (`POST /done/{token}/new-link`). Evidence like completions: a row is
+/// never deleted, and of a row only its answer (`handled_at`, `outcome`,
+/// `message_key`) is ever filled in, once. `person` is the person key the
+/// token was issued to; the address comes from the wheel when the engine
+/// answers, never from the request.
+const V3_LINK_REQUESTS: &str = r#"
+CREATE TABLE link_requests (
+    id            INTEGER PRIMARY KEY,
+    task          TEXT NOT NULL REFERENCES tasks(id),
+    period        TEXT NOT NULL,
+    due           TEXT NOT NULL,
+    person        TEXT NOT NULL,
+    requested_at  TEXT NOT NULL,
+    requested_utc TEXT NOT NULL,
+    client_addr   TEXT,
+    user_agent    TEXT,
+    handled_at    TEXT,
+    outcome       TEXT CHECK (outcome IN ('queued', 'done', 'gone')),
+    message_key   TEXT,
+    CHECK ((handled_at IS NULL) = (outcome IS NULL)),
+    CHECK (message_key IS NULL OR outcome = 'queued')
+) STRICT;
+CREATE INDEX link_requests_open ON link_requests (id) WHERE handled_at IS NULL;
+CREATE INDEX link_requests_recent ON link_requests (requested_utc);
+CREATE INDEX link_requests_recipient ON link_requests (task, period, person, requested_utc);
+CREATE TRIGGER link_requests_never_delete BEFORE DELETE ON link_requests
+BEGIN
+    SELECT RAISE(ABORT, 'link requests are evidence and cannot be deleted');
+END;
+CREATE TRIGGER link_requests_answered_once BEFORE UPDATE ON link_requests
+WHEN OLD.handled_at IS NOT NULL
+    OR NEW.id IS NOT OLD.id OR NEW.task IS NOT OLD.task OR NEW.period IS NOT OLD.period
+    OR NEW.due IS NOT OLD.due OR NEW.person IS NOT OLD.person
+    OR NEW.requested_at IS NOT OLD.requested_at OR NEW.requested_utc IS NOT OLD.requested_utc
+    OR NEW.client_addr IS NOT OLD.client_addr OR NEW.user_agent IS NOT OLD.user_agent
+BEGIN
+    SELECT RAISE(ABORT, 'a link request is answered once and otherwise never changed');
+END;
 "#;
 
 /// The newest schema version this binary knows.

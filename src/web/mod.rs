@@ -3,6 +3,12 @@
 //! request body limit and the client address behind trusted proxies. GET
 //! never changes anything (mail scanners fetch links); only a POST records.
 //! Tokens are never logged. Reads the clock only through [`AppState::clock`].
+//!
+//! A genuine link past its expiry still names its occurrence: if it is done,
+//! who did it and when; if not, a page that offers `POST
+//! /done/{token}/new-link`, which records a request for a fresh link (rate
+//! limited) and wakes the engine, which sends it. This module never sends
+//! mail and never waits on SMTP.
 
 pub mod pages;
 pub mod token;
@@ -25,11 +31,14 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
-use crate::store::{Completion, CompletionOutcome, NewCompletion, Store, StoreError, Via};
+use crate::store::{
+    Completion, CompletionOutcome, LinkLimits, LinkRequestOutcome, NewCompletion, NewLinkRequest,
+    Store, StoreError, Via,
+};
 use crate::wheel::{Language, Person, Task, Wheel};
 use pages::{Done, Occurrence, Problem, NOTE_MAX_CHARS};
 use token::{Claims, Secret, TokenError};
@@ -37,6 +46,11 @@ use token::{Claims, Secret, TokenError};
 /// Request bodies above this are refused with 413. A note of 2000
 /// characters, each up to 4 bytes and percent-encoded, fits with room.
 pub const BODY_LIMIT: usize = 32 * 1024;
+
+/// Fresh links on request: at most one per recipient and occurrence within
+/// this time, and at most [`LINK_REQUESTS_PER_HOUR`] in all per hour.
+pub const LINK_REQUEST_INTERVAL: Duration = Duration::from_secs(60 * 60);
+pub const LINK_REQUESTS_PER_HOUR: u32 = 20;
 
 /// A user agent longer than this is cut before it is stored as evidence.
 const USER_AGENT_MAX_CHARS: usize = 512;
@@ -57,6 +71,9 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpAddr>,
     /// The time now; tests set it.
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// Woken when a request for a fresh link is recorded, so the daemon's
+    /// loop answers it at once; `None` leaves it for the next pass.
+    pub wake: Option<Arc<Notify>>,
 }
 
 impl AppState {
@@ -73,6 +90,15 @@ impl AppState {
             secret,
             trusted_proxies,
             clock: Arc::new(Utc::now),
+            wake: None,
+        }
+    }
+
+    /// The same state, waking `wake` when a fresh link is requested.
+    pub fn with_wake(self, wake: Arc<Notify>) -> AppState {
+        AppState {
+            wake: Some(wake),
+            ..self
         }
     }
 
@@ -131,6 +157,10 @@ pub fn link(
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/done/{token}", get(show).post(complete))
+        .route(
+            "/done/{token}/new-link",
+            get(back_to_link).post(request_link),
+        )
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -309,10 +339,14 @@ struct CompletionForm {
     note: Option<String>,
 }
 
-/// A token that verified and whose task and recipient are in the wheel.
+/// A genuine token (its signature verified) whose task and recipient are in
+/// the wheel, expired or not.
 struct Link {
     wheel: Arc<Wheel>,
     claims: Claims,
+    /// Past its expiry: it can show the occurrence and ask for a fresh
+    /// link, but never record a completion.
+    expired: bool,
 }
 
 impl Link {
@@ -343,14 +377,19 @@ impl Link {
         let Some(o) = self.occurrence() else {
             return problem(self.language(), Problem::NotFound);
         };
-        let by = self
+        let by = match self
             .wheel
             .people
             .values()
             .find(|p| p.email.eq_ignore_ascii_case(&c.by))
-            .map_or(c.by.as_str(), |p| p.name.as_str());
+        {
+            Some(p) => p.name.clone(),
+            // Anyone holding an old link may see this page: no full address.
+            None if self.expired => mask_address(&c.by),
+            None => c.by.clone(),
+        };
         let done = Done {
-            by,
+            by: &by,
             at: c.at.with_timezone(&self.wheel.organisation.timezone),
             note: c.note.as_deref(),
         };
@@ -362,17 +401,34 @@ impl Link {
     }
 }
 
-/// Verifies the token and finds its task and recipient in the current
-/// wheel, or says which page to answer with (404 or 410).
+/// An e-mail address with its local part cut to its first character
+/// (`a…@kommune.dk`); anything else as it is.
+fn mask_address(by: &str) -> String {
+    match by.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}…@{domain}")
+        }
+        None => by.to_string(),
+    }
+}
+
+/// Verifies the token's signature and finds its task and recipient in the
+/// current wheel, or says which page to answer with (404). An expired token
+/// is a [`Link`] with `expired` set.
 fn open_link(state: &AppState, token: &str) -> Result<Link, (Language, Problem)> {
     let wheel = state.wheel();
     let lang = wheel.organisation.language;
-    let claims = match token::verify(&state.secret, token, (state.clock)()) {
-        Ok(claims) => claims,
+    let (claims, expired) = match token::verify(&state.secret, token, (state.clock)()) {
+        Ok(claims) => (claims, false),
         Err(TokenError::Invalid) => return Err((lang, Problem::NotFound)),
-        Err(TokenError::Expired(_)) => return Err((lang, Problem::Expired)),
+        Err(TokenError::Expired(claims)) => (claims, true),
     };
-    let link = Link { wheel, claims };
+    let link = Link {
+        wheel,
+        claims,
+        expired,
+    };
     // A task or recipient no longer in the wheel cannot be shown or credited.
     if link.task().is_none() || link.person().is_none() {
         return Err((lang, Problem::NotFound));
@@ -380,7 +436,9 @@ fn open_link(state: &AppState, token: &str) -> Result<Link, (Language, Problem)>
     Ok(link)
 }
 
-/// `GET /done/{token}` (and HEAD): the form, or who already did it. Changes nothing.
+/// `GET /done/{token}` (and HEAD): who
+/// already did it; else the form, or for an expired link the page that
+/// offers a fresh one. Changes nothing.
 async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let link = match open_link(&state, &token) {
         Ok(link) => link,
@@ -391,6 +449,7 @@ async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Respo
     match found {
         Ok(Some(c)) => link.done_page(&c, false),
         Ok(None) => match link.occurrence() {
+            Some(o) if link.expired => expired_page(link.language(), &o, &token),
             Some(o) => (StatusCode::OK, Html(pages::confirm(link.language(), &o))).into_response(),
             None => problem(link.language(), Problem::NotFound),
         },
@@ -412,6 +471,10 @@ async fn complete(
         Ok(link) => link,
         Err((lang, p)) => return problem(lang, p),
     };
+    if link.expired {
+        // Never records: who did it, or the page that offers a fresh link.
+        return show(State(state), Path(token)).await;
+    }
     let lang = link.language();
     let note = match form {
         Ok(Form(form)) => form
@@ -473,6 +536,103 @@ async fn complete(
     }
 }
 
+/// The page of an expired link to an open occurrence: 410, naming it, with
+/// the button that asks for a fresh link.
+fn expired_page(lang: Language, o: &Occurrence<'_>, token: &str) -> Response {
+    // Relative to `/done/{token}`, so it works behind a path prefix too.
+    let action = format!("{token}/new-link");
+    (StatusCode::GONE, Html(pages::expired(lang, o, &action))).into_response()
+}
+
+/// `GET /done/{token}/new-link` (a reload, a bookmark): back to the link's
+/// own page, relative so that it works behind a path prefix too.
+async fn back_to_link(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let url_safe = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    match HeaderValue::from_str(&format!("../{token}")) {
+        Ok(location) if token.bytes().all(url_safe) => {
+            (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+        }
+        _ => problem(state.wheel().organisation.language, Problem::NotFound),
+    }
+}
+
+/// `POST /done/{token}/new-link`: records a request for a fresh link to the
+/// person the token was issued to, rate limited, and wakes the engine,
+/// which sends it to the address the wheel has for that person. The body
+/// is ignored: nothing in the request can choose the recipient.
+async fn request_link(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    client: Client,
+) -> Response {
+    let link = match open_link(&state, &token) {
+        Ok(link) => link,
+        Err((lang, p)) => return problem(lang, p),
+    };
+    let lang = link.language();
+    let at: DateTime<FixedOffset> = (state.clock)()
+        .with_timezone(&link.wheel.organisation.timezone)
+        .fixed_offset();
+    let request = NewLinkRequest {
+        task: link.claims.task.clone(),
+        period: link.claims.period.clone(),
+        due: link.claims.due,
+        person: link.claims.person.clone(),
+        at,
+        client_addr: client.addr.map(|a| a.to_string()),
+        user_agent: client.user_agent,
+    };
+    let limits = LinkLimits {
+        per_recipient: chrono::Duration::from_std(LINK_REQUEST_INTERVAL)
+            .unwrap_or(chrono::Duration::hours(1)),
+        total: LINK_REQUESTS_PER_HOUR,
+        window: chrono::Duration::hours(1),
+    };
+    let outcome = with_store(&state, move |store| store.request_link(&request, limits)).await;
+    let Some(o) = link.occurrence() else {
+        return problem(lang, Problem::NotFound);
+    };
+    let refused = |retry_after_secs: i64, html: String| {
+        let mut response = (StatusCode::TOO_MANY_REQUESTS, Html(html)).into_response();
+        if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    };
+    match outcome {
+        Ok(LinkRequestOutcome::Recorded(_)) => {
+            tracing::info!(task = %link.claims.task, period = %link.claims.period, person = %link.claims.person, "new link requested");
+            if let Some(wake) = &state.wake {
+                wake.notify_one();
+            }
+            (StatusCode::ACCEPTED, Html(pages::link_requested(lang, &o))).into_response()
+        }
+        Ok(LinkRequestOutcome::Recent { retry_after_secs }) => refused(
+            retry_after_secs,
+            pages::link_recent(lang, &o, minutes(retry_after_secs)),
+        ),
+        Ok(LinkRequestOutcome::Busy { retry_after_secs }) => {
+            tracing::warn!(
+                "a request for a new link was refused: {LINK_REQUESTS_PER_HOUR} in the last hour"
+            );
+            refused(
+                retry_after_secs,
+                pages::link_busy(lang, &o, minutes(retry_after_secs)),
+            )
+        }
+        Ok(LinkRequestOutcome::AlreadyDone(c)) => link.done_page(&c, false),
+        Err(e) => {
+            tracing::error!(task = %link.claims.task, period = %link.claims.period, "cannot record a request for a new link: {e}");
+            problem(lang, Problem::Unavailable)
+        }
+    }
+}
+
+/// Whole minutes to wait, rounded up, at least one.
+fn minutes(secs: i64) -> i64 {
+    (secs.max(1) + 59) / 60
+}
+
 /// `GET /healthz`: 200 when the database answers, else 503.
 async fn healthz(State(state): State<AppState>) -> Response {
     match with_store(&state, |store| store.ping()).await {
@@ -512,7 +672,6 @@ where
 fn problem(lang: Language, p: Problem) -> Response {
     let status = match p {
         Problem::NotFound => StatusCode::NOT_FOUND,
-        Problem::Expired => StatusCode::GONE,
         Problem::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Problem::NoteTooLong { .. } | Problem::BadForm => StatusCode::BAD_REQUEST,
         Problem::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -37,8 +37,6 @@ pub struct Done<'a> {
 pub enum Problem {
     /// Forged, altered, unknown task: 404.
     NotFound,
-    /// A genuine link past its expiry: 410.
-    Expired,
     /// The request body was over the limit: 413.
     TooLarge,
     /// The note had this many characters, more than [`NOTE_MAX_CHARS`]: 400.
@@ -117,6 +115,123 @@ pub fn already_done(lang: Language, o: &Occurrence<'_>, done: &Done<'_>) -> Stri
     layout(lang, heading, &body)
 }
 
+/// A genuine link past its expiry, to an occurrence not done: names the
+/// organisation and the occurrence, says a fresh link comes with the next
+/// message, and offers a button that asks for one now (a POST to `action`).
+/// Shows the recipient's name, never an address.
+pub fn expired(lang: Language, o: &Occurrence<'_>, action: &str) -> String {
+    let heading = pick(lang, "Linket er udløbet", "This link has expired");
+    let (title, period, owner) = (escape(o.title), escape(o.period), escape(o.owner));
+    let what = match lang {
+        Language::Da => format!(
+            "Linket til «{title}» for {period} er udløbet, og intet er registreret. \
+             Du får et nyt link med næste påmindelse."
+        ),
+        Language::En => format!(
+            "The link to “{title}” for {period} has expired and nothing was recorded. \
+             A new link comes with the next reminder."
+        ),
+    };
+    let hint = match lang {
+        Language::Da => format!("Det nye link sendes med e-mail til {owner}."),
+        Language::En => format!("The new link is sent by e-mail to {owner}."),
+    };
+    let body = format!(
+        "<p class=\"org\">{org}</p>\n<h1>{heading}</h1>\n<p>{what}</p>\n{facts}\
+         <form method=\"post\" action=\"{action}\">\n\
+         <button type=\"submit\">{button}</button>\n\
+         </form>\n<p class=\"hint\">{hint}</p>\n",
+        org = escape(o.organisation),
+        facts = facts(lang, o),
+        action = escape(action),
+        button = pick(lang, "Send mig et nyt link", "Send me a new link"),
+    );
+    layout(lang, heading, &body)
+}
+
+/// The answer to a request for a fresh link that was recorded.
+pub fn link_requested(lang: Language, o: &Occurrence<'_>) -> String {
+    let heading = pick(lang, "Et nyt link er på vej", "A new link is on its way");
+    let (title, period, owner) = (escape(o.title), escape(o.period), escape(o.owner));
+    let what = match lang {
+        Language::Da => format!(
+            "Vi sender {owner} et nyt link til «{title}» for {period}. \
+             Det kommer med e-mail om få minutter."
+        ),
+        Language::En => format!(
+            "We are sending {owner} a new link to “{title}” for {period}. \
+             It arrives by e-mail within a few minutes."
+        ),
+    };
+    let body = format!(
+        "<p class=\"org\">{org}</p>\n<h1>{heading}</h1>\n<p class=\"ok\">{what}</p>\n{facts}\
+         <p class=\"hint\">{hint}</p>\n",
+        org = escape(o.organisation),
+        facts = facts(lang, o),
+        hint = pick(lang, "Du kan lukke siden.", "You can close this page."),
+    );
+    layout(lang, heading, &body)
+}
+
+/// `1 minut`, `5 minutter` / `1 minute`, `5 minutes`.
+fn in_minutes(lang: Language, minutes: i64) -> String {
+    match (lang, minutes == 1) {
+        (Language::Da, true) => "1 minut".to_string(),
+        (Language::Da, false) => format!("{minutes} minutter"),
+        (Language::En, true) => "1 minute".to_string(),
+        (Language::En, false) => format!("{minutes} minutes"),
+    }
+}
+
+/// A request refused because this recipient was sent a fresh link for this
+/// occurrence recently; another may be asked for in `minutes`.
+pub fn link_recent(lang: Language, o: &Occurrence<'_>, minutes: i64) -> String {
+    let heading = pick(
+        lang,
+        "Der er allerede sendt et nyt link",
+        "A new link was sent recently",
+    );
+    let (title, owner, wait) = (escape(o.title), escape(o.owner), in_minutes(lang, minutes));
+    let what = match lang {
+        Language::Da => format!(
+            "Vi har for nylig sendt {owner} et nyt link til «{title}». \
+             Se efter e-mailen, også i uønsket post. Du kan bede om endnu et link om {wait}."
+        ),
+        Language::En => format!(
+            "We recently sent {owner} a new link to “{title}”. Look for the e-mail, \
+             in the junk folder too. You can ask for another one in {wait}."
+        ),
+    };
+    let body = format!(
+        "<p class=\"org\">{org}</p>\n<h1>{heading}</h1>\n<p>{what}</p>\n{facts}",
+        org = escape(o.organisation),
+        facts = facts(lang, o),
+    );
+    layout(lang, heading, &body)
+}
+
+/// A request refused because many fresh links were asked for lately.
+pub fn link_busy(lang: Language, o: &Occurrence<'_>, minutes: i64) -> String {
+    let heading = pick(lang, "Prøv igen senere", "Please try again later");
+    let wait = in_minutes(lang, minutes);
+    let what = match lang {
+        Language::Da => format!(
+            "Der er bedt om mange nye links den seneste time, så der sendes ikke flere lige nu. \
+             Prøv igen om {wait}. Du får også et nyt link med næste påmindelse."
+        ),
+        Language::En => format!(
+            "Many new links were asked for in the last hour, so no more are sent just now. \
+             Try again in {wait}. A new link also comes with the next reminder."
+        ),
+    };
+    let body = format!(
+        "<p class=\"org\">{org}</p>\n<h1>{heading}</h1>\n<p>{what}</p>\n{facts}",
+        org = escape(o.organisation),
+        facts = facts(lang, o),
+    );
+    layout(lang, heading, &body)
+}
+
 /// A page that says why nothing was recorded and what to do instead.
 pub fn problem(lang: Language, p: Problem) -> String {
     let (heading, text) = match p {
@@ -128,17 +243,6 @@ pub fn problem(lang: Language, p: Problem) -> String {
                  Kopiér hele linket fra e-mailen, eller svar på e-mailen til koordinatoren.",
                 "The link is incomplete, altered, or belongs to a task that no longer exists. \
                  Copy the whole link from the e-mail, or reply to the coordinator.",
-            )
-            .to_string(),
-        ),
-        Problem::Expired => (
-            pick(lang, "Linket er udløbet", "This link has expired"),
-            pick(
-                lang,
-                "Linket er udløbet, og intet er registreret. Svar på e-mailen til koordinatoren, \
-                 eller brug <code>arshjul done</code>.",
-                "The link has expired and nothing was recorded. Reply to the coordinator, \
-                 or use <code>arshjul done</code>.",
             )
             .to_string(),
         ),
@@ -379,12 +483,52 @@ mod tests {
     }
 
     #[test]
-    fn the_expired_page_points_to_the_coordinator_and_the_command() {
-        let page = problem(Language::En, Problem::Expired);
-        assert!(page.contains("<h1>This link has expired</h1>"));
-        assert!(page.contains("Reply to the coordinator, or use <code>arshjul done</code>."));
-        let page = problem(Language::Da, Problem::Expired);
+    fn the_expired_page_names_the_occurrence_and_offers_a_new_link_and_no_command() {
+        let page = expired(Language::Da, &occurrence(), "abc/new-link");
+        assert!(
+            page.contains("<p class=\"org\">Ballerup Kommune</p>"),
+            "{page}"
+        );
         assert!(page.contains("<h1>Linket er udløbet</h1>"));
+        assert!(page.contains(
+            "Linket til «Årlig gennemgang af informationssikkerhedspolitikken» for 2027 er udløbet"
+        ));
+        assert!(page.contains("Du får et nyt link med næste påmindelse."));
+        assert!(page.contains("<dt>Frist</dt><dd>1. marts 2027</dd>"));
+        assert!(page.contains("<form method=\"post\" action=\"abc/new-link\">"));
+        assert!(page.contains("<button type=\"submit\">Send mig et nyt link</button>"));
+        assert!(page.contains("Det nye link sendes med e-mail til Anna Jensen."));
+        for forbidden in [
+            "arshjul done",
+            "<code>",
+            "Svar på",
+            "@",
+            "<textarea",
+            "<script",
+        ] {
+            assert!(!page.contains(forbidden), "{forbidden:?} in {page}");
+        }
+        let page = expired(Language::En, &occurrence(), "abc/new-link");
+        assert!(page.contains("<h1>This link has expired</h1>"));
+        assert!(page.contains("A new link comes with the next reminder."));
+        assert!(page.contains("Send me a new link</button>"));
+        assert!(!page.contains("arshjul done") && !page.contains("Reply"));
+    }
+
+    #[test]
+    fn the_refusal_pages_count_minutes_in_each_language() {
+        let page = link_recent(Language::Da, &occurrence(), 1);
+        assert!(
+            page.contains("Du kan bede om endnu et link om 1 minut."),
+            "{page}"
+        );
+        let page = link_recent(Language::En, &occurrence(), 42);
+        assert!(
+            page.contains("You can ask for another one in 42 minutes."),
+            "{page}"
+        );
+        let page = link_busy(Language::Da, &occurrence(), 5);
+        assert!(page.contains("Prøv igen om 5 minutter."), "{page}");
     }
 
     #[test]

@@ -255,6 +255,29 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// `POST path` with an empty form, returning the status code.
+    fn post(&self, path: &str) -> u16 {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 0\r\n\r\n"
+        )
+        .expect("send request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read response");
+        response
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
@@ -386,4 +409,47 @@ fn sigint_also_stops_it_cleanly() {
     assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
     assert!(took < Duration::from_secs(5));
     s.await_state("STOPPING=1", 0);
+}
+
+#[test]
+fn a_new_link_asked_for_on_an_expired_link_goes_out_at_once_not_at_the_next_wake_up() {
+    let mut s = Scratch::new(&wheel(&[task("soon", 10)]));
+    let mut d = s.start(&[]);
+    s.await_first_pass();
+    s.await_outbox(1);
+
+    // An expired link to the occurrence, signed with the daemon's secret.
+    let secret = arshjul::web::token::Secret::load_or_create(&s.file("arshjul.secret"))
+        .expect("the daemon created the secret");
+    let due = today() + Days::new(10);
+    let period = due.format("%Y").to_string();
+    let link = arshjul::web::link(
+        "http://x",
+        &secret,
+        "soon",
+        &period,
+        "anna",
+        due,
+        Utc::now() - chrono::Duration::days(1),
+    );
+    let path = link.strip_prefix("http://x").expect("the link's path");
+    assert_eq!(d.get(path), 410);
+
+    // Nothing else is due for weeks, so the loop sleeps its full minute;
+    // the request wakes it and the new link is written within seconds.
+    let asked = Instant::now();
+    assert_eq!(d.post(&format!("{path}/new-link")), 202);
+    s.await_outbox(2);
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(
+        s.log().contains("new link queued on request"),
+        "{}",
+        s.log()
+    );
+    let (exit, _) = d.stop_with("TERM", Duration::from_secs(5));
+    assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
 }

@@ -594,3 +594,122 @@ fn headless_chromium_opens_the_link_presses_the_button_and_sees_the_confirmation
     assert_eq!(completions[0]["via"], "link");
     assert_eq!(completions[0]["by"], "digitalisering@ballerup.example");
 }
+
+// ---------------------------------------------------------------------------
+// 4. A repeat long after the last escalation carries a link that works.
+
+#[test]
+fn a_repeat_sent_long_after_the_last_escalation_carries_a_link_valid_link_days_from_its_day() {
+    let world = World::new();
+    // Monday 6 September 2027: policy-review 2027 (due 1 March, last
+    // escalation 15 March) is still open; its repeat goes out today. Under
+    // the old rule its link expired on 29 June 2027, before it was sent.
+    let mail = world
+        .tick(date(2027, 9, 6))
+        .iter()
+        .map(Mail::of)
+        .find(|m| m.task == "policy-review" && m.period == "2027" && m.kind == "repeat")
+        .expect("6 September 2027 brings a policy-review 2027 repeat");
+    let link = mail
+        .link()
+        .unwrap_or_else(|| panic!("no completion link in the repeat:\n{}", mail.raw));
+
+    // link_days = 90: valid through 5 December 2027 (6 September + 90).
+    let served = world.serve(date(2027, 12, 4));
+    let (status, page) = http("GET", &served.local(&link), "");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<form method=\"post\">"), "{page}");
+    assert!(page.contains("Markér som udført"), "{page}");
+    drop(served);
+
+    let served = world.serve(date(2027, 12, 5));
+    assert_eq!(http("GET", &served.local(&link), "").0, 200);
+    drop(served);
+
+    let served = world.serve(date(2027, 12, 6));
+    assert_eq!(http("GET", &served.local(&link), "").0, 410);
+}
+
+// ---------------------------------------------------------------------------
+// 5. An expired link asks for a fresh one; the next tick mails it.
+
+#[test]
+fn an_expired_link_asks_for_a_new_one_that_the_next_tick_mails_and_history_shows() {
+    let world = World::new();
+    // The 29 January reminder's link expires at the end of 29 June 2027
+    // (90 days after the last escalation step, 31 March).
+    let (_, link) = policy_review_reminder(&world);
+
+    let served = world.serve(date(2027, 7, 5));
+    let url = served.local(&link);
+    let (status, page) = http("GET", &url, "");
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("Ballerup Kommune"), "{page}");
+    assert!(page.contains("Send mig et nyt link"), "{page}");
+    let (status, page) = http("POST", &format!("{url}/new-link"), "");
+    assert_eq!(status, 202, "{page}");
+    let (status, _) = http("POST", &format!("{url}/new-link"), "");
+    assert_eq!(status, 429);
+    drop(served);
+
+    let table = world.run(&["history", "policy-review"]).expect(0).stdout();
+    assert!(
+        table.contains("Link requests (1)\n  2027-07-05 08:00  policy-review            2027       for digitalisering from 127.0.0.1  [waiting for the next pass]"),
+        "{table}"
+    );
+
+    let links: Vec<Mail> = world
+        .tick(date(2027, 7, 5))
+        .iter()
+        .map(Mail::of)
+        .filter(|m| m.kind == "link")
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(
+        links[0].to,
+        vec!["digitalisering@ballerup.example".to_string()]
+    );
+    assert_eq!(
+        links[0].envelope,
+        vec!["digitalisering@ballerup.example".to_string()]
+    );
+    assert_eq!(
+        (links[0].task.as_str(), links[0].period.as_str()),
+        ("policy-review", "2027")
+    );
+    let fresh = links[0]
+        .link()
+        .unwrap_or_else(|| panic!("no link in the text part:\n{}", links[0].raw));
+    assert_ne!(fresh, link);
+
+    let served = world.serve(date(2027, 7, 5));
+    let (status, page) = http("GET", &served.local(&fresh), "");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Markér som udført"), "{page}");
+    drop(served);
+
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    let requests = history["link_requests"].as_array().expect("link_requests");
+    assert_eq!(requests.len(), 1, "{history}");
+    assert_eq!(requests[0]["person"], "digitalisering");
+    assert_eq!(requests[0]["client_addr"], "127.0.0.1");
+    assert_eq!(requests[0]["user_agent"], "arshjul-e2e");
+    assert_eq!(requests[0]["state"], "queued");
+    assert_eq!(
+        requests[0]["message"]["to"],
+        "digitalisering@ballerup.example"
+    );
+    assert_eq!(requests[0]["message"]["state"], "sent");
+    let table = world.run(&["history", "policy-review"]).expect(0).stdout();
+    assert!(
+        table.contains("[new link sent to digitalisering@ballerup.example 2027-07-05 08:00]"),
+        "{table}"
+    );
+
+    // The next day's tick sends no second one.
+    assert!(world
+        .tick(date(2027, 7, 6))
+        .iter()
+        .map(Mail::of)
+        .all(|m| m.kind != "link"));
+}

@@ -13,5 +13,6 @@ mod mail;
 mod planner;
 mod props;
 mod store;
+mod trust_links;
 mod web;
 mod wheel_parse;

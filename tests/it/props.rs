@@ -191,6 +191,7 @@ proptest! {
                     prop_assert!(!cal.is_closed(e.date), "{:?} on a closed day: {:?}", e.kind, e);
                     prop_assert!(e.date > e.due, "{:?} not after its due date: {:?}", e.kind, e);
                 }
+                Kind::Link => prop_assert!(false, "a link message is never planned: {:?}", e),
             }
             let id = (e.task, e.period.clone(), e.kind, e.level, e.date);
             prop_assert!(seen.insert(id), "event twice: {:?}", e);

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use arshjul::planner::{Done, TaskHistory};
 use arshjul::store::{
-    Completion, CompletionOutcome, MessageState, NewCompletion, NewMessage, NewRetraction,
-    RetractionOutcome, Store, StoreError, Via, SCHEMA_VERSION,
+    Completion, CompletionOutcome, LinkAnswer, LinkLimits, LinkRequestOutcome, MessageState,
+    NewCompletion, NewLinkRequest, NewMessage, NewRetraction, RetractionOutcome, Store, StoreError,
+    Via, SCHEMA_VERSION,
 };
 use arshjul::wheel::{Anchor, Days, HolidayRule, Language, Organisation, Recurrence, Task, Wheel};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
@@ -969,11 +970,74 @@ fn completions_cannot_be_deleted_or_changed_even_by_hand() {
 }
 
 #[test]
+fn a_link_request_is_evidence_answered_once_with_its_message_and_never_deleted() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let limits = LinkLimits {
+        per_recipient: chrono::Duration::hours(1),
+        total: 20,
+        window: chrono::Duration::hours(1),
+    };
+    let request = NewLinkRequest {
+        task: "policy-review".into(),
+        period: "2027".into(),
+        due: d("2027-03-01"),
+        person: "anna".into(),
+        at: t("2027-07-01T10:00:00+02:00"),
+        client_addr: Some("198.51.100.7".into()),
+        user_agent: Some("Testbrowser/1.0".into()),
+    };
+    let LinkRequestOutcome::Recorded(id) = store.request_link(&request, limits).unwrap() else {
+        panic!("the first request is recorded");
+    };
+    let open = store.open_link_requests().unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!((open[0].id, open[0].due), (id, d("2027-03-01")));
+
+    let m = message(
+        &format!("policy-review/2027/link/{id}/anna"),
+        "policy-review",
+        "2027",
+        "2027-07-01T10:00:05+02:00",
+    );
+    let answered_at = t("2027-07-01T10:00:05+02:00");
+    assert!(store
+        .answer_link_request(id, &LinkAnswer::Queued(Box::new(m)), answered_at)
+        .unwrap());
+    // Another process answering the same request writes nothing.
+    assert!(!store
+        .answer_link_request(id, &LinkAnswer::Done, answered_at)
+        .unwrap());
+    assert_eq!(store.open_link_requests().unwrap(), vec![]);
+    assert_eq!(store.deliverable(answered_at).unwrap().len(), 1);
+
+    let records = store.link_requests(Some("policy-review")).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].outcome.as_deref(), Some("queued"));
+    assert_eq!(records[0].message_state, Some(MessageState::Pending));
+    assert_eq!(records[0].client_addr.as_deref(), Some("198.51.100.7"));
+    assert_eq!(store.link_requests(Some("other")).unwrap(), vec![]);
+
+    let conn = raw(&db.path);
+    let err = conn.execute("DELETE FROM link_requests", []).unwrap_err();
+    assert!(err.to_string().contains("cannot be deleted"), "{err}");
+    for change in [
+        "UPDATE link_requests SET person = 'mallory'",
+        "UPDATE link_requests SET client_addr = '6.6.6.6'",
+        "UPDATE link_requests SET outcome = 'gone', message_key = NULL",
+    ] {
+        let err = conn.execute(change, []).unwrap_err();
+        assert!(err.to_string().contains("answered once"), "{change}: {err}");
+    }
+}
+
+#[test]
 fn the_store_code_has_no_delete_statement() {
     for file in [
         "src/store/mod.rs",
         "src/store/schema.rs",
         "src/store/codec.rs",
+        "src/store/links.rs",
     ] {
         let text =
             std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
