@@ -330,14 +330,26 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
         Some(s) => s.failed_notifications()?,
         None => Vec::new(),
     };
+    let deferred = match &store {
+        Some(s) => s.deferred_notifications()?,
+        None => Vec::new(),
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if json {
-        output::status_json(&mut out, wheel, local_now(wheel, now), &rows, &failed)
+        output::status_json(
+            &mut out,
+            wheel,
+            local_now(wheel, now),
+            &rows,
+            &failed,
+            &deferred,
+        )
     } else {
         let colour = std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         output::status_table(&mut out, wheel, &rows, colour)
             .and_then(|_| output::failed_table(&mut out, &failed))
+            .and_then(|_| output::deferred_table(&mut out, &deferred))
     };
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
 }

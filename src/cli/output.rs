@@ -191,6 +191,7 @@ pub fn status_json(
     now: DateTime<FixedOffset>,
     rows: &[(StatusRow, Option<Completion>)],
     failed: &[NotificationRecord],
+    deferred: &[NotificationRecord],
 ) -> io::Result<()> {
     let tasks: Vec<Value> = rows
         .iter()
@@ -210,7 +211,13 @@ pub fn status_json(
         })
         .collect();
     let failed: Vec<Value> = failed.iter().map(notification_json).collect();
-    let doc = json!({"now": rfc3339(&now), "tasks": tasks, "failed_notifications": failed});
+    let deferred: Vec<Value> = deferred.iter().map(notification_json).collect();
+    let doc = json!({
+        "now": rfc3339(&now),
+        "tasks": tasks,
+        "failed_notifications": failed,
+        "deferred_notifications": deferred,
+    });
     serde_json::to_writer(&mut *out, &doc)?;
     writeln!(out)
 }
@@ -328,6 +335,31 @@ pub fn failed_table(out: &mut impl Write, failed: &[NotificationRecord]) -> io::
             n.kind,
             n.to.join(", "),
             n.last_error.as_deref().unwrap_or("refused")
+        )?;
+    }
+    Ok(())
+}
+
+/// Messages kept for another attempt after a temporary failure, with the
+/// last error: a mail server, Graph or token endpoint that is down, or a
+/// setting (a secret, a permission) that needs fixing.
+pub fn deferred_table(out: &mut impl Write, deferred: &[NotificationRecord]) -> io::Result<()> {
+    if deferred.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nWaiting to be sent ({}):", deferred.len())?;
+    for n in deferred {
+        writeln!(
+            out,
+            "  {}  {} {} {} to {}, {} attempt{}: {}",
+            n.created_at.format("%Y-%m-%d %H:%M"),
+            n.task,
+            n.period,
+            n.kind,
+            n.to.join(", "),
+            n.attempts,
+            if n.attempts == 1 { "" } else { "s" },
+            n.last_error.as_deref().unwrap_or("deferred")
         )?;
     }
     Ok(())

@@ -745,6 +745,13 @@ impl Store {
         self.notification_records("WHERE state = 'failed'", params![])
     }
 
+    /// Messages waiting for another attempt after a temporary failure (the
+    /// mail server, Graph or the OAuth token endpoint could not take them
+    /// yet), newest first, with the last error: `status` shows them.
+    pub fn deferred_notifications(&self) -> Result<Vec<NotificationRecord>, StoreError> {
+        self.notification_records("WHERE state = 'pending' AND attempts > 0", params![])
+    }
+
     fn notification_records(
         &self,
         filter: &str,

@@ -9,6 +9,7 @@ mod daemon;
 mod e2e;
 mod faults;
 mod mail;
+mod mail_m365;
 mod planner;
 mod props;
 mod store;
