@@ -838,3 +838,30 @@ async fn a_graph_retry_after_is_the_time_of_the_next_attempt() {
     assert!(r.stderr().contains("1 sent"), "{}", r.stderr());
     assert_eq!(m.graph_accepted().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_even_a_trace_log_shows_the_client_secret_or_a_token() {
+    let m = Arc::new(M365::start().await);
+    let server = smtp_checking(&m).await;
+    let s = scratch("da");
+    let to = ["mail", "test", "--to", "it@ballerup.example"];
+    let trace = ("RUST_LOG".to_string(), "trace".to_string());
+    let mut env = xoauth2_env(&s, server.port(), &m.token_url());
+    env.push(trace.clone());
+    let r = run(&s, &to, env.clone()).await.expect(0);
+    assert_no_secrets(&r, &m);
+    // A tick whose token is refused by the server: fetched twice, logged never.
+    server.require_xoauth2(|_, _| false);
+    let r = tick(&s, "2027-02-22T09:00:00+01:00", env).await.expect(1);
+    assert!(
+        r.stderr().contains("refused the OAuth token"),
+        "{}",
+        r.stderr()
+    );
+    assert_no_secrets(&r, &m);
+    let mut env = graph_env(&s, &m);
+    env.push(trace);
+    let r = run(&s, &to, env).await.expect(0);
+    assert_no_secrets(&r, &m);
+    assert!(m.issued().len() >= 4);
+}
