@@ -410,6 +410,29 @@ mod tests {
     }
 
     #[test]
+    fn mail_defaults_keep_password_smtp_and_name_microsofts_endpoints() {
+        let s = with_env(&[], || Settings::load(None)).expect("defaults");
+        assert_eq!(s.mail.smtp.auth, SmtpAuth::Password);
+        assert_eq!(s.mail.graph_url, "https://graph.microsoft.com");
+        assert_eq!(s.mail.sendmail.command, PathBuf::from("/usr/sbin/sendmail"));
+        assert_eq!(s.mail.oauth.token_url, None);
+        let s = with_env(
+            &[
+                ("ARSHJUL_MAIL__TRANSPORT", "graph"),
+                ("ARSHJUL_MAIL__SMTP__AUTH", "xoauth2"),
+                ("ARSHJUL_MAIL__OAUTH__CLIENT_ID", "1234"),
+                ("ARSHJUL_MAIL__GRAPH_URL", "https://graph.microsoft.us"),
+            ],
+            || Settings::load(None),
+        )
+        .expect("settings");
+        assert_eq!(s.mail.transport, MailTransport::Graph);
+        assert_eq!(s.mail.smtp.auth, SmtpAuth::Xoauth2);
+        assert_eq!(s.mail.oauth.client_id.as_deref(), Some("1234"));
+        assert_eq!(s.mail.graph_url, "https://graph.microsoft.us");
+    }
+
+    #[test]
     fn numeric_looking_text_from_the_environment_stays_text() {
         let s = with_env(
             &[

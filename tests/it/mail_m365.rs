@@ -377,6 +377,22 @@ async fn graph_refusing_the_message_is_permanent_and_a_missing_permission_tempor
     );
 }
 
+#[tokio::test]
+async fn graph_over_https_checks_the_certificate_and_a_failed_handshake_is_temporary() {
+    let m = M365::start().await;
+    // Something that speaks, but not TLS: the handshake fails, nothing panics.
+    let not_tls = SmtpServer::start().await;
+    let mut s = graph_settings(&m);
+    s.graph_url = format!("https://127.0.0.1:{}", not_tls.port());
+    let graph = Transport::with_secrets(&s, secrets()).unwrap();
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r)
+            if r.starts_with("Microsoft Graph https://127.0.0.1:") && r.contains("error sending request")),
+        "{err:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // sendmail.
 
@@ -451,6 +467,28 @@ async fn sendmail_failures_are_temporary_unless_the_mta_says_never() {
     let err = missing.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
     assert!(
         matches!(&err, DeliveryError::Temporary(r) if r.contains("cannot run it")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_sendmail_that_hangs_is_stopped_at_the_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("sendmail");
+    std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut s = sendmail_settings(&script);
+    s.smtp.timeout_secs = 1;
+    let transport = Transport::new(&s, None).unwrap();
+    let started = std::time::Instant::now();
+    let err = transport
+        .send(FROM, &rcpt(), &message(1))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r) if r.contains("did not finish within 1 s")),
         "{err:?}"
     );
 }
