@@ -64,13 +64,19 @@ fn oauth_part(mail: &MailSettings, default_scope: &str) -> String {
         .as_deref()
         .filter(|c| !c.trim().is_empty())
         .unwrap_or("(mail.oauth.client_id not set)");
-    let url = token_url(o).unwrap_or_else(|e| e.to_string());
+    let url = match token_url(o) {
+        Ok(url) => format!("token from {url}"),
+        Err(_) if o.tenant.is_none() && o.token_url.is_none() => {
+            "no token URL: set mail.oauth.tenant".to_string()
+        }
+        Err(e) => e.to_string(),
+    };
     let scope = o
         .scope
         .as_deref()
         .filter(|s| !s.trim().is_empty())
         .unwrap_or(default_scope);
-    format!("client {client}, token from {url}, scope {scope}")
+    format!("client {client}, {url}, scope {scope}")
 }
 
 /// The test message to `to`: subject and text in the wheel's language,
