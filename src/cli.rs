@@ -2,6 +2,7 @@
 //! settings and wheel loaded from it), dispatch, output and exit codes.
 //! Everything that touches the clock for a command does it here, once.
 
+mod mail_test;
 pub(crate) mod output;
 
 use std::io::IsTerminal;
@@ -114,6 +115,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Mail set-up: try the configured transport.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Send one test message through the configured transport (smtp,
+    /// graph, sendmail or file), printing each step: OAuth token fetched,
+    /// connected, TLS, authenticated, accepted with the server's answer, or
+    /// the step that failed and why. Exit 0 if the server accepted it, 1 if
+    /// not, 2 if the settings cannot work.
+    Test {
+        /// The address to send the test message to.
+        #[arg(long, value_name = "ADDRESS")]
+        to: String,
+    },
 }
 
 /// A command's failure, already worded for the user, with its exit code.
@@ -223,6 +243,9 @@ fn dispatch(args: Args) -> CmdResult {
             by,
         } => undo(&loaded, now, &task, &period, &reason, by),
         Command::History { task, json } => history(&loaded, task.as_deref(), json),
+        Command::Mail {
+            command: MailCommand::Test { to },
+        } => mail_test::run(&loaded, &to),
     }
 }
 
@@ -294,6 +317,7 @@ fn check(loaded: &Loaded, now: DateTime<Utc>) -> CmdResult {
         org.language.code(),
         output::clean(&loaded.settings.schedule.display().to_string())
     );
+    println!("{}", crate::mail::describe(&loaded.settings));
     let cal = Calendar::new(org);
     let today = cal.local_date(&now);
     let mut dues: Vec<_> =

@@ -11,7 +11,8 @@
 //! The edges:
 //! - [`settings`]: figment layering of defaults, file and environment.
 //! - [`store`]: SQLite: occurrences, completions, the outbox.
-//! - [`mail`]: templates and delivery (file or SMTP).
+//! - [`mail`]: templates and delivery (file, SMTP with password or OAuth,
+//!   Microsoft Graph, sendmail).
 //! - [`cli`]: the commands, printing, exit codes.
 
 pub mod calendar;

@@ -40,6 +40,20 @@ pub struct Settings {
 pub enum MailTransport {
     File,
     Smtp,
+    /// Microsoft Graph `sendMail` over HTTPS, with an OAuth token.
+    Graph,
+    /// A local `sendmail` command (an MTA relaying to the smarthost).
+    Sendmail,
+}
+
+/// How the SMTP transport logs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpAuth {
+    /// `username` and the password file (no AUTH without a username).
+    Password,
+    /// OAuth 2.0: an access token from `mail.oauth` (Microsoft 365).
+    Xoauth2,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +68,42 @@ pub struct MailSettings {
     /// A directory whose templates override the built-in ones.
     #[serde(deserialize_with = "lenient::opt_path")]
     pub templates: Option<PathBuf>,
+    /// The Microsoft Graph endpoint of the `graph` transport.
+    #[serde(deserialize_with = "lenient::string")]
+    pub graph_url: String,
     pub smtp: SmtpSettings,
+    pub oauth: OAuthSettings,
+    pub sendmail: SendmailSettings,
+}
+
+/// The OAuth 2.0 client-credentials grant, for `mail.smtp.auth =
+/// "xoauth2"` and the `graph` transport.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSettings {
+    /// The Entra ID tenant (its id or a domain), for the default token URL.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub tenant: Option<String>,
+    /// Default: `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub token_url: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub client_id: Option<String>,
+    /// Default: `$CREDENTIALS_DIRECTORY/oauth-client-secret` under systemd.
+    #[serde(deserialize_with = "lenient::opt_path")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Default: `https://outlook.office365.com/.default` for SMTP,
+    /// `https://graph.microsoft.com/.default` for Graph.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendmailSettings {
+    /// The sendmail-compatible command (`-i -f FROM -- RCPT…`, message on stdin).
+    #[serde(deserialize_with = "lenient::path")]
+    pub command: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +121,7 @@ pub struct SmtpSettings {
     pub host: Option<String>,
     pub port: u16,
     pub tls: SmtpTls,
+    pub auth: SmtpAuth,
     #[serde(deserialize_with = "lenient::opt_string")]
     pub username: Option<String>,
     #[serde(deserialize_with = "lenient::opt_path")]
@@ -108,13 +158,25 @@ impl Default for Settings {
                 from: "arshjul@localhost".into(),
                 dir: PathBuf::from("outbox"),
                 templates: None,
+                graph_url: "https://graph.microsoft.com".into(),
                 smtp: SmtpSettings {
                     host: None,
                     port: 587,
                     tls: SmtpTls::Starttls,
+                    auth: SmtpAuth::Password,
                     username: None,
                     password_file: None,
                     timeout_secs: 30,
+                },
+                oauth: OAuthSettings {
+                    tenant: None,
+                    token_url: None,
+                    client_id: None,
+                    client_secret_file: None,
+                    scope: None,
+                },
+                sendmail: SendmailSettings {
+                    command: PathBuf::from("/usr/sbin/sendmail"),
                 },
             },
         }
@@ -186,6 +248,18 @@ impl Settings {
         }
         let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
         let p = Path::new(&dir).join("smtp-password");
+        p.is_file().then_some(p)
+    }
+
+    /// The file holding the OAuth client secret, if any:
+    /// `mail.oauth.client_secret_file`, else the `oauth-client-secret`
+    /// credential under systemd.
+    pub fn oauth_secret_path(&self) -> Option<PathBuf> {
+        if let Some(p) = &self.mail.oauth.client_secret_file {
+            return Some(p.clone());
+        }
+        let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
+        let p = Path::new(&dir).join("oauth-client-secret");
         p.is_file().then_some(p)
     }
 }
@@ -333,6 +407,29 @@ mod tests {
         assert_eq!(s.listen, "127.0.0.1:8080");
         assert_eq!(s.mail.transport, MailTransport::File);
         assert_eq!(s.mail.smtp.port, 587);
+    }
+
+    #[test]
+    fn mail_defaults_keep_password_smtp_and_name_microsofts_endpoints() {
+        let s = with_env(&[], || Settings::load(None)).expect("defaults");
+        assert_eq!(s.mail.smtp.auth, SmtpAuth::Password);
+        assert_eq!(s.mail.graph_url, "https://graph.microsoft.com");
+        assert_eq!(s.mail.sendmail.command, PathBuf::from("/usr/sbin/sendmail"));
+        assert_eq!(s.mail.oauth.token_url, None);
+        let s = with_env(
+            &[
+                ("ARSHJUL_MAIL__TRANSPORT", "graph"),
+                ("ARSHJUL_MAIL__SMTP__AUTH", "xoauth2"),
+                ("ARSHJUL_MAIL__OAUTH__CLIENT_ID", "1234"),
+                ("ARSHJUL_MAIL__GRAPH_URL", "https://graph.microsoft.us"),
+            ],
+            || Settings::load(None),
+        )
+        .expect("settings");
+        assert_eq!(s.mail.transport, MailTransport::Graph);
+        assert_eq!(s.mail.smtp.auth, SmtpAuth::Xoauth2);
+        assert_eq!(s.mail.oauth.client_id.as_deref(), Some("1234"));
+        assert_eq!(s.mail.graph_url, "https://graph.microsoft.us");
     }
 
     #[test]

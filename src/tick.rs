@@ -57,21 +57,8 @@ impl Engine {
     pub fn new(loaded: Loaded) -> Result<Engine, Failure> {
         let Loaded { settings, wheel } = loaded;
         let composer = Composer::new(&settings.mail).map_err(|e| Failure::usage(e.to_string()))?;
-        let password = match settings.smtp_password_path() {
-            Some(path) => Some(
-                std::fs::read_to_string(&path)
-                    .map(|p| p.trim_end_matches(['\r', '\n']).to_string())
-                    .map_err(|e| {
-                        Failure::usage(format!(
-                            "{}: cannot read the SMTP password: {e}",
-                            path.display()
-                        ))
-                    })?,
-            ),
-            None => None,
-        };
         let transport =
-            Transport::new(&settings.mail, password).map_err(|e| Failure::usage(e.to_string()))?;
+            Transport::from_settings(&settings).map_err(|e| Failure::usage(e.to_string()))?;
         let secret = Secret::load_or_create(&settings.secret_path())
             .map_err(|e| Failure::runtime(e.to_string()))?;
         Ok(Engine {
@@ -272,10 +259,18 @@ impl Engine {
                     tracing::error!(task = %m.task, period = %m.period, to = %rcpt.join(","), "delivery failed for good: {reason}");
                     report.failed += 1;
                 }
-                Err(DeliveryError::Temporary(reason)) => {
-                    let wait = (RETRY_FIRST_SECS << m.attempts.min(12)).min(RETRY_MAX_SECS);
+                Err(e) => {
+                    // The server's own wait if it named one (HTTP 429/503
+                    // `Retry-After`), else the doubling back-off.
+                    let wait = match &e {
+                        DeliveryError::Throttled { retry_after, .. } => {
+                            i64::try_from(retry_after.as_secs()).unwrap_or(RETRY_MAX_SECS)
+                        }
+                        _ => (RETRY_FIRST_SECS << m.attempts.min(12)).min(RETRY_MAX_SECS),
+                    };
+                    let reason = e.reason();
                     let retry = local + chrono::Duration::seconds(wait);
-                    lock(store).mark_failed(m.id, &reason, false, retry)?;
+                    lock(store).mark_failed(m.id, reason, false, retry)?;
                     tracing::warn!(task = %m.task, period = %m.period, to = %rcpt.join(","), "delivery deferred until {}: {reason}", retry.format("%Y-%m-%d %H:%M"));
                     report.deferred += 1;
                 }

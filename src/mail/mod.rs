@@ -5,13 +5,23 @@
 //! the server took it.
 //!
 //! - [`compose`]: templates, the render context and the message headers.
-//! - [`transport`]: the `file` and `smtp` transports and their error mapping.
+//! - [`transport`]: the transports (`file`, `smtp`, `graph`, `sendmail`)
+//!   and their error mapping.
+//! - [`oauth`]: OAuth 2.0 client-credentials tokens for `XOAUTH2` and Graph.
+//! - [`graph`]: Microsoft Graph `sendMail`.
+//! - [`sendmail`]: a local sendmail command.
+//! - [`probe`]: `arshjul mail test` and the line `check` prints.
 
 mod compose;
+mod graph;
+mod oauth;
+mod probe;
+mod sendmail;
 mod transport;
 
 pub use compose::Composer;
-pub use transport::Transport;
+pub use probe::{describe, test_message};
+pub use transport::{Secrets, Trace, Transport};
 
 /// A failure to render or to set up mail, worded for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +41,28 @@ pub enum DeliveryError {
     /// 5xx for the recipient, or an address the server refuses: give up.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// The server asked to be left alone for `retry_after` (HTTP 429 or 503
+    /// with `Retry-After`): keep the message, retry no sooner than that.
+    #[error("temporary: {reason} (retry after {} s)", retry_after.as_secs())]
+    Throttled {
+        reason: String,
+        retry_after: std::time::Duration,
+    },
+}
+
+impl DeliveryError {
+    /// What went wrong, in words, without the kind.
+    pub fn reason(&self) -> &str {
+        match self {
+            DeliveryError::Temporary(r) | DeliveryError::Permanent(r) => r,
+            DeliveryError::Throttled { reason, .. } => reason,
+        }
+    }
+
+    /// Whether trying again can help.
+    pub fn is_temporary(&self) -> bool {
+        !matches!(self, DeliveryError::Permanent(_))
+    }
 }
 
 /// A rendered message, ready for the outbox.

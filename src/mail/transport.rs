@@ -1,7 +1,12 @@
 //! The transports: `file` (one `.eml` per message, written atomically and
-//! named after the Message-ID) and `smtp` (lettre's SMTP client over rustls,
-//! on a TCP connection we open ourselves with `TCP_NODELAY` and reuse), and
-//! how their failures map to temporary and permanent.
+//! named after the Message-ID), `smtp` (lettre's SMTP client over rustls,
+//! on a TCP connection we open ourselves with `TCP_NODELAY` and reuse;
+//! AUTH by password or by OAuth 2.0 `XOAUTH2`), `graph` (Microsoft Graph,
+//! see [`super::graph`]) and `sendmail` (see [`super::sendmail`]), and how
+//! their failures map to temporary and permanent.
+//!
+//! Every transport can report its steps (connected, TLS, authenticated,
+//! accepted) to a [`Trace`], which `arshjul mail test` prints.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::Address;
@@ -21,8 +26,61 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::graph::Graph;
+use super::oauth::OAuth;
+use super::sendmail::Sendmail;
 use super::{DeliveryError, MailError};
-use crate::settings::{MailSettings, MailTransport, SmtpTls};
+use crate::settings::{MailSettings, MailTransport, Settings, SmtpAuth, SmtpTls};
+
+/// Receives a line for each step of a delivery (`arshjul mail test`).
+pub type Trace<'a> = &'a (dyn Fn(&str) + Sync);
+
+/// The scope of Exchange Online's SMTP (and IMAP/POP) for app tokens.
+pub const SMTP_SCOPE: &str = "https://outlook.office365.com/.default";
+
+/// The secrets a transport may need, read from their files by
+/// [`Secrets::read`]. Never logged.
+#[derive(Default)]
+pub struct Secrets {
+    /// The SMTP password (`mail.smtp.auth = "password"`).
+    pub smtp_password: Option<String>,
+    /// The OAuth client secret (`xoauth2`, `graph`).
+    pub oauth_client_secret: Option<String>,
+}
+
+impl Secrets {
+    /// Reads the secrets the configured transport uses, from the files the
+    /// settings name (or systemd's credentials). A file that is named but
+    /// cannot be read is an error naming the file.
+    pub fn read(settings: &Settings) -> Result<Secrets, MailError> {
+        let read = |path: Option<PathBuf>, what: &str| -> Result<Option<String>, MailError> {
+            let Some(path) = path else { return Ok(None) };
+            std::fs::read_to_string(&path)
+                // A secret file usually ends with a newline that is not part of it.
+                .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_string()))
+                .map_err(|e| {
+                    MailError::Setup(format!("{}: cannot read the {what}: {e}", path.display()))
+                })
+        };
+        let mail = &settings.mail;
+        let smtp_password = match (mail.transport, mail.smtp.auth) {
+            (MailTransport::Smtp, SmtpAuth::Password) => {
+                read(settings.smtp_password_path(), "SMTP password")?
+            }
+            _ => None,
+        };
+        let oauth_client_secret = match (mail.transport, mail.smtp.auth) {
+            (MailTransport::Smtp, SmtpAuth::Xoauth2) | (MailTransport::Graph, _) => {
+                read(settings.oauth_secret_path(), "OAuth client secret")?
+            }
+            _ => None,
+        };
+        Ok(Secrets {
+            smtp_password,
+            oauth_client_secret,
+        })
+    }
+}
 
 /// Where messages go.
 pub struct Transport {
@@ -32,6 +90,8 @@ pub struct Transport {
 enum Inner {
     File { dir: PathBuf },
     Smtp(Box<Smtp>),
+    Graph(Box<Graph>),
+    Sendmail(Sendmail),
 }
 
 /// The SMTP transport. It opens its connections itself rather than through
@@ -46,7 +106,7 @@ struct Smtp {
     port: u16,
     /// `None`, `Required` (STARTTLS) or `Wrapper` (TLS from the start).
     tls: Tls,
-    credentials: Option<Credentials>,
+    auth: Auth,
     /// The connection of the last delivery that succeeded, kept for the
     /// next one. A delivery takes it out, so a connection abandoned by a
     /// timeout or broken by an error is never put back. A std Mutex,
@@ -56,6 +116,20 @@ struct Smtp {
     timeout: Duration,
     /// `host:port`, for messages.
     server: String,
+}
+
+/// How an SMTP session logs in.
+enum Auth {
+    None,
+    Password {
+        user: String,
+        credentials: Credentials,
+    },
+    /// `AUTH XOAUTH2` as `user` with a token from `oauth`.
+    Xoauth2 {
+        user: String,
+        oauth: OAuth,
+    },
 }
 
 /// A connection waiting for the next delivery.
@@ -74,13 +148,35 @@ const NOOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Transport {
     /// Builds the transport from settings. `password` is the content of the
-    /// SMTP password file, read by the caller; it is never logged.
+    /// SMTP password file, read by the caller; it is never logged. For
+    /// OAuth, use [`Transport::with_secrets`].
     pub fn new(settings: &MailSettings, password: Option<String>) -> Result<Transport, MailError> {
+        Transport::with_secrets(
+            settings,
+            Secrets {
+                smtp_password: password,
+                oauth_client_secret: None,
+            },
+        )
+    }
+
+    /// Builds the transport from all settings, reading the secrets it needs
+    /// from their files.
+    pub fn from_settings(settings: &Settings) -> Result<Transport, MailError> {
+        Transport::with_secrets(&settings.mail, Secrets::read(settings)?)
+    }
+
+    /// Builds the transport from settings and secrets already read.
+    pub fn with_secrets(settings: &MailSettings, secrets: Secrets) -> Result<Transport, MailError> {
         let inner = match settings.transport {
             MailTransport::File => Inner::File {
                 dir: settings.dir.clone(),
             },
-            MailTransport::Smtp => smtp(settings, password)?,
+            MailTransport::Smtp => smtp(settings, secrets)?,
+            MailTransport::Graph => {
+                Inner::Graph(Box::new(Graph::new(settings, secrets.oauth_client_secret)?))
+            }
+            MailTransport::Sendmail => Inner::Sendmail(Sendmail::new(settings)?),
         };
         Ok(Transport { inner })
     }
@@ -88,34 +184,61 @@ impl Transport {
     /// Delivers one message: envelope `from`, recipients `rcpt`, bytes `raw`.
     /// `from` may be a bare address or `Name <address>`.
     pub async fn send(&self, from: &str, rcpt: &[String], raw: &[u8]) -> Result<(), DeliveryError> {
+        self.send_traced(from, rcpt, raw, &|_| {}).await
+    }
+
+    /// [`Transport::send`], reporting each step to `trace`.
+    pub async fn send_traced(
+        &self,
+        from: &str,
+        rcpt: &[String],
+        raw: &[u8],
+        trace: Trace<'_>,
+    ) -> Result<(), DeliveryError> {
         let envelope = envelope(from, rcpt)?;
         match &self.inner {
             Inner::File { dir } => {
                 let dir = dir.clone();
-                let raw = raw.to_vec();
-                tokio::task::spawn_blocking(move || write_eml(&dir, &raw))
+                let owned = raw.to_vec();
+                let written = dir.join(eml_name(raw));
+                tokio::task::spawn_blocking(move || write_eml(&dir, &owned))
                     .await
                     .map_err(|e| {
                         DeliveryError::Temporary(format!(
                             "writing the message was interrupted: {e}"
                         ))
-                    })?
+                    })??;
+                trace(&format!("written to {}", written.display()));
+                Ok(())
             }
-            Inner::Smtp(smtp) => smtp.send(&envelope, raw).await,
+            Inner::Smtp(smtp) => smtp.send(&envelope, raw, trace).await,
+            Inner::Graph(graph) => graph.send(&envelope, raw, trace).await,
+            Inner::Sendmail(sendmail) => sendmail.send(&envelope, raw, trace).await,
         }
     }
 }
 
 impl Smtp {
     /// One delivery under the timeout, its failure mapped.
-    async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), DeliveryError> {
+    async fn send(
+        &self,
+        envelope: &Envelope,
+        raw: &[u8],
+        trace: Trace<'_>,
+    ) -> Result<(), DeliveryError> {
         let idle = self.idle().take();
         let delivery = async {
-            let mut connection = self.reuse_or_connect(idle).await?;
-            connection
+            let mut connection = self.reuse_or_connect(idle, trace).await?;
+            let response = connection
                 .send(envelope, raw)
                 .await
                 .map_err(|e| self.refused(e))?;
+            let answer: Vec<&str> = response.message().collect();
+            trace(&format!(
+                "accepted: {} {}",
+                response.code(),
+                super::oauth::server_text(&answer.join(" "))
+            ));
             Ok(connection)
         };
         match tokio::time::timeout(self.timeout, delivery).await {
@@ -146,6 +269,7 @@ impl Smtp {
     async fn reuse_or_connect(
         &self,
         idle: Option<Idle>,
+        trace: Trace<'_>,
     ) -> Result<AsyncSmtpConnection, DeliveryError> {
         if let Some(Idle {
             mut connection,
@@ -163,44 +287,88 @@ impl Smtp {
                 return Ok(connection);
             }
         }
-        self.connect().await
+        match self.connect(trace).await {
+            // A token the server refuses (535) may have been revoked or
+            // expired early: once more, with a token fetched anew.
+            Err(Refused::Token(token)) => {
+                if let Auth::Xoauth2 { oauth, .. } = &self.auth {
+                    oauth.refused(&token).await;
+                }
+                trace("the server refused the token; fetching a new one and trying once more");
+                self.connect(trace).await.map_err(Refused::into_error)
+            }
+            other => other.map_err(Refused::into_error),
+        }
     }
 
     /// A new connection: TCP with `TCP_NODELAY`, TLS as configured, EHLO,
-    /// AUTH if there are credentials. Every failure here is temporary, even
-    /// a 5xx: a server that refuses the session (a wrong password, a
-    /// greeting of 554) says nothing about the message, which must wait
-    /// for the setting to be fixed rather than fail for good.
-    async fn connect(&self) -> Result<AsyncSmtpConnection, DeliveryError> {
+    /// AUTH if configured. Every failure here is temporary, even a 5xx: a
+    /// server that refuses the session (a wrong password, a greeting of
+    /// 554) says nothing about the message, which must wait for the
+    /// setting to be fixed rather than fail for good.
+    async fn connect(&self, trace: Trace<'_>) -> Result<AsyncSmtpConnection, Refused> {
         let unreachable = |e: std::io::Error| {
             DeliveryError::Temporary(format!("SMTP server {}: cannot connect: {e}", self.server))
+        };
+        // The token first: without one there is no point in connecting.
+        let token = match &self.auth {
+            Auth::Xoauth2 { oauth, .. } => {
+                let token = oauth.token().await?;
+                if token.fetched {
+                    trace(&token_line(oauth, &token));
+                }
+                Some(token.secret)
+            }
+            _ => None,
         };
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(unreachable)?;
         tcp.set_nodelay(true).map_err(unreachable)?;
+        trace(&format!("connected to {}", self.server));
         let hello = ClientId::default();
         let mut connection = match &self.tls {
             Tls::Wrapper(tls) => {
                 let stream = ImplicitTls::handshake(tcp, tls.clone())
                     .await
                     .map_err(|e| self.no_session(e))?;
+                trace("TLS from the start, certificate verified");
                 AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello).await
             }
             _ => AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello).await,
         }
         .map_err(|e| self.no_session(e))?;
-        if let Tls::Required(tls) = &self.tls {
-            connection
-                .starttls(tls.clone(), &hello)
-                .await
-                .map_err(|e| self.no_session(e))?;
+        match &self.tls {
+            Tls::Required(tls) => {
+                connection
+                    .starttls(tls.clone(), &hello)
+                    .await
+                    .map_err(|e| self.no_session(e))?;
+                trace("STARTTLS, certificate verified");
+            }
+            Tls::None => trace("no TLS (mail.smtp.tls = \"none\")"),
+            _ => {}
         }
-        if let Some(credentials) = &self.credentials {
-            connection
-                .auth(DEFAULT_MECHANISMS, credentials)
-                .await
-                .map_err(|e| self.no_session(e))?;
+        match (&self.auth, token) {
+            (Auth::Password { user, credentials }, _) => {
+                connection
+                    .auth(DEFAULT_MECHANISMS, credentials)
+                    .await
+                    .map_err(|e| self.no_session(e))?;
+                trace(&format!("authenticated as {user} (password)"));
+            }
+            (Auth::Xoauth2 { user, .. }, Some(token)) => {
+                let credentials = Credentials::new(user.clone(), token.clone());
+                match connection.auth(&[Mechanism::Xoauth2], &credentials).await {
+                    Ok(_) => trace(&format!("authenticated as {user} (XOAUTH2)")),
+                    Err(e) if e.status().is_some_and(|c| c.to_string() == "535") => {
+                        let _ = connection.quit().await;
+                        return Err(Refused::Token(token));
+                    }
+                    Err(e) => return Err(self.no_session(e).into()),
+                }
+            }
+            _ => {}
         }
         Ok(connection)
     }
@@ -222,6 +390,42 @@ impl Smtp {
             DeliveryError::Temporary(format!("SMTP server {server}: {e}"))
         }
     }
+}
+
+/// Why a new SMTP session could not be had.
+enum Refused {
+    /// The server answered 535 to this token.
+    Token(String),
+    Other(DeliveryError),
+}
+
+impl From<DeliveryError> for Refused {
+    fn from(e: DeliveryError) -> Refused {
+        Refused::Other(e)
+    }
+}
+
+impl Refused {
+    fn into_error(self) -> DeliveryError {
+        match self {
+            Refused::Token(_) => DeliveryError::Temporary(
+                "the SMTP server refused the OAuth token (535 Authentication unsuccessful): \
+                 check that the app has SMTP.SendAsApp and may send as the mailbox"
+                    .into(),
+            ),
+            Refused::Other(e) => e,
+        }
+    }
+}
+
+/// "token fetched from URL (valid N min)", never the token.
+pub(super) fn token_line(oauth: &OAuth, token: &super::oauth::Token) -> String {
+    format!(
+        "OAuth token fetched from {} for client {} (expires in {} min)",
+        oauth.token_url(),
+        oauth.client_id(),
+        token.expires_in.as_secs() / 60
+    )
 }
 
 /// A TLS stream that is already encrypted when lettre reads the greeting
@@ -287,7 +491,7 @@ impl AsyncWrite for ImplicitTls {
     }
 }
 
-fn smtp(settings: &MailSettings, password: Option<String>) -> Result<Inner, MailError> {
+fn smtp(settings: &MailSettings, secrets: Secrets) -> Result<Inner, MailError> {
     let s = &settings.smtp;
     let host = s
         .host
@@ -316,9 +520,9 @@ fn smtp(settings: &MailSettings, password: Option<String>) -> Result<Inner, Mail
             "setting `mail.smtp.timeout_secs` must be at least 1".into(),
         ));
     }
-    let credentials = match &s.username {
-        Some(user) => {
-            let password = password.ok_or_else(|| {
+    let auth = match (s.auth, &s.username) {
+        (SmtpAuth::Password, Some(user)) => {
+            let password = secrets.smtp_password.ok_or_else(|| {
                 MailError::Setup(
                     "setting `mail.smtp.username` is set but there is no SMTP password \
                      (set `mail.smtp.password_file` or provide the `smtp-password` credential)"
@@ -327,29 +531,63 @@ fn smtp(settings: &MailSettings, password: Option<String>) -> Result<Inner, Mail
             })?;
             // A password file usually ends with a newline that is not part of it.
             let password = password.trim_end_matches(['\r', '\n']).to_string();
-            Some(Credentials::new(user.clone(), password))
+            Auth::Password {
+                user: user.clone(),
+                credentials: Credentials::new(user.clone(), password),
+            }
         }
-        None => None,
+        (SmtpAuth::Password, None) => Auth::None,
+        (SmtpAuth::Xoauth2, _) => {
+            let oauth = OAuth::new(
+                &settings.oauth,
+                secrets.oauth_client_secret,
+                SMTP_SCOPE,
+                super::graph::http_client()?,
+            )?;
+            Auth::Xoauth2 {
+                user: smtp_user(settings)?,
+                oauth,
+            }
+        }
     };
     Ok(Inner::Smtp(Box::new(Smtp {
         host: host.to_string(),
         port: s.port,
         tls,
-        credentials,
+        auth,
         idle: Mutex::new(None),
         timeout: Duration::from_secs(s.timeout_secs),
         server: format!("{host}:{}", s.port),
     })))
 }
 
+/// Whom XOAUTH2 logs in as: `mail.smtp.username`, else the sender's address.
+pub(super) fn smtp_user(settings: &MailSettings) -> Result<String, MailError> {
+    if let Some(user) = settings
+        .smtp
+        .username
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        return Ok(user.to_string());
+    }
+    bare_address(&settings.from)
+        .map(|a| a.to_string())
+        .map_err(|e| MailError::Setup(format!("setting `mail.from`: {e}")))
+}
+
+/// The address in `Name <address>` or a bare address.
+pub(super) fn bare_address(s: &str) -> Result<Address, String> {
+    let s = s.trim();
+    s.parse::<Address>()
+        .or_else(|_| s.parse::<Mailbox>().map(|m| m.email))
+        .map_err(|e| format!("{s:?} is not an e-mail address: {e}"))
+}
+
 /// The SMTP envelope; an address that cannot be used is permanent.
 fn envelope(from: &str, rcpt: &[String]) -> Result<Envelope, DeliveryError> {
-    let address = |s: &str| -> Result<Address, DeliveryError> {
-        let s = s.trim();
-        s.parse::<Address>()
-            .or_else(|_| s.parse::<Mailbox>().map(|m| m.email))
-            .map_err(|e| DeliveryError::Permanent(format!("{s:?} is not an e-mail address: {e}")))
-    };
+    let address = |s: &str| bare_address(s).map_err(DeliveryError::Permanent);
     let from = address(from)?;
     let to = rcpt
         .iter()

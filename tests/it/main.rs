@@ -10,6 +10,7 @@ mod done_cli;
 mod e2e;
 mod faults;
 mod mail;
+mod mail_m365;
 mod planner;
 mod props;
 mod store;

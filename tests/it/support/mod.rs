@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod m365;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};

@@ -5,7 +5,10 @@
 //! message. Like most servers it answers DATA only after the closing `.`
 //! line, so a client with Nagle's algorithm on stalls on the server's
 //! delayed ACK. [`refusing_port`]
-//! gives a port where nothing listens.
+//! gives a port where nothing listens. With [`SmtpServer::require_xoauth2`]
+//! it offers `AUTH XOAUTH2` only, checks each bearer token with the given
+//! function, answers `535 5.7.3` for a bad one (as Exchange Online does)
+//! and refuses mail before a successful AUTH.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -50,9 +53,31 @@ pub enum Mode {
     RefuseSession,
 }
 
+/// Decides whether `(user, token)` may log in.
+type CheckFn = dyn Fn(&str, &str) -> bool + Send + Sync;
+
+#[derive(Clone)]
+pub struct TokenCheck(pub Arc<CheckFn>);
+
+impl std::fmt::Debug for TokenCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenCheck")
+    }
+}
+
+/// One `AUTH XOAUTH2` attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthAttempt {
+    pub user: String,
+    pub token: String,
+    pub ok: bool,
+}
+
 #[derive(Debug, Default)]
 struct State {
     received: Vec<Received>,
+    xoauth2: Option<TokenCheck>,
+    auths: Vec<AuthAttempt>,
     /// Recipient address → the whole reply line, e.g. `550 5.1.1 No such user`.
     rejects: HashMap<String, String>,
     mode: Mode,
@@ -111,6 +136,17 @@ impl SmtpServer {
         self.lock().received.clone()
     }
 
+    /// Offers `AUTH XOAUTH2` and requires it before `MAIL`; `check`
+    /// decides whether a (user, token) pair is good.
+    pub fn require_xoauth2(&self, check: impl Fn(&str, &str) -> bool + Send + Sync + 'static) {
+        self.lock().xoauth2 = Some(TokenCheck(Arc::new(check)));
+    }
+
+    /// Every `AUTH XOAUTH2` attempt so far, oldest first.
+    pub fn auths(&self) -> Vec<AuthAttempt> {
+        self.lock().auths.clone()
+    }
+
     /// How many connections were accepted so far.
     pub fn connections(&self) -> usize {
         self.lock().connections
@@ -156,6 +192,25 @@ fn angle_address(arg: &str) -> String {
     }
 }
 
+/// `user=U\x01auth=Bearer T\x01\x01`, base64-encoded, as (U, T).
+fn xoauth2_initial_response(b64: &str) -> (String, String) {
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&decoded).into_owned();
+    let mut user = String::new();
+    let mut token = String::new();
+    for part in text.split('\x01') {
+        if let Some(u) = part.strip_prefix("user=") {
+            user = u.to_string();
+        } else if let Some(t) = part.strip_prefix("auth=Bearer ") {
+            token = t.to_string();
+        }
+    }
+    (user, token)
+}
+
 async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
     let mode = {
         let mut s = state.lock().expect("server state lock");
@@ -185,6 +240,8 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
         return Ok(());
     }
     reply(&mut write, delay, "220 arshjul-test ESMTP ready").await?;
+    let xoauth2 = state.lock().expect("server state lock").xoauth2.clone();
+    let mut authenticated = xoauth2.is_none();
     let mut from: Option<String> = None;
     let mut rcpt: Vec<String> = Vec::new();
     let mut line = Vec::new();
@@ -196,12 +253,34 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
         let command = String::from_utf8_lossy(&line).trim_end().to_string();
         let upper = command.to_ascii_uppercase();
         if upper.starts_with("EHLO") {
+            let auth = if xoauth2.is_some() {
+                "\r\n250-AUTH XOAUTH2"
+            } else {
+                ""
+            };
             reply(
                 &mut write,
                 delay,
-                "250-arshjul-test\r\n250-8BITMIME\r\n250 SMTPUTF8",
+                &format!("250-arshjul-test{auth}\r\n250-8BITMIME\r\n250 SMTPUTF8"),
             )
             .await?;
+        } else if upper.starts_with("AUTH XOAUTH2 ") && xoauth2.is_some() {
+            let check = xoauth2.as_ref().expect("checked");
+            let (user, token) = xoauth2_initial_response(&command[13..]);
+            let ok = (check.0)(&user, &token);
+            state
+                .lock()
+                .expect("server state lock")
+                .auths
+                .push(AuthAttempt { user, token, ok });
+            if ok {
+                authenticated = true;
+                reply(&mut write, delay, "235 2.7.0 Authentication successful").await?;
+            } else {
+                reply(&mut write, delay, "535 5.7.3 Authentication unsuccessful").await?;
+            }
+        } else if upper.starts_with("MAIL FROM:") && !authenticated {
+            reply(&mut write, delay, "530 5.7.57 Client not authenticated").await?;
         } else if upper.starts_with("HELO") {
             reply(&mut write, delay, "250 arshjul-test").await?;
         } else if upper.starts_with("MAIL FROM:") {
