@@ -114,6 +114,24 @@ pub struct NewMessage {
     pub due_at: DateTime<FixedOffset>,
 }
 
+/// A notification whose message could not be built: it goes into the
+/// outbox failed from the start, with the reason, so that `status` shows it
+/// and its key is not planned again. It has no raw message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnbuiltMessage {
+    pub key: String,
+    pub task: String,
+    pub period: String,
+    pub kind: String,
+    pub step: u32,
+    /// The addresses it would have gone to, as far as they are known.
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    /// Why it could not be built, worded for the operator.
+    pub reason: String,
+    pub due_at: DateTime<FixedOffset>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageState {
     Pending,
@@ -489,6 +507,20 @@ impl Store {
         messages: &[NewMessage],
         now: DateTime<FixedOffset>,
     ) -> Result<usize, StoreError> {
+        self.record_pass_with_unbuilt(occurrences, messages, &[], now)
+    }
+
+    /// [`Store::record_pass`], and in the same transaction the messages that
+    /// could not be built, each as a `failed` row with its reason (no raw
+    /// message, no attempt). An unbuilt key already in the outbox is ignored
+    /// like any other. Returns how many rows were new, of both kinds.
+    pub fn record_pass_with_unbuilt(
+        &mut self,
+        occurrences: &[(String, String, NaiveDate)],
+        messages: &[NewMessage],
+        unbuilt: &[UnbuiltMessage],
+        now: DateTime<FixedOffset>,
+    ) -> Result<usize, StoreError> {
         let result = (|| -> Result<usize, Fault> {
             let tx = self
                 .conn
@@ -534,6 +566,30 @@ impl Store {
                         now_text,
                         now_utc,
                         m.raw,
+                    ])?;
+                }
+                let mut failed = tx.prepare(
+                    "INSERT INTO outbox (key, task, period, kind, step, to_addrs, cc_addrs,
+                         subject, message_id, state, attempts, last_error, due_at, due_utc,
+                         created_at, created_utc, raw)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', '', 'failed', 0, ?8, ?9, ?10, ?11, ?12, X'')
+                     ON CONFLICT (key) DO NOTHING",
+                )?;
+                for m in unbuilt {
+                    task.execute(params![m.task, today])?;
+                    new += failed.execute(params![
+                        m.key,
+                        m.task,
+                        m.period,
+                        m.kind,
+                        m.step,
+                        codec::addresses(&m.to),
+                        codec::addresses(&m.cc),
+                        m.reason,
+                        codec::time(&m.due_at),
+                        codec::utc_key(&m.due_at),
+                        now_text,
+                        now_utc,
                     ])?;
                 }
             }

@@ -4,6 +4,7 @@
 mod support;
 
 mod calendar_props;
+mod check_defence;
 mod cli;
 mod daemon;
 mod e2e;
