@@ -154,6 +154,11 @@ pub fn load(config: Option<&Path>, schedule: Option<&Path>) -> Result<Loaded, Fa
 
 fn dispatch(args: Args) -> CmdResult {
     let loaded = load(args.config.as_deref(), args.schedule.as_deref())?;
+    if matches!(args.command, Command::Run | Command::Tick) {
+        // Before any work: a database that is empty or not arshjul's is
+        // refused here, with the same words `check` uses.
+        database(&loaded.settings)?;
+    }
     if matches!(args.command, Command::Run) {
         if args.now.is_some() {
             return Err(Failure::usage(
@@ -167,7 +172,7 @@ fn dispatch(args: Args) -> CmdResult {
         None => Utc::now(),
     };
     match args.command {
-        Command::Check => check(&loaded, now),
+        Command::Check => check(&loaded, Settings::locate(args.config.as_deref()), now),
         Command::Plan {
             from,
             to,
@@ -208,9 +213,24 @@ pub fn local_now(wheel: &Wheel, now: DateTime<Utc>) -> DateTime<FixedOffset> {
         .fixed_offset()
 }
 
-fn check(loaded: &Loaded, now: DateTime<Utc>) -> CmdResult {
+/// The database as `check`, `tick` and `run` find it before any work: the
+/// schema version of an arshjul database, `None` when there is none yet.
+/// A file that is empty, not arshjul's or too new is bad input (exit 2).
+fn database(settings: &Settings) -> Result<Option<i64>, Failure> {
+    use crate::store::StoreError;
+    Store::inspect(&settings.database).map_err(|e| match e {
+        StoreError::Empty { .. } | StoreError::Corrupt { .. } | StoreError::TooNew { .. } => {
+            Failure::usage(e.to_string())
+        }
+        other => Failure::runtime(other.to_string()),
+    })
+}
+
+fn check(loaded: &Loaded, settings_file: Option<PathBuf>, now: DateTime<Utc>) -> CmdResult {
     let wheel = &loaded.wheel;
     let org = &wheel.organisation;
+    let settings = &loaded.settings;
+    let version = database(settings)?;
     println!(
         "{}: {} tasks, {} people ({}, {}) — {} is valid",
         org.name,
@@ -218,8 +238,41 @@ fn check(loaded: &Loaded, now: DateTime<Utc>) -> CmdResult {
         wheel.people.len(),
         org.timezone,
         org.language.code(),
-        loaded.settings.schedule.display()
+        settings.schedule.display()
     );
+    println!("settings:   {}", Settings::origin(settings_file.as_deref()));
+    match version {
+        Some(v) => println!(
+            "database:   {} (schema version {v})",
+            settings.database.display()
+        ),
+        None => println!(
+            "database:   {} (not there yet; the first `tick` or `run` creates it)",
+            settings.database.display()
+        ),
+    }
+    let mail = &settings.mail;
+    match mail.transport {
+        crate::settings::MailTransport::File => println!(
+            "transport:  file (one .eml per message in {})",
+            mail.dir.display()
+        ),
+        crate::settings::MailTransport::Smtp => println!(
+            "transport:  smtp via {}:{} ({})",
+            mail.smtp.host.as_deref().unwrap_or(""),
+            mail.smtp.port,
+            match mail.smtp.tls {
+                crate::settings::SmtpTls::Starttls => "STARTTLS",
+                crate::settings::SmtpTls::Tls => "TLS",
+                crate::settings::SmtpTls::None => "no TLS",
+            }
+        ),
+    }
+    println!(
+        "public URL: {} (completion links start with it)",
+        settings.public_url
+    );
+    println!("listen:     {}", settings.listen);
     let cal = Calendar::new(org);
     let today = cal.local_date(&now);
     let mut dues: Vec<_> =
