@@ -5,6 +5,7 @@ mod support;
 
 mod calendar_props;
 mod check_defence;
+mod check_settings;
 mod cli;
 mod daemon;
 mod e2e;
