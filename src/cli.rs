@@ -37,7 +37,9 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Parse and validate settings and schedule; print a short summary.
+    /// Validate settings, schedule and database (never creating it); print
+    /// which settings file, database, transport and public URL are used, and
+    /// what falls due next.
     Check,
     /// Every due date, reminder, repeat and escalation in a date range, as
     /// if nothing were completed. Reads no database.
