@@ -687,6 +687,43 @@ mod tests {
     }
 
     #[test]
+    fn public_urls_must_be_absolute_http_or_https_with_a_host() {
+        for good in [
+            "http://127.0.0.1:8080",
+            "https://arshjul.kommune.dk",
+            "https://kommune.dk/arshjul/",
+        ] {
+            assert_eq!(check_public_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "arshjul.example",
+            "ftp://arshjul.example",
+            "https://",
+            "https://:8080",
+            "https://arshjul.example/?x=1",
+            "https://arshjul example",
+            "",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn listen_is_read_as_run_binds_it() {
+        for good in [
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "0.0.0.0:0",
+            "localhost:8080",
+        ] {
+            assert_eq!(check_listen(good), Ok(()), "{good}");
+        }
+        for bad in ["localhost", "8080", ":8080", "127.0.0.1", "127.0.0.1:99999"] {
+            assert!(check_listen(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn an_unknown_key_in_the_file_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("arshjul.toml");

@@ -974,7 +974,12 @@ fn create_migrated(path: &Path) -> Result<(), Created> {
                 .map_err(|e| Created::Db(e.to_string()))?;
             schema::migrate(&mut conn).map_err(|f| match f {
                 Fault::Db(e) => Created::Db(e.to_string()),
-                other => Created::Db(format!("{other:?}")),
+                Fault::Damaged(why) | Fault::Blank(why) | Fault::Missing(why) | Fault::Io(why) => {
+                    Created::Db(why)
+                }
+                Fault::TooNew(version) => {
+                    Created::Db(format!("the new file has schema version {version}"))
+                }
             })?;
             conn.close().map_err(|(_, e)| Created::Db(e.to_string()))?;
         }
