@@ -40,7 +40,9 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Parse and validate settings and schedule; print a short summary.
+    /// Validate settings, schedule and database (never creating it); print
+    /// which settings file, database, transport and public URL are used, and
+    /// what falls due next.
     Check,
     /// Every due date, reminder, repeat and escalation in a date range, as
     /// if nothing were completed. Reads no database.
@@ -206,6 +208,11 @@ pub fn load(config: Option<&Path>, schedule: Option<&Path>) -> Result<Loaded, Fa
 
 fn dispatch(args: Args) -> CmdResult {
     let loaded = load(args.config.as_deref(), args.schedule.as_deref())?;
+    if matches!(args.command, Command::Run | Command::Tick) {
+        // Before any work: a database that is empty or not arshjul's is
+        // refused here, with the same words `check` uses.
+        database(&loaded.settings)?;
+    }
     if matches!(args.command, Command::Run) {
         if args.now.is_some() {
             return Err(Failure::usage(
@@ -219,7 +226,7 @@ fn dispatch(args: Args) -> CmdResult {
         None => Utc::now(),
     };
     match args.command {
-        Command::Check => check(&loaded, now),
+        Command::Check => check(&loaded, Settings::locate(args.config.as_deref()), now),
         Command::Plan {
             from,
             to,
@@ -305,9 +312,24 @@ pub fn local_now(wheel: &Wheel, now: DateTime<Utc>) -> DateTime<FixedOffset> {
         .fixed_offset()
 }
 
-fn check(loaded: &Loaded, now: DateTime<Utc>) -> CmdResult {
+/// The database as `check`, `tick` and `run` find it before any work: the
+/// schema version of an arshjul database, `None` when there is none yet.
+/// A file that is empty, not arshjul's or too new is bad input (exit 2).
+fn database(settings: &Settings) -> Result<Option<i64>, Failure> {
+    use crate::store::StoreError;
+    Store::inspect(&settings.database).map_err(|e| match e {
+        StoreError::Empty { .. } | StoreError::Corrupt { .. } | StoreError::TooNew { .. } => {
+            Failure::usage(e.to_string())
+        }
+        other => Failure::runtime(other.to_string()),
+    })
+}
+
+fn check(loaded: &Loaded, settings_file: Option<PathBuf>, now: DateTime<Utc>) -> CmdResult {
     let wheel = &loaded.wheel;
     let org = &wheel.organisation;
+    let settings = &loaded.settings;
+    let version = database(settings)?;
     println!(
         "{}: {}, {} ({}, {}) — {} is valid",
         output::clean(&org.name),
@@ -315,9 +337,25 @@ fn check(loaded: &Loaded, now: DateTime<Utc>) -> CmdResult {
         output::plural(wheel.people.len() as u64, "person", "people"),
         org.timezone,
         org.language.code(),
-        output::clean(&loaded.settings.schedule.display().to_string())
+        output::clean(&settings.schedule.display().to_string())
     );
-    println!("{}", crate::mail::describe(&loaded.settings));
+    println!("settings:   {}", Settings::origin(settings_file.as_deref()));
+    match version {
+        Some(v) => println!(
+            "database:   {} (schema version {v})",
+            settings.database.display()
+        ),
+        None => println!(
+            "database:   {} (not there yet; the first `tick` or `run` creates it)",
+            settings.database.display()
+        ),
+    }
+    println!("{}", crate::mail::describe(settings));
+    println!(
+        "public URL: {} (completion links start with it)",
+        settings.public_url
+    );
+    println!("listen:     {}", settings.listen);
     let cal = Calendar::new(org);
     let today = cal.local_date(&now);
     let mut dues: Vec<_> =

@@ -201,10 +201,15 @@ impl Settings {
             .find(|p| p.is_file())
     }
 
-    /// Loads defaults < `file` < environment. An explicit file that does
-    /// not exist is an error; so is an unknown key, in the file or in an
-    /// `ARSHJUL_` variable that names a setting section (a stray
-    /// `ARSHJUL_FOO` is ignored, so it cannot make the program unusable).
+    /// Loads defaults < `file` < environment, then checks the values that
+    /// parse but could not work (`public_url`, `listen`, `mail.from`, the
+    /// SMTP port and host). An explicit file that does not exist is an
+    /// error; so is an unknown key, in the file or in an `ARSHJUL_` variable
+    /// that names a setting section (a stray `ARSHJUL_FOO` is ignored, so it
+    /// cannot make the program unusable). Each problem is one line,
+    /// `PLACE: key: problem in plain words`, where PLACE is the file (with
+    /// `line:col` when the key is found in it), the environment variable, or
+    /// "built-in defaults".
     pub fn load(file: Option<&Path>) -> Result<Settings, String> {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = file {
@@ -223,7 +228,69 @@ impl Settings {
             })
             .map(|key| key.as_str().to_ascii_lowercase().into());
         fig = fig.merge(env);
-        fig.extract::<Settings>().map_err(|e| describe(e, file))
+        let places = Places::new(file);
+        let settings = fig
+            .extract::<Settings>()
+            .map_err(|e| describe(e, &places))?;
+        let problems = settings.problems();
+        if problems.is_empty() {
+            return Ok(settings);
+        }
+        Err(problems
+            .iter()
+            .map(|(key, problem)| {
+                // A missing SMTP host is the transport setting's doing.
+                let blame = match *key {
+                    "mail.smtp.host" if settings.mail.smtp.host.is_none() => "mail.transport",
+                    other => other,
+                };
+                let place = places.of(fig.find_metadata(blame), &split_key(blame));
+                format!("{place}: {key}: {problem}")
+            })
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
+    /// Values that parse but could not work, as (key, problem in words).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if let Err(problem) = check_public_url(&self.public_url) {
+            problems.push(("public_url", problem));
+        }
+        if let Err(problem) = check_listen(&self.listen) {
+            problems.push(("listen", problem));
+        }
+        if let Err(problem) = crate::wheel::text::mailbox(&self.mail.from) {
+            problems.push((
+                "mail.from",
+                format!("cannot be the sender {:?}: {problem}", self.mail.from),
+            ));
+        }
+        if self.mail.transport == MailTransport::Smtp {
+            match self.mail.smtp.host.as_deref().map(str::trim) {
+                None | Some("") => problems.push((
+                    "mail.smtp.host",
+                    "must be set when mail.transport is \"smtp\"".to_string(),
+                )),
+                Some(_) => {}
+            }
+            if self.mail.smtp.port == 0 {
+                problems.push((
+                    "mail.smtp.port",
+                    "must be a whole number from 1 to 65535, not 0".to_string(),
+                ));
+            }
+        }
+        problems
+    }
+
+    /// Where the settings came from, for `check`: the file, or the
+    /// built-in defaults.
+    pub fn origin(file: Option<&Path>) -> String {
+        match file {
+            Some(path) => path.display().to_string(),
+            None => "built-in defaults (no settings file)".to_string(),
+        }
     }
 
     /// The file holding the link secret.
@@ -278,26 +345,266 @@ fn known_env_keys() -> Vec<&'static str> {
     ]
 }
 
-fn describe(e: figment::Error, file: Option<&Path>) -> String {
+/// `public_url`: an absolute http(s) URL with a host, since completion
+/// links are made by appending `/done/TOKEN` to it.
+fn check_public_url(url: &str) -> Result<(), String> {
+    let example = "such as \"https://arshjul.kommune.dk\"";
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("must be an absolute http or https URL {example}, not {url:?}"))?;
+    if let Some(c) = url.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "must be a URL without spaces or control characters, not {url:?} (it contains {})",
+            crate::wheel::text::describe_char(c)
+        ));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("must name a host, {example}, not {url:?}"));
+    }
+    if rest.contains(['?', '#']) {
+        return Err(format!(
+            "must not have a query or fragment (links are made by appending /done/TOKEN), not {url:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// `listen`: what `run` will bind, read the way it will read it: an IP
+/// address and port, or a host name and port that resolves.
+fn check_listen(listen: &str) -> Result<(), String> {
+    use std::net::{SocketAddr, ToSocketAddrs};
+    if listen.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let example = "such as \"127.0.0.1:8080\" or \"localhost:8080\"";
+    let has_port = listen
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !has_port {
+        return Err(format!(
+            "must be an address and a port, {example}, not {listen:?}"
+        ));
+    }
+    match listen.to_socket_addrs() {
+        Ok(addrs) if addrs.len() > 0 => Ok(()),
+        Ok(_) => Err(format!("{listen:?} resolves to no address")),
+        Err(e) => Err(format!(
+            "cannot be listened on as written ({listen:?}): {e}"
+        )),
+    }
+}
+
+/// `mail.smtp.port` → `["mail", "smtp", "port"]`.
+fn split_key(key: &str) -> Vec<String> {
+    key.split('.').map(str::to_string).collect()
+}
+
+/// Names the place a setting came from, for messages.
+struct Places {
+    /// The settings file and its text, to find a key's line and column.
+    file: Option<(PathBuf, Option<String>)>,
+}
+
+impl Places {
+    fn new(file: Option<&Path>) -> Places {
+        Places {
+            file: file.map(|p| (p.to_path_buf(), std::fs::read_to_string(p).ok())),
+        }
+    }
+
+    /// `arshjul.toml:3:14`, `arshjul.toml`, `ARSHJUL_MAIL__SMTP__PORT` or
+    /// `built-in defaults`.
+    fn of(&self, metadata: Option<&figment::Metadata>, path: &[String]) -> String {
+        let Some(md) = metadata else {
+            return self.file_place(path);
+        };
+        match &md.source {
+            Some(figment::Source::File(p)) => {
+                let same = self.file.as_ref().is_some_and(|(f, _)| f == p);
+                if same {
+                    self.file_place(path)
+                } else {
+                    p.display().to_string()
+                }
+            }
+            _ if md.name.contains("environment") => {
+                let name: Vec<String> = path.iter().map(|k| k.to_ascii_uppercase()).collect();
+                format!("ARSHJUL_{}", name.join("__"))
+            }
+            _ => "built-in defaults".to_string(),
+        }
+    }
+
+    /// The settings file, with the line and column of `path` in it if found.
+    fn file_place(&self, path: &[String]) -> String {
+        let Some((file, source)) = &self.file else {
+            return "settings".to_string();
+        };
+        let shown = file.display().to_string();
+        match source.as_deref().and_then(|s| Some((s, locate(s, path)?))) {
+            Some((source, offset)) => {
+                let before = &source[..offset];
+                let line = before.matches('\n').count() + 1;
+                let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+                format!("{shown}:{line}:{col}")
+            }
+            None => shown,
+        }
+    }
+}
+
+/// The byte offset of the value at `path` in a TOML document (of the key
+/// itself when the value is a table).
+fn locate(source: &str, path: &[String]) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(source).ok()?;
+    let mut table = root.get_ref();
+    let (last, parents) = path.split_last()?;
+    for key in parents {
+        let (_, value) = table.iter().find(|(k, _)| k.get_ref() == key)?;
+        match value.get_ref() {
+            DeValue::Table(inner) => table = inner,
+            _ => return None,
+        }
+    }
+    let (key, value) = table.iter().find(|(k, _)| k.get_ref() == last)?;
+    match value.get_ref() {
+        DeValue::Table(_) => Some(key.span().start),
+        _ => Some(value.span().start),
+    }
+}
+
+/// Figment's errors, one line each, worded like the wheel's:
+/// `PLACE: key: problem in plain words`.
+fn describe(e: figment::Error, places: &Places) -> String {
+    use figment::error::Kind;
     let mut lines = Vec::new();
     for err in e {
-        let key = err.path.join(".");
-        let source = match &err.metadata {
-            Some(md) => match &md.source {
-                Some(figment::Source::File(p)) => p.display().to_string(),
-                _ => md.name.to_string(),
-            },
-            None => file
-                .map(|f| f.display().to_string())
-                .unwrap_or_else(|| "settings".into()),
+        let mut path = err.path.clone();
+        let problem = match &err.kind {
+            Kind::InvalidType(actual, _) | Kind::InvalidValue(actual, _) => {
+                let key = path.join(".");
+                format!(
+                    "must be {}, not {}",
+                    expected_words(&key),
+                    actual_words(actual)
+                )
+            }
+            Kind::UnknownVariant(given, expected) => {
+                format!("must be {}, not {given:?}", one_of(expected))
+            }
+            Kind::UnknownField(field, expected) => {
+                if path.last() != Some(field) {
+                    path.push(field.clone());
+                }
+                if expected.is_empty() {
+                    "is not a setting arshjul knows".to_string()
+                } else {
+                    format!(
+                        "is not a setting arshjul knows (known here: {})",
+                        expected.join(", ")
+                    )
+                }
+            }
+            Kind::MissingField(field) => {
+                if path.last().map(String::as_str) != Some(field.as_ref()) {
+                    path.push(field.to_string());
+                }
+                "is missing".to_string()
+            }
+            Kind::DuplicateField(field) => {
+                path.push(field.to_string());
+                "is given twice".to_string()
+            }
+            Kind::Message(message) => {
+                if let Some((place, problem)) = toml_syntax(message, places) {
+                    lines.push(format!("{place}: {problem}"));
+                    continue;
+                }
+                message.replace('`', "")
+            }
+            other => other.to_string().replace('`', ""),
         };
+        let place = places.of(err.metadata.as_ref(), &path);
+        let key = path.join(".");
         if key.is_empty() {
-            lines.push(format!("{source}: {}", err.kind));
+            lines.push(format!("{place}: {problem}"));
         } else {
-            lines.push(format!("{source}: setting `{key}`: {}", err.kind));
+            lines.push(format!("{place}: {key}: {problem}"));
         }
     }
     lines.join("\n")
+}
+
+/// A TOML syntax error as figment passes it on (several lines with a
+/// snippet) → (`file:line:col`, `problem, expected …`).
+fn toml_syntax(message: &str, places: &Places) -> Option<(String, String)> {
+    let first = message.lines().next()?;
+    let at = first.strip_prefix("TOML parse error at line ")?;
+    let (line, col) = at.split_once(", column ")?;
+    let (line, col): (usize, usize) = (line.trim().parse().ok()?, col.trim().parse().ok()?);
+    let file = places
+        .file
+        .as_ref()
+        .map_or_else(|| "settings".to_string(), |(f, _)| f.display().to_string());
+    // After the snippet (`  |`, `1 | x = [`, `  |   ^`): the words.
+    let words: Vec<&str> = message
+        .lines()
+        .skip(1)
+        .skip_while(|l| l.contains('|'))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    Some((
+        format!("{file}:{line}:{col}"),
+        words.join(", ").replace('`', ""),
+    ))
+}
+
+/// What a setting must be, in words.
+fn expected_words(key: &str) -> &'static str {
+    match key {
+        "mail.smtp.port" => "a whole number from 1 to 65535",
+        "link_days" => "a whole number of days (0 or more)",
+        "mail.smtp.timeout_secs" => "a whole number of seconds",
+        "trusted_proxies" => "a list of addresses, such as [\"127.0.0.1\"]",
+        "mail.transport" => "\"file\", \"smtp\", \"graph\" or \"sendmail\"",
+        "mail.smtp.auth" => "\"password\" or \"xoauth2\"",
+        "mail.smtp.tls" => "\"starttls\", \"tls\" or \"none\"",
+        "" => "a table of settings",
+        "mail" | "mail.smtp" | "mail.oauth" | "mail.sendmail" => "a table of settings",
+        _ => "text",
+    }
+}
+
+/// A value as the user wrote it.
+fn actual_words(actual: &figment::error::Actual) -> String {
+    use figment::error::Actual;
+    match actual {
+        Actual::Str(s) => format!("{s:?}"),
+        Actual::Char(c) => format!("{:?}", c.to_string()),
+        Actual::Signed(n) => n.to_string(),
+        Actual::Unsigned(n) => n.to_string(),
+        Actual::Float(n) => n.to_string(),
+        Actual::Bool(b) => b.to_string(),
+        Actual::Seq => "a list".to_string(),
+        Actual::Map => "a table".to_string(),
+        Actual::Unit | Actual::Option => "nothing".to_string(),
+        other => other.to_string().replace('`', ""),
+    }
+}
+
+/// `"a"`, `"a" or "b"`, `"a", "b" or "c"`.
+fn one_of(options: &[&str]) -> String {
+    let quoted: Vec<String> = options.iter().map(|o| format!("{o:?}")).collect();
+    match quoted.split_last() {
+        None => "one of nothing".to_string(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
 }
 
 /// Figment reads environment values as TOML, so `ARSHJUL_MAIL__SMTP__USERNAME=111111`
@@ -475,6 +782,43 @@ mod tests {
         })
         .expect_err("bad value");
         assert!(err.contains("mail.transport"), "{err}");
+    }
+
+    #[test]
+    fn public_urls_must_be_absolute_http_or_https_with_a_host() {
+        for good in [
+            "http://127.0.0.1:8080",
+            "https://arshjul.kommune.dk",
+            "https://kommune.dk/arshjul/",
+        ] {
+            assert_eq!(check_public_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "arshjul.example",
+            "ftp://arshjul.example",
+            "https://",
+            "https://:8080",
+            "https://arshjul.example/?x=1",
+            "https://arshjul example",
+            "",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn listen_is_read_as_run_binds_it() {
+        for good in [
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "0.0.0.0:0",
+            "localhost:8080",
+        ] {
+            assert_eq!(check_listen(good), Ok(()), "{good}");
+        }
+        for bad in ["localhost", "8080", ":8080", "127.0.0.1", "127.0.0.1:99999"] {
+            assert!(check_listen(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::cli::{local_now, Failure, Loaded};
 use crate::mail::{Composer, DeliveryError, Transport};
 use crate::planner::{self, Kind, Notification};
 use crate::settings::Settings;
-use crate::store::{LinkAnswer, LinkRequest, NewMessage, Store, StoreError};
+use crate::store::{LinkAnswer, LinkRequest, NewMessage, Store, StoreError, UnbuiltMessage};
 use crate::web::token::Secret;
 use crate::wheel::Wheel;
 
@@ -85,10 +85,24 @@ impl Engine {
         let history = store.history_at(wheel, now)?;
         let pass = planner::pass(wheel, &history, now);
         let mut messages = Vec::with_capacity(pass.send.len());
+        let mut unbuilt = Vec::new();
         for n in &pass.send {
-            messages.push(self.render(n, today)?);
+            // One message that cannot be built must not stop the others:
+            // it is recorded failed, with its reason, for `status`.
+            match guarded(|| self.render(n, today)) {
+                Ok(m) => messages.push(m),
+                Err(reason) => {
+                    tracing::error!(task = %n.task, period = %n.period, kind = %n.kind.as_str(), "message not built, recorded as failed: {reason}");
+                    unbuilt.push(self.unbuilt(n, reason));
+                }
+            }
         }
-        let mut queued = store.record_pass(&pass.occurrences, &messages, local_now(wheel, now))?;
+        let mut queued = store.record_pass_with_unbuilt(
+            &pass.occurrences,
+            &messages,
+            &unbuilt,
+            local_now(wheel, now),
+        )?;
         queued += self.answer_link_requests(&mut store, now, today)?;
         let overdue = planner::status(wheel, &history, now)
             .iter()
@@ -96,6 +110,7 @@ impl Engine {
             .count();
         Ok(Report {
             queued,
+            failed: unbuilt.len(),
             next_at: pass.next_at,
             overdue,
             ..Report::default()
@@ -123,10 +138,11 @@ impl Engine {
             } else if store.completion(&r.task, &r.period)?.is_some() {
                 LinkAnswer::Done
             } else {
-                match self.render(&self.link_notification(&r, now, today), today) {
+                let n = self.link_notification(&r, now, today);
+                match guarded(|| self.render(&n, today)) {
                     Ok(m) => LinkAnswer::Queued(Box::new(m)),
-                    Err(e) => {
-                        tracing::error!(task = %r.task, period = %r.period, "cannot answer a request for a new link: {}", e.message);
+                    Err(reason) => {
+                        tracing::error!(task = %r.task, period = %r.period, "cannot answer a request for a new link: {reason}");
                         continue;
                     }
                 }
@@ -167,6 +183,26 @@ impl Engine {
             at: now.with_timezone(&self.wheel.organisation.timezone),
             to: r.person.clone(),
             cc: Vec::new(),
+        }
+    }
+
+    /// The outbox row for a notification whose message could not be built.
+    fn unbuilt(&self, n: &Notification, reason: String) -> UnbuiltMessage {
+        let email = |key: &String| {
+            self.wheel
+                .person(key)
+                .map_or_else(|| key.clone(), |p| p.email.clone())
+        };
+        UnbuiltMessage {
+            key: n.key.clone(),
+            task: n.task.clone(),
+            period: n.period.clone(),
+            kind: n.kind.as_str().to_string(),
+            step: n.step,
+            to: vec![email(&n.to)],
+            cc: n.cc.iter().map(email).collect(),
+            reason: format!("not built: {reason}"),
+            due_at: n.at.fixed_offset(),
         }
     }
 
@@ -292,6 +328,7 @@ impl Engine {
             queued: recorded.queued,
             next_at: recorded.next_at,
             overdue: recorded.overdue,
+            failed: recorded.failed + delivered.failed,
             ..delivered
         })
     }
@@ -317,6 +354,23 @@ pub fn link_expiry_day(
     let after_escalation = plus(plus(n.due, chrono::Duration::days(last_step)), days);
     let after_message = plus(n.date.max(today), days);
     after_escalation.max(after_message)
+}
+
+/// Runs `build`, turning an error or a panic into the reason it failed, so
+/// that the last line of defence holds even where validation missed a case.
+fn guarded(build: impl FnOnce() -> Result<NewMessage, Failure>) -> Result<NewMessage, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)) {
+        Ok(Ok(message)) => Ok(message),
+        Ok(Err(failure)) => Err(failure.message),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no reason given".to_string());
+            Err(format!("building the message panicked: {what}"))
+        }
+    }
 }
 
 /// The store mutex is never held across an `.await`, so a panic while
@@ -474,5 +528,15 @@ mod tests {
             link_expiry_day(&wheel, &n, NaiveDate::MAX, u32::MAX),
             NaiveDate::MAX
         );
+    }
+
+    #[test]
+    fn a_panicking_build_becomes_a_reason() {
+        let reason = guarded(|| panic!("header too long")).unwrap_err();
+        assert_eq!(reason, "building the message panicked: header too long");
+        let reason = guarded(|| panic!("{} bytes", 999)).unwrap_err();
+        assert_eq!(reason, "building the message panicked: 999 bytes");
+        let reason = guarded(|| Err(Failure::runtime("cannot render x: bad"))).unwrap_err();
+        assert_eq!(reason, "cannot render x: bad");
     }
 }

@@ -28,6 +28,7 @@ use serde::Serialize;
 use super::{Composed, MailError};
 use crate::planner::{Kind, Notification};
 use crate::settings::MailSettings;
+use crate::wheel::text::{self, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_SUBJECT_CHARS};
 use crate::wheel::{Language, Person, Wheel};
 
 /// The built-in templates: (relative name, source).
@@ -158,9 +159,9 @@ impl Composer {
     /// Loads the built-in templates, overridden by `settings.templates` if
     /// set, and checks that every template renders (strict undefined).
     pub fn new(settings: &MailSettings) -> Result<Composer, MailError> {
-        let from: Mailbox = settings.from.parse().map_err(|e| {
+        let from: Mailbox = text::mailbox(&settings.from).map_err(|e| {
             MailError::Setup(format!(
-                "setting `mail.from`: {:?} is not an e-mail address: {e}",
+                "setting `mail.from`: {:?} cannot be used: {e}",
                 settings.from
             ))
         })?;
@@ -304,6 +305,14 @@ impl Composer {
         };
 
         let subject = one_line(&self.render(language, n.kind, Part::Subject, &ctx)?);
+        // What lettre is handed must be what it can encode: checked here
+        // rather than trusted, so a bad value fails this message, not the pass.
+        text::one_line(&subject, MAX_SUBJECT_CHARS)
+            .map_err(|p| MailError::Template(format!("{}: the subject {p}", n.key)))?;
+        for (what, value) in [("task id", &n.task), ("period", &n.period)] {
+            text::one_line(value, MAX_ID_CHARS)
+                .map_err(|p| MailError::Template(format!("{}: the {what} {p}", n.key)))?;
+        }
         let text = self.render(language, n.kind, Part::Text, &ctx)?;
         let html = self.render(language, n.kind, Part::Html, &ctx)?;
 
@@ -619,8 +628,12 @@ fn sanitise_domain(domain: &str) -> String {
     }
 }
 
+/// A person as a `To` or `Cc` mailbox, refused (not handed to lettre) when
+/// the name or address could not be written into a header.
 fn mailbox(p: &Person) -> Result<Mailbox, MailError> {
-    let address: Address = p.email.parse().map_err(|e| {
+    text::one_line(&p.name, MAX_NAME_CHARS)
+        .map_err(|e| MailError::Template(format!("person {:?}: the name {e}", p.key)))?;
+    let address: Address = text::address(&p.email).map_err(|e| {
         MailError::Template(format!(
             "person {:?}: {:?} is not an e-mail address: {e}",
             p.key, p.email

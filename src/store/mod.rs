@@ -42,6 +42,11 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
+    /// The file exists but holds no arshjul history (zero bytes, or a blank
+    /// SQLite database). Never silently re-created: that would send every
+    /// message of the year again.
+    #[error("{path}: {what}, so it holds no history; arshjul does not start a new database in its place, because that would send every message of the year again. If this is a new installation, delete the file and arshjul creates the database; otherwise restore it from a backup. The file was left untouched")]
+    Empty { path: String, what: String },
     #[error("{path}: the database is locked by another process; gave up after {seconds} s")]
     Locked { path: String, seconds: u64 },
     #[error("{path}: {reason}")]
@@ -159,6 +164,24 @@ pub struct NewMessage {
     pub due_at: DateTime<FixedOffset>,
 }
 
+/// A notification whose message could not be built: it goes into the
+/// outbox failed from the start, with the reason, so that `status` shows it
+/// and its key is not planned again. It has no raw message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnbuiltMessage {
+    pub key: String,
+    pub task: String,
+    pub period: String,
+    pub kind: String,
+    pub step: u32,
+    /// The addresses it would have gone to, as far as they are known.
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    /// Why it could not be built, worded for the operator.
+    pub reason: String,
+    pub due_at: DateTime<FixedOffset>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageState {
     Pending,
@@ -207,6 +230,8 @@ enum Fault {
     /// A row or header that arshjul cannot have written.
     Damaged(String),
     TooNew(i64),
+    /// A database with no arshjul history in it at all.
+    Blank(String),
     /// A caller named a row that does not exist.
     Missing(String),
     /// The file cannot be used as it is (permissions, file system).
@@ -235,9 +260,11 @@ pub struct Store {
 
 impl Store {
     /// Opens the database at `path`, applying migrations. With `create`, a
-    /// missing file is created (mode 0600); without it, a missing file is
-    /// an `Io` error naming it. A corrupt file or a newer schema is refused
-    /// and never touched.
+    /// missing file is created (mode 0600): built and migrated under a
+    /// temporary name and then linked into place, so a crash never leaves a
+    /// half-made database at `path`. Without `create`, a missing file is an
+    /// `Io` error naming it. A corrupt file, a newer schema, an empty file or
+    /// a blank SQLite database is refused and never touched.
     pub fn open(path: &Path, create: bool) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
         let io = |reason: String| StoreError::Io {
@@ -248,13 +275,21 @@ impl Store {
             Ok(meta) if meta.is_dir() => {
                 return Err(io("is a directory, not a database file".to_string()))
             }
+            Ok(meta) if meta.len() == 0 && !has_log(path) => {
+                return Err(StoreError::Empty {
+                    path: shown,
+                    what: "the database file is empty (0 bytes)".to_string(),
+                })
+            }
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 if !create {
                     return Err(io("the database file does not exist".to_string()));
                 }
-                create_private(path)
-                    .map_err(|e| io(format!("cannot create the database file: {e}")))?;
+                create_migrated(path).map_err(|e| match e {
+                    Created::Io(reason) => io(reason),
+                    Created::Db(e) => StoreError::Sqlite(format!("{shown}: {e}")),
+                })?;
             }
             Err(e) => return Err(io(format!("cannot read the database file: {e}"))),
         }
@@ -273,11 +308,55 @@ impl Store {
         Ok(store)
     }
 
+    /// What is at `path`, read without writing anything: `Ok(None)` when
+    /// there is no file yet (the first `tick` or `run` creates it),
+    /// `Ok(Some(version))` for an arshjul database this binary can open, and
+    /// the error [`Store::open`] would give otherwise. For `check`.
+    pub fn inspect(path: &Path) -> Result<Option<i64>, StoreError> {
+        let shown = path.display().to_string();
+        let io = |reason: String| StoreError::Io {
+            path: shown.clone(),
+            reason,
+        };
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(io("is a directory, not a database file".to_string()))
+            }
+            Ok(meta) if meta.len() == 0 && !has_log(path) => {
+                return Err(StoreError::Empty {
+                    path: shown,
+                    what: "the database file is empty (0 bytes)".to_string(),
+                })
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(format!("cannot read the database file: {e}"))),
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| io(format!("cannot open the database file: {e}")))?;
+        let store = Store {
+            conn,
+            path: shown,
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+        };
+        let version = (|| -> Result<i64, Fault> {
+            store.conn.busy_timeout(store.busy_timeout)?;
+            schema::inspect(&store.conn)?;
+            schema::refuse_blank(&store.conn)?;
+            Ok(store
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))?)
+        })();
+        version.map(Some).map_err(|f| store.fail(f))
+    }
+
     /// Checks the file, then (and only then) configures the connection and
     /// migrates the schema.
     fn prepare(&mut self) -> Result<(), Fault> {
         self.conn.busy_timeout(self.busy_timeout)?;
         schema::inspect(&self.conn)?;
+        schema::refuse_blank(&self.conn)?;
         if self.conn.is_readonly(rusqlite::MAIN_DB)? {
             return Err(Fault::Io(
                 "the database file is read-only for this user; arshjul needs to write to it"
@@ -535,6 +614,20 @@ impl Store {
         messages: &[NewMessage],
         now: DateTime<FixedOffset>,
     ) -> Result<usize, StoreError> {
+        self.record_pass_with_unbuilt(occurrences, messages, &[], now)
+    }
+
+    /// [`Store::record_pass`], and in the same transaction the messages that
+    /// could not be built, each as a `failed` row with its reason (no raw
+    /// message, no attempt). An unbuilt key already in the outbox is ignored
+    /// like any other. Returns how many rows were new, of both kinds.
+    pub fn record_pass_with_unbuilt(
+        &mut self,
+        occurrences: &[(String, String, NaiveDate)],
+        messages: &[NewMessage],
+        unbuilt: &[UnbuiltMessage],
+        now: DateTime<FixedOffset>,
+    ) -> Result<usize, StoreError> {
         let result = (|| -> Result<usize, Fault> {
             let tx = self
                 .conn
@@ -574,6 +667,30 @@ impl Store {
                         now_text,
                         now_utc,
                         m.raw,
+                    ])?;
+                }
+                let mut failed = tx.prepare(
+                    "INSERT INTO outbox (key, task, period, kind, step, to_addrs, cc_addrs,
+                         subject, message_id, state, attempts, last_error, due_at, due_utc,
+                         created_at, created_utc, raw)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', '', 'failed', 0, ?8, ?9, ?10, ?11, ?12, X'')
+                     ON CONFLICT (key) DO NOTHING",
+                )?;
+                for m in unbuilt {
+                    task.execute(params![m.task, today])?;
+                    new += failed.execute(params![
+                        m.key,
+                        m.task,
+                        m.period,
+                        m.kind,
+                        m.step,
+                        codec::addresses(&m.to),
+                        codec::addresses(&m.cc),
+                        m.reason,
+                        codec::time(&m.due_at),
+                        codec::utc_key(&m.due_at),
+                        now_text,
+                        now_utc,
                     ])?;
                 }
             }
@@ -1000,6 +1117,7 @@ impl Store {
                 _ => StoreError::Sqlite(format!("{path}: {e}")),
             },
             Fault::Damaged(reason) => StoreError::Corrupt { path, reason },
+            Fault::Blank(what) => StoreError::Empty { path, what },
             Fault::TooNew(found) => StoreError::TooNew {
                 path,
                 found,
@@ -1011,8 +1129,71 @@ impl Store {
     }
 }
 
-/// Creates an empty file readable and writable by its owner only: it will
-/// hold names, e-mail addresses and client addresses.
+/// Whether SQLite's write-ahead log beside `path` holds anything: a
+/// database whose pages are all still in the log can be 0 bytes itself.
+fn has_log(path: &Path) -> bool {
+    let mut log = path.as_os_str().to_owned();
+    log.push("-wal");
+    std::fs::metadata(Path::new(&log)).is_ok_and(|m| m.len() > 0)
+}
+
+/// Why a new database could not be made.
+enum Created {
+    Io(String),
+    Db(String),
+}
+
+/// Makes a new, migrated database at `path` that is never seen half-made:
+/// it is built under a temporary name in the same directory (mode 0600: it
+/// will hold names, e-mail addresses and client addresses), then linked to
+/// `path`. If another process got there first, its database is kept. A
+/// crash leaves at most a stray temporary file, never an empty `path`.
+fn create_migrated(path: &Path) -> Result<(), Created> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "arshjul.db".to_string());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let temp = path.with_file_name(format!(".{name}.new-{}-{nanos}", std::process::id()));
+    let made = (|| {
+        create_private(&temp)
+            .map_err(|e| Created::Io(format!("cannot create the database file: {e}")))?;
+        {
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let mut conn = Connection::open_with_flags(&temp, flags)
+                .map_err(|e| Created::Io(format!("cannot create the database file: {e}")))?;
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(|e| Created::Db(e.to_string()))?;
+            schema::migrate(&mut conn).map_err(|f| match f {
+                Fault::Db(e) => Created::Db(e.to_string()),
+                Fault::Damaged(why) | Fault::Blank(why) | Fault::Missing(why) | Fault::Io(why) => {
+                    Created::Db(why)
+                }
+                Fault::TooNew(version) => {
+                    Created::Db(format!("the new file has schema version {version}"))
+                }
+            })?;
+            conn.close().map_err(|(_, e)| Created::Db(e.to_string()))?;
+        }
+        match std::fs::hard_link(&temp, path) {
+            Ok(()) => Ok(()),
+            // Another process made it first; theirs is opened like any other.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+            // A file system without hard links: a rename, unless the file
+            // appeared meanwhile.
+            Err(_) if !path.exists() => std::fs::rename(&temp, path)
+                .map_err(|e| Created::Io(format!("cannot create the database file: {e}"))),
+            Err(_) => Ok(()),
+        }
+    })();
+    let _ = std::fs::remove_file(&temp);
+    made
+}
+
+/// Creates an empty file readable and writable by its owner only.
 fn create_private(path: &Path) -> std::io::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
@@ -1021,12 +1202,7 @@ fn create_private(path: &Path) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        // Another process created it first; it is opened like any other.
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
+    options.open(path).map(|_| ())
 }
 
 fn require_message(conn: &Connection, id: i64) -> Result<(), Fault> {

@@ -196,6 +196,18 @@ pub(super) fn inspect(conn: &Connection) -> Result<(), Fault> {
     Ok(())
 }
 
+/// Refuses a file that has never been migrated (`user_version` 0, no
+/// tables): every database arshjul makes is migrated before it is put in
+/// place, so such a file was made by something else and holds no history.
+pub(super) fn refuse_blank(conn: &Connection) -> Result<(), Fault> {
+    if user_version(conn)? == 0 {
+        return Err(Fault::Blank(
+            "it is a blank SQLite database without arshjul's tables".to_string(),
+        ));
+    }
+    Ok(())
+}
+
 /// Applies every migration the file has not had yet, each in its own
 /// IMMEDIATE transaction, re-reading the version under the write lock so
 /// that two processes opening a new file at once migrate it once.

@@ -5,6 +5,7 @@
 //! [`parse`], so the planner never re-validates strings.
 
 pub mod parse;
+pub mod text;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -383,6 +383,32 @@ fn a_broken_wheel_on_sighup_is_logged_with_its_place_and_the_old_one_stays() {
 }
 
 #[test]
+fn a_name_with_a_line_break_on_sighup_is_refused_and_the_daemon_lives_on() {
+    // Once, this wheel passed the reload, and the next pass panicked inside
+    // lettre: the daemon died and systemd's Restart= crash-looped it.
+    let mut s = Scratch::new(&wheel(&[task("far", 200)]));
+    let mut d = s.start(&[]);
+    s.await_first_pass();
+    let broken = wheel(&[task("far", 200), task("now", 10)])
+        .replace("name = \"Anna Ærø\"", "name = \"\"\"Anna\nÆrø\"\"\"");
+    s.write_wheel(&broken);
+
+    let skip = s.states.len();
+    d.signal("HUP");
+    s.await_state("RELOADING=1", skip);
+    let reloading = skip + position(&s.states[skip..], "RELOADING=1");
+    s.await_state("READY=1", reloading);
+
+    assert_eq!(d.get("/healthz"), 200);
+    let log = s.log();
+    assert!(log.contains("the name contains a line break"), "{log}");
+    assert!(log.contains("keeping the old wheel"), "{log}");
+    let (exit, _) = d.stop_with("TERM", Duration::from_secs(5));
+    assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
+    assert_eq!(s.outbox(), 0);
+}
+
+#[test]
 fn a_task_added_on_sighup_gets_its_due_reminder() {
     let mut s = Scratch::new(&wheel(&[task("far", 200)]));
     let mut d = s.start(&[]);

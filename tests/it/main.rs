@@ -4,6 +4,8 @@
 mod support;
 
 mod calendar_props;
+mod check_defence;
+mod check_settings;
 mod cli;
 mod daemon;
 mod done_cli;

@@ -187,15 +187,57 @@ fn a_new_database_file_and_its_log_are_readable_by_their_owner_only() {
 }
 
 #[test]
-fn an_existing_empty_file_is_migrated_without_create() {
+fn an_existing_empty_file_is_refused_and_left_untouched_with_or_without_create() {
+    // A zero-byte arshjul.db used to be made into a new database silently,
+    // and every message of the year went out again.
+    for create in [true, false] {
+        let db = new_db();
+        std::fs::write(&db.path, b"").unwrap();
+        let before = siblings(&db.path);
+        let err = Store::open(&db.path, create).err().unwrap();
+        assert!(matches!(err, StoreError::Empty { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.starts_with(&db.path.display().to_string()), "{text}");
+        assert!(text.contains("empty (0 bytes)"), "{text}");
+        assert!(text.contains("delete the file"), "{text}");
+        assert!(text.contains("restore it from a backup"), "{text}");
+        assert_eq!(std::fs::read(&db.path).unwrap(), b"");
+        assert_eq!(siblings(&db.path), before);
+        assert!(matches!(
+            Store::inspect(&db.path),
+            Err(StoreError::Empty { .. })
+        ));
+    }
+}
+
+#[test]
+fn a_blank_sqlite_database_is_refused_and_left_untouched() {
     let db = new_db();
-    std::fs::write(&db.path, b"").unwrap();
-    let store = Store::open(&db.path, false).unwrap();
-    assert_eq!(store.completions(None).unwrap(), vec![]);
-    let version: i64 = raw(&db.path)
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, SCHEMA_VERSION);
+    {
+        let conn = raw(&db.path);
+        conn.pragma_update(None, "page_size", 4096).unwrap();
+        conn.execute_batch("VACUUM").unwrap();
+    }
+    let bytes = std::fs::read(&db.path).unwrap();
+    assert!(!bytes.is_empty());
+    let err = Store::open(&db.path, true).err().unwrap();
+    assert!(matches!(err, StoreError::Empty { .. }), "{err:?}");
+    assert!(err.to_string().contains("blank SQLite database"), "{err}");
+    assert_eq!(std::fs::read(&db.path).unwrap(), bytes);
+}
+
+#[test]
+fn a_new_database_appears_only_migrated_and_leaves_no_temporary_file() {
+    let db = new_db();
+    assert_eq!(Store::inspect(&db.path).unwrap(), None);
+    drop(open_new(&db));
+    // Only SQLite's own files beside it: the temporary one is gone.
+    for name in siblings(&db.path) {
+        assert!(name.starts_with("arshjul.db"), "{name}");
+    }
+    assert_eq!(Store::inspect(&db.path).unwrap(), Some(SCHEMA_VERSION));
+    // Reopened, it is the same database, not refused as blank.
+    Store::open(&db.path, false).unwrap().ping().unwrap();
 }
 
 #[test]

@@ -15,6 +15,7 @@ use super::raw::{
 };
 use super::values::{self, DateProblem, DurationProblem, Every, EveryProblem, MAX_DAYS};
 use super::{LineIndex, Problem};
+use crate::wheel::text::{self, TextProblem, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_TITLE_CHARS};
 use crate::wheel::{
     Anchor, ClosedDay, Days, EscalationStep, HolidayRule, Language, Organisation, Person,
     Recurrence, Task, Terms, Wheel,
@@ -122,6 +123,18 @@ impl Checker<'_> {
         });
     }
 
+    /// Reports `text` at `span` unless it is one line of printable text of
+    /// at most `max` characters: `{what} {problem}`.
+    fn one_line(&mut self, span: Range<usize>, what: &str, text: &str, max: usize) -> bool {
+        match text::one_line(text, max) {
+            Ok(()) => true,
+            Err(problem) => {
+                self.report(span, format!("{what} {problem}"));
+                false
+            }
+        }
+    }
+
     /// An optional text setting: its default when absent, its parsed value,
     /// or a problem at its place (and the default, so checking goes on).
     fn setting<T>(
@@ -147,6 +160,13 @@ impl Checker<'_> {
             self.report(
                 raw.name.span(),
                 "the organisation name is empty".to_string(),
+            );
+        } else {
+            self.one_line(
+                raw.name.span(),
+                "the organisation name",
+                &name,
+                MAX_NAME_CHARS,
             );
         }
 
@@ -294,14 +314,39 @@ impl Checker<'_> {
     fn people(&mut self, raw: BTreeMap<String, super::raw::RawPerson>) {
         for (key, person) in raw {
             let name = person.name.get_ref().trim().to_string();
+            if let Err(problem) = text::one_line(&key, MAX_ID_CHARS) {
+                // A table name has no place of its own; its first value is
+                // next to it.
+                self.report(
+                    person.name.span(),
+                    format!("person {key:?}: the key {problem}"),
+                );
+            }
             if name.is_empty() {
                 self.report(person.name.span(), format!("person {key:?}: empty name"));
+            } else {
+                self.one_line(
+                    person.name.span(),
+                    &format!("person {key:?}: the name"),
+                    &name,
+                    MAX_NAME_CHARS,
+                );
             }
             let email = person.email.get_ref().clone();
             if !values::is_email(&email) {
                 self.report(
                     person.email.span(),
                     format!("person {key:?}: bad e-mail address {email:?}"),
+                );
+            } else if let Err(problem) = text::address(&email) {
+                let shown = if email.chars().count() > 100 {
+                    String::new()
+                } else {
+                    format!(" {email:?}")
+                };
+                self.report(
+                    person.email.span(),
+                    format!("person {key:?}: bad e-mail address{shown}: {problem}"),
                 );
             }
             self.people.insert(key.clone(), Person { key, name, email });
@@ -460,6 +505,8 @@ impl Checker<'_> {
                 id_value.span(),
                 format!("bad task id {id:?} (use a-z, 0-9 and -)"),
             );
+        } else if let Err(problem) = text::one_line(&id, MAX_ID_CHARS) {
+            self.report(id_value.span(), format!("the task id {problem}"));
         }
         if let Some(&first) = first_seen.get(&id) {
             let line = self.lines.line_of(first);
@@ -488,6 +535,13 @@ impl Checker<'_> {
             let text = title.get_ref().trim().to_string();
             if text.is_empty() {
                 self.report(title.span(), format!("{prefix}empty title"));
+            } else {
+                self.one_line(
+                    title.span(),
+                    &format!("{prefix}the title"),
+                    &text,
+                    MAX_TITLE_CHARS,
+                );
             }
             text
         });
@@ -521,12 +575,38 @@ impl Checker<'_> {
             owners: owners?,
             recurrence: recurrence?,
             anchor,
-            reference: raw.reference.filter(|text| !text.trim().is_empty()),
-            description: raw.description.filter(|text| !text.trim().is_empty()),
+            reference: self.reference(&prefix, raw.reference),
+            description: self.description(&prefix, raw.description),
             remind: policy.remind,
             repeat: policy.repeat,
             escalate: policy.escalate,
         })
+    }
+
+    /// A task's `reference`: one line, any length (it is shown in the body).
+    fn reference(&mut self, prefix: &str, raw: Option<Spanned<String>>) -> Option<String> {
+        let raw = raw?;
+        if let Err(problem) = text::one_line(raw.get_ref(), usize::MAX) {
+            self.report(raw.span(), format!("{prefix}the reference {problem}"));
+        }
+        let text = raw.into_inner();
+        (!text.trim().is_empty()).then_some(text)
+    }
+
+    /// A task's `description`: several lines allowed, no other control.
+    fn description(&mut self, prefix: &str, raw: Option<Spanned<String>>) -> Option<String> {
+        let raw = raw?;
+        if let Err(TextProblem::Control(c)) = text::multi_line(raw.get_ref()) {
+            let c = text::describe_char(c);
+            self.report(
+                raw.span(),
+                format!(
+                    "{prefix}the description contains {c}; only line breaks and tabs may be there"
+                ),
+            );
+        }
+        let text = raw.into_inner();
+        (!text.trim().is_empty()).then_some(text)
     }
 
     fn owners(&mut self, id: &str, owner: &Spanned<RawOwner>) -> Vec<String> {
