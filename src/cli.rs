@@ -52,8 +52,21 @@ enum Command {
         #[arg(long, value_name = "TASK")]
         task: Option<String>,
     },
-    /// One pass: record what is due and send it, then exit.
-    Tick,
+    /// One pass: record what is due and send it, then exit. The brake
+    /// holds the pass (nothing recorded or sent, exit 1) when the clock is
+    /// more than `max_clock_jump` past the last pass or the pass would
+    /// queue more than `mail.max_per_pass` messages.
+    Tick {
+        /// Show what a pass would record and send now, one line per
+        /// message, and whether the brake would hold it; record and send
+        /// nothing.
+        #[arg(long, conflicts_with = "accept_burst")]
+        dry_run: bool,
+        /// Let through a pass the brake holds; recorded, with the login
+        /// name as who accepted it.
+        #[arg(long)]
+        accept_burst: bool,
+    },
     /// The daemon: scheduler and HTTP listener until SIGTERM or SIGINT.
     Run,
     /// One row per task: its oldest occurrence that is not done.
@@ -174,7 +187,11 @@ fn dispatch(args: Args) -> CmdResult {
             json,
             task,
         } => plan(&loaded.wheel, from, to, json, task.as_deref()),
-        Command::Tick => crate::tick::run_once(&loaded, now),
+        Command::Tick { dry_run: true, .. } => crate::tick::dry_run(&loaded, now),
+        Command::Tick { accept_burst, .. } => {
+            let by = accept_burst.then(login_name);
+            crate::tick::run_once(&loaded, now, by.as_deref())
+        }
         Command::Run => unreachable!("handled above"),
         Command::Status { json } => status(&loaded, now, json),
         Command::Done {
@@ -306,7 +323,15 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
         Some(s) => s.failed_notifications()?,
         None => Vec::new(),
     };
+    let held = match &store {
+        Some(s) => s.engine_state()?.held,
+        None => None,
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if let (Some(h), false) = (&held, json) {
+        let line = held_line(h);
+        finish_output(std::io::Write::write_all(&mut out, line.as_bytes()))?;
+    }
     let written = if json {
         output::status_json(&mut out, wheel, local_now(wheel, now), &rows, &failed)
     } else {
@@ -316,6 +341,15 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
             .and_then(|_| output::failed_table(&mut out, &failed))
     };
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
+}
+
+/// The line `status` shows while the brake holds the engine.
+fn held_line(h: &crate::store::Held) -> String {
+    format!(
+        "held: {} (since {}); nothing is recorded or sent. `arshjul tick --dry-run` shows what would go, `arshjul tick --accept-burst` lets it through.\n",
+        h.reason,
+        h.since.format("%Y-%m-%d %H:%M")
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -415,8 +449,9 @@ fn known_task<'w>(wheel: &'w Wheel, id: &str) -> Result<&'w wheel::Task, Failure
     })
 }
 
-/// The person at the keyboard, for `done --by`'s default.
-fn login_name() -> String {
+/// The person at the keyboard, for `done --by`'s default and for who
+/// accepted a burst.
+pub(crate) fn login_name() -> String {
     ["SUDO_USER", "USER", "LOGNAME"]
         .iter()
         .filter_map(|k| std::env::var(k).ok())

@@ -14,7 +14,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::{load, Failure, Loaded};
-use crate::tick::{open_store, Engine, Report};
+use crate::tick::{open_store, Engine, Outcome, Report};
 use crate::web;
 use crate::wheel::Wheel;
 
@@ -82,21 +82,25 @@ async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
 
     loop {
         let now = Utc::now();
-        let report = match engine.pass(&store, now, &stop).await {
-            Ok(report) => {
+        let (report, line) = match engine.guarded_pass(&store, now, &stop, None).await {
+            Ok(Outcome::Passed(report)) => {
                 log_report(&report);
-                Some(report)
+                let line = status_line(&engine.wheel, Some(&report));
+                (Some(report), line)
+            }
+            Ok(Outcome::Held(brake)) => {
+                tracing::error!(
+                    "pass held, nothing recorded or sent: {brake}; `arshjul tick --dry-run` shows what would go, `arshjul tick --accept-burst` lets it through"
+                );
+                (None, format!("held: {brake}"))
             }
             Err(e) => {
                 tracing::error!("pass failed: {}", e.message);
-                None
+                (None, status_line(&engine.wheel, None))
             }
         };
         let next_at = report.as_ref().and_then(|r| r.next_at);
-        notify(&[sd_notify::NotifyState::Status(&status_line(
-            &engine.wheel,
-            report.as_ref(),
-        ))]);
+        notify(&[sd_notify::NotifyState::Status(&line)]);
         if watchdog.is_some() {
             notify(&[sd_notify::NotifyState::Watchdog]);
         }

@@ -32,6 +32,10 @@ pub struct Settings {
     pub link_days: u32,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// The brake: a pass whose `now` is more than this after the last pass
+    /// records and sends nothing (a duration as in the wheel: `"35d"`).
+    #[serde(deserialize_with = "lenient::string")]
+    pub max_clock_jump: String,
     pub mail: MailSettings,
 }
 
@@ -54,6 +58,9 @@ pub struct MailSettings {
     /// A directory whose templates override the built-in ones.
     #[serde(deserialize_with = "lenient::opt_path")]
     pub templates: Option<PathBuf>,
+    /// The brake: a pass that would queue more messages than this records
+    /// and sends nothing.
+    pub max_per_pass: u32,
     pub smtp: SmtpSettings,
 }
 
@@ -103,11 +110,13 @@ impl Default for Settings {
             secret_file: None,
             link_days: 90,
             trusted_proxies: Vec::new(),
+            max_clock_jump: "35d".into(),
             mail: MailSettings {
                 transport: MailTransport::File,
                 from: "arshjul@localhost".into(),
                 dir: PathBuf::from("outbox"),
                 templates: None,
+                max_per_pass: 200,
                 smtp: SmtpSettings {
                     host: None,
                     port: 587,
@@ -161,7 +170,19 @@ impl Settings {
             })
             .map(|key| key.as_str().to_ascii_lowercase().into());
         fig = fig.merge(env);
-        fig.extract::<Settings>().map_err(|e| describe(e, file))
+        let settings = fig.extract::<Settings>().map_err(|e| describe(e, file))?;
+        if let Err(problem) = settings.max_clock_jump() {
+            let source = file
+                .map(|f| f.display().to_string())
+                .unwrap_or_else(|| "settings".into());
+            return Err(format!("{source}: setting `max_clock_jump`: {problem}"));
+        }
+        Ok(settings)
+    }
+
+    /// `max_clock_jump` as a number of days.
+    pub fn max_clock_jump(&self) -> Result<crate::wheel::Days, String> {
+        crate::wheel::parse::duration(&self.max_clock_jump)
     }
 
     /// The file holding the link secret.
@@ -200,6 +221,7 @@ fn known_env_keys() -> Vec<&'static str> {
         "secret_file",
         "link_days",
         "trusted_proxies",
+        "max_clock_jump",
         "mail",
     ]
 }
@@ -333,6 +355,27 @@ mod tests {
         assert_eq!(s.listen, "127.0.0.1:8080");
         assert_eq!(s.mail.transport, MailTransport::File);
         assert_eq!(s.mail.smtp.port, 587);
+        assert_eq!(s.max_clock_jump().expect("default"), crate::wheel::Days(35));
+        assert_eq!(s.mail.max_per_pass, 200);
+    }
+
+    #[test]
+    fn the_brake_settings_come_from_the_environment_and_are_checked() {
+        let s = with_env(
+            &[
+                ("ARSHJUL_MAX_CLOCK_JUMP", "2w"),
+                ("ARSHJUL_MAIL__MAX_PER_PASS", "50"),
+            ],
+            || Settings::load(None),
+        )
+        .expect("settings");
+        assert_eq!(s.max_clock_jump().expect("2w"), crate::wheel::Days(14));
+        assert_eq!(s.mail.max_per_pass, 50);
+        let err = with_env(&[("ARSHJUL_MAX_CLOCK_JUMP", "35 days")], || {
+            Settings::load(None)
+        })
+        .expect_err("bad duration");
+        assert!(err.contains("max_clock_jump"), "{err}");
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! schema and its migrations. Knows nothing of SMTP, HTTP or the clock:
 //! every time it records is passed in by the caller.
 
+mod brake;
 mod codec;
 mod schema;
+
+pub use brake::{AcceptedBurst, EngineState, Held};
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;

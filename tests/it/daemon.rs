@@ -387,3 +387,43 @@ fn sigint_also_stops_it_cleanly() {
     assert!(took < Duration::from_secs(5));
     s.await_state("STOPPING=1", 0);
 }
+
+#[test]
+fn a_clock_jump_holds_the_daemon_and_its_status_line_says_why() {
+    let mut s = Scratch::new(&wheel(&[task("soon", 10)]));
+    // The last pass was 40 days ago (nothing was due then); the reminder
+    // fell due 20 days ago.
+    let then = format!("{}T12:00:00Z", today() - Days::new(40));
+    let mut tick = Command::new(env!("CARGO_BIN_EXE_arshjul"));
+    tick.args(["tick", "--now", &then]).current_dir(s.file(""));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ARSHJUL_") || k == "STATE_DIRECTORY" || k == "NOTIFY_SOCKET" {
+            tick.env_remove(k);
+        }
+    }
+    let out = tick.output().expect("run tick");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut d = s.start(&[]);
+    s.await_state("READY=1", 0);
+    let status = s.await_state("STATUS=", 0);
+    assert!(
+        status.starts_with("STATUS=held: the clock jumped: now ("),
+        "{status}"
+    );
+    assert!(status.contains("more than max_clock_jump 35d"), "{status}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.outbox(), 0, "a held daemon sends nothing");
+    let (exit, _) = d.stop_with("TERM", Duration::from_secs(5));
+    assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
+    let log = s.log();
+    assert_eq!(
+        log.matches("pass held").count(),
+        1,
+        "one error per wake-up:\n{log}"
+    );
+}
