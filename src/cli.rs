@@ -333,7 +333,14 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
         finish_output(std::io::Write::write_all(&mut out, line.as_bytes()))?;
     }
     let written = if json {
-        output::status_json(&mut out, wheel, local_now(wheel, now), &rows, &failed)
+        status_json_with_hold(
+            &mut out,
+            wheel,
+            local_now(wheel, now),
+            &rows,
+            &failed,
+            held.as_ref(),
+        )
     } else {
         let colour = std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -341,6 +348,32 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
             .and_then(|_| output::failed_table(&mut out, &failed))
     };
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
+}
+
+/// `status --json`, with `"held"`: `null`, or `{"since", "reason"}` while
+/// the brake holds the engine.
+fn status_json_with_hold(
+    out: &mut impl std::io::Write,
+    wheel: &Wheel,
+    now: DateTime<FixedOffset>,
+    rows: &[(planner::StatusRow, Option<crate::store::Completion>)],
+    failed: &[crate::store::NotificationRecord],
+    held: Option<&crate::store::Held>,
+) -> std::io::Result<()> {
+    let mut doc = Vec::new();
+    output::status_json(&mut doc, wheel, now, rows, failed)?;
+    let mut doc: serde_json::Value = serde_json::from_slice(&doc)?;
+    if let Some(map) = doc.as_object_mut() {
+        let held = held.map(|h| {
+            serde_json::json!({
+                "since": h.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "reason": h.reason,
+            })
+        });
+        map.insert("held".into(), held.into());
+    }
+    serde_json::to_writer(&mut *out, &doc)?;
+    writeln!(out)
 }
 
 /// The line `status` shows while the brake holds the engine.
@@ -477,7 +510,38 @@ fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
     } else {
         output::history_table(&mut out, &completions, &notifications)
     };
+    let bursts = match (task, json) {
+        (None, false) => store.accepted_bursts()?,
+        _ => Vec::new(),
+    };
+    let written = written.and_then(|_| accepted_bursts_table(&mut out, &bursts));
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
+}
+
+/// The bursts let through with `tick --accept-burst`, below the history
+/// of all tasks (nothing when there were none).
+fn accepted_bursts_table(
+    out: &mut impl std::io::Write,
+    bursts: &[crate::store::AcceptedBurst],
+) -> std::io::Result<()> {
+    if bursts.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "Accepted bursts ({})", bursts.len())?;
+    for b in bursts {
+        // The login name comes from the environment: no control characters
+        // reach the terminal.
+        let by: String = b.by.chars().flat_map(char::escape_debug).collect();
+        writeln!(
+            out,
+            "  {}  by {}: {} new; held because {}",
+            b.at.format("%Y-%m-%d %H:%M"),
+            by,
+            b.queued,
+            b.reason
+        )?;
+    }
+    Ok(())
 }
 
 /// Whether `key` names a period of `task`: it has the shape of the task's

@@ -215,23 +215,6 @@ impl Engine {
         }
         Ok(report)
     }
-
-    /// A whole pass: record, then deliver.
-    pub async fn pass(
-        &self,
-        store: &Mutex<Store>,
-        now: DateTime<Utc>,
-        stop: &Stop<'_>,
-    ) -> Result<Report, Failure> {
-        let recorded = self.record(store, now)?;
-        let delivered = self.deliver(store, now, stop).await?;
-        Ok(Report {
-            queued: recorded.queued,
-            next_at: recorded.next_at,
-            overdue: recorded.overdue,
-            ..delivered
-        })
-    }
 }
 
 /// Why the brake holds a pass: the clock or the wheel would make one pass

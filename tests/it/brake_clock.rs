@@ -256,6 +256,34 @@ fn accept_burst_sends_the_held_pass_and_records_who_accepted_it() {
     assert_eq!(bursts[0].queued, 201);
     assert!(bursts[0].reason.contains("201 messages"), "{:?}", bursts[0]);
     assert_eq!(bursts[0].at.to_rfc3339(), "2027-02-22T09:00:00+01:00");
+    drop(store);
+    // In the log of the tick and in `history`.
+    assert!(run.stderr().contains("burst accepted"), "{}", run.stderr());
+    let history = s.run(&["history"]).expect(0).stdout();
+    assert!(
+        history.contains(
+            "Accepted bursts (1)\n  2027-02-22 09:00  by driftsvagt: 201 new; held because one pass would queue 201 messages"
+        ),
+        "{history}"
+    );
+}
+
+#[test]
+fn status_json_says_held_and_why() {
+    let s = Scratch::new(&wheel(1));
+    let now = "2027-02-22T09:00:00+01:00";
+    let v = s.run(&["status", "--json", "--now", now]).expect(0).json();
+    assert!(v["held"].is_null(), "{v}");
+    tick(&s, "2027-01-10T12:00:00+01:00").expect(0);
+    tick(&s, "2027-02-22T09:00:00+01:00").expect(1);
+    let v = s.run(&["status", "--json", "--now", now]).expect(0).json();
+    assert_eq!(v["held"]["since"], "2027-02-22T09:00:00+01:00", "{v}");
+    let reason = v["held"]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with("the clock jumped: now (2027-02-22 09:00) is 42 days"),
+        "{v}"
+    );
+    assert_eq!(v["tasks"][0]["id"], "t-000", "{v}");
 }
 
 #[test]
