@@ -52,8 +52,9 @@ enum Command {
         #[arg(long, value_name = "TASK")]
         task: Option<String>,
     },
-    /// One pass: record what is due and send it, then exit. The brake
-    /// holds the pass (nothing recorded or sent, exit 1) when the clock is
+    /// One pass: record what is due and send it, then exit.
+    ///
+    /// The brake holds the pass (nothing recorded or sent, exit 1) when the clock is
     /// more than `max_clock_jump` past the last pass or the pass would
     /// queue more than `mail.max_per_pass` messages.
     Tick {

@@ -296,3 +296,43 @@ fn dry_run_and_accept_burst_exclude_each_other() {
         run.stderr()
     );
 }
+
+#[test]
+fn the_store_never_moves_the_last_pass_back_and_keeps_the_start_of_a_hold() {
+    use arshjul::store::Store;
+    use chrono::DateTime;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(&dir.path().join("arshjul.db"), true).expect("open");
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).expect("time");
+    assert_eq!(store.engine_state().expect("state"), Default::default());
+
+    store
+        .record_hold(t("2027-01-01T12:00:00+01:00"), "first")
+        .expect("hold");
+    store
+        .record_hold(t("2027-01-02T12:00:00+01:00"), "second")
+        .expect("hold");
+    let state = store.engine_state().expect("state");
+    assert_eq!(state.last_pass, None, "a hold is not a pass");
+    let held = state.held.expect("held");
+    assert_eq!(held.since, t("2027-01-01T12:00:00+01:00"));
+    assert_eq!(held.reason, "second");
+
+    store
+        .record_pass_time(t("2027-02-01T12:00:00+01:00"))
+        .expect("pass");
+    // Earlier in UTC though later on the wall: the offsets count.
+    store
+        .record_pass_time(t("2027-02-01T12:30:00+02:00"))
+        .expect("pass");
+    let state = store.engine_state().expect("state");
+    assert_eq!(state.last_pass, Some(t("2027-02-01T12:00:00+01:00")));
+    assert_eq!(state.held, None, "a pass ends the hold");
+    store
+        .record_pass_time(t("2027-02-02T08:00:00+01:00"))
+        .expect("pass");
+    assert_eq!(
+        store.engine_state().expect("state").last_pass,
+        Some(t("2027-02-02T08:00:00+01:00"))
+    );
+}
