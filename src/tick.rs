@@ -235,10 +235,18 @@ impl std::fmt::Display for Brake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Brake::ClockJump { last, now, limit } => {
-                let days = (*now - *last).num_days();
+                let step = *now - *last;
+                let days = step.num_days();
+                let hours = step.num_hours() - days * 24;
+                let unit =
+                    |n: i64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+                let step = match hours {
+                    0 => unit(days, "day"),
+                    h => format!("{} and {}", unit(days, "day"), unit(h, "hour")),
+                };
                 write!(
                     f,
-                    "the clock jumped: now ({}) is {days} days after the last pass ({}), more than max_clock_jump {limit}",
+                    "the clock jumped: now ({}) is {step} after the last pass ({}), more than max_clock_jump {limit}",
                     now.format("%Y-%m-%d %H:%M"),
                     last.format("%Y-%m-%d %H:%M"),
                 )
@@ -257,8 +265,6 @@ pub struct Preview {
     /// Messages the pass would newly queue, oldest first. Empty when the
     /// clock jumped and planning was skipped.
     pub send: Vec<Notification>,
-    /// Messages already pending whose attempt is due at `now`.
-    pub pending: usize,
     /// Why the brake would hold the pass, if it would.
     pub brake: Option<Brake>,
 }
@@ -298,13 +304,8 @@ pub fn preview(
         None => Default::default(),
     };
     let jump = clock_jump(state.last_pass, local, limit);
-    let pending = match store {
-        Some(s) => s.deliverable(local)?.len(),
-        None => 0,
-    };
     if jump.is_some() && !plan_on_jump {
         return Ok(Preview {
-            pending,
             brake: jump,
             ..Preview::default()
         });
@@ -326,7 +327,6 @@ pub fn preview(
     });
     Ok(Preview {
         send: pass.send,
-        pending,
         brake: jump.or(burst),
     })
 }
@@ -457,6 +457,10 @@ pub fn dry_run(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure>
         None
     };
     let preview = preview(wheel, &loaded.settings, store.as_ref(), now, true)?;
+    let pending = match &store {
+        Some(s) => s.deliverable(local_now(wheel, now))?.len(),
+        None => 0,
+    };
     let email = |key: &str| {
         wheel
             .people
@@ -486,7 +490,7 @@ pub fn dry_run(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure>
         let count = preview.send.len();
         let messages = if count == 1 { "message" } else { "messages" };
         write!(out, "{count} {messages} would be recorded and sent now")?;
-        match preview.pending {
+        match pending {
             0 => writeln!(out, ".")?,
             1 => writeln!(out, ", and 1 message already pending.")?,
             p => writeln!(out, ", and {p} messages already pending.")?,
