@@ -26,7 +26,7 @@ port=18482
 # n yearly tasks due 2 March 2027, each with a reminder on 1 March.
 bench_wheel "$n" '["1d"]' year '"03-02"' >schedule.toml
 echo "== completions: mailing $n reminders with links"
-ARSHJUL_PUBLIC_URL=http://127.0.0.1:$port "$bin" --now 2027-03-01T09:00:00+01:00 tick 2>/dev/null
+ARSHJUL_PUBLIC_URL=http://127.0.0.1:$port "$bin" --now 2027-03-01T09:00:00+01:00 tick --accept-burst 2>/dev/null
 python3 - outbox >paths.txt <<'PY'
 import pathlib, quopri, re, sys
 link = re.compile(rb"https?://[^/\s]+(/done/[A-Za-z0-9_-]+)")

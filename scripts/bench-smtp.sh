@@ -35,6 +35,11 @@ done
 # at noon on Monday 8 February every task has exactly one message due.
 bench_wheel "$n" '["7d"]' year '"02-15"' >"$work/schedule.toml"
 
+# One pass of n messages is a burst the brake holds (mail.max_per_pass);
+# let it through, on builds that have the brake.
+accept=
+"$bin" tick --help 2>/dev/null | grep -q -- --accept-burst && accept=--accept-burst
+
 echo "== tick, $n messages over SMTP to $sink_script on 127.0.0.1:$port ($bin)"
 status=0
 (
@@ -42,7 +47,7 @@ status=0
         ARSHJUL_MAIL__TRANSPORT=smtp ARSHJUL_MAIL__SMTP__HOST=127.0.0.1 \
             ARSHJUL_MAIL__SMTP__PORT="$port" ARSHJUL_MAIL__SMTP__TLS=none \
             /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
-            "$bin" --now 2027-02-08T12:00:00+01:00 tick >"$work/tick.out" 2>"$work/tick.err"
+            "$bin" --now 2027-02-08T12:00:00+01:00 tick $accept >"$work/tick.out" 2>"$work/tick.err"
 ) || status=$?
 kill -TERM "$sink"
 wait "$sink" || true

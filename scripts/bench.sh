@@ -37,7 +37,7 @@ for count in 0 100000 1000000; do
     dir=$work/status/$count
     mkdir -p "$dir/outbox"
     cp "$work/status/schedule.toml" "$dir/"
-    (cd "$dir" && "$bin" --now 2027-01-01T00:00:00+01:00 tick >/dev/null)
+    (cd "$dir" && "$bin" --now 2027-01-01T00:00:00+01:00 tick --accept-burst >/dev/null)
     python3 - "$dir/arshjul.db" "$count" <<'PY'
 import sqlite3, sys
 db, count = sys.argv[1], int(sys.argv[2])

@@ -60,7 +60,21 @@ enum Command {
         task: Option<String>,
     },
     /// One pass: record what is due and send it, then exit.
-    Tick,
+    ///
+    /// The brake holds the pass (nothing recorded or sent, exit 1) when the clock is
+    /// more than `max_clock_jump` past the last pass or the pass would
+    /// queue more than `mail.max_per_pass` messages.
+    Tick {
+        /// Show what a pass would record and send now, one line per
+        /// message, and whether the brake would hold it; record and send
+        /// nothing.
+        #[arg(long, conflicts_with = "accept_burst")]
+        dry_run: bool,
+        /// Let through a pass the brake holds; recorded, with the login
+        /// name as who accepted it.
+        #[arg(long)]
+        accept_burst: bool,
+    },
     /// The daemon: scheduler and HTTP listener until SIGTERM or SIGINT.
     Run,
     /// One row per task: its oldest occurrence that is not done.
@@ -208,7 +222,7 @@ pub fn load(config: Option<&Path>, schedule: Option<&Path>) -> Result<Loaded, Fa
 
 fn dispatch(args: Args) -> CmdResult {
     let loaded = load(args.config.as_deref(), args.schedule.as_deref())?;
-    if matches!(args.command, Command::Run | Command::Tick) {
+    if matches!(args.command, Command::Run | Command::Tick { .. }) {
         // Before any work: a database that is empty or not arshjul's is
         // refused here, with the same words `check` uses.
         database(&loaded.settings)?;
@@ -233,7 +247,11 @@ fn dispatch(args: Args) -> CmdResult {
             json,
             task,
         } => plan(&loaded.wheel, from, to, json, task.as_deref()),
-        Command::Tick => crate::tick::run_once(&loaded, now),
+        Command::Tick { dry_run: true, .. } => crate::tick::dry_run(&loaded, now),
+        Command::Tick { accept_burst, .. } => {
+            let by = accept_burst.then(login_name);
+            crate::tick::run_once(&loaded, now, by.as_deref())
+        }
         Command::Run => unreachable!("handled above"),
         Command::Status { json } => status(&loaded, now, json),
         Command::Done {
@@ -452,7 +470,15 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
         Some(s) => s.deferred_notifications()?,
         None => Vec::new(),
     };
+    let held = match &store {
+        Some(s) => s.engine_state()?.held,
+        None => None,
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if let (Some(h), false) = (&held, json) {
+        let line = output::held_line(h);
+        finish_output(std::io::Write::write_all(&mut out, line.as_bytes()))?;
+    }
     let written = if json {
         output::status_json(
             &mut out,
@@ -461,6 +487,7 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
             &rows,
             &failed,
             &deferred,
+            held.as_ref(),
         )
     } else {
         let colour = std::io::stdout().is_terminal()
@@ -646,8 +673,9 @@ fn unknown_task(wheel: &Wheel, id: &str) -> Failure {
     ))
 }
 
-/// The person at the keyboard, for `done --by`'s default.
-fn login_name() -> String {
+/// The person at the keyboard, for `done --by`'s default and for who
+/// accepted a burst.
+pub(crate) fn login_name() -> String {
     ["SUDO_USER", "USER", "LOGNAME"]
         .iter()
         .filter_map(|k| std::env::var(k).ok())
@@ -687,7 +715,38 @@ fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
         output::history_table(&mut out, &completions, &notifications)
             .and_then(|()| output::link_requests_table(&mut out, &requests))
     };
+    let bursts = match (task, json) {
+        (None, false) => store.accepted_bursts()?,
+        _ => Vec::new(),
+    };
+    let written = written.and_then(|_| accepted_bursts_table(&mut out, &bursts));
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
+}
+
+/// The bursts let through with `tick --accept-burst`, below the history
+/// of all tasks (nothing when there were none).
+fn accepted_bursts_table(
+    out: &mut impl std::io::Write,
+    bursts: &[crate::store::AcceptedBurst],
+) -> std::io::Result<()> {
+    if bursts.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "Accepted bursts ({})", bursts.len())?;
+    for b in bursts {
+        // The login name comes from the environment: no control characters
+        // reach the terminal.
+        let by: String = b.by.chars().flat_map(char::escape_debug).collect();
+        writeln!(
+            out,
+            "  {}  by {}: {} new; held because {}",
+            b.at.format("%Y-%m-%d %H:%M"),
+            by,
+            b.queued,
+            b.reason
+        )?;
+    }
+    Ok(())
 }
 
 /// Whether `key` names a period of `task`: it has the shape of the task's

@@ -15,12 +15,21 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::cli::output::plural;
 use crate::cli::{load, Failure, Loaded};
-use crate::tick::{open_store, Engine, Report};
+use crate::tick::{open_store, Engine, Outcome, Report};
 use crate::web;
 use crate::wheel::Wheel;
 
 /// The longest the loop sleeps: a wall-clock jump is noticed within this.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// On SIGTERM or SIGINT, the message in flight and the open requests get
+/// this long from the signal; then the daemon exits 0 (well within the
+/// unit's `TimeoutStopSec=30s`). A message cut off stays pending and goes
+/// out on the next start.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// When a stop was asked for; `None` while running.
+type StopAt = watch::Receiver<Option<tokio::time::Instant>>;
 
 /// What made the loop wake up.
 enum Wake {
@@ -72,36 +81,51 @@ async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
         proxies,
     )
     .with_wake(link_requested.clone());
-    let (stop_tx, mut stop_rx) = watch::channel(false);
+    // Set by the signal task the moment SIGTERM or SIGINT arrives, so the
+    // listener stops accepting at once, whatever the loop is doing.
+    let stop_tx = Arc::new(watch::channel(None).0);
+    let mut http_stop = stop_tx.subscribe();
     let http = tokio::spawn(web::serve(listener, state, async move {
-        // Resolves when the loop says stop (or the sender is gone).
-        let _ = stop_rx.wait_for(|stop| *stop).await;
+        // Resolves when a stop is asked for (or the sender is gone).
+        let _ = http_stop.wait_for(Option::is_some).await;
     }));
     tracing::info!(listen = %listen, database = %engine.settings.database.display(), "arshjul started");
     notify(&[sd_notify::NotifyState::Ready]);
 
     let stopping = Arc::new(AtomicBool::new(false));
-    let mut signals = watch_signals(stopping.clone())?;
+    let mut signals = watch_signals(stopping.clone(), stop_tx.clone())?;
     let stop = || stopping.load(Ordering::SeqCst);
     let watchdog = watchdog_interval();
 
     loop {
         let now = Utc::now();
-        let report = match engine.pass(&store, now, &stop).await {
-            Ok(report) => {
+        let pass = engine.guarded_pass(&store, now, &stop, None);
+        let Some(outcome) = within_stop_grace(pass, stop_tx.subscribe()).await else {
+            tracing::warn!(
+                "stopping: the message in flight did not finish within {} s of the stop; it stays pending and goes out on the next start",
+                STOP_GRACE.as_secs()
+            );
+            break;
+        };
+        let (report, line) = match outcome {
+            Ok(Outcome::Passed(report)) => {
                 log_report(&report);
-                Some(report)
+                let line = status_line(&engine.wheel, Some(&report));
+                (Some(report), line)
+            }
+            Ok(Outcome::Held(brake)) => {
+                tracing::error!(
+                    "pass held, nothing recorded or sent: {brake}; `arshjul tick --dry-run` shows what would go, `arshjul tick --accept-burst` lets it through"
+                );
+                (None, format!("held: {brake}"))
             }
             Err(e) => {
                 tracing::error!("pass failed: {}", e.message);
-                None
+                (None, status_line(&engine.wheel, None))
             }
         };
         let next_at = report.as_ref().and_then(|r| r.next_at);
-        notify(&[sd_notify::NotifyState::Status(&status_line(
-            &engine.wheel,
-            report.as_ref(),
-        ))]);
+        notify(&[sd_notify::NotifyState::Status(&line)]);
         if watchdog.is_some() {
             notify(&[sd_notify::NotifyState::Watchdog]);
         }
@@ -135,19 +159,58 @@ async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
 
     tracing::info!("stopping");
     notify(&[sd_notify::NotifyState::Stopping]);
-    let _ = stop_tx.send(true);
-    match tokio::time::timeout(Duration::from_secs(5), http).await {
+    // A stop the signal task did not see (its channel closed) starts now.
+    stop_tx.send_if_modified(|at| {
+        at.get_or_insert_with(tokio::time::Instant::now);
+        true
+    });
+    let deadline = stop_tx
+        .borrow()
+        .map_or_else(tokio::time::Instant::now, |at| at + STOP_GRACE);
+    match tokio::time::timeout_at(deadline, http).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::warn!("listener: {e}"),
         Ok(Err(e)) => tracing::warn!("listener task: {e}"),
-        Err(_) => tracing::warn!("requests still open after 5 s; stopping anyway"),
+        Err(_) => tracing::warn!(
+            "requests still open {} s after the stop; stopping anyway",
+            STOP_GRACE.as_secs()
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Runs `pass` to its end, unless a stop is asked for and the pass is
+/// still running `STOP_GRACE` after it: then `None`, and the pass (with
+/// the delivery in flight, which is never marked sent) is dropped.
+async fn within_stop_grace<F: std::future::Future>(
+    pass: F,
+    mut stop_at: StopAt,
+) -> Option<F::Output> {
+    let grace_over = async move {
+        match stop_at.wait_for(Option::is_some).await {
+            Ok(at) => {
+                let at = at.unwrap_or_else(tokio::time::Instant::now);
+                tokio::time::sleep_until(at + STOP_GRACE).await;
+            }
+            // No sender: nobody can ask for a stop.
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        out = pass => Some(out),
+        () = grace_over => None,
+    }
+}
+
 /// Turns SIGHUP, SIGTERM and SIGINT into wake-ups of the loop. A stop
-/// also sets `stopping`, which a pass checks between deliveries.
-fn watch_signals(stopping: Arc<AtomicBool>) -> Result<mpsc::UnboundedReceiver<Wake>, Failure> {
+/// also sets `stopping`, which a pass checks between deliveries, and
+/// `stop_at`, which closes the listener at once and starts the grace of
+/// the message in flight.
+fn watch_signals(
+    stopping: Arc<AtomicBool>,
+    stop_at: Arc<watch::Sender<Option<tokio::time::Instant>>>,
+) -> Result<mpsc::UnboundedReceiver<Wake>, Failure> {
     let watch = |kind: SignalKind, name: &str| {
         signal(kind).map_err(|e| Failure::runtime(format!("cannot watch {name}: {e}")))
     };
@@ -164,6 +227,13 @@ fn watch_signals(stopping: Arc<AtomicBool>) -> Result<mpsc::UnboundedReceiver<Wa
             };
             if matches!(wake, Wake::Stop) {
                 stopping.store(true, Ordering::SeqCst);
+                // The first signal starts the grace; a second one does not
+                // extend it.
+                stop_at.send_if_modified(|at| {
+                    let first = at.is_none();
+                    at.get_or_insert_with(tokio::time::Instant::now);
+                    first
+                });
             }
             if tx.send(wake).is_err() {
                 break;

@@ -32,6 +32,10 @@ pub struct Settings {
     pub link_days: u32,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// The brake: a pass whose `now` is more than this after the last pass
+    /// records and sends nothing (a duration as in the wheel: `"35d"`).
+    #[serde(deserialize_with = "lenient::string")]
+    pub max_clock_jump: String,
     pub mail: MailSettings,
 }
 
@@ -71,6 +75,9 @@ pub struct MailSettings {
     /// The Microsoft Graph endpoint of the `graph` transport.
     #[serde(deserialize_with = "lenient::string")]
     pub graph_url: String,
+    /// The brake: a pass that would queue more messages than this records
+    /// and sends nothing.
+    pub max_per_pass: u32,
     pub smtp: SmtpSettings,
     pub oauth: OAuthSettings,
     pub sendmail: SendmailSettings,
@@ -153,12 +160,14 @@ impl Default for Settings {
             secret_file: None,
             link_days: 90,
             trusted_proxies: Vec::new(),
+            max_clock_jump: "35d".into(),
             mail: MailSettings {
                 transport: MailTransport::File,
                 from: "arshjul@localhost".into(),
                 dir: PathBuf::from("outbox"),
                 templates: None,
                 graph_url: "https://graph.microsoft.com".into(),
+                max_per_pass: 200,
                 smtp: SmtpSettings {
                     host: None,
                     port: 587,
@@ -260,6 +269,9 @@ impl Settings {
         if let Err(problem) = check_listen(&self.listen) {
             problems.push(("listen", problem));
         }
+        if let Err(problem) = self.max_clock_jump() {
+            problems.push(("max_clock_jump", problem));
+        }
         if let Err(problem) = crate::wheel::text::mailbox(&self.mail.from) {
             problems.push((
                 "mail.from",
@@ -291,6 +303,11 @@ impl Settings {
             Some(path) => path.display().to_string(),
             None => "built-in defaults (no settings file)".to_string(),
         }
+    }
+
+    /// `max_clock_jump` as a number of days.
+    pub fn max_clock_jump(&self) -> Result<crate::wheel::Days, String> {
+        crate::wheel::parse::duration(&self.max_clock_jump)
     }
 
     /// The file holding the link secret.
@@ -341,6 +358,7 @@ fn known_env_keys() -> Vec<&'static str> {
         "secret_file",
         "link_days",
         "trusted_proxies",
+        "max_clock_jump",
         "mail",
     ]
 }
@@ -570,6 +588,7 @@ fn expected_words(key: &str) -> &'static str {
         "mail.smtp.port" => "a whole number from 1 to 65535",
         "link_days" => "a whole number of days (0 or more)",
         "mail.smtp.timeout_secs" => "a whole number of seconds",
+        "mail.max_per_pass" => "a whole number of messages",
         "trusted_proxies" => "a list of addresses, such as [\"127.0.0.1\"]",
         "mail.transport" => "\"file\", \"smtp\", \"graph\" or \"sendmail\"",
         "mail.smtp.auth" => "\"password\" or \"xoauth2\"",
@@ -714,6 +733,27 @@ mod tests {
         assert_eq!(s.listen, "127.0.0.1:8080");
         assert_eq!(s.mail.transport, MailTransport::File);
         assert_eq!(s.mail.smtp.port, 587);
+        assert_eq!(s.max_clock_jump().expect("default"), crate::wheel::Days(35));
+        assert_eq!(s.mail.max_per_pass, 200);
+    }
+
+    #[test]
+    fn the_brake_settings_come_from_the_environment_and_are_checked() {
+        let s = with_env(
+            &[
+                ("ARSHJUL_MAX_CLOCK_JUMP", "2w"),
+                ("ARSHJUL_MAIL__MAX_PER_PASS", "50"),
+            ],
+            || Settings::load(None),
+        )
+        .expect("settings");
+        assert_eq!(s.max_clock_jump().expect("2w"), crate::wheel::Days(14));
+        assert_eq!(s.mail.max_per_pass, 50);
+        let err = with_env(&[("ARSHJUL_MAX_CLOCK_JUMP", "35 days")], || {
+            Settings::load(None)
+        })
+        .expect_err("bad duration");
+        assert!(err.contains("max_clock_jump"), "{err}");
     }
 
     #[test]

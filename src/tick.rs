@@ -8,16 +8,18 @@
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::calendar::Calendar;
 use crate::cli::{local_now, Failure, Loaded};
 use crate::mail::{Composer, DeliveryError, Transport};
 use crate::planner::{self, Kind, Notification};
 use crate::settings::Settings;
-use crate::store::{LinkAnswer, LinkRequest, NewMessage, Store, StoreError, UnbuiltMessage};
+use crate::store::{
+    AcceptedBurst, LinkAnswer, LinkRequest, NewMessage, Store, StoreError, UnbuiltMessage,
+};
 use crate::web::token::Secret;
-use crate::wheel::Wheel;
+use crate::wheel::{Days, Wheel};
 
 /// First retry after a temporary failure; doubles per attempt.
 const RETRY_FIRST_SECS: i64 = 5 * 60;
@@ -314,23 +316,174 @@ impl Engine {
         }
         Ok(report)
     }
+}
 
-    /// A whole pass: record, then deliver.
-    pub async fn pass(
+/// Why the brake holds a pass: the clock or the wheel would make one pass
+/// flood the recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Brake {
+    /// `now` is more than `max_clock_jump` after the last pass.
+    ClockJump {
+        last: DateTime<FixedOffset>,
+        now: DateTime<FixedOffset>,
+        limit: Days,
+    },
+    /// The pass would queue more than `mail.max_per_pass` messages.
+    Burst { messages: usize, cap: u32 },
+}
+
+impl std::fmt::Display for Brake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Brake::ClockJump { last, now, limit } => {
+                let step = *now - *last;
+                let days = step.num_days();
+                let hours = step.num_hours() - days * 24;
+                let unit =
+                    |n: i64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+                let step = match hours {
+                    0 => unit(days, "day"),
+                    h => format!("{} and {}", unit(days, "day"), unit(h, "hour")),
+                };
+                write!(
+                    f,
+                    "the clock jumped: now ({}) is {step} after the last pass ({}), more than max_clock_jump {limit}",
+                    now.format("%Y-%m-%d %H:%M"),
+                    last.format("%Y-%m-%d %H:%M"),
+                )
+            }
+            Brake::Burst { messages, cap } => write!(
+                f,
+                "one pass would queue {messages} messages, more than mail.max_per_pass {cap}"
+            ),
+        }
+    }
+}
+
+/// What a pass at `now` would do, found without writing anything.
+#[derive(Debug, Default)]
+pub struct Preview {
+    /// Messages the pass would newly queue, oldest first. Empty when the
+    /// clock jumped and planning was skipped.
+    pub send: Vec<Notification>,
+    /// Why the brake would hold the pass, if it would.
+    pub brake: Option<Brake>,
+}
+
+/// Whether the step from the last pass to `now` is a clock jump. A clock
+/// that went back is not (the last pass then stays where it was).
+fn clock_jump(
+    last: Option<DateTime<FixedOffset>>,
+    now: DateTime<FixedOffset>,
+    limit: Days,
+) -> Option<Brake> {
+    let last = last?;
+    (now - last > chrono::Duration::days(i64::from(limit.0))).then_some(Brake::ClockJump {
+        last,
+        now,
+        limit,
+    })
+}
+
+/// What a pass at `now` would record and send, and whether the brake would
+/// hold it, from the database as it is (`None`: no database yet). Records
+/// nothing: tasks the database has not seen are planned as a pass would
+/// first record them (first seen today). With `plan_on_jump` false, a
+/// clock jump returns at once, without planning what a wrong clock would
+/// send.
+pub fn preview(
+    wheel: &Wheel,
+    settings: &Settings,
+    store: Option<&Store>,
+    now: DateTime<Utc>,
+    plan_on_jump: bool,
+) -> Result<Preview, Failure> {
+    let limit = settings.max_clock_jump().map_err(Failure::usage)?;
+    let local = local_now(wheel, now);
+    let state = match store {
+        Some(s) => s.engine_state()?,
+        None => Default::default(),
+    };
+    let jump = clock_jump(state.last_pass, local, limit);
+    if jump.is_some() && !plan_on_jump {
+        return Ok(Preview {
+            brake: jump,
+            ..Preview::default()
+        });
+    }
+    let today = Calendar::new(&wheel.organisation).local_date(&now);
+    let mut history = match store {
+        Some(s) => s.history_at(wheel, now)?,
+        None => Default::default(),
+    };
+    for task in &wheel.tasks {
+        let h = history.tasks.entry(task.id.clone()).or_default();
+        h.first_seen.get_or_insert(today);
+    }
+    let pass = planner::pass(wheel, &history, now);
+    let cap = settings.mail.max_per_pass;
+    let burst = (pass.send.len() > cap as usize).then_some(Brake::Burst {
+        messages: pass.send.len(),
+        cap,
+    });
+    Ok(Preview {
+        send: pass.send,
+        brake: jump.or(burst),
+    })
+}
+
+/// What a pass under the brake did.
+#[derive(Debug)]
+pub enum Outcome {
+    Passed(Report),
+    /// Nothing was recorded or sent.
+    Held(Brake),
+}
+
+impl Engine {
+    /// A pass under the brake. When the clock jumped more than
+    /// `max_clock_jump` past the last pass, or the pass would queue more
+    /// than `mail.max_per_pass` messages, nothing is recorded or sent (not
+    /// even messages already pending: the clock is in doubt, and a send
+    /// time it gave would be false evidence); the hold is recorded for
+    /// `status`. `accepted_by` lets such a pass through and records who
+    /// did. A pass that goes through moves the last pass to `now` (never
+    /// back) and ends the hold.
+    pub async fn guarded_pass(
         &self,
         store: &Mutex<Store>,
         now: DateTime<Utc>,
         stop: &Stop<'_>,
-    ) -> Result<Report, Failure> {
+        accepted_by: Option<&str>,
+    ) -> Result<Outcome, Failure> {
+        let local = local_now(&self.wheel, now);
+        let brake = {
+            let store = lock(store);
+            preview(&self.wheel, &self.settings, Some(&store), now, false)?.brake
+        };
+        if let (Some(brake), None) = (&brake, accepted_by) {
+            lock(store).record_hold(local, &brake.to_string())?;
+            return Ok(Outcome::Held(brake.clone()));
+        }
         let recorded = self.record(store, now)?;
+        lock(store).record_pass_time(local)?;
+        if let (Some(brake), Some(by)) = (&brake, accepted_by) {
+            lock(store).record_accepted_burst(&AcceptedBurst {
+                at: local,
+                by: by.to_string(),
+                reason: brake.to_string(),
+                queued: u32::try_from(recorded.queued).unwrap_or(u32::MAX),
+            })?;
+            tracing::warn!(by, queued = recorded.queued, "burst accepted: {brake}");
+        }
         let delivered = self.deliver(store, now, stop).await?;
-        Ok(Report {
+        Ok(Outcome::Passed(Report {
             queued: recorded.queued,
             next_at: recorded.next_at,
             overdue: recorded.overdue,
             failed: recorded.failed + delivered.failed,
             ..delivered
-        })
+        }))
     }
 }
 
@@ -380,8 +533,13 @@ pub fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
     store.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `arshjul tick`.
-pub fn run_once(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure> {
+/// `arshjul tick`: one pass under the brake; `accepted_by` lets a held
+/// pass through (`--accept-burst`).
+pub fn run_once(
+    loaded: &Loaded,
+    now: DateTime<Utc>,
+    accepted_by: Option<&str>,
+) -> Result<ExitCode, Failure> {
     let loaded = Loaded {
         settings: loaded.settings.clone(),
         wheel: loaded.wheel.clone(),
@@ -396,7 +554,17 @@ pub fn run_once(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure
     let _inside = runtime.enter();
     let engine = Engine::new(loaded)?;
     let store = Mutex::new(open_store(&engine.settings)?);
-    let report = runtime.block_on(engine.pass(&store, now, &|| false))?;
+    let outcome = runtime.block_on(engine.guarded_pass(&store, now, &|| false, accepted_by))?;
+    let report = match outcome {
+        Outcome::Passed(report) => report,
+        Outcome::Held(brake) => {
+            return Err(Failure::runtime(format!(
+                "arshjul: tick: held: {brake}; nothing was recorded or sent\n\
+                 arshjul: `arshjul tick --dry-run` shows what would go, \
+                 `arshjul tick --accept-burst` lets it through"
+            )))
+        }
+    };
     let next = report
         .next_at
         .map(|t| {
@@ -444,6 +612,73 @@ pub fn run_once(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure
         Ok(ExitCode::from(1))
     } else {
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `arshjul tick --dry-run`: what a pass would record and send now, one
+/// line per message, and whether the brake would hold it. Opens the
+/// database only if it exists, builds no transport and no link secret, and
+/// records nothing.
+pub fn dry_run(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure> {
+    use std::io::Write;
+    let wheel = &loaded.wheel;
+    let store = if loaded.settings.database.exists() {
+        Some(Store::open(&loaded.settings.database, false)?)
+    } else {
+        None
+    };
+    let preview = preview(wheel, &loaded.settings, store.as_ref(), now, true)?;
+    let pending = match &store {
+        Some(s) => s.deliverable(local_now(wheel, now))?.len(),
+        None => 0,
+    };
+    let email = |key: &str| {
+        wheel
+            .people
+            .get(key)
+            .map(|p| p.email.clone())
+            .unwrap_or_else(|| key.to_string())
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = (|| -> std::io::Result<()> {
+        for n in &preview.send {
+            let cc: Vec<String> = n.cc.iter().map(|k| email(k)).collect();
+            let cc = if cc.is_empty() {
+                String::new()
+            } else {
+                format!(" cc {}", cc.join(", "))
+            };
+            writeln!(
+                out,
+                "{}  {:<10}  {:<24}  {:<10}  {}{cc}",
+                n.at.format("%Y-%m-%d %H:%M"),
+                n.kind.as_str(),
+                n.task,
+                n.period,
+                email(&n.to)
+            )?;
+        }
+        let count = preview.send.len();
+        let messages = if count == 1 { "message" } else { "messages" };
+        write!(out, "{count} {messages} would be recorded and sent now")?;
+        match pending {
+            0 => writeln!(out, ".")?,
+            1 => writeln!(out, ", and 1 message already pending.")?,
+            p => writeln!(out, ", and {p} messages already pending.")?,
+        }
+        match &preview.brake {
+            Some(brake) => writeln!(
+                out,
+                "The brake would hold this pass: {brake}. `arshjul tick --accept-burst` lets it through."
+            )?,
+            None => writeln!(out, "The brake would let this pass through.")?,
+        }
+        out.flush()
+    })();
+    match written {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(Failure::runtime(format!("cannot write output: {e}"))),
     }
 }
 

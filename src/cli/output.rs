@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::planner::{Kind, PlanEvent, State, StatusRow};
 use crate::store::{
-    Completion, CompletionRecord, LinkRequestRecord, MessageState, NotificationRecord,
+    Completion, CompletionRecord, Held, LinkRequestRecord, MessageState, NotificationRecord,
 };
 use crate::wheel::Wheel;
 
@@ -245,6 +245,7 @@ pub fn status_json(
     rows: &[(StatusRow, Option<Completion>)],
     failed: &[NotificationRecord],
     deferred: &[(NotificationRecord, Option<DateTime<FixedOffset>>)],
+    held: Option<&Held>,
 ) -> io::Result<()> {
     let tasks: Vec<Value> = rows
         .iter()
@@ -264,7 +265,9 @@ pub fn status_json(
         })
         .collect();
     let failed: Vec<Value> = failed.iter().map(notification_json).collect();
-    let doc = json!({"now": rfc3339(&now), "tasks": tasks, "failed_notifications": failed,
+    let held = held.map(|h| json!({"since": rfc3339(&h.since), "reason": h.reason}));
+    let doc = json!({"now": rfc3339(&now), "held": held, "tasks": tasks,
+                     "failed_notifications": failed,
                      "deferred_notifications": deferred_json(deferred)});
     serde_json::to_writer(&mut *out, &doc)?;
     writeln!(out)
@@ -391,6 +394,15 @@ pub fn failed_table(out: &mut impl Write, failed: &[NotificationRecord]) -> io::
         )?;
     }
     Ok(())
+}
+
+/// The line `status` shows while the brake holds the engine.
+pub fn held_line(h: &Held) -> String {
+    format!(
+        "held: {} (since {}); nothing is recorded or sent. `arshjul tick --dry-run` shows what would go, `arshjul tick --accept-burst` lets it through.\n",
+        clean(&h.reason),
+        h.since.format("%Y-%m-%d %H:%M")
+    )
 }
 
 /// Messages deferred by a temporary failure, below the status table: when

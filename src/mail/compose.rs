@@ -316,16 +316,8 @@ impl Composer {
         let text = self.render(language, n.kind, Part::Text, &ctx)?;
         let html = self.render(language, n.kind, Part::Html, &ctx)?;
 
-        let message_id = format!(
-            "<{}.{}.{}.{}.{}@{}>",
-            atom(&n.task),
-            atom(&n.period),
-            n.kind.as_str(),
-            n.step,
-            atom(&n.to),
-            self.domain
-        );
-        let thread = format!("<{}.{}@{}>", atom(&n.task), atom(&n.period), self.domain);
+        let message_id = message_id(n, &self.domain);
+        let thread = thread_id(&n.task, &n.period, &self.domain);
 
         let mut builder = Message::builder()
             .from(self.from.clone())
@@ -593,6 +585,74 @@ fn join_names<'a>(language: Language, names: impl Iterator<Item = &'a str>) -> S
 /// Collapses a rendered subject to one line.
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// How much of the task id and the recipient's key a Message-ID shows,
+/// so that its length is bounded whatever the wheel holds.
+const READABLE_TASK: usize = 40;
+const READABLE_PERSON: usize = 32;
+
+/// The Message-ID of a notification: a readable prefix (task, period,
+/// kind, step, recipient, shortened and reduced to `[A-Za-z0-9-]`) and the
+/// SHA-256 of the idempotency key in hex. The hash makes it injective in
+/// the key (`anna.b` and `anna-b`, `søren` and `soren`, two long keys that
+/// differ at the end all get different ids) and stable (same key, same
+/// id, so a re-send after a crash carries the id of the first attempt).
+/// ASCII only, no spaces, at most 64 + 40 + 32 + a few octets before `@`.
+fn message_id(n: &Notification, domain: &str) -> String {
+    format!(
+        "<{}.{}.{}.{}.{}.{}@{domain}>",
+        readable(&n.task, READABLE_TASK),
+        readable(&n.period, READABLE_TASK),
+        n.kind.as_str(),
+        n.step,
+        readable(&n.to, READABLE_PERSON),
+        hex_sha256(&n.key),
+    )
+}
+
+/// The id every message about one occurrence refers to. Task ids are
+/// `[a-z0-9-]` and period keys contain no dot, so `<task.period@domain>`
+/// is already injective in (task, period) and is kept as it always was
+/// (threads started before this rule go on); a pair too long for a
+/// readable header gets a shortened prefix and the SHA-256 of
+/// `task/period`, with one dot more, so the two forms never meet.
+fn thread_id(task: &str, period: &str, domain: &str) -> String {
+    let plain =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if plain(task) && plain(period) && task.len() + period.len() <= READABLE_TASK * 2 {
+        format!("<{task}.{period}@{domain}>")
+    } else {
+        format!(
+            "<{}.{}.{}@{domain}>",
+            readable(task, READABLE_TASK),
+            readable(period, READABLE_TASK),
+            hex_sha256(&format!("{task}/{period}"))
+        )
+    }
+}
+
+/// At most `max` characters of `s`, each outside `[A-Za-z0-9-]` made `-`:
+/// for people to read only; identity comes from the hash beside it.
+fn readable(s: &str, max: usize) -> String {
+    let out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    if out.is_empty() {
+        "-".into()
+    } else {
+        out
+    }
+}
+
+fn hex_sha256(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Whether `c` is RFC 5322 `atext`.

@@ -600,9 +600,14 @@ fn envelope(from: &str, rcpt: &[String]) -> Result<Envelope, DeliveryError> {
 /// Distinguishes temporary files of concurrent writers in one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Writes `raw` to `dir/<name>.eml` atomically: a temporary file in the
-/// same directory, fsync, rename, fsync of the directory. The name comes
-/// from the Message-ID, so sending the same message again overwrites it.
+/// Writes `raw` to `dir/<name>.eml` atomically and never over another
+/// file: a temporary file created with `O_EXCL` in the same directory,
+/// fsync, a hard link to the final name (which fails, rather than
+/// replaces, when the name exists), removal of the temporary name, fsync of
+/// the directory. The name comes from the Message-ID, so a message sent
+/// again after a crash finds its own earlier file: the same bytes count as
+/// delivered; different bytes under the same name are refused for good
+/// (the message shows as failed in `status`) and the file is left alone.
 fn write_eml(dir: &Path, raw: &[u8]) -> Result<(), DeliveryError> {
     let fail = |what: &str, path: &Path, e: std::io::Error| {
         DeliveryError::Temporary(format!(
@@ -615,12 +620,16 @@ fn write_eml(dir: &Path, raw: &[u8]) -> Result<(), DeliveryError> {
     let name = eml_name(raw);
     let target = dir.join(&name);
     let temp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
+        ".{}.{}.{}.tmp",
+        name.chars().take(64).collect::<String>(),
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let written = (|| {
-        let mut file = std::fs::File::create(&temp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
         file.write_all(raw)?;
         file.sync_all()
     })();
@@ -628,11 +637,24 @@ fn write_eml(dir: &Path, raw: &[u8]) -> Result<(), DeliveryError> {
         let _ = std::fs::remove_file(&temp);
         return Err(fail("write", &temp, e));
     }
-    if let Err(e) = std::fs::rename(&temp, &target) {
-        let _ = std::fs::remove_file(&temp);
-        return Err(fail("rename the message to", &target, e));
+    let linked = std::fs::hard_link(&temp, &target);
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return match std::fs::read(&target) {
+                Ok(existing) if existing == raw => Ok(()),
+                Ok(_) => Err(DeliveryError::Permanent(format!(
+                    "mail directory {}: {} already exists with other content; not overwritten",
+                    dir.display(),
+                    name
+                ))),
+                Err(e) => Err(fail("read the existing", &target, e)),
+            };
+        }
+        Err(e) => return Err(fail("link the message to", &target, e)),
     }
-    // The rename is durable once the directory is synced; a failure here
+    // The link is durable once the directory is synced; a failure here
     // (some file systems refuse to open directories) loses nothing written.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
@@ -640,29 +662,36 @@ fn write_eml(dir: &Path, raw: &[u8]) -> Result<(), DeliveryError> {
     Ok(())
 }
 
-/// The file name for a message: its Message-ID without angle brackets,
-/// with every character outside `[A-Za-z0-9._@+=-]` replaced by `_`, plus
-/// `.eml`. A message without a Message-ID is named after its SHA-256.
+/// The longest file name stem taken from a Message-ID as it is.
+const MAX_PLAIN_STEM: usize = 200;
+
+/// The file name for a message, injective in its Message-ID: the id
+/// without angle brackets plus `.eml` when it consists only of
+/// `[A-Za-z0-9.@+=-]`, does not start with a dot and is at most 200
+/// characters; otherwise a readable prefix (other characters made `_`),
+/// `_` and the SHA-256 of the id in hex. Plain names never contain `_`,
+/// so the two forms never meet. A message without a Message-ID is named
+/// after the SHA-256 of its bytes.
 pub(crate) fn eml_name(raw: &[u8]) -> String {
     let stem = match header_value(raw, "message-id") {
         Some(id) => {
             let id = id.trim().trim_start_matches('<').trim_end_matches('>');
-            let safe: String = id
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || "._@+=-".contains(c) {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            // A leading dot would hide the file; keep names visible.
-            let safe = safe.trim_start_matches('.').to_string();
-            if safe.is_empty() {
-                hex(&Sha256::digest(raw))
+            let plain = |c: char| c.is_ascii_alphanumeric() || ".@+=-".contains(c);
+            if !id.is_empty()
+                && !id.starts_with('.')
+                && id.len() <= MAX_PLAIN_STEM
+                && id.chars().all(plain)
+            {
+                id.to_string()
             } else {
-                safe.chars().take(200).collect()
+                let prefix: String = id
+                    .chars()
+                    .take(100)
+                    .map(|c| if plain(c) { c } else { '_' })
+                    .collect();
+                // A leading dot would hide the file; keep names visible.
+                let prefix = prefix.trim_start_matches('.');
+                format!("{prefix}_{}", hex(&Sha256::digest(id.as_bytes())))
             }
         }
         None => hex(&Sha256::digest(raw)),
@@ -711,7 +740,25 @@ mod tests {
     #[test]
     fn eml_name_cannot_leave_the_directory() {
         let raw = b"Message-ID: <../../etc/passwd>\r\n\r\n";
-        assert_eq!(eml_name(raw), "_.._etc_passwd.eml");
+        let name = eml_name(raw);
+        assert!(name.starts_with("_.._etc_passwd_"), "{name}");
+        assert!(!name.contains('/'), "{name}");
+    }
+
+    #[test]
+    fn eml_names_differ_where_message_ids_differ() {
+        let name = |id: &str| eml_name(format!("Message-ID: <{id}>\r\n\r\n").as_bytes());
+        // Each pair used to give one name.
+        let pairs = [
+            ("a.b@x", "a_b@x"),
+            ("a/b@x", "a_b@x"),
+            ("a b@x", "a_b@x"),
+            (&"x".repeat(250), &format!("{}y", "x".repeat(249))),
+        ];
+        for (a, b) in pairs {
+            assert_ne!(name(a), name(b), "{a} / {b}");
+            assert!(name(a).len() <= 255 && name(b).len() <= 255);
+        }
     }
 
     #[test]

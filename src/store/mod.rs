@@ -3,10 +3,12 @@
 //! schema and its migrations. Knows nothing of SMTP, HTTP or the clock:
 //! every time it records is passed in by the caller.
 
+mod brake;
 mod codec;
 mod links;
 mod schema;
 
+pub use brake::{AcceptedBurst, EngineState, Held};
 pub use links::{
     LinkAnswer, LinkLimits, LinkRequest, LinkRequestOutcome, LinkRequestRecord, NewLinkRequest,
 };

@@ -12,7 +12,7 @@ pub(super) const APPLICATION_ID: i64 = 0x6172_7368;
 
 /// Migration scripts: `MIGRATIONS[n]` takes the schema from version `n` to
 /// `n + 1`. Scripts are only ever appended; a released one never changes.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2_RETRACTIONS, V3_LINK_REQUESTS];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2_RETRACTIONS, V3_LINK_REQUESTS, V4_ENGINE_STATE];
 
 /// Version 1. Times are RFC 3339 text with their offset, as given; each
 /// time that is compared or sorted also has a `*_utc` twin in a fixed-width
@@ -168,6 +168,37 @@ WHEN OLD.handled_at IS NOT NULL
     OR NEW.client_addr IS NOT OLD.client_addr OR NEW.user_agent IS NOT OLD.user_agent
 BEGIN
     SELECT RAISE(ABORT, 'a link request is answered once and otherwise never changed');
+END;
+"#;
+
+/// The engine's own state, for the brake against a wrong clock: the `now`
+/// of the last pass that went through (never moved backwards), and why the
+/// engine is holding, if it is. One row at most. Accepted bursts are
+/// evidence of an operator's decision: appended, never changed or removed.
+const V4_ENGINE_STATE: &str = r#"
+CREATE TABLE engine_state (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    last_pass_at  TEXT,
+    last_pass_utc TEXT,
+    held_since    TEXT,
+    held_reason   TEXT
+) STRICT;
+
+CREATE TABLE accepted_bursts (
+    id          INTEGER PRIMARY KEY,
+    at          TEXT NOT NULL,
+    at_utc      TEXT NOT NULL,
+    accepted_by TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    queued      INTEGER NOT NULL CHECK (queued >= 0)
+) STRICT;
+CREATE TRIGGER accepted_bursts_never_change BEFORE UPDATE ON accepted_bursts
+BEGIN
+    SELECT RAISE(ABORT, 'accepted bursts are audit evidence and cannot be changed');
+END;
+CREATE TRIGGER accepted_bursts_never_delete BEFORE DELETE ON accepted_bursts
+BEGIN
+    SELECT RAISE(ABORT, 'accepted bursts are audit evidence and cannot be deleted');
 END;
 "#;
 

@@ -272,6 +272,17 @@ fn lower_first(text: &str) -> String {
     }
 }
 
+/// A duration in the wheel's syntax (`"35d"`, `"5w"`), for settings that
+/// use the same syntax.
+pub fn duration(text: &str) -> Result<super::Days, String> {
+    values::duration(text).map_err(|p| match p {
+        values::DurationProblem::Format => {
+            format!("{text:?} is not a duration (use e.g. \"35d\" or \"5w\")")
+        }
+        values::DurationProblem::TooLong => format!("{text:?} is too long"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

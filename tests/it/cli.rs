@@ -198,9 +198,26 @@ fn a_scripted_season_of_ticks_status_done_and_history() {
         .expect(0);
     assert_eq!(eml_count(&outbox), 1);
 
-    // Down until 9 March: the escalation to bo (Cc anna) is enough.
-    s.run(&["tick", "--now", "2027-03-09T10:00:00+01:00"])
-        .expect(0);
+    // Down until 9 March, 39 days: more than max_clock_jump (35d), so the
+    // brake holds the pass until the operator lets it through.
+    let held = s
+        .run(&["tick", "--now", "2027-03-09T10:00:00+01:00"])
+        .expect(1);
+    assert!(
+        held.stderr().contains("held: the clock jumped"),
+        "{}",
+        held.stderr()
+    );
+    assert_eq!(eml_count(&outbox), 1);
+    // Let through, the catch-up rule holds: the escalation to bo (Cc anna)
+    // is enough.
+    s.run(&[
+        "tick",
+        "--accept-burst",
+        "--now",
+        "2027-03-09T10:00:00+01:00",
+    ])
+    .expect(0);
     assert_eq!(eml_count(&outbox), 2);
     let v = s
         .run(&["status", "--json", "--now", "2027-03-09T10:00:00+01:00"])
@@ -239,8 +256,15 @@ fn a_scripted_season_of_ticks_status_done_and_history() {
         "{}",
         again.stdout()
     );
-    s.run(&["tick", "--now", "2027-04-30T10:00:00+02:00"])
-        .expect(0);
+    // 51 days on: let through (a held pass would send nothing whatever the
+    // completion), so that this shows the completion stops the repeats.
+    s.run(&[
+        "tick",
+        "--accept-burst",
+        "--now",
+        "2027-04-30T10:00:00+02:00",
+    ])
+    .expect(0);
     assert_eq!(eml_count(&outbox), 2);
 
     let v = s

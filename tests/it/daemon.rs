@@ -479,3 +479,149 @@ fn a_new_link_asked_for_on_an_expired_link_goes_out_at_once_not_at_the_next_wake
     let (exit, _) = d.stop_with("TERM", Duration::from_secs(5));
     assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
 }
+
+#[test]
+fn a_clock_jump_holds_the_daemon_and_its_status_line_says_why() {
+    let mut s = Scratch::new(&wheel(&[task("soon", 10)]));
+    // The last pass was 40 days ago (nothing was due then); the reminder
+    // fell due 20 days ago.
+    let then = format!("{}T12:00:00Z", today() - Days::new(40));
+    let mut tick = Command::new(env!("CARGO_BIN_EXE_arshjul"));
+    tick.args(["tick", "--now", &then]).current_dir(s.file(""));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ARSHJUL_") || k == "STATE_DIRECTORY" || k == "NOTIFY_SOCKET" {
+            tick.env_remove(k);
+        }
+    }
+    let out = tick.output().expect("run tick");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut d = s.start(&[]);
+    s.await_state("READY=1", 0);
+    let status = s.await_state("STATUS=", 0);
+    assert!(
+        status.starts_with("STATUS=held: the clock jumped: now ("),
+        "{status}"
+    );
+    assert!(status.contains("more than max_clock_jump 35d"), "{status}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.outbox(), 0, "a held daemon sends nothing");
+    let (exit, _) = d.stop_with("TERM", Duration::from_secs(5));
+    assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
+    let log = s.log();
+    assert_eq!(
+        log.matches("pass held").count(),
+        1,
+        "one error per wake-up:\n{log}"
+    );
+}
+
+/// The daemon's settings for the test SMTP server on `port`, with the
+/// default delivery timeout of 30 s.
+fn smtp_env(port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("ARSHJUL_MAIL__TRANSPORT", "smtp".into()),
+        ("ARSHJUL_MAIL__SMTP__HOST", "127.0.0.1".into()),
+        ("ARSHJUL_MAIL__SMTP__PORT", port.to_string()),
+        ("ARSHJUL_MAIL__SMTP__TLS", "none".into()),
+    ]
+}
+
+#[test]
+fn sigterm_during_a_stalled_delivery_exits_0_within_the_grace_and_the_message_goes_on_the_next_start(
+) {
+    use crate::support::smtp::{Mode, SmtpServer};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = runtime.block_on(SmtpServer::start());
+    server.set_mode(Mode::Silent);
+    let env = smtp_env(server.port());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let mut s = Scratch::new(&wheel(&[task("soon", 10)]));
+    let mut d = s.start(&env);
+    s.await_state("READY=1", 0);
+    // The delivery is in flight once the server has the connection.
+    let deadline = Instant::now() + PATIENCE;
+    while server.connections() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no SMTP connection\nlog:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(d.get("/healthz"), 200);
+    let began = Instant::now();
+    d.signal("TERM");
+    // The listener stops accepting at once, while the delivery still waits.
+    while TcpStream::connect(("127.0.0.1", d.port)).is_ok() {
+        assert!(
+            began.elapsed() < Duration::from_secs(1),
+            "still accepting 1 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let exit = loop {
+        if let Some(status) = d.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(began.elapsed() < Duration::from_secs(20), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = began.elapsed();
+    assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
+    // The message in flight had its 10 s, and no more.
+    assert!(took > Duration::from_secs(9), "{took:?}\nlog:\n{}", s.log());
+    assert!(
+        took < Duration::from_secs(12),
+        "{took:?}\nlog:\n{}",
+        s.log()
+    );
+    s.await_state("STOPPING=1", 0);
+
+    let history = |s: &Scratch| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_arshjul"));
+        cmd.args(["history", "--json"]).current_dir(s.file(""));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ARSHJUL_") || k == "STATE_DIRECTORY" || k == "NOTIFY_SOCKET" {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd.output().expect("history");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        v["notifications"].as_array().cloned().unwrap_or_default()
+    };
+    let notes = history(&s);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["state"], "pending", "{notes:?}");
+    assert!(server.received().is_empty());
+
+    // The server answers again: the next start sends it.
+    server.set_mode(Mode::Normal);
+    let skip = s.states.len();
+    let mut again = s.start(&env);
+    s.await_state("READY=1", skip);
+    let deadline = Instant::now() + PATIENCE;
+    while server.received().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "not sent on start\nlog:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (exit, _) = again.stop_with("TERM", Duration::from_secs(5));
+    assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
+    assert_eq!(server.received().len(), 1);
+    assert_eq!(history(&s)[0]["state"], "sent");
+    drop(runtime);
+}

@@ -150,6 +150,14 @@ fn compose(language: Language, n: &Notification, link: Option<&str>) -> Composed
         .unwrap()
 }
 
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn recipients(c: &Composed) -> Vec<String> {
     c.to.iter().chain(&c.cc).cloned().collect()
 }
@@ -613,14 +621,21 @@ fn headers_identify_the_task_and_thread_the_occurrence() {
     let e = compose(Language::Da, &escalation(), None);
     let (rm, em) = (parse(&r.raw), parse(&e.raw));
 
+    // A readable prefix, then the SHA-256 of the idempotency key.
     assert_eq!(
         r.message_id,
-        "<policy-review.2027.reminder.0.soren@kommune.example>"
+        format!(
+            "<policy-review.2027.reminder.0.soren.{}@kommune.example>",
+            sha256_hex("policy-review/2027/reminder/0/soren")
+        )
     );
     assert_eq!(rm.header("Message-ID"), r.message_id);
     assert_eq!(
         em.header("Message-ID"),
-        "<policy-review.2027.escalation.1.aase@kommune.example>"
+        format!(
+            "<policy-review.2027.escalation.1.aase.{}@kommune.example>",
+            sha256_hex("policy-review/2027/escalation/1/aase")
+        )
     );
     for m in [&rm, &em] {
         assert_eq!(
@@ -1014,14 +1029,18 @@ async fn the_file_transport_writes_one_parseable_eml_per_message_id() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
+    let expected = |c: &Composed| {
+        format!(
+            "{}.eml",
+            c.message_id.trim_start_matches('<').trim_end_matches('>')
+        )
+    };
     assert_eq!(
         names,
-        vec![
-            "policy-review.2027.escalation.1.aase@kommune.example.eml",
-            "policy-review.2027.reminder.0.soren@kommune.example.eml",
-        ],
-        "a re-send overwrites, and no temporary file is left behind"
+        vec![expected(&e), expected(&r)],
+        "a re-send of the same message is one file, and no temporary file is left behind"
     );
+    assert!(names[0].starts_with("policy-review.2027.escalation.1.aase."));
     let written = std::fs::read(outbox.join(&names[1])).unwrap();
     assert_eq!(written, r.raw);
     let m = parse(&written);
@@ -1049,4 +1068,135 @@ async fn an_unwritable_mail_directory_is_temporary_and_says_where() {
         matches!(&err, DeliveryError::Temporary(m) if m.contains(&shown)),
         "{err:?}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Identities that never collide (issue 11, item 9).
+
+/// The shipped fixture wheel with people whose keys used to collapse into
+/// one Message-ID and one file name.
+fn colliding_wheel() -> (Wheel, Vec<(String, String)>) {
+    let long_a = format!("{}a", "p".repeat(249));
+    let long_b = format!("{}b", "p".repeat(249));
+    let pairs = vec![
+        ("anna.b".to_string(), "anna-b".to_string()),
+        ("søren".to_string(), "soren".to_string()),
+        (long_a, long_b),
+    ];
+    let mut w = wheel(Language::Da);
+    for (a, b) in &pairs {
+        for key in [a, b] {
+            let (k, p) = person(key, "Anna Berg", "anna@kommune.example");
+            w.people.insert(k, p);
+        }
+    }
+    (w, pairs)
+}
+
+#[tokio::test]
+async fn message_ids_and_eml_files_are_distinct_for_keys_that_used_to_collide() {
+    let (w, pairs) = colliding_wheel();
+    let composer = Composer::new(&settings()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings();
+    s.dir = dir.path().join("outbox");
+    let transport = Transport::new(&s, None).unwrap();
+    let mut sent = 0;
+    for (a, b) in &pairs {
+        let ca = composer
+            .compose(
+                &w,
+                &notification(Kind::Reminder, 0, a, &[], date(2027, 2, 15)),
+                Some(LINK),
+                date(2027, 2, 15),
+            )
+            .unwrap();
+        let cb = composer
+            .compose(
+                &w,
+                &notification(Kind::Reminder, 0, b, &[], date(2027, 2, 15)),
+                Some(LINK),
+                date(2027, 2, 15),
+            )
+            .unwrap();
+        assert_ne!(ca.message_id, cb.message_id, "{a} / {b}");
+        for c in [&ca, &cb] {
+            let id = &c.message_id;
+            assert!(id.is_ascii() && !id.contains(' '), "{id}");
+            assert!(id.len() < 200, "{id}");
+            assert_eq!(parse(&c.raw).header("Message-ID"), *id);
+            // Every header line stays within RFC 5322's 998 octets.
+            let raw = String::from_utf8_lossy(&c.raw);
+            let head = raw.split("\r\n\r\n").next().unwrap();
+            assert!(head.split("\r\n").all(|l| l.len() <= 998), "{head}");
+            transport.send(FROM, &c.to, &c.raw).await.unwrap();
+            sent += 1;
+        }
+        // Stable: the same key gives the same id again.
+        let again = composer
+            .compose(
+                &w,
+                &notification(Kind::Reminder, 0, a, &[], date(2027, 2, 15)),
+                Some(LINK),
+                date(2027, 2, 15),
+            )
+            .unwrap();
+        assert_eq!(again.message_id, ca.message_id);
+    }
+    let files = std::fs::read_dir(&s.dir).unwrap().count();
+    assert_eq!(files, sent, "one file per message sent");
+}
+
+#[test]
+fn thread_ids_differ_for_long_task_ids_that_differ_at_the_end() {
+    let mut w = wheel(Language::Da);
+    let base = w.tasks[0].clone();
+    let ids = [
+        format!("{}a", "t".repeat(249)),
+        format!("{}b", "t".repeat(249)),
+    ];
+    let composer = Composer::new(&settings()).unwrap();
+    let mut threads = Vec::new();
+    for id in &ids {
+        let mut t = base.clone();
+        t.id = id.clone();
+        w.tasks = vec![t];
+        let mut n = reminder();
+        n.task = id.clone();
+        n.key = format!("{id}/2027/reminder/0/soren");
+        let c = composer.compose(&w, &n, Some(LINK), n.date).unwrap();
+        let m = parse(&c.raw);
+        let thread = m.header("In-Reply-To");
+        assert!(thread.len() < 200, "{thread}");
+        threads.push(thread);
+    }
+    assert_ne!(threads[0], threads[1]);
+}
+
+#[tokio::test]
+async fn the_file_transport_never_overwrites_a_file_it_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox");
+    let mut s = settings();
+    s.dir = outbox.clone();
+    let transport = Transport::new(&s, None).unwrap();
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+    let name = format!(
+        "{}.eml",
+        r.message_id.trim_start_matches('<').trim_end_matches('>')
+    );
+    std::fs::create_dir_all(&outbox).unwrap();
+    std::fs::write(outbox.join(&name), b"someone else's file").unwrap();
+
+    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Permanent(m) if m.contains("already exists")),
+        "{err:?}"
+    );
+    assert_eq!(
+        std::fs::read(outbox.join(&name)).unwrap(),
+        b"someone else's file"
+    );
+    let left: Vec<_> = std::fs::read_dir(&outbox).unwrap().collect();
+    assert_eq!(left.len(), 1, "no temporary file left behind");
 }
