@@ -292,7 +292,27 @@ impl Checker<'_> {
     }
 
     fn people(&mut self, raw: BTreeMap<String, super::raw::RawPerson>) {
+        // Deputies name other people, so they are checked once every key is known.
+        let keys: Vec<String> = raw.keys().cloned().collect();
         for (key, person) in raw {
+            let deputy = person.deputy.and_then(|d| {
+                let name = d.get_ref();
+                if *name == key {
+                    self.report(
+                        d.span(),
+                        format!("person {key:?}: cannot be their own deputy"),
+                    );
+                    None
+                } else if !keys.contains(name) {
+                    self.report(
+                        d.span(),
+                        format!("unknown person {name:?} as deputy of person {key:?}"),
+                    );
+                    None
+                } else {
+                    Some(name.clone())
+                }
+            });
             let name = person.name.get_ref().trim().to_string();
             if name.is_empty() {
                 self.report(person.name.span(), format!("person {key:?}: empty name"));
@@ -304,7 +324,15 @@ impl Checker<'_> {
                     format!("person {key:?}: bad e-mail address {email:?}"),
                 );
             }
-            self.people.insert(key.clone(), Person { key, name, email });
+            self.people.insert(
+                key.clone(),
+                Person {
+                    key,
+                    name,
+                    email,
+                    deputy,
+                },
+            );
         }
     }
 
