@@ -2,6 +2,7 @@
 //! settings and wheel loaded from it), dispatch, output and exit codes.
 //! Everything that touches the clock for a command does it here, once.
 
+mod away;
 mod output;
 
 use std::io::IsTerminal;
@@ -9,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 
 use crate::calendar::{resolve_local, Calendar};
 use crate::planner;
 use crate::settings::Settings;
-use crate::store::{CompletionOutcome, NewCompletion, Store, Via};
+use crate::store::{AbsenceFilter, CompletionOutcome, NewCompletion, Store, Via};
 use crate::wheel::{self, Wheel};
 
 /// A compliance calendar (årshjul) that runs itself.
@@ -76,11 +77,41 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
     },
-    /// Completions and notifications, newest first.
+    /// Completions and notifications, newest first; then absences.
     History {
         task: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Record that someone is away (their messages go To their deputy,
+    /// with them in Cc), list absences, or cancel one.
+    #[command(group(ArgGroup::new("action").required(true).args(["person", "list", "cancel"])))]
+    Away {
+        /// The person away: a key of [people] in the wheel. Needs --from and --to.
+        #[arg(value_name = "KEY", requires_all = ["from", "to"])]
+        person: Option<String>,
+        /// First day away (local date, inclusive).
+        #[arg(long, value_name = "YYYY-MM-DD", requires = "person")]
+        from: Option<NaiveDate>,
+        /// Last day away (local date, inclusive).
+        #[arg(long, value_name = "YYYY-MM-DD", requires = "person")]
+        to: Option<NaiveDate>,
+        /// Who stands in (a person key); default: the person's `deputy` in
+        /// the wheel. Without either the absence is refused.
+        #[arg(long, value_name = "OTHER", requires = "person")]
+        deputy: Option<String>,
+        /// Why, for the record.
+        #[arg(long, value_name = "TEXT", requires = "person")]
+        note: Option<String>,
+        /// List current and future absences (not cancelled) instead.
+        #[arg(long)]
+        list: bool,
+        /// With --list: print JSON.
+        #[arg(long, requires = "list")]
+        json: bool,
+        /// Cancel absence ID (see --list); the record stays, marked cancelled.
+        #[arg(long, value_name = "ID")]
+        cancel: Option<i64>,
     },
 }
 
@@ -185,6 +216,31 @@ fn dispatch(args: Args) -> CmdResult {
             at,
         } => done(&loaded, now, &task, period, by, note, at),
         Command::History { task, json } => history(&loaded, task.as_deref(), json),
+        Command::Away {
+            person,
+            from,
+            to,
+            deputy,
+            note,
+            list,
+            json,
+            cancel,
+        } => {
+            let action = match (person, from, to, cancel) {
+                (Some(person), Some(from), Some(to), _) => away::Action::Record {
+                    person,
+                    from,
+                    to,
+                    deputy,
+                    note,
+                },
+                (_, _, _, Some(id)) => away::Action::Cancel(id),
+                _ if list => away::Action::List { json },
+                // clap's group and `requires` leave no other case.
+                _ => return Err(Failure::usage("name a person, --list or --cancel ID")),
+            };
+            away::away(&loaded, now, action)
+        }
     }
 }
 
@@ -306,13 +362,27 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
         Some(s) => s.failed_notifications()?,
         None => Vec::new(),
     };
+    let today = Calendar::new(&wheel.organisation).local_date(&now);
+    let away_now = match &store {
+        Some(s) => away::current(wheel, s.absences(AbsenceFilter::ActiveFrom(today))?, today),
+        None => Vec::new(),
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if json {
-        output::status_json(&mut out, wheel, local_now(wheel, now), &rows, &failed)
+        let absences = away::status_json(&away_now);
+        output::status_json(
+            &mut out,
+            wheel,
+            local_now(wheel, now),
+            &rows,
+            &failed,
+            absences,
+        )
     } else {
         let colour = std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         output::status_table(&mut out, wheel, &rows, colour)
+            .and_then(|_| away::status_lines(&mut out, &away_now))
             .and_then(|_| output::failed_table(&mut out, &failed))
     };
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
@@ -428,7 +498,7 @@ fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
     let Some(store) = open_if_present(&loaded.settings)? else {
         let mut out = std::io::stdout().lock();
         let written = if json {
-            output::history_json(&mut out, &[], &[])
+            output::history_json(&mut out, &[], &[], serde_json::json!([]))
         } else {
             Ok(())
         };
@@ -436,11 +506,28 @@ fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
     };
     let completions = store.completions(task)?;
     let notifications = store.notifications(task)?;
+    let mut absences = store.absences(AbsenceFilter::All)?;
+    if let Some(id) = task {
+        // A task's history shows the absences of the people it addresses.
+        let people: Vec<&String> = loaded
+            .wheel
+            .task(id)
+            .map(|t| {
+                t.owners
+                    .iter()
+                    .chain(t.escalate.iter().map(|e| &e.to))
+                    .collect()
+            })
+            .unwrap_or_default();
+        absences.retain(|a| people.contains(&&a.person));
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if json {
-        output::history_json(&mut out, &completions, &notifications)
+        let list = absences.iter().map(away::absence_json).collect();
+        output::history_json(&mut out, &completions, &notifications, list)
     } else {
         output::history_table(&mut out, &completions, &notifications)
+            .and_then(|_| away::history_table(&mut out, &absences))
     };
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
 }

@@ -191,6 +191,7 @@ pub fn status_json(
     now: DateTime<FixedOffset>,
     rows: &[(StatusRow, Option<Completion>)],
     failed: &[NotificationRecord],
+    absences: Value,
 ) -> io::Result<()> {
     let tasks: Vec<Value> = rows
         .iter()
@@ -210,7 +211,7 @@ pub fn status_json(
         })
         .collect();
     let failed: Vec<Value> = failed.iter().map(notification_json).collect();
-    let doc = json!({"now": rfc3339(&now), "tasks": tasks, "failed_notifications": failed});
+    let doc = json!({"now": rfc3339(&now), "tasks": tasks, "failed_notifications": failed, "absences": absences});
     serde_json::to_writer(&mut *out, &doc)?;
     writeln!(out)
 }
@@ -304,6 +305,7 @@ fn notification_json(n: &NotificationRecord) -> Value {
         "period": n.period,
         "kind": n.kind,
         "to": n.to.first().cloned().unwrap_or_default(),
+        "cc": n.cc,
         "sent_at": n.sent_at.as_ref().map(rfc3339),
         "state": state_str(n.state),
         "attempts": n.attempts,
@@ -337,6 +339,7 @@ pub fn history_json(
     out: &mut impl Write,
     completions: &[Completion],
     notifications: &[NotificationRecord],
+    absences: Value,
 ) -> io::Result<()> {
     let completions: Vec<Value> = completions
         .iter()
@@ -345,7 +348,7 @@ pub fn history_json(
     let notifications: Vec<Value> = notifications.iter().map(notification_json).collect();
     serde_json::to_writer(
         &mut *out,
-        &json!({"completions": completions, "notifications": notifications}),
+        &json!({"completions": completions, "notifications": notifications, "absences": absences}),
     )?;
     writeln!(out)
 }
@@ -386,14 +389,20 @@ pub fn history_table(
                 state = format!("{state} after {} attempts: {e}", n.attempts);
             }
         }
+        let cc = if n.cc.is_empty() {
+            String::new()
+        } else {
+            format!(" cc {}", n.cc.join(", "))
+        };
         writeln!(
             out,
-            "  {}  {:<10} {:<24} {:<10} to {}  [{}]",
+            "  {}  {:<10} {:<24} {:<10} to {}{}  [{}]",
             when,
             n.kind,
             n.task,
             n.period,
             n.to.join(", "),
+            cc,
             state
         )?;
     }

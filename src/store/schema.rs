@@ -12,7 +12,7 @@ pub(super) const APPLICATION_ID: i64 = 0x6172_7368;
 
 /// Migration scripts: `MIGRATIONS[n]` takes the schema from version `n` to
 /// `n + 1`. Scripts are only ever appended; a released one never changes.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2_ABSENCES];
 
 /// Version 1. Times are RFC 3339 text with their offset, as given; each
 /// time that is compared or sorted also has a `*_utc` twin in a fixed-width
@@ -95,6 +95,47 @@ CREATE INDEX outbox_failed ON outbox (created_utc, id) WHERE state = 'failed';
 CREATE TRIGGER outbox_never_delete BEFORE DELETE ON outbox
 BEGIN
     SELECT RAISE(ABORT, 'outbox rows keep notifications from being sent twice and cannot be deleted');
+END;
+"#;
+
+/// Absences (`arshjul away`): who is away from when to when (inclusive
+/// local dates), who stands in, who recorded it. Audit evidence like the
+/// completions: never deleted, and the only change ever made is setting the
+/// cancellation columns once.
+const V2_ABSENCES: &str = r#"
+CREATE TABLE absences (
+    id           INTEGER PRIMARY KEY,
+    person       TEXT NOT NULL,
+    from_date    TEXT NOT NULL,
+    to_date      TEXT NOT NULL,
+    deputy       TEXT NOT NULL,
+    note         TEXT,
+    recorded_at  TEXT NOT NULL,
+    recorded_by  TEXT NOT NULL,
+    cancelled_at TEXT,
+    cancelled_by TEXT,
+    CHECK (from_date <= to_date),
+    CHECK (deputy <> person),
+    CHECK ((cancelled_at IS NULL) = (cancelled_by IS NULL))
+) STRICT;
+CREATE INDEX absences_to ON absences (to_date) WHERE cancelled_at IS NULL;
+CREATE TRIGGER absences_never_delete BEFORE DELETE ON absences
+BEGIN
+    SELECT RAISE(ABORT, 'absences are audit evidence and cannot be deleted');
+END;
+CREATE TRIGGER absences_only_cancelled_once BEFORE UPDATE ON absences
+WHEN OLD.cancelled_at IS NOT NULL
+    OR NEW.cancelled_at IS NULL
+    OR NEW.id IS NOT OLD.id
+    OR NEW.person IS NOT OLD.person
+    OR NEW.from_date IS NOT OLD.from_date
+    OR NEW.to_date IS NOT OLD.to_date
+    OR NEW.deputy IS NOT OLD.deputy
+    OR NEW.note IS NOT OLD.note
+    OR NEW.recorded_at IS NOT OLD.recorded_at
+    OR NEW.recorded_by IS NOT OLD.recorded_by
+BEGIN
+    SELECT RAISE(ABORT, 'absences are audit evidence: the only change is one cancellation');
 END;
 "#;
 
