@@ -6,6 +6,7 @@ mod support;
 mod calendar_props;
 mod cli;
 mod daemon;
+mod deputy_away;
 mod e2e;
 mod faults;
 mod mail;
