@@ -85,7 +85,10 @@ enum Command {
     },
     /// Record that someone is away (their messages go To their deputy,
     /// with them in Cc), list absences, or cancel one.
-    #[command(group(ArgGroup::new("action").required(true).args(["person", "list", "cancel"])))]
+    #[command(
+        group(ArgGroup::new("action").required(true).args(["person", "list", "cancel"])),
+        after_help = "Examples:\n  arshjul away anna --from 2027-07-01 --to 2027-07-23 --deputy bo --note Sommerferie\n  arshjul away --list\n  arshjul away --cancel 3"
+    )]
     Away {
         /// The person away: a key of [people] in the wheel. Needs --from and --to.
         #[arg(value_name = "KEY", requires_all = ["from", "to"])]

@@ -633,3 +633,73 @@ fn absences_are_audit_evidence_the_database_refuses_to_change_or_delete_them() {
         .unwrap();
     assert_eq!(rows, 1);
 }
+
+/// The deputy lines in English, from the composer itself: plain and HTML
+/// parts of the reminder, the repeat and both escalation cases.
+#[test]
+fn the_english_templates_say_why_the_deputy_gets_the_message() {
+    use arshjul::mail::Composer;
+    use arshjul::planner::{self, Absence, History};
+
+    let wheel = arshjul::wheel::parse(
+        &WHEEL.replace("language = \"da\"", "language = \"en\""),
+        "w",
+    )
+    .unwrap();
+    let composer = Composer::new(&arshjul::settings::Settings::default().mail).unwrap();
+    let history = |person: &str, deputy: &str| History {
+        absences: vec![Absence {
+            id: 1,
+            person: person.into(),
+            from: date(2027, 7, 1),
+            to: date(2027, 7, 23),
+            deputy: deputy.into(),
+        }],
+        ..History::default()
+    };
+    let compose = |h: &History, day: NaiveDate, kind: &str| {
+        let now = Copenhagen
+            .from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap())
+            .unwrap()
+            .with_timezone(&Utc);
+        let pass = planner::pass(&wheel, h, now);
+        let n = pass
+            .send
+            .iter()
+            .find(|n| n.kind.as_str() == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {:?}", pass.send));
+        let composed = composer
+            .compose(&wheel, n, Some("https://x.example/done/t"), day)
+            .unwrap();
+        let raw = String::from_utf8(composed.raw).unwrap();
+        (part(&raw, "text/plain"), part(&raw, "text/html"))
+    };
+
+    let why = "You receive this message as the deputy of Anna Hansen, who is away up to and including 23 July 2027.";
+    let (text, html) = compose(&history("anna", "bo"), date(2027, 7, 5), "reminder");
+    assert!(text.contains(why), "{text}");
+    assert!(html.contains(&format!("<p>{why}</p>")), "{html}");
+
+    // The repeat (26 July, Anna still away in this history) is not "yours".
+    let mut late = history("anna", "bo");
+    late.absences[0].to = date(2027, 7, 30);
+    let (text, html) = compose(&late, date(2027, 7, 26), "repeat");
+    assert!(text.contains("A task in the compliance calendar"), "{text}");
+    assert!(!text.contains("One of your tasks"), "{text}");
+    assert!(
+        html.contains("away up to and including 30 July 2027"),
+        "{html}"
+    );
+
+    // The escalation to an absent chief goes to the deputy, who is told why.
+    let (text, html) = compose(&history("chef", "carl"), date(2027, 7, 19), "escalation");
+    let chief = "You receive this message as the deputy of Chefen, who is step 1 of the task's escalation chain and away up to and including 23 July 2027.";
+    assert!(text.contains(chief), "{text}");
+    assert!(html.contains(chief), "{html}");
+
+    // The escalation copying an absent owner names her deputy.
+    let (text, html) = compose(&history("anna", "bo"), date(2027, 7, 19), "escalation");
+    let copy = "Anna Hansen is away up to and including 23 July 2027; their deputy Bo Berg has a copy as well.";
+    assert!(text.contains(copy), "{text}");
+    assert!(html.contains(copy), "{html}");
+}
