@@ -134,7 +134,9 @@ pub fn standing_in(
 /// away on `day`: an absent addressee's message goes To their deputy with
 /// the addressee in Cc; an absent person in Cc keeps their copy and their
 /// deputy gets one too. The key is left as it is: the message is still the
-/// addressee's, only delivered to whoever stands in.
+/// addressee's, only delivered to whoever stands in. A deputy who owns the
+/// task as well already gets its reminders and repeats, so the absent
+/// owner's stay with the owner.
 fn route(wheel: &Wheel, absences: &[Absence], day: NaiveDate, mut n: Notification) -> Notification {
     if absences.is_empty() {
         return n;
@@ -144,7 +146,15 @@ fn route(wheel: &Wheel, absences: &[Absence], day: NaiveDate, mut n: Notificatio
             n.cc_deputies.push(s);
         }
     }
-    if let Some(s) = standing_in(wheel, absences, &n.to, day) {
+    // A deputy who owns the task too gets their own reminders and repeats
+    // of it: they are not sent a second copy on the owner's behalf.
+    let co_owner = |deputy: &str| {
+        n.kind != Kind::Escalation
+            && wheel
+                .task(&n.task)
+                .is_some_and(|t| t.owners.iter().any(|o| o == deputy))
+    };
+    if let Some(s) = standing_in(wheel, absences, &n.to, day).filter(|s| !co_owner(&s.deputy)) {
         n.cc.insert(0, std::mem::replace(&mut n.to, s.deputy.clone()));
         n.on_behalf = Some(s);
     }

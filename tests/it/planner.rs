@@ -754,3 +754,39 @@ fn a_deputy_no_longer_in_the_wheel_means_the_person_gets_their_own_mail() {
         &["2027-02-22 reminder policy-review/2027 -> anna"],
     );
 }
+
+#[test]
+fn a_deputy_who_owns_the_task_too_gets_no_second_copy_of_a_reminder() {
+    // Anna and Dorte own the review together; Anna is away with Dorte as
+    // deputy. Dorte gets her own reminder; Anna's is not doubled onto her.
+    let w = wheel_with(
+        Some("2027-01-01"),
+        &format!(
+            "{}\n[people.dorte]\nname = \"Dorte\"\nemail = \"dorte@example.dk\"\n",
+            POLICY.replace("owner = \"anna\"", "owner = [\"anna\", \"dorte\"]")
+        ),
+    );
+    let h = away(vec![absence(
+        1,
+        "anna",
+        "2027-02-01",
+        "2027-03-31",
+        "dorte",
+    )]);
+    check_pass(
+        &w,
+        &h,
+        "2027-02-22T08:05:00+01:00",
+        &[
+            "2027-02-22 reminder policy-review/2027 -> anna",
+            "2027-02-22 reminder policy-review/2027 -> dorte",
+        ],
+    );
+    // The escalation to Bo copies both owners; Dorte is copied once.
+    check_pass(
+        &w,
+        &h,
+        "2027-03-08T08:05:00+01:00",
+        &["2027-03-08 escalation policy-review/2027 -> bo cc anna,dorte"],
+    );
+}
