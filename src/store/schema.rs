@@ -219,4 +219,34 @@ mod tests {
     fn the_application_id_in_the_first_migration_is_the_constant() {
         assert!(V1.contains(&format!("application_id = {APPLICATION_ID};")));
     }
+
+    #[test]
+    fn a_version_1_database_keeps_its_data_and_gains_the_absences_table() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO tasks (id, title, first_seen) VALUES ('t', 'T', '2027-01-01')",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), LATEST);
+        let tasks: i64 = conn
+            .query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tasks, 1);
+        let insert =
+            "INSERT INTO absences (person, from_date, to_date, deputy, recorded_at, recorded_by)
+                      VALUES (?1, ?2, ?3, ?4, '2027-06-30T12:00:00+02:00', 'x')";
+        conn.execute(insert, ["anna", "2027-07-01", "2027-07-14", "bo"])
+            .unwrap();
+        // The table's own checks: no self-deputy, no reversed dates.
+        assert!(conn
+            .execute(insert, ["anna", "2027-07-01", "2027-07-14", "anna"])
+            .is_err());
+        assert!(conn
+            .execute(insert, ["anna", "2027-07-14", "2027-07-01", "bo"])
+            .is_err());
+    }
 }
