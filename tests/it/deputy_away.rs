@@ -511,8 +511,14 @@ fn cancelling_an_absence_restores_the_routing_and_keeps_the_record() {
         "{table}"
     );
 
+    // While it stands, the reminder goes to Carl.
+    let mails = world.tick(date(2027, 7, 5));
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, strings(&["carl@kommune.example"]));
+    assert_eq!(mails[0].cc, strings(&[ANNA]));
+
     let cancelled = world
-        .run(&["--now", "2027-07-02", "away", "--cancel", "1"])
+        .run(&["--now", "2027-07-06", "away", "--cancel", "1"])
         .expect(0);
     assert!(
         cancelled.stdout().contains("absence 1 cancelled"),
@@ -526,13 +532,15 @@ fn cancelling_an_absence_restores_the_routing_and_keeps_the_record() {
         again.stdout()
     );
 
-    let mails = world.tick(date(2027, 7, 5));
+    // Cancelled: the escalation of 19 July copies Anna alone, not Carl.
+    let mails = world.tick(date(2027, 7, 19));
     assert_eq!(mails.len(), 1);
-    assert_eq!(mails[0].to, strings(&[ANNA]));
-    assert!(mails[0].cc.is_empty());
+    assert_eq!(mails[0].kind, "escalation");
+    assert_eq!(mails[0].to, strings(&[CHEF]));
+    assert_eq!(mails[0].cc, strings(&[ANNA]));
 
     let list = world
-        .run(&["--now", "2027-07-05", "away", "--list"])
+        .run(&["--now", "2027-07-06", "away", "--list"])
         .expect(0)
         .stdout();
     assert!(list.contains("No current or future absences."), "{list}");
@@ -544,7 +552,7 @@ fn cancelling_an_absence_restores_the_routing_and_keeps_the_record() {
     assert!(
         history["absences"][0]["cancelled_at"]
             .as_str()
-            .is_some_and(|t| t.starts_with("2027-07-02T12:00:00")),
+            .is_some_and(|t| t.starts_with("2027-07-06T12:00:00")),
         "{history}"
     );
 }
