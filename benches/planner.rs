@@ -23,6 +23,7 @@ pub fn wheel(n: usize) -> Wheel {
                 key: key.into(),
                 name: key.into(),
                 email: format!("{key}@example.dk"),
+                deputy: None,
             },
         );
     }

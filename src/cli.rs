@@ -2,6 +2,7 @@
 //! settings and wheel loaded from it), dispatch, output and exit codes.
 //! Everything that touches the clock for a command does it here, once.
 
+mod away;
 mod mail_test;
 pub(crate) mod output;
 
@@ -10,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 
 use crate::calendar::{resolve_local, Calendar};
 use crate::planner;
 use crate::settings::Settings;
 use crate::store::{
-    CompletionOutcome, NewCompletion, NewRetraction, RetractionOutcome, Store, Via,
+    AbsenceFilter, CompletionOutcome, NewCompletion, NewRetraction, RetractionOutcome, Store, Via,
 };
 use crate::wheel::{self, Wheel};
 
@@ -124,12 +125,45 @@ enum Command {
         by: Option<String>,
     },
     /// Completions (and their retractions), notifications and requests for
-    /// a fresh link, newest first.
+    /// a fresh link, newest first; then absences.
     History {
         /// Only this task's (its id; also a task gone from the wheel).
         task: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Record that someone is away (their messages go To their deputy,
+    /// with them in Cc), list absences, or cancel one.
+    #[command(
+        group(ArgGroup::new("action").required(true).args(["person", "list", "cancel"])),
+        after_help = "Examples:\n  arshjul away anna --from 2027-07-01 --to 2027-07-23 --deputy bo --note Sommerferie\n  arshjul away --list\n  arshjul away --cancel 3"
+    )]
+    Away {
+        /// The person away: a key of [people] in the wheel. Needs --from and --to.
+        #[arg(value_name = "KEY", requires_all = ["from", "to"])]
+        person: Option<String>,
+        /// First day away (local date, inclusive).
+        #[arg(long, value_name = "YYYY-MM-DD", requires = "person")]
+        from: Option<NaiveDate>,
+        /// Last day away (local date, inclusive).
+        #[arg(long, value_name = "YYYY-MM-DD", requires = "person")]
+        to: Option<NaiveDate>,
+        /// Who stands in (a person key); default: the person's `deputy` in
+        /// the wheel. Without either the absence is refused.
+        #[arg(long, value_name = "OTHER", requires = "person")]
+        deputy: Option<String>,
+        /// Why, for the record.
+        #[arg(long, value_name = "TEXT", requires = "person")]
+        note: Option<String>,
+        /// List current and future absences (not cancelled) instead.
+        #[arg(long)]
+        list: bool,
+        /// With --list: print JSON.
+        #[arg(long, requires = "list")]
+        json: bool,
+        /// Cancel absence ID (see --list); the record stays, marked cancelled.
+        #[arg(long, value_name = "ID")]
+        cancel: Option<i64>,
     },
     /// Mail set-up: try the configured transport.
     Mail {
@@ -271,6 +305,31 @@ fn dispatch(args: Args) -> CmdResult {
         Command::Mail {
             command: MailCommand::Test { to },
         } => mail_test::run(&loaded, &to),
+        Command::Away {
+            person,
+            from,
+            to,
+            deputy,
+            note,
+            list,
+            json,
+            cancel,
+        } => {
+            let action = match (person, from, to, cancel) {
+                (Some(person), Some(from), Some(to), _) => away::Action::Record {
+                    person,
+                    from,
+                    to,
+                    deputy,
+                    note,
+                },
+                (_, _, _, Some(id)) => away::Action::Cancel(id),
+                _ if list => away::Action::List { json },
+                // clap's group and `requires` leave no other case.
+                _ => return Err(Failure::usage("name a person, --list or --cancel ID")),
+            };
+            away::away(&loaded, now, action)
+        }
     }
 }
 
@@ -474,6 +533,11 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
         Some(s) => s.engine_state()?.held,
         None => None,
     };
+    let today = Calendar::new(&wheel.organisation).local_date(&now);
+    let away_now = match &store {
+        Some(s) => away::current(wheel, s.absences(AbsenceFilter::ActiveFrom(today))?, today),
+        None => Vec::new(),
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if let (Some(h), false) = (&held, json) {
         let line = output::held_line(h);
@@ -485,14 +549,18 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
             wheel,
             local_now(wheel, now),
             &rows,
-            &failed,
-            &deferred,
-            held.as_ref(),
+            &output::StatusLists {
+                failed: &failed,
+                deferred: &deferred,
+                held: held.as_ref(),
+                absences: away::status_json(&away_now),
+            },
         )
     } else {
         let colour = std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         output::status_table(&mut out, wheel, &rows, colour)
+            .and_then(|_| away::status_lines(&mut out, &away_now))
             .and_then(|_| output::failed_table(&mut out, &failed))
             .and_then(|_| output::deferred_table(&mut out, &deferred))
     };
@@ -692,7 +760,7 @@ fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
     let Some(store) = open_if_present(&loaded.settings)? else {
         let mut out = std::io::stdout().lock();
         let written = if json {
-            output::history_json(&mut out, &[], &[], &[])
+            output::history_json(&mut out, &[], &[], &[], serde_json::json!([]))
         } else {
             Ok(())
         };
@@ -708,12 +776,29 @@ fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
         }
     }
     let requests = store.link_requests(task)?;
+    let mut absences = store.absences(AbsenceFilter::All)?;
+    if let Some(id) = task {
+        // A task's history shows the absences of the people it addresses.
+        let people: Vec<&String> = loaded
+            .wheel
+            .task(id)
+            .map(|t| {
+                t.owners
+                    .iter()
+                    .chain(t.escalate.iter().map(|e| &e.to))
+                    .collect()
+            })
+            .unwrap_or_default();
+        absences.retain(|a| people.contains(&&a.person));
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if json {
-        output::history_json(&mut out, &completions, &notifications, &requests)
+        let list = absences.iter().map(away::absence_json).collect();
+        output::history_json(&mut out, &completions, &notifications, &requests, list)
     } else {
         output::history_table(&mut out, &completions, &notifications)
             .and_then(|()| output::link_requests_table(&mut out, &requests))
+            .and_then(|()| away::history_table(&mut out, &absences))
     };
     let bursts = match (task, json) {
         (None, false) => store.accepted_bursts()?,

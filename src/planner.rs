@@ -78,6 +78,99 @@ pub struct TaskHistory {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
     pub tasks: HashMap<String, TaskHistory>,
+    /// Absences not cancelled (at least those that reach today or later).
+    pub absences: Vec<Absence>,
+}
+
+/// A person's recorded absence (`arshjul away`), as the planner needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Absence {
+    /// The store's id: of two absences covering one day, the later
+    /// recorded (higher id) decides.
+    pub id: i64,
+    pub person: String,
+    /// First and last local day away, inclusive.
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Person key of the deputy.
+    pub deputy: String,
+}
+
+/// Someone away, and who stands in for them on a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// The person away.
+    pub person: String,
+    /// Their deputy.
+    pub deputy: String,
+    /// The last day of the absence.
+    pub until: NaiveDate,
+}
+
+/// Who stands in for `person` on `day`: the deputy of the latest recorded
+/// absence covering that day, if that deputy is in the wheel and not away
+/// that day too. `None`: the person gets their messages themselves (not
+/// away, or nobody present to stand in). One step only, so never a loop.
+pub fn standing_in(
+    wheel: &Wheel,
+    absences: &[Absence],
+    person: &str,
+    day: NaiveDate,
+) -> Option<Standing> {
+    let away = |who: &str| {
+        absences
+            .iter()
+            .filter(|a| a.person == who && a.from <= day && day <= a.to)
+            .max_by_key(|a| a.id)
+    };
+    let absence = away(person)?;
+    let deputy = absence.deputy.as_str();
+    if deputy == person || wheel.person(deputy).is_none() || away(deputy).is_some() {
+        return None;
+    }
+    Some(Standing {
+        person: person.to_string(),
+        deputy: deputy.to_string(),
+        until: absence.to,
+    })
+}
+
+/// Sends a notification to the deputies of the people it addresses who are
+/// away on `day`: an absent addressee's message goes To their deputy with
+/// the addressee in Cc; an absent person in Cc keeps their copy and their
+/// deputy gets one too. The key is left as it is: the message is still the
+/// addressee's, only delivered to whoever stands in. A deputy who owns the
+/// task as well already gets its reminders and repeats, so the absent
+/// owner's stay with the owner.
+fn route(wheel: &Wheel, absences: &[Absence], day: NaiveDate, mut n: Notification) -> Notification {
+    if absences.is_empty() {
+        return n;
+    }
+    for person in &n.cc {
+        if let Some(s) = standing_in(wheel, absences, person, day) {
+            n.cc_deputies.push(s);
+        }
+    }
+    // A deputy who owns the task too gets their own reminders and repeats
+    // of it: they are not sent a second copy on the owner's behalf.
+    let co_owner = |deputy: &str| {
+        n.kind != Kind::Escalation
+            && wheel
+                .task(&n.task)
+                .is_some_and(|t| t.owners.iter().any(|o| o == deputy))
+    };
+    if let Some(s) = standing_in(wheel, absences, &n.to, day).filter(|s| !co_owner(&s.deputy)) {
+        n.cc.insert(0, std::mem::replace(&mut n.to, s.deputy.clone()));
+        n.on_behalf = Some(s);
+    }
+    for s in &n.cc_deputies {
+        if s.deputy != n.to && !n.cc.contains(&s.deputy) {
+            n.cc.push(s.deputy.clone());
+        }
+    }
+    let to = n.to.clone();
+    n.cc.retain(|c| *c != to);
+    n
 }
 
 /// One notification that is due: the planner's unit of work for `tick`.
@@ -95,10 +188,25 @@ pub struct Notification {
     /// The day it belongs to (after moving off closed days).
     pub date: NaiveDate,
     pub at: DateTime<Tz>,
-    /// Person key addressed (To).
+    /// Person key addressed (To): the owner or escalation target, or their
+    /// deputy while they are away (then `on_behalf` says for whom).
     pub to: String,
-    /// Person keys copied (Cc): the owners, on escalations.
+    /// Person keys copied (Cc): the owners, on escalations; an absent
+    /// addressee; the deputies of absent owners copied.
     pub cc: Vec<String>,
+    /// Set when `to` is a deputy: whom they stand in for, and until when.
+    /// The key's recipient part stays that person's.
+    pub on_behalf: Option<Standing>,
+    /// People in Cc who are away, whose deputies are in Cc too.
+    pub cc_deputies: Vec<Standing>,
+}
+
+impl Notification {
+    /// The person the message is meant for (the key's recipient part):
+    /// `to`, unless a deputy receives it on their behalf.
+    pub fn addressee(&self) -> &str {
+        self.on_behalf.as_ref().map_or(&self.to, |s| &s.person)
+    }
 }
 
 /// The result of one pass at `now`.
@@ -565,6 +673,8 @@ pub fn pass(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Pass {
                 at: cal.send_instant(date),
                 to: to.to_string(),
                 cc,
+                on_behalf: None,
+                cc_deputies: Vec::new(),
             };
 
             // The owners: the latest of their reminders, repeats and the
@@ -615,6 +725,10 @@ pub fn pass(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Pass {
             }
         }
     }
+    let mut send: Vec<Notification> = send
+        .into_iter()
+        .map(|n| route(wheel, &history.absences, today, n))
+        .collect();
     send.sort_by(|a, b| {
         (a.at, &a.task, &a.period, &a.key).cmp(&(b.at, &b.task, &b.period, &b.key))
     });

@@ -185,6 +185,8 @@ impl Engine {
             at: now.with_timezone(&self.wheel.organisation.timezone),
             to: r.person.clone(),
             cc: Vec::new(),
+            on_behalf: None,
+            cc_deputies: Vec::new(),
         }
     }
 
@@ -721,6 +723,8 @@ mod tests {
                 .unwrap(),
             to: "digitalisering".into(),
             cc: Vec::new(),
+            on_behalf: None,
+            cc_deputies: Vec::new(),
         }
     }
 

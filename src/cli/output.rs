@@ -238,14 +238,24 @@ fn last_done_json(c: &Option<Completion>) -> Value {
     }
 }
 
+/// What `status` shows besides the task rows.
+pub struct StatusLists<'a> {
+    /// Messages refused for good.
+    pub failed: &'a [NotificationRecord],
+    /// Messages deferred by a temporary failure, with their next attempt.
+    pub deferred: &'a [(NotificationRecord, Option<DateTime<FixedOffset>>)],
+    /// Why the brake holds the engine, if it does.
+    pub held: Option<&'a Held>,
+    /// Current absences, as `away::status_json` gives them.
+    pub absences: Value,
+}
+
 pub fn status_json(
     out: &mut impl Write,
     wheel: &Wheel,
     now: DateTime<FixedOffset>,
     rows: &[(StatusRow, Option<Completion>)],
-    failed: &[NotificationRecord],
-    deferred: &[(NotificationRecord, Option<DateTime<FixedOffset>>)],
-    held: Option<&Held>,
+    lists: &StatusLists<'_>,
 ) -> io::Result<()> {
     let tasks: Vec<Value> = rows
         .iter()
@@ -264,11 +274,14 @@ pub fn status_json(
             })
         })
         .collect();
-    let failed: Vec<Value> = failed.iter().map(notification_json).collect();
-    let held = held.map(|h| json!({"since": rfc3339(&h.since), "reason": h.reason}));
+    let failed: Vec<Value> = lists.failed.iter().map(notification_json).collect();
+    let held = lists
+        .held
+        .map(|h| json!({"since": rfc3339(&h.since), "reason": h.reason}));
     let doc = json!({"now": rfc3339(&now), "held": held, "tasks": tasks,
                      "failed_notifications": failed,
-                     "deferred_notifications": deferred_json(deferred)});
+                     "deferred_notifications": deferred_json(lists.deferred),
+                     "absences": lists.absences});
     serde_json::to_writer(&mut *out, &doc)?;
     writeln!(out)
 }
@@ -367,6 +380,7 @@ fn notification_json(n: &NotificationRecord) -> Value {
         "period": n.period,
         "kind": n.kind,
         "to": n.to.first().cloned().unwrap_or_default(),
+        "cc": n.cc,
         "sent_at": n.sent_at.as_ref().map(rfc3339),
         "state": state_str(n.state),
         "attempts": n.attempts,
@@ -470,6 +484,7 @@ pub fn history_json(
     completions: &[CompletionRecord],
     notifications: &[NotificationRecord],
     link_requests: &[LinkRequestRecord],
+    absences: Value,
 ) -> io::Result<()> {
     let mut retractions: Vec<&crate::store::Retraction> = completions
         .iter()
@@ -494,6 +509,7 @@ pub fn history_json(
             "retractions": retractions,
             "notifications": notifications,
             "link_requests": link_requests,
+            "absences": absences,
         }),
     )?;
     writeln!(out)
@@ -560,14 +576,20 @@ pub fn history_table(
                 );
             }
         }
+        let cc = if n.cc.is_empty() {
+            String::new()
+        } else {
+            format!(" cc {}", n.cc.join(", "))
+        };
         writeln!(
             out,
-            "  {}  {:<10} {:<24} {:<10} to {}  [{}]",
+            "  {}  {:<10} {:<24} {:<10} to {}{}  [{}]",
             when,
             clean(&n.kind),
             clean(&n.task),
             clean(&n.period),
             clean(&n.to.join(", ")),
+            clean(&cc),
             state
         )?;
     }

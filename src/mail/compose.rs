@@ -302,6 +302,16 @@ impl Composer {
                 None
             },
             chain,
+            on_behalf: n
+                .on_behalf
+                .as_ref()
+                .map(|s| AwayCtx::of(s, &person, language))
+                .transpose()?,
+            away_owners: n
+                .cc_deputies
+                .iter()
+                .map(|s| AwayCtx::of(s, &person, language))
+                .collect::<Result<Vec<_>, _>>()?,
         };
 
         let subject = one_line(&self.render(language, n.kind, Part::Subject, &ctx)?);
@@ -507,6 +517,39 @@ struct Context {
     /// The escalation level (1 = first step); `none` unless an escalation.
     level: Option<u32>,
     chain: Vec<StepCtx>,
+    /// Set when the recipient is a deputy: the person away they stand in
+    /// for; `none` otherwise.
+    on_behalf: Option<AwayCtx>,
+    /// People copied who are away, whose deputies are copied too.
+    away_owners: Vec<AwayCtx>,
+}
+
+/// Someone away and their deputy, as templates see them.
+#[derive(Debug, Clone, Serialize)]
+struct AwayCtx {
+    /// The person away.
+    name: String,
+    email: String,
+    /// Their last day away, in the language's long form.
+    until: String,
+    /// The deputy's name.
+    deputy: String,
+}
+
+impl AwayCtx {
+    fn of<'w>(
+        s: &crate::planner::Standing,
+        person: &impl Fn(&str) -> Result<&'w Person, MailError>,
+        language: Language,
+    ) -> Result<AwayCtx, MailError> {
+        let away = person(&s.person)?;
+        Ok(AwayCtx {
+            name: away.name.clone(),
+            email: away.email.clone(),
+            until: language.long_date(s.until),
+            deputy: person(&s.deputy)?.name.clone(),
+        })
+    }
 }
 
 impl Context {
@@ -560,6 +603,22 @@ impl Context {
                     name: chief.name,
                     email: chief.email,
                     current: kind == Kind::Escalation,
+                }]
+            } else {
+                Vec::new()
+            },
+            on_behalf: full.then(|| AwayCtx {
+                name: "Anna Hansen".into(),
+                email: "anna@example.dk".into(),
+                until: language.long_date(due),
+                deputy: "Bo Berg".into(),
+            }),
+            away_owners: if full && kind == Kind::Escalation {
+                vec![AwayCtx {
+                    name: "Søren Ærø".into(),
+                    email: "soren@example.dk".into(),
+                    until: language.long_date(due),
+                    deputy: "Bo Berg".into(),
                 }]
             } else {
                 Vec::new()

@@ -3,11 +3,13 @@
 //! schema and its migrations. Knows nothing of SMTP, HTTP or the clock:
 //! every time it records is passed in by the caller.
 
+mod absences;
 mod brake;
 mod codec;
 mod links;
 mod schema;
 
+pub use absences::{AbsenceFilter, AbsenceRecord, CancelOutcome, NewAbsence};
 pub use brake::{AcceptedBurst, EngineState, Held};
 pub use links::{
     LinkAnswer, LinkLimits, LinkRequest, LinkRequestOutcome, LinkRequestRecord, NewLinkRequest,
@@ -218,6 +220,7 @@ pub struct NotificationRecord {
     pub period: String,
     pub kind: String,
     pub to: Vec<String>,
+    pub cc: Vec<String>,
     pub state: MessageState,
     pub attempts: u32,
     pub last_error: Option<String>,
@@ -497,8 +500,9 @@ impl Store {
                 }
             }
         }
+        let absences = absences::for_planner(&snapshot, NaiveDate::MIN)?;
         snapshot.commit()?;
-        Ok(History { tasks })
+        Ok(History { tasks, absences })
     }
 
     /// What the planner needs at one moment, read at a cost that grows with
@@ -510,7 +514,7 @@ impl Store {
     where
         F: FnOnce(&History) -> Vec<(String, String)>,
     {
-        self.load_history_in_view(wheel, view)
+        self.load_history_in_view(wheel, NaiveDate::MIN, view)
             .map(|(history, _)| history)
             .map_err(|f| self.fail(f))
     }
@@ -533,8 +537,13 @@ impl Store {
         wheel: &Wheel,
         now: DateTime<chrono::Utc>,
     ) -> Result<(History, HashMap<String, Completion>), StoreError> {
-        self.load_history_in_view(wheel, |h| crate::planner::periods_in_view(wheel, h, now))
-            .map_err(|f| self.fail(f))
+        // Absences that ended before yesterday (UTC) cannot cover the
+        // local day of `now` in any time zone.
+        let since = now.date_naive().pred_opt().unwrap_or(NaiveDate::MIN);
+        self.load_history_in_view(wheel, since, |h| {
+            crate::planner::periods_in_view(wheel, h, now)
+        })
+        .map_err(|f| self.fail(f))
     }
 
     /// The history in view and each task's latest completion, in one read
@@ -542,6 +551,7 @@ impl Store {
     fn load_history_in_view<F>(
         &self,
         wheel: &Wheel,
+        absences_since: NaiveDate,
         view: F,
     ) -> Result<(History, HashMap<String, Completion>), Fault>
     where
@@ -600,6 +610,7 @@ impl Store {
                 }
             }
         }
+        history.absences = absences::for_planner(&snapshot, absences_since)?;
         snapshot.commit()?;
         Ok((history, latest))
     }
@@ -1033,7 +1044,7 @@ impl Store {
             (|| -> Result<Vec<(NotificationRecord, Option<DateTime<FixedOffset>>)>, Fault> {
                 let mut stmt = self.conn.prepare(
                     "SELECT id, task, period, kind, to_addrs, state, attempts, last_error,
-                        created_at, sent_at, next_attempt_at
+                        created_at, sent_at, next_attempt_at, cc_addrs
                  FROM outbox WHERE state = 'pending' AND attempts > 0
                  ORDER BY due_utc, id",
                 )?;
@@ -1051,6 +1062,7 @@ impl Store {
                         last_error: row.get(7)?,
                         created_at: codec::parse_time(&row.get::<_, String>(8)?, &what)?,
                         sent_at: codec::parse_opt_time(row.get(9)?, &what)?,
+                        cc: codec::parse_addresses(&row.get::<_, String>(11)?, &what)?,
                     };
                     out.push((record, codec::parse_opt_time(row.get(10)?, &what)?));
                 }
@@ -1067,7 +1079,7 @@ impl Store {
         let result = (|| -> Result<Vec<NotificationRecord>, Fault> {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT id, task, period, kind, to_addrs, state, attempts, last_error,
-                        created_at, sent_at
+                        created_at, sent_at, cc_addrs
                  FROM outbox {filter}
                  ORDER BY created_utc DESC, id DESC"
             ))?;
@@ -1085,6 +1097,7 @@ impl Store {
                     last_error: row.get(7)?,
                     created_at: codec::parse_time(&row.get::<_, String>(8)?, &what)?,
                     sent_at: codec::parse_opt_time(row.get(9)?, &what)?,
+                    cc: codec::parse_addresses(&row.get::<_, String>(10)?, &what)?,
                 });
             }
             Ok(out)

@@ -12,7 +12,13 @@ pub(super) const APPLICATION_ID: i64 = 0x6172_7368;
 
 /// Migration scripts: `MIGRATIONS[n]` takes the schema from version `n` to
 /// `n + 1`. Scripts are only ever appended; a released one never changes.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2_RETRACTIONS, V3_LINK_REQUESTS, V4_ENGINE_STATE];
+pub(super) const MIGRATIONS: &[&str] = &[
+    V1,
+    V2_RETRACTIONS,
+    V3_LINK_REQUESTS,
+    V4_ENGINE_STATE,
+    V5_ABSENCES,
+];
 
 /// Version 1. Times are RFC 3339 text with their offset, as given; each
 /// time that is compared or sorted also has a `*_utc` twin in a fixed-width
@@ -202,6 +208,47 @@ BEGIN
 END;
 "#;
 
+/// Absences (`arshjul away`): who is away from when to when (inclusive
+/// local dates), who stands in, who recorded it. Audit evidence like the
+/// completions: never deleted, and the only change ever made is setting the
+/// cancellation columns once.
+const V5_ABSENCES: &str = r#"
+CREATE TABLE absences (
+    id           INTEGER PRIMARY KEY,
+    person       TEXT NOT NULL,
+    from_date    TEXT NOT NULL,
+    to_date      TEXT NOT NULL,
+    deputy       TEXT NOT NULL,
+    note         TEXT,
+    recorded_at  TEXT NOT NULL,
+    recorded_by  TEXT NOT NULL,
+    cancelled_at TEXT,
+    cancelled_by TEXT,
+    CHECK (from_date <= to_date),
+    CHECK (deputy <> person),
+    CHECK ((cancelled_at IS NULL) = (cancelled_by IS NULL))
+) STRICT;
+CREATE INDEX absences_to ON absences (to_date) WHERE cancelled_at IS NULL;
+CREATE TRIGGER absences_never_delete BEFORE DELETE ON absences
+BEGIN
+    SELECT RAISE(ABORT, 'absences are audit evidence and cannot be deleted');
+END;
+CREATE TRIGGER absences_only_cancelled_once BEFORE UPDATE ON absences
+WHEN OLD.cancelled_at IS NOT NULL
+    OR NEW.cancelled_at IS NULL
+    OR NEW.id IS NOT OLD.id
+    OR NEW.person IS NOT OLD.person
+    OR NEW.from_date IS NOT OLD.from_date
+    OR NEW.to_date IS NOT OLD.to_date
+    OR NEW.deputy IS NOT OLD.deputy
+    OR NEW.note IS NOT OLD.note
+    OR NEW.recorded_at IS NOT OLD.recorded_at
+    OR NEW.recorded_by IS NOT OLD.recorded_by
+BEGIN
+    SELECT RAISE(ABORT, 'absences are audit evidence: the only change is one cancellation');
+END;
+"#;
+
 /// The newest schema version this binary knows.
 pub(super) const LATEST: i64 = MIGRATIONS.len() as i64;
 
@@ -340,5 +387,35 @@ mod tests {
     #[test]
     fn the_application_id_in_the_first_migration_is_the_constant() {
         assert!(V1.contains(&format!("application_id = {APPLICATION_ID};")));
+    }
+
+    #[test]
+    fn a_version_1_database_keeps_its_data_and_gains_the_absences_table() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO tasks (id, title, first_seen) VALUES ('t', 'T', '2027-01-01')",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), LATEST);
+        let tasks: i64 = conn
+            .query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tasks, 1);
+        let insert =
+            "INSERT INTO absences (person, from_date, to_date, deputy, recorded_at, recorded_by)
+                      VALUES (?1, ?2, ?3, ?4, '2027-06-30T12:00:00+02:00', 'x')";
+        conn.execute(insert, ["anna", "2027-07-01", "2027-07-14", "bo"])
+            .unwrap();
+        // The table's own checks: no self-deputy, no reversed dates.
+        assert!(conn
+            .execute(insert, ["anna", "2027-07-01", "2027-07-14", "anna"])
+            .is_err());
+        assert!(conn
+            .execute(insert, ["anna", "2027-07-14", "2027-07-01", "bo"])
+            .is_err());
     }
 }

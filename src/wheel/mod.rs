@@ -133,6 +133,9 @@ pub struct Person {
     pub key: String,
     pub name: String,
     pub email: String,
+    /// Key of the person who stands in while this one is away (`deputy`);
+    /// always another person of the wheel.
+    pub deputy: Option<String>,
 }
 
 /// A whole number of days; `"2w"` in the wheel becomes `Days(14)`.

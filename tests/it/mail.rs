@@ -35,6 +35,7 @@ fn person(key: &str, name: &str, email: &str) -> (String, Person) {
         key: key.into(),
         name: name.into(),
         email: email.into(),
+        deputy: None,
     };
     (key.into(), p)
 }
@@ -106,6 +107,8 @@ fn notification(kind: Kind, step: u32, to: &str, cc: &[&str], on: NaiveDate) -> 
         at,
         to: to.into(),
         cc: cc.iter().map(|s| s.to_string()).collect(),
+        on_behalf: None,
+        cc_deputies: Vec::new(),
     }
 }
 

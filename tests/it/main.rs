@@ -9,6 +9,7 @@ mod check_defence;
 mod check_settings;
 mod cli;
 mod daemon;
+mod deputy_away;
 mod done_cli;
 mod e2e;
 mod faults;

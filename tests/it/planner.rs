@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use arshjul::planner::{self, Done, History, TaskHistory};
+use arshjul::planner::{self, Absence, Done, History, Standing, TaskHistory};
 use arshjul::wheel::{self, Wheel};
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -515,6 +515,7 @@ fn done_history(task: &str, done: &[(&str, &str)]) -> History {
     }
     History {
         tasks: [(task.to_string(), th)].into_iter().collect(),
+        ..History::default()
     }
 }
 
@@ -608,5 +609,294 @@ remind = ["90d", "30d", "7d"]
             due: date("2030-09-01"),
             opens: date("2030-06-03"),
         }
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Absences: messages to someone away go to their deputy.
+
+/// The policy review, with Dorte, who stands in for people.
+fn policy_with_dorte() -> Wheel {
+    wheel_with(
+        Some("2027-01-01"),
+        &format!("{POLICY}\n[people.dorte]\nname = \"Dorte\"\nemail = \"dorte@example.dk\"\n"),
+    )
+}
+
+fn absence(id: i64, person: &str, from: &str, to: &str, deputy: &str) -> Absence {
+    Absence {
+        id,
+        person: person.into(),
+        from: date(from),
+        to: date(to),
+        deputy: deputy.into(),
+    }
+}
+
+fn away(absences: Vec<Absence>) -> History {
+    History {
+        absences,
+        ..History::default()
+    }
+}
+
+#[test]
+fn an_absent_owners_reminder_goes_to_the_deputy_with_the_owner_in_cc() {
+    let w = policy_with_dorte();
+    let h = away(vec![absence(
+        1,
+        "anna",
+        "2027-02-20",
+        "2027-02-23",
+        "dorte",
+    )]);
+    check_pass(
+        &w,
+        &h,
+        "2027-02-22T08:05:00+01:00",
+        &["2027-02-22 reminder policy-review/2027 -> dorte cc anna"],
+    );
+    let pass = planner::pass(&w, &h, time("2027-02-22T08:05:00+01:00"));
+    let n = &pass.send[0];
+    // The key is still the owner's: the message is hers, delivered to Dorte.
+    assert_eq!(n.key, "policy-review/2027/reminder/7/anna");
+    assert_eq!(n.addressee(), "anna");
+    assert_eq!(
+        n.on_behalf,
+        Some(Standing {
+            person: "anna".into(),
+            deputy: "dorte".into(),
+            until: date("2027-02-23"),
+        })
+    );
+}
+
+#[test]
+fn an_absence_is_inclusive_of_its_first_and_last_day_and_no_more() {
+    let w = policy_with_dorte();
+    for (from, to, expected) in [
+        // Ended the day before the reminder: Anna gets it herself.
+        (
+            "2027-02-15",
+            "2027-02-21",
+            "2027-02-22 reminder policy-review/2027 -> anna",
+        ),
+        // Starts the day after.
+        (
+            "2027-02-23",
+            "2027-03-01",
+            "2027-02-22 reminder policy-review/2027 -> anna",
+        ),
+        // The reminder's day is the last day.
+        (
+            "2027-02-15",
+            "2027-02-22",
+            "2027-02-22 reminder policy-review/2027 -> dorte cc anna",
+        ),
+        // The reminder's day is the first day.
+        (
+            "2027-02-22",
+            "2027-03-01",
+            "2027-02-22 reminder policy-review/2027 -> dorte cc anna",
+        ),
+    ] {
+        let h = away(vec![absence(1, "anna", from, to, "dorte")]);
+        check_pass(&w, &h, "2027-02-22T08:05:00+01:00", &[expected]);
+    }
+}
+
+#[test]
+fn the_day_a_message_is_sent_decides_not_the_day_it_was_planned_for() {
+    // The pass runs a day late (the machine was off on 22 February): the
+    // reminder of the 22nd goes out on the 23rd, the first day away.
+    let w = policy_with_dorte();
+    let h = away(vec![absence(
+        1,
+        "anna",
+        "2027-02-23",
+        "2027-03-05",
+        "dorte",
+    )]);
+    check_pass(
+        &w,
+        &h,
+        "2027-02-23T09:00:00+01:00",
+        &["2027-02-22 reminder policy-review/2027 -> dorte cc anna"],
+    );
+}
+
+#[test]
+fn an_escalation_to_someone_away_goes_to_their_deputy() {
+    // 8 March: escalation 1 to Bo, copying Anna. Bo is away.
+    let w = policy_with_dorte();
+    let h = away(vec![absence(1, "bo", "2027-03-01", "2027-03-12", "dorte")]);
+    let keys = check_pass(
+        &w,
+        &h,
+        "2027-03-08T08:05:00+01:00",
+        &["2027-03-08 escalation policy-review/2027 -> dorte cc bo,anna"],
+    );
+    assert_eq!(keys, vec!["policy-review/2027/escalation/7/bo".to_string()]);
+}
+
+#[test]
+fn an_escalation_copying_an_absent_owner_copies_her_deputy_too() {
+    // Escalations count from the due date as before: 8 March, to Bo.
+    let w = policy_with_dorte();
+    let h = away(vec![absence(
+        1,
+        "anna",
+        "2027-03-01",
+        "2027-03-12",
+        "dorte",
+    )]);
+    check_pass(
+        &w,
+        &h,
+        "2027-03-08T08:05:00+01:00",
+        &["2027-03-08 escalation policy-review/2027 -> bo cc anna,dorte"],
+    );
+    let pass = planner::pass(&w, &h, time("2027-03-08T08:05:00+01:00"));
+    assert_eq!(pass.send[0].on_behalf, None);
+    assert_eq!(
+        pass.send[0].cc_deputies,
+        vec![Standing {
+            person: "anna".into(),
+            deputy: "dorte".into(),
+            until: date("2027-03-12"),
+        }]
+    );
+}
+
+#[test]
+fn a_deputy_who_is_away_too_means_the_owner_gets_the_message_never_a_loop() {
+    let w = policy_with_dorte();
+    // Anna stands in for Dorte and Dorte for Anna; both away.
+    let h = away(vec![
+        absence(1, "anna", "2027-02-20", "2027-02-28", "dorte"),
+        absence(2, "dorte", "2027-02-22", "2027-02-22", "anna"),
+    ]);
+    check_pass(
+        &w,
+        &h,
+        "2027-02-22T08:05:00+01:00",
+        &["2027-02-22 reminder policy-review/2027 -> anna"],
+    );
+    // Dorte's own absence is over on the 26th: she stands in again.
+    check_pass(
+        &w,
+        &h,
+        "2027-02-26T08:05:00+01:00",
+        &["2027-02-26 reminder policy-review/2027 -> dorte cc anna"],
+    );
+}
+
+#[test]
+fn of_two_absences_covering_a_day_the_later_recorded_decides() {
+    let w = policy_with_dorte();
+    let h = away(vec![
+        absence(7, "anna", "2027-02-01", "2027-02-28", "carl"),
+        absence(3, "anna", "2027-02-20", "2027-02-23", "dorte"),
+    ]);
+    check_pass(
+        &w,
+        &h,
+        "2027-02-22T08:05:00+01:00",
+        &["2027-02-22 reminder policy-review/2027 -> carl cc anna"],
+    );
+    let pass = planner::pass(&w, &h, time("2027-02-22T08:05:00+01:00"));
+    assert_eq!(
+        pass.send[0].on_behalf.as_ref().unwrap().until,
+        date("2027-02-28")
+    );
+}
+
+#[test]
+fn routing_keeps_the_key_so_a_pass_after_the_absence_ends_sends_nothing_again() {
+    let w = policy_with_dorte();
+    let mut h = away(vec![absence(
+        1,
+        "anna",
+        "2027-02-20",
+        "2027-02-23",
+        "dorte",
+    )]);
+    let keys = check_pass(
+        &w,
+        &h,
+        "2027-02-22T08:05:00+01:00",
+        &["2027-02-22 reminder policy-review/2027 -> dorte cc anna"],
+    );
+    h.tasks.insert(
+        "policy-review".into(),
+        TaskHistory {
+            sent: sent(&keys),
+            ..Default::default()
+        },
+    );
+    // Same day again, and after the absence (cancelled or over): nothing.
+    check_pass(&w, &h, "2027-02-22T10:00:00+01:00", &[]);
+    h.absences.clear();
+    check_pass(&w, &h, "2027-02-25T09:00:00+01:00", &[]);
+    // The next reminder (26 February) goes to Anna herself.
+    check_pass(
+        &w,
+        &h,
+        "2027-02-26T08:05:00+01:00",
+        &["2027-02-26 reminder policy-review/2027 -> anna"],
+    );
+}
+
+#[test]
+fn a_deputy_no_longer_in_the_wheel_means_the_person_gets_their_own_mail() {
+    let w = policy_with_dorte();
+    let h = away(vec![absence(
+        1,
+        "anna",
+        "2027-02-20",
+        "2027-02-23",
+        "ghost",
+    )]);
+    check_pass(
+        &w,
+        &h,
+        "2027-02-22T08:05:00+01:00",
+        &["2027-02-22 reminder policy-review/2027 -> anna"],
+    );
+}
+
+#[test]
+fn a_deputy_who_owns_the_task_too_gets_no_second_copy_of_a_reminder() {
+    // Anna and Dorte own the review together; Anna is away with Dorte as
+    // deputy. Dorte gets her own reminder; Anna's is not doubled onto her.
+    let w = wheel_with(
+        Some("2027-01-01"),
+        &format!(
+            "{}\n[people.dorte]\nname = \"Dorte\"\nemail = \"dorte@example.dk\"\n",
+            POLICY.replace("owner = \"anna\"", "owner = [\"anna\", \"dorte\"]")
+        ),
+    );
+    let h = away(vec![absence(
+        1,
+        "anna",
+        "2027-02-01",
+        "2027-03-31",
+        "dorte",
+    )]);
+    check_pass(
+        &w,
+        &h,
+        "2027-02-22T08:05:00+01:00",
+        &[
+            "2027-02-22 reminder policy-review/2027 -> anna",
+            "2027-02-22 reminder policy-review/2027 -> dorte",
+        ],
+    );
+    // The escalation to Bo copies both owners; Dorte is copied once.
+    check_pass(
+        &w,
+        &h,
+        "2027-03-08T08:05:00+01:00",
+        &["2027-03-08 escalation policy-review/2027 -> bo cc anna,dorte"],
     );
 }

@@ -32,6 +32,7 @@ fn person(key: &str, name: &str, email: &str) -> (String, Person) {
             key: key.into(),
             name: name.into(),
             email: email.into(),
+            deputy: None,
         },
     )
 }

@@ -312,7 +312,27 @@ impl Checker<'_> {
     }
 
     fn people(&mut self, raw: BTreeMap<String, super::raw::RawPerson>) {
+        // Deputies name other people, so they are checked once every key is known.
+        let keys: Vec<String> = raw.keys().cloned().collect();
         for (key, person) in raw {
+            let deputy = person.deputy.and_then(|d| {
+                let name = d.get_ref();
+                if *name == key {
+                    self.report(
+                        d.span(),
+                        format!("person {key:?}: cannot be their own deputy"),
+                    );
+                    None
+                } else if !keys.contains(name) {
+                    self.report(
+                        d.span(),
+                        format!("unknown person {name:?} as deputy of person {key:?}"),
+                    );
+                    None
+                } else {
+                    Some(name.clone())
+                }
+            });
             let name = person.name.get_ref().trim().to_string();
             if let Err(problem) = text::one_line(&key, MAX_ID_CHARS) {
                 // A table name has no place of its own; its first value is
@@ -349,7 +369,15 @@ impl Checker<'_> {
                     format!("person {key:?}: bad e-mail address{shown}: {problem}"),
                 );
             }
-            self.people.insert(key.clone(), Person { key, name, email });
+            self.people.insert(
+                key.clone(),
+                Person {
+                    key,
+                    name,
+                    email,
+                    deputy,
+                },
+            );
         }
     }
 

@@ -64,6 +64,7 @@ pub(super) struct RawStep {
 pub(super) struct RawPerson {
     pub name: Spanned<String>,
     pub email: Spanned<String>,
+    pub deputy: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,713 @@
+//! Deputies and absence through the real binary: `arshjul away` records,
+//! lists, cancels and refuses; scripted ticks over real SMTP while an owner
+//! is away send her reminder and the escalation copy to her deputy; the
+//! deputy's completion link credits the deputy; `status` and `history` show
+//! the absence and to whom each message went.
+
+use crate::support::smtp::{Received, SmtpServer};
+use crate::support::{Run, Scratch};
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use arshjul::store::Store;
+use arshjul::web::token::Secret;
+use arshjul::web::{self, AppState};
+use base64::Engine;
+use chrono::{NaiveDate, TimeZone, Utc};
+use chrono_tz::Europe::Copenhagen;
+
+/// Anna owns the policy review, due Monday 12 July 2027: one reminder a
+/// week before (Monday 5 July), escalation to the chief a week after
+/// (Monday 19 July), weekly repeats. Bo is Anna's deputy in the wheel;
+/// Carl has none.
+const WHEEL: &str = r#"
+[organisation]
+name = "Testkommune"
+timezone = "Europe/Copenhagen"
+language = "da"
+send_time = "08:00"
+start = 2027-01-01
+
+[people.anna]
+name = "Anna Hansen"
+email = "anna@kommune.example"
+deputy = "bo"
+
+[people.bo]
+name = "Bo Berg"
+email = "bo@kommune.example"
+
+[people.carl]
+name = "Carl Clausen"
+email = "carl@kommune.example"
+
+[people.chef]
+name = "Chefen"
+email = "chef@kommune.example"
+
+[[task]]
+id = "policy-review"
+title = "Gennemgang af politikken"
+owner = "anna"
+every = "year"
+due = "07-12"
+remind = ["7d"]
+repeat = "7d"
+escalate = [ { after = "7d", to = "chef" } ]
+"#;
+
+struct World {
+    scratch: Scratch,
+    runtime: tokio::runtime::Runtime,
+    smtp: SmtpServer,
+}
+
+impl World {
+    fn new() -> World {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let smtp = runtime.block_on(SmtpServer::start());
+        World {
+            scratch: Scratch::new(WHEEL),
+            runtime,
+            smtp,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let port = self.smtp.port().to_string();
+        self.scratch.run_env(
+            args,
+            &[
+                ("ARSHJUL_MAIL__TRANSPORT", "smtp"),
+                ("ARSHJUL_MAIL__SMTP__HOST", "127.0.0.1"),
+                ("ARSHJUL_MAIL__SMTP__PORT", &port),
+                ("ARSHJUL_MAIL__SMTP__TLS", "none"),
+                ("USER", "koordinator"),
+            ],
+        )
+    }
+
+    /// Ticks at 08:00 Copenhagen time on `day`; the messages it delivered.
+    fn tick(&self, day: NaiveDate) -> Vec<Mail> {
+        let before = self.smtp.received().len();
+        let now = Copenhagen
+            .from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap())
+            .unwrap()
+            .to_rfc3339();
+        self.run(&["tick", "--now", &now]).expect(0);
+        self.smtp.received()[before..]
+            .iter()
+            .map(Mail::of)
+            .collect()
+    }
+
+    /// Ticks every day from `from` to `to`; the messages, by day.
+    fn ticks(&self, from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, Mail)> {
+        let mut out = Vec::new();
+        let mut day = from;
+        while day <= to {
+            out.extend(self.tick(day).into_iter().map(|m| (day, m)));
+            day = day.succ_opt().unwrap();
+        }
+        out
+    }
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+/// One received message: headers, envelope and its decoded text and HTML.
+#[derive(Debug, Clone)]
+struct Mail {
+    kind: String,
+    to: Vec<String>,
+    cc: Vec<String>,
+    envelope: Vec<String>,
+    text: String,
+    html: String,
+}
+
+impl Mail {
+    fn of(r: &Received) -> Mail {
+        let raw = r.text();
+        let head = headers(raw.split("\r\n\r\n").next().unwrap_or(""));
+        let one = |name: &str| {
+            head.iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        Mail {
+            kind: one("X-Arshjul-Kind"),
+            to: addresses(&one("To")),
+            cc: addresses(&one("Cc")),
+            envelope: r.rcpt.clone(),
+            text: part(&raw, "text/plain"),
+            html: part(&raw, "text/html"),
+        }
+    }
+
+    /// The completion link in the text part.
+    fn link(&self) -> String {
+        let start = self.text.find("http").expect("a link in the text part");
+        let end = self.text[start..]
+            .find(char::is_whitespace)
+            .map_or(self.text.len(), |n| start + n);
+        self.text[start..end].to_string()
+    }
+}
+
+fn headers(head: &str) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in head.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = fields.last_mut() {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            fields.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    fields
+}
+
+fn addresses(value: &str) -> Vec<String> {
+    if value.is_empty() {
+        return Vec::new();
+    }
+    value
+        .split(',')
+        .map(|p| match (p.find('<'), p.find('>')) {
+            (Some(a), Some(b)) if a < b => p[a + 1..b].to_string(),
+            _ => p.trim().to_string(),
+        })
+        .collect()
+}
+
+/// The decoded body of the MIME part of type `content_type`.
+fn part(raw: &str, content_type: &str) -> String {
+    for section in raw.split("\r\n--") {
+        let Some((head, body)) = section.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let fields = headers(head);
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.to_ascii_lowercase())
+                .unwrap_or_default()
+        };
+        if !field("Content-Type").starts_with(content_type) {
+            continue;
+        }
+        let bytes = match field("Content-Transfer-Encoding").as_str() {
+            "quoted-printable" => quoted_printable(body),
+            "base64" => base64::engine::general_purpose::STANDARD
+                .decode(body.split_whitespace().collect::<String>())
+                .expect("base64 body"),
+            _ => body.as_bytes().to_vec(),
+        };
+        return String::from_utf8(bytes).expect("UTF-8 body");
+    }
+    panic!("no {content_type} part in:\n{raw}")
+}
+
+fn quoted_printable(body: &str) -> Vec<u8> {
+    let joined = body.replace("=\r\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ASCII");
+            out.push(u8::from_str_radix(hex, 16).expect("hex escape"));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+const ANNA: &str = "anna@kommune.example";
+const BO: &str = "bo@kommune.example";
+const CHEF: &str = "chef@kommune.example";
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+// ---------------------------------------------------------------------------
+
+#[test]
+fn while_the_owner_is_away_her_deputy_gets_the_reminder_and_the_escalation_copy() {
+    let world = World::new();
+    let recorded = world
+        .run(&[
+            "--now",
+            "2027-06-30",
+            "away",
+            "anna",
+            "--from",
+            "2027-07-01",
+            "--to",
+            "2027-07-23",
+            "--note",
+            "Sommerferie",
+        ])
+        .expect(0);
+    assert!(
+        recorded
+            .stdout()
+            .contains("absence 1: anna away 2027-07-01 to 2027-07-23"),
+        "{}",
+        recorded.stdout()
+    );
+
+    let mails = world.ticks(date(2027, 7, 1), date(2027, 7, 23));
+    let summary: Vec<String> = mails
+        .iter()
+        .map(|(d, m)| format!("{d} {} to {} cc {}", m.kind, m.to.join(","), m.cc.join(",")))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            format!("2027-07-05 reminder to {BO} cc {ANNA}"),
+            // Escalation on the day it always falls (due + 7 days): to the
+            // chief, copying the owner and, as she is away, her deputy.
+            format!("2027-07-19 escalation to {CHEF} cc {ANNA},{BO}"),
+        ],
+        "{summary:#?}"
+    );
+
+    let reminder = &mails[0].1;
+    assert_eq!(reminder.envelope, strings(&[BO, ANNA]));
+    let why = "Du får denne besked som stedfortræder for Anna Hansen, der er fraværende til og med 23. juli 2027.";
+    assert!(reminder.text.contains(why), "{}", reminder.text);
+    assert!(
+        reminder.html.contains(&format!("<p>{why}</p>")),
+        "{}",
+        reminder.html
+    );
+    assert!(
+        reminder.text.starts_with("Kære Bo Berg"),
+        "{}",
+        reminder.text
+    );
+
+    let escalation = &mails[1].1;
+    assert_eq!(escalation.envelope, strings(&[CHEF, ANNA, BO]));
+    let copy = "Anna Hansen er fraværende til og med 23. juli 2027, og stedfortræderen Bo Berg har også fået en kopi.";
+    assert!(escalation.text.contains(copy), "{}", escalation.text);
+    assert!(escalation.html.contains(copy), "{}", escalation.html);
+    assert!(
+        !escalation.text.contains("som stedfortræder for"),
+        "{}",
+        escalation.text
+    );
+
+    // history: to whom each went, and the absence.
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    let sent: Vec<(String, String, serde_json::Value)> = history["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["kind"].as_str().unwrap().to_string(),
+                n["to"].as_str().unwrap().to_string(),
+                n["cc"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            (
+                "escalation".into(),
+                CHEF.into(),
+                serde_json::json!([ANNA, BO])
+            ),
+            ("reminder".into(), BO.into(), serde_json::json!([ANNA])),
+        ],
+        "{history}"
+    );
+    let absences = history["absences"].as_array().unwrap();
+    assert_eq!(absences.len(), 1, "{history}");
+    assert_eq!(absences[0]["person"], "anna");
+    assert_eq!(absences[0]["deputy"], "bo");
+    assert_eq!(absences[0]["from"], "2027-07-01");
+    assert_eq!(absences[0]["to"], "2027-07-23");
+    assert_eq!(absences[0]["note"], "Sommerferie");
+    assert_eq!(absences[0]["recorded_by"], "koordinator");
+    assert_eq!(absences[0]["cancelled_at"], serde_json::Value::Null);
+    let table = world.run(&["history"]).expect(0).stdout();
+    assert!(
+        table.contains(&format!(
+            "reminder   policy-review            2027       to {BO} cc {ANNA}  [sent]"
+        )),
+        "{table}"
+    );
+    assert!(
+        table.contains("   1  anna away 2027-07-01 to 2027-07-23, deputy bo; recorded by koordinator  \"Sommerferie\""),
+        "{table}"
+    );
+
+    // status: the absence while it lasts, not after.
+    let status = world
+        .run(&["--now", "2027-07-19", "status"])
+        .expect(0)
+        .stdout();
+    assert!(
+        status.contains("away: anna until 2027-07-23 (deputy: bo)"),
+        "{status}"
+    );
+    let json = world
+        .run(&["--now", "2027-07-19", "status", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(json["absences"][0]["person"], "anna", "{json}");
+    assert_eq!(json["absences"][0]["messages_to"], "bo", "{json}");
+    let after = world
+        .run(&["--now", "2027-07-24", "status"])
+        .expect(0)
+        .stdout();
+    assert!(!after.contains("away:"), "{after}");
+
+    // Back on Monday 26 July: the repeat goes to Anna herself.
+    let back = world.tick(date(2027, 7, 26));
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        (back[0].kind.as_str(), back[0].to.clone()),
+        ("repeat", strings(&[ANNA]))
+    );
+    assert!(back[0].cc.is_empty());
+    assert!(!back[0].text.contains("stedfortræder"), "{}", back[0].text);
+}
+
+#[test]
+fn the_deputys_completion_link_credits_the_deputy() {
+    let world = World::new();
+    world
+        .run(&["away", "anna", "--from", "2027-07-01", "--to", "2027-07-23"])
+        .expect(0);
+    let mails = world.tick(date(2027, 7, 5));
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, strings(&[BO]));
+    let link = mails[0].link();
+
+    // The real router on the binary's database and secret.
+    let wheel = arshjul::wheel::parse_file(&world.scratch.file("schedule.toml")).unwrap();
+    let store = Store::open(&world.scratch.file("arshjul.db"), false).unwrap();
+    let secret = Secret::load_or_create(&world.scratch.file("arshjul.secret")).unwrap();
+    let now = Copenhagen
+        .with_ymd_and_hms(2027, 7, 6, 9, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let state = AppState::new(
+        Arc::new(Mutex::new(store)),
+        Arc::new(RwLock::new(Arc::new(wheel))),
+        secret,
+        Vec::new(),
+    )
+    .with_clock(Arc::new(move || now));
+    let listener = world
+        .runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    world.runtime.spawn(async move {
+        let _ = web::serve(listener, state, async move {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+
+    let path = &link[link.find("/done/").expect("a completion link")..];
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    let completions = history["completions"].as_array().unwrap();
+    assert_eq!(completions.len(), 1, "{history}");
+    assert_eq!(completions[0]["by"], BO, "{history}");
+    assert_eq!(completions[0]["via"], "link");
+}
+
+#[test]
+fn an_absence_that_ended_the_day_before_the_reminder_does_not_reroute_it() {
+    let world = World::new();
+    world
+        .run(&["away", "anna", "--from", "2027-06-28", "--to", "2027-07-04"])
+        .expect(0);
+    let mails = world.tick(date(2027, 7, 5));
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, strings(&[ANNA]));
+    assert!(mails[0].cc.is_empty(), "{:?}", mails[0].cc);
+    assert_eq!(mails[0].envelope, strings(&[ANNA]));
+    assert!(
+        !mails[0].text.contains("stedfortræder"),
+        "{}",
+        mails[0].text
+    );
+}
+
+#[test]
+fn cancelling_an_absence_restores_the_routing_and_keeps_the_record() {
+    let world = World::new();
+    world
+        .run(&[
+            "--now",
+            "2027-06-30",
+            "away",
+            "anna",
+            "--from",
+            "2027-07-01",
+            "--to",
+            "2027-07-23",
+            "--deputy",
+            "carl",
+        ])
+        .expect(0);
+    let list = world
+        .run(&["--now", "2027-06-30", "away", "--list", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(list["absences"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["absences"][0]["id"], 1);
+    assert_eq!(
+        list["absences"][0]["deputy"], "carl",
+        "--deputy wins over the wheel's"
+    );
+    let table = world
+        .run(&["--now", "2027-06-30", "away", "--list"])
+        .expect(0)
+        .stdout();
+    assert!(
+        table.contains("   1  anna          2027-07-01  2027-07-23  carl"),
+        "{table}"
+    );
+
+    // While it stands, the reminder goes to Carl.
+    let mails = world.tick(date(2027, 7, 5));
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, strings(&["carl@kommune.example"]));
+    assert_eq!(mails[0].cc, strings(&[ANNA]));
+
+    let cancelled = world
+        .run(&["--now", "2027-07-06", "away", "--cancel", "1"])
+        .expect(0);
+    assert!(
+        cancelled.stdout().contains("absence 1 cancelled"),
+        "{}",
+        cancelled.stdout()
+    );
+    let again = world.run(&["away", "--cancel", "1"]).expect(0);
+    assert!(
+        again.stdout().contains("already cancelled"),
+        "{}",
+        again.stdout()
+    );
+
+    // Cancelled: the escalation of 19 July copies Anna alone, not Carl.
+    let mails = world.tick(date(2027, 7, 19));
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].kind, "escalation");
+    assert_eq!(mails[0].to, strings(&[CHEF]));
+    assert_eq!(mails[0].cc, strings(&[ANNA]));
+
+    let list = world
+        .run(&["--now", "2027-07-06", "away", "--list"])
+        .expect(0)
+        .stdout();
+    assert!(list.contains("No current or future absences."), "{list}");
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    assert_eq!(
+        history["absences"][0]["cancelled_by"], "koordinator",
+        "{history}"
+    );
+    assert!(
+        history["absences"][0]["cancelled_at"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2027-07-06T12:00:00")),
+        "{history}"
+    );
+}
+
+#[test]
+fn absences_that_cannot_be_honoured_are_refused_and_nothing_is_recorded() {
+    let world = World::new();
+    let refused = |args: &[&str], says: &str| {
+        let run = world.run(args).expect(2);
+        assert!(run.stderr().contains(says), "{args:?}: {}", run.stderr());
+    };
+    refused(
+        &["away", "carl", "--from", "2027-07-01", "--to", "2027-07-02"],
+        "\"carl\" has no deputy: name one with --deputy, or set `deputy` under [people.carl] in the wheel",
+    );
+    refused(
+        &[
+            "away",
+            "ghost",
+            "--from",
+            "2027-07-01",
+            "--to",
+            "2027-07-02",
+        ],
+        "unknown person \"ghost\" (people: anna, bo, carl, chef)",
+    );
+    refused(
+        &[
+            "away",
+            "anna",
+            "--from",
+            "2027-07-01",
+            "--to",
+            "2027-07-02",
+            "--deputy",
+            "ghost",
+        ],
+        "unknown person \"ghost\" as deputy",
+    );
+    refused(
+        &[
+            "away",
+            "anna",
+            "--from",
+            "2027-07-01",
+            "--to",
+            "2027-07-02",
+            "--deputy",
+            "anna",
+        ],
+        "\"anna\" cannot be their own deputy",
+    );
+    refused(
+        &["away", "anna", "--from", "2027-07-02", "--to", "2027-07-01"],
+        "--to 2027-07-01 is before --from 2027-07-02",
+    );
+    refused(&["away", "anna", "--from", "2027-07-01"], "--to");
+    refused(&["away", "anna", "--list"], "cannot be used with");
+    refused(&["away", "--list", "--cancel", "1"], "cannot be used with");
+    refused(&["away"], "<KEY|--list|--cancel <ID>>");
+    refused(&["away", "--cancel", "7"], "there is no absence 7");
+
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    assert_eq!(history["absences"], serde_json::json!([]), "{history}");
+}
+
+#[test]
+fn absences_are_audit_evidence_the_database_refuses_to_change_or_delete_them() {
+    let world = World::new();
+    world
+        .run(&["away", "anna", "--from", "2027-07-01", "--to", "2027-07-23"])
+        .expect(0);
+    world.run(&["away", "--cancel", "1"]).expect(0);
+    let conn = rusqlite::Connection::open(world.scratch.file("arshjul.db")).unwrap();
+    for sql in [
+        "DELETE FROM absences",
+        "UPDATE absences SET to_date = '2027-07-30'",
+        "UPDATE absences SET cancelled_at = NULL, cancelled_by = NULL",
+        "UPDATE absences SET cancelled_by = 'someone else'",
+    ] {
+        let err = conn.execute(sql, []).unwrap_err().to_string();
+        assert!(err.contains("audit evidence"), "{sql}: {err}");
+    }
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM absences", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
+}
+
+/// The deputy lines in English, from the composer itself: plain and HTML
+/// parts of the reminder, the repeat and both escalation cases.
+#[test]
+fn the_english_templates_say_why_the_deputy_gets_the_message() {
+    use arshjul::mail::Composer;
+    use arshjul::planner::{self, Absence, History};
+
+    let wheel = arshjul::wheel::parse(
+        &WHEEL.replace("language = \"da\"", "language = \"en\""),
+        "w",
+    )
+    .unwrap();
+    let composer = Composer::new(&arshjul::settings::Settings::default().mail).unwrap();
+    let history = |person: &str, deputy: &str| History {
+        absences: vec![Absence {
+            id: 1,
+            person: person.into(),
+            from: date(2027, 7, 1),
+            to: date(2027, 7, 23),
+            deputy: deputy.into(),
+        }],
+        ..History::default()
+    };
+    let compose = |h: &History, day: NaiveDate, kind: &str| {
+        let now = Copenhagen
+            .from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap())
+            .unwrap()
+            .with_timezone(&Utc);
+        let pass = planner::pass(&wheel, h, now);
+        let n = pass
+            .send
+            .iter()
+            .find(|n| n.kind.as_str() == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {:?}", pass.send));
+        let composed = composer
+            .compose(&wheel, n, Some("https://x.example/done/t"), day)
+            .unwrap();
+        let raw = String::from_utf8(composed.raw).unwrap();
+        (part(&raw, "text/plain"), part(&raw, "text/html"))
+    };
+
+    let why = "You receive this message as the deputy of Anna Hansen, who is away up to and including 23 July 2027.";
+    let (text, html) = compose(&history("anna", "bo"), date(2027, 7, 5), "reminder");
+    assert!(text.contains(why), "{text}");
+    assert!(html.contains(&format!("<p>{why}</p>")), "{html}");
+
+    // The repeat (26 July, Anna still away in this history) is not "yours".
+    let mut late = history("anna", "bo");
+    late.absences[0].to = date(2027, 7, 30);
+    let (text, html) = compose(&late, date(2027, 7, 26), "repeat");
+    assert!(text.contains("A task in the compliance calendar"), "{text}");
+    assert!(!text.contains("One of your tasks"), "{text}");
+    assert!(
+        html.contains("away up to and including 30 July 2027"),
+        "{html}"
+    );
+
+    // The escalation to an absent chief goes to the deputy, who is told why.
+    let (text, html) = compose(&history("chef", "carl"), date(2027, 7, 19), "escalation");
+    let chief = "You receive this message as the deputy of Chefen, who is step 1 of the task's escalation chain and away up to and including 23 July 2027.";
+    assert!(text.contains(chief), "{text}");
+    assert!(html.contains(chief), "{html}");
+
+    // The escalation copying an absent owner names her deputy.
+    let (text, html) = compose(&history("anna", "bo"), date(2027, 7, 19), "escalation");
+    let copy = "Anna Hansen is away up to and including 23 July 2027; their deputy Bo Berg has a copy as well.";
+    assert!(text.contains(copy), "{text}");
+    assert!(html.contains(copy), "{html}");
+}
