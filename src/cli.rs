@@ -281,10 +281,10 @@ fn dispatch(args: Args) -> CmdResult {
             json,
             task,
         } => plan(&loaded.wheel, from, to, json, task.as_deref()),
-        Command::Tick { dry_run: true, .. } => crate::tick::dry_run(&loaded, now),
+        Command::Tick { dry_run: true, .. } => crate::engine::dry_run(&loaded, now),
         Command::Tick { accept_burst, .. } => {
             let by = accept_burst.then(login_name);
-            crate::tick::run_once(&loaded, now, by.as_deref())
+            crate::engine::run_once(&loaded, now, by.as_deref())
         }
         Command::Run => unreachable!("handled above"),
         Command::Status { json } => status(&loaded, now, json),

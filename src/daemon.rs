@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::cli::output::plural;
 use crate::cli::{load, Failure, Loaded};
-use crate::tick::{open_store, Engine, Outcome, Report};
+use crate::engine::{open_store, Engine, Outcome, Report};
 use crate::web;
 use crate::wheel::Wheel;
 

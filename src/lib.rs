@@ -18,12 +18,12 @@
 pub mod calendar;
 pub mod cli;
 pub mod daemon;
+pub mod engine;
 mod logging;
 pub mod mail;
 pub mod planner;
 pub mod recurrence;
 pub mod settings;
 pub mod store;
-pub mod tick;
 pub mod web;
 pub mod wheel;

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use arshjul::cli::Loaded;
+use arshjul::engine::Engine;
 use arshjul::settings::Settings;
 use arshjul::store::{LinkRequestRecord, MessageState, NewCompletion, Store, Via};
-use arshjul::tick::Engine;
 use arshjul::web::token::{self, Secret};
 use arshjul::web::{self, AppState};
 use arshjul::wheel::{
@@ -204,7 +204,7 @@ impl App {
         let now = *self.now.lock().unwrap();
         let outcome = engine.guarded_pass(&self.store, now, &|| false, None).await;
         assert!(
-            matches!(outcome, Ok(arshjul::tick::Outcome::Passed(_))),
+            matches!(outcome, Ok(arshjul::engine::Outcome::Passed(_))),
             "{outcome:?}"
         );
     }
