@@ -12,13 +12,13 @@ use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::calendar::Calendar;
 use crate::cli::{local_now, Failure, Loaded};
+use crate::link::Secret;
 use crate::mail::{Composer, DeliveryError, Transport};
 use crate::planner::{self, Kind, Notification};
 use crate::settings::Settings;
 use crate::store::{
     AcceptedBurst, LinkAnswer, LinkRequest, NewMessage, Store, StoreError, UnbuiltMessage,
 };
-use crate::web::token::Secret;
 use crate::wheel::{Days, Wheel};
 
 /// First retry after a temporary failure; doubles per attempt.

@@ -19,6 +19,7 @@ pub mod calendar;
 pub mod cli;
 pub mod daemon;
 pub mod engine;
+pub mod link;
 mod logging;
 pub mod mail;
 pub mod planner;

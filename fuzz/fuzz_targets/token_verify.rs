@@ -1,7 +1,7 @@
 //! Fuzz target: verifying any string never panics and accepts only tokens that `sign` would produce.
 #![no_main]
 
-use arshjul::web::token::{sign, verify, Secret, TokenError};
+use arshjul::link::{sign, verify, Secret, TokenError};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};

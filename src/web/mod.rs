@@ -11,7 +11,6 @@
 //! mail and never waits on SMTP.
 
 pub mod pages;
-pub mod token;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -35,13 +34,13 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
+use crate::link::{self as token, Claims, Secret, TokenError};
 use crate::store::{
     Completion, CompletionOutcome, LinkLimits, LinkRequestOutcome, NewCompletion, NewLinkRequest,
     Store, StoreError, Via,
 };
 use crate::wheel::{Language, Person, Task, Wheel};
 use pages::{Done, Occurrence, Problem, NOTE_MAX_CHARS};
-use token::{Claims, Secret, TokenError};
 
 /// Request bodies above this are refused with 413. A note of 2000
 /// characters, each up to 4 bytes and percent-encoded, fits with room.

@@ -445,7 +445,7 @@ fn a_new_link_asked_for_on_an_expired_link_goes_out_at_once_not_at_the_next_wake
     s.await_outbox(1);
 
     // An expired link to the occurrence, signed with the daemon's secret.
-    let secret = arshjul::web::token::Secret::load_or_create(&s.file("arshjul.secret"))
+    let secret = arshjul::link::Secret::load_or_create(&s.file("arshjul.secret"))
         .expect("the daemon created the secret");
     let due = today() + Days::new(10);
     let period = due.format("%Y").to_string();

@@ -12,8 +12,8 @@ use std::net::TcpStream;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use arshjul::link::Secret;
 use arshjul::store::Store;
-use arshjul::web::token::Secret;
 use arshjul::web::{self, AppState};
 use base64::Engine;
 use chrono::{NaiveDate, TimeZone, Utc};

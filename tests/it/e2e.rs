@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::support::{Run, Scratch};
+use arshjul::link::Secret;
 use arshjul::store::Store;
-use arshjul::web::token::Secret;
 use arshjul::web::{self, AppState};
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use arshjul::cli::Loaded;
 use arshjul::engine::Engine;
+use arshjul::link::{self as token, Secret};
 use arshjul::settings::Settings;
 use arshjul::store::{LinkRequestRecord, MessageState, NewCompletion, Store, Via};
-use arshjul::web::token::{self, Secret};
 use arshjul::web::{self, AppState};
 use arshjul::wheel::{
     Anchor, Days, HolidayRule, Language, Organisation, Person, Recurrence, Task, Wheel,

@@ -7,8 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use arshjul::link::Secret;
 use arshjul::store::{Completion, Store};
-use arshjul::web::token::Secret;
 use arshjul::web::{self, AppState, Limits};
 use arshjul::wheel::{
     Anchor, Days, HolidayRule, Language, Organisation, Person, Recurrence, Task, Wheel,
