@@ -242,20 +242,13 @@ impl Engine {
     /// that works when it arrives, and an open occurrence, which keeps
     /// receiving repeats, always has a valid link in the owner's inbox.
     fn link(&self, n: &Notification, today: chrono::NaiveDate) -> String {
-        let expires_day = link_expiry_day(&self.wheel, n, today, self.settings.link_days);
-        let expires = crate::calendar::resolve_local(
-            self.wheel.organisation.timezone,
-            expires_day.and_hms_opt(23, 59, 59).unwrap_or_default(),
-        )
-        .with_timezone(&Utc);
-        crate::web::link(
+        crate::link::for_notification(
             &self.settings.public_url,
             &self.secret,
-            &n.task,
-            &n.period,
-            &n.to,
-            n.due,
-            expires,
+            &self.wheel,
+            n,
+            today,
+            self.settings.link_days,
         )
     }
 
@@ -489,28 +482,6 @@ impl Engine {
     }
 }
 
-/// The last day (local, valid through its end) of a completion link in a
-/// message about `n` written on `today`: `link_days` after the later of the
-/// message's day and the occurrence's last escalation step.
-pub fn link_expiry_day(
-    wheel: &Wheel,
-    n: &Notification,
-    today: chrono::NaiveDate,
-    link_days: u32,
-) -> chrono::NaiveDate {
-    let days = chrono::Duration::days(i64::from(link_days));
-    let last_step = wheel
-        .task(&n.task)
-        .and_then(|t| t.escalate.last().map(|e| i64::from(e.after.0)))
-        .unwrap_or(0);
-    let plus = |day: chrono::NaiveDate, d: chrono::Duration| {
-        day.checked_add_signed(d).unwrap_or(chrono::NaiveDate::MAX)
-    };
-    let after_escalation = plus(plus(n.due, chrono::Duration::days(last_step)), days);
-    let after_message = plus(n.date.max(today), days);
-    after_escalation.max(after_message)
-}
-
 /// Runs `build`, turning an error or a panic into the reason it failed, so
 /// that the last line of defence holds even where validation missed a case.
 fn guarded(build: impl FnOnce() -> Result<NewMessage, Failure>) -> Result<NewMessage, String> {
@@ -701,74 +672,6 @@ pub fn open_store(settings: &Settings) -> Result<Store, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{NaiveDate, TimeZone};
-
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
-
-    /// A notification about the shipped wheel's policy-review 2027 (due
-    /// 1 March, last escalation 30 days after) for a message on `day`.
-    fn policy_review(kind: Kind, day: NaiveDate) -> Notification {
-        Notification {
-            key: format!("policy-review/2027/{}/1/digitalisering", kind.as_str()),
-            task: "policy-review".into(),
-            period: "2027".into(),
-            due: date(2027, 3, 1),
-            kind,
-            step: 1,
-            date: day,
-            at: chrono_tz::Europe::Copenhagen
-                .from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap())
-                .unwrap(),
-            to: "digitalisering".into(),
-            cc: Vec::new(),
-            on_behalf: None,
-            cc_deputies: Vec::new(),
-        }
-    }
-
-    fn shipped() -> Wheel {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schedule.toml");
-        crate::wheel::parse_file(&path).unwrap()
-    }
-
-    #[test]
-    fn a_link_lasts_link_days_after_its_message_and_never_less_than_after_the_last_escalation() {
-        let wheel = shipped();
-        // The 29 January reminder: 90 days after the last escalation (31
-        // March) is later than 90 days after the message.
-        let n = policy_review(Kind::Reminder, date(2027, 1, 29));
-        assert_eq!(
-            link_expiry_day(&wheel, &n, date(2027, 1, 29), 90),
-            date(2027, 6, 29)
-        );
-        // A repeat on 6 September: 90 days after its own day.
-        let n = policy_review(Kind::Repeat, date(2027, 9, 6));
-        assert_eq!(
-            link_expiry_day(&wheel, &n, date(2027, 9, 6), 90),
-            date(2027, 12, 5)
-        );
-        // Written late (a catch-up pass days after the repeat's day): from
-        // the day it is written.
-        assert_eq!(
-            link_expiry_day(&wheel, &n, date(2027, 9, 9), 90),
-            date(2027, 12, 8)
-        );
-        // A fresh link asked for on 5 July 2027.
-        let n = policy_review(Kind::Link, date(2027, 7, 5));
-        assert_eq!(
-            link_expiry_day(&wheel, &n, date(2027, 7, 5), 90),
-            date(2027, 10, 3)
-        );
-        // No date arithmetic can overflow into a panic.
-        let n = policy_review(Kind::Repeat, NaiveDate::MAX);
-        assert_eq!(
-            link_expiry_day(&wheel, &n, NaiveDate::MAX, u32::MAX),
-            NaiveDate::MAX
-        );
-    }
-
     #[test]
     fn a_panicking_build_becomes_a_reason() {
         let reason = guarded(|| panic!("header too long")).unwrap_err();

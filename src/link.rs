@@ -2,6 +2,8 @@
 //! carries its own claims (task, period, recipient, due date, expiry) and an
 //! HMAC-SHA256 over them, so the server keeps no token table. Pure except
 //! for [`Secret::load_or_create`], which reads or creates the secret file.
+//! Also builds the links the messages carry ([`url`], [`for_notification`])
+//! and decides how long they stay valid ([`expiry_day`]).
 //!
 //! # Token format
 //!
@@ -38,6 +40,9 @@ use base64::Engine as _;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+use crate::planner::Notification;
+use crate::wheel::Wheel;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -371,9 +376,184 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The completion link `{public_url}/done/{token}` for the mail side.
+pub fn url(
+    public_url: &str,
+    secret: &Secret,
+    task: &str,
+    period: &str,
+    person: &str,
+    due: NaiveDate,
+    expires: DateTime<Utc>,
+) -> String {
+    let claims = Claims {
+        task: task.to_string(),
+        period: period.to_string(),
+        person: person.to_string(),
+        due,
+        expires: expires.timestamp(),
+    };
+    format!(
+        "{}/done/{}",
+        public_url.trim_end_matches('/'),
+        sign(secret, &claims)
+    )
+}
+
+/// The completion link for the person a notification is addressed to, in a
+/// message written on the local day `today`. It stays valid `link_days`
+/// after the later of that day and the notification's own day, and never
+/// less than `link_days` after the occurrence's last escalation: a repeat
+/// sent months after the due date carries a link that works when it
+/// arrives, and an open occurrence, which keeps receiving repeats, always
+/// has a valid link in the owner's inbox.
+pub fn for_notification(
+    public_url: &str,
+    secret: &Secret,
+    wheel: &Wheel,
+    n: &Notification,
+    today: NaiveDate,
+    link_days: u32,
+) -> String {
+    let expires_day = expiry_day(wheel, n, today, link_days);
+    let expires = crate::calendar::resolve_local(
+        wheel.organisation.timezone,
+        expires_day.and_hms_opt(23, 59, 59).unwrap_or_default(),
+    )
+    .with_timezone(&Utc);
+    url(
+        public_url, secret, &n.task, &n.period, &n.to, n.due, expires,
+    )
+}
+
+/// The last day (local, valid through its end) of a completion link in a
+/// message about `n` written on `today`: `link_days` after the later of the
+/// message's day and the occurrence's last escalation step.
+pub fn expiry_day(
+    wheel: &Wheel,
+    n: &Notification,
+    today: chrono::NaiveDate,
+    link_days: u32,
+) -> chrono::NaiveDate {
+    let days = chrono::Duration::days(i64::from(link_days));
+    let last_step = wheel
+        .task(&n.task)
+        .and_then(|t| t.escalate.last().map(|e| i64::from(e.after.0)))
+        .unwrap_or(0);
+    let plus = |day: chrono::NaiveDate, d: chrono::Duration| {
+        day.checked_add_signed(d).unwrap_or(chrono::NaiveDate::MAX)
+    };
+    let after_escalation = plus(plus(n.due, chrono::Duration::days(last_step)), days);
+    let after_message = plus(n.date.max(today), days);
+    after_escalation.max(after_message)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planner::Kind;
+    use chrono::TimeZone;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// A notification about the shipped wheel's policy-review 2027 (due
+    /// 1 March, last escalation 30 days after) for a message on `day`.
+    fn policy_review(kind: Kind, day: NaiveDate) -> Notification {
+        Notification {
+            key: format!("policy-review/2027/{}/1/digitalisering", kind.as_str()),
+            task: "policy-review".into(),
+            period: "2027".into(),
+            due: date(2027, 3, 1),
+            kind,
+            step: 1,
+            date: day,
+            at: chrono_tz::Europe::Copenhagen
+                .from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap())
+                .unwrap(),
+            to: "digitalisering".into(),
+            cc: Vec::new(),
+            on_behalf: None,
+            cc_deputies: Vec::new(),
+        }
+    }
+
+    fn shipped() -> Wheel {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schedule.toml");
+        crate::wheel::parse_file(&path).unwrap()
+    }
+
+    #[test]
+    fn a_link_lasts_link_days_after_its_message_and_never_less_than_after_the_last_escalation() {
+        let wheel = shipped();
+        // The 29 January reminder: 90 days after the last escalation (31
+        // March) is later than 90 days after the message.
+        let n = policy_review(Kind::Reminder, date(2027, 1, 29));
+        assert_eq!(
+            expiry_day(&wheel, &n, date(2027, 1, 29), 90),
+            date(2027, 6, 29)
+        );
+        // A repeat on 6 September: 90 days after its own day.
+        let n = policy_review(Kind::Repeat, date(2027, 9, 6));
+        assert_eq!(
+            expiry_day(&wheel, &n, date(2027, 9, 6), 90),
+            date(2027, 12, 5)
+        );
+        // Written late (a catch-up pass days after the repeat's day): from
+        // the day it is written.
+        assert_eq!(
+            expiry_day(&wheel, &n, date(2027, 9, 9), 90),
+            date(2027, 12, 8)
+        );
+        // A fresh link asked for on 5 July 2027.
+        let n = policy_review(Kind::Link, date(2027, 7, 5));
+        assert_eq!(
+            expiry_day(&wheel, &n, date(2027, 7, 5), 90),
+            date(2027, 10, 3)
+        );
+        // No date arithmetic can overflow into a panic.
+        let n = policy_review(Kind::Repeat, NaiveDate::MAX);
+        assert_eq!(
+            expiry_day(&wheel, &n, NaiveDate::MAX, u32::MAX),
+            NaiveDate::MAX
+        );
+    }
+
+    #[test]
+    fn a_link_carries_a_token_that_verifies_and_ignores_a_trailing_slash() {
+        let secret = Secret::from_bytes([1; 32]);
+        let due = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
+        let expires = DateTime::parse_from_rfc3339("2027-06-30T23:59:59+02:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let url = url(
+            "https://arshjul.example.dk/",
+            &secret,
+            "policy-review",
+            "2027",
+            "anna",
+            due,
+            expires,
+        );
+        let token = url
+            .strip_prefix("https://arshjul.example.dk/done/")
+            .unwrap();
+        let now = DateTime::parse_from_rfc3339("2027-02-01T08:00:00+01:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let claims = verify(&secret, token, now).unwrap();
+        assert_eq!(
+            claims,
+            Claims {
+                task: "policy-review".into(),
+                period: "2027".into(),
+                person: "anna".into(),
+                due,
+                expires: expires.timestamp()
+            }
+        );
+    }
     use proptest::prelude::*;
 
     fn secret() -> Secret {

@@ -26,7 +26,7 @@ use axum::http::{Request, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
@@ -125,30 +125,6 @@ pub fn parse_trusted_proxies(entries: &[String]) -> Result<Vec<IpAddr>, String> 
                 .map_err(|_| format!("trusted_proxies: {e:?} is not an IP address"))
         })
         .collect()
-}
-
-/// The completion link `{public_url}/done/{token}` for the mail side.
-pub fn link(
-    public_url: &str,
-    secret: &Secret,
-    task: &str,
-    period: &str,
-    person: &str,
-    due: NaiveDate,
-    expires: DateTime<Utc>,
-) -> String {
-    let claims = Claims {
-        task: task.to_string(),
-        period: period.to_string(),
-        person: person.to_string(),
-        due,
-        expires: expires.timestamp(),
-    };
-    format!(
-        "{}/done/{}",
-        public_url.trim_end_matches('/'),
-        token::sign(secret, &claims)
-    )
 }
 
 /// The routes, with security headers on every response (fallbacks included)
@@ -809,41 +785,6 @@ mod tests {
         assert_eq!(
             parse_trusted_proxies(&bad),
             Err("trusted_proxies: \"10.0.0.0/8\" is not an IP address".into())
-        );
-    }
-
-    #[test]
-    fn a_link_carries_a_token_that_verifies_and_ignores_a_trailing_slash() {
-        let secret = Secret::from_bytes([1; 32]);
-        let due = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
-        let expires = DateTime::parse_from_rfc3339("2027-06-30T23:59:59+02:00")
-            .unwrap()
-            .with_timezone(&Utc);
-        let url = link(
-            "https://arshjul.example.dk/",
-            &secret,
-            "policy-review",
-            "2027",
-            "anna",
-            due,
-            expires,
-        );
-        let token = url
-            .strip_prefix("https://arshjul.example.dk/done/")
-            .unwrap();
-        let now = DateTime::parse_from_rfc3339("2027-02-01T08:00:00+01:00")
-            .unwrap()
-            .with_timezone(&Utc);
-        let claims = token::verify(&secret, token, now).unwrap();
-        assert_eq!(
-            claims,
-            Claims {
-                task: "policy-review".into(),
-                period: "2027".into(),
-                person: "anna".into(),
-                due,
-                expires: expires.timestamp()
-            }
         );
     }
 }

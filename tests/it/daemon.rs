@@ -449,7 +449,7 @@ fn a_new_link_asked_for_on_an_expired_link_goes_out_at_once_not_at_the_next_wake
         .expect("the daemon created the secret");
     let due = today() + Days::new(10);
     let period = due.format("%Y").to_string();
-    let link = arshjul::web::link(
+    let link = arshjul::link::url(
         "http://x",
         &secret,
         "soon",

@@ -93,7 +93,7 @@ fn due() -> NaiveDate {
 /// The path of a link for `person`'s review of `period` that expired at
 /// the end of 30 June 2027.
 fn expired_path(secret: &Secret, period: &str, person: &str) -> String {
-    let url = web::link(
+    let url = arshjul::link::url(
         "http://x",
         secret,
         "policy-review",

@@ -89,7 +89,7 @@ fn expires() -> DateTime<Utc> {
 
 /// The path of a genuine link for Anna's 2027 review.
 fn done_path(secret: &Secret) -> String {
-    let url = web::link(
+    let url = arshjul::link::url(
         "http://x",
         secret,
         "policy-review",
