@@ -7,13 +7,14 @@ mod mail_test;
 pub(crate) mod output;
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use clap::{ArgGroup, Parser, Subcommand};
 
 use crate::calendar::{resolve_local, Calendar};
+use crate::config::Config;
 use crate::planner;
 use crate::settings::Settings;
 use crate::store::{
@@ -211,6 +212,12 @@ impl Failure {
     }
 }
 
+impl From<crate::config::ConfigError> for Failure {
+    fn from(e: crate::config::ConfigError) -> Failure {
+        Failure::usage(e.to_string())
+    }
+}
+
 impl From<crate::store::StoreError> for Failure {
     fn from(e: crate::store::StoreError) -> Failure {
         Failure::runtime(e.to_string())
@@ -237,25 +244,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Settings and wheel, loaded from what the user typed.
-pub struct Loaded {
-    pub settings: Settings,
-    pub wheel: Wheel,
-}
-
-/// Loads settings (defaults < file < environment) and the wheel.
-pub fn load(config: Option<&Path>, schedule: Option<&Path>) -> Result<Loaded, Failure> {
-    let file = Settings::locate(config);
-    let mut settings = Settings::load(file.as_deref()).map_err(Failure::usage)?;
-    if let Some(s) = schedule {
-        settings.schedule = s.to_path_buf();
-    }
-    let wheel = wheel::parse_file(&settings.schedule).map_err(|e| Failure::usage(e.to_string()))?;
-    Ok(Loaded { settings, wheel })
-}
-
 fn dispatch(args: Args) -> CmdResult {
-    let loaded = load(args.config.as_deref(), args.schedule.as_deref())?;
+    let loaded = Config::load(args.config.as_deref(), args.schedule.as_deref())?;
     if matches!(args.command, Command::Run | Command::Tick { .. }) {
         // Before any work: a database that is empty or not arshjul's is
         // refused here, with the same words `check` uses.
@@ -402,7 +392,7 @@ fn database(settings: &Settings) -> Result<Option<i64>, Failure> {
     })
 }
 
-fn check(loaded: &Loaded, settings_file: Option<PathBuf>, now: DateTime<Utc>) -> CmdResult {
+fn check(loaded: &Config, settings_file: Option<PathBuf>, now: DateTime<Utc>) -> CmdResult {
     let wheel = &loaded.wheel;
     let org = &wheel.organisation;
     let settings = &loaded.settings;
@@ -506,7 +496,7 @@ fn open_if_present(settings: &Settings) -> Result<Option<Store>, Failure> {
     Ok(Some(Store::open(&settings.database, false)?))
 }
 
-fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
+fn status(loaded: &Config, now: DateTime<Utc>, json: bool) -> CmdResult {
     let wheel = &loaded.wheel;
     let store = open_if_present(&loaded.settings)?;
     let (history, mut latest) = match &store {
@@ -569,7 +559,7 @@ fn status(loaded: &Loaded, now: DateTime<Utc>, json: bool) -> CmdResult {
 
 #[allow(clippy::too_many_arguments)]
 fn done(
-    loaded: &Loaded,
+    loaded: &Config,
     now: DateTime<Utc>,
     task_id: &str,
     period: Option<String>,
@@ -673,7 +663,7 @@ fn done(
 
 /// `arshjul undo`: appends a retraction of the period's completion.
 fn undo(
-    loaded: &Loaded,
+    loaded: &Config,
     now: DateTime<Utc>,
     task_id: &str,
     period: &str,
@@ -751,7 +741,7 @@ pub(crate) fn login_name() -> String {
         .unwrap_or_else(|| "cli".to_string())
 }
 
-fn history(loaded: &Loaded, task: Option<&str>, json: bool) -> CmdResult {
+fn history(loaded: &Config, task: Option<&str>, json: bool) -> CmdResult {
     if let Some(id) = task {
         if !loaded.settings.database.exists() {
             known_task(&loaded.wheel, id)?;

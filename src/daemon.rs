@@ -14,7 +14,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::cli::output::plural;
-use crate::cli::{load, Failure, Loaded};
+use crate::cli::Failure;
+use crate::config::Config;
 use crate::engine::{open_store, Engine, Outcome, Report};
 use crate::web;
 use crate::wheel::Wheel;
@@ -46,7 +47,7 @@ struct Origin {
 
 /// `arshjul run`.
 pub fn run(
-    loaded: Loaded,
+    loaded: Config,
     config: Option<&std::path::Path>,
     schedule: Option<&std::path::Path>,
 ) -> Result<ExitCode, Failure> {
@@ -61,7 +62,7 @@ pub fn run(
     runtime.block_on(serve(loaded, origin))
 }
 
-async fn serve(loaded: Loaded, origin: Origin) -> Result<ExitCode, Failure> {
+async fn serve(loaded: Config, origin: Origin) -> Result<ExitCode, Failure> {
     let mut engine = Engine::new(loaded)?;
     let store = Arc::new(Mutex::new(open_store(&engine.settings)?));
     let listen = engine.settings.listen.clone();
@@ -246,7 +247,7 @@ fn watch_signals(
 /// Re-reads settings and wheel. A broken wheel or settings file is logged
 /// with its place and the old one stays in force.
 fn reload(engine: &mut Engine, wheel: &RwLock<Arc<Wheel>>, origin: &Origin) {
-    match load(origin.config.as_deref(), origin.schedule.as_deref()) {
+    match Config::load(origin.config.as_deref(), origin.schedule.as_deref()) {
         Ok(loaded) => {
             if loaded.settings.listen != engine.settings.listen
                 || loaded.settings.database != engine.settings.database
@@ -272,7 +273,7 @@ fn reload(engine: &mut Engine, wheel: &RwLock<Arc<Wheel>>, origin: &Origin) {
             }
         }
         Err(e) => {
-            for line in e.message.lines() {
+            for line in e.to_string().lines() {
                 tracing::error!("reload refused, keeping the old wheel: {line}");
             }
         }

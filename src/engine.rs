@@ -11,7 +11,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::calendar::Calendar;
-use crate::cli::{local_now, Failure, Loaded};
+use crate::cli::{local_now, Failure};
+use crate::config::Config;
 use crate::link::Secret;
 use crate::mail::{Composer, DeliveryError, Transport};
 use crate::planner::{self, Kind, Notification};
@@ -56,8 +57,8 @@ pub struct Engine {
 
 impl Engine {
     /// Builds templates, transport and the link secret from settings.
-    pub fn new(loaded: Loaded) -> Result<Engine, Failure> {
-        let Loaded { settings, wheel } = loaded;
+    pub fn new(loaded: Config) -> Result<Engine, Failure> {
+        let Config { settings, wheel } = loaded;
         let composer = Composer::new(&settings.mail).map_err(|e| Failure::usage(e.to_string()))?;
         let transport =
             Transport::from_settings(&settings).map_err(|e| Failure::usage(e.to_string()))?;
@@ -509,11 +510,11 @@ pub fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
 /// `arshjul tick`: one pass under the brake; `accepted_by` lets a held
 /// pass through (`--accept-burst`).
 pub fn run_once(
-    loaded: &Loaded,
+    loaded: &Config,
     now: DateTime<Utc>,
     accepted_by: Option<&str>,
 ) -> Result<ExitCode, Failure> {
-    let loaded = Loaded {
+    let loaded = Config {
         settings: loaded.settings.clone(),
         wheel: loaded.wheel.clone(),
     };
@@ -592,7 +593,7 @@ pub fn run_once(
 /// line per message, and whether the brake would hold it. Opens the
 /// database only if it exists, builds no transport and no link secret, and
 /// records nothing.
-pub fn dry_run(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure> {
+pub fn dry_run(loaded: &Config, now: DateTime<Utc>) -> Result<ExitCode, Failure> {
     use std::io::Write;
     let wheel = &loaded.wheel;
     let store = if loaded.settings.database.exists() {

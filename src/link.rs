@@ -481,7 +481,7 @@ mod tests {
 
     fn shipped() -> Wheel {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schedule.toml");
-        crate::wheel::parse_file(&path).unwrap()
+        crate::config::read_wheel(&path).unwrap()
     }
 
     #[test]

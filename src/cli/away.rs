@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
-use super::{finish_output, local_now, login_name, open_if_present, Failure, Loaded};
+use super::{finish_output, local_now, login_name, open_if_present, Failure};
 use crate::calendar::Calendar;
+use crate::config::Config;
 use crate::planner::{self, Absence};
 use crate::store::{AbsenceFilter, AbsenceRecord, CancelOutcome, NewAbsence, Store};
 use crate::wheel::Wheel;
@@ -28,7 +29,7 @@ pub(super) enum Action {
     Cancel(i64),
 }
 
-pub(super) fn away(loaded: &Loaded, now: DateTime<Utc>, action: Action) -> super::CmdResult {
+pub(super) fn away(loaded: &Config, now: DateTime<Utc>, action: Action) -> super::CmdResult {
     let wheel = &loaded.wheel;
     let today = Calendar::new(&wheel.organisation).local_date(&now);
     match action {

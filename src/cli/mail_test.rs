@@ -3,10 +3,11 @@
 
 use std::process::ExitCode;
 
-use super::{CmdResult, Failure, Loaded};
+use super::{CmdResult, Failure};
+use crate::config::Config;
 use crate::mail::{test_message, Transport};
 
-pub fn run(loaded: &Loaded, to: &str) -> CmdResult {
+pub fn run(loaded: &Config, to: &str) -> CmdResult {
     let settings = &loaded.settings;
     println!("{}", crate::mail::describe(settings));
     let raw = test_message(&loaded.wheel, &settings.mail, to)

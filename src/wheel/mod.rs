@@ -13,7 +13,8 @@ use std::fmt;
 use chrono::{Datelike, NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 
-pub use parse::{parse, parse_file, WheelError, WheelErrors};
+pub(crate) use parse::lower_first;
+pub use parse::{parse, parse_bytes, WheelError, WheelErrors};
 
 /// A validated wheel: organisation, election terms, people and tasks.
 #[derive(Debug, Clone, PartialEq)]

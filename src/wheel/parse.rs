@@ -1,6 +1,6 @@
 //! `schedule.toml` → [`Wheel`]: TOML syntax, then meaning, with every
-//! problem reported as `file:line:col: message`. Reads a file only in
-//! [`parse_file`]; [`parse`] works on a string so it is testable without files.
+//! problem reported as `file:line:col: message`. Reads no file: [`parse`]
+//! works on a string, [`parse_bytes`] on the bytes `config::read_wheel` read.
 //!
 //! The work is split in three steps, one file each:
 //! - `raw`: serde structs that mirror the file, every value [`toml::Spanned`],
@@ -15,8 +15,6 @@ mod raw;
 mod values;
 
 use std::fmt;
-use std::io::Read;
-use std::path::Path;
 
 use super::Wheel;
 
@@ -79,35 +77,13 @@ pub fn parse(source: &str, file: &str) -> Result<Wheel, WheelErrors> {
     check::check(raw, &lines).map_err(|problems| lines.errors(file, problems))
 }
 
-/// A wheel is a few kilobytes; anything this large is the wrong file, and
-/// reading it whole would only waste memory.
-const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
-
-/// Reads and parses a wheel file. An unreadable file is one error with
-/// line 0, shown as `PATH: cannot read: REASON`.
-pub fn parse_file(path: &Path) -> Result<Wheel, WheelErrors> {
-    let file = path.display().to_string();
-    let cannot_read = |reason: String| {
-        WheelErrors(vec![WheelError {
-            file: file.clone(),
-            line: 0,
-            col: 0,
-            message: format!("cannot read: {reason}"),
-        }])
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| cannot_read(lower_first(&e.to_string())))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        let reason = "the file is larger than 10 MB; is this the right file?".to_string();
-        return Err(cannot_read(reason));
-    }
+/// Parses a wheel read as bytes (by `config::read_wheel`): bytes that are
+/// not UTF-8 are one error placed at the first bad byte, counted in the
+/// characters before it.
+pub fn parse_bytes(bytes: Vec<u8>, file: &str) -> Result<Wheel, WheelErrors> {
     match String::from_utf8(bytes) {
-        Ok(source) => parse(&source, &file),
+        Ok(source) => parse(&source, file),
         Err(e) => {
-            // Point at the first byte that is not UTF-8, counted in the
-            // characters before it.
             let valid = e.utf8_error().valid_up_to();
             let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
             let lines = LineIndex::new(&prefix);
@@ -115,7 +91,7 @@ pub fn parse_file(path: &Path) -> Result<Wheel, WheelErrors> {
                 offset: Some(valid),
                 message: "the file is not UTF-8 text (save it as UTF-8)".to_string(),
             };
-            Err(lines.errors(&file, vec![problem]))
+            Err(lines.errors(file, vec![problem]))
         }
     }
 }
@@ -264,7 +240,7 @@ fn describe_found(found: &str) -> String {
     }
 }
 
-fn lower_first(text: &str) -> String {
+pub(crate) fn lower_first(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),

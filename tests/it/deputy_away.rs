@@ -408,7 +408,7 @@ fn the_deputys_completion_link_credits_the_deputy() {
     let link = mails[0].link();
 
     // The real router on the binary's database and secret.
-    let wheel = arshjul::wheel::parse_file(&world.scratch.file("schedule.toml")).unwrap();
+    let wheel = arshjul::config::read_wheel(&world.scratch.file("schedule.toml")).unwrap();
     let store = Store::open(&world.scratch.file("arshjul.db"), false).unwrap();
     let secret = Secret::load_or_create(&world.scratch.file("arshjul.secret")).unwrap();
     let now = Copenhagen

@@ -101,7 +101,7 @@ impl World {
     /// Starts the real router on 127.0.0.1:0 on the binary's database and
     /// secret file, with the clock at 08:00 on `day`.
     fn serve(&self, day: NaiveDate) -> Served {
-        let wheel = arshjul::wheel::parse_file(&self.scratch.file("schedule.toml"))
+        let wheel = arshjul::config::read_wheel(&self.scratch.file("schedule.toml"))
             .expect("the shipped wheel parses");
         let store = Store::open(&self.database(), false).expect("the binary created the database");
         let secret = Secret::load_or_create(&self.scratch.file("arshjul.secret"))
@@ -332,7 +332,7 @@ type Key = (String, String, String, String, String);
 #[test]
 fn a_year_of_daily_ticks_over_smtp_delivers_exactly_the_plan() {
     let world = World::new();
-    let wheel = arshjul::wheel::parse_file(&world.scratch.file("schedule.toml"))
+    let wheel = arshjul::config::read_wheel(&world.scratch.file("schedule.toml"))
         .expect("the shipped wheel parses");
 
     // Every plan event except `due` is one message per address in `to`.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use arshjul::cli::Loaded;
+use arshjul::config::Config;
 use arshjul::engine::Engine;
 use arshjul::link::{self as token, Secret};
 use arshjul::settings::Settings;
@@ -193,7 +193,7 @@ impl App {
         };
         settings.mail.dir = self.outbox();
         std::fs::create_dir_all(self.outbox()).unwrap();
-        Engine::new(Loaded { settings, wheel }).unwrap()
+        Engine::new(Config { settings, wheel }).unwrap()
     }
 
     fn outbox(&self) -> PathBuf {

@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
+use arshjul::config::read_wheel;
 use arshjul::wheel::{
-    parse, parse_file, Anchor, ClosedDay, Days, EscalationStep, HolidayRule, Language, Recurrence,
-    Terms, Wheel,
+    parse, Anchor, ClosedDay, Days, EscalationStep, HolidayRule, Language, Recurrence, Terms, Wheel,
 };
 use chrono::{NaiveDate, NaiveTime};
 use proptest::prelude::*;
@@ -413,7 +413,7 @@ fn missing_task_keys_are_all_named() {
 
 #[test]
 fn the_shipped_schedule_parses() {
-    let wheel = match parse_file(&manifest_dir().join("schedule.toml")) {
+    let wheel = match read_wheel(&manifest_dir().join("schedule.toml")) {
         Ok(wheel) => wheel,
         Err(errors) => panic!("the shipped schedule.toml is invalid:\n{errors}"),
     };
@@ -490,7 +490,7 @@ fn the_shipped_schedule_parses() {
 fn an_unreadable_file_is_one_whole_file_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("missing.toml");
-    let errors = parse_file(&path).unwrap_err();
+    let errors = read_wheel(&path).unwrap_err();
     assert_eq!(errors.0.len(), 1);
     assert_eq!(errors.0[0].line, 0);
     let expected = format!(
@@ -511,7 +511,7 @@ fn a_huge_file_is_refused_before_parsing() {
         "{}: cannot read: the file is larger than 10 MB; is this the right file?",
         path.display()
     );
-    assert_eq!(parse_file(&path).unwrap_err().to_string(), expected);
+    assert_eq!(read_wheel(&path).unwrap_err().to_string(), expected);
 }
 
 #[test]
@@ -520,7 +520,7 @@ fn a_file_that_is_not_utf8_is_placed_at_the_first_bad_byte() {
     let path = dir.path().join("schedule.toml");
     // "navn = \"Bal" then a Latin-1 'l' with a stray 0xE6 (æ in Latin-1).
     std::fs::write(&path, b"[organisation]\nname = \"Ballerup \xe6\"\n").unwrap();
-    let errors = parse_file(&path).unwrap_err();
+    let errors = read_wheel(&path).unwrap_err();
     let expected = format!(
         "{}:2:18: the file is not UTF-8 text (save it as UTF-8)",
         path.display()
@@ -537,7 +537,7 @@ fn a_file_on_disk_parses_like_a_string() {
         "[[task]]\nid = \"t\"\ntitle = \"T\"\nowner = \"chef\"\nevery = \"month\"\ndue = 1\n",
     );
     std::fs::write(&path, &source).unwrap();
-    assert_eq!(parse_file(&path).unwrap(), parse_ok(&source));
+    assert_eq!(read_wheel(&path).unwrap(), parse_ok(&source));
 }
 
 /// Inputs that have broken parsers before: deep nesting, odd numbers,
