@@ -6,7 +6,8 @@
 
 use chrono::offset::LocalResult;
 use chrono::{
-    DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Weekday,
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta,
+    TimeZone, Utc, Weekday,
 };
 use chrono_tz::Tz;
 
@@ -105,6 +106,12 @@ fn is_danish_holiday(day: NaiveDate) -> bool {
     let offset = (day - easter_sunday(day.year())).num_days();
     EASTER_HOLIDAYS.iter().any(|&(o, _)| o == offset)
         || (offset == STORE_BEDEDAG.0 && day.year() <= LAST_STORE_BEDEDAG)
+}
+
+/// `now` in the zone `tz`, with its offset fixed: how instants are
+/// stored in the database and shown to people.
+pub fn local_now(tz: Tz, now: DateTime<Utc>) -> DateTime<FixedOffset> {
+    now.with_timezone(&tz).fixed_offset()
 }
 
 /// Resolves a local wall-clock time in `tz` to an instant. A time inside a
@@ -239,6 +246,21 @@ mod tests {
     use super::*;
 
     use crate::wheel::Language;
+
+    #[test]
+    fn local_now_carries_the_zone_offset_of_that_instant() {
+        let tz: Tz = "Europe/Copenhagen".parse().unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // Winter time, then summer time after the change on 28 March 2027.
+        assert_eq!(
+            local_now(tz, at("2027-03-28T00:30:00Z")).to_rfc3339(),
+            "2027-03-28T01:30:00+01:00"
+        );
+        assert_eq!(
+            local_now(tz, at("2027-03-28T01:30:00Z")).to_rfc3339(),
+            "2027-03-28T03:30:00+02:00"
+        );
+    }
 
     fn date(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

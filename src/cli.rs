@@ -10,10 +10,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::{ArgGroup, Parser, Subcommand};
 
-use crate::calendar::{resolve_local, Calendar};
+use crate::calendar::{local_now, resolve_local, Calendar};
 use crate::config::Config;
 use crate::planner;
 use crate::settings::Settings;
@@ -373,12 +373,6 @@ fn quote(text: &str) -> String {
     format!("\"{text}\"")
 }
 
-/// `now` in the wheel's time zone, as stored in the database.
-pub fn local_now(wheel: &Wheel, now: DateTime<Utc>) -> DateTime<FixedOffset> {
-    now.with_timezone(&wheel.organisation.timezone)
-        .fixed_offset()
-}
-
 /// The database as `check`, `tick` and `run` find it before any work: the
 /// schema version of an arshjul database, `None` when there is none yet.
 /// A file that is empty, not arshjul's or too new is bad input (exit 2).
@@ -537,7 +531,7 @@ fn status(loaded: &Config, now: DateTime<Utc>, json: bool) -> CmdResult {
         output::status_json(
             &mut out,
             wheel,
-            local_now(wheel, now),
+            local_now(wheel.organisation.timezone, now),
             &rows,
             &output::StatusLists {
                 failed: &failed,
@@ -576,7 +570,7 @@ fn done(
     if at > now {
         return Err(Failure::usage(format!(
             "--at {} is in the future",
-            local_now(wheel, at)
+            local_now(wheel.organisation.timezone, at)
         )));
     }
     let mut store = Store::open(&loaded.settings.database, true)?;
@@ -626,13 +620,13 @@ fn done(
     let completion = NewCompletion {
         task: task.id.clone(),
         period: period.clone(),
-        at: local_now(wheel, at),
+        at: local_now(wheel.organisation.timezone, at),
         by,
         via: Via::Cli,
         note,
         client_addr: None,
         user_agent: None,
-        recorded_at: local_now(wheel, now),
+        recorded_at: local_now(wheel.organisation.timezone, now),
     };
     match store.record_completion(&completion)? {
         CompletionOutcome::Recorded => {
@@ -693,7 +687,7 @@ fn undo(
     let retraction = NewRetraction {
         task: task.id.clone(),
         period: period.to_string(),
-        at: local_now(wheel, now),
+        at: local_now(wheel.organisation.timezone, now),
         by,
         reason: reason.to_string(),
     };

@@ -10,8 +10,9 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, FixedOffset, Utc};
 
+use crate::calendar::local_now;
 use crate::calendar::Calendar;
-use crate::cli::{local_now, Failure};
+use crate::cli::Failure;
 use crate::config::Config;
 use crate::link::Secret;
 use crate::mail::{Composer, DeliveryError, Transport};
@@ -104,7 +105,7 @@ impl Engine {
             &pass.occurrences,
             &messages,
             &unbuilt,
-            local_now(wheel, now),
+            local_now(wheel.organisation.timezone, now),
         )?;
         queued += self.answer_link_requests(&mut store, now, today)?;
         let overdue = planner::status(wheel, &history, now)
@@ -151,7 +152,12 @@ impl Engine {
                 }
             };
             let fresh = matches!(answer, LinkAnswer::Queued(_));
-            if store.answer_link_request(r.id, &answer, local_now(&self.wheel, now))? && fresh {
+            if store.answer_link_request(
+                r.id,
+                &answer,
+                local_now(self.wheel.organisation.timezone, now),
+            )? && fresh
+            {
                 tracing::info!(task = %r.task, period = %r.period, person = %r.person, "new link queued on request");
                 queued += 1;
             }
@@ -265,7 +271,7 @@ impl Engine {
         stop: &Stop<'_>,
     ) -> Result<Report, Failure> {
         let started = std::time::Instant::now();
-        let local = local_now(&self.wheel, now);
+        let local = local_now(self.wheel.organisation.timezone, now);
         let pending = lock(store).deliverable(local)?;
         let mut report = Report::default();
         for m in pending {
@@ -395,7 +401,7 @@ pub fn preview(
     plan_on_jump: bool,
 ) -> Result<Preview, Failure> {
     let limit = settings.max_clock_jump().map_err(Failure::usage)?;
-    let local = local_now(wheel, now);
+    let local = local_now(wheel.organisation.timezone, now);
     let state = match store {
         Some(s) => s.engine_state()?,
         None => Default::default(),
@@ -452,7 +458,7 @@ impl Engine {
         stop: &Stop<'_>,
         accepted_by: Option<&str>,
     ) -> Result<Outcome, Failure> {
-        let local = local_now(&self.wheel, now);
+        let local = local_now(self.wheel.organisation.timezone, now);
         let brake = {
             let store = lock(store);
             preview(&self.wheel, &self.settings, Some(&store), now, false)?.brake
@@ -544,7 +550,7 @@ pub fn run_once(
         .map(|t| {
             format!(
                 "; next at {}",
-                local_now(&engine.wheel, t).format("%Y-%m-%d %H:%M")
+                local_now(engine.wheel.organisation.timezone, t).format("%Y-%m-%d %H:%M")
             )
         })
         .unwrap_or_default();
@@ -603,7 +609,9 @@ pub fn dry_run(loaded: &Config, now: DateTime<Utc>) -> Result<ExitCode, Failure>
     };
     let preview = preview(wheel, &loaded.settings, store.as_ref(), now, true)?;
     let pending = match &store {
-        Some(s) => s.deliverable(local_now(wheel, now))?.len(),
+        Some(s) => s
+            .deliverable(local_now(wheel.organisation.timezone, now))?
+            .len(),
         None => 0,
     };
     let email = |key: &str| {

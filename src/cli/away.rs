@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
-use super::{finish_output, local_now, login_name, open_if_present, Failure};
+use super::{finish_output, login_name, open_if_present, Failure};
+use crate::calendar::local_now;
 use crate::calendar::Calendar;
 use crate::config::Config;
 use crate::planner::{self, Absence};
@@ -47,7 +48,7 @@ pub(super) fn away(loaded: &Config, now: DateTime<Utc>, action: Action) -> super
                 to,
                 deputy: deputy.clone(),
                 note: note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
-                recorded_at: local_now(wheel, now),
+                recorded_at: local_now(wheel.organisation.timezone, now),
                 recorded_by: login_name(),
             };
             let mut store = Store::open(&loaded.settings.database, true)?;
@@ -76,7 +77,11 @@ pub(super) fn away(loaded: &Config, now: DateTime<Utc>, action: Action) -> super
         }
         Action::Cancel(id) => {
             let mut store = Store::open(&loaded.settings.database, true)?;
-            match store.cancel_absence(id, local_now(wheel, now), &login_name())? {
+            match store.cancel_absence(
+                id,
+                local_now(wheel.organisation.timezone, now),
+                &login_name(),
+            )? {
                 CancelOutcome::Cancelled(a) => {
                     println!(
                         "absence {id} cancelled: {} away {} to {}, deputy {}",
