@@ -5,6 +5,7 @@
 mod away;
 mod mail_test;
 pub(crate) mod output;
+mod tick;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -218,6 +219,26 @@ impl From<crate::config::ConfigError> for Failure {
     }
 }
 
+impl From<crate::engine::EngineError> for Failure {
+    fn from(e: crate::engine::EngineError) -> Failure {
+        match e {
+            crate::engine::EngineError::Setup(_) => Failure::usage(e.to_string()),
+            _ => Failure::runtime(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::daemon::DaemonError> for Failure {
+    fn from(e: crate::daemon::DaemonError) -> Failure {
+        use crate::daemon::DaemonError;
+        match e {
+            DaemonError::Setup(_) => Failure::usage(e.to_string()),
+            DaemonError::Engine(e) => e.into(),
+            _ => Failure::runtime(e.to_string()),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for Failure {
     fn from(e: crate::store::StoreError) -> Failure {
         Failure::runtime(e.to_string())
@@ -257,7 +278,8 @@ fn dispatch(args: Args) -> CmdResult {
                 "--now is for previews and tests; `run` always uses the wall clock",
             ));
         }
-        return crate::daemon::run(loaded, args.config.as_deref(), args.schedule.as_deref());
+        crate::daemon::run(loaded, args.config.as_deref(), args.schedule.as_deref())?;
+        return Ok(ExitCode::SUCCESS);
     }
     let now = match &args.now {
         Some(text) => parse_time("--now", text, &loaded.wheel).map_err(Failure::usage)?,
@@ -271,10 +293,10 @@ fn dispatch(args: Args) -> CmdResult {
             json,
             task,
         } => plan(&loaded.wheel, from, to, json, task.as_deref()),
-        Command::Tick { dry_run: true, .. } => crate::engine::dry_run(&loaded, now),
+        Command::Tick { dry_run: true, .. } => tick::dry_run(&loaded, now),
         Command::Tick { accept_burst, .. } => {
             let by = accept_burst.then(login_name);
-            crate::engine::run_once(&loaded, now, by.as_deref())
+            tick::run_once(&loaded, now, by.as_deref())
         }
         Command::Run => unreachable!("handled above"),
         Command::Status { json } => status(&loaded, now, json),

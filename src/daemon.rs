@@ -4,7 +4,6 @@
 //! never sleeps longer than a minute, because tokio's timers are monotonic:
 //! a suspended machine or a stepped clock must not delay mail.
 
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -13,11 +12,11 @@ use chrono::Utc;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch, Notify};
 
-use crate::cli::output::plural;
-use crate::cli::Failure;
 use crate::config::Config;
-use crate::engine::{open_store, Engine, Outcome, Report};
+use crate::engine::{open_store, Engine, EngineError, Outcome, Report};
+use crate::store::StoreError;
 use crate::web;
+use crate::wheel::text::plural;
 use crate::wheel::Wheel;
 
 /// The longest the loop sleeps: a wall-clock jump is noticed within this.
@@ -31,6 +30,23 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// When a stop was asked for; `None` while running.
 type StopAt = watch::Receiver<Option<tokio::time::Instant>>;
+
+/// Why the daemon could not start, worded for the user. The command line
+/// picks the exit code: [`DaemonError::Setup`] is bad input (exit 2), the
+/// rest are run-time failures (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Settings that cannot work (`trusted_proxies`).
+    #[error("{0}")]
+    Setup(String),
+    /// The runtime, the listener's address, the signal handlers.
+    #[error("{0}")]
+    Runtime(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// What made the loop wake up.
 enum Wake {
@@ -50,11 +66,11 @@ pub fn run(
     loaded: Config,
     config: Option<&std::path::Path>,
     schedule: Option<&std::path::Path>,
-) -> Result<ExitCode, Failure> {
+) -> Result<(), DaemonError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))?;
+        .map_err(|e| DaemonError::Runtime(format!("cannot start the runtime: {e}")))?;
     let origin = Origin {
         config: config.map(Into::into),
         schedule: schedule.map(Into::into),
@@ -62,16 +78,16 @@ pub fn run(
     runtime.block_on(serve(loaded, origin))
 }
 
-async fn serve(loaded: Config, origin: Origin) -> Result<ExitCode, Failure> {
+async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
     let mut engine = Engine::new(loaded)?;
     let store = Arc::new(Mutex::new(open_store(&engine.settings)?));
     let listen = engine.settings.listen.clone();
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
+        .map_err(|e| DaemonError::Runtime(format!("cannot listen on {listen}: {e}")))?;
     let wheel = Arc::new(RwLock::new(Arc::new(engine.wheel.clone())));
     let proxies =
-        web::parse_trusted_proxies(&engine.settings.trusted_proxies).map_err(Failure::usage)?;
+        web::parse_trusted_proxies(&engine.settings.trusted_proxies).map_err(DaemonError::Setup)?;
     // The listener wakes the loop when someone asks for a fresh link, so
     // the pass that sends it runs at once; the listener never waits on it.
     let link_requested = Arc::new(Notify::new());
@@ -121,7 +137,7 @@ async fn serve(loaded: Config, origin: Origin) -> Result<ExitCode, Failure> {
                 (None, format!("held: {brake}"))
             }
             Err(e) => {
-                tracing::error!("pass failed: {}", e.message);
+                tracing::error!("pass failed: {e}");
                 (None, status_line(&engine.wheel, None))
             }
         };
@@ -177,7 +193,7 @@ async fn serve(loaded: Config, origin: Origin) -> Result<ExitCode, Failure> {
             STOP_GRACE.as_secs()
         ),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Runs `pass` to its end, unless a stop is asked for and the pass is
@@ -211,9 +227,9 @@ async fn within_stop_grace<F: std::future::Future>(
 fn watch_signals(
     stopping: Arc<AtomicBool>,
     stop_at: Arc<watch::Sender<Option<tokio::time::Instant>>>,
-) -> Result<mpsc::UnboundedReceiver<Wake>, Failure> {
+) -> Result<mpsc::UnboundedReceiver<Wake>, DaemonError> {
     let watch = |kind: SignalKind, name: &str| {
-        signal(kind).map_err(|e| Failure::runtime(format!("cannot watch {name}: {e}")))
+        signal(kind).map_err(|e| DaemonError::Runtime(format!("cannot watch {name}: {e}")))
     };
     let mut hup = watch(SignalKind::hangup(), "SIGHUP")?;
     let mut term = watch(SignalKind::terminate(), "SIGTERM")?;
@@ -268,7 +284,7 @@ fn reload(engine: &mut Engine, wheel: &RwLock<Arc<Wheel>>, origin: &Origin) {
                     tracing::info!(tasks, "reloaded");
                 }
                 Err(e) => {
-                    tracing::error!("reload refused, keeping the old settings: {}", e.message)
+                    tracing::error!("reload refused, keeping the old settings: {e}")
                 }
             }
         }

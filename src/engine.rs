@@ -5,14 +5,12 @@
 //! messages pending for the next pass: at-least-once delivery, with
 //! duplicates only for a message in flight.
 
-use std::process::ExitCode;
 use std::sync::Mutex;
 
 use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::calendar::local_now;
 use crate::calendar::Calendar;
-use crate::cli::Failure;
 use crate::config::Config;
 use crate::link::Secret;
 use crate::mail::{Composer, DeliveryError, Transport};
@@ -27,6 +25,21 @@ use crate::wheel::{Days, Wheel};
 const RETRY_FIRST_SECS: i64 = 5 * 60;
 /// Retries never wait longer than this.
 const RETRY_MAX_SECS: i64 = 6 * 60 * 60;
+
+/// Why a pass could not run, worded for the user. The command line picks
+/// the exit code: [`EngineError::Setup`] is bad input (exit 2), the rest
+/// are run-time failures (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Settings that cannot work (templates, transport, `max_clock_jump`).
+    #[error("{0}")]
+    Setup(String),
+    /// The link secret, the runtime, a message that cannot be rendered.
+    #[error("{0}")]
+    Runtime(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Asked between deliveries: should the pass stop early (shutdown)?
 pub type Stop<'a> = dyn Fn() -> bool + Sync + 'a;
@@ -58,13 +71,14 @@ pub struct Engine {
 
 impl Engine {
     /// Builds templates, transport and the link secret from settings.
-    pub fn new(loaded: Config) -> Result<Engine, Failure> {
+    pub fn new(loaded: Config) -> Result<Engine, EngineError> {
         let Config { settings, wheel } = loaded;
-        let composer = Composer::new(&settings.mail).map_err(|e| Failure::usage(e.to_string()))?;
+        let composer =
+            Composer::new(&settings.mail).map_err(|e| EngineError::Setup(e.to_string()))?;
         let transport =
-            Transport::from_settings(&settings).map_err(|e| Failure::usage(e.to_string()))?;
+            Transport::from_settings(&settings).map_err(|e| EngineError::Setup(e.to_string()))?;
         let secret = Secret::load_or_create(&settings.secret_path())
-            .map_err(|e| Failure::runtime(e.to_string()))?;
+            .map_err(|e| EngineError::Runtime(e.to_string()))?;
         Ok(Engine {
             settings,
             wheel,
@@ -81,7 +95,7 @@ impl Engine {
     /// Plans at `now` and records the result: occurrences and rendered
     /// messages, in one transaction. Returns a report with how many messages
     /// were new, when something is next due and how many tasks are overdue.
-    pub fn record(&self, store: &Mutex<Store>, now: DateTime<Utc>) -> Result<Report, Failure> {
+    pub fn record(&self, store: &Mutex<Store>, now: DateTime<Utc>) -> Result<Report, EngineError> {
         let wheel = &self.wheel;
         let today = Calendar::new(&wheel.organisation).local_date(&now);
         let mut store = lock(store);
@@ -132,7 +146,7 @@ impl Engine {
         store: &mut Store,
         now: DateTime<Utc>,
         today: chrono::NaiveDate,
-    ) -> Result<usize, Failure> {
+    ) -> Result<usize, EngineError> {
         let mut queued = 0;
         for r in store.open_link_requests()? {
             let answer = if self.wheel.task(&r.task).is_none()
@@ -217,7 +231,11 @@ impl Engine {
         }
     }
 
-    fn render(&self, n: &Notification, today: chrono::NaiveDate) -> Result<NewMessage, Failure> {
+    fn render(
+        &self,
+        n: &Notification,
+        today: chrono::NaiveDate,
+    ) -> Result<NewMessage, EngineError> {
         let link = match n.kind {
             Kind::Reminder | Kind::Repeat | Kind::Link => Some(self.link(n, today)),
             _ => None,
@@ -225,7 +243,7 @@ impl Engine {
         let composed = self
             .composer
             .compose(&self.wheel, n, link.as_deref(), today)
-            .map_err(|e| Failure::runtime(format!("cannot render {}: {e}", n.key)))?;
+            .map_err(|e| EngineError::Runtime(format!("cannot render {}: {e}", n.key)))?;
         Ok(NewMessage {
             key: n.key.clone(),
             task: n.task.clone(),
@@ -269,7 +287,7 @@ impl Engine {
         store: &Mutex<Store>,
         now: DateTime<Utc>,
         stop: &Stop<'_>,
-    ) -> Result<Report, Failure> {
+    ) -> Result<Report, EngineError> {
         let started = std::time::Instant::now();
         let local = local_now(self.wheel.organisation.timezone, now);
         let pending = lock(store).deliverable(local)?;
@@ -399,8 +417,8 @@ pub fn preview(
     store: Option<&Store>,
     now: DateTime<Utc>,
     plan_on_jump: bool,
-) -> Result<Preview, Failure> {
-    let limit = settings.max_clock_jump().map_err(Failure::usage)?;
+) -> Result<Preview, EngineError> {
+    let limit = settings.max_clock_jump().map_err(EngineError::Setup)?;
     let local = local_now(wheel.organisation.timezone, now);
     let state = match store {
         Some(s) => s.engine_state()?,
@@ -457,7 +475,7 @@ impl Engine {
         now: DateTime<Utc>,
         stop: &Stop<'_>,
         accepted_by: Option<&str>,
-    ) -> Result<Outcome, Failure> {
+    ) -> Result<Outcome, EngineError> {
         let local = local_now(self.wheel.organisation.timezone, now);
         let brake = {
             let store = lock(store);
@@ -491,10 +509,10 @@ impl Engine {
 
 /// Runs `build`, turning an error or a panic into the reason it failed, so
 /// that the last line of defence holds even where validation missed a case.
-fn guarded(build: impl FnOnce() -> Result<NewMessage, Failure>) -> Result<NewMessage, String> {
+fn guarded(build: impl FnOnce() -> Result<NewMessage, EngineError>) -> Result<NewMessage, String> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)) {
         Ok(Ok(message)) => Ok(message),
-        Ok(Err(failure)) => Err(failure.message),
+        Ok(Err(failure)) => Err(failure.to_string()),
         Err(payload) => {
             let what = payload
                 .downcast_ref::<&str>()
@@ -513,155 +531,71 @@ pub fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
     store.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `arshjul tick`: one pass under the brake; `accepted_by` lets a held
-/// pass through (`--accept-burst`).
+/// What `arshjul tick` did: the pass under the brake and, when something
+/// was deferred, when the next attempt is due.
+#[derive(Debug)]
+pub struct OnePass {
+    pub outcome: Outcome,
+    /// The earliest retry of a deferred message, local time.
+    pub next_retry: Option<DateTime<FixedOffset>>,
+}
+
+/// `arshjul tick`: one pass under the brake, on a runtime of its own;
+/// `accepted_by` lets a held pass through (`--accept-burst`).
 pub fn run_once(
-    loaded: &Config,
+    config: &Config,
     now: DateTime<Utc>,
     accepted_by: Option<&str>,
-) -> Result<ExitCode, Failure> {
-    let loaded = Config {
-        settings: loaded.settings.clone(),
-        wheel: loaded.wheel.clone(),
-    };
+) -> Result<OnePass, EngineError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))?;
+        .map_err(|e| EngineError::Runtime(format!("cannot start the runtime: {e}")))?;
     // The engine may hold an idle SMTP connection, a socket registered with
     // this runtime, so the engine is dropped inside the runtime: locals drop
     // in reverse order, so the engine goes before this guard and the runtime.
     let _inside = runtime.enter();
-    let engine = Engine::new(loaded)?;
+    let engine = Engine::new(config.clone())?;
     let store = Mutex::new(open_store(&engine.settings)?);
     let outcome = runtime.block_on(engine.guarded_pass(&store, now, &|| false, accepted_by))?;
-    let report = match outcome {
-        Outcome::Passed(report) => report,
-        Outcome::Held(brake) => {
-            return Err(Failure::runtime(format!(
-                "arshjul: tick: held: {brake}; nothing was recorded or sent\n\
-                 arshjul: `arshjul tick --dry-run` shows what would go, \
-                 `arshjul tick --accept-burst` lets it through"
-            )))
-        }
-    };
-    let next = report
-        .next_at
-        .map(|t| {
-            format!(
-                "; next at {}",
-                local_now(engine.wheel.organisation.timezone, t).format("%Y-%m-%d %H:%M")
-            )
-        })
-        .unwrap_or_default();
-    eprintln!(
-        "arshjul: tick: {} new, {} sent, {} deferred, {} failed{next}",
-        report.queued, report.sent, report.deferred, report.failed
-    );
-    // Exit 1 must explain itself: what deferred and failed mean, and where
-    // to read the reasons.
-    if report.deferred > 0 {
-        let retry = lock(&store)
-            .next_retry()
-            .ok()
-            .flatten()
-            .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M")))
-            .unwrap_or_default();
-        let count =
-            crate::cli::output::plural(report.deferred as u64, "message was", "messages were");
-        let are = if report.deferred == 1 {
-            "it is"
-        } else {
-            "they are"
-        };
-        eprintln!(
-            "arshjul: tick: {count} deferred: the mail server failed for now (a temporary failure); \
-             {are} kept and retried{retry} (by the daemon, or the next `arshjul tick`); \
-             `arshjul status` shows the reason"
-        );
-    }
-    if report.failed > 0 {
-        eprintln!(
-            "arshjul: tick: {} refused for good by the mail server and will not be retried; \
-             `arshjul status` lists {}",
-            crate::cli::output::plural(report.failed as u64, "message was", "messages were"),
-            if report.failed == 1 { "it" } else { "them" }
-        );
-    }
-    if report.deferred + report.failed > 0 {
-        Ok(ExitCode::from(1))
-    } else {
-        Ok(ExitCode::SUCCESS)
-    }
-}
-
-/// `arshjul tick --dry-run`: what a pass would record and send now, one
-/// line per message, and whether the brake would hold it. Opens the
-/// database only if it exists, builds no transport and no link secret, and
-/// records nothing.
-pub fn dry_run(loaded: &Config, now: DateTime<Utc>) -> Result<ExitCode, Failure> {
-    use std::io::Write;
-    let wheel = &loaded.wheel;
-    let store = if loaded.settings.database.exists() {
-        Some(Store::open(&loaded.settings.database, false)?)
+    let deferred = matches!(&outcome, Outcome::Passed(r) if r.deferred > 0);
+    let next_retry = if deferred {
+        lock(&store).next_retry().ok().flatten()
     } else {
         None
     };
-    let preview = preview(wheel, &loaded.settings, store.as_ref(), now, true)?;
+    Ok(OnePass {
+        outcome,
+        next_retry,
+    })
+}
+
+/// What `arshjul tick --dry-run` shows: the preview of a pass at `now` and
+/// how many messages are already pending.
+#[derive(Debug)]
+pub struct DryRun {
+    pub preview: Preview,
+    pub pending: usize,
+}
+
+/// `arshjul tick --dry-run`: what a pass would record and send now, and
+/// whether the brake would hold it. Opens the database only if it exists,
+/// builds no transport and no link secret, and records nothing.
+pub fn dry_run(config: &Config, now: DateTime<Utc>) -> Result<DryRun, EngineError> {
+    let wheel = &config.wheel;
+    let store = if config.settings.database.exists() {
+        Some(Store::open(&config.settings.database, false)?)
+    } else {
+        None
+    };
+    let preview = preview(wheel, &config.settings, store.as_ref(), now, true)?;
     let pending = match &store {
         Some(s) => s
             .deliverable(local_now(wheel.organisation.timezone, now))?
             .len(),
         None => 0,
     };
-    let email = |key: &str| {
-        wheel
-            .people
-            .get(key)
-            .map(|p| p.email.clone())
-            .unwrap_or_else(|| key.to_string())
-    };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let written = (|| -> std::io::Result<()> {
-        for n in &preview.send {
-            let cc: Vec<String> = n.cc.iter().map(|k| email(k)).collect();
-            let cc = if cc.is_empty() {
-                String::new()
-            } else {
-                format!(" cc {}", cc.join(", "))
-            };
-            writeln!(
-                out,
-                "{}  {:<10}  {:<24}  {:<10}  {}{cc}",
-                n.at.format("%Y-%m-%d %H:%M"),
-                n.kind.as_str(),
-                n.task,
-                n.period,
-                email(&n.to)
-            )?;
-        }
-        let count = preview.send.len();
-        let messages = if count == 1 { "message" } else { "messages" };
-        write!(out, "{count} {messages} would be recorded and sent now")?;
-        match pending {
-            0 => writeln!(out, ".")?,
-            1 => writeln!(out, ", and 1 message already pending.")?,
-            p => writeln!(out, ", and {p} messages already pending.")?,
-        }
-        match &preview.brake {
-            Some(brake) => writeln!(
-                out,
-                "The brake would hold this pass: {brake}. `arshjul tick --accept-burst` lets it through."
-            )?,
-            None => writeln!(out, "The brake would let this pass through.")?,
-        }
-        out.flush()
-    })();
-    match written {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(Failure::runtime(format!("cannot write output: {e}"))),
-    }
+    Ok(DryRun { preview, pending })
 }
 
 pub fn open_store(settings: &Settings) -> Result<Store, StoreError> {
@@ -687,7 +621,8 @@ mod tests {
         assert_eq!(reason, "building the message panicked: header too long");
         let reason = guarded(|| panic!("{} bytes", 999)).unwrap_err();
         assert_eq!(reason, "building the message panicked: 999 bytes");
-        let reason = guarded(|| Err(Failure::runtime("cannot render x: bad"))).unwrap_err();
+        let reason =
+            guarded(|| Err(EngineError::Runtime("cannot render x: bad".into()))).unwrap_err();
         assert_eq!(reason, "cannot render x: bad");
     }
 }

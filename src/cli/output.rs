@@ -58,10 +58,7 @@ fn needs_escape(c: char) -> bool {
         )
 }
 
-/// "1 task", "2 tasks": a count with its noun in the right number.
-pub fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
+pub use crate::wheel::text::plural;
 
 fn emails(wheel: &Wheel, keys: &[String]) -> Vec<String> {
     keys.iter()

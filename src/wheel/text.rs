@@ -162,6 +162,11 @@ pub fn mailbox(text: &str) -> Result<Mailbox, String> {
     Ok(mailbox)
 }
 
+/// "1 task", "2 tasks": a count with its noun in the right number.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
