@@ -603,7 +603,7 @@ fn done(
     // be early: (its due date) when so.
     let (period, early) = match period {
         Some(p) => {
-            let start = period_start(&p).filter(|_| is_period_of(task, wheel, &p));
+            let start = period_start_of(task, wheel, &p);
             let Some(start) = start else {
                 return Err(Failure::usage(format!(
                     "task \"{task_id}\" has no period {}",
@@ -840,18 +840,17 @@ fn accepted_bursts_table(
     Ok(())
 }
 
-/// Whether `key` names a period of `task`: it has the shape of the task's
-/// kind, and for tasks on the calendar it is one of their occurrences.
-fn is_period_of(task: &wheel::Task, wheel: &Wheel, key: &str) -> bool {
-    use crate::recurrence::{occurrences, period_of};
-    let Some(start) = period_start(key) else {
-        return false;
-    };
+/// The first day of the period `key` names, when it names a period of
+/// `task`: it has the shape of the task's kind, and for tasks on the
+/// calendar it is one of their occurrences.
+fn period_start_of(task: &wheel::Task, wheel: &Wheel, key: &str) -> Option<NaiveDate> {
+    use crate::recurrence::{occurrences, Period};
     let terms = wheel.terms.as_ref();
-    if period_of(&task.recurrence, terms, start) != key {
-        return false;
+    let start = Period::parse(key)?.start(terms)?;
+    if Period::of(&task.recurrence, terms, start).to_string() != key {
+        return None;
     }
-    match task.anchor {
+    let of_task = match task.anchor {
         wheel::Anchor::Completion => true,
         wheel::Anchor::Fixed => {
             let end = start + chrono::Duration::days(366 * 8);
@@ -859,36 +858,8 @@ fn is_period_of(task: &wheel::Task, wheel: &Wheel, key: &str) -> bool {
                 .iter()
                 .any(|o| o.period == key)
         }
-    }
-}
-
-/// The first day of the period a key names, whatever its kind:
-/// `2027`, `2026-2029`, `2027-03`, `2027-Q1`, `2027-H1`.
-fn period_start(key: &str) -> Option<NaiveDate> {
-    let (year, rest) = match key.split_once('-') {
-        Some((y, r)) => (y, Some(r)),
-        None => (key, None),
     };
-    if year.len() != 4 || !year.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let year: i32 = year.parse().ok()?;
-    let month = match rest {
-        None => 1,
-        Some(r) if r.len() == 4 => {
-            r.parse::<i32>().ok()?;
-            1
-        }
-        Some(r) if r.len() == 2 && r.starts_with('Q') => {
-            3 * r[1..].parse::<u32>().ok().filter(|q| (1..=4).contains(q))? - 2
-        }
-        Some(r) if r.len() == 2 && r.starts_with('H') => {
-            6 * r[1..].parse::<u32>().ok().filter(|h| (1..=2).contains(h))? - 5
-        }
-        Some(r) if r.len() == 2 => r.parse::<u32>().ok().filter(|m| (1..=12).contains(m))?,
-        Some(_) => return None,
-    };
-    NaiveDate::from_ymd_opt(year, month, 1)
+    of_task.then_some(start)
 }
 
 #[cfg(test)]

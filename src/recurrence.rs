@@ -1,8 +1,10 @@
 //! Recurrence rules: which occurrences a task has, their due dates and their
-//! period keys (`"2027"`, `"2026-2029"`, `"2027-03"`, `"2027-Q1"`,
-//! `"2027-H1"`). Pure: no clock, no I/O, no working-day rules (due dates
+//! periods ([`Period`], whose keys are `"2027"`, `"2026-2029"`, `"2027-03"`,
+//! `"2027-Q1"`, `"2027-H1"`). Pure: no clock, no I/O, no working-day rules (due dates
 //! never move). The n-th occurrence is computed from its period, never by
 //! adding to the previous one, so month ends do not drift.
+
+use std::fmt;
 
 use chrono::{Datelike, NaiveDate};
 
@@ -25,6 +27,114 @@ const DANISH_TERMS: Terms = Terms {
 pub struct Occurrence {
     pub period: String,
     pub due: NaiveDate,
+}
+
+/// A period of a recurrence, and its key: `2027` (a calendar year),
+/// `2026-2029` (an election term: its first and last calendar years),
+/// `2027-03` (a month), `2027-Q1` (a quarter), `2027-H1` (a half-year).
+/// The one place keys are written ([`fmt::Display`]) and read
+/// ([`Period::parse`]); the database and the messages carry the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Period {
+    Year(i64),
+    Term { first: i64, last: i64 },
+    Month { year: i64, month: u32 },
+    Quarter { year: i64, quarter: u32 },
+    Half { year: i64, half: u32 },
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Period::Year(year) => write!(f, "{year}"),
+            Period::Term { first, last } => write!(f, "{first}-{last}"),
+            Period::Month { year, month } => write!(f, "{year}-{month:02}"),
+            Period::Quarter { year, quarter } => write!(f, "{year}-Q{quarter}"),
+            Period::Half { year, half } => write!(f, "{year}-H{half}"),
+        }
+    }
+}
+
+impl Period {
+    /// The period of `rule`'s kind that contains `day` (for `Years` with
+    /// `every > 1`, the calendar year of `day`).
+    pub fn of(rule: &Recurrence, terms: Option<&Terms>, day: NaiveDate) -> Period {
+        match rule {
+            Recurrence::Years { .. } => Period::Year(i64::from(day.year())),
+            Recurrence::Term { .. } => {
+                let terms = Term::rules(terms);
+                terms.period(terms.index_of(day))
+            }
+            Recurrence::Month { .. } => Split::MONTHS.period(Split::MONTHS.index_of(day)),
+            Recurrence::Quarter { .. } => Split::QUARTERS.period(Split::QUARTERS.index_of(day)),
+            Recurrence::HalfYear { .. } => Split::HALVES.period(Split::HALVES.index_of(day)),
+        }
+    }
+
+    /// Reads a key of any kind, written with a four-digit year (and, for a
+    /// term, a four-digit last year): `2027`, `2026-2029`, `2027-03`,
+    /// `2027-Q1`, `2027-H1`. Anything else is `None`.
+    pub fn parse(key: &str) -> Option<Period> {
+        let four_digits = |s: &str| s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit());
+        let number = |s: &str, range: std::ops::RangeInclusive<u32>| {
+            Some(s)
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u32>().ok())
+                .filter(|n| range.contains(n))
+        };
+        let (year, rest) = match key.split_once('-') {
+            Some((y, r)) => (y, Some(r)),
+            None => (key, None),
+        };
+        if !four_digits(year) {
+            return None;
+        }
+        let year: i64 = year.parse().ok()?;
+        Some(match rest {
+            None => Period::Year(year),
+            Some(r) if four_digits(r) => Period::Term {
+                first: year,
+                last: r.parse().ok()?,
+            },
+            Some(r) if r.len() == 2 && r.starts_with('Q') => Period::Quarter {
+                year,
+                quarter: number(&r[1..], 1..=4)?,
+            },
+            Some(r) if r.len() == 2 && r.starts_with('H') => Period::Half {
+                year,
+                half: number(&r[1..], 1..=2)?,
+            },
+            Some(r) if r.len() == 2 => Period::Month {
+                year,
+                month: number(r, 1..=12)?,
+            },
+            Some(_) => return None,
+        })
+    }
+
+    /// The first day of the period. A term's first day comes from `terms`
+    /// (the term whose first calendar year is the key's); a term key that
+    /// no term has starts on 1 January of its first year.
+    pub fn start(&self, terms: Option<&Terms>) -> Option<NaiveDate> {
+        let year = |y: i64| i32::try_from(y).ok();
+        match *self {
+            Period::Year(y) => NaiveDate::from_ymd_opt(year(y)?, 1, 1),
+            Period::Term { first, .. } => {
+                let terms = Term::rules(terms);
+                let offset = first - i64::from(terms.start.year());
+                let k = offset.div_euclid(terms.years);
+                match terms.start_of(k) {
+                    Some(start) if offset.rem_euclid(terms.years) == 0 => Some(start),
+                    _ => NaiveDate::from_ymd_opt(year(first)?, 1, 1),
+                }
+            }
+            Period::Month { year: y, month } => NaiveDate::from_ymd_opt(year(y)?, month, 1),
+            Period::Quarter { year: y, quarter } => {
+                NaiveDate::from_ymd_opt(year(y)?, 3 * quarter - 2, 1)
+            }
+            Period::Half { year: y, half } => NaiveDate::from_ymd_opt(year(y)?, 6 * half - 5, 1),
+        }
+    }
 }
 
 /// The fixed-calendar occurrences of `rule` whose due date lies in
@@ -110,16 +220,7 @@ pub fn occurrences(
 /// The period key of the period that contains `day` under `rule`'s kind
 /// (for `Years` with `every > 1`, the calendar year of `day`).
 pub fn period_of(rule: &Recurrence, terms: Option<&Terms>, day: NaiveDate) -> String {
-    match rule {
-        Recurrence::Years { .. } => day.year().to_string(),
-        Recurrence::Term { .. } => {
-            let terms = Term::rules(terms);
-            terms.key(terms.index_of(day))
-        }
-        Recurrence::Month { .. } => Split::MONTHS.key(Split::MONTHS.index_of(day)),
-        Recurrence::Quarter { .. } => Split::QUARTERS.key(Split::QUARTERS.index_of(day)),
-        Recurrence::HalfYear { .. } => Split::HALVES.key(Split::HALVES.index_of(day)),
-    }
+    Period::of(rule, terms, day).to_string()
 }
 
 /// The length of one interval of `rule` in months: 12 × N for years,
@@ -181,24 +282,12 @@ fn month_of(index: i64) -> u32 {
 /// numbered from year 0 as `year * per_year + position in the year`.
 struct Split {
     per_year: i64,
-    /// The key's marker before the 1-based position: "" for months (zero
-    /// padded), "Q" or "H".
-    marker: &'static str,
 }
 
 impl Split {
-    const MONTHS: Split = Split {
-        per_year: 12,
-        marker: "",
-    };
-    const QUARTERS: Split = Split {
-        per_year: 4,
-        marker: "Q",
-    };
-    const HALVES: Split = Split {
-        per_year: 2,
-        marker: "H",
-    };
+    const MONTHS: Split = Split { per_year: 12 };
+    const QUARTERS: Split = Split { per_year: 4 };
+    const HALVES: Split = Split { per_year: 2 };
 
     fn months_each(&self) -> i64 {
         12 / self.per_year
@@ -208,13 +297,28 @@ impl Split {
         i64::from(day.year()) * self.per_year + i64::from(day.month0()) / self.months_each()
     }
 
-    fn key(&self, index: i64) -> String {
+    fn period(&self, index: i64) -> Period {
         let year = index.div_euclid(self.per_year);
-        let position = index.rem_euclid(self.per_year) + 1;
-        match self.marker {
-            "" => format!("{year}-{position:02}"),
-            marker => format!("{year}-{marker}{position}"),
+        // rem_euclid is 0..per_year, so the conversion cannot fail.
+        let position = u32::try_from(index.rem_euclid(self.per_year)).unwrap_or(0) + 1;
+        match self.per_year {
+            12 => Period::Month {
+                year,
+                month: position,
+            },
+            4 => Period::Quarter {
+                year,
+                quarter: position,
+            },
+            _ => Period::Half {
+                year,
+                half: position,
+            },
         }
+    }
+
+    fn key(&self, index: i64) -> String {
+        self.period(index).to_string()
     }
 
     /// The `day` of the `month`-th month (1-based, kept inside the period)
@@ -260,14 +364,18 @@ impl Term {
         }
     }
 
-    /// `"first-last"`: the first and last calendar years of term `k`.
-    fn key(&self, k: i64) -> String {
+    /// Term `k`: its first and last calendar years.
+    fn period(&self, k: i64) -> Period {
         let first = i64::from(self.start.year()) + k.saturating_mul(self.years);
         let last = match self.start_of(k + 1).and_then(|next| next.pred_opt()) {
             Some(end) => i64::from(end.year()),
             None => first + self.years - 1,
         };
-        format!("{first}-{last}")
+        Period::Term { first, last }
+    }
+
+    fn key(&self, k: i64) -> String {
+        self.period(k).to_string()
     }
 
     /// The due date in the `year`-th year (1-based) of term `k`: the first

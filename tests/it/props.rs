@@ -262,3 +262,126 @@ fn the_shipped_wheel_plans_2027_without_a_closed_reminder_day() {
         .filter(|e| e.kind == Kind::Reminder)
         .all(|e| !cal.is_closed(e.date)));
 }
+
+/// A rule of each kind (the fields other than the kind do not change the
+/// period a day is in).
+fn rule_of_kind(kind: u8) -> wheel::Recurrence {
+    use wheel::Recurrence;
+    match kind {
+        0 => Recurrence::Years {
+            every: 1,
+            first: None,
+            month: 3,
+            day: 1,
+        },
+        1 => Recurrence::Years {
+            every: 3,
+            first: Some(2026),
+            month: 3,
+            day: 1,
+        },
+        2 => Recurrence::Term {
+            year: 2,
+            month: 6,
+            day: 30,
+        },
+        3 => Recurrence::Month { day: 31 },
+        4 => Recurrence::Quarter { month: 2, day: 15 },
+        _ => Recurrence::HalfYear { month: 6, day: 30 },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Every recurrence kind: the key of the period a day is in reads back
+    /// as the same period, and the period's first day lies in it, also for
+    /// election terms that start in the middle of a year.
+    #[test]
+    fn a_period_key_reads_back_as_the_same_period(
+        kind in 0u8..6,
+        day in 0i64..(7400 * 365),
+        (start_year, start_month, start_day) in (1000i32..=1500, 1u32..=12, 1u32..=29),
+        years in 1u32..=100,
+    ) {
+        use arshjul::recurrence::Period;
+        let day = NaiveDate::from_ymd_opt(1600, 1, 1).unwrap() + chrono::Duration::days(day);
+        let terms = wheel::Terms {
+            start: NaiveDate::from_ymd_opt(start_year, start_month, start_day.min(28)).unwrap(),
+            years,
+        };
+        let rule = rule_of_kind(kind);
+        let period = Period::of(&rule, Some(&terms), day);
+        let key = period.to_string();
+        prop_assert_eq!(Period::parse(&key), Some(period), "key {}", key);
+        prop_assert_eq!(arshjul::recurrence::period_of(&rule, Some(&terms), day), key.clone());
+        let start = period.start(Some(&terms)).unwrap();
+        prop_assert!(start <= day, "{} starts {} after {}", key, start, day);
+        prop_assert_eq!(Period::of(&rule, Some(&terms), start), period, "start {}", start);
+    }
+}
+
+#[test]
+fn period_keys_of_every_kind_read_and_write_alike() {
+    use arshjul::recurrence::Period;
+    let cases = [
+        ("2027", Period::Year(2027)),
+        (
+            "2026-2029",
+            Period::Term {
+                first: 2026,
+                last: 2029,
+            },
+        ),
+        (
+            "2027-03",
+            Period::Month {
+                year: 2027,
+                month: 3,
+            },
+        ),
+        (
+            "2027-Q1",
+            Period::Quarter {
+                year: 2027,
+                quarter: 1,
+            },
+        ),
+        (
+            "2027-H2",
+            Period::Half {
+                year: 2027,
+                half: 2,
+            },
+        ),
+    ];
+    for (key, period) in cases {
+        assert_eq!(Period::parse(key), Some(period), "{key}");
+        assert_eq!(period.to_string(), key);
+    }
+    let july1 = NaiveDate::from_ymd_opt(2027, 7, 1);
+    assert_eq!(
+        Period::Half {
+            year: 2027,
+            half: 2
+        }
+        .start(None),
+        july1
+    );
+    for bad in [
+        "27",
+        "2027-3",
+        "2027-13",
+        "2027-00",
+        "2027-Q5",
+        "2027-Q0",
+        "2027-H3",
+        "2027-+1",
+        "2026-+029",
+        "2027-",
+        "2027-Q1x",
+        "",
+    ] {
+        assert_eq!(Period::parse(bad), None, "{bad}");
+    }
+}
