@@ -516,7 +516,7 @@ fn status(loaded: &Config, now: DateTime<Utc>, json: bool) -> CmdResult {
     let wheel = &loaded.wheel;
     let store = open_if_present(&loaded.settings)?;
     let (history, mut latest) = match &store {
-        Some(s) => s.history_and_latest_at(wheel, now)?,
+        Some(s) => crate::engine::history_and_latest_at(s, wheel, now)?,
         None => Default::default(),
     };
     let mut rows: Vec<_> = planner::status(wheel, &history, now)
@@ -598,7 +598,7 @@ fn done(
     let mut store = Store::open(&loaded.settings.database, true)?;
     let today = Calendar::new(&wheel.organisation).local_date(&now);
     store.sync_tasks(wheel, today)?;
-    let history = store.history_at(wheel, now)?;
+    let history = crate::engine::history_at(&store, wheel, now)?;
     // An explicit period that has not opened yet is recorded, and said to
     // be early: (its due date) when so.
     let (period, early) = match period {

@@ -5,6 +5,7 @@
 //! messages pending for the next pass: at-least-once delivery, with
 //! duplicates only for a message in flight.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, FixedOffset, Utc};
@@ -17,7 +18,8 @@ use crate::mail::{Composer, DeliveryError, Transport};
 use crate::planner::{self, Kind, Notification};
 use crate::settings::Settings;
 use crate::store::{
-    AcceptedBurst, LinkAnswer, LinkRequest, NewMessage, Store, StoreError, UnbuiltMessage,
+    AcceptedBurst, Completion, LinkAnswer, LinkRequest, NewMessage, Store, StoreError,
+    UnbuiltMessage,
 };
 use crate::wheel::{Days, Wheel};
 
@@ -100,7 +102,7 @@ impl Engine {
         let today = Calendar::new(&wheel.organisation).local_date(&now);
         let mut store = lock(store);
         store.sync_tasks(wheel, today)?;
-        let history = store.history_at(wheel, now)?;
+        let history = history_at(&store, wheel, now)?;
         let pass = planner::pass(wheel, &history, now);
         let mut messages = Vec::with_capacity(pass.send.len());
         let mut unbuilt = Vec::new();
@@ -433,7 +435,7 @@ pub fn preview(
     }
     let today = Calendar::new(&wheel.organisation).local_date(&now);
     let mut history = match store {
-        Some(s) => s.history_at(wheel, now)?,
+        Some(s) => history_at(s, wheel, now)?,
         None => Default::default(),
     };
     for task in &wheel.tasks {
@@ -596,6 +598,25 @@ pub fn dry_run(config: &Config, now: DateTime<Utc>) -> Result<DryRun, EngineErro
         None => 0,
     };
     Ok(DryRun { preview, pending })
+}
+
+/// What the planner needs at `now`, read from the store for the periods
+/// the planner has in view ([`planner::periods_in_view`]).
+pub fn history_at(
+    store: &Store,
+    wheel: &Wheel,
+    now: DateTime<Utc>,
+) -> Result<planner::History, StoreError> {
+    store.history_at(wheel, now, |h| planner::periods_in_view(wheel, h, now))
+}
+
+/// [`history_at`] and each task's latest completion in full (for `status`).
+pub fn history_and_latest_at(
+    store: &Store,
+    wheel: &Wheel,
+    now: DateTime<Utc>,
+) -> Result<(planner::History, HashMap<String, Completion>), StoreError> {
+    store.history_and_latest_at(wheel, now, |h| planner::periods_in_view(wheel, h, now))
 }
 
 pub fn open_store(settings: &Settings) -> Result<Store, StoreError> {

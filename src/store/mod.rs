@@ -519,31 +519,38 @@ impl Store {
             .map_err(|f| self.fail(f))
     }
 
-    /// [`Store::history_in_view`] with the planner's own view at `now`.
-    pub fn history_at(
+    /// [`Store::history_in_view`] at `now`: absences that ended before
+    /// yesterday (UTC) are left out, as they cannot cover the local day of
+    /// `now` in any time zone. The caller names the view (the engine passes
+    /// `planner::periods_in_view`); the store does not plan.
+    pub fn history_at<F>(
         &self,
         wheel: &Wheel,
         now: DateTime<chrono::Utc>,
-    ) -> Result<History, StoreError> {
-        self.history_and_latest_at(wheel, now)
+        view: F,
+    ) -> Result<History, StoreError>
+    where
+        F: FnOnce(&History) -> Vec<(String, String)>,
+    {
+        self.history_and_latest_at(wheel, now, view)
             .map(|(history, _)| history)
     }
 
     /// [`Store::history_at`] and, from the same snapshot, each task's most
     /// recent completion (by `at`) in full, keyed by task id: what `status`
     /// shows, read once instead of once more per task.
-    pub fn history_and_latest_at(
+    pub fn history_and_latest_at<F>(
         &self,
         wheel: &Wheel,
         now: DateTime<chrono::Utc>,
-    ) -> Result<(History, HashMap<String, Completion>), StoreError> {
-        // Absences that ended before yesterday (UTC) cannot cover the
-        // local day of `now` in any time zone.
+        view: F,
+    ) -> Result<(History, HashMap<String, Completion>), StoreError>
+    where
+        F: FnOnce(&History) -> Vec<(String, String)>,
+    {
         let since = now.date_naive().pred_opt().unwrap_or(NaiveDate::MIN);
-        self.load_history_in_view(wheel, since, |h| {
-            crate::planner::periods_in_view(wheel, h, now)
-        })
-        .map_err(|f| self.fail(f))
+        self.load_history_in_view(wheel, since, view)
+            .map_err(|f| self.fail(f))
     }
 
     /// The history in view and each task's latest completion, in one read

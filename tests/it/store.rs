@@ -8,7 +8,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use arshjul::planner::{Done, TaskHistory};
+use arshjul::planner::{self, Done, TaskHistory};
 use arshjul::store::{
     Completion, CompletionOutcome, LinkAnswer, LinkLimits, LinkRequestOutcome, MessageState,
     NewCompletion, NewLinkRequest, NewMessage, NewRetraction, RetractionOutcome, Store, StoreError,
@@ -1436,7 +1436,9 @@ fn status_reads_each_tasks_latest_completion_with_the_history() {
             .unwrap();
     }
     let (history, latest) = store
-        .history_and_latest_at(&w, t("2026-06-01T12:00:00+02:00").to_utc())
+        .history_and_latest_at(&w, t("2026-06-01T12:00:00+02:00").to_utc(), |h| {
+            planner::periods_in_view(&w, h, t("2026-06-01T12:00:00+02:00").to_utc())
+        })
         .unwrap();
     assert_eq!(latest.len(), 2);
     assert_eq!(latest["a"].period, "2026");
@@ -1500,7 +1502,9 @@ fn a_retraction_reopens_the_period_and_both_rows_stay() {
     assert!(h.tasks["policy-review"].done.is_empty());
     assert_eq!(h.tasks["policy-review"].last_done, None);
     let h = store
-        .history_at(&w, t("2027-03-12T10:00:00+01:00").into())
+        .history_at(&w, t("2027-03-12T10:00:00+01:00").into(), |h| {
+            planner::periods_in_view(&w, h, t("2027-03-12T10:00:00+01:00").into())
+        })
         .unwrap();
     assert!(!h.tasks["policy-review"].done.contains("2027"));
 
@@ -1626,7 +1630,9 @@ fn retracting_a_rolling_tasks_latest_completion_falls_back_to_the_one_before() {
         })
     );
     let h = store
-        .history_at(&w, t("2027-03-22T10:00:00+01:00").into())
+        .history_at(&w, t("2027-03-22T10:00:00+01:00").into(), |h| {
+            planner::periods_in_view(&w, h, t("2027-03-22T10:00:00+01:00").into())
+        })
         .unwrap();
     assert_eq!(
         h.tasks["contingency-test"].last_done,
