@@ -96,6 +96,7 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
         wheel.clone(),
         engine.secret().clone(),
         proxies,
+        Arc::new(Utc::now),
     )
     .with_wake(link_requested.clone());
     // Set by the signal task the moment SIGTERM or SIGINT arrives, so the

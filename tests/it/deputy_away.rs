@@ -420,8 +420,8 @@ fn the_deputys_completion_link_credits_the_deputy() {
         Arc::new(RwLock::new(Arc::new(wheel))),
         secret,
         Vec::new(),
-    )
-    .with_clock(Arc::new(move || now));
+        Arc::new(move || now),
+    );
     let listener = world
         .runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))

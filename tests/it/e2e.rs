@@ -112,8 +112,8 @@ impl World {
             Arc::new(RwLock::new(Arc::new(wheel))),
             secret,
             Vec::new(),
-        )
-        .with_clock(Arc::new(move || now));
+            Arc::new(move || now),
+        );
         let listener = self
             .runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))

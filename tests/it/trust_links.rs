@@ -137,8 +137,8 @@ impl App {
             Arc::new(RwLock::new(Arc::new(wheel()))),
             Secret::from_bytes(SECRET),
             Vec::new(),
+            Arc::new(move || *clock.lock().unwrap()),
         )
-        .with_clock(Arc::new(move || *clock.lock().unwrap()))
         .with_wake(wake.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

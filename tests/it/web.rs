@@ -142,8 +142,8 @@ impl App {
             wheel.clone(),
             Secret::from_bytes(SECRET),
             trusted_proxies,
-        )
-        .with_clock(Arc::new(move || *clock_now.lock().unwrap()));
+            Arc::new(move || *clock_now.lock().unwrap()),
+        );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
