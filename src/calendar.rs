@@ -175,10 +175,6 @@ impl Calendar {
         }
     }
 
-    pub fn timezone(&self) -> Tz {
-        self.tz
-    }
-
     /// Saturday, Sunday, a public holiday (when `holidays = "dk"`), or a
     /// `closed` day of the wheel.
     pub fn is_closed(&self, day: NaiveDate) -> bool {

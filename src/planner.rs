@@ -39,17 +39,6 @@ impl Kind {
             Kind::Link => "link",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        Some(match s {
-            "due" => Kind::Due,
-            "reminder" => Kind::Reminder,
-            "repeat" => Kind::Repeat,
-            "escalation" => Kind::Escalation,
-            "link" => Kind::Link,
-            _ => return None,
-        })
-    }
 }
 
 /// One completion as the planner needs to know it.
