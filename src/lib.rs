@@ -2,18 +2,29 @@
 //!
 //! # Layout
 //!
+//! Dependencies run one way, `cli → daemon → engine → {store, mail, link,
+//! web} → planner → {recurrence, calendar} → wheel`, with `settings`,
+//! `config` and `logging` beside them; `tests/it/architecture.rs` checks it
+//! (see ARCHITECTURE.md).
+//!
 //! The pure core (no I/O, no clock):
-//! - [`wheel`]: `schedule.toml` → validated [`wheel::Wheel`], errors as `file:line:col`.
-//! - [`calendar`]: working days, Danish holidays, send instants across DST.
-//! - [`recurrence`]: occurrences, due dates and period keys of a task.
+//! - [`wheel`]: `schedule.toml` text → validated [`wheel::Wheel`], errors as `file:line:col`.
+//! - [`calendar`]: working days, Danish holidays, send instants across DST, local time.
+//! - [`recurrence`]: occurrences, due dates and periods ([`recurrence::Period`]) of a task.
 //! - [`planner`]: (wheel, history, now) → notifications to send, and `plan` ranges.
 //!
 //! The edges:
 //! - [`settings`]: figment layering of defaults, file and environment.
-//! - [`store`]: SQLite: occurrences, completions, the outbox.
+//! - [`config`]: loads settings and reads the wheel's file ([`config::Config::load`]).
+//! - [`store`]: SQLite: occurrences, completions, the outbox, link requests, absences.
 //! - [`mail`]: templates and delivery (file, SMTP with password or OAuth,
 //!   Microsoft Graph, sendmail).
+//! - [`link`]: completion-link tokens, the secret, link URLs and their expiry.
+//! - [`web`]: the completion-link routes and their listener (`web::listener`).
+//! - [`engine`]: one pass: brake → plan → render → record → deliver; typed reports.
+//! - [`daemon`]: `arshjul run`: the loop, signals, systemd notify, the listener.
 //! - [`cli`]: the commands, printing, exit codes.
+//! - `logging` (private): the tracing subscriber (plain under journald).
 
 pub mod calendar;
 pub mod cli;

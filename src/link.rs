@@ -480,8 +480,7 @@ mod tests {
     }
 
     fn shipped() -> Wheel {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schedule.toml");
-        crate::config::read_wheel(&path).unwrap()
+        crate::wheel::parse(include_str!("../schedule.toml"), "schedule.toml").unwrap()
     }
 
     #[test]

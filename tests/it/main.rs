@@ -3,6 +3,7 @@
 
 mod support;
 
+mod architecture;
 mod brake_clock;
 mod calendar_props;
 mod check_defence;
