@@ -7,7 +7,10 @@
 //! Answers: 202 accepted; 401 → a new token, once; 429 and 503 → temporary,
 //! no retry before the server's `Retry-After`; 408 and 5xx → temporary;
 //! 403 → temporary (the app's permission or its RBAC scope is missing: a
-//! setting to fix, not a fault of the message); any other 4xx → permanent.
+//! setting to fix, not a fault of the message); 404 → temporary (the path
+//! names only the sender, so Graph does not know the mailbox in
+//! `mail.from`: again a setting, and every message would fail alike); any
+//! other 4xx → permanent.
 
 use std::time::Duration;
 
@@ -122,7 +125,15 @@ impl Graph {
             }
             let retry_after = retry_after(response.headers());
             let text = graph_error(response).await;
-            let reason = format!("Microsoft Graph {url}: HTTP {}: {text}", status.as_u16());
+            let hint = if status == StatusCode::NOT_FOUND {
+                " (is the address in `mail.from` a mailbox in Exchange Online?)"
+            } else {
+                ""
+            };
+            let reason = format!(
+                "Microsoft Graph {url}: HTTP {}: {text}{hint}",
+                status.as_u16()
+            );
             return Err(classify(status, reason, retry_after));
         }
     }
@@ -131,7 +142,7 @@ impl Graph {
 /// Maps a refusal to temporary or permanent (see the module's comment).
 fn classify(status: StatusCode, reason: String, retry_after: Option<Duration>) -> DeliveryError {
     let code = status.as_u16();
-    let temporary = matches!(code, 401 | 403 | 408 | 429) || !status.is_client_error();
+    let temporary = matches!(code, 401 | 403 | 404 | 408 | 429) || !status.is_client_error();
     match (temporary, retry_after) {
         (false, _) => DeliveryError::Permanent(reason),
         (true, Some(retry_after)) => DeliveryError::Throttled {
@@ -255,7 +266,8 @@ mod tests {
             }
         };
         assert_eq!(kind(400, None), "permanent");
-        assert_eq!(kind(404, Some(5)), "permanent");
+        assert_eq!(kind(404, None), "temporary");
+        assert_eq!(kind(422, Some(5)), "permanent");
         assert_eq!(kind(413, None), "permanent");
         assert_eq!(kind(401, None), "temporary");
         assert_eq!(kind(403, None), "temporary");

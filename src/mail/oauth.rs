@@ -19,6 +19,11 @@ const RENEW_EARLY: Duration = Duration::from_secs(5 * 60);
 /// The longest a request to the token endpoint may take.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest lifetime a token is trusted for, whatever the endpoint says
+/// (Entra's tokens last 60 to 90 minutes). An absurd `expires_in` (up to
+/// `u64::MAX` seconds) would otherwise overflow `Instant` and panic.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The most of a server's error text that is kept.
 const MAX_ERROR_CHARS: usize = 300;
 
@@ -185,7 +190,10 @@ impl OAuth {
         if expires_in == 0 {
             return Err(failed("the token it issued has already expired".into()));
         }
-        Ok((token.to_string(), Duration::from_secs(expires_in)))
+        Ok((
+            token.to_string(),
+            Duration::from_secs(expires_in).min(MAX_LIFETIME),
+        ))
     }
 }
 

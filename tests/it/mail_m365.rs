@@ -163,7 +163,10 @@ async fn a_fresh_token_refused_too_is_temporary_after_one_retry() {
         .unwrap_err();
     match &err {
         DeliveryError::Temporary(r) => {
-            assert!(r.contains("535") && r.contains("SMTP.SendAsApp"), "{r}")
+            assert!(r.contains("535") && r.contains("SMTP.SendAsApp"), "{r}");
+            // The server's own words: Exchange says which switch is off
+            // (5.7.139 SmtpClientAuthentication is disabled…), 5.7.3 here.
+            assert!(r.contains("5.7.3 Authentication unsuccessful"), "{r}");
         }
         other => panic!("{other:?}"),
     }
@@ -375,6 +378,45 @@ async fn graph_refusing_the_message_is_permanent_and_a_missing_permission_tempor
         matches!(&err, DeliveryError::Temporary(r) if r.contains("HTTP 403: ErrorAccessDenied")),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn graph_404_for_the_sending_mailbox_is_a_setting_to_fix_not_a_lost_message() {
+    // Graph answers 404 when `mail.from` names no mailbox it knows (a typo,
+    // an unlicensed or on-premises mailbox): every message would fail the
+    // same way, none of them for its own fault, so they wait.
+    let m = M365::start().await;
+    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    m.graph_answer_next(
+        404,
+        &[],
+        r#"{"error":{"code":"ErrorInvalidUser","message":"The requested user 'arshjul@ballerup.example' is invalid."}}"#,
+    );
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r)
+            if r.contains("HTTP 404: ErrorInvalidUser") && r.contains("mail.from")),
+        "{err:?}"
+    );
+    // Fixed: the next attempt goes through.
+    graph.send(FROM, &rcpt(), &message(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_token_with_an_absurd_lifetime_neither_panics_nor_is_kept_for_ever() {
+    // A token endpoint answering garbage must never bring the daemon down:
+    // `expires_in` of u64::MAX seconds used to overflow `Instant` (a panic).
+    let m = M365::start().await;
+    m.token_answer_next(
+        200,
+        r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"forged"}"#,
+    );
+    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    // Graph refuses the odd token (401), a real one is fetched and used.
+    graph.send(FROM, &rcpt(), &message(1)).await.unwrap();
+    let statuses: Vec<u16> = m.graph_posts().iter().map(|p| p.status).collect();
+    assert_eq!(statuses, [401, 202]);
+    assert_eq!(m.token_requests().len(), 2);
 }
 
 #[tokio::test]
