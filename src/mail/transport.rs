@@ -55,12 +55,22 @@ impl Secrets {
     pub fn read(settings: &Settings) -> Result<Secrets, MailError> {
         let read = |path: Option<PathBuf>, what: &str| -> Result<Option<String>, MailError> {
             let Some(path) = path else { return Ok(None) };
-            std::fs::read_to_string(&path)
-                // A secret file usually ends with a newline that is not part of it.
-                .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_string()))
-                .map_err(|e| {
-                    MailError::Setup(format!("{}: cannot read the {what}: {e}", path.display()))
-                })
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                MailError::Setup(format!("{}: cannot read the {what}: {e}", path.display()))
+            })?;
+            // A secret file usually ends with a newline that is not part of
+            // it; one saved by Notepad may start with a byte-order mark.
+            let secret = text
+                .strip_prefix('\u{feff}')
+                .unwrap_or(&text)
+                .trim_end_matches(['\r', '\n']);
+            if secret.trim().is_empty() {
+                return Err(MailError::Setup(format!(
+                    "{}: the {what} file is empty",
+                    path.display()
+                )));
+            }
+            Ok(Some(secret.to_string()))
         };
         let mail = &settings.mail;
         let smtp_password = match (mail.transport, mail.smtp.auth) {

@@ -629,6 +629,41 @@ fn assert_no_secrets(r: &Run, m: &M365) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_file_that_is_empty_is_named_and_a_windows_bom_is_not_part_of_the_secret() {
+    let m = Arc::new(M365::start().await);
+    let server = smtp_checking(&m).await;
+    let s = scratch("da");
+    let secret_file = s.file("client-secret").display().to_string();
+    // Empty, or only a line ending: the file is named, not "set the setting".
+    for empty in ["", "\r\n", " \n"] {
+        std::fs::write(s.file("client-secret"), empty).unwrap();
+        let env = xoauth2_env(&s, server.port(), &m.token_url());
+        let r = run(&s, &["mail", "test", "--to", "it@ballerup.example"], env)
+            .await
+            .expect(2);
+        assert!(
+            r.stderr().contains(&format!(
+                "{secret_file}: the OAuth client secret file is empty"
+            )),
+            "{empty:?}: {}",
+            r.stderr()
+        );
+    }
+    assert!(m.token_requests().is_empty());
+    // Saved by Notepad: a byte-order mark and CRLF around the value.
+    std::fs::write(
+        s.file("client-secret"),
+        format!("\u{feff}{}\r\n", m365::CLIENT_SECRET),
+    )
+    .unwrap();
+    let env = xoauth2_env(&s, server.port(), &m.token_url());
+    run(&s, &["mail", "test", "--to", "it@ballerup.example"], env)
+        .await
+        .expect(0);
+    assert_eq!(m.token_requests()[0]["client_secret"], m365::CLIENT_SECRET);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_test_over_smtp_with_xoauth2_prints_every_step() {
     let m = Arc::new(M365::start().await);
     let server = smtp_checking(&m).await;
