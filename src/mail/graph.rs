@@ -18,7 +18,7 @@ use base64::Engine;
 use lettre::address::Envelope;
 use reqwest::StatusCode;
 
-use super::oauth::{http_error, require_https, server_text, OAuth};
+use super::oauth::{http_error, read_body, require_https, server_text, OAuth};
 use super::transport::{token_line, Trace};
 use super::{DeliveryError, MailError};
 use crate::settings::MailSettings;
@@ -176,9 +176,9 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 /// Graph's `{"error": {"code", "message"}}`, or the start of the body.
 async fn graph_error(response: reqwest::Response) -> String {
-    let body = match response.bytes().await {
+    let body = match read_body(response).await {
         Ok(b) => b,
-        Err(e) => return format!("(the answer could not be read: {})", http_error(e)),
+        Err(e) => return format!("(the answer could not be read: {e})"),
     };
     let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
     let error = json.as_ref().and_then(|j| j.get("error"));

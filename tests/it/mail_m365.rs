@@ -420,6 +420,27 @@ async fn a_token_with_an_absurd_lifetime_neither_panics_nor_is_kept_for_ever() {
 }
 
 #[tokio::test]
+async fn a_token_endpoint_or_graph_answering_megabytes_is_not_read_into_memory() {
+    let m = M365::start().await;
+    let huge = format!(r#"{{"error":"{}"}}"#, "x".repeat(8 << 20));
+    m.token_answer_next(200, &huge);
+    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r)
+            if r.contains("the answer is larger than 64 KiB; not read further")),
+        "{err:?}"
+    );
+    m.graph_answer_next(500, &[], &huge);
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r)
+            if r.contains("HTTP 500: (the answer could not be read: the answer is larger than 64 KiB")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
 async fn graph_over_https_checks_the_certificate_and_a_failed_handshake_is_temporary() {
     let m = M365::start().await;
     // Something that speaks, but not TLS: the handshake fails, nothing panics.
