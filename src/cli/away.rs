@@ -236,10 +236,19 @@ pub(super) fn status_lines(
     }
     writeln!(out)?;
     for (a, to) in current {
+        // The planner hands the message back for one of two reasons: the
+        // deputy is away today too (then they are listed here as well), or
+        // the deputy is no longer a person of the wheel.
+        let deputy_away = current.iter().any(|(b, _)| b.person == a.deputy);
         let routing = if *to == a.deputy {
             String::new()
+        } else if deputy_away {
+            format!("; the deputy is away too, so messages go to {}", clean(to))
         } else {
-            format!("; the deputy is away too, so messages go to {to}")
+            format!(
+                "; the deputy is no longer in the wheel, so messages go to {}",
+                clean(to)
+            )
         };
         writeln!(
             out,

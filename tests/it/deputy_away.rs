@@ -664,6 +664,53 @@ fn a_note_cannot_forge_a_line_of_the_record_or_reach_the_terminal_raw() {
 }
 
 #[test]
+fn status_says_why_the_owner_gets_her_messages_when_her_deputy_left_the_wheel() {
+    let world = World::new();
+    world
+        .run(&["away", "anna", "--from", "2027-07-01", "--to", "2027-07-23"])
+        .expect(0);
+    // Bo leaves: gone from [people], and Anna's `deputy` key with him.
+    let without_bo = WHEEL.replace("deputy = \"bo\"\n", "").replace(
+        "[people.bo]\nname = \"Bo Berg\"\nemail = \"bo@kommune.example\"\n",
+        "",
+    );
+    assert!(!without_bo.contains("bo@"));
+    std::fs::write(world.scratch.file("schedule.toml"), without_bo).unwrap();
+    let status = world
+        .run(&["status", "--now", "2027-07-05T09:00:00+02:00"])
+        .expect(0)
+        .stdout();
+    assert!(
+        status.contains(
+            "away: anna until 2027-07-23 (deputy: bo; the deputy is no longer in the wheel, so messages go to anna)"
+        ),
+        "{status}"
+    );
+    // The deputy away as well is said as before.
+    std::fs::write(world.scratch.file("schedule.toml"), WHEEL).unwrap();
+    world
+        .run(&[
+            "away",
+            "bo",
+            "--from",
+            "2027-07-05",
+            "--to",
+            "2027-07-05",
+            "--deputy",
+            "carl",
+        ])
+        .expect(0);
+    let status = world
+        .run(&["status", "--now", "2027-07-05T09:00:00+02:00"])
+        .expect(0)
+        .stdout();
+    assert!(
+        status.contains("(deputy: bo; the deputy is away too, so messages go to anna)"),
+        "{status}"
+    );
+}
+
+#[test]
 fn absences_are_audit_evidence_the_database_refuses_to_change_or_delete_them() {
     let world = World::new();
     world
