@@ -441,6 +441,38 @@ async fn a_token_endpoint_or_graph_answering_megabytes_is_not_read_into_memory()
 }
 
 #[tokio::test]
+async fn a_redirect_is_never_followed_with_the_bearer_token_or_the_client_secret() {
+    let m = M365::start().await;
+    let elsewhere = M365::start().await;
+    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    // Graph redirects sendMail elsewhere: not followed, temporary.
+    let target = format!("{}/v1.0/users/{SENDER}/sendMail", elsewhere.graph_url());
+    m.graph_answer_next(307, &[("location", &target)], "");
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r) if r.contains("HTTP 307")),
+        "{err:?}"
+    );
+    assert!(
+        elsewhere.graph_posts().is_empty(),
+        "the token went elsewhere"
+    );
+    // The token endpoint redirects (307 keeps the POST and its body, the
+    // client secret): not followed either.
+    let m2 = M365::start().await;
+    let mut s = graph_settings(&m2);
+    s.oauth.token_url = Some(m2.token_url());
+    m2.token_redirect_next(&elsewhere.token_url());
+    let graph = Transport::with_secrets(&s, secrets()).unwrap();
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r) if r.contains("HTTP 307")),
+        "{err:?}"
+    );
+    assert!(elsewhere.token_requests().is_empty());
+}
+
+#[tokio::test]
 async fn graph_over_https_checks_the_certificate_and_a_failed_handshake_is_temporary() {
     let m = M365::start().await;
     // Something that speaks, but not TLS: the handshake fails, nothing panics.

@@ -74,8 +74,8 @@ struct Inner {
     /// Every form posted to the token endpoint.
     requests: Vec<HashMap<String, String>>,
     graph_next: VecDeque<GraphAnswer>,
-    /// Raw answers (status, body) for the next token requests.
-    token_next: VecDeque<(u16, String)>,
+    /// Raw answers (status, body, Location) for the next token requests.
+    token_next: VecDeque<(u16, String, Option<String>)>,
     posts: Vec<GraphPost>,
     counter: u64,
 }
@@ -138,7 +138,16 @@ impl M365 {
         self.state
             .lock()
             .token_next
-            .push_back((status, body.to_string()));
+            .push_back((status, body.to_string(), None));
+    }
+
+    /// The next token request is answered `307 Temporary Redirect` to
+    /// `location` (a client following it would post the secret there).
+    pub fn token_redirect_next(&self, location: &str) {
+        self.state
+            .lock()
+            .token_next
+            .push_back((307, String::new(), Some(location.to_string())));
     }
 
     /// Revokes every token issued so far (as an admin revoking consent).
@@ -210,8 +219,15 @@ async fn token(
 ) -> Response {
     let mut s = state.lock();
     s.requests.push(form.clone());
-    if let Some((status, body)) = s.token_next.pop_front() {
-        return json(StatusCode::from_u16(status).expect("status"), body);
+    if let Some((status, body, location)) = s.token_next.pop_front() {
+        let mut response = json(StatusCode::from_u16(status).expect("status"), body);
+        if let Some(location) = location {
+            response.headers_mut().insert(
+                "location",
+                axum::http::HeaderValue::from_str(&location).expect("location"),
+            );
+        }
+        return response;
     }
     match s.token_mode {
         TokenMode::Down => {
