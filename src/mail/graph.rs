@@ -74,7 +74,26 @@ impl Graph {
         format!("{}/v1.0/users/{}/sendMail", self.base, path_segment(from))
     }
 
+    /// One delivery, the token included, within `mail.smtp.timeout_secs`
+    /// (as for SMTP): the daemon sends one message at a time, so a hung
+    /// token endpoint must not hold the queue longer than that.
     pub async fn send(
+        &self,
+        envelope: &Envelope,
+        raw: &[u8],
+        trace: Trace<'_>,
+    ) -> Result<(), DeliveryError> {
+        match tokio::time::timeout(self.timeout, self.deliver(envelope, raw, trace)).await {
+            Ok(result) => result,
+            Err(_) => Err(DeliveryError::Temporary(format!(
+                "Microsoft Graph {}: did not finish the delivery within {} s",
+                self.base,
+                self.timeout.as_secs()
+            ))),
+        }
+    }
+
+    async fn deliver(
         &self,
         envelope: &Envelope,
         raw: &[u8],

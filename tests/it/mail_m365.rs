@@ -473,6 +473,37 @@ async fn a_redirect_is_never_followed_with_the_bearer_token_or_the_client_secret
 }
 
 #[tokio::test]
+async fn a_token_endpoint_that_never_answers_holds_a_graph_delivery_no_longer_than_the_timeout() {
+    // `mail.smtp.timeout_secs` bounds a whole delivery, token included, as
+    // for SMTP: the daemon sends one message at a time, so a hung endpoint
+    // must not hold the queue for the token request's own 30 s (and again
+    // after a 401).
+    let m = M365::start().await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let keep = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn);
+        }
+    });
+    let mut s = graph_settings(&m);
+    s.oauth.token_url = Some(format!("http://127.0.0.1:{port}/t/oauth2/v2.0/token"));
+    s.smtp.timeout_secs = 1;
+    let graph = Transport::with_secrets(&s, secrets()).unwrap();
+    let started = std::time::Instant::now();
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r)
+            if r.contains("did not finish the delivery within 1 s")),
+        "{err:?}"
+    );
+    keep.abort();
+}
+
+#[tokio::test]
 async fn graph_over_https_checks_the_certificate_and_a_failed_handshake_is_temporary() {
     let m = M365::start().await;
     // Something that speaks, but not TLS: the handshake fails, nothing panics.
