@@ -1008,3 +1008,45 @@ fn a_deputy_removed_from_the_wheel_after_the_absence_was_recorded_hands_the_mess
         &["2027-02-22 reminder policy-review/2027 -> anna"],
     );
 }
+
+#[test]
+fn the_deputy_is_told_when_the_person_is_back_not_when_their_own_turn_ends() {
+    // Anna is away all February with Carl standing in; for 20–23 February
+    // Dorte stands in instead (recorded later, so she decides those days).
+    // Dorte's message must not say Anna is away only until the 23rd: she is
+    // back on 1 March. Back-to-back absences count as one stretch too.
+    let w = policy_with_dorte();
+    for absences in [
+        vec![
+            absence(3, "anna", "2027-02-01", "2027-02-28", "carl"),
+            absence(7, "anna", "2027-02-20", "2027-02-23", "dorte"),
+        ],
+        vec![
+            absence(3, "anna", "2027-02-20", "2027-02-23", "dorte"),
+            absence(4, "anna", "2027-02-24", "2027-02-28", "carl"),
+        ],
+    ] {
+        let h = away(absences);
+        check_pass(
+            &w,
+            &h,
+            "2027-02-22T08:05:00+01:00",
+            &["2027-02-22 reminder policy-review/2027 -> dorte cc anna"],
+        );
+        let pass = planner::pass(&w, &h, time("2027-02-22T08:05:00+01:00"));
+        assert_eq!(
+            pass.send[0].on_behalf.as_ref().unwrap().until,
+            date("2027-02-28")
+        );
+    }
+    // A gap of a day is a return: the first stretch ends on the 23rd.
+    let h = away(vec![
+        absence(3, "anna", "2027-02-20", "2027-02-23", "dorte"),
+        absence(4, "anna", "2027-02-25", "2027-02-28", "carl"),
+    ]);
+    let pass = planner::pass(&w, &h, time("2027-02-22T08:05:00+01:00"));
+    assert_eq!(
+        pass.send[0].on_behalf.as_ref().unwrap().until,
+        date("2027-02-23")
+    );
+}
