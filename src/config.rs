@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::settings::Settings;
+use crate::settings::{Settings, SettingsError};
 use crate::wheel::{self, Wheel, WheelError, WheelErrors};
 
 /// Settings and wheel, loaded from what the user typed.
@@ -21,8 +21,8 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The settings file or environment, one line per problem.
-    #[error("{0}")]
-    Settings(String),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     /// The wheel: `file:line:col: problem`, one line each.
     #[error("{0}")]
     Wheel(#[from] WheelErrors),
@@ -34,7 +34,7 @@ impl Config {
     /// `schedule`.
     pub fn load(config: Option<&Path>, schedule: Option<&Path>) -> Result<Config, ConfigError> {
         let file = Settings::locate(config);
-        let mut settings = Settings::load(file.as_deref()).map_err(ConfigError::Settings)?;
+        let mut settings = Settings::load(file.as_deref())?;
         if let Some(s) = schedule {
             settings.schedule = s.to_path_buf();
         }

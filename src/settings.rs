@@ -196,6 +196,14 @@ impl Default for Settings {
 /// not to the settings tree; figment must not read them as settings.
 const NOT_SETTINGS: &[&str] = &["CONFIG", "LOG"];
 
+/// Why the settings cannot be used: one problem a line, each
+/// `PLACE: key: problem in plain words` (see [`Settings::load`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct SettingsError {
+    pub problems: Vec<String>,
+}
+
 impl Settings {
     /// The settings file to read: `explicit` (from `--config` or
     /// `ARSHJUL_CONFIG`), else `./arshjul.toml` if present, else
@@ -219,11 +227,13 @@ impl Settings {
     /// `PLACE: key: problem in plain words`, where PLACE is the file (with
     /// `line:col` when the key is found in it), the environment variable, or
     /// "built-in defaults".
-    pub fn load(file: Option<&Path>) -> Result<Settings, String> {
+    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(format!("{}: settings file not found", path.display()));
+                return Err(SettingsError {
+                    problems: vec![format!("{}: settings file not found", path.display())],
+                });
             }
             fig = fig.merge(Toml::file_exact(path));
         }
@@ -238,14 +248,14 @@ impl Settings {
             .map(|key| key.as_str().to_ascii_lowercase().into());
         fig = fig.merge(env);
         let places = Places::new(file);
-        let settings = fig
-            .extract::<Settings>()
-            .map_err(|e| describe(e, &places))?;
+        let settings = fig.extract::<Settings>().map_err(|e| SettingsError {
+            problems: describe(e, &places),
+        })?;
         let problems = settings.problems();
         if problems.is_empty() {
             return Ok(settings);
         }
-        Err(problems
+        let problems = problems
             .iter()
             .map(|(key, problem)| {
                 // A missing SMTP host is the transport setting's doing.
@@ -256,8 +266,8 @@ impl Settings {
                 let place = places.of(fig.find_metadata(blame), &split_key(blame));
                 format!("{place}: {key}: {problem}")
             })
-            .collect::<Vec<_>>()
-            .join("\n"))
+            .collect();
+        Err(SettingsError { problems })
     }
 
     /// Values that parse but could not work, as (key, problem in words).
@@ -497,7 +507,7 @@ fn locate(source: &str, path: &[String]) -> Option<usize> {
 
 /// Figment's errors, one line each, worded like the wheel's:
 /// `PLACE: key: problem in plain words`.
-fn describe(e: figment::Error, places: &Places) -> String {
+fn describe(e: figment::Error, places: &Places) -> Vec<String> {
     use figment::error::Kind;
     let mut lines = Vec::new();
     for err in e {
@@ -554,7 +564,7 @@ fn describe(e: figment::Error, places: &Places) -> String {
             lines.push(format!("{place}: {key}: {problem}"));
         }
     }
-    lines.join("\n")
+    lines
 }
 
 /// A TOML syntax error as figment passes it on (several lines with a
@@ -753,7 +763,7 @@ mod tests {
             Settings::load(None)
         })
         .expect_err("bad duration");
-        assert!(err.contains("max_clock_jump"), "{err}");
+        assert!(err.to_string().contains("max_clock_jump"), "{err}");
     }
 
     #[test]
@@ -821,7 +831,7 @@ mod tests {
             Settings::load(None)
         })
         .expect_err("bad value");
-        assert!(err.contains("mail.transport"), "{err}");
+        assert!(err.to_string().contains("mail.transport"), "{err}");
     }
 
     #[test]
@@ -867,6 +877,6 @@ mod tests {
         let file = dir.path().join("arshjul.toml");
         std::fs::write(&file, "lisen = \"x\"\n").expect("write");
         let err = with_env(&[], || Settings::load(Some(&file))).expect_err("unknown key");
-        assert!(err.contains("lisen"), "{err}");
+        assert!(err.to_string().contains("lisen"), "{err}");
     }
 }
