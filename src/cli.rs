@@ -264,6 +264,12 @@ impl From<crate::daemon::DaemonError> for Failure {
     }
 }
 
+impl From<NotATime> for Failure {
+    fn from(e: NotATime) -> Failure {
+        Failure::usage(e.to_string())
+    }
+}
+
 impl From<crate::store::StoreError> for Failure {
     fn from(e: crate::store::StoreError) -> Failure {
         Failure::runtime(e.to_string())
@@ -307,7 +313,7 @@ fn dispatch(args: Args) -> CmdResult {
         return Ok(ExitCode::SUCCESS);
     }
     let now = match &args.now {
-        Some(text) => parse_time("--now", text, &loaded.wheel).map_err(Failure::usage)?,
+        Some(text) => parse_time("--now", text, &loaded.wheel)?,
         None => Utc::now(),
     };
     match args.command {
@@ -373,7 +379,7 @@ fn dispatch(args: Args) -> CmdResult {
 /// `--now`/`--at` (named by `flag` in the error): RFC 3339, or
 /// `YYYY-MM-DD` meaning 12:00 local that day. The year has four digits:
 /// `27-01-01` is refused, not read as the year 27.
-pub fn parse_time(flag: &str, text: &str, wheel: &Wheel) -> Result<DateTime<Utc>, String> {
+pub fn parse_time(flag: &str, text: &str, wheel: &Wheel) -> Result<DateTime<Utc>, NotATime> {
     if text
         .get(..4)
         .is_some_and(|y| y.bytes().all(|b| b.is_ascii_digit()))
@@ -386,10 +392,22 @@ pub fn parse_time(flag: &str, text: &str, wheel: &Wheel) -> Result<DateTime<Utc>
         let noon = day.and_hms_opt(12, 0, 0).unwrap_or_default();
         return Ok(resolve_local(wheel.organisation.timezone, noon).with_timezone(&Utc));
     }
-    Err(format!(
-        "{flag} {}: not a time; expected YYYY-MM-DD (e.g. 2027-03-01) or RFC 3339 (e.g. 2027-03-01T08:00:00+01:00)",
-        output::clean(&quote(text))
-    ))
+    Err(NotATime {
+        flag: flag.to_string(),
+        text: text.to_string(),
+    })
+}
+
+/// A `--now` or `--at` value that is not a time; shown with the flag and
+/// the value as typed (escaped).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{flag} {}: not a time; expected YYYY-MM-DD (e.g. 2027-03-01) or RFC 3339 (e.g. 2027-03-01T08:00:00+01:00)",
+    output::clean(&quote(.text))
+)]
+pub struct NotATime {
+    pub flag: String,
+    pub text: String,
 }
 
 /// A day written exactly `YYYY-MM-DD`: four-digit year, two-digit month
@@ -611,7 +629,7 @@ fn done(
     let wheel = &loaded.wheel;
     let task = known_task(wheel, task_id)?;
     let at = match &at {
-        Some(text) => parse_time("--at", text, wheel).map_err(Failure::usage)?,
+        Some(text) => parse_time("--at", text, wheel)?,
         None => now,
     };
     if at > now {
@@ -890,6 +908,22 @@ fn period_start_of(task: &wheel::Task, wheel: &Wheel, key: &str) -> Option<Naive
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_that_is_not_one_is_named_with_its_flag_and_escaped() {
+        let wheel = wheel::parse(include_str!("../schedule.toml"), "schedule.toml").unwrap();
+        let err = parse_time("--at", "27-01-01\n", &wheel).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--at \"27-01-01\\n\": not a time; expected YYYY-MM-DD (e.g. 2027-03-01) or RFC 3339 (e.g. 2027-03-01T08:00:00+01:00)"
+        );
+        assert_eq!(
+            parse_time("--now", "2027-03-01", &wheel)
+                .unwrap()
+                .to_rfc3339(),
+            "2027-03-01T11:00:00+00:00"
+        );
+    }
 
     #[test]
     fn a_day_is_exactly_yyyy_mm_dd() {

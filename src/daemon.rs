@@ -86,8 +86,8 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
         .await
         .map_err(|e| DaemonError::Runtime(format!("cannot listen on {listen}: {e}")))?;
     let wheel = Arc::new(RwLock::new(Arc::new(engine.wheel.clone())));
-    let proxies =
-        web::parse_trusted_proxies(&engine.settings.trusted_proxies).map_err(DaemonError::Setup)?;
+    let proxies = web::parse_trusted_proxies(&engine.settings.trusted_proxies)
+        .map_err(|e| DaemonError::Setup(e.to_string()))?;
     // The listener wakes the loop when someone asks for a fresh link, so
     // the pass that sends it runs at once; the listener never waits on it.
     let link_requested = Arc::new(Notify::new());

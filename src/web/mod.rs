@@ -121,17 +121,22 @@ impl AppState {
 }
 
 /// Parses the `trusted_proxies` setting: one IP address per entry.
-pub fn parse_trusted_proxies(entries: &[String]) -> Result<Vec<IpAddr>, String> {
+pub fn parse_trusted_proxies(entries: &[String]) -> Result<Vec<IpAddr>, NotAnIp> {
     entries
         .iter()
         .map(|e| {
             e.trim()
                 .parse::<IpAddr>()
                 .map(|ip| ip.to_canonical())
-                .map_err(|_| format!("trusted_proxies: {e:?} is not an IP address"))
+                .map_err(|_| NotAnIp(e.clone()))
         })
         .collect()
 }
+
+/// An entry of `trusted_proxies` that is not an IP address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("trusted_proxies: {0:?} is not an IP address")]
+pub struct NotAnIp(pub String);
 
 /// The routes, with security headers on every response (fallbacks included)
 /// and the body limit.
@@ -641,7 +646,11 @@ mod tests {
         let bad = vec!["10.0.0.0/8".to_string()];
         assert_eq!(
             parse_trusted_proxies(&bad),
-            Err("trusted_proxies: \"10.0.0.0/8\" is not an IP address".into())
+            Err(NotAnIp("10.0.0.0/8".into()))
+        );
+        assert_eq!(
+            parse_trusted_proxies(&bad).unwrap_err().to_string(),
+            "trusted_proxies: \"10.0.0.0/8\" is not an IP address"
         );
     }
 }
