@@ -666,6 +666,8 @@ impl Checker<'_> {
     }
 
     /// `every`, `due` and `first` together.
+    /// `every` + `due` (+ `first`) → the task's recurrence, one kind each:
+    /// the kind, the first year of `N years`, then the due date's shape.
     fn recurrence(
         &mut self,
         id: &str,
@@ -675,60 +677,8 @@ impl Checker<'_> {
         terms: Option<&CheckedTerms>,
     ) -> Option<Recurrence> {
         let prefix = format!("task {id:?}: ");
-        let every_text = every_value.get_ref();
-        let every = match values::every(every_text) {
-            Ok(every) => every,
-            Err(EveryProblem::Unknown) => {
-                let kinds = "year, N years, term, month, quarter, half-year";
-                self.report(
-                    every_value.span(),
-                    format!("{prefix}unknown recurrence {every_text:?} ({kinds})"),
-                );
-                return None;
-            }
-            Err(EveryProblem::ZeroYears) => {
-                self.report(
-                    every_value.span(),
-                    format!("{prefix}every = {every_text:?} must be at least 1 year"),
-                );
-                return None;
-            }
-        };
-
-        let first = match (every, first) {
-            (Every::Years(_), Some(first)) => match i32::try_from(*first.get_ref()) {
-                Ok(year @ 1000..=9999) => Some(year),
-                _ => {
-                    let found = first.get_ref();
-                    self.report(
-                        first.span(),
-                        format!("{prefix}bad first year {found} (use a year such as 2027)"),
-                    );
-                    return None;
-                }
-            },
-            (Every::Years(n), None) if n >= 2 => {
-                let message = format!(
-                    "{prefix}every = {every_text:?} needs first = YEAR (the first year it is due)"
-                );
-                self.report(every_value.span(), message);
-                return None;
-            }
-            (_, Some(first)) => {
-                let message =
-                    format!("{prefix}first only applies to every = \"year\" or \"N years\"");
-                self.report(first.span(), message);
-                return None;
-            }
-            (_, None) => None,
-        };
-
-        let shape_error = |expected: &str| match describe_due(due.get_ref()) {
-            Some(found) => {
-                format!("{prefix}every = {every_text:?} needs due = {expected}, found {found}")
-            }
-            None => format!("{prefix}every = {every_text:?} needs due = {expected}"),
-        };
+        let every = self.every(&prefix, every_value)?;
+        let first = self.first_year(&prefix, every, every_value, first)?;
         match (every, due.get_ref()) {
             (Every::Years(every), RawDue::Text(text)) => {
                 let (month, day) = self.month_day(&prefix, text, due.span())?;
@@ -747,46 +697,7 @@ impl Checker<'_> {
                     month: None,
                     day: None,
                 }),
-            ) => {
-                let mut term_year = self.whole_number(&prefix, "term year", year);
-                match terms {
-                    None => {
-                        let message = format!("{prefix}every = \"term\" needs a [terms] table");
-                        self.report(every_value.span(), message);
-                    }
-                    Some(terms) => {
-                        if let (Some(n), Some(years)) = (term_year, terms.years) {
-                            if !(1..=i64::from(years)).contains(&n) {
-                                let message = format!(
-                                    "{prefix}term year {n} is outside the {years}-year term"
-                                );
-                                self.report(year.span(), message);
-                                term_year = None;
-                            }
-                        }
-                    }
-                }
-                if let Some(n) = term_year.filter(|n| *n < 1) {
-                    self.report(
-                        year.span(),
-                        format!("{prefix}term year {n} must be 1 or more"),
-                    );
-                    term_year = None;
-                }
-                let (month, day) = match date.get_ref() {
-                    toml::Value::String(text) => self.month_day(&prefix, text, date.span()),
-                    other => {
-                        let found = describe(other);
-                        self.report(
-                            date.span(),
-                            format!("{prefix}term date must be \"MM-DD\", found {found}"),
-                        );
-                        None
-                    }
-                }?;
-                let year = u32::try_from(term_year?).ok()?;
-                Some(Recurrence::Term { year, month, day })
-            }
+            ) => self.term_due(&prefix, every_value, year, date, terms),
             (Every::Month, RawDue::Number(day)) => {
                 let day = self.day_of_month(&prefix, *day, due.span())?;
                 Some(Recurrence::Month { day })
@@ -815,27 +726,148 @@ impl Checker<'_> {
                 let (month, day) = self.month_in_part(&prefix, "half-year", 6, month, day)?;
                 Some(Recurrence::HalfYear { month, day })
             }
-            (Every::Years(_), _) => {
-                self.report(due.span(), shape_error("\"MM-DD\""));
-                None
-            }
-            (Every::Term, _) => {
-                self.report(due.span(), shape_error("{ year = N, date = \"MM-DD\" }"));
-                None
-            }
-            (Every::Month, _) => {
-                self.report(due.span(), shape_error("DAY (a number 1-31)"));
-                None
-            }
-            (Every::Quarter, _) => {
-                self.report(due.span(), shape_error("{ month = 1-3, day = 1-31 }"));
-                None
-            }
-            (Every::HalfYear, _) => {
-                self.report(due.span(), shape_error("{ month = 1-6, day = 1-31 }"));
+            (every, _) => {
+                self.wrong_due_shape(&prefix, every, every_value.get_ref(), due);
                 None
             }
         }
+    }
+
+    /// The recurrence kind `every` names.
+    fn every(&mut self, prefix: &str, every_value: &Spanned<String>) -> Option<Every> {
+        let every_text = every_value.get_ref();
+        match values::every(every_text) {
+            Ok(every) => Some(every),
+            Err(EveryProblem::Unknown) => {
+                let kinds = "year, N years, term, month, quarter, half-year";
+                self.report(
+                    every_value.span(),
+                    format!("{prefix}unknown recurrence {every_text:?} ({kinds})"),
+                );
+                None
+            }
+            Err(EveryProblem::ZeroYears) => {
+                self.report(
+                    every_value.span(),
+                    format!("{prefix}every = {every_text:?} must be at least 1 year"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `first`, which `N years` (N ≥ 2) needs and only `year`/`N years`
+    /// may have: `Some(None)` when absent and not needed, `None` when
+    /// reported.
+    fn first_year(
+        &mut self,
+        prefix: &str,
+        every: Every,
+        every_value: &Spanned<String>,
+        first: Option<&Spanned<i64>>,
+    ) -> Option<Option<i32>> {
+        let every_text = every_value.get_ref();
+        match (every, first) {
+            (Every::Years(_), Some(first)) => match i32::try_from(*first.get_ref()) {
+                Ok(year @ 1000..=9999) => Some(Some(year)),
+                _ => {
+                    let found = first.get_ref();
+                    self.report(
+                        first.span(),
+                        format!("{prefix}bad first year {found} (use a year such as 2027)"),
+                    );
+                    None
+                }
+            },
+            (Every::Years(n), None) if n >= 2 => {
+                let message = format!(
+                    "{prefix}every = {every_text:?} needs first = YEAR (the first year it is due)"
+                );
+                self.report(every_value.span(), message);
+                None
+            }
+            (_, Some(first)) => {
+                let message =
+                    format!("{prefix}first only applies to every = \"year\" or \"N years\"");
+                self.report(first.span(), message);
+                None
+            }
+            (_, None) => Some(None),
+        }
+    }
+
+    /// `due = { year = N, date = "MM-DD" }` of `every = "term"`: N within
+    /// the `[terms]` length (which must exist), the date a real one.
+    fn term_due(
+        &mut self,
+        prefix: &str,
+        every_value: &Spanned<String>,
+        year: &Spanned<toml::Value>,
+        date: &Spanned<toml::Value>,
+        terms: Option<&CheckedTerms>,
+    ) -> Option<Recurrence> {
+        let mut term_year = self.whole_number(prefix, "term year", year);
+        match terms {
+            None => {
+                let message = format!("{prefix}every = \"term\" needs a [terms] table");
+                self.report(every_value.span(), message);
+            }
+            Some(terms) => {
+                if let (Some(n), Some(years)) = (term_year, terms.years) {
+                    if !(1..=i64::from(years)).contains(&n) {
+                        let message =
+                            format!("{prefix}term year {n} is outside the {years}-year term");
+                        self.report(year.span(), message);
+                        term_year = None;
+                    }
+                }
+            }
+        }
+        if let Some(n) = term_year.filter(|n| *n < 1) {
+            self.report(
+                year.span(),
+                format!("{prefix}term year {n} must be 1 or more"),
+            );
+            term_year = None;
+        }
+        let (month, day) = match date.get_ref() {
+            toml::Value::String(text) => self.month_day(prefix, text, date.span()),
+            other => {
+                let found = describe(other);
+                self.report(
+                    date.span(),
+                    format!("{prefix}term date must be \"MM-DD\", found {found}"),
+                );
+                None
+            }
+        }?;
+        let year = u32::try_from(term_year?).ok()?;
+        Some(Recurrence::Term { year, month, day })
+    }
+
+    /// A `due` whose shape does not fit the kind: says which shape it needs
+    /// and, when it can be named, what it found.
+    fn wrong_due_shape(
+        &mut self,
+        prefix: &str,
+        every: Every,
+        every_text: &str,
+        due: &Spanned<RawDue>,
+    ) {
+        let expected = match every {
+            Every::Years(_) => "\"MM-DD\"",
+            Every::Term => "{ year = N, date = \"MM-DD\" }",
+            Every::Month => "DAY (a number 1-31)",
+            Every::Quarter => "{ month = 1-3, day = 1-31 }",
+            Every::HalfYear => "{ month = 1-6, day = 1-31 }",
+        };
+        let message = match describe_due(due.get_ref()) {
+            Some(found) => {
+                format!("{prefix}every = {every_text:?} needs due = {expected}, found {found}")
+            }
+            None => format!("{prefix}every = {every_text:?} needs due = {expected}"),
+        };
+        self.report(due.span(), message);
     }
 
     fn month_day(&mut self, prefix: &str, text: &str, span: Range<usize>) -> Option<(u32, u32)> {
