@@ -627,7 +627,10 @@ fn key(task: &str, period: &str, kind: Kind, step: u32, person: &str) -> String 
 /// One pass at `now`: every notification that is due and not yet sent,
 /// following the catch-up rule (CONTRACT section 2): per occurrence, each
 /// recipient is addressed at most once, with the latest message they should
-/// have had; nothing already in the outbox is sent again.
+/// have had; nothing already in the outbox is sent again. Per occurrence:
+/// is it in play (`next_day_of`, `has_opened`), what its owners get
+/// (`owners_latest`), what each escalation target gets
+/// (`escalation_targets`); then absences reroute.
 pub fn pass(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Pass {
     let cal = Calendar::new(&wheel.organisation);
     let today = cal.local_date(&now);
@@ -635,11 +638,6 @@ pub fn pass(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Pass {
     let mut occurrences = Vec::new();
     let mut send = Vec::new();
     let mut next_day: Option<NaiveDate> = None;
-    let mut consider_next = |d: NaiveDate| {
-        if d > last && next_day.is_none_or(|n| d < n) {
-            next_day = Some(d);
-        }
-    };
     for task in &wheel.tasks {
         let th = history.tasks.get(&task.id);
         let rules = TaskRules { task, cal: &cal };
@@ -651,77 +649,32 @@ pub fn pass(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Pass {
             let due = occ.due;
             let reminders = rules.reminders(due);
             let escalations = rules.escalations(due);
-            for d in reminders
-                .iter()
-                .map(|r| r.date)
-                .chain(escalations.iter().map(|e| e.date))
-            {
-                consider_next(d);
+            if let Some(d) = next_day_of(&rules, &reminders, &escalations, due, last) {
+                next_day = Some(next_day.map_or(d, |n| n.min(d)));
             }
-            if let Some(d) = rules.next_repeat(due, last.max(due)) {
-                consider_next(d);
-            }
-            let first_day = reminders.first().map(|r| r.date).unwrap_or(due).min(due);
-            if first_day > last {
+            if !has_opened(&reminders, due, last) {
                 continue;
             }
             occurrences.push((task.id.clone(), occ.period.clone(), due));
             let sent = |k: &str| th.is_some_and(|h| h.sent.contains(k));
-            let make = |kind: Kind,
-                        step: u32,
-                        key_step: u32,
-                        date: NaiveDate,
-                        to: &str,
-                        cc: Vec<String>| Notification {
-                key: key(&task.id, &occ.period, kind, key_step, to),
-                task: task.id.clone(),
-                period: occ.period.clone(),
+            let make = Messages {
+                task,
+                period: &occ.period,
                 due,
-                kind,
-                step,
-                date,
-                at: cal.send_instant(date),
-                to: to.to_string(),
-                cc,
-                on_behalf: None,
-                cc_deputies: Vec::new(),
+                cal: &cal,
             };
-
-            // The owners: the latest of their reminders, repeats and the
-            // escalations that copy them.
-            let mut latest: Option<(NaiveDate, Kind, u32)> = None;
-            let mut offer = |date: NaiveDate, kind: Kind, step: u32| {
-                if date <= last
-                    && latest.is_none_or(|(d, k, _)| (date, priority(kind)) > (d, priority(k)))
-                {
-                    latest = Some((date, kind, step));
-                }
-            };
-            for r in &reminders {
-                offer(r.date, Kind::Reminder, r.lead);
-            }
-            if let Some((offset, date)) = rules.latest_repeat(due, last) {
-                offer(date, Kind::Repeat, offset);
-            }
-            for e in &escalations {
-                offer(e.date, Kind::Escalation, e.level);
-            }
-            if let Some((date, kind, step)) = latest.filter(|(_, k, _)| *k != Kind::Escalation) {
+            if let Some((date, kind, step)) =
+                owners_latest(&rules, &reminders, &escalations, due, last)
+            {
                 for owner in &task.owners {
-                    let n = make(kind, step, step, date, owner, Vec::new());
+                    let n = make.notification(kind, step, step, date, owner, Vec::new());
                     if !sent(&n.key) {
                         send.push(n);
                     }
                 }
             }
-
-            // Each escalation target: its latest step that has come.
-            let mut targets: Vec<&Escalation> =
-                escalations.iter().filter(|e| e.date <= last).collect();
-            targets.sort_by_key(|e| (e.to, std::cmp::Reverse((e.date, e.level))));
-            targets.dedup_by_key(|e| e.to);
-            for e in targets {
-                let n = make(
+            for e in escalation_targets(&escalations, last) {
+                let n = make.notification(
                     Kind::Escalation,
                     e.level,
                     e.after,
@@ -746,6 +699,106 @@ pub fn pass(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Pass {
         occurrences,
         send,
         next_at: next_day.map(|d| cal.send_instant(d).with_timezone(&Utc)),
+    }
+}
+
+/// The first day after `last` on which an occurrence has something to
+/// send: a reminder, an escalation or the next repeat.
+fn next_day_of(
+    rules: &TaskRules<'_, '_>,
+    reminders: &[Reminder],
+    escalations: &[Escalation<'_>],
+    due: NaiveDate,
+    last: NaiveDate,
+) -> Option<NaiveDate> {
+    reminders
+        .iter()
+        .map(|r| r.date)
+        .chain(escalations.iter().map(|e| e.date))
+        .chain(rules.next_repeat(due, last.max(due)))
+        .filter(|d| *d > last)
+        .min()
+}
+
+/// Whether an occurrence is in play by `last`: its first reminder (or its
+/// due date, if earlier or without reminders) has come.
+fn has_opened(reminders: &[Reminder], due: NaiveDate, last: NaiveDate) -> bool {
+    let first_day = reminders.first().map(|r| r.date).unwrap_or(due).min(due);
+    first_day <= last
+}
+
+/// What the owners get by `last`: the latest of their reminders, repeats
+/// and the escalations that copy them; `None` when that latest is an
+/// escalation (the copy is their message) or nothing has come.
+fn owners_latest(
+    rules: &TaskRules<'_, '_>,
+    reminders: &[Reminder],
+    escalations: &[Escalation<'_>],
+    due: NaiveDate,
+    last: NaiveDate,
+) -> Option<(NaiveDate, Kind, u32)> {
+    let mut latest: Option<(NaiveDate, Kind, u32)> = None;
+    let mut offer = |date: NaiveDate, kind: Kind, step: u32| {
+        if date <= last && latest.is_none_or(|(d, k, _)| (date, priority(kind)) > (d, priority(k)))
+        {
+            latest = Some((date, kind, step));
+        }
+    };
+    for r in reminders {
+        offer(r.date, Kind::Reminder, r.lead);
+    }
+    if let Some((offset, date)) = rules.latest_repeat(due, last) {
+        offer(date, Kind::Repeat, offset);
+    }
+    for e in escalations {
+        offer(e.date, Kind::Escalation, e.level);
+    }
+    latest.filter(|(_, k, _)| *k != Kind::Escalation)
+}
+
+/// Each escalation target's latest step that has come by `last`.
+fn escalation_targets<'e, 'a>(
+    escalations: &'e [Escalation<'a>],
+    last: NaiveDate,
+) -> Vec<&'e Escalation<'a>> {
+    let mut targets: Vec<&Escalation> = escalations.iter().filter(|e| e.date <= last).collect();
+    targets.sort_by_key(|e| (e.to, std::cmp::Reverse((e.date, e.level))));
+    targets.dedup_by_key(|e| e.to);
+    targets
+}
+
+/// Builds the notifications of one occurrence.
+struct Messages<'a> {
+    task: &'a Task,
+    period: &'a str,
+    due: NaiveDate,
+    cal: &'a Calendar,
+}
+
+impl Messages<'_> {
+    fn notification(
+        &self,
+        kind: Kind,
+        step: u32,
+        key_step: u32,
+        date: NaiveDate,
+        to: &str,
+        cc: Vec<String>,
+    ) -> Notification {
+        Notification {
+            key: key(&self.task.id, self.period, kind, key_step, to),
+            task: self.task.id.clone(),
+            period: self.period.to_string(),
+            due: self.due,
+            kind,
+            step,
+            date,
+            at: self.cal.send_instant(date),
+            to: to.to_string(),
+            cc,
+            on_behalf: None,
+            cc_deputies: Vec::new(),
+        }
     }
 }
 
