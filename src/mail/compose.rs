@@ -242,79 +242,20 @@ impl Composer {
                 n.key
             )));
         }
-        let task = wheel.task(&n.task).ok_or_else(|| {
-            MailError::Template(format!("{}: the wheel has no task {:?}", n.key, n.task))
-        })?;
-        let language = wheel.organisation.language;
-        let person = |key: &str| {
-            wheel.person(key).ok_or_else(|| {
-                MailError::Template(format!("{}: the wheel has no person {key:?}", n.key))
-            })
-        };
-        let to = person(&n.to)?;
-        let cc =
-            n.cc.iter()
-                .map(|k| person(k))
-                .collect::<Result<Vec<_>, _>>()?;
-        let owners = task
-            .owners
-            .iter()
-            .map(|k| person(k))
-            .collect::<Result<Vec<_>, _>>()?;
-        let chain = task
-            .escalate
-            .iter()
-            .enumerate()
-            .map(|(i, step)| {
-                let p = person(&step.to)?;
-                let level = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                Ok(StepCtx {
-                    level,
-                    after_days: step.after.0,
-                    name: p.name.clone(),
-                    email: p.email.clone(),
-                    current: n.kind == Kind::Escalation && level == n.step,
-                })
-            })
-            .collect::<Result<Vec<_>, MailError>>()?;
+        let (ctx, to, cc) = context(wheel, n, link, today)?;
+        self.message(wheel.organisation.language, n, to, &cc, &ctx)
+    }
 
-        let ctx = Context {
-            organisation: wheel.organisation.name.clone(),
-            kind: n.kind.as_str(),
-            task_id: task.id.clone(),
-            title: task.title.clone(),
-            period: n.period.clone(),
-            due: language.long_date(n.due),
-            due_iso: n.due.to_string(),
-            today: language.long_date(today),
-            days_left: (n.due - today).num_days(),
-            days_overdue: (today - n.due).num_days(),
-            description: task.description.clone(),
-            reference: task.reference.clone(),
-            link: link.map(str::to_string),
-            recipient: PersonCtx::of(to),
-            owner_names: join_names(language, owners.iter().map(|p| p.name.as_str())),
-            owners: owners.iter().map(|p| PersonCtx::of(p)).collect(),
-            step: n.step,
-            level: if n.kind == Kind::Escalation {
-                Some(n.step)
-            } else {
-                None
-            },
-            chain,
-            on_behalf: n
-                .on_behalf
-                .as_ref()
-                .map(|s| AwayCtx::of(s, &person, language))
-                .transpose()?,
-            away_owners: n
-                .cc_deputies
-                .iter()
-                .map(|s| AwayCtx::of(s, &person, language))
-                .collect::<Result<Vec<_>, _>>()?,
-        };
-
-        let subject = one_line(&self.render(language, n.kind, Part::Subject, &ctx)?);
+    /// The rendered, checked message of `n` from its template context.
+    fn message(
+        &self,
+        language: Language,
+        n: &Notification,
+        to: &Person,
+        cc: &[&Person],
+        ctx: &Context,
+    ) -> Result<Composed, MailError> {
+        let subject = one_line(&self.render(language, n.kind, Part::Subject, ctx)?);
         // What lettre is handed must be what it can encode: checked here
         // rather than trusted, so a bad value fails this message, not the pass.
         text::one_line(&subject, MAX_SUBJECT_CHARS)
@@ -323,8 +264,8 @@ impl Composer {
             text::one_line(value, MAX_ID_CHARS)
                 .map_err(|p| MailError::Template(format!("{}: the {what} {p}", n.key)))?;
         }
-        let text = self.render(language, n.kind, Part::Text, &ctx)?;
-        let html = self.render(language, n.kind, Part::Html, &ctx)?;
+        let text = self.render(language, n.kind, Part::Text, ctx)?;
+        let html = self.render(language, n.kind, Part::Html, ctx)?;
 
         let message_id = message_id(n, &self.domain);
         let thread = thread_id(&n.task, &n.period, &self.domain);
@@ -343,7 +284,7 @@ impl Composer {
             // Exchange ignores Auto-Submitted; this keeps out-of-office
             // replies from flooding the sender's mailbox.
             .raw_header(header("X-Auto-Response-Suppress", "All"));
-        for person in &cc {
+        for person in cc {
             builder = builder.cc(mailbox(person)?);
         }
         let message = builder
@@ -763,6 +704,89 @@ fn mailbox(p: &Person) -> Result<Mailbox, MailError> {
 
 fn header(name: &'static str, value: &str) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
+}
+
+/// The template context of `n`, and its To and Cc as the wheel has them.
+/// Every person it names must be in the wheel.
+fn context<'w>(
+    wheel: &'w Wheel,
+    n: &Notification,
+    link: Option<&str>,
+    today: NaiveDate,
+) -> Result<(Context, &'w Person, Vec<&'w Person>), MailError> {
+    let task = wheel.task(&n.task).ok_or_else(|| {
+        MailError::Template(format!("{}: the wheel has no task {:?}", n.key, n.task))
+    })?;
+    let language = wheel.organisation.language;
+    let person = |key: &str| {
+        wheel.person(key).ok_or_else(|| {
+            MailError::Template(format!("{}: the wheel has no person {key:?}", n.key))
+        })
+    };
+    let to = person(&n.to)?;
+    let cc =
+        n.cc.iter()
+            .map(|k| person(k))
+            .collect::<Result<Vec<_>, _>>()?;
+    let owners = task
+        .owners
+        .iter()
+        .map(|k| person(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let chain = task
+        .escalate
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let p = person(&step.to)?;
+            let level = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            Ok(StepCtx {
+                level,
+                after_days: step.after.0,
+                name: p.name.clone(),
+                email: p.email.clone(),
+                current: n.kind == Kind::Escalation && level == n.step,
+            })
+        })
+        .collect::<Result<Vec<_>, MailError>>()?;
+
+    let ctx = Context {
+        organisation: wheel.organisation.name.clone(),
+        kind: n.kind.as_str(),
+        task_id: task.id.clone(),
+        title: task.title.clone(),
+        period: n.period.clone(),
+        due: language.long_date(n.due),
+        due_iso: n.due.to_string(),
+        today: language.long_date(today),
+        days_left: (n.due - today).num_days(),
+        days_overdue: (today - n.due).num_days(),
+        description: task.description.clone(),
+        reference: task.reference.clone(),
+        link: link.map(str::to_string),
+        recipient: PersonCtx::of(to),
+        owner_names: join_names(language, owners.iter().map(|p| p.name.as_str())),
+        owners: owners.iter().map(|p| PersonCtx::of(p)).collect(),
+        step: n.step,
+        level: if n.kind == Kind::Escalation {
+            Some(n.step)
+        } else {
+            None
+        },
+        chain,
+        on_behalf: n
+            .on_behalf
+            .as_ref()
+            .map(|s| AwayCtx::of(s, &person, language))
+            .transpose()?,
+        away_owners: n
+            .cc_deputies
+            .iter()
+            .map(|s| AwayCtx::of(s, &person, language))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+
+    Ok((ctx, to, cc))
 }
 
 #[cfg(test)]
