@@ -125,36 +125,13 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
             );
             break;
         };
-        let (report, line) = match outcome {
-            Ok(Outcome::Passed(report)) => {
-                log_report(&report);
-                let line = status_line(&engine.wheel, Some(&report));
-                (Some(report), line)
-            }
-            Ok(Outcome::Held(brake)) => {
-                tracing::error!(
-                    "pass held, nothing recorded or sent: {brake}; `arshjul tick --dry-run` shows what would go, `arshjul tick --accept-burst` lets it through"
-                );
-                (None, format!("held: {brake}"))
-            }
-            Err(e) => {
-                tracing::error!("pass failed: {e}");
-                (None, status_line(&engine.wheel, None))
-            }
-        };
+        let (report, line) = after_pass(outcome, &engine.wheel);
         let next_at = report.as_ref().and_then(|r| r.next_at);
         notify(&[sd_notify::NotifyState::Status(&line)]);
         if watchdog.is_some() {
             notify(&[sd_notify::NotifyState::Watchdog]);
         }
-        let mut sleep = MAX_SLEEP;
-        if let Some(w) = watchdog {
-            sleep = sleep.min(w / 2);
-        }
-        if let Some(at) = next_at {
-            let until = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-            sleep = sleep.min(until);
-        }
+        let sleep = sleep_for(watchdog, next_at);
         let wake = if stop() {
             Wake::Stop
         } else {
@@ -177,6 +154,53 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
 
     tracing::info!("stopping");
     notify(&[sd_notify::NotifyState::Stopping]);
+    close_listener(&stop_tx, http).await;
+    Ok(())
+}
+
+/// Logs a pass's outcome and words the systemd status line for it; the
+/// report, when the pass went through.
+fn after_pass(outcome: Result<Outcome, EngineError>, wheel: &Wheel) -> (Option<Report>, String) {
+    match outcome {
+        Ok(Outcome::Passed(report)) => {
+            log_report(&report);
+            let line = status_line(wheel, Some(&report));
+            (Some(report), line)
+        }
+        Ok(Outcome::Held(brake)) => {
+            tracing::error!(
+                "pass held, nothing recorded or sent: {brake}; `arshjul tick --dry-run` shows what would go, `arshjul tick --accept-burst` lets it through"
+            );
+            (None, format!("held: {brake}"))
+        }
+        Err(e) => {
+            tracing::error!("pass failed: {e}");
+            (None, status_line(wheel, None))
+        }
+    }
+}
+
+/// How long the loop sleeps: until the next notification, at most a
+/// minute, and at most half the watchdog interval.
+fn sleep_for(watchdog: Option<Duration>, next_at: Option<chrono::DateTime<Utc>>) -> Duration {
+    let mut sleep = MAX_SLEEP;
+    if let Some(w) = watchdog {
+        sleep = sleep.min(w / 2);
+    }
+    if let Some(at) = next_at {
+        let until = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        sleep = sleep.min(until);
+    }
+    sleep
+}
+
+/// Closes the listener (the stop starts now if the signal task did not
+/// see one) and waits for its open requests, at most `STOP_GRACE` after
+/// the stop.
+async fn close_listener(
+    stop_tx: &watch::Sender<Option<tokio::time::Instant>>,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     // A stop the signal task did not see (its channel closed) starts now.
     stop_tx.send_if_modified(|at| {
         at.get_or_insert_with(tokio::time::Instant::now);
@@ -194,7 +218,6 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
             STOP_GRACE.as_secs()
         ),
     }
-    Ok(())
 }
 
 /// Runs `pass` to its end, unless a stop is asked for and the pass is
