@@ -645,40 +645,8 @@ fn done(
     // An explicit period that has not opened yet is recorded, and said to
     // be early: (its due date) when so.
     let (period, early) = match period {
-        Some(p) => {
-            let start = period_start_of(task, wheel, &p);
-            let Some(start) = start else {
-                return Err(Failure::usage(format!(
-                    "task \"{task_id}\" has no period {}",
-                    output::clean(&quote(&p))
-                )));
-            };
-            let early = match planner::occurrence_named(wheel, &history, task, &p, start, today) {
-                Some(o) if planner::opens_on(wheel, task, o.due) > today => {
-                    Some(format!("which is not due until {}", o.due))
-                }
-                Some(_) => None,
-                // A rolling task's later periods have no due date yet.
-                None if start > today => Some("which has not begun".to_string()),
-                None => None,
-            };
-            (p, early)
-        }
-        None => match planner::done_target(wheel, &history, now, task_id) {
-            planner::DoneTarget::Open { period, .. } => (period, None),
-            planner::DoneTarget::NotYet { period, due, opens } => {
-                return Err(Failure::usage(format!(
-                    "{task_id}: nothing is open to record; the next occurrence, {period}, \
-                     is due {due} and opens {opens} (its first reminder day).\n\
-                     To record it ahead of time: arshjul done {task_id} --period {period}"
-                )))
-            }
-            planner::DoneTarget::Nothing => {
-                return Err(Failure::usage(format!(
-                    "task \"{task_id}\" has no open period; name one with --period"
-                )))
-            }
-        },
+        Some(p) => named_period(wheel, &history, task, &p, today)?,
+        None => (open_period(wheel, &history, now, task_id)?, None),
     };
     let by = by.unwrap_or_else(login_name);
     let note = note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
@@ -693,15 +661,70 @@ fn done(
         user_agent: None,
         recorded_at: local_now(wheel.organisation.timezone, now),
     };
-    match store.record_completion(&completion)? {
+    let outcome = store.record_completion(&completion)?;
+    print_done(&outcome, &completion, early);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `done --period KEY`: the period if the task has it, and, when it has
+/// not opened yet, how to say it is early ("which is not due until …").
+fn named_period(
+    wheel: &Wheel,
+    history: &planner::History,
+    task: &wheel::Task,
+    p: &str,
+    today: NaiveDate,
+) -> Result<(String, Option<String>), Failure> {
+    let Some(start) = period_start_of(task, wheel, p) else {
+        return Err(Failure::usage(format!(
+            "task \"{}\" has no period {}",
+            task.id,
+            output::clean(&quote(p))
+        )));
+    };
+    let early = match planner::occurrence_named(wheel, history, task, p, start, today) {
+        Some(o) if planner::opens_on(wheel, task, o.due) > today => {
+            Some(format!("which is not due until {}", o.due))
+        }
+        Some(_) => None,
+        // A rolling task's later periods have no due date yet.
+        None if start > today => Some("which has not begun".to_string()),
+        None => None,
+    };
+    Ok((p.to_string(), early))
+}
+
+/// `done` without `--period`: the oldest open period, or why there is none.
+fn open_period(
+    wheel: &Wheel,
+    history: &planner::History,
+    now: DateTime<Utc>,
+    task_id: &str,
+) -> Result<String, Failure> {
+    match planner::done_target(wheel, history, now, task_id) {
+        planner::DoneTarget::Open { period, .. } => Ok(period),
+        planner::DoneTarget::NotYet { period, due, opens } => Err(Failure::usage(format!(
+            "{task_id}: nothing is open to record; the next occurrence, {period}, \
+             is due {due} and opens {opens} (its first reminder day).\n\
+             To record it ahead of time: arshjul done {task_id} --period {period}"
+        ))),
+        planner::DoneTarget::Nothing => Err(Failure::usage(format!(
+            "task \"{task_id}\" has no open period; name one with --period"
+        ))),
+    }
+}
+
+/// What `done` recorded, or the completion that was already there.
+fn print_done(outcome: &CompletionOutcome, completion: &NewCompletion, early: Option<String>) {
+    match outcome {
         CompletionOutcome::Recorded => {
             let early = early
-                .map(|which| format!(" — recorded for {period}, {which}"))
+                .map(|which| format!(" — recorded for {}, {which}", completion.period))
                 .unwrap_or_default();
             println!(
                 "{} {}: done {} by {}{early}",
-                task.id,
-                period,
+                completion.task,
+                completion.period,
                 completion.at.format("%Y-%m-%d %H:%M"),
                 output::clean(&completion.by)
             );
@@ -717,7 +740,6 @@ fn done(
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `arshjul undo`: appends a retraction of the period's completion.
