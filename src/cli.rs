@@ -416,18 +416,24 @@ fn check(loaded: &Loaded, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
         org.language.code(),
         output::clean(&settings.schedule.display().to_string())
     );
-    println!("settings:   {}", Settings::origin(settings_file.as_deref()));
+    // Paths come from settings and the environment: escaped like table text,
+    // so a line break in one cannot forge a line of this report.
+    println!(
+        "settings:   {}",
+        output::clean(&Settings::origin(settings_file.as_deref()))
+    );
+    let database = settings.database.display().to_string();
     match version {
         Some(v) => println!(
             "database:   {} (schema version {v})",
-            settings.database.display()
+            output::clean(&database)
         ),
         None => println!(
             "database:   {} (not there yet; the first `tick` or `run` creates it)",
-            settings.database.display()
+            output::clean(&database)
         ),
     }
-    println!("{}", crate::mail::describe(settings));
+    println!("{}", output::clean(&crate::mail::describe(settings)));
     println!(
         "public URL: {} (completion links start with it)",
         settings.public_url

@@ -56,6 +56,29 @@ fn check_says_which_settings_database_transport_and_public_url_it_used() {
 }
 
 #[test]
+fn check_escapes_control_characters_in_the_paths_it_names() {
+    let s = with_settings("");
+    let out = s
+        .run_env(
+            &["check"],
+            &[
+                ("ARSHJUL_DATABASE", "a\nsettings:   forged.db"),
+                ("ARSHJUL_MAIL__DIR", "out\x1b[31mbox"),
+            ],
+        )
+        .expect(0)
+        .stdout();
+    assert!(
+        out.contains("database:   a\\nsettings:   forged.db (not there yet;"),
+        "{out}"
+    );
+    assert!(out.contains("mail: file, into out\\e[31mbox\n"), "{out}");
+    assert!(!out.contains('\x1b'), "{out}");
+    let settings_lines = out.lines().filter(|l| l.starts_with("settings:"));
+    assert_eq!(settings_lines.count(), 1, "{out}");
+}
+
+#[test]
 fn a_public_url_without_a_scheme_is_refused_at_its_place() {
     let s = with_settings("link_days = 30\npublic_url = \"arshjul.example\"\n");
     for command in ["check", "tick"] {
