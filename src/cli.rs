@@ -21,6 +21,23 @@ use crate::store::{
 };
 use crate::wheel::{self, Wheel};
 
+/// `println!` for a command's output: a reader that went away (`arshjul
+/// check | head -1`) ends the output quietly instead of panicking; any other
+/// write error is a run-time failure. Only in functions returning
+/// [`CmdResult`].
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        match writeln!(std::io::stdout().lock(), $($arg)*) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                return Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => return Err(Failure::runtime(format!("cannot write output: {e}"))),
+        }
+    }};
+}
+
 /// A compliance calendar (årshjul) that runs itself.
 #[derive(Debug, Parser)]
 #[command(name = "arshjul", version, about)]
@@ -407,7 +424,7 @@ fn check(loaded: &Loaded, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
     let org = &wheel.organisation;
     let settings = &loaded.settings;
     let version = database(settings)?;
-    println!(
+    say!(
         "{}: {}, {} ({}, {}) — {} is valid",
         output::clean(&org.name),
         output::plural(wheel.tasks.len() as u64, "task", "tasks"),
@@ -418,27 +435,27 @@ fn check(loaded: &Loaded, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
     );
     // Paths come from settings and the environment: escaped like table text,
     // so a line break in one cannot forge a line of this report.
-    println!(
+    say!(
         "settings:   {}",
         output::clean(&Settings::origin(settings_file.as_deref()))
     );
     let database = settings.database.display().to_string();
     match version {
-        Some(v) => println!(
+        Some(v) => say!(
             "database:   {} (schema version {v})",
             output::clean(&database)
         ),
-        None => println!(
+        None => say!(
             "database:   {} (not there yet; the first `tick` or `run` creates it)",
             output::clean(&database)
         ),
     }
-    println!("{}", output::clean(&crate::mail::describe(settings)));
-    println!(
+    say!("{}", output::clean(&crate::mail::describe(settings)));
+    say!(
         "public URL: {} (completion links start with it)",
         settings.public_url
     );
-    println!("listen:     {}", settings.listen);
+    say!("listen:     {}", settings.listen);
     let cal = Calendar::new(org);
     let today = cal.local_date(&now);
     let mut dues: Vec<_> =
@@ -448,12 +465,12 @@ fn check(loaded: &Loaded, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
             .collect();
     dues.truncate(5);
     if dues.is_empty() {
-        println!("Nothing falls due in the next five years.");
+        say!("Nothing falls due in the next five years.");
     } else {
-        println!("Next due:");
+        say!("Next due:");
         for e in dues {
             let title = wheel.task(e.task).map(|t| t.title.as_str()).unwrap_or("");
-            println!(
+            say!(
                 "  {}  {:<24} {:<10} {}",
                 e.due,
                 e.task,
@@ -655,7 +672,7 @@ fn done(
             let early = early
                 .map(|which| format!(" — recorded for {period}, {which}"))
                 .unwrap_or_default();
-            println!(
+            say!(
                 "{} {}: done {} by {}{early}",
                 task.id,
                 period,
@@ -664,7 +681,7 @@ fn done(
             );
         }
         CompletionOutcome::AlreadyDone(c) => {
-            println!(
+            say!(
                 "{} {}: already done {} by {} (via {}); nothing recorded",
                 c.task,
                 c.period,
@@ -715,7 +732,7 @@ fn undo(
     };
     match store.record_retraction(&retraction)? {
         RetractionOutcome::Retracted(c) => {
-            println!(
+            say!(
                 "{} {}: the completion of {} by {} is retracted by {}; the period is open again",
                 c.task,
                 output::clean(&c.period),
