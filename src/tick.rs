@@ -641,6 +641,21 @@ pub fn dry_run(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure>
         Some(s) => s.deliverable(local_now(wheel, now))?.len(),
         None => 0,
     };
+    // Requests for a fresh link the pass would answer with a message: those
+    // whose task and person are still in the wheel and whose period is not
+    // done (the others are answered with nothing sent).
+    let mut links = Vec::new();
+    if let Some(s) = &store {
+        for r in s.open_link_requests()? {
+            if wheel.task(&r.task).is_some()
+                && wheel.person(&r.person).is_some()
+                && s.completion(&r.task, &r.period)?.is_none()
+            {
+                links.push(r);
+            }
+        }
+    }
+    let local = local_now(wheel, now);
     let email = |key: &str| {
         wheel
             .people
@@ -667,7 +682,18 @@ pub fn dry_run(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure>
                 email(&n.to)
             )?;
         }
-        let count = preview.send.len();
+        for r in &links {
+            writeln!(
+                out,
+                "{}  {:<10}  {:<24}  {:<10}  {}",
+                local.format("%Y-%m-%d %H:%M"),
+                Kind::Link.as_str(),
+                r.task,
+                r.period,
+                email(&r.person)
+            )?;
+        }
+        let count = preview.send.len() + links.len();
         let messages = if count == 1 { "message" } else { "messages" };
         write!(out, "{count} {messages} would be recorded and sent now")?;
         match pending {
