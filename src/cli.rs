@@ -114,7 +114,7 @@ enum Command {
         /// recorded, and said to be early.
         #[arg(long, value_name = "KEY")]
         period: Option<String>,
-        /// Who did it (default: the login name).
+        /// Who did it (default, and when blank: the login name).
         #[arg(long, value_name = "WHO")]
         by: Option<String>,
         /// A note kept with the completion.
@@ -654,7 +654,12 @@ fn done(
             }
         },
     };
-    let by = by.unwrap_or_else(login_name);
+    // As for `undo`: a blank --by (`--by "$USER"` with USER unset) is the
+    // login name, never a completion attributed to no one.
+    let by = by
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(login_name);
     let note = note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
     let completion = NewCompletion {
         task: task.id.clone(),

@@ -371,3 +371,28 @@ fn check_into_a_closed_pipe_ends_quietly() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
 }
+
+/// `done --by ""` (a script's `--by "$WHO"` with WHO unset) is the login
+/// name, as for `undo`: a completion is never attributed to no one.
+#[test]
+fn done_with_a_blank_by_records_the_login_name() {
+    let s = Scratch::new(&std::fs::read_to_string(repo("schedule.toml")).expect("wheel"));
+    for (task, by) in [("policy-review", ""), ("access-review-hr", "  ")] {
+        let out = s
+            .run_env(
+                &["--now", "2027-03-02", "done", task, "--by", by],
+                &[("SUDO_USER", ""), ("USER", "kirsten"), ("LOGNAME", "")],
+            )
+            .expect(0)
+            .stdout();
+        assert!(out.ends_with(" by kirsten\n"), "{out}");
+    }
+    let v = s.run(&["history", "--json"]).expect(0).json();
+    let bys: Vec<&str> = v["completions"]
+        .as_array()
+        .expect("completions")
+        .iter()
+        .map(|c| c["by"].as_str().expect("by"))
+        .collect();
+    assert_eq!(bys, ["kirsten", "kirsten"], "{v}");
+}
