@@ -279,6 +279,14 @@ impl Settings {
                     .to_string(),
             ));
         }
+        if self.mail.smtp.timeout_secs == 0 {
+            // Every transport (smtp, graph, sendmail) refuses it when built;
+            // said here so that `check` refuses it too.
+            problems.push((
+                "mail.smtp.timeout_secs",
+                "0 would give every delivery no time; it must be at least 1".to_string(),
+            ));
+        }
         if let Err(problem) = crate::wheel::text::mailbox(&self.mail.from) {
             problems.push((
                 "mail.from",
@@ -910,6 +918,11 @@ mod tests {
         .expect_err("0 messages");
         assert!(err.contains("mail.max_per_pass"), "{err}");
         assert!(err.contains("at least 1"), "{err}");
+        let err = with_env(&[("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS", "0")], || {
+            Settings::load(None)
+        })
+        .expect_err("no time to deliver");
+        assert!(err.contains("mail.smtp.timeout_secs"), "{err}");
         let err = with_env(&[("ARSHJUL_MAX_CLOCK_JUMP", "9999d")], || {
             Settings::load(None)
         })

@@ -210,3 +210,19 @@ fn an_empty_database_file_is_refused_everywhere_and_left_untouched() {
     assert_eq!(std::fs::read(s.file("arshjul.db")).expect("db"), b"");
     assert!(!s.file("outbox").exists(), "messages were sent");
 }
+
+/// `check` refuses what `tick` and `run` would refuse: a delivery timeout of
+/// 0 passed `check` and then stopped every `tick` (each transport refuses it).
+#[test]
+fn check_refuses_a_delivery_timeout_of_zero_like_tick() {
+    let s = with_settings("[mail]\ntransport = \"sendmail\"\n[mail.smtp]\ntimeout_secs = 0\n");
+    for args in [&["check"][..], &["tick", "--now", "2027-02-01"][..]] {
+        let err = s.run(args).expect(2).stderr();
+        assert!(
+            err.contains(
+                "arshjul.toml:4:16: mail.smtp.timeout_secs: 0 would give every delivery no time"
+            ),
+            "{args:?}: {err}"
+        );
+    }
+}
