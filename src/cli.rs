@@ -58,7 +58,7 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate settings, schedule and database (never creating it); print
+    /// Validate settings, schedule, mail templates and database (never creating it); print
     /// which settings file, database, transport and public URL are used, and
     /// what falls due next.
     Check,
@@ -424,6 +424,9 @@ fn check(loaded: &Loaded, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
     let org = &wheel.organisation;
     let settings = &loaded.settings;
     let version = database(settings)?;
+    // The templates as `tick` and `run` build them (mail.templates
+    // overrides included), so a template they would refuse fails here too.
+    crate::mail::Composer::new(&settings.mail).map_err(|e| Failure::usage(e.to_string()))?;
     say!(
         "{}: {}, {} ({}, {}) — {} is valid",
         output::clean(&org.name),

@@ -226,3 +226,25 @@ fn check_refuses_a_delivery_timeout_of_zero_like_tick() {
         );
     }
 }
+
+/// A `mail.templates` override that `tick` and `run` refuse (a syntax
+/// error, a directory that is not there) is refused by `check` too, with
+/// the same words; it used to pass `check`.
+#[test]
+fn check_refuses_the_templates_tick_would_refuse() {
+    let s = with_settings("[mail]\ntemplates = \"tpl\"\n");
+    std::fs::create_dir_all(s.file("tpl/da")).expect("mkdir");
+    std::fs::write(s.file("tpl/da/reminder.txt"), "Hej {{ recipient.name\n").expect("template");
+    for args in [&["check"][..], &["tick", "--now", "2027-02-01"][..]] {
+        let err = s.run(args).expect(2).stderr();
+        assert!(
+            err.contains("tpl/da/reminder.txt:1: syntax error"),
+            "{args:?}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(s.file("tpl")).expect("rm");
+    for args in [&["check"][..], &["tick", "--now", "2027-02-01"][..]] {
+        let err = s.run(args).expect(2).stderr();
+        assert!(err.contains("tpl is not a directory"), "{args:?}: {err}");
+    }
+}
