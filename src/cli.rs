@@ -850,16 +850,15 @@ fn accepted_bursts_table(
     }
     writeln!(out, "Accepted bursts ({})", bursts.len())?;
     for b in bursts {
-        // The login name comes from the environment: no control characters
-        // reach the terminal.
-        let by: String = b.by.chars().flat_map(char::escape_debug).collect();
+        // The login name comes from the environment: escaped as every
+        // table escapes input (`\e`, `\n`), so nothing reaches the terminal.
         writeln!(
             out,
             "  {}  by {}: {} new; held because {}",
             b.at.format("%Y-%m-%d %H:%M"),
-            by,
+            output::clean(&b.by),
             b.queued,
-            b.reason
+            output::clean(&b.reason)
         )?;
     }
     Ok(())

@@ -381,3 +381,27 @@ fn dry_run_lists_the_fresh_links_the_pass_would_send() {
     let run = tick(&s, now).expect(0);
     assert!(run.stderr().contains("1 new, 1 sent"), "{}", run.stderr());
 }
+
+/// The login name of who accepted a burst comes from the environment; in
+/// `history` it is escaped as all table text is (`\e`, `\n`, a quote kept as
+/// it is), not in Rust's debug notation.
+#[test]
+fn history_escapes_the_accepting_login_name_as_tables_do() {
+    let s = Scratch::new(&wheel(1));
+    tick(&s, "2027-01-02T12:00:00+01:00").expect(0);
+    s.run_env(
+        &[
+            "tick",
+            "--accept-burst",
+            "--now",
+            "2027-02-22T09:00:00+01:00",
+        ],
+        &[("USER", "o'brien\u{1b}[31m\nX"), ("SUDO_USER", "")],
+    )
+    .expect(0);
+    let history = s.run(&["history"]).expect(0).stdout();
+    assert!(
+        history.contains("  by o'brien\\e[31m\\nX: 1 new; held because the clock jumped"),
+        "{history}"
+    );
+}
