@@ -11,6 +11,7 @@ use super::{CmdResult, Failure};
 use crate::calendar::local_now;
 use crate::config::Config;
 use crate::engine::{self, Outcome};
+use crate::planner::Kind;
 
 /// `arshjul tick`: one pass under the brake; `accepted_by` lets a held
 /// pass through (`--accept-burst`). Exit 1 when the pass was held or a
@@ -78,7 +79,12 @@ pub(super) fn run_once(
 /// line per message, and whether the brake would hold it. Records nothing.
 pub(super) fn dry_run(config: &Config, now: DateTime<Utc>) -> CmdResult {
     let wheel = &config.wheel;
-    let engine::DryRun { preview, pending } = engine::dry_run(config, now)?;
+    let engine::DryRun {
+        preview,
+        pending,
+        links,
+    } = engine::dry_run(config, now)?;
+    let local = local_now(wheel.organisation.timezone, now);
     let email = |key: &str| {
         wheel
             .people
@@ -105,7 +111,18 @@ pub(super) fn dry_run(config: &Config, now: DateTime<Utc>) -> CmdResult {
                 email(&n.to)
             )?;
         }
-        let count = preview.send.len();
+        for r in &links {
+            writeln!(
+                out,
+                "{}  {:<10}  {:<24}  {:<10}  {}",
+                local.format("%Y-%m-%d %H:%M"),
+                Kind::Link.as_str(),
+                r.task,
+                r.period,
+                email(&r.person)
+            )?;
+        }
+        let count = preview.send.len() + links.len();
         let messages = if count == 1 { "message" } else { "messages" };
         write!(out, "{count} {messages} would be recorded and sent now")?;
         match pending {
