@@ -105,6 +105,28 @@ const CORE_FORBIDDEN: &[&str] = &[
     "SystemTime::now",
 ];
 
+/// Edge rules beyond the layers, as (module, what it must not name, the
+/// one file of the module allowed to): `web` reads the time only through
+/// the clock the daemon gives it, and waits only in its listener; the
+/// modules below `cli` print nothing (`cli` alone prints and picks exit
+/// codes).
+const EDGE_FORBIDDEN: &[(&str, &str, Option<&str>)] = &[
+    ("web", "Utc::now", None),
+    ("web", "Local::now", None),
+    ("web", "SystemTime::now", None),
+    ("web", "sleep", Some("src/web/listener.rs")),
+    ("web", "sleep_until", Some("src/web/listener.rs")),
+    ("engine", "println!", None),
+    ("engine", "eprintln!", None),
+    ("engine", "ExitCode", None),
+    ("daemon", "println!", None),
+    ("daemon", "eprintln!", None),
+    ("store", "println!", None),
+    ("mail", "println!", None),
+    ("link", "println!", None),
+    ("config", "println!", None),
+];
+
 /// lettre's address types parse text and do no I/O; `wheel::text` checks
 /// addresses with them so that `check` accepts exactly what the message
 /// builder can use (see ARCHITECTURE.md). Nothing else of lettre.
@@ -331,6 +353,18 @@ fn breaches(root: &Path) -> Vec<String> {
                     ));
                 }
             }
+            for (m, needle, except) in EDGE_FORBIDDEN {
+                let needle_word = needle.trim_end_matches('!');
+                if *m == module
+                    && except != &Some(shown.as_str())
+                    && names(line, needle_word)
+                    && (!needle.ends_with('!') || line.contains(needle))
+                {
+                    problems.push(format!(
+                        "{at}: `{module}` names `{needle}`, which ARCHITECTURE.md keeps out of it"
+                    ));
+                }
+            }
             if CORE.contains(&module.as_str()) {
                 let line = CORE_PURE_EXCEPTIONS
                     .iter()
@@ -460,6 +494,22 @@ fn the_checker_finds_a_wrong_import_and_an_impure_core_but_not_prose() {
     )
     .unwrap();
     std::fs::write(root.join("lib.rs"), "use crate::cli;\n").unwrap();
+    std::fs::create_dir(root.join("web")).unwrap();
+    std::fs::write(
+        root.join("web").join("mod.rs"),
+        "fn f() { let _ = chrono::Utc::now(); }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("web").join("listener.rs"),
+        "async fn f() { tokio::time::sleep(D).await; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("engine.rs"),
+        "fn f() { eprintln!(\"x\"); }\n// println!\n",
+    )
+    .unwrap();
     let problems = breaches(root);
     let places: Vec<&str> = problems
         .iter()
@@ -468,15 +518,19 @@ fn the_checker_finds_a_wrong_import_and_an_impure_core_but_not_prose() {
     assert_eq!(
         places,
         [
+            "src/engine.rs:1",
             "src/planner.rs:5",
             "src/planner.rs:6",
             "src/planner.rs:7",
-            "src/store/mod.rs:1"
+            "src/store/mod.rs:1",
+            "src/web/mod.rs:1"
         ],
         "{problems:#?}"
     );
-    assert!(problems[0].contains("`planner` imports `crate::store`"));
-    assert!(problems[1].contains("names `Utc::now`"));
-    assert!(problems[2].contains("names `lettre`"));
-    assert!(problems[3].contains("`store` imports `crate::engine`"));
+    assert!(problems[0].contains("`engine` names `eprintln!`"));
+    assert!(problems[1].contains("`planner` imports `crate::store`"));
+    assert!(problems[2].contains("names `Utc::now`"));
+    assert!(problems[3].contains("names `lettre`"));
+    assert!(problems[4].contains("`store` imports `crate::engine`"));
+    assert!(problems[5].contains("`web` names `Utc::now`"));
 }
