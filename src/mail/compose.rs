@@ -237,10 +237,10 @@ impl Composer {
         today: NaiveDate,
     ) -> Result<Composed, MailError> {
         if n.kind == Kind::Due {
-            return Err(MailError::Template(format!(
-                "{}: a due date is shown by `plan` and is never sent as a message",
-                n.key
-            )));
+            return Err(unbuildable(
+                n,
+                "a due date is shown by `plan` and is never sent as a message",
+            ));
         }
         let (ctx, to, cc) = context(wheel, n, link, today)?;
         self.message(wheel.organisation.language, n, to, &cc, &ctx)
@@ -259,10 +259,10 @@ impl Composer {
         // What lettre is handed must be what it can encode: checked here
         // rather than trusted, so a bad value fails this message, not the pass.
         text::one_line(&subject, MAX_SUBJECT_CHARS)
-            .map_err(|p| MailError::Template(format!("{}: the subject {p}", n.key)))?;
+            .map_err(|p| unbuildable(n, format!("the subject {p}")))?;
         for (what, value) in [("task id", &n.task), ("period", &n.period)] {
             text::one_line(value, MAX_ID_CHARS)
-                .map_err(|p| MailError::Template(format!("{}: the {what} {p}", n.key)))?;
+                .map_err(|p| unbuildable(n, format!("the {what} {p}")))?;
         }
         let text = self.render(language, n.kind, Part::Text, ctx)?;
         let html = self.render(language, n.kind, Part::Html, ctx)?;
@@ -289,9 +289,7 @@ impl Composer {
         }
         let message = builder
             .multipart(MultiPart::alternative_plain_html(text, html))
-            .map_err(|e| {
-                MailError::Template(format!("{}: cannot build the message: {e}", n.key))
-            })?;
+            .map_err(|e| unbuildable(n, format!("cannot build the message: {e}")))?;
 
         Ok(Composed {
             message_id,
@@ -688,6 +686,14 @@ fn sanitise_domain(domain: &str) -> String {
     }
 }
 
+/// The error of a message that cannot be built, named by its key.
+fn unbuildable(n: &Notification, problem: impl Into<String>) -> MailError {
+    MailError::Message {
+        key: n.key.clone(),
+        problem: problem.into(),
+    }
+}
+
 /// A person as a `To` or `Cc` mailbox, refused (not handed to lettre) when
 /// the name or address could not be written into a header.
 fn mailbox(p: &Person) -> Result<Mailbox, MailError> {
@@ -714,14 +720,14 @@ fn context<'w>(
     link: Option<&str>,
     today: NaiveDate,
 ) -> Result<(Context, &'w Person, Vec<&'w Person>), MailError> {
-    let task = wheel.task(&n.task).ok_or_else(|| {
-        MailError::Template(format!("{}: the wheel has no task {:?}", n.key, n.task))
-    })?;
+    let task = wheel
+        .task(&n.task)
+        .ok_or_else(|| unbuildable(n, format!("the wheel has no task {:?}", n.task)))?;
     let language = wheel.organisation.language;
     let person = |key: &str| {
-        wheel.person(key).ok_or_else(|| {
-            MailError::Template(format!("{}: the wheel has no person {key:?}", n.key))
-        })
+        wheel
+            .person(key)
+            .ok_or_else(|| unbuildable(n, format!("the wheel has no person {key:?}")))
     };
     let to = person(&n.to)?;
     let cc =

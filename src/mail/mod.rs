@@ -26,8 +26,15 @@ pub use transport::{Secrets, Trace, Transport};
 /// A failure to render or to set up mail, worded for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
+    /// A template that cannot be loaded or rendered.
     #[error("{0}")]
     Template(String),
+    /// One notification's message cannot be built: its idempotency key
+    /// and why (a person or task not in the wheel, a header value lettre
+    /// cannot carry).
+    #[error("{key}: {problem}")]
+    Message { key: String, problem: String },
+    /// Settings or secrets the transport cannot work with.
     #[error("{0}")]
     Setup(String),
 }

@@ -523,7 +523,17 @@ fn a_due_event_is_not_a_message() {
     let err = composer
         .compose(&wheel(Language::Da), &n, None, date(2027, 3, 1))
         .unwrap_err();
-    assert!(err.to_string().contains("never sent"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: a due date is shown by `plan` and is never sent as a message",
+            n.key
+        )
+    );
+    assert!(
+        matches!(&err, MailError::Message { key, .. } if *key == n.key),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -533,7 +543,14 @@ fn an_unknown_person_is_an_error_naming_them() {
     let err = composer
         .compose(&wheel(Language::Da), &n, None, date(2027, 2, 15))
         .unwrap_err();
-    assert!(err.to_string().contains("\"nobody\""), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("{}: the wheel has no person \"nobody\"", n.key)
+    );
+    assert!(
+        matches!(&err, MailError::Message { key, .. } if *key == n.key),
+        "{err:?}"
+    );
 }
 
 fn write(dir: &Path, name: &str, content: &str) {
