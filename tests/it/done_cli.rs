@@ -272,6 +272,49 @@ fn a_term_task_is_not_completed_years_ahead() {
 }
 
 #[test]
+fn a_term_that_begins_mid_year_is_named_by_its_key() {
+    // Terms from 1 July: 2022-07-01 to 2026-06-30 is "2022-2026", the next
+    // "2026-2030", whose first-year approval is due 1 September 2026.
+    let wheel = WHEEL.replace("start = 2022-01-01", "start = 2022-07-01");
+    let s = Scratch::new(&wheel);
+    let run = s
+        .run(&[
+            "done",
+            "council-policy-approval",
+            "--period",
+            "2026-2030",
+            "--by",
+            "bo",
+            "--now",
+            "2027-03-10",
+        ])
+        .expect(0);
+    assert!(
+        run.stdout()
+            .starts_with("council-policy-approval 2026-2030: done"),
+        "{}",
+        run.stdout()
+    );
+    // A key of the calendar-year shape is not one of these terms.
+    let run = s
+        .run(&[
+            "done",
+            "council-policy-approval",
+            "--period",
+            "2027-2030",
+            "--now",
+            "2027-03-10",
+        ])
+        .expect(2);
+    assert!(
+        run.stderr()
+            .contains("task \"council-policy-approval\" has no period \"2027-2030\""),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
 fn a_rolling_task_is_not_completed_before_its_next_occurrence_opens() {
     let s = Scratch::new(WHEEL);
     s.run(&[
