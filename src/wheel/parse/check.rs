@@ -528,72 +528,16 @@ impl Checker<'_> {
         let place = Place::Task(&id);
         let prefix = place.prefix();
 
-        if !values::is_task_id(&id) {
-            self.report(
-                id_value.span(),
-                format!("bad task id {id:?} (use a-z, 0-9 and -)"),
-            );
-        } else if let Err(problem) = text::one_line(&id, MAX_ID_CHARS) {
-            self.report(id_value.span(), format!("the task id {problem}"));
-        }
-        if let Some(&first) = first_seen.get(&id) {
-            let line = self.lines.line_of(first);
-            self.report(
-                id_value.span(),
-                format!("duplicate task id {id:?} (first defined at line {line})"),
-            );
-        } else {
-            first_seen.insert(id.clone(), id_value.span().start);
-        }
-
-        let missing: Vec<&str> = [
-            ("title", raw.title.is_none()),
-            ("owner", raw.owner.is_none()),
-            ("every", raw.every.is_none()),
-            ("due", raw.due.is_none()),
-        ]
-        .into_iter()
-        .filter_map(|(key, absent)| absent.then_some(key))
-        .collect();
-        for key in &missing {
-            self.report(header.clone(), format!("{prefix}missing key {key:?}"));
-        }
-
-        let title = raw.title.as_ref().map(|title| {
-            let text = title.get_ref().trim().to_string();
-            if text.is_empty() {
-                self.report(title.span(), format!("{prefix}empty title"));
-            } else {
-                self.one_line(
-                    title.span(),
-                    &format!("{prefix}the title"),
-                    &text,
-                    MAX_TITLE_CHARS,
-                );
-            }
-            text
-        });
+        self.task_id(id_value, first_seen);
+        self.missing_task_keys(&prefix, header, &raw);
+        let title = raw.title.as_ref().map(|title| self.title(&prefix, title));
         let owners = raw.owner.as_ref().map(|owner| self.owners(&id, owner));
         let recurrence = match (&raw.every, &raw.due) {
             (Some(every), Some(due)) => self.recurrence(&id, every, due, raw.first.as_ref(), terms),
             _ => None,
         };
 
-        let anchor = match raw
-            .anchor
-            .as_ref()
-            .map(|a| (a.get_ref().as_str(), a.span()))
-        {
-            None | Some(("fixed", _)) => Anchor::Fixed,
-            Some(("completion", _)) => Anchor::Completion,
-            Some((other, span)) => {
-                self.report(
-                    span,
-                    format!("{prefix}unknown anchor {other:?} (fixed, completion)"),
-                );
-                Anchor::Fixed
-            }
-        };
+        let anchor = self.anchor(&prefix, raw.anchor.as_ref());
 
         let policy = self.policy(&place, raw.remind, raw.repeat, raw.escalate, defaults);
 
@@ -666,6 +610,74 @@ impl Checker<'_> {
     }
 
     /// `every`, `due` and `first` together.
+    /// A task id: its shape, its length, and that no task before has it.
+    fn task_id(&mut self, id_value: &Spanned<String>, first_seen: &mut HashMap<String, usize>) {
+        let id = id_value.get_ref();
+        if !values::is_task_id(id) {
+            self.report(
+                id_value.span(),
+                format!("bad task id {id:?} (use a-z, 0-9 and -)"),
+            );
+        } else if let Err(problem) = text::one_line(id, MAX_ID_CHARS) {
+            self.report(id_value.span(), format!("the task id {problem}"));
+        }
+        if let Some(&first) = first_seen.get(id) {
+            let line = self.lines.line_of(first);
+            self.report(
+                id_value.span(),
+                format!("duplicate task id {id:?} (first defined at line {line})"),
+            );
+        } else {
+            first_seen.insert(id.clone(), id_value.span().start);
+        }
+    }
+
+    /// Every required key a task lacks, each reported at its `[[task]]`.
+    fn missing_task_keys(&mut self, prefix: &str, header: Range<usize>, raw: &RawTask) {
+        let missing = [
+            ("title", raw.title.is_none()),
+            ("owner", raw.owner.is_none()),
+            ("every", raw.every.is_none()),
+            ("due", raw.due.is_none()),
+        ];
+        for (key, absent) in missing {
+            if absent {
+                self.report(header.clone(), format!("{prefix}missing key {key:?}"));
+            }
+        }
+    }
+
+    /// A task's title, trimmed: not empty, one line, not too long.
+    fn title(&mut self, prefix: &str, title: &Spanned<String>) -> String {
+        let text = title.get_ref().trim().to_string();
+        if text.is_empty() {
+            self.report(title.span(), format!("{prefix}empty title"));
+        } else {
+            self.one_line(
+                title.span(),
+                &format!("{prefix}the title"),
+                &text,
+                MAX_TITLE_CHARS,
+            );
+        }
+        text
+    }
+
+    /// `anchor`: fixed (the default) or completion.
+    fn anchor(&mut self, prefix: &str, anchor: Option<&Spanned<String>>) -> Anchor {
+        match anchor.map(|a| (a.get_ref().as_str(), a.span())) {
+            None | Some(("fixed", _)) => Anchor::Fixed,
+            Some(("completion", _)) => Anchor::Completion,
+            Some((other, span)) => {
+                self.report(
+                    span,
+                    format!("{prefix}unknown anchor {other:?} (fixed, completion)"),
+                );
+                Anchor::Fixed
+            }
+        }
+    }
+
     /// `every` + `due` (+ `first`) → the task's recurrence, one kind each:
     /// the kind, the first year of `N years`, then the due date's shape.
     fn recurrence(
