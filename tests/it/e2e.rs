@@ -12,11 +12,11 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::support::{Run, Scratch};
+use crate::support::{mime, Run, Scratch};
 use arshjul::store::Store;
 use arshjul::web::token::Secret;
 use arshjul::web::{self, AppState};
-use base64::Engine;
+
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Copenhagen;
 use smtp::{Received, SmtpServer};
@@ -171,122 +171,30 @@ struct Mail {
     envelope: Vec<String>,
     references: String,
     raw: String,
+    read: mime::Mail,
 }
 
 impl Mail {
     fn of(r: &Received) -> Mail {
-        let raw = r.text();
-        let headers = headers(&raw);
-        let one = |name: &str| -> String {
-            headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let read = mime::Mail::parse(&r.data);
+        let one = |name: &str| read.header_opt(name).unwrap_or_default();
         Mail {
             task: one("X-Arshjul-Task"),
             period: one("X-Arshjul-Period"),
             kind: one("X-Arshjul-Kind"),
-            to: addresses(&one("To")),
-            cc: addresses(&one("Cc")),
+            to: read.to(),
+            cc: read.cc(),
             envelope: r.rcpt.clone(),
             references: one("References"),
-            raw,
+            raw: r.text(),
+            read,
         }
     }
 
     /// The completion link in the text part, transfer encoding undone.
     fn link(&self) -> Option<String> {
-        let text = text_part(&self.raw)?;
-        let start = text.find("http")?;
-        let end = text[start..]
-            .find(|c: char| c.is_whitespace() || c == '>' || c == '"')
-            .map_or(text.len(), |n| start + n);
-        let link = &text[start..end];
-        link.contains("/done/").then(|| link.to_string())
+        self.read.link()
     }
-}
-
-/// The header fields of a message, continuation lines unfolded.
-fn headers(raw: &str) -> Vec<(String, String)> {
-    let head = raw.split("\r\n\r\n").next().unwrap_or("");
-    let mut fields: Vec<(String, String)> = Vec::new();
-    for line in head.split("\r\n") {
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = fields.last_mut() {
-                value.push(' ');
-                value.push_str(line.trim());
-            }
-        } else if let Some((name, value)) = line.split_once(':') {
-            fields.push((name.trim().to_string(), value.trim().to_string()));
-        }
-    }
-    fields
-}
-
-/// The addresses in an address-list header: inside `<…>`, or bare.
-fn addresses(value: &str) -> Vec<String> {
-    if value.is_empty() {
-        return Vec::new();
-    }
-    value
-        .split(',')
-        .map(|part| match (part.find('<'), part.find('>')) {
-            (Some(a), Some(b)) if a < b => part[a + 1..b].to_string(),
-            _ => part.trim().to_string(),
-        })
-        .collect()
-}
-
-/// The decoded `text/plain` part of a MIME message.
-fn text_part(raw: &str) -> Option<String> {
-    for part in raw.split("\r\n--") {
-        let Some((head, body)) = part.split_once("\r\n\r\n") else {
-            continue;
-        };
-        // The first line is the boundary; it has no colon and is skipped.
-        let fields = headers(head);
-        let field = |name: &str| {
-            fields
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.to_ascii_lowercase())
-                .unwrap_or_default()
-        };
-        if !field("Content-Type").starts_with("text/plain") {
-            continue;
-        }
-        let body = body.split("\r\n--").next().unwrap_or(body);
-        let bytes = match field("Content-Transfer-Encoding").as_str() {
-            "quoted-printable" => quoted_printable(body),
-            "base64" => base64::engine::general_purpose::STANDARD
-                .decode(body.split_whitespace().collect::<String>())
-                .expect("valid base64 text part"),
-            _ => body.as_bytes().to_vec(),
-        };
-        return Some(String::from_utf8(bytes).expect("the text part is UTF-8"));
-    }
-    None
-}
-
-/// Undoes quoted-printable: soft line breaks and `=XX` escapes.
-fn quoted_printable(body: &str) -> Vec<u8> {
-    let joined = body.replace("=\r\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ASCII escape");
-            out.push(u8::from_str_radix(hex, 16).expect("a hex escape"));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------

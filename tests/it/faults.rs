@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::mime::Mail;
 use crate::support::{Run, Scratch};
 use smtp::{Mode, SmtpServer};
 
@@ -102,9 +103,11 @@ fn integrity(s: &Scratch) -> String {
 fn received_titles(server: &SmtpServer) -> HashMap<String, usize> {
     let mut seen = HashMap::new();
     for m in server.received() {
-        let text = String::from_utf8_lossy(&m.data).into_owned();
-        let pos = text.find("Opgave-").expect("a task title in the message");
-        let title = text[pos..pos + 10].to_string();
+        let subject = Mail::parse(&m.data).header("Subject");
+        let pos = subject
+            .find("Opgave-")
+            .expect("a task title in the subject");
+        let title = subject[pos..pos + 10].to_string();
         for r in &m.rcpt {
             *seen.entry(format!("{title} {r}")).or_insert(0) += 1;
         }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use crate::support::mime::Mail;
 use arshjul::cli::Loaded;
 use arshjul::settings::Settings;
 use arshjul::store::{LinkRequestRecord, MessageState, NewCompletion, Store, Via};
@@ -257,28 +258,36 @@ struct Reply {
     body: String,
 }
 
+/// A message the file transport wrote: as written, and as read.
+#[derive(Debug)]
+struct Sent {
+    raw: String,
+    mail: Mail,
+}
+
 /// The `.eml` files the file transport wrote whose kind is `link`.
-fn link_messages(outbox: &Path) -> Vec<String> {
+fn link_messages(outbox: &Path) -> Vec<Sent> {
     let Ok(entries) = std::fs::read_dir(outbox) else {
         return Vec::new();
     };
-    let mut out: Vec<String> = entries
+    let mut out: Vec<Sent> = entries
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .filter(|raw| raw.contains("\r\nX-Arshjul-Kind: link\r\n"))
+        .map(|raw| Sent {
+            mail: Mail::parse(&raw),
+            raw,
+        })
+        .filter(|s| s.mail.header_opt("X-Arshjul-Kind").as_deref() == Some("link"))
         .collect();
-    out.sort();
+    out.sort_by(|a, b| a.raw.cmp(&b.raw));
     out
 }
 
-/// The token of the first `http://x/done/…` link in a message, with
-/// quoted-printable soft line breaks undone.
-fn token_in(raw: &str) -> String {
-    let joined = raw.replace("=\r\n", "");
-    let start = joined.find("http://x/done/").expect("a completion link") + "http://x/done/".len();
-    joined[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect()
+/// The token of the first `http://x/done/…` link in a message's text.
+fn token_in(mail: &Mail) -> String {
+    let link = mail.link().expect("a completion link");
+    link.strip_prefix("http://x/done/")
+        .unwrap_or_else(|| panic!("not a link of http://x: {link}"))
+        .to_string()
 }
 
 #[tokio::test]
@@ -503,21 +512,16 @@ async fn a_pass_mails_one_fresh_link_to_the_wheel_address_of_the_token_recipient
 
     let sent = link_messages(&app.outbox());
     assert_eq!(sent.len(), 1, "{sent:?}");
-    let raw = &sent[0];
-    let to = raw
-        .split("\r\n")
-        .find(|l| l.starts_with("To: "))
-        .expect("a To header");
-    assert!(to.ends_with("<anna.jensen@ballerup.example.dk>"), "{to}");
+    let Sent { raw, mail } = &sent[0];
+    assert_eq!(mail.to(), ["anna.jensen@ballerup.example.dk"], "{raw}");
+    assert!(mail.cc().is_empty(), "{raw}");
     assert!(!raw.contains("evil.example"), "{raw}");
-    assert!(
-        raw.contains("\r\nX-Arshjul-Task: policy-review\r\n"),
-        "{raw}"
-    );
-    assert!(raw.contains("\r\nSubject: "), "{raw}");
+    assert!(!mail.text().contains("evil.example"), "{raw}");
+    assert_eq!(mail.header("X-Arshjul-Task"), "policy-review");
+    assert!(!mail.header("Subject").is_empty(), "{raw}");
 
     // The fresh link is Anna's, valid link_days (90) from today.
-    let token = token_in(raw);
+    let token = token_in(mail);
     let claims = token::verify(
         &Secret::from_bytes(SECRET),
         &token,
@@ -594,12 +598,13 @@ async fn a_forged_or_altered_token_asks_for_nothing_and_another_persons_token_ma
     app.pass(&engine).await;
     let sent = link_messages(&app.outbox());
     assert_eq!(sent.len(), 1, "{sent:?}");
-    assert!(
-        sent[0].contains("<digitaliseringschef@ballerup.example.dk>\r\n"),
+    assert_eq!(
+        sent[0].mail.to(),
+        ["digitaliseringschef@ballerup.example.dk"],
         "{}",
-        sent[0]
+        sent[0].raw
     );
-    assert!(!sent[0].contains("anna@"), "{}", sent[0]);
+    assert!(!sent[0].raw.contains("anna@"), "{}", sent[0].raw);
 }
 
 #[tokio::test]
@@ -614,6 +619,7 @@ async fn a_request_for_an_occurrence_done_before_the_pass_sends_nothing() {
     app.complete("anna@ballerup.example.dk");
     let engine = app.engine(wheel());
     app.pass(&engine).await;
-    assert_eq!(link_messages(&app.outbox()), Vec::<String>::new());
+    let sent = link_messages(&app.outbox());
+    assert!(sent.is_empty(), "{sent:?}");
     assert_eq!(app.requests()[0].outcome.as_deref(), Some("done"));
 }
