@@ -625,7 +625,11 @@ pub fn dry_run(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure>
     use std::io::Write;
     let wheel = &loaded.wheel;
     let store = if loaded.settings.database.exists() {
-        Some(Store::open(&loaded.settings.database, false)?)
+        Some(Store::open_with_busy_timeout(
+            &loaded.settings.database,
+            false,
+            loaded.settings.busy_timeout(),
+        )?)
     } else {
         None
     };
@@ -695,7 +699,7 @@ pub fn open_store(settings: &Settings) -> Result<Store, StoreError> {
             reason: format!("cannot create the database directory: {e}"),
         })?;
     }
-    Store::open(&settings.database, true)
+    Store::open_with_busy_timeout(&settings.database, true, settings.busy_timeout())
 }
 
 #[cfg(test)]

@@ -273,10 +273,25 @@ fn a_locked_database_is_a_clear_error_and_leaves_no_partial_state() {
         .expect(0);
     let holder = rusqlite::Connection::open(s.file("arshjul.db")).expect("open db");
     holder.execute_batch("BEGIN EXCLUSIVE").expect("lock");
-    let r = s.run(&["tick", "--now", REMIND_AT]);
-    assert_ne!(r.code(), 0, "{}", r.stderr());
-    assert_ne!(r.code(), 101, "panicked: {}", r.stderr());
-    assert!(r.stderr().contains("locked"), "{}", r.stderr());
+    // `busy_timeout_ms` is honoured: the tick gives up after 300 ms, not
+    // after the default 5 s.
+    let began = Instant::now();
+    let r = s.run_env(
+        &["tick", "--now", REMIND_AT],
+        &[("ARSHJUL_BUSY_TIMEOUT_MS", "300")],
+    );
+    let took = began.elapsed();
+    assert_eq!(r.code(), 1, "{}", r.stderr());
+    assert!(
+        r.stderr()
+            .contains("the database is locked by another process; gave up after 1 s"),
+        "{}",
+        r.stderr()
+    );
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_millis(2500),
+        "gave up after {took:?}"
+    );
     holder.execute_batch("ROLLBACK").expect("unlock");
     drop(holder);
     assert!(history(&s).is_empty(), "partial state after a locked tick");
