@@ -1,7 +1,7 @@
 //! Fault tests: `tick` killed mid-delivery, SMTP outages and rejections, a
 //! locked database, clock jumps and a disk that refuses writes.
 
-use crate::support::smtp;
+use crate::support::{self, smtp};
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -61,14 +61,8 @@ fn smtp_env(port: u16) -> Vec<(String, String)> {
 /// The binary as a command in the scratch directory, with a clean
 /// environment plus `env`.
 fn command(s: &Scratch, args: &[&str], env: &[(String, String)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arshjul"));
-    cmd.args(args).current_dir(s.path());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ARSHJUL_") || k == "STATE_DIRECTORY" || k == "NOTIFY_SOCKET" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("NO_COLOR", "1").env("RUST_LOG", "warn");
+    let mut cmd = support::arshjul(s.path());
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -330,10 +324,9 @@ fn a_disk_that_refuses_writes_is_a_clear_error_and_the_database_survives() {
     let blocks = size / 1024 + 1;
     let script = format!("trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" tick --now {REMIND_AT}");
     let mut cmd = Command::new("bash");
-    cmd.args(["-c", &script, env!("CARGO_BIN_EXE_arshjul")])
-        .current_dir(s.path())
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "warn");
+    support::scrub(&mut cmd)
+        .args(["-c", &script, env!("CARGO_BIN_EXE_arshjul")])
+        .current_dir(s.path());
     let r = Run(cmd.output().expect("bash"));
     assert_ne!(r.code(), 0, "{}", r.stderr());
     assert_ne!(r.code(), 101, "panicked: {}", r.stderr());
