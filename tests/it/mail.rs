@@ -767,7 +767,6 @@ async fn after_a_timeout_the_next_message_goes_out_on_a_fresh_connection() {
     let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
     assert!(matches!(err, DeliveryError::Temporary(_)), "{err:?}");
     server.set_mode(Mode::Normal);
-    tokio::time::sleep(Duration::from_millis(100)).await;
     transport.send(FROM, &recipients(&e), &e.raw).await.unwrap();
 
     let got = server.received();

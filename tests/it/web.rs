@@ -856,15 +856,27 @@ async fn a_client_that_never_reads_its_answers_is_cut_off_at_the_connection_life
         ..Limits::default()
     };
     let app = App::start_limited(Language::Da, vec![], limits).await;
-    let (mut rd, flood) = never_reading_client(app.addr).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rd, flood) = never_reading_client(app.addr).await;
+    // Without ever reading (reading would let the server finish its answer
+    // and close gracefully), write on until the server's side of the
+    // connection is gone: only the cut-off after the lifetime and its grace
+    // (500 ms each here) ends a connection whose answers are not read.
+    let cut_off = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut wr = match flood.await.expect("the flood task") {
+            Ok(wr) => wr,
+            Err(_) => return, // cut off while the requests were still going
+        };
+        let more = b"GET /healthz HTTP/1.1\r\nHost: arshjul\r\n\r\n";
+        while wr.write_all(more).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
     assert!(
-        closed_within(&mut rd, Duration::from_secs(5))
-            .await
-            .is_some(),
-        "a client that never read kept its connection"
+        cut_off.is_ok(),
+        "a client that never read kept its connection for 5 s"
     );
-    flood.abort();
+    drop(rd);
     app.stop().await.unwrap();
 }
 
@@ -876,15 +888,24 @@ async fn on_shutdown_the_listener_refuses_new_clients_while_connections_finish()
     };
     let mut app = App::start_limited(Language::Da, vec![], limits).await;
     // A connection the server cannot finish: its answers are not read.
-    let (_rd, _flood) = never_reading_client(app.addr).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (mut rd, _flood) = never_reading_client(app.addr).await;
+    // Served: its first answer has arrived (peeked, so still unread).
+    let mut first = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(5), rd.peek(&mut first))
+        .await
+        .expect("no answer within 5 s")
+        .expect("peek");
     let _ = app.shutdown.take().unwrap().send(());
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let refused = TcpStream::connect(app.addr).await;
-    assert!(
-        refused.is_err(),
-        "the listener still accepted while shutting down"
-    );
+    // The listener closes at once, long before the stuck connection ends.
+    let asked = std::time::Instant::now();
+    while TcpStream::connect(app.addr).await.is_ok() {
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "the listener still accepted 1 s into the shutdown"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _rd = rd;
     let server = app.server.take().unwrap();
     let stopped = tokio::time::timeout(Duration::from_secs(5), server).await;
     assert!(stopped.is_ok(), "the stuck connection held the shutdown");
