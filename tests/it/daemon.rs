@@ -5,13 +5,14 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveDate, Utc};
 
 use crate::support;
+use crate::support::fixtures::eml_count;
 
 /// How long any single expectation may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(8);
@@ -207,19 +208,6 @@ impl Scratch {
 
 fn position(states: &[String], state: &str) -> usize {
     states.iter().position(|s| s == state).unwrap_or(0)
-}
-
-fn eml_count(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter(|e| {
-                    e.as_ref()
-                        .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                })
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 /// The running daemon; killed if a test fails before stopping it.

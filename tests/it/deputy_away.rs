@@ -4,6 +4,7 @@
 //! deputy's completion link credits the deputy; `status` and `history` show
 //! the absence and to whom each message went.
 
+use crate::support::fixtures::date;
 use crate::support::smtp::{Received, SmtpServer};
 use crate::support::{mime, Run, Scratch};
 
@@ -118,10 +119,6 @@ impl World {
         }
         out
     }
-}
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
 /// One received message: headers, envelope and its decoded text and HTML.

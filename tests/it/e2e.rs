@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use crate::support::fixtures::date;
 use crate::support::{mime, Run, Scratch};
 use arshjul::store::Store;
 use arshjul::web::token::Secret;
@@ -144,10 +145,6 @@ impl Served {
         let path = &link[link.find("/done/").expect("a completion link")..];
         format!("http://{}{}", self.addr, path)
     }
-}
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
 fn eight_o_clock(day: NaiveDate) -> DateTime<chrono_tz::Tz> {

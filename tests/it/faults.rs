@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::fixtures::blocking;
 use crate::support::mime::Mail;
 use crate::support::{Run, Scratch};
 use smtp::{Mode, SmtpServer};
@@ -71,12 +72,6 @@ fn command(s: &Scratch, args: &[&str], env: &[(String, String)]) -> Command {
 
 fn run(s: &Scratch, args: &[&str], env: &[(String, String)]) -> Run {
     Run(command(s, args, env).output().expect("run arshjul"))
-}
-
-/// Runs a blocking closure off the async runtime so the SMTP server keeps
-/// answering while the binary runs.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
 
 fn history(s: &Scratch) -> Vec<serde_json::Value> {

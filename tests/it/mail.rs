@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::fixtures::{date, person};
 use crate::support::mime::Mail;
 use arshjul::mail::{Composed, Composer, DeliveryError, MailError, Transport};
 use arshjul::planner::{Kind, Notification};
 use arshjul::settings::{MailSettings, MailTransport, Settings, SmtpTls};
 use arshjul::wheel::{
-    Anchor, Days, EscalationStep, HolidayRule, Language, Organisation, Person, Recurrence, Task,
-    Wheel,
+    Anchor, Days, EscalationStep, HolidayRule, Language, Organisation, Recurrence, Task, Wheel,
 };
 use chrono::{NaiveDate, NaiveTime, TimeZone};
 use smtp::{Mode, SmtpServer};
@@ -25,20 +25,6 @@ use smtp::{Mode, SmtpServer};
 
 const FROM: &str = "Årshjulet <arshjul@kommune.example>";
 const LINK: &str = "https://arshjul.kommune.example/done/tok3n?a=1&b=2";
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn person(key: &str, name: &str, email: &str) -> (String, Person) {
-    let p = Person {
-        key: key.into(),
-        name: name.into(),
-        email: email.into(),
-        deputy: None,
-    };
-    (key.into(), p)
-}
 
 /// Søren and Birthe own the yearly policy review (due 1 March); it escalates
 /// to Åse after 14 days and to the director Ulla after 30.

@@ -4,6 +4,7 @@
 //! Graph; the `sendmail` transport with a script as the command; and
 //! `arshjul mail test` / `check` through the real binary.
 
+use crate::support::fixtures::blocking;
 use crate::support::m365::{self, TokenMode, M365};
 use crate::support::mime::Mail;
 use crate::support::smtp::{self, Mode, SmtpServer};
@@ -521,12 +522,6 @@ owner = "anna"
 every = "year"
 due = "03-01"
 "#;
-
-/// Runs a blocking closure off the async runtime so the test servers keep
-/// answering while the binary runs.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking task")
-}
 
 /// A scratch directory with the wheel and the client secret in a file.
 fn scratch(language: &str) -> Arc<Scratch> {

@@ -5,12 +5,12 @@
 //! address the wheel has for them. The real router over real TCP, a real
 //! SQLite file, and the real engine delivering through the file transport.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use crate::support::fixtures::{ballerup, utc};
 use crate::support::mime::Mail;
 use arshjul::cli::Loaded;
 use arshjul::settings::Settings;
@@ -18,74 +18,13 @@ use arshjul::store::{LinkRequestRecord, MessageState, NewCompletion, Store, Via}
 use arshjul::tick::Engine;
 use arshjul::web::token::{self, Secret};
 use arshjul::web::{self, AppState};
-use arshjul::wheel::{
-    Anchor, Days, HolidayRule, Language, Organisation, Person, Recurrence, Task, Wheel,
-};
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use arshjul::wheel::{Language, Wheel};
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 const SECRET: [u8; 32] = [42; 32];
-
-fn utc(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn person(key: &str, name: &str, email: &str) -> (String, Person) {
-    (
-        key.into(),
-        Person {
-            key: key.into(),
-            name: name.into(),
-            email: email.into(),
-            deputy: None,
-        },
-    )
-}
-
-/// One yearly task due 1 March, owned by Anna; the chief is in the wheel too.
-fn wheel() -> Wheel {
-    Wheel {
-        organisation: Organisation {
-            name: "Ballerup Kommune".into(),
-            timezone: chrono_tz::Europe::Copenhagen,
-            language: Language::Da,
-            send_time: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
-            holidays: HolidayRule::Dk,
-            closed: vec![],
-            start: Some(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()),
-        },
-        terms: None,
-        people: BTreeMap::from([
-            person("anna", "Anna Jensen", "anna@ballerup.example.dk"),
-            person(
-                "digitaliseringschef",
-                "Digitaliseringschefen",
-                "digitaliseringschef@ballerup.example.dk",
-            ),
-        ]),
-        tasks: vec![Task {
-            id: "policy-review".into(),
-            title: "Årlig gennemgang af informationssikkerhedspolitikken".into(),
-            owners: vec!["anna".into()],
-            recurrence: Recurrence::Years {
-                every: 1,
-                first: None,
-                month: 3,
-                day: 1,
-            },
-            anchor: Anchor::Fixed,
-            reference: None,
-            description: None,
-            remind: vec![Days(30), Days(7), Days(1)],
-            repeat: Some(Days(7)),
-            escalate: vec![],
-        }],
-    }
-}
 
 fn due() -> NaiveDate {
     NaiveDate::from_ymd_opt(2027, 3, 1).unwrap()
@@ -127,7 +66,10 @@ impl App {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("arshjul.db"), true).unwrap();
         store
-            .sync_tasks(&wheel(), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+            .sync_tasks(
+                &ballerup(Language::Da),
+                NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            )
             .unwrap();
         let store = Arc::new(Mutex::new(store));
         let now = Arc::new(Mutex::new(utc("2027-07-01T10:00:00+02:00")));
@@ -135,7 +77,7 @@ impl App {
         let wake = Arc::new(Notify::new());
         let state = AppState::new(
             store.clone(),
-            Arc::new(RwLock::new(Arc::new(wheel()))),
+            Arc::new(RwLock::new(Arc::new(ballerup(Language::Da)))),
             Secret::from_bytes(SECRET),
             Vec::new(),
         )
@@ -504,7 +446,7 @@ async fn a_pass_mails_one_fresh_link_to_the_wheel_address_of_the_token_recipient
 
     // Anna's address changed in the wheel since the link was sent: the
     // address the wheel has now is the one used.
-    let mut current = wheel();
+    let mut current = ballerup(Language::Da);
     current.people.get_mut("anna").unwrap().email = "anna.jensen@ballerup.example.dk".into();
     let engine = app.engine(current);
     app.set_now("2027-07-01T10:00:05+02:00");
@@ -594,7 +536,7 @@ async fn a_forged_or_altered_token_asks_for_nothing_and_another_persons_token_ma
         app.post(&format!("{chiefs}/new-link"), "").await.status,
         202
     );
-    let engine = app.engine(wheel());
+    let engine = app.engine(ballerup(Language::Da));
     app.pass(&engine).await;
     let sent = link_messages(&app.outbox());
     assert_eq!(sent.len(), 1, "{sent:?}");
@@ -617,7 +559,7 @@ async fn a_request_for_an_occurrence_done_before_the_pass_sends_nothing() {
         202
     );
     app.complete("anna@ballerup.example.dk");
-    let engine = app.engine(wheel());
+    let engine = app.engine(ballerup(Language::Da));
     app.pass(&engine).await;
     let sent = link_messages(&app.outbox());
     assert!(sent.is_empty(), "{sent:?}");

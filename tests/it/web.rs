@@ -2,81 +2,20 @@
 //! a real SQLite store in a temporary directory, hand-written HTTP/1.1 over
 //! a real TCP connection, and a clock the tests set.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::support::fixtures::{ballerup, utc};
 use arshjul::store::{Completion, Store};
 use arshjul::web::token::Secret;
 use arshjul::web::{self, AppState, Limits};
-use arshjul::wheel::{
-    Anchor, Days, HolidayRule, Language, Organisation, Person, Recurrence, Task, Wheel,
-};
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use arshjul::wheel::{Language, Wheel};
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const SECRET: [u8; 32] = [42; 32];
-
-fn utc(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn person(key: &str, name: &str, email: &str) -> (String, Person) {
-    (
-        key.into(),
-        Person {
-            key: key.into(),
-            name: name.into(),
-            email: email.into(),
-            deputy: None,
-        },
-    )
-}
-
-/// Ballerup's wheel with one yearly task, owned by Anna, due 1 March.
-fn wheel(language: Language) -> Wheel {
-    Wheel {
-        organisation: Organisation {
-            name: "Ballerup Kommune".into(),
-            timezone: chrono_tz::Europe::Copenhagen,
-            language,
-            send_time: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
-            holidays: HolidayRule::Dk,
-            closed: vec![],
-            start: Some(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()),
-        },
-        terms: None,
-        people: BTreeMap::from([
-            person("anna", "Anna Jensen", "anna@ballerup.example.dk"),
-            person(
-                "digitaliseringschef",
-                "Digitaliseringschefen",
-                "digitaliseringschef@ballerup.example.dk",
-            ),
-        ]),
-        tasks: vec![Task {
-            id: "policy-review".into(),
-            title: "Årlig gennemgang af informationssikkerhedspolitikken".into(),
-            owners: vec!["anna".into()],
-            recurrence: Recurrence::Years {
-                every: 1,
-                first: None,
-                month: 3,
-                day: 1,
-            },
-            anchor: Anchor::Fixed,
-            reference: Some("ISO/IEC 27001:2022 5.2".into()),
-            description: None,
-            remind: vec![Days(30), Days(7), Days(1)],
-            repeat: Some(Days(7)),
-            escalate: vec![],
-        }],
-    }
-}
 
 fn due() -> NaiveDate {
     NaiveDate::from_ymd_opt(2027, 3, 1).unwrap()
@@ -127,7 +66,7 @@ impl App {
         limits: Limits,
     ) -> App {
         let dir = tempfile::tempdir().unwrap();
-        let wheel = wheel(language);
+        let wheel = ballerup(language);
         let mut store = Store::open(&dir.path().join("arshjul.db"), true).unwrap();
         store
             .sync_tasks(&wheel, NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
@@ -579,7 +518,7 @@ async fn a_link_to_a_task_removed_from_the_wheel_is_404_after_a_reload() {
     let path = done_path(&Secret::from_bytes(SECRET));
     assert_eq!(app.get(&path).await.status, 200);
 
-    let mut reloaded = wheel(Language::Da);
+    let mut reloaded = ballerup(Language::Da);
     reloaded.tasks.clear();
     *app.wheel.write().unwrap() = Arc::new(reloaded);
 

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod fixtures;
 pub mod m365;
 pub mod mime;
 pub mod smtp;
