@@ -25,15 +25,33 @@ use crate::wheel::{self, Wheel};
 #[derive(Debug, Parser)]
 #[command(name = "arshjul", version, about)]
 pub struct Args {
-    /// Settings file (also ARSHJUL_CONFIG).
-    #[arg(long, global = true, env = "ARSHJUL_CONFIG", value_name = "PATH")]
+    /// Settings file (also ARSHJUL_CONFIG). Default: ./arshjul.toml if
+    /// present, else /etc/arshjul/arshjul.toml if present, else built-in
+    /// defaults.
+    #[arg(
+        long,
+        global = true,
+        env = "ARSHJUL_CONFIG",
+        value_name = "PATH",
+        help_heading = "Global options"
+    )]
     config: Option<PathBuf>,
     /// The wheel; overrides the setting `schedule`.
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Global options"
+    )]
     schedule: Option<PathBuf>,
     /// Use TIME instead of the wall clock: RFC 3339, or YYYY-MM-DD (a
     /// four-digit year) for that day at 12:00 local. Not accepted by `run`.
-    #[arg(long, global = true, value_name = "TIME")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "TIME",
+        help_heading = "Global options"
+    )]
     now: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -48,15 +66,18 @@ enum Command {
     /// Every due date, reminder, repeat and escalation in a date range, as
     /// if nothing were completed. Reads no database.
     Plan {
-        /// First day, YYYY-MM-DD.
+        /// First day of the range (inclusive), YYYY-MM-DD with a four-digit
+        /// year.
         #[arg(long, value_name = "YYYY-MM-DD", value_parser = day_arg)]
         from: NaiveDate,
-        /// Last day, YYYY-MM-DD.
+        /// Last day of the range (inclusive), YYYY-MM-DD with a four-digit
+        /// year.
         #[arg(long, value_name = "YYYY-MM-DD", value_parser = day_arg)]
         to: NaiveDate,
+        /// Print JSON: {"from", "to", "events": [...]}, in time order.
         #[arg(long)]
         json: bool,
-        /// Only this task's events.
+        /// Only this task's events (its id, as in the wheel).
         #[arg(long, value_name = "TASK")]
         task: Option<String>,
     },
@@ -80,6 +101,8 @@ enum Command {
     Run,
     /// One row per task: its oldest occurrence that is not done.
     Status {
+        /// Print JSON: {"now", "held", "tasks", "failed_notifications",
+        /// "deferred_notifications", "absences"}.
         #[arg(long)]
         json: bool,
     },
@@ -129,6 +152,8 @@ enum Command {
     History {
         /// Only this task's (its id; also a task gone from the wheel).
         task: Option<String>,
+        /// Print JSON: {"completions", "retractions", "notifications",
+        /// "link_requests", "absences"}.
         #[arg(long)]
         json: bool,
     },

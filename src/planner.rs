@@ -103,7 +103,8 @@ pub struct Standing {
     pub person: String,
     /// Their deputy.
     pub deputy: String,
-    /// The last day of the absence.
+    /// The last day away: the end of the stretch of absences that runs
+    /// through the deciding one.
     pub until: NaiveDate,
 }
 
@@ -131,8 +132,28 @@ pub fn standing_in(
     Some(Standing {
         person: person.to_string(),
         deputy: deputy.to_string(),
-        until: absence.to,
+        until: back_after(absences, person, absence.to),
     })
+}
+
+/// The last day of `person`'s stretch away that runs through `to`: the
+/// deciding absence may be a shorter one inside a longer one, or be
+/// followed at once by another, and the deputy is told when the person is
+/// back, not when their own turn ends.
+fn back_after(absences: &[Absence], person: &str, to: NaiveDate) -> NaiveDate {
+    let mut until = to;
+    loop {
+        let next = until.succ_opt().unwrap_or(until);
+        let further = absences
+            .iter()
+            .filter(|a| a.person == person && a.from <= next && a.to > until)
+            .map(|a| a.to)
+            .max();
+        match further {
+            Some(to) => until = to,
+            None => return until,
+        }
+    }
 }
 
 /// Sends a notification to the deputies of the people it addresses who are

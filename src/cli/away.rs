@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
+use super::output::clean;
 use super::{finish_output, local_now, login_name, open_if_present, Failure, Loaded};
 use crate::calendar::Calendar;
 use crate::planner::{self, Absence};
@@ -151,6 +152,7 @@ fn checked_deputy(
     Ok(deputy.to_string())
 }
 
+/// `away --list`; text from outside goes through [`clean`].
 fn list_table(out: &mut impl Write, absences: &[AbsenceRecord]) -> io::Result<()> {
     if absences.is_empty() {
         return writeln!(out, "No current or future absences.");
@@ -165,11 +167,11 @@ fn list_table(out: &mut impl Write, absences: &[AbsenceRecord]) -> io::Result<()
             out,
             "{:>4}  {:<12}  {:<10}  {:<10}  {:<12}  {}",
             a.id,
-            a.person,
+            clean(&a.person),
             a.from.to_string(),
             a.to.to_string(),
-            a.deputy,
-            a.note.as_deref().unwrap_or("")
+            clean(&a.deputy),
+            clean(a.note.as_deref().unwrap_or(""))
         )?;
     }
     Ok(())
@@ -242,15 +244,26 @@ pub(super) fn status_lines(
     }
     writeln!(out)?;
     for (a, to) in current {
+        // The planner hands the message back for one of two reasons: the
+        // deputy is away today too (then they are listed here as well), or
+        // the deputy is no longer a person of the wheel.
+        let deputy_away = current.iter().any(|(b, _)| b.person == a.deputy);
         let routing = if *to == a.deputy {
             String::new()
+        } else if deputy_away {
+            format!("; the deputy is away too, so messages go to {}", clean(to))
         } else {
-            format!("; the deputy is away too, so messages go to {to}")
+            format!(
+                "; the deputy is no longer in the wheel, so messages go to {}",
+                clean(to)
+            )
         };
         writeln!(
             out,
             "away: {} until {} (deputy: {}{routing})",
-            a.person, a.to, a.deputy
+            clean(&a.person),
+            a.to,
+            clean(&a.deputy)
         )?;
     }
     Ok(())
@@ -270,18 +283,24 @@ pub(super) fn status_json(current: &[(AbsenceRecord, String)]) -> Value {
     )
 }
 
-/// `history`: every absence ever recorded, cancelled ones marked.
+/// `history`: every absence ever recorded, cancelled ones marked. Text
+/// from outside (the note, login names) goes through [`clean`], as in the
+/// other tables: a note cannot forge a line or send escapes.
 pub(super) fn history_table(out: &mut impl Write, absences: &[AbsenceRecord]) -> io::Result<()> {
     writeln!(out, "Absences ({})", absences.len())?;
     for a in absences {
         let note = a
             .note
             .as_deref()
-            .map(|n| format!("  \"{n}\""))
+            .map(|n| format!("  \"{}\"", clean(n)))
             .unwrap_or_default();
         let cancelled = match (&a.cancelled_at, &a.cancelled_by) {
             (Some(at), Some(by)) => {
-                format!("  [cancelled {} by {by}]", at.format("%Y-%m-%d %H:%M"))
+                format!(
+                    "  [cancelled {} by {}]",
+                    at.format("%Y-%m-%d %H:%M"),
+                    clean(by)
+                )
             }
             _ => String::new(),
         };
@@ -290,11 +309,11 @@ pub(super) fn history_table(out: &mut impl Write, absences: &[AbsenceRecord]) ->
             "  {}  {:>4}  {} away {} to {}, deputy {}; recorded by {}{}{}",
             a.recorded_at.format("%Y-%m-%d %H:%M"),
             a.id,
-            a.person,
+            clean(&a.person),
             a.from,
             a.to,
-            a.deputy,
-            a.recorded_by,
+            clean(&a.deputy),
+            clean(&a.recorded_by),
             note,
             cancelled
         )?;

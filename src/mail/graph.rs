@@ -7,7 +7,10 @@
 //! Answers: 202 accepted; 401 → a new token, once; 429 and 503 → temporary,
 //! no retry before the server's `Retry-After`; 408 and 5xx → temporary;
 //! 403 → temporary (the app's permission or its RBAC scope is missing: a
-//! setting to fix, not a fault of the message); any other 4xx → permanent.
+//! setting to fix, not a fault of the message); 404 → temporary (the path
+//! names only the sender, so Graph does not know the mailbox in
+//! `mail.from`: again a setting, and every message would fail alike); any
+//! other 4xx → permanent.
 
 use std::time::Duration;
 
@@ -15,7 +18,7 @@ use base64::Engine;
 use lettre::address::Envelope;
 use reqwest::StatusCode;
 
-use super::oauth::{http_error, require_https, server_text, OAuth};
+use super::oauth::{http_error, read_body, require_https, server_text, OAuth};
 use super::transport::{token_line, Trace};
 use super::{DeliveryError, MailError};
 use crate::settings::MailSettings;
@@ -71,7 +74,26 @@ impl Graph {
         format!("{}/v1.0/users/{}/sendMail", self.base, path_segment(from))
     }
 
+    /// One delivery, the token included, within `mail.smtp.timeout_secs`
+    /// (as for SMTP): the daemon sends one message at a time, so a hung
+    /// token endpoint must not hold the queue longer than that.
     pub async fn send(
+        &self,
+        envelope: &Envelope,
+        raw: &[u8],
+        trace: Trace<'_>,
+    ) -> Result<(), DeliveryError> {
+        match tokio::time::timeout(self.timeout, self.deliver(envelope, raw, trace)).await {
+            Ok(result) => result,
+            Err(_) => Err(DeliveryError::Temporary(format!(
+                "Microsoft Graph {}: did not finish the delivery within {} s",
+                self.base,
+                self.timeout.as_secs()
+            ))),
+        }
+    }
+
+    async fn deliver(
         &self,
         envelope: &Envelope,
         raw: &[u8],
@@ -122,7 +144,15 @@ impl Graph {
             }
             let retry_after = retry_after(response.headers());
             let text = graph_error(response).await;
-            let reason = format!("Microsoft Graph {url}: HTTP {}: {text}", status.as_u16());
+            let hint = if status == StatusCode::NOT_FOUND {
+                " (is the address in `mail.from` a mailbox in Exchange Online?)"
+            } else {
+                ""
+            };
+            let reason = format!(
+                "Microsoft Graph {url}: HTTP {}: {text}{hint}",
+                status.as_u16()
+            );
             return Err(classify(status, reason, retry_after));
         }
     }
@@ -131,7 +161,7 @@ impl Graph {
 /// Maps a refusal to temporary or permanent (see the module's comment).
 fn classify(status: StatusCode, reason: String, retry_after: Option<Duration>) -> DeliveryError {
     let code = status.as_u16();
-    let temporary = matches!(code, 401 | 403 | 408 | 429) || !status.is_client_error();
+    let temporary = matches!(code, 401 | 403 | 404 | 408 | 429) || !status.is_client_error();
     match (temporary, retry_after) {
         (false, _) => DeliveryError::Permanent(reason),
         (true, Some(retry_after)) => DeliveryError::Throttled {
@@ -165,9 +195,9 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 /// Graph's `{"error": {"code", "message"}}`, or the start of the body.
 async fn graph_error(response: reqwest::Response) -> String {
-    let body = match response.bytes().await {
+    let body = match read_body(response).await {
         Ok(b) => b,
-        Err(e) => return format!("(the answer could not be read: {})", http_error(e)),
+        Err(e) => return format!("(the answer could not be read: {e})"),
     };
     let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
     let error = json.as_ref().and_then(|j| j.get("error"));
@@ -255,7 +285,8 @@ mod tests {
             }
         };
         assert_eq!(kind(400, None), "permanent");
-        assert_eq!(kind(404, Some(5)), "permanent");
+        assert_eq!(kind(404, None), "temporary");
+        assert_eq!(kind(422, Some(5)), "permanent");
         assert_eq!(kind(413, None), "permanent");
         assert_eq!(kind(401, None), "temporary");
         assert_eq!(kind(403, None), "temporary");

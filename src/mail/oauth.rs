@@ -19,6 +19,16 @@ const RENEW_EARLY: Duration = Duration::from_secs(5 * 60);
 /// The longest a request to the token endpoint may take.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest lifetime a token is trusted for, whatever the endpoint says
+/// (Entra's tokens last 60 to 90 minutes). An absurd `expires_in` (up to
+/// `u64::MAX` seconds) would otherwise overflow `Instant` and panic.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The most of an HTTP answer's body that is read (a token answer is about
+/// 2 KB, an error a few hundred bytes): a broken or hostile endpoint
+/// streaming gigabytes must not fill the daemon's memory.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// The most of a server's error text that is kept.
 const MAX_ERROR_CHARS: usize = 300;
 
@@ -157,7 +167,7 @@ impl OAuth {
             .await
             .map_err(|e| failed(http_error(e)))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| failed(http_error(e)))?;
+        let body = read_body(response).await.map_err(failed)?;
         let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
         if !status.is_success() {
             return Err(failed(format!(
@@ -185,7 +195,10 @@ impl OAuth {
         if expires_in == 0 {
             return Err(failed("the token it issued has already expired".into()));
         }
-        Ok((token.to_string(), Duration::from_secs(expires_in)))
+        Ok((
+            token.to_string(),
+            Duration::from_secs(expires_in).min(MAX_LIFETIME),
+        ))
     }
 }
 
@@ -239,6 +252,22 @@ fn nonempty(s: &Option<String>) -> Option<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
+}
+
+/// An HTTP answer's body, at most [`MAX_BODY_BYTES`]; a longer one is an
+/// error, read no further.
+pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(http_error)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(format!(
+                "the answer is larger than {} KiB; not read further",
+                MAX_BODY_BYTES / 1024
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The endpoint's error, from its JSON `error` and `error_description`, or

@@ -55,12 +55,22 @@ impl Secrets {
     pub fn read(settings: &Settings) -> Result<Secrets, MailError> {
         let read = |path: Option<PathBuf>, what: &str| -> Result<Option<String>, MailError> {
             let Some(path) = path else { return Ok(None) };
-            std::fs::read_to_string(&path)
-                // A secret file usually ends with a newline that is not part of it.
-                .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_string()))
-                .map_err(|e| {
-                    MailError::Setup(format!("{}: cannot read the {what}: {e}", path.display()))
-                })
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                MailError::Setup(format!("{}: cannot read the {what}: {e}", path.display()))
+            })?;
+            // A secret file usually ends with a newline that is not part of
+            // it; one saved by Notepad may start with a byte-order mark.
+            let secret = text
+                .strip_prefix('\u{feff}')
+                .unwrap_or(&text)
+                .trim_end_matches(['\r', '\n']);
+            if secret.trim().is_empty() {
+                return Err(MailError::Setup(format!(
+                    "{}: the {what} file is empty",
+                    path.display()
+                )));
+            }
+            Ok(Some(secret.to_string()))
         };
         let mail = &settings.mail;
         let smtp_password = match (mail.transport, mail.smtp.auth) {
@@ -290,7 +300,7 @@ impl Smtp {
         match self.connect(trace).await {
             // A token the server refuses (535) may have been revoked or
             // expired early: once more, with a token fetched anew.
-            Err(Refused::Token(token)) => {
+            Err(Refused::Token(token, _)) => {
                 if let Auth::Xoauth2 { oauth, .. } = &self.auth {
                     oauth.refused(&token).await;
                 }
@@ -363,7 +373,13 @@ impl Smtp {
                     Ok(_) => trace(&format!("authenticated as {user} (XOAUTH2)")),
                     Err(e) if e.status().is_some_and(|c| c.to_string() == "535") => {
                         let _ = connection.quit().await;
-                        return Err(Refused::Token(token));
+                        // lettre words it "permanent error (535): 5.7.3 …";
+                        // for a session it is not permanent, so only the
+                        // server's own words are kept.
+                        let text = e.to_string();
+                        let words = text.split_once("): ").map_or(text.as_str(), |(_, w)| w);
+                        let answer = super::oauth::server_text(&format!("535 {words}"));
+                        return Err(Refused::Token(token, answer));
                     }
                     Err(e) => return Err(self.no_session(e).into()),
                 }
@@ -394,8 +410,10 @@ impl Smtp {
 
 /// Why a new SMTP session could not be had.
 enum Refused {
-    /// The server answered 535 to this token.
-    Token(String),
+    /// The server answered 535 to this token (the token, the answer). The
+    /// answer matters: Exchange Online says `5.7.139 … SmtpClientAuthentication
+    /// is disabled for the Tenant` or `5.7.3 Authentication unsuccessful`.
+    Token(String, String),
     Other(DeliveryError),
 }
 
@@ -408,11 +426,11 @@ impl From<DeliveryError> for Refused {
 impl Refused {
     fn into_error(self) -> DeliveryError {
         match self {
-            Refused::Token(_) => DeliveryError::Temporary(
-                "the SMTP server refused the OAuth token (535 Authentication unsuccessful): \
-                 check that the app has SMTP.SendAsApp and may send as the mailbox"
-                    .into(),
-            ),
+            Refused::Token(_, answer) => DeliveryError::Temporary(format!(
+                "the SMTP server refused the OAuth token ({answer}): check that the app has \
+                 SMTP.SendAsApp and may send as the mailbox, and that SMTP AUTH is enabled \
+                 for the mailbox"
+            )),
             Refused::Other(e) => e,
         }
     }

@@ -535,6 +535,97 @@ fn absences_that_cannot_be_honoured_are_refused_and_nothing_is_recorded() {
 }
 
 #[test]
+fn a_note_cannot_forge_a_line_of_the_record_or_reach_the_terminal_raw() {
+    // `history` and `away --list` print one line per absence: a line break
+    // in a note used to add a line that looked like another record, and an
+    // escape sequence reached the terminal as it was. They are shown
+    // escaped, as in every other table; JSON keeps the note exact.
+    let world = World::new();
+    let forged = "Sommerferie\n  2027-07-01 09:00     9 bo away 2027-07-01 to 2027-12-31";
+    let note = format!("{forged}\u{1b}[2J");
+    world
+        .run(&[
+            "away",
+            "anna",
+            "--from",
+            "2027-07-01",
+            "--to",
+            "2027-07-02",
+            "--note",
+            &note,
+        ])
+        .expect(0);
+    let history = world.run(&["history"]).expect(0).stdout();
+    assert!(!history.contains('\u{1b}'), "{history}");
+    let lines: Vec<&str> = history
+        .lines()
+        .filter(|l| l.contains(" away 2027-07-01"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{history}");
+    assert!(
+        lines[0].ends_with(
+            "\"Sommerferie\\n  2027-07-01 09:00     9 bo away 2027-07-01 to 2027-12-31\\e[2J\""
+        ),
+        "{history}"
+    );
+    let list = world.run(&["away", "--list"]).expect(0).stdout();
+    assert_eq!(list.lines().count(), 2, "a header and one row: {list}");
+    assert!(
+        list.contains("Sommerferie\\n") && list.contains("\\e[2J"),
+        "{list}"
+    );
+    let json = world.run(&["away", "--list", "--json"]).expect(0).json();
+    assert_eq!(json["absences"][0]["note"], note.as_str());
+}
+
+#[test]
+fn status_says_why_the_owner_gets_her_messages_when_her_deputy_left_the_wheel() {
+    let world = World::new();
+    world
+        .run(&["away", "anna", "--from", "2027-07-01", "--to", "2027-07-23"])
+        .expect(0);
+    // Bo leaves: gone from [people], and Anna's `deputy` key with him.
+    let without_bo = WHEEL.replace("deputy = \"bo\"\n", "").replace(
+        "[people.bo]\nname = \"Bo Berg\"\nemail = \"bo@kommune.example\"\n",
+        "",
+    );
+    assert!(!without_bo.contains("bo@"));
+    std::fs::write(world.scratch.file("schedule.toml"), without_bo).unwrap();
+    let status = world
+        .run(&["status", "--now", "2027-07-05T09:00:00+02:00"])
+        .expect(0)
+        .stdout();
+    assert!(
+        status.contains(
+            "away: anna until 2027-07-23 (deputy: bo; the deputy is no longer in the wheel, so messages go to anna)"
+        ),
+        "{status}"
+    );
+    // The deputy away as well is said as before.
+    std::fs::write(world.scratch.file("schedule.toml"), WHEEL).unwrap();
+    world
+        .run(&[
+            "away",
+            "bo",
+            "--from",
+            "2027-07-05",
+            "--to",
+            "2027-07-05",
+            "--deputy",
+            "carl",
+        ])
+        .expect(0);
+    let status = world
+        .run(&["status", "--now", "2027-07-05T09:00:00+02:00"])
+        .expect(0)
+        .stdout();
+    assert!(
+        status.contains("(deputy: bo; the deputy is away too, so messages go to anna)"),
+        "{status}"
+    );
+}
+
+#[test]
 fn absences_are_audit_evidence_the_database_refuses_to_change_or_delete_them() {
     let world = World::new();
     world

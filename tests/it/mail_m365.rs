@@ -165,7 +165,10 @@ async fn a_fresh_token_refused_too_is_temporary_after_one_retry() {
         .unwrap_err();
     match &err {
         DeliveryError::Temporary(r) => {
-            assert!(r.contains("535") && r.contains("SMTP.SendAsApp"), "{r}")
+            assert!(r.contains("535") && r.contains("SMTP.SendAsApp"), "{r}");
+            // The server's own words: Exchange says which switch is off
+            // (5.7.139 SmtpClientAuthentication is disabled…), 5.7.3 here.
+            assert!(r.contains("5.7.3 Authentication unsuccessful"), "{r}");
         }
         other => panic!("{other:?}"),
     }
@@ -380,6 +383,129 @@ async fn graph_refusing_the_message_is_permanent_and_a_missing_permission_tempor
 }
 
 #[tokio::test]
+async fn graph_404_for_the_sending_mailbox_is_a_setting_to_fix_not_a_lost_message() {
+    // Graph answers 404 when `mail.from` names no mailbox it knows (a typo,
+    // an unlicensed or on-premises mailbox): every message would fail the
+    // same way, none of them for its own fault, so they wait.
+    let m = M365::start().await;
+    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    m.graph_answer_next(
+        404,
+        &[],
+        r#"{"error":{"code":"ErrorInvalidUser","message":"The requested user 'arshjul@ballerup.example' is invalid."}}"#,
+    );
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r)
+            if r.contains("HTTP 404: ErrorInvalidUser") && r.contains("mail.from")),
+        "{err:?}"
+    );
+    // Fixed: the next attempt goes through.
+    graph.send(FROM, &rcpt(), &message(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_token_with_an_absurd_lifetime_neither_panics_nor_is_kept_for_ever() {
+    // A token endpoint answering garbage must never bring the daemon down:
+    // `expires_in` of u64::MAX seconds used to overflow `Instant` (a panic).
+    let m = M365::start().await;
+    m.token_answer_next(
+        200,
+        r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"forged"}"#,
+    );
+    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    // Graph refuses the odd token (401), a real one is fetched and used.
+    graph.send(FROM, &rcpt(), &message(1)).await.unwrap();
+    let statuses: Vec<u16> = m.graph_posts().iter().map(|p| p.status).collect();
+    assert_eq!(statuses, [401, 202]);
+    assert_eq!(m.token_requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_token_endpoint_or_graph_answering_megabytes_is_not_read_into_memory() {
+    let m = M365::start().await;
+    let huge = format!(r#"{{"error":"{}"}}"#, "x".repeat(8 << 20));
+    m.token_answer_next(200, &huge);
+    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r)
+            if r.contains("the answer is larger than 64 KiB; not read further")),
+        "{err:?}"
+    );
+    m.graph_answer_next(500, &[], &huge);
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r)
+            if r.contains("HTTP 500: (the answer could not be read: the answer is larger than 64 KiB")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_is_never_followed_with_the_bearer_token_or_the_client_secret() {
+    let m = M365::start().await;
+    let elsewhere = M365::start().await;
+    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    // Graph redirects sendMail elsewhere: not followed, temporary.
+    let target = format!("{}/v1.0/users/{SENDER}/sendMail", elsewhere.graph_url());
+    m.graph_answer_next(307, &[("location", &target)], "");
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r) if r.contains("HTTP 307")),
+        "{err:?}"
+    );
+    assert!(
+        elsewhere.graph_posts().is_empty(),
+        "the token went elsewhere"
+    );
+    // The token endpoint redirects (307 keeps the POST and its body, the
+    // client secret): not followed either.
+    let m2 = M365::start().await;
+    let mut s = graph_settings(&m2);
+    s.oauth.token_url = Some(m2.token_url());
+    m2.token_redirect_next(&elsewhere.token_url());
+    let graph = Transport::with_secrets(&s, secrets()).unwrap();
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r) if r.contains("HTTP 307")),
+        "{err:?}"
+    );
+    assert!(elsewhere.token_requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_token_endpoint_that_never_answers_holds_a_graph_delivery_no_longer_than_the_timeout() {
+    // `mail.smtp.timeout_secs` bounds a whole delivery, token included, as
+    // for SMTP: the daemon sends one message at a time, so a hung endpoint
+    // must not hold the queue for the token request's own 30 s (and again
+    // after a 401).
+    let m = M365::start().await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let keep = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn);
+        }
+    });
+    let mut s = graph_settings(&m);
+    s.oauth.token_url = Some(format!("http://127.0.0.1:{port}/t/oauth2/v2.0/token"));
+    s.smtp.timeout_secs = 1;
+    let graph = Transport::with_secrets(&s, secrets()).unwrap();
+    let started = std::time::Instant::now();
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(
+        matches!(&err, DeliveryError::Temporary(r)
+            if r.contains("did not finish the delivery within 1 s")),
+        "{err:?}"
+    );
+    keep.abort();
+}
+
+#[tokio::test]
 async fn graph_over_https_checks_the_certificate_and_a_failed_handshake_is_temporary() {
     let m = M365::start().await;
     // Something that speaks, but not TLS: the handshake fails, nothing panics.
@@ -580,6 +706,41 @@ fn assert_no_secrets(r: &Run, m: &M365) {
     for t in m.issued() {
         assert!(!all.contains(&t.token), "a token was shown:\n{all}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_file_that_is_empty_is_named_and_a_windows_bom_is_not_part_of_the_secret() {
+    let m = Arc::new(M365::start().await);
+    let server = smtp_checking(&m).await;
+    let s = scratch("da");
+    let secret_file = s.file("client-secret").display().to_string();
+    // Empty, or only a line ending: the file is named, not "set the setting".
+    for empty in ["", "\r\n", " \n"] {
+        std::fs::write(s.file("client-secret"), empty).unwrap();
+        let env = xoauth2_env(&s, server.port(), &m.token_url());
+        let r = run(&s, &["mail", "test", "--to", "it@ballerup.example"], env)
+            .await
+            .expect(2);
+        assert!(
+            r.stderr().contains(&format!(
+                "{secret_file}: the OAuth client secret file is empty"
+            )),
+            "{empty:?}: {}",
+            r.stderr()
+        );
+    }
+    assert!(m.token_requests().is_empty());
+    // Saved by Notepad: a byte-order mark and CRLF around the value.
+    std::fs::write(
+        s.file("client-secret"),
+        format!("\u{feff}{}\r\n", m365::CLIENT_SECRET),
+    )
+    .unwrap();
+    let env = xoauth2_env(&s, server.port(), &m.token_url());
+    run(&s, &["mail", "test", "--to", "it@ballerup.example"], env)
+        .await
+        .expect(0);
+    assert_eq!(m.token_requests()[0]["client_secret"], m365::CLIENT_SECRET);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

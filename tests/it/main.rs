@@ -10,6 +10,7 @@ mod check_settings;
 mod cli;
 mod daemon;
 mod deputy_away;
+mod docs;
 mod done_cli;
 mod e2e;
 mod faults;

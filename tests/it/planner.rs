@@ -900,3 +900,153 @@ fn a_deputy_who_owns_the_task_too_gets_no_second_copy_of_a_reminder() {
         &["2027-03-08 escalation policy-review/2027 -> bo cc anna,dorte"],
     );
 }
+
+/// Dorte's wheel from `start` with one task owned by Anna, due on `due`
+/// (MM-DD), one reminder a week before.
+fn dorte_task(start: &str, due: &str) -> Wheel {
+    wheel_with(
+        Some(start),
+        &format!(
+            "[people.dorte]\nname = \"Dorte\"\nemail = \"dorte@example.dk\"\n\n\
+             [[task]]\nid = \"t\"\ntitle = \"T\"\nowner = \"anna\"\nevery = \"year\"\n\
+             due = \"{due}\"\nremind = [\"7d\"]\n"
+        ),
+    )
+}
+
+#[test]
+fn an_absence_ending_on_29_february_covers_that_day_and_not_1_march() {
+    let away_to_leap_day = away(vec![absence(
+        1,
+        "anna",
+        "2028-02-21",
+        "2028-02-29",
+        "dorte",
+    )]);
+    // Due Tuesday 7 March 2028: reminded Tuesday 29 February, still away.
+    check_pass(
+        &dorte_task("2028-01-01", "03-07"),
+        &away_to_leap_day,
+        "2028-02-29T08:05:00+01:00",
+        &["2028-02-29 reminder t/2028 -> dorte cc anna"],
+    );
+    // Due Wednesday 8 March: reminded Wednesday 1 March, back.
+    check_pass(
+        &dorte_task("2028-01-01", "03-08"),
+        &away_to_leap_day,
+        "2028-03-01T08:05:00+01:00",
+        &["2028-03-01 reminder t/2028 -> anna"],
+    );
+    // A one-day absence on the leap day itself.
+    check_pass(
+        &dorte_task("2028-01-01", "03-07"),
+        &away(vec![absence(
+            1,
+            "anna",
+            "2028-02-29",
+            "2028-02-29",
+            "dorte",
+        )]),
+        "2028-02-29T08:05:00+01:00",
+        &["2028-02-29 reminder t/2028 -> dorte cc anna"],
+    );
+}
+
+#[test]
+fn the_local_day_decides_an_absence_across_the_autumn_clock_change() {
+    // Summer time ends Sunday 31 October 2027. The reminder of Friday 29
+    // October (due Friday 5 November) was not sent; a pass at 00:30 on
+    // Monday 1 November, local time (23:30 UTC on the 31st), sends it late.
+    // Anna is away on Monday 1 November only: the local day counts, not
+    // the UTC one, so Dorte gets it.
+    let w = dorte_task("2027-01-01", "11-05");
+    let one_day = away(vec![absence(
+        1,
+        "anna",
+        "2027-11-01",
+        "2027-11-01",
+        "dorte",
+    )]);
+    check_pass(
+        &w,
+        &one_day,
+        "2027-10-31T23:30:00Z",
+        &["2027-10-29 reminder t/2027 -> dorte cc anna"],
+    );
+    // Away on the Sunday of the change only: back on Monday.
+    check_pass(
+        &w,
+        &away(vec![absence(
+            1,
+            "anna",
+            "2027-10-31",
+            "2027-10-31",
+            "dorte",
+        )]),
+        "2027-10-31T23:30:00Z",
+        &["2027-10-29 reminder t/2027 -> anna"],
+    );
+}
+
+#[test]
+fn a_deputy_removed_from_the_wheel_after_the_absence_was_recorded_hands_the_message_back() {
+    // The absence names Dorte; the wheel no longer has her (she left): Anna
+    // gets her reminder herself rather than nobody getting it.
+    let w = wheel_with(Some("2027-01-01"), POLICY);
+    assert!(w.person("dorte").is_none());
+    let h = away(vec![absence(
+        1,
+        "anna",
+        "2027-02-20",
+        "2027-02-23",
+        "dorte",
+    )]);
+    check_pass(
+        &w,
+        &h,
+        "2027-02-22T08:05:00+01:00",
+        &["2027-02-22 reminder policy-review/2027 -> anna"],
+    );
+}
+
+#[test]
+fn the_deputy_is_told_when_the_person_is_back_not_when_their_own_turn_ends() {
+    // Anna is away all February with Carl standing in; for 20–23 February
+    // Dorte stands in instead (recorded later, so she decides those days).
+    // Dorte's message must not say Anna is away only until the 23rd: she is
+    // back on 1 March. Back-to-back absences count as one stretch too.
+    let w = policy_with_dorte();
+    for absences in [
+        vec![
+            absence(3, "anna", "2027-02-01", "2027-02-28", "carl"),
+            absence(7, "anna", "2027-02-20", "2027-02-23", "dorte"),
+        ],
+        vec![
+            absence(3, "anna", "2027-02-20", "2027-02-23", "dorte"),
+            absence(4, "anna", "2027-02-24", "2027-02-28", "carl"),
+        ],
+    ] {
+        let h = away(absences);
+        check_pass(
+            &w,
+            &h,
+            "2027-02-22T08:05:00+01:00",
+            &["2027-02-22 reminder policy-review/2027 -> dorte cc anna"],
+        );
+        let pass = planner::pass(&w, &h, time("2027-02-22T08:05:00+01:00"));
+        assert_eq!(
+            pass.send[0].on_behalf.as_ref().unwrap().until,
+            date("2027-02-28")
+        );
+    }
+    // A gap of a day is a return: the first stretch ends on the 23rd.
+    let h = away(vec![
+        absence(3, "anna", "2027-02-20", "2027-02-23", "dorte"),
+        absence(4, "anna", "2027-02-25", "2027-02-28", "carl"),
+    ]);
+    let pass = planner::pass(&w, &h, time("2027-02-22T08:05:00+01:00"));
+    assert_eq!(
+        pass.send[0].on_behalf.as_ref().unwrap().until,
+        date("2027-02-23")
+    );
+}

@@ -74,6 +74,8 @@ struct Inner {
     /// Every form posted to the token endpoint.
     requests: Vec<HashMap<String, String>>,
     graph_next: VecDeque<GraphAnswer>,
+    /// Raw answers (status, body, Location) for the next token requests.
+    token_next: VecDeque<(u16, String, Option<String>)>,
     posts: Vec<GraphPost>,
     counter: u64,
 }
@@ -128,6 +130,24 @@ impl M365 {
     /// The lifetime (`expires_in`) of tokens issued from now on.
     pub fn set_lifetime(&self, seconds: u64) {
         self.state.lock().lifetime = seconds;
+    }
+
+    /// The next token request gets this status and (JSON) body as it is:
+    /// garbage, a token with an absurd lifetime, a huge body…
+    pub fn token_answer_next(&self, status: u16, body: &str) {
+        self.state
+            .lock()
+            .token_next
+            .push_back((status, body.to_string(), None));
+    }
+
+    /// The next token request is answered `307 Temporary Redirect` to
+    /// `location` (a client following it would post the secret there).
+    pub fn token_redirect_next(&self, location: &str) {
+        self.state
+            .lock()
+            .token_next
+            .push_back((307, String::new(), Some(location.to_string())));
     }
 
     /// Revokes every token issued so far (as an admin revoking consent).
@@ -199,6 +219,16 @@ async fn token(
 ) -> Response {
     let mut s = state.lock();
     s.requests.push(form.clone());
+    if let Some((status, body, location)) = s.token_next.pop_front() {
+        let mut response = json(StatusCode::from_u16(status).expect("status"), body);
+        if let Some(location) = location {
+            response.headers_mut().insert(
+                "location",
+                axum::http::HeaderValue::from_str(&location).expect("location"),
+            );
+        }
+        return response;
+    }
     match s.token_mode {
         TokenMode::Down => {
             return json(
