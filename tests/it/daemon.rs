@@ -2,7 +2,6 @@
 //! directory, a unix datagram socket as NOTIFY_SOCKET, real signals, real
 //! HTTP, and the file transport's outbox.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
@@ -13,6 +12,7 @@ use chrono::{Days, NaiveDate, Utc};
 
 use crate::support;
 use crate::support::fixtures::eml_count;
+use crate::support::http;
 
 /// How long any single expectation may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(8);
@@ -245,45 +245,12 @@ impl Daemon {
 
     /// `GET path`, returning the status code.
     fn get(&self, path: &str) -> u16 {
-        let mut stream = TcpStream::connect(self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("read timeout");
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-        )
-        .expect("send request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
-        response
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+        http::send(self.addr, &http::get(path)).status
     }
-}
 
-impl Daemon {
     /// `POST path` with an empty form, returning the status code.
     fn post(&self, path: &str) -> u16 {
-        let mut stream = TcpStream::connect(self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("read timeout");
-        write!(
-            stream,
-            "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 0\r\n\r\n"
-        )
-        .expect("send request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
-        response
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+        http::send(self.addr, &http::post(path, "", "")).status
     }
 }
 

@@ -5,13 +5,11 @@
 //! the absence and to whom each message went.
 
 use crate::support::fixtures::date;
+use crate::support::http;
 use crate::support::smtp::{Received, SmtpServer};
 use crate::support::{mime, Run, Scratch};
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 
 use arshjul::store::Store;
 use arshjul::web::token::Secret;
@@ -351,19 +349,8 @@ fn the_deputys_completion_link_credits_the_deputy() {
     });
 
     let path = &link[link.find("/done/").expect("a completion link")..];
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let reply = http::send(addr, &http::post(path, "", ""));
+    assert_eq!(reply.status, 200, "{}", reply.body);
 
     let history = world.run(&["history", "--json"]).expect(0).json();
     let completions = history["completions"].as_array().unwrap();

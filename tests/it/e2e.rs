@@ -5,14 +5,14 @@
 use crate::support::smtp;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 
 use crate::support::fixtures::date;
+use crate::support::http;
 use crate::support::{mime, Run, Scratch};
 use arshjul::store::Store;
 use arshjul::web::token::Secret;
@@ -202,29 +202,13 @@ impl Mail {
 fn http(method: &str, url: &str, body: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("an http URL");
     let (host, path) = rest.split_at(rest.find('/').expect("a path"));
-    let mut stream = TcpStream::connect(host).expect("connect to the router");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: arshjul-e2e\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response:\n{response}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let request = match method {
+        "GET" => http::get(path),
+        "POST" => http::post(path, body, ""),
+        other => panic!("no {other} here"),
+    };
+    let reply = http::send(host, &request);
+    (reply.status, reply.body)
 }
 
 // ---------------------------------------------------------------------------
@@ -607,7 +591,7 @@ fn an_expired_link_asks_for_a_new_one_that_the_next_tick_mails_and_history_shows
     assert_eq!(requests.len(), 1, "{history}");
     assert_eq!(requests[0]["person"], "digitalisering");
     assert_eq!(requests[0]["client_addr"], "127.0.0.1");
-    assert_eq!(requests[0]["user_agent"], "arshjul-e2e");
+    assert_eq!(requests[0]["user_agent"], "Testbrowser/1.0");
     assert_eq!(requests[0]["state"], "queued");
     assert_eq!(
         requests[0]["message"]["to"],

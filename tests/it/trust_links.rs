@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::support::fixtures::{ballerup, utc};
+use crate::support::http::{self, Reply};
 use crate::support::mime::Mail;
 use arshjul::cli::Loaded;
 use arshjul::settings::Settings;
@@ -20,8 +21,7 @@ use arshjul::web::token::{self, Secret};
 use arshjul::web::{self, AppState};
 use arshjul::wheel::{Language, Wheel};
 use chrono::{DateTime, NaiveDate, Utc};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 const SECRET: [u8; 32] = [42; 32];
@@ -153,51 +153,16 @@ impl App {
     }
 
     async fn get(&self, path: &str) -> Reply {
-        self.send(&format!(
-            "GET {path} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\r\n"
-        ))
-        .await
+        http::send_async(self.addr, &http::get(path)).await
     }
 
     async fn post(&self, path: &str, form: &str) -> Reply {
-        self.send(&format!(
-            "POST {path} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-             User-Agent: Testbrowser/1.0\r\n\r\n{form}",
-            form.len()
-        ))
-        .await
+        self.send(&http::post(path, form, "")).await
     }
 
     async fn send(&self, request: &str) -> Reply {
-        let mut stream = TcpStream::connect(self.addr).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.unwrap();
-        let text = String::from_utf8(raw).expect("a UTF-8 response");
-        let (head, body) = text.split_once("\r\n\r\n").expect("end of headers");
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        let header = |wanted: &str| {
-            head.split("\r\n").find_map(|l| {
-                let (name, value) = l.split_once(": ")?;
-                name.eq_ignore_ascii_case(wanted).then(|| value.to_string())
-            })
-        };
-        Reply {
-            status,
-            retry_after: header("retry-after"),
-            location: header("location"),
-            body: body.to_string(),
-        }
+        http::send_async(self.addr, request).await
     }
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    retry_after: Option<String>,
-    location: Option<String>,
-    body: String,
 }
 
 /// A message the file transport wrote: as written, and as read.
@@ -333,7 +298,7 @@ async fn an_expired_link_to_an_open_occurrence_is_410_naming_it_with_a_button_fo
         .await;
     assert_eq!(reply.status, 303);
     assert_eq!(
-        reply.location.as_deref(),
+        reply.header("location"),
         Some(format!("../{token}").as_str())
     );
     assert_eq!(app.requests(), vec![]);
@@ -388,7 +353,7 @@ async fn a_new_link_is_asked_for_once_an_hour_per_recipient_and_the_refusal_is_4
     app.set_now("2027-07-01T10:30:00+02:00");
     let second = app.post(&ask, "").await;
     assert_eq!(second.status, 429, "{}", second.body);
-    assert_eq!(second.retry_after.as_deref(), Some("1800"));
+    assert_eq!(second.header("retry-after"), Some("1800"));
     assert!(second
         .body
         .contains("<h1>Der er allerede sendt et nyt link</h1>"));
@@ -422,7 +387,7 @@ async fn at_most_twenty_new_links_are_asked_for_an_hour_in_all() {
     let ask = format!("{}/new-link", expired_path(&secret, "2021", "anna"));
     let refused = app.post(&ask, "").await;
     assert_eq!(refused.status, 429, "{}", refused.body);
-    assert_eq!(refused.retry_after.as_deref(), Some("2400"));
+    assert_eq!(refused.header("retry-after"), Some("2400"));
     assert!(
         refused.body.contains("Prøv igen om 40 minutter."),
         "{}",

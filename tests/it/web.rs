@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::support::fixtures::{ballerup, utc};
+use crate::support::http::{self, Reply};
 use arshjul::store::{Completion, Store};
 use arshjul::web::token::Secret;
 use arshjul::web::{self, AppState, Limits};
@@ -109,10 +110,7 @@ impl App {
     }
 
     async fn get(&self, path: &str) -> Reply {
-        self.send(&format!(
-            "GET {path} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\r\n"
-        ))
-        .await
+        self.send(&http::get(path)).await
     }
 
     async fn head(&self, path: &str) -> Reply {
@@ -124,21 +122,11 @@ impl App {
 
     /// A browser-like form POST; `extra` are more header lines, each ending in CRLF.
     async fn post(&self, path: &str, form: &str, extra: &str) -> Reply {
-        self.send(&format!(
-            "POST {path} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-             User-Agent: Testbrowser/1.0\r\n{extra}\r\n{form}",
-            form.len()
-        ))
-        .await
+        self.send(&http::post(path, form, extra)).await
     }
 
     async fn send(&self, request: &str) -> Reply {
-        let mut stream = TcpStream::connect(self.addr).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.unwrap();
-        Reply::parse(&raw)
+        http::send_async(self.addr, request).await
     }
 
     /// Sends a body of `len` bytes while reading the answer, as a client
@@ -175,49 +163,12 @@ impl App {
     }
 }
 
-/// A parsed HTTP/1.1 response.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+/// The headers every response of the router carries.
+trait SecurityHeaders {
+    fn assert_security_headers(&self);
 }
 
-impl Reply {
-    fn parse(raw: &[u8]) -> Reply {
-        let text = String::from_utf8(raw.to_vec()).expect("a UTF-8 response");
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("no end of headers in {text:?}"));
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap();
-        let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-        let headers: Vec<(String, String)> = lines
-            .map(|l| {
-                let (name, value) = l.split_once(':').unwrap();
-                (name.trim().to_ascii_lowercase(), value.trim().to_string())
-            })
-            .collect();
-        assert!(
-            !headers
-                .iter()
-                .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")),
-            "this client does not decode chunked bodies"
-        );
-        Reply {
-            status,
-            headers,
-            body: body.to_string(),
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
+impl SecurityHeaders for Reply {
     fn assert_security_headers(&self) {
         let expected = [
             ("cache-control", "no-store"),

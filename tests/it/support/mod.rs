@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod http;
 pub mod m365;
 pub mod mime;
 pub mod smtp;
