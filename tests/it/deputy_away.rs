@@ -6,14 +6,9 @@
 
 use crate::support::fixtures::date;
 use crate::support::http;
+use crate::support::router;
 use crate::support::smtp::{Received, SmtpServer};
 use crate::support::{mime, Run, Scratch};
-
-use std::sync::{Arc, Mutex, RwLock};
-
-use arshjul::store::Store;
-use arshjul::web::token::Secret;
-use arshjul::web::{self, AppState};
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Copenhagen;
@@ -321,32 +316,12 @@ fn the_deputys_completion_link_credits_the_deputy() {
     let link = mails[0].link();
 
     // The real router on the binary's database and secret.
-    let wheel = arshjul::wheel::parse_file(&world.scratch.file("schedule.toml")).unwrap();
-    let store = Store::open(&world.scratch.file("arshjul.db"), false).unwrap();
-    let secret = Secret::load_or_create(&world.scratch.file("arshjul.secret")).unwrap();
     let now = Copenhagen
         .with_ymd_and_hms(2027, 7, 6, 9, 0, 0)
         .unwrap()
         .with_timezone(&Utc);
-    let state = AppState::new(
-        Arc::new(Mutex::new(store)),
-        Arc::new(RwLock::new(Arc::new(wheel))),
-        secret,
-        Vec::new(),
-    )
-    .with_clock(Arc::new(move || now));
-    let listener = world
-        .runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    world.runtime.spawn(async move {
-        let _ = web::serve(listener, state, async move {
-            let _ = stopped.await;
-        })
-        .await;
-    });
+    let served = router::serve(&world.runtime, world.scratch.path(), now);
+    let addr = served.addr;
 
     let path = &link[link.find("/done/").expect("a completion link")..];
     let reply = http::send(addr, &http::post(path, "", ""));

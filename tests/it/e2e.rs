@@ -6,17 +6,13 @@ use crate::support::smtp;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, RwLock};
 
 use crate::support::fixtures::date;
 use crate::support::http;
+use crate::support::router::{self, Served};
 use crate::support::{mime, Run, Scratch};
-use arshjul::store::Store;
-use arshjul::web::token::Secret;
-use arshjul::web::{self, AppState};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Copenhagen;
@@ -102,48 +98,8 @@ impl World {
     /// Starts the real router on 127.0.0.1:0 on the binary's database and
     /// secret file, with the clock at 08:00 on `day`.
     fn serve(&self, day: NaiveDate) -> Served {
-        let wheel = arshjul::wheel::parse_file(&self.scratch.file("schedule.toml"))
-            .expect("the shipped wheel parses");
-        let store = Store::open(&self.database(), false).expect("the binary created the database");
-        let secret = Secret::load_or_create(&self.scratch.file("arshjul.secret"))
-            .expect("the binary created the secret");
         let now = eight_o_clock(day).with_timezone(&Utc);
-        let state = AppState::new(
-            Arc::new(Mutex::new(store)),
-            Arc::new(RwLock::new(Arc::new(wheel))),
-            secret,
-            Vec::new(),
-        )
-        .with_clock(Arc::new(move || now));
-        let listener = self
-            .runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        self.runtime.spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            if let Err(e) = web::serve(listener, state, shutdown).await {
-                panic!("the router stopped: {e}");
-            }
-        });
-        Served { addr, _stop: stop }
-    }
-}
-
-/// A router serving until dropped.
-struct Served {
-    addr: SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Served {
-    /// `link` with its origin replaced by this server's address.
-    fn local(&self, link: &str) -> String {
-        let path = &link[link.find("/done/").expect("a completion link")..];
-        format!("http://{}{}", self.addr, path)
+        router::serve(&self.runtime, self.scratch.path(), now)
     }
 }
 

@@ -6,6 +6,7 @@ pub mod fixtures;
 pub mod http;
 pub mod m365;
 pub mod mime;
+pub mod router;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
