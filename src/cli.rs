@@ -21,6 +21,23 @@ use crate::store::{
 };
 use crate::wheel::{self, Wheel};
 
+/// `println!` for a command's output: a reader that went away (`arshjul
+/// check | head -1`) ends the output quietly instead of panicking; any other
+/// write error is a run-time failure. Only in functions returning
+/// [`CmdResult`].
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        match writeln!(std::io::stdout().lock(), $($arg)*) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                return Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => return Err(Failure::runtime(format!("cannot write output: {e}"))),
+        }
+    }};
+}
+
 /// A compliance calendar (årshjul) that runs itself.
 #[derive(Debug, Parser)]
 #[command(name = "arshjul", version, about)]
@@ -59,7 +76,7 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate settings, schedule and database (never creating it); print
+    /// Validate settings, schedule, mail templates and database (never creating it); print
     /// which settings file, database, transport and public URL are used, and
     /// what falls due next.
     Check,
@@ -120,7 +137,7 @@ enum Command {
         /// recorded, and said to be early.
         #[arg(long, value_name = "KEY")]
         period: Option<String>,
-        /// Who did it (default: the login name).
+        /// Who did it (default, and when blank: the login name).
         #[arg(long, value_name = "WHO")]
         by: Option<String>,
         /// A note kept with the completion.
@@ -432,7 +449,10 @@ fn check(loaded: &Loaded, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
     let org = &wheel.organisation;
     let settings = &loaded.settings;
     let version = database(settings)?;
-    println!(
+    // The templates as `tick` and `run` build them (mail.templates
+    // overrides included), so a template they would refuse fails here too.
+    crate::mail::Composer::new(&settings.mail).map_err(|e| Failure::usage(e.to_string()))?;
+    say!(
         "{}: {}, {} ({}, {}) — {} is valid",
         output::clean(&org.name),
         output::plural(wheel.tasks.len() as u64, "task", "tasks"),
@@ -441,23 +461,29 @@ fn check(loaded: &Loaded, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
         org.language.code(),
         output::clean(&settings.schedule.display().to_string())
     );
-    println!("settings:   {}", Settings::origin(settings_file.as_deref()));
+    // Paths come from settings and the environment: escaped like table text,
+    // so a line break in one cannot forge a line of this report.
+    say!(
+        "settings:   {}",
+        output::clean(&Settings::origin(settings_file.as_deref()))
+    );
+    let database = settings.database.display().to_string();
     match version {
-        Some(v) => println!(
+        Some(v) => say!(
             "database:   {} (schema version {v})",
-            settings.database.display()
+            output::clean(&database)
         ),
-        None => println!(
+        None => say!(
             "database:   {} (not there yet; the first `tick` or `run` creates it)",
-            settings.database.display()
+            output::clean(&database)
         ),
     }
-    println!("{}", crate::mail::describe(settings));
-    println!(
+    say!("{}", output::clean(&crate::mail::describe(settings)));
+    say!(
         "public URL: {} (completion links start with it)",
         settings.public_url
     );
-    println!("listen:     {}", settings.listen);
+    say!("listen:     {}", settings.listen);
     let cal = Calendar::new(org);
     let today = cal.local_date(&now);
     let mut dues: Vec<_> =
@@ -467,12 +493,12 @@ fn check(loaded: &Loaded, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
             .collect();
     dues.truncate(5);
     if dues.is_empty() {
-        println!("Nothing falls due in the next five years.");
+        say!("Nothing falls due in the next five years.");
     } else {
-        println!("Next due:");
+        say!("Next due:");
         for e in dues {
             let title = wheel.task(e.task).map(|t| t.title.as_str()).unwrap_or("");
-            println!(
+            say!(
                 "  {}  {:<24} {:<10} {}",
                 e.due,
                 e.task,
@@ -664,7 +690,12 @@ fn done(
             }
         },
     };
-    let by = by.unwrap_or_else(login_name);
+    // As for `undo`: a blank --by (`--by "$USER"` with USER unset) is the
+    // login name, never a completion attributed to no one.
+    let by = by
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(login_name);
     let note = note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
     let completion = NewCompletion {
         task: task.id.clone(),
@@ -682,7 +713,7 @@ fn done(
             let early = early
                 .map(|which| format!(" — recorded for {period}, {which}"))
                 .unwrap_or_default();
-            println!(
+            say!(
                 "{} {}: done {} by {}{early}",
                 task.id,
                 period,
@@ -691,7 +722,7 @@ fn done(
             );
         }
         CompletionOutcome::AlreadyDone(c) => {
-            println!(
+            say!(
                 "{} {}: already done {} by {} (via {}); nothing recorded",
                 c.task,
                 c.period,
@@ -746,7 +777,7 @@ fn undo(
     };
     match store.record_retraction(&retraction)? {
         RetractionOutcome::Retracted(c) => {
-            println!(
+            say!(
                 "{} {}: the completion of {} by {} is retracted by {}; the period is open again",
                 c.task,
                 output::clean(&c.period),
@@ -856,16 +887,15 @@ fn accepted_bursts_table(
     }
     writeln!(out, "Accepted bursts ({})", bursts.len())?;
     for b in bursts {
-        // The login name comes from the environment: no control characters
-        // reach the terminal.
-        let by: String = b.by.chars().flat_map(char::escape_debug).collect();
+        // The login name comes from the environment: escaped as every
+        // table escapes input (`\e`, `\n`), so nothing reaches the terminal.
         writeln!(
             out,
             "  {}  by {}: {} new; held because {}",
             b.at.format("%Y-%m-%d %H:%M"),
-            by,
+            output::clean(&b.by),
             b.queued,
-            b.reason
+            output::clean(&b.reason)
         )?;
     }
     Ok(())

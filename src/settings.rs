@@ -288,6 +288,21 @@ impl Settings {
                 ),
             ));
         }
+        if self.mail.max_per_pass == 0 {
+            problems.push((
+                "mail.max_per_pass",
+                "0 would hold every pass that has a message to send; it must be at least 1"
+                    .to_string(),
+            ));
+        }
+        if self.mail.smtp.timeout_secs == 0 {
+            // Every transport (smtp, graph, sendmail) refuses it when built;
+            // said here so that `check` refuses it too.
+            problems.push((
+                "mail.smtp.timeout_secs",
+                "0 would give every delivery no time; it must be at least 1".to_string(),
+            ));
+        }
         if let Err(problem) = crate::wheel::text::mailbox(&self.mail.from) {
             problems.push((
                 "mail.from",
@@ -323,7 +338,14 @@ impl Settings {
 
     /// `max_clock_jump` as a number of days.
     pub fn max_clock_jump(&self) -> Result<crate::wheel::Days, String> {
-        crate::wheel::parse::duration(&self.max_clock_jump)
+        match crate::wheel::parse::duration(&self.max_clock_jump)? {
+            // Every pass comes some time after the last one: 0d holds them all.
+            crate::wheel::Days(0) => Err(format!(
+                "{:?} would hold every pass; it must be at least \"1d\"",
+                self.max_clock_jump
+            )),
+            days => Ok(days),
+        }
     }
 
     /// `busy_timeout_ms` as the store takes it.
@@ -400,9 +422,27 @@ fn check_public_url(url: &str) -> Result<(), String> {
         ));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit('@').next().unwrap_or("");
+    if authority.contains('@') {
+        // Never repeat the value: what comes before the `@` may be a password.
+        return Err(format!(
+            "must not carry a user name or password (they would be in every e-mail), {example}"
+        ));
+    }
+    let host = authority;
     if host.is_empty() || host.starts_with(':') {
         return Err(format!("must name a host, {example}, not {url:?}"));
+    }
+    // `host:port` or `[v6]:port`: a port, when given, is 1 to 65535.
+    let port = match host.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':'),
+        None => host.rsplit_once(':').map(|(_, port)| port),
+    };
+    if let Some(port) = port {
+        if !matches!(port.parse::<u16>(), Ok(1..)) {
+            return Err(format!(
+                "must have a port from 1 to 65535 after the host, not {port:?} in {url:?}"
+            ));
+        }
     }
     if rest.contains(['?', '#']) {
         return Err(format!(
@@ -886,6 +926,9 @@ mod tests {
             "http://127.0.0.1:8080",
             "https://arshjul.kommune.dk",
             "https://kommune.dk/arshjul/",
+            "https://arshjul.kommune.dk:8443/",
+            "http://[::1]:8080",
+            "http://[::1]",
         ] {
             assert_eq!(check_public_url(good), Ok(()), "{good}");
         }
@@ -897,9 +940,53 @@ mod tests {
             "https://arshjul.example/?x=1",
             "https://arshjul example",
             "",
+            "https://arshjul.example:99999",
+            "https://arshjul.example:0/",
+            "https://arshjul.example:/",
+            "https://[::1]:70000",
         ] {
             assert!(check_public_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_public_url_with_a_password_is_refused_without_repeating_it() {
+        let err =
+            check_public_url("https://arshjul:hemmeligt@arshjul.kommune.dk").expect_err("userinfo");
+        assert!(err.contains("user name or password"), "{err}");
+        assert!(!err.contains("hemmeligt"), "{err}");
+        assert!(check_public_url("https://anna@arshjul.kommune.dk").is_err());
+    }
+
+    #[test]
+    fn a_brake_that_holds_every_pass_is_refused() {
+        let s = with_env(&[("ARSHJUL_MAX_CLOCK_JUMP", "0d")], || Settings::load(None));
+        let err = s.expect_err("0d");
+        assert!(err.contains("max_clock_jump"), "{err}");
+        assert!(err.contains("at least \"1d\""), "{err}");
+        let s = with_env(&[("ARSHJUL_MAX_CLOCK_JUMP", "0w")], || Settings::load(None));
+        assert!(s.is_err());
+        let s = with_env(&[("ARSHJUL_MAX_CLOCK_JUMP", "1d")], || Settings::load(None));
+        assert_eq!(s.expect("1d").max_clock_jump(), Ok(crate::wheel::Days(1)));
+        let err = with_env(&[("ARSHJUL_MAIL__MAX_PER_PASS", "0")], || {
+            Settings::load(None)
+        })
+        .expect_err("0 messages");
+        assert!(err.contains("mail.max_per_pass"), "{err}");
+        assert!(err.contains("at least 1"), "{err}");
+        let err = with_env(&[("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS", "0")], || {
+            Settings::load(None)
+        })
+        .expect_err("no time to deliver");
+        assert!(err.contains("mail.smtp.timeout_secs"), "{err}");
+        let err = with_env(&[("ARSHJUL_MAX_CLOCK_JUMP", "9999d")], || {
+            Settings::load(None)
+        })
+        .expect_err("too long");
+        assert!(
+            err.contains("\"9999d\" is too long (at most \"3660d\")"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -105,14 +105,15 @@ impl Engine {
             &unbuilt,
             local_now(wheel, now),
         )?;
-        queued += self.answer_link_requests(&mut store, now, today)?;
+        let (link_queued, link_unbuilt) = self.answer_link_requests(&mut store, now, today)?;
+        queued += link_queued;
         let overdue = planner::status(wheel, &history, now)
             .iter()
             .filter(|r| r.state == planner::State::Overdue)
             .count();
         Ok(Report {
             queued,
-            failed: unbuilt.len(),
+            failed: unbuilt.len() + link_unbuilt,
             next_at: pass.next_at,
             overdue,
             ..Report::default()
@@ -123,15 +124,16 @@ impl Engine {
     /// each becomes a `link` message to the person the token was issued to,
     /// at the address the wheel has for them now, put in the outbox in the
     /// same transaction that marks the request answered. Returns how many
-    /// messages were queued. A request whose message cannot be rendered is
-    /// logged and left open; the rest of the pass goes on.
+    /// messages were queued and how many could not be built: such a request
+    /// is answered with its message recorded failed, with the reason (for
+    /// `status`, and never tried again); the rest of the pass goes on.
     fn answer_link_requests(
         &self,
         store: &mut Store,
         now: DateTime<Utc>,
         today: chrono::NaiveDate,
-    ) -> Result<usize, Failure> {
-        let mut queued = 0;
+    ) -> Result<(usize, usize), Failure> {
+        let (mut queued, mut unbuilt) = (0, 0);
         for r in store.open_link_requests()? {
             let answer = if self.wheel.task(&r.task).is_none()
                 || self.wheel.person(&r.person).is_none()
@@ -144,18 +146,23 @@ impl Engine {
                 match guarded(|| self.render(&n, today)) {
                     Ok(m) => LinkAnswer::Queued(Box::new(m)),
                     Err(reason) => {
-                        tracing::error!(task = %r.task, period = %r.period, "cannot answer a request for a new link: {reason}");
-                        continue;
+                        tracing::error!(task = %r.task, period = %r.period, "new link not built, recorded as failed: {reason}");
+                        LinkAnswer::Unbuilt(Box::new(self.unbuilt(&n, reason)))
                     }
                 }
             };
-            let fresh = matches!(answer, LinkAnswer::Queued(_));
-            if store.answer_link_request(r.id, &answer, local_now(&self.wheel, now))? && fresh {
-                tracing::info!(task = %r.task, period = %r.period, person = %r.person, "new link queued on request");
-                queued += 1;
+            if store.answer_link_request(r.id, &answer, local_now(&self.wheel, now))? {
+                match answer {
+                    LinkAnswer::Queued(_) => {
+                        tracing::info!(task = %r.task, period = %r.period, person = %r.person, "new link queued on request");
+                        queued += 1;
+                    }
+                    LinkAnswer::Unbuilt(_) => unbuilt += 1,
+                    LinkAnswer::Done | LinkAnswer::Gone => {}
+                }
             }
         }
-        Ok(queued)
+        Ok((queued, unbuilt))
     }
 
     /// The `link` notification answering request `r`: written today, to the
@@ -638,6 +645,21 @@ pub fn dry_run(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure>
         Some(s) => s.deliverable(local_now(wheel, now))?.len(),
         None => 0,
     };
+    // Requests for a fresh link the pass would answer with a message: those
+    // whose task and person are still in the wheel and whose period is not
+    // done (the others are answered with nothing sent).
+    let mut links = Vec::new();
+    if let Some(s) = &store {
+        for r in s.open_link_requests()? {
+            if wheel.task(&r.task).is_some()
+                && wheel.person(&r.person).is_some()
+                && s.completion(&r.task, &r.period)?.is_none()
+            {
+                links.push(r);
+            }
+        }
+    }
+    let local = local_now(wheel, now);
     let email = |key: &str| {
         wheel
             .people
@@ -664,7 +686,18 @@ pub fn dry_run(loaded: &Loaded, now: DateTime<Utc>) -> Result<ExitCode, Failure>
                 email(&n.to)
             )?;
         }
-        let count = preview.send.len();
+        for r in &links {
+            writeln!(
+                out,
+                "{}  {:<10}  {:<24}  {:<10}  {}",
+                local.format("%Y-%m-%d %H:%M"),
+                Kind::Link.as_str(),
+                r.task,
+                r.period,
+                email(&r.person)
+            )?;
+        }
+        let count = preview.send.len() + links.len();
         let messages = if count == 1 { "message" } else { "messages" };
         write!(out, "{count} {messages} would be recorded and sent now")?;
         match pending {

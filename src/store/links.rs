@@ -8,7 +8,8 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::{
-    codec, find_completion, Completion, Fault, MessageState, NewMessage, Store, StoreError,
+    codec, find_completion, insert_unbuilt, Completion, Fault, MessageState, NewMessage, Store,
+    StoreError, UnbuiltMessage,
 };
 
 /// A request to record: which occurrence, for which person key (the one the
@@ -64,6 +65,9 @@ pub struct LinkRequest {
 pub enum LinkAnswer {
     /// A message with a fresh link, to put in the outbox.
     Queued(Box<NewMessage>),
+    /// The message could not be built: it goes into the outbox failed, with
+    /// its reason, so `status` shows it and no pass tries it again.
+    Unbuilt(Box<UnbuiltMessage>),
     /// The occurrence was done meanwhile; nothing to send.
     Done,
     /// The task or the person is no longer in the wheel; nothing to send.
@@ -73,7 +77,9 @@ pub enum LinkAnswer {
 impl LinkAnswer {
     fn outcome(&self) -> &'static str {
         match self {
-            LinkAnswer::Queued(_) => "queued",
+            // The request's outcome names the message; the message's state
+            // says whether it went.
+            LinkAnswer::Queued(_) | LinkAnswer::Unbuilt(_) => "queued",
             LinkAnswer::Done => "done",
             LinkAnswer::Gone => "gone",
         }
@@ -219,6 +225,7 @@ impl Store {
             let now_text = codec::time(&now);
             let key = match answer {
                 LinkAnswer::Queued(m) => Some(m.key.as_str()),
+                LinkAnswer::Unbuilt(m) => Some(m.key.as_str()),
                 _ => None,
             };
             let answered = tx.execute(
@@ -228,6 +235,9 @@ impl Store {
             )?;
             if answered == 0 {
                 return Ok(false);
+            }
+            if let LinkAnswer::Unbuilt(m) = answer {
+                insert_unbuilt(&tx, m, &now)?;
             }
             if let LinkAnswer::Queued(m) = answer {
                 tx.execute(

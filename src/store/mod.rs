@@ -693,29 +693,9 @@ impl Store {
                         m.raw,
                     ])?;
                 }
-                let mut failed = tx.prepare(
-                    "INSERT INTO outbox (key, task, period, kind, step, to_addrs, cc_addrs,
-                         subject, message_id, state, attempts, last_error, due_at, due_utc,
-                         created_at, created_utc, raw)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', '', 'failed', 0, ?8, ?9, ?10, ?11, ?12, X'')
-                     ON CONFLICT (key) DO NOTHING",
-                )?;
                 for m in unbuilt {
                     task.execute(params![m.task, today])?;
-                    new += failed.execute(params![
-                        m.key,
-                        m.task,
-                        m.period,
-                        m.kind,
-                        m.step,
-                        codec::addresses(&m.to),
-                        codec::addresses(&m.cc),
-                        m.reason,
-                        codec::time(&m.due_at),
-                        codec::utc_key(&m.due_at),
-                        now_text,
-                        now_utc,
-                    ])?;
+                    new += insert_unbuilt(&tx, m, &now)?;
                 }
             }
             tx.commit()?;
@@ -1254,6 +1234,36 @@ fn task_filter(task: Option<&str>) -> &'static str {
 
 /// Puts one message in the outbox as pending unless its key is there;
 /// parameters in the order of [`NewMessage`], then the creation time.
+/// A message that could not be built: `failed` from the start, with its
+/// reason, no raw message and no attempt. Parameters: [`unbuilt_params`].
+const INSERT_UNBUILT: &str = "INSERT INTO outbox (key, task, period, kind, step, to_addrs,
+         cc_addrs, subject, message_id, state, attempts, last_error, due_at, due_utc,
+         created_at, created_utc, raw)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', '', 'failed', 0, ?8, ?9, ?10, ?11, ?12, X'')
+     ON CONFLICT (key) DO NOTHING";
+
+/// Inserts `m` by [`INSERT_UNBUILT`], created at `now`; 1 if it was new.
+fn insert_unbuilt(
+    conn: &Connection,
+    m: &UnbuiltMessage,
+    now: &DateTime<FixedOffset>,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(INSERT_UNBUILT)?.execute(params![
+        m.key,
+        m.task,
+        m.period,
+        m.kind,
+        m.step,
+        codec::addresses(&m.to),
+        codec::addresses(&m.cc),
+        m.reason,
+        codec::time(&m.due_at),
+        codec::utc_key(&m.due_at),
+        codec::time(now),
+        codec::utc_key(now),
+    ])
+}
+
 const INSERT_MESSAGE: &str = "INSERT INTO outbox (key, task, period, kind, step, to_addrs,
          cc_addrs, subject, message_id, state, attempts, due_at, due_utc,
          created_at, created_utc, raw)

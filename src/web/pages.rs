@@ -156,11 +156,11 @@ pub fn link_requested(lang: Language, o: &Occurrence<'_>) -> String {
     let what = match lang {
         Language::Da => format!(
             "Vi sender {owner} et nyt link til «{title}» for {period}. \
-             Det kommer med e-mail om få minutter."
+             Det kommer normalt med e-mail inden for få minutter."
         ),
         Language::En => format!(
             "We are sending {owner} a new link to “{title}” for {period}. \
-             It arrives by e-mail within a few minutes."
+             It usually arrives by e-mail within a few minutes."
         ),
     };
     let body = format!(
@@ -183,23 +183,27 @@ fn in_minutes(lang: Language, minutes: i64) -> String {
     }
 }
 
-/// A request refused because this recipient was sent a fresh link for this
-/// occurrence recently; another may be asked for in `minutes`.
+/// A request refused because a fresh link for this recipient and occurrence
+/// was asked for recently; another may be asked for in `minutes`. It never
+/// says the link was sent: the request may still wait for a pass (or for
+/// the brake to be let through).
 pub fn link_recent(lang: Language, o: &Occurrence<'_>, minutes: i64) -> String {
     let heading = pick(
         lang,
-        "Der er allerede sendt et nyt link",
-        "A new link was sent recently",
+        "Der er allerede bedt om et nyt link",
+        "A new link was asked for recently",
     );
     let (title, owner, wait) = (escape(o.title), escape(o.owner), in_minutes(lang, minutes));
     let what = match lang {
         Language::Da => format!(
-            "Vi har for nylig sendt {owner} et nyt link til «{title}». \
-             Se efter e-mailen, også i uønsket post. Du kan bede om endnu et link om {wait}."
+            "Der er for nylig bedt om et nyt link til «{title}». Det sendes med e-mail \
+             til {owner}; se efter e-mailen, også i uønsket post. \
+             Du kan bede om endnu et link om {wait}."
         ),
         Language::En => format!(
-            "We recently sent {owner} a new link to “{title}”. Look for the e-mail, \
-             in the junk folder too. You can ask for another one in {wait}."
+            "A new link to “{title}” was asked for recently. It is sent by e-mail \
+             to {owner}; look for the e-mail, in the junk folder too. \
+             You can ask for another one in {wait}."
         ),
     };
     let body = format!(
@@ -527,6 +531,30 @@ mod tests {
             page.contains("You can ask for another one in 42 minutes."),
             "{page}"
         );
+        // Sent by the next pass, which the brake may hold: "usually".
+        let page = link_requested(Language::Da, &occurrence());
+        assert!(
+            page.contains("Det kommer normalt med e-mail inden for få minutter."),
+            "{page}"
+        );
+        // Refused while the first request may still wait for a pass: it
+        // must not say the link was sent.
+        let page = link_recent(Language::Da, &occurrence(), 30);
+        assert!(
+            page.contains("<h1>Der er allerede bedt om et nyt link</h1>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("Det sendes med e-mail til Anna Jensen;"),
+            "{page}"
+        );
+        assert!(!page.contains("har for nylig sendt"), "{page}");
+        let page = link_recent(Language::En, &occurrence(), 30);
+        assert!(
+            page.contains("<h1>A new link was asked for recently</h1>"),
+            "{page}"
+        );
+        assert!(!page.contains("We recently sent"), "{page}");
         let page = link_busy(Language::Da, &occurrence(), 5);
         assert!(page.contains("Prøv igen om 5 minutter."), "{page}");
     }

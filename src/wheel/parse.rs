@@ -279,7 +279,9 @@ pub fn duration(text: &str) -> Result<super::Days, String> {
         values::DurationProblem::Format => {
             format!("{text:?} is not a duration (use e.g. \"35d\" or \"5w\")")
         }
-        values::DurationProblem::TooLong => format!("{text:?} is too long"),
+        values::DurationProblem::TooLong => {
+            format!("{text:?} is too long (at most \"{}d\")", values::MAX_DAYS)
+        }
     })
 }
 

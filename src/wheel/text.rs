@@ -68,6 +68,8 @@ pub fn describe_char(c: char) -> String {
         '\0' => "a NUL character (U+0000)".to_string(),
         '\u{2028}' => "a line separator (U+2028)".to_string(),
         '\u{2029}' => "a paragraph separator (U+2029)".to_string(),
+        ' ' => "a space (U+0020)".to_string(),
+        c if c.is_whitespace() && !c.is_control() => format!("the space character U+{code:04X}"),
         _ => format!("the control character U+{code:04X}"),
     }
 }
@@ -175,6 +177,13 @@ mod tests {
             let text = format!("A{c}B");
             assert_eq!(one_line(&text, 200), Err(TextProblem::Control(c)), "{c:?}");
         }
+    }
+
+    #[test]
+    fn a_space_is_not_called_a_control_character() {
+        assert_eq!(describe_char(' '), "a space (U+0020)");
+        assert_eq!(describe_char('\u{a0}'), "the space character U+00A0");
+        assert_eq!(describe_char('\u{1b}'), "the control character U+001B");
     }
 
     #[test]

@@ -334,3 +334,72 @@ fn the_store_never_moves_the_last_pass_back_and_keeps_the_start_of_a_hold() {
         Some(t("2027-02-02T08:00:00+01:00"))
     );
 }
+
+/// A request for a fresh link, waiting for a pass, is a message that pass
+/// will send: `--dry-run` lists it and counts it (it used to leave it out),
+/// and the pass that follows sends exactly what was listed.
+#[test]
+fn dry_run_lists_the_fresh_links_the_pass_would_send() {
+    use arshjul::store::{LinkLimits, LinkRequestOutcome, NewLinkRequest, Store};
+    let s = Scratch::new(&wheel(2));
+    tick(&s, "2027-02-22T09:00:00+01:00").expect(0);
+    let mut store = Store::open(&s.file("arshjul.db"), false).expect("store");
+    let limits = LinkLimits {
+        per_recipient: chrono::Duration::hours(1),
+        total: 20,
+        window: chrono::Duration::hours(1),
+    };
+    let request = NewLinkRequest {
+        task: "t-001".into(),
+        period: "2027".into(),
+        due: chrono::NaiveDate::from_ymd_opt(2027, 3, 1).expect("date"),
+        person: "anna".into(),
+        at: chrono::DateTime::parse_from_rfc3339("2027-02-23T10:00:00+01:00").expect("time"),
+        client_addr: None,
+        user_agent: None,
+    };
+    let recorded = store.request_link(&request, limits).expect("request");
+    assert!(
+        matches!(recorded, LinkRequestOutcome::Recorded(_)),
+        "{recorded:?}"
+    );
+    drop(store);
+
+    let now = "2027-02-23T10:01:00+01:00";
+    let out = s
+        .run(&["tick", "--dry-run", "--now", now])
+        .expect(0)
+        .stdout();
+    assert_eq!(
+        out,
+        "2027-02-23 10:01  link        t-001                     2027        anna@example.dk\n\
+         1 message would be recorded and sent now.\n\
+         The brake would let this pass through.\n"
+    );
+    let run = tick(&s, now).expect(0);
+    assert!(run.stderr().contains("1 new, 1 sent"), "{}", run.stderr());
+}
+
+/// The login name of who accepted a burst comes from the environment; in
+/// `history` it is escaped as all table text is (`\e`, `\n`, a quote kept as
+/// it is), not in Rust's debug notation.
+#[test]
+fn history_escapes_the_accepting_login_name_as_tables_do() {
+    let s = Scratch::new(&wheel(1));
+    tick(&s, "2027-01-02T12:00:00+01:00").expect(0);
+    s.run_env(
+        &[
+            "tick",
+            "--accept-burst",
+            "--now",
+            "2027-02-22T09:00:00+01:00",
+        ],
+        &[("USER", "o'brien\u{1b}[31m\nX"), ("SUDO_USER", "")],
+    )
+    .expect(0);
+    let history = s.run(&["history"]).expect(0).stdout();
+    assert!(
+        history.contains("  by o'brien\\e[31m\\nX: 1 new; held because the clock jumped"),
+        "{history}"
+    );
+}

@@ -221,3 +221,72 @@ fn a_message_that_cannot_be_built_is_recorded_failed_and_the_others_go_out() {
     s.run(&["tick", "--now", "2027-01-29T09:00:00+01:00"])
         .expect(0);
 }
+
+/// A fresh link asked for on an expired link's page whose message cannot be
+/// built: the request is answered with the message recorded failed and its
+/// reason (`status`, `history`), and no later pass tries it again (it used
+/// to be left open, logged as an error on every pass, and never shown).
+#[test]
+fn a_new_link_that_cannot_be_built_is_recorded_failed_and_not_tried_again() {
+    use arshjul::store::{LinkLimits, LinkRequestOutcome, NewLinkRequest, Store};
+    let s = Scratch::new(TWO_TASKS);
+    std::fs::create_dir_all(s.file("tpl/da")).expect("mkdir");
+    std::fs::write(s.file("tpl/da/link.txt"), FAILS_FOR_BAD).expect("template");
+    std::fs::write(s.file("arshjul.toml"), "[mail]\ntemplates = \"tpl\"\n").expect("settings");
+    s.run(&["tick", "--now", "2027-01-29T08:00:00+01:00"])
+        .expect(0);
+
+    let mut store = Store::open(&s.file("arshjul.db"), false).expect("store");
+    let at = DateTime::parse_from_rfc3339("2027-01-29T09:00:00+01:00").expect("time");
+    let request = |task: &str| NewLinkRequest {
+        task: task.into(),
+        period: "2027".into(),
+        due: chrono::NaiveDate::from_ymd_opt(2027, 3, 1).expect("date"),
+        person: "anna".into(),
+        at,
+        client_addr: Some("198.51.100.7".into()),
+        user_agent: None,
+    };
+    let limits = LinkLimits {
+        per_recipient: chrono::Duration::hours(1),
+        total: 20,
+        window: chrono::Duration::hours(1),
+    };
+    for task in ["bad", "good"] {
+        let recorded = store.request_link(&request(task), limits).expect("request");
+        assert!(
+            matches!(recorded, LinkRequestOutcome::Recorded(_)),
+            "{recorded:?}"
+        );
+    }
+    drop(store);
+
+    let now = "2027-01-29T09:01:00+01:00";
+    let run = s.run(&["tick", "--now", now]).expect(1);
+    assert!(
+        run.stderr().contains("1 new, 1 sent, 0 deferred, 1 failed"),
+        "{}",
+        run.stderr()
+    );
+    let status = s.run(&["status", "--now", now]).expect(0).stdout();
+    let line = status
+        .lines()
+        .find(|l| l.contains("bad 2027 link"))
+        .unwrap_or_else(|| panic!("no failed line:\n{status}"));
+    assert!(line.contains("not built"), "{line}");
+    assert!(line.contains("no_such_value"), "{line}");
+    let history = s.run(&["history", "bad", "--now", now]).expect(0).stdout();
+    assert!(
+        history.contains("[new link to anna@example.dk failed]"),
+        "{history}"
+    );
+
+    // Answered once: the next pass is quiet.
+    let run = s
+        .run_env(
+            &["tick", "--now", "2027-01-29T09:02:00+01:00"],
+            &[("RUST_LOG", "error")],
+        )
+        .expect(0);
+    assert!(!run.stderr().contains("new link"), "{}", run.stderr());
+}

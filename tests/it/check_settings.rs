@@ -56,6 +56,29 @@ fn check_says_which_settings_database_transport_and_public_url_it_used() {
 }
 
 #[test]
+fn check_escapes_control_characters_in_the_paths_it_names() {
+    let s = with_settings("");
+    let out = s
+        .run_env(
+            &["check"],
+            &[
+                ("ARSHJUL_DATABASE", "a\nsettings:   forged.db"),
+                ("ARSHJUL_MAIL__DIR", "out\x1b[31mbox"),
+            ],
+        )
+        .expect(0)
+        .stdout();
+    assert!(
+        out.contains("database:   a\\nsettings:   forged.db (not there yet;"),
+        "{out}"
+    );
+    assert!(out.contains("mail: file, into out\\e[31mbox\n"), "{out}");
+    assert!(!out.contains('\x1b'), "{out}");
+    let settings_lines = out.lines().filter(|l| l.starts_with("settings:"));
+    assert_eq!(settings_lines.count(), 1, "{out}");
+}
+
+#[test]
 fn a_public_url_without_a_scheme_is_refused_at_its_place() {
     let s = with_settings("link_days = 30\npublic_url = \"arshjul.example\"\n");
     for command in ["check", "tick"] {
@@ -195,4 +218,42 @@ fn an_empty_database_file_is_refused_everywhere_and_left_untouched() {
     }
     assert_eq!(std::fs::read(s.file("arshjul.db")).expect("db"), b"");
     assert!(!s.file("outbox").exists(), "messages were sent");
+}
+
+/// `check` refuses what `tick` and `run` would refuse: a delivery timeout of
+/// 0 passed `check` and then stopped every `tick` (each transport refuses it).
+#[test]
+fn check_refuses_a_delivery_timeout_of_zero_like_tick() {
+    let s = with_settings("[mail]\ntransport = \"sendmail\"\n[mail.smtp]\ntimeout_secs = 0\n");
+    for args in [&["check"][..], &["tick", "--now", "2027-02-01"][..]] {
+        let err = s.run(args).expect(2).stderr();
+        assert!(
+            err.contains(
+                "arshjul.toml:4:16: mail.smtp.timeout_secs: 0 would give every delivery no time"
+            ),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// A `mail.templates` override that `tick` and `run` refuse (a syntax
+/// error, a directory that is not there) is refused by `check` too, with
+/// the same words; it used to pass `check`.
+#[test]
+fn check_refuses_the_templates_tick_would_refuse() {
+    let s = with_settings("[mail]\ntemplates = \"tpl\"\n");
+    std::fs::create_dir_all(s.file("tpl/da")).expect("mkdir");
+    std::fs::write(s.file("tpl/da/reminder.txt"), "Hej {{ recipient.name\n").expect("template");
+    for args in [&["check"][..], &["tick", "--now", "2027-02-01"][..]] {
+        let err = s.run(args).expect(2).stderr();
+        assert!(
+            err.contains("tpl/da/reminder.txt:1: syntax error"),
+            "{args:?}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(s.file("tpl")).expect("rm");
+    for args in [&["check"][..], &["tick", "--now", "2027-02-01"][..]] {
+        let err = s.run(args).expect(2).stderr();
+        assert!(err.contains("tpl is not a directory"), "{args:?}: {err}");
+    }
 }

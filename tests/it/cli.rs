@@ -329,3 +329,59 @@ fn backfilled_completion_keeps_its_date() {
         .json();
     assert_eq!(h["completions"][0]["at"], "2027-02-20T12:00:00+01:00");
 }
+
+/// `arshjul check | head -1`: the reader goes away before the report is
+/// written. The command ends quietly (exit 0), never with a panic and a
+/// backtrace (it used `println!`, which panics on a closed pipe).
+#[test]
+fn check_into_a_closed_pipe_ends_quietly() {
+    use std::process::{Command, Stdio};
+    let s = Scratch::new(&std::fs::read_to_string(repo("schedule.toml")).expect("wheel"));
+    for args in [
+        &["check"][..],
+        &["--now", "2027-03-02", "done", "policy-review"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_arshjul"))
+            .args(args)
+            .current_dir(s.path())
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "warn")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn arshjul");
+        // Close the reading end before the command writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
+/// `done --by ""` (a script's `--by "$WHO"` with WHO unset) is the login
+/// name, as for `undo`: a completion is never attributed to no one.
+#[test]
+fn done_with_a_blank_by_records_the_login_name() {
+    let s = Scratch::new(&std::fs::read_to_string(repo("schedule.toml")).expect("wheel"));
+    for (task, by) in [("policy-review", ""), ("access-review-hr", "  ")] {
+        let out = s
+            .run_env(
+                &["--now", "2027-03-02", "done", task, "--by", by],
+                &[("SUDO_USER", ""), ("USER", "kirsten"), ("LOGNAME", "")],
+            )
+            .expect(0)
+            .stdout();
+        assert!(out.ends_with(" by kirsten\n"), "{out}");
+    }
+    let v = s.run(&["history", "--json"]).expect(0).json();
+    let bys: Vec<&str> = v["completions"]
+        .as_array()
+        .expect("completions")
+        .iter()
+        .map(|c| c["by"].as_str().expect("by"))
+        .collect();
+    assert_eq!(bys, ["kirsten", "kirsten"], "{v}");
+}

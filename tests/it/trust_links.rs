@@ -356,7 +356,7 @@ async fn a_new_link_is_asked_for_once_an_hour_per_recipient_and_the_refusal_is_4
     assert_eq!(second.header("retry-after"), Some("1800"));
     assert!(second
         .body
-        .contains("<h1>Der er allerede sendt et nyt link</h1>"));
+        .contains("<h1>Der er allerede bedt om et nyt link</h1>"));
     assert!(
         second
             .body
