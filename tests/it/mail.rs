@@ -9,15 +9,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::fixtures::{date, person};
+use crate::support::fixtures::{date, organisation, person};
 use crate::support::mime::Mail;
 use arshjul::mail::{Composed, Composer, DeliveryError, MailError, Transport};
 use arshjul::planner::{Kind, Notification};
 use arshjul::settings::{MailSettings, MailTransport, Settings, SmtpTls};
-use arshjul::wheel::{
-    Anchor, Days, EscalationStep, HolidayRule, Language, Organisation, Recurrence, Task, Wheel,
-};
-use chrono::{NaiveDate, NaiveTime, TimeZone};
+use arshjul::wheel::{Anchor, Days, EscalationStep, Language, Recurrence, Task, Wheel};
+use chrono::{NaiveDate, TimeZone};
 use smtp::{Mode, SmtpServer};
 
 // ---------------------------------------------------------------------------
@@ -30,15 +28,7 @@ const LINK: &str = "https://arshjul.kommune.example/done/tok3n?a=1&b=2";
 /// to Åse after 14 days and to the director Ulla after 30.
 fn wheel(language: Language) -> Wheel {
     Wheel {
-        organisation: Organisation {
-            name: "Ærø Kommune".into(),
-            timezone: chrono_tz::Europe::Copenhagen,
-            language,
-            send_time: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
-            holidays: HolidayRule::Dk,
-            closed: Vec::new(),
-            start: None,
-        },
+        organisation: organisation("Ærø Kommune", language, None),
         terms: None,
         people: BTreeMap::from([
             person("soren", "Søren Ærøskøbing", "soren@kommune.example"),

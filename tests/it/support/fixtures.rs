@@ -54,20 +54,26 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
 
+/// An organisation in Copenhagen's time zone that sends at 08:00 and
+/// keeps Danish holidays, with no extra closed days.
+pub fn organisation(name: &str, language: Language, start: Option<NaiveDate>) -> Organisation {
+    Organisation {
+        name: name.into(),
+        timezone: chrono_tz::Europe::Copenhagen,
+        language,
+        send_time: NaiveTime::from_hms_opt(8, 0, 0).expect("08:00"),
+        holidays: HolidayRule::Dk,
+        closed: vec![],
+        start,
+    }
+}
+
 /// Ballerup's wheel of the link tests: one yearly task, the policy review
 /// due 1 March (reminders 30, 7 and 1 day before, weekly repeats), owned by
 /// Anna; the chief is in the wheel too. Danish holidays; first seen 2026.
 pub fn ballerup(language: Language) -> Wheel {
     Wheel {
-        organisation: Organisation {
-            name: "Ballerup Kommune".into(),
-            timezone: chrono_tz::Europe::Copenhagen,
-            language,
-            send_time: NaiveTime::from_hms_opt(8, 0, 0).expect("08:00"),
-            holidays: HolidayRule::Dk,
-            closed: vec![],
-            start: Some(date(2026, 1, 1)),
-        },
+        organisation: organisation("Ballerup Kommune", language, Some(date(2026, 1, 1))),
         terms: None,
         people: BTreeMap::from([
             person("anna", "Anna Jensen", "anna@ballerup.example.dk"),
