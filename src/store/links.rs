@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::{
-    codec, find_completion, insert_unbuilt, Completion, Fault, MessageState, NewMessage, Store,
-    StoreError, UnbuiltMessage,
+    codec, find_completion, insert_message, insert_unbuilt, Completion, Fault, MessageState,
+    NewMessage, Store, StoreError, UnbuiltMessage,
 };
 
 /// A request to record: which occurrence, for which person key (the one the
@@ -240,25 +240,7 @@ impl Store {
                 insert_unbuilt(&tx, m, &now)?;
             }
             if let LinkAnswer::Queued(m) = answer {
-                tx.execute(
-                    super::INSERT_MESSAGE,
-                    params![
-                        m.key,
-                        m.task,
-                        m.period,
-                        m.kind,
-                        m.step,
-                        codec::addresses(&m.to),
-                        codec::addresses(&m.cc),
-                        m.subject,
-                        m.message_id,
-                        codec::time(&m.due_at),
-                        codec::utc_key(&m.due_at),
-                        now_text,
-                        codec::utc_key(&now),
-                        m.raw,
-                    ],
-                )?;
+                insert_message(&tx, m, &now)?;
             }
             tx.commit()?;
             Ok(true)

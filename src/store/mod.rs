@@ -287,27 +287,14 @@ impl Store {
             path: shown.clone(),
             reason,
         };
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                return Err(io("is a directory, not a database file".to_string()))
+        if !file_present(path)? {
+            if !create {
+                return Err(io("the database file does not exist".to_string()));
             }
-            Ok(meta) if meta.len() == 0 && !has_log(path) => {
-                return Err(StoreError::Empty {
-                    path: shown,
-                    what: "the database file is empty (0 bytes)".to_string(),
-                })
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                if !create {
-                    return Err(io("the database file does not exist".to_string()));
-                }
-                create_migrated(path).map_err(|e| match e {
-                    Created::Io(reason) => io(reason),
-                    Created::Db(e) => StoreError::Sqlite(format!("{shown}: {e}")),
-                })?;
-            }
-            Err(e) => return Err(io(format!("cannot read the database file: {e}"))),
+            create_migrated(path).map_err(|e| match e {
+                Created::Io(reason) => io(reason),
+                Created::Db(e) => StoreError::Sqlite(format!("{shown}: {e}")),
+            })?;
         }
 
         // No SQLITE_OPEN_CREATE: the file exists now, and if it vanished in
@@ -330,27 +317,14 @@ impl Store {
     /// the error [`Store::open`] would give otherwise. For `check`.
     pub fn inspect(path: &Path) -> Result<Option<i64>, StoreError> {
         let shown = path.display().to_string();
-        let io = |reason: String| StoreError::Io {
-            path: shown.clone(),
-            reason,
-        };
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                return Err(io("is a directory, not a database file".to_string()))
-            }
-            Ok(meta) if meta.len() == 0 && !has_log(path) => {
-                return Err(StoreError::Empty {
-                    path: shown,
-                    what: "the database file is empty (0 bytes)".to_string(),
-                })
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(format!("cannot read the database file: {e}"))),
+        if !file_present(path)? {
+            return Ok(None);
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(|e| io(format!("cannot open the database file: {e}")))?;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::Io {
+            path: shown.clone(),
+            reason: format!("cannot open the database file: {e}"),
+        })?;
         let store = Store {
             conn,
             path: shown,
@@ -659,7 +633,6 @@ impl Store {
             let mut new = 0;
             {
                 let now_text = codec::time(&now);
-                let now_utc = codec::utc_key(&now);
                 let today = codec::date(now.date_naive());
                 let mut task = tx.prepare(
                     "INSERT INTO tasks (id, title, first_seen) VALUES (?1, ?1, ?2)
@@ -673,25 +646,9 @@ impl Store {
                     task.execute(params![id, today])?;
                     occurrence.execute(params![id, period, codec::date(*due), now_text])?;
                 }
-                let mut message = tx.prepare(INSERT_MESSAGE)?;
                 for m in messages {
                     task.execute(params![m.task, today])?;
-                    new += message.execute(params![
-                        m.key,
-                        m.task,
-                        m.period,
-                        m.kind,
-                        m.step,
-                        codec::addresses(&m.to),
-                        codec::addresses(&m.cc),
-                        m.subject,
-                        m.message_id,
-                        codec::time(&m.due_at),
-                        codec::utc_key(&m.due_at),
-                        now_text,
-                        now_utc,
-                        m.raw,
-                    ])?;
+                    new += insert_message(&tx, m, &now)?;
                 }
                 for m in unbuilt {
                     task.execute(params![m.task, today])?;
@@ -1200,6 +1157,27 @@ fn create_migrated(path: &Path) -> Result<(), Created> {
 }
 
 /// Creates an empty file readable and writable by its owner only.
+/// Whether a database file is at `path`: `false` when there is none, an
+/// error for a directory, an empty file (0 bytes, no write-ahead log beside
+/// it) or one that cannot be read. What `open` and `inspect` agree on.
+fn file_present(path: &Path) -> Result<bool, StoreError> {
+    let shown = path.display().to_string();
+    let io = |reason: String| StoreError::Io {
+        path: shown.clone(),
+        reason,
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(io("is a directory, not a database file".to_string())),
+        Ok(meta) if meta.len() == 0 && !has_log(path) => Err(StoreError::Empty {
+            path: shown.clone(),
+            what: "the database file is empty (0 bytes)".to_string(),
+        }),
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io(format!("cannot read the database file: {e}"))),
+    }
+}
+
 fn create_private(path: &Path) -> std::io::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
@@ -1261,6 +1239,31 @@ fn insert_unbuilt(
         codec::utc_key(&m.due_at),
         codec::time(now),
         codec::utc_key(now),
+    ])
+}
+
+/// Puts a rendered message in the outbox, pending; a key already there is
+/// left as it is. Returns 1 for a new row, 0 otherwise.
+fn insert_message(
+    conn: &Connection,
+    m: &NewMessage,
+    now: &DateTime<FixedOffset>,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(INSERT_MESSAGE)?.execute(params![
+        m.key,
+        m.task,
+        m.period,
+        m.kind,
+        m.step,
+        codec::addresses(&m.to),
+        codec::addresses(&m.cc),
+        m.subject,
+        m.message_id,
+        codec::time(&m.due_at),
+        codec::utc_key(&m.due_at),
+        codec::time(now),
+        codec::utc_key(now),
+        m.raw,
     ])
 }
 
