@@ -578,7 +578,11 @@ fn open_if_present(settings: &Settings) -> Result<Option<Store>, Failure> {
         );
         return Ok(None);
     }
-    Ok(Some(Store::open(&settings.database, false)?))
+    Ok(Some(Store::open_with_busy_timeout(
+        &settings.database,
+        false,
+        settings.busy_timeout(),
+    )?))
 }
 
 fn status(loaded: &Config, now: DateTime<Utc>, json: bool) -> CmdResult {
@@ -664,7 +668,11 @@ fn done(
             local_now(wheel.organisation.timezone, at)
         )));
     }
-    let mut store = Store::open(&loaded.settings.database, true)?;
+    let mut store = Store::open_with_busy_timeout(
+        &loaded.settings.database,
+        true,
+        loaded.settings.busy_timeout(),
+    )?;
     let today = Calendar::new(&wheel.organisation).local_date(&now);
     store.sync_tasks(wheel, today)?;
     let history = crate::engine::history_at(&store, wheel, now)?;
@@ -805,7 +813,11 @@ fn undo(
             output::clean(period)
         )));
     }
-    let mut store = Store::open(&loaded.settings.database, false)?;
+    let mut store = Store::open_with_busy_timeout(
+        &loaded.settings.database,
+        false,
+        loaded.settings.busy_timeout(),
+    )?;
     let retraction = NewRetraction {
         task: task.id.clone(),
         period: period.to_string(),

@@ -85,6 +85,11 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| DaemonError::Runtime(format!("cannot listen on {listen}: {e}")))?;
+    // The address actually bound: with port 0 (`listen = "127.0.0.1:0"`)
+    // the system picks a free port, and this line is how to learn it.
+    let bound = listener
+        .local_addr()
+        .map_or_else(|_| listen.clone(), |a| a.to_string());
     let wheel = Arc::new(RwLock::new(Arc::new(engine.wheel.clone())));
     let proxies = web::parse_trusted_proxies(&engine.settings.trusted_proxies)
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
@@ -107,7 +112,7 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
         // Resolves when a stop is asked for (or the sender is gone).
         let _ = http_stop.wait_for(Option::is_some).await;
     }));
-    tracing::info!(listen = %listen, database = %engine.settings.database.display(), "arshjul started");
+    tracing::info!(database = %engine.settings.database.display(), "arshjul started, listening on {bound}");
     notify(&[sd_notify::NotifyState::Ready]);
 
     let stopping = Arc::new(AtomicBool::new(false));

@@ -594,7 +594,11 @@ pub struct DryRun {
 pub fn dry_run(config: &Config, now: DateTime<Utc>) -> Result<DryRun, EngineError> {
     let wheel = &config.wheel;
     let store = if config.settings.database.exists() {
-        Some(Store::open(&config.settings.database, false)?)
+        Some(Store::open_with_busy_timeout(
+            &config.settings.database,
+            false,
+            config.settings.busy_timeout(),
+        )?)
     } else {
         None
     };
@@ -656,7 +660,7 @@ pub fn open_store(settings: &Settings) -> Result<Store, StoreError> {
             reason: format!("cannot create the database directory: {e}"),
         })?;
     }
-    Store::open(&settings.database, true)
+    Store::open_with_busy_timeout(&settings.database, true, settings.busy_timeout())
 }
 
 #[cfg(test)]

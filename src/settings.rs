@@ -36,6 +36,9 @@ pub struct Settings {
     /// records and sends nothing (a duration as in the wheel: `"35d"`).
     #[serde(deserialize_with = "lenient::string")]
     pub max_clock_jump: String,
+    /// How long a command or the daemon waits for another process's lock
+    /// on the database before giving up, in milliseconds.
+    pub busy_timeout_ms: u32,
     pub mail: MailSettings,
 }
 
@@ -161,6 +164,7 @@ impl Default for Settings {
             link_days: 90,
             trusted_proxies: Vec::new(),
             max_clock_jump: "35d".into(),
+            busy_timeout_ms: 5000,
             mail: MailSettings {
                 transport: MailTransport::File,
                 from: "arshjul@localhost".into(),
@@ -195,6 +199,9 @@ impl Default for Settings {
 /// Environment variables that belong to the command line or to systemd,
 /// not to the settings tree; figment must not read them as settings.
 const NOT_SETTINGS: &[&str] = &["CONFIG", "LOG"];
+
+/// The longest `busy_timeout_ms`: one hour.
+const MAX_BUSY_TIMEOUT_MS: u32 = 3_600_000;
 
 /// Why the settings cannot be used: one problem a line, each
 /// `PLACE: key: problem in plain words` (see [`Settings::load`]).
@@ -282,6 +289,15 @@ impl Settings {
         if let Err(problem) = self.max_clock_jump() {
             problems.push(("max_clock_jump", problem));
         }
+        if self.busy_timeout_ms > MAX_BUSY_TIMEOUT_MS {
+            problems.push((
+                "busy_timeout_ms",
+                format!(
+                    "must be at most {MAX_BUSY_TIMEOUT_MS} (one hour), not {}",
+                    self.busy_timeout_ms
+                ),
+            ));
+        }
         if self.mail.max_per_pass == 0 {
             problems.push((
                 "mail.max_per_pass",
@@ -342,6 +358,11 @@ impl Settings {
         }
     }
 
+    /// `busy_timeout_ms` as the store takes it.
+    pub fn busy_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.busy_timeout_ms.into())
+    }
+
     /// The file holding the link secret.
     pub fn secret_path(&self) -> PathBuf {
         if let Some(p) = &self.secret_file {
@@ -391,6 +412,7 @@ fn known_env_keys() -> Vec<&'static str> {
         "link_days",
         "trusted_proxies",
         "max_clock_jump",
+        "busy_timeout_ms",
         "mail",
     ]
 }
@@ -637,6 +659,7 @@ fn expected_words(key: &str) -> &'static str {
     match key {
         "mail.smtp.port" => "a whole number from 1 to 65535",
         "link_days" => "a whole number of days (0 or more)",
+        "busy_timeout_ms" => "a whole number of milliseconds",
         "mail.smtp.timeout_secs" => "a whole number of seconds",
         "mail.max_per_pass" => "a whole number of messages",
         "trusted_proxies" => "a list of addresses, such as [\"127.0.0.1\"]",
@@ -804,6 +827,43 @@ mod tests {
         })
         .expect_err("bad duration");
         assert!(err.to_string().contains("max_clock_jump"), "{err}");
+    }
+
+    #[test]
+    fn the_busy_timeout_is_5_s_unless_set_and_at_most_an_hour() {
+        let s = with_env(&[], || Settings::load(None)).expect("defaults");
+        assert_eq!(s.busy_timeout(), std::time::Duration::from_millis(5000));
+        let s = with_env(&[("ARSHJUL_BUSY_TIMEOUT_MS", "250")], || {
+            Settings::load(None)
+        })
+        .expect("settings");
+        assert_eq!(s.busy_timeout(), std::time::Duration::from_millis(250));
+        let s = with_env(&[("ARSHJUL_BUSY_TIMEOUT_MS", "3600000")], || {
+            Settings::load(None)
+        })
+        .expect("one hour");
+        assert_eq!(s.busy_timeout(), std::time::Duration::from_secs(3600));
+        let err = with_env(&[("ARSHJUL_BUSY_TIMEOUT_MS", "3600001")], || {
+            Settings::load(None)
+        })
+        .expect_err("over an hour");
+        assert_eq!(
+            err.to_string(),
+            "ARSHJUL_BUSY_TIMEOUT_MS: busy_timeout_ms: must be at most 3600000 (one hour), not 3600001"
+        );
+        let err = with_env(&[("ARSHJUL_BUSY_TIMEOUT_MS", "soon")], || {
+            Settings::load(None)
+        })
+        .expect_err("not a number");
+        assert!(
+            err.to_string()
+                .starts_with("ARSHJUL_BUSY_TIMEOUT_MS: busy_timeout_ms: "),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("a whole number of milliseconds"),
+            "{err}"
+        );
     }
 
     #[test]

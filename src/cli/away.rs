@@ -52,7 +52,11 @@ pub(super) fn away(loaded: &Config, now: DateTime<Utc>, action: Action) -> super
                 recorded_at: local_now(wheel.organisation.timezone, now),
                 recorded_by: login_name(),
             };
-            let mut store = Store::open(&loaded.settings.database, true)?;
+            let mut store = Store::open_with_busy_timeout(
+                &loaded.settings.database,
+                true,
+                loaded.settings.busy_timeout(),
+            )?;
             let id = store.record_absence(&absence)?;
             println!(
                 "absence {id}: {person} away {from} to {to} (inclusive); deputy: {deputy} ({})",
@@ -77,7 +81,11 @@ pub(super) fn away(loaded: &Config, now: DateTime<Utc>, action: Action) -> super
             finish_output(written.and_then(|_| out.flush()))
         }
         Action::Cancel(id) => {
-            let mut store = Store::open(&loaded.settings.database, true)?;
+            let mut store = Store::open_with_busy_timeout(
+                &loaded.settings.database,
+                true,
+                loaded.settings.busy_timeout(),
+            )?;
             match store.cancel_absence(
                 id,
                 local_now(wheel.organisation.timezone, now),

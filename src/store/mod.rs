@@ -271,6 +271,17 @@ impl Store {
     /// `Io` error naming it. A corrupt file, a newer schema, an empty file or
     /// a blank SQLite database is refused and never touched.
     pub fn open(path: &Path, create: bool) -> Result<Store, StoreError> {
+        Store::open_with_busy_timeout(path, create, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`Store::open`], waiting at most `busy_timeout` for another
+    /// process's lock (the `busy_timeout_ms` setting), while opening and
+    /// after, before giving up with [`StoreError::Locked`].
+    pub fn open_with_busy_timeout(
+        path: &Path,
+        create: bool,
+        busy_timeout: Duration,
+    ) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
         let io = |reason: String| StoreError::Io {
             path: shown.clone(),
@@ -294,7 +305,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: shown,
-            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            busy_timeout,
         };
         store.prepare().map_err(|f| store.fail(f))?;
         Ok(store)

@@ -4,7 +4,11 @@
 //! and shows `held:` in `status`; `tick --dry-run` shows what would go and
 //! `tick --accept-burst` lets it through.
 
-use crate::support::{Run, Scratch};
+use crate::support::{fixtures, Run, Scratch};
+
+fn eml_count(s: &Scratch) -> usize {
+    fixtures::eml_count(&s.file("outbox"))
+}
 
 /// A wheel of `n` yearly tasks due Monday 1 March 2027, each reminded
 /// seven days before (Monday 22 February 2027, 08:00) and repeated weekly.
@@ -34,12 +38,6 @@ email = "anna@example.dk"
         ));
     }
     s
-}
-
-fn eml_count(s: &Scratch) -> usize {
-    std::fs::read_dir(s.file("outbox"))
-        .map(|d| d.filter(|e| e.is_ok()).count())
-        .unwrap_or(0)
 }
 
 fn notifications(s: &Scratch) -> usize {

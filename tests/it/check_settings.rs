@@ -151,7 +151,16 @@ fn settings_errors_read_like_wheel_errors() {
         (
             "lisen = \"127.0.0.1:8080\"\n",
             "arshjul.toml:1:9: lisen: is not a setting arshjul knows (known here: schedule, \
-             database, listen, public_url, secret_file, link_days, trusted_proxies, max_clock_jump, mail)",
+             database, listen, public_url, secret_file, link_days, trusted_proxies, max_clock_jump, \
+             busy_timeout_ms, mail)",
+        ),
+        (
+            "busy_timeout_ms = 3600001\n",
+            "arshjul.toml:1:19: busy_timeout_ms: must be at most 3600000 (one hour), not 3600001",
+        ),
+        (
+            "busy_timeout_ms = \"5s\"\n",
+            "arshjul.toml:1:19: busy_timeout_ms: must be a whole number of milliseconds, not \"5s\"",
         ),
         (
             "listen = [\n",

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::support::fixtures::eml_count;
 use crate::support::Scratch;
 
 fn repo(path: &str) -> String {
@@ -158,18 +159,6 @@ fn plan_refuses_a_reversed_range() {
     let s = Scratch::new(WHEEL);
     s.run(&["plan", "--from", "2027-03-08", "--to", "2027-03-01"])
         .expect(2);
-}
-
-fn eml_count(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter(|e| {
-                e.as_ref()
-                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))
-            })
-            .count()
-        })
-        .unwrap_or(0)
 }
 
 #[test]

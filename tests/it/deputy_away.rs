@@ -4,18 +4,12 @@
 //! deputy's completion link credits the deputy; `status` and `history` show
 //! the absence and to whom each message went.
 
+use crate::support::fixtures::date;
+use crate::support::http;
+use crate::support::router;
 use crate::support::smtp::{Received, SmtpServer};
-use crate::support::{Run, Scratch};
+use crate::support::{mime, Run, Scratch};
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
-
-use arshjul::link::Secret;
-use arshjul::store::Store;
-use arshjul::web::{self, AppState};
-use base64::Engine;
 use chrono::{NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Copenhagen;
 
@@ -120,10 +114,6 @@ impl World {
     }
 }
 
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
 /// One received message: headers, envelope and its decoded text and HTML.
 #[derive(Debug, Clone)]
 struct Mail {
@@ -137,21 +127,14 @@ struct Mail {
 
 impl Mail {
     fn of(r: &Received) -> Mail {
-        let raw = r.text();
-        let head = headers(raw.split("\r\n\r\n").next().unwrap_or(""));
-        let one = |name: &str| {
-            head.iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let read = mime::Mail::parse(&r.data);
         Mail {
-            kind: one("X-Arshjul-Kind"),
-            to: addresses(&one("To")),
-            cc: addresses(&one("Cc")),
+            kind: read.header_opt("X-Arshjul-Kind").unwrap_or_default(),
+            to: read.to(),
+            cc: read.cc(),
             envelope: r.rcpt.clone(),
-            text: part(&raw, "text/plain"),
-            html: part(&raw, "text/html"),
+            text: read.text(),
+            html: read.html(),
         }
     }
 
@@ -163,81 +146,6 @@ impl Mail {
             .map_or(self.text.len(), |n| start + n);
         self.text[start..end].to_string()
     }
-}
-
-fn headers(head: &str) -> Vec<(String, String)> {
-    let mut fields: Vec<(String, String)> = Vec::new();
-    for line in head.split("\r\n") {
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = fields.last_mut() {
-                value.push(' ');
-                value.push_str(line.trim());
-            }
-        } else if let Some((name, value)) = line.split_once(':') {
-            fields.push((name.trim().to_string(), value.trim().to_string()));
-        }
-    }
-    fields
-}
-
-fn addresses(value: &str) -> Vec<String> {
-    if value.is_empty() {
-        return Vec::new();
-    }
-    value
-        .split(',')
-        .map(|p| match (p.find('<'), p.find('>')) {
-            (Some(a), Some(b)) if a < b => p[a + 1..b].to_string(),
-            _ => p.trim().to_string(),
-        })
-        .collect()
-}
-
-/// The decoded body of the MIME part of type `content_type`.
-fn part(raw: &str, content_type: &str) -> String {
-    for section in raw.split("\r\n--") {
-        let Some((head, body)) = section.split_once("\r\n\r\n") else {
-            continue;
-        };
-        let fields = headers(head);
-        let field = |name: &str| {
-            fields
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.to_ascii_lowercase())
-                .unwrap_or_default()
-        };
-        if !field("Content-Type").starts_with(content_type) {
-            continue;
-        }
-        let bytes = match field("Content-Transfer-Encoding").as_str() {
-            "quoted-printable" => quoted_printable(body),
-            "base64" => base64::engine::general_purpose::STANDARD
-                .decode(body.split_whitespace().collect::<String>())
-                .expect("base64 body"),
-            _ => body.as_bytes().to_vec(),
-        };
-        return String::from_utf8(bytes).expect("UTF-8 body");
-    }
-    panic!("no {content_type} part in:\n{raw}")
-}
-
-fn quoted_printable(body: &str) -> Vec<u8> {
-    let joined = body.replace("=\r\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ASCII");
-            out.push(u8::from_str_radix(hex, 16).expect("hex escape"));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
 }
 
 const ANNA: &str = "anna@kommune.example";
@@ -408,47 +316,16 @@ fn the_deputys_completion_link_credits_the_deputy() {
     let link = mails[0].link();
 
     // The real router on the binary's database and secret.
-    let wheel = arshjul::config::read_wheel(&world.scratch.file("schedule.toml")).unwrap();
-    let store = Store::open(&world.scratch.file("arshjul.db"), false).unwrap();
-    let secret = Secret::load_or_create(&world.scratch.file("arshjul.secret")).unwrap();
     let now = Copenhagen
         .with_ymd_and_hms(2027, 7, 6, 9, 0, 0)
         .unwrap()
         .with_timezone(&Utc);
-    let state = AppState::new(
-        Arc::new(Mutex::new(store)),
-        Arc::new(RwLock::new(Arc::new(wheel))),
-        secret,
-        Vec::new(),
-        Arc::new(move || now),
-    );
-    let listener = world
-        .runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    world.runtime.spawn(async move {
-        let _ = web::serve(listener, state, async move {
-            let _ = stopped.await;
-        })
-        .await;
-    });
+    let served = router::serve(&world.runtime, world.scratch.path(), now);
+    let addr = served.addr;
 
     let path = &link[link.find("/done/").expect("a completion link")..];
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let reply = http::send(addr, &http::post(path, "", ""));
+    assert_eq!(reply.status, 200, "{}", reply.body);
 
     let history = world.run(&["history", "--json"]).expect(0).json();
     let completions = history["completions"].as_array().unwrap();
@@ -770,8 +647,8 @@ fn the_english_templates_say_why_the_deputy_gets_the_message() {
         let composed = composer
             .compose(&wheel, n, Some("https://x.example/done/t"), day)
             .unwrap();
-        let raw = String::from_utf8(composed.raw).unwrap();
-        (part(&raw, "text/plain"), part(&raw, "text/html"))
+        let read = mime::Mail::parse(&composed.raw);
+        (read.text(), read.html())
     };
 
     let why = "You receive this message as the deputy of Anna Hansen, who is away up to and including 23 July 2027.";

@@ -5,18 +5,15 @@
 use crate::support::smtp;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 
-use crate::support::{Run, Scratch};
-use arshjul::link::Secret;
-use arshjul::store::Store;
-use arshjul::web::{self, AppState};
-use base64::Engine;
+use crate::support::fixtures::date;
+use crate::support::http;
+use crate::support::router::{self, Served};
+use crate::support::{mime, Run, Scratch};
+
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Copenhagen;
 use smtp::{Received, SmtpServer};
@@ -101,53 +98,9 @@ impl World {
     /// Starts the real router on 127.0.0.1:0 on the binary's database and
     /// secret file, with the clock at 08:00 on `day`.
     fn serve(&self, day: NaiveDate) -> Served {
-        let wheel = arshjul::config::read_wheel(&self.scratch.file("schedule.toml"))
-            .expect("the shipped wheel parses");
-        let store = Store::open(&self.database(), false).expect("the binary created the database");
-        let secret = Secret::load_or_create(&self.scratch.file("arshjul.secret"))
-            .expect("the binary created the secret");
         let now = eight_o_clock(day).with_timezone(&Utc);
-        let state = AppState::new(
-            Arc::new(Mutex::new(store)),
-            Arc::new(RwLock::new(Arc::new(wheel))),
-            secret,
-            Vec::new(),
-            Arc::new(move || now),
-        );
-        let listener = self
-            .runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        self.runtime.spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            if let Err(e) = web::serve(listener, state, shutdown).await {
-                panic!("the router stopped: {e}");
-            }
-        });
-        Served { addr, _stop: stop }
+        router::serve(&self.runtime, self.scratch.path(), now)
     }
-}
-
-/// A router serving until dropped.
-struct Served {
-    addr: SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Served {
-    /// `link` with its origin replaced by this server's address.
-    fn local(&self, link: &str) -> String {
-        let path = &link[link.find("/done/").expect("a completion link")..];
-        format!("http://{}{}", self.addr, path)
-    }
-}
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
 fn eight_o_clock(day: NaiveDate) -> DateTime<chrono_tz::Tz> {
@@ -171,122 +124,30 @@ struct Mail {
     envelope: Vec<String>,
     references: String,
     raw: String,
+    read: mime::Mail,
 }
 
 impl Mail {
     fn of(r: &Received) -> Mail {
-        let raw = r.text();
-        let headers = headers(&raw);
-        let one = |name: &str| -> String {
-            headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let read = mime::Mail::parse(&r.data);
+        let one = |name: &str| read.header_opt(name).unwrap_or_default();
         Mail {
             task: one("X-Arshjul-Task"),
             period: one("X-Arshjul-Period"),
             kind: one("X-Arshjul-Kind"),
-            to: addresses(&one("To")),
-            cc: addresses(&one("Cc")),
+            to: read.to(),
+            cc: read.cc(),
             envelope: r.rcpt.clone(),
             references: one("References"),
-            raw,
+            raw: r.text(),
+            read,
         }
     }
 
     /// The completion link in the text part, transfer encoding undone.
     fn link(&self) -> Option<String> {
-        let text = text_part(&self.raw)?;
-        let start = text.find("http")?;
-        let end = text[start..]
-            .find(|c: char| c.is_whitespace() || c == '>' || c == '"')
-            .map_or(text.len(), |n| start + n);
-        let link = &text[start..end];
-        link.contains("/done/").then(|| link.to_string())
+        self.read.link()
     }
-}
-
-/// The header fields of a message, continuation lines unfolded.
-fn headers(raw: &str) -> Vec<(String, String)> {
-    let head = raw.split("\r\n\r\n").next().unwrap_or("");
-    let mut fields: Vec<(String, String)> = Vec::new();
-    for line in head.split("\r\n") {
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = fields.last_mut() {
-                value.push(' ');
-                value.push_str(line.trim());
-            }
-        } else if let Some((name, value)) = line.split_once(':') {
-            fields.push((name.trim().to_string(), value.trim().to_string()));
-        }
-    }
-    fields
-}
-
-/// The addresses in an address-list header: inside `<…>`, or bare.
-fn addresses(value: &str) -> Vec<String> {
-    if value.is_empty() {
-        return Vec::new();
-    }
-    value
-        .split(',')
-        .map(|part| match (part.find('<'), part.find('>')) {
-            (Some(a), Some(b)) if a < b => part[a + 1..b].to_string(),
-            _ => part.trim().to_string(),
-        })
-        .collect()
-}
-
-/// The decoded `text/plain` part of a MIME message.
-fn text_part(raw: &str) -> Option<String> {
-    for part in raw.split("\r\n--") {
-        let Some((head, body)) = part.split_once("\r\n\r\n") else {
-            continue;
-        };
-        // The first line is the boundary; it has no colon and is skipped.
-        let fields = headers(head);
-        let field = |name: &str| {
-            fields
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.to_ascii_lowercase())
-                .unwrap_or_default()
-        };
-        if !field("Content-Type").starts_with("text/plain") {
-            continue;
-        }
-        let body = body.split("\r\n--").next().unwrap_or(body);
-        let bytes = match field("Content-Transfer-Encoding").as_str() {
-            "quoted-printable" => quoted_printable(body),
-            "base64" => base64::engine::general_purpose::STANDARD
-                .decode(body.split_whitespace().collect::<String>())
-                .expect("valid base64 text part"),
-            _ => body.as_bytes().to_vec(),
-        };
-        return Some(String::from_utf8(bytes).expect("the text part is UTF-8"));
-    }
-    None
-}
-
-/// Undoes quoted-printable: soft line breaks and `=XX` escapes.
-fn quoted_printable(body: &str) -> Vec<u8> {
-    let joined = body.replace("=\r\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ASCII escape");
-            out.push(u8::from_str_radix(hex, 16).expect("a hex escape"));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------
@@ -297,29 +158,13 @@ fn quoted_printable(body: &str) -> Vec<u8> {
 fn http(method: &str, url: &str, body: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("an http URL");
     let (host, path) = rest.split_at(rest.find('/').expect("a path"));
-    let mut stream = TcpStream::connect(host).expect("connect to the router");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: arshjul-e2e\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response:\n{response}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let request = match method {
+        "GET" => http::get(path),
+        "POST" => http::post(path, body, ""),
+        other => panic!("no {other} here"),
+    };
+    let reply = http::send(host, &request);
+    (reply.status, reply.body)
 }
 
 // ---------------------------------------------------------------------------
@@ -702,7 +547,7 @@ fn an_expired_link_asks_for_a_new_one_that_the_next_tick_mails_and_history_shows
     assert_eq!(requests.len(), 1, "{history}");
     assert_eq!(requests[0]["person"], "digitalisering");
     assert_eq!(requests[0]["client_addr"], "127.0.0.1");
-    assert_eq!(requests[0]["user_agent"], "arshjul-e2e");
+    assert_eq!(requests[0]["user_agent"], "Testbrowser/1.0");
     assert_eq!(requests[0]["state"], "queued");
     assert_eq!(
         requests[0]["message"]["to"],

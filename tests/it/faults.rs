@@ -1,12 +1,14 @@
 //! Fault tests: `tick` killed mid-delivery, SMTP outages and rejections, a
 //! locked database, clock jumps and a disk that refuses writes.
 
-use crate::support::smtp;
+use crate::support::{self, smtp};
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::fixtures::blocking;
+use crate::support::mime::Mail;
 use crate::support::{Run, Scratch};
 use smtp::{Mode, SmtpServer};
 
@@ -60,14 +62,8 @@ fn smtp_env(port: u16) -> Vec<(String, String)> {
 /// The binary as a command in the scratch directory, with a clean
 /// environment plus `env`.
 fn command(s: &Scratch, args: &[&str], env: &[(String, String)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arshjul"));
-    cmd.args(args).current_dir(s.path());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ARSHJUL_") || k == "STATE_DIRECTORY" || k == "NOTIFY_SOCKET" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("NO_COLOR", "1").env("RUST_LOG", "warn");
+    let mut cmd = support::arshjul(s.path());
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -76,12 +72,6 @@ fn command(s: &Scratch, args: &[&str], env: &[(String, String)]) -> Command {
 
 fn run(s: &Scratch, args: &[&str], env: &[(String, String)]) -> Run {
     Run(command(s, args, env).output().expect("run arshjul"))
-}
-
-/// Runs a blocking closure off the async runtime so the SMTP server keeps
-/// answering while the binary runs.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
 
 fn history(s: &Scratch) -> Vec<serde_json::Value> {
@@ -102,9 +92,11 @@ fn integrity(s: &Scratch) -> String {
 fn received_titles(server: &SmtpServer) -> HashMap<String, usize> {
     let mut seen = HashMap::new();
     for m in server.received() {
-        let text = String::from_utf8_lossy(&m.data).into_owned();
-        let pos = text.find("Opgave-").expect("a task title in the message");
-        let title = text[pos..pos + 10].to_string();
+        let subject = Mail::parse(&m.data).header("Subject");
+        let pos = subject
+            .find("Opgave-")
+            .expect("a task title in the subject");
+        let title = subject[pos..pos + 10].to_string();
         for r in &m.rcpt {
             *seen.entry(format!("{title} {r}")).or_insert(0) += 1;
         }
@@ -270,10 +262,25 @@ fn a_locked_database_is_a_clear_error_and_leaves_no_partial_state() {
         .expect(0);
     let holder = rusqlite::Connection::open(s.file("arshjul.db")).expect("open db");
     holder.execute_batch("BEGIN EXCLUSIVE").expect("lock");
-    let r = s.run(&["tick", "--now", REMIND_AT]);
-    assert_ne!(r.code(), 0, "{}", r.stderr());
-    assert_ne!(r.code(), 101, "panicked: {}", r.stderr());
-    assert!(r.stderr().contains("locked"), "{}", r.stderr());
+    // `busy_timeout_ms` is honoured: the tick gives up after 300 ms, not
+    // after the default 5 s.
+    let began = Instant::now();
+    let r = s.run_env(
+        &["tick", "--now", REMIND_AT],
+        &[("ARSHJUL_BUSY_TIMEOUT_MS", "300")],
+    );
+    let took = began.elapsed();
+    assert_eq!(r.code(), 1, "{}", r.stderr());
+    assert!(
+        r.stderr()
+            .contains("the database is locked by another process; gave up after 1 s"),
+        "{}",
+        r.stderr()
+    );
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_millis(2500),
+        "gave up after {took:?}"
+    );
     holder.execute_batch("ROLLBACK").expect("unlock");
     drop(holder);
     assert!(history(&s).is_empty(), "partial state after a locked tick");
@@ -312,10 +319,9 @@ fn a_disk_that_refuses_writes_is_a_clear_error_and_the_database_survives() {
     let blocks = size / 1024 + 1;
     let script = format!("trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" tick --now {REMIND_AT}");
     let mut cmd = Command::new("bash");
-    cmd.args(["-c", &script, env!("CARGO_BIN_EXE_arshjul")])
-        .current_dir(s.path())
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "warn");
+    support::scrub(&mut cmd)
+        .args(["-c", &script, env!("CARGO_BIN_EXE_arshjul")])
+        .current_dir(s.path());
     let r = Run(cmd.output().expect("bash"));
     assert_ne!(r.code(), 0, "{}", r.stderr());
     assert_ne!(r.code(), 101, "panicked: {}", r.stderr());

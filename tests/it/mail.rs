@@ -9,15 +9,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::fixtures::{date, organisation, person};
+use crate::support::mime::Mail;
 use arshjul::mail::{Composed, Composer, DeliveryError, MailError, Transport};
 use arshjul::planner::{Kind, Notification};
 use arshjul::settings::{MailSettings, MailTransport, Settings, SmtpTls};
-use arshjul::wheel::{
-    Anchor, Days, EscalationStep, HolidayRule, Language, Organisation, Person, Recurrence, Task,
-    Wheel,
-};
-use base64::Engine;
-use chrono::{NaiveDate, NaiveTime, TimeZone};
+use arshjul::wheel::{Anchor, Days, EscalationStep, Language, Recurrence, Task, Wheel};
+use chrono::{NaiveDate, TimeZone};
 use smtp::{Mode, SmtpServer};
 
 // ---------------------------------------------------------------------------
@@ -26,33 +24,11 @@ use smtp::{Mode, SmtpServer};
 const FROM: &str = "Årshjulet <arshjul@kommune.example>";
 const LINK: &str = "https://arshjul.kommune.example/done/tok3n?a=1&b=2";
 
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn person(key: &str, name: &str, email: &str) -> (String, Person) {
-    let p = Person {
-        key: key.into(),
-        name: name.into(),
-        email: email.into(),
-        deputy: None,
-    };
-    (key.into(), p)
-}
-
 /// Søren and Birthe own the yearly policy review (due 1 March); it escalates
 /// to Åse after 14 days and to the director Ulla after 30.
 fn wheel(language: Language) -> Wheel {
     Wheel {
-        organisation: Organisation {
-            name: "Ærø Kommune".into(),
-            timezone: chrono_tz::Europe::Copenhagen,
-            language,
-            send_time: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
-            holidays: HolidayRule::Dk,
-            closed: Vec::new(),
-            start: None,
-        },
+        organisation: organisation("Ærø Kommune", language, None),
         terms: None,
         people: BTreeMap::from([
             person("soren", "Søren Ærøskøbing", "soren@kommune.example"),
@@ -166,13 +142,13 @@ fn recipients(c: &Composed) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------
-// A small MIME reader, enough for what lettre writes.
+// Reading messages back, through the shared MIME reader.
 
-/// A parsed message: unfolded headers in order, and the decoded text of the
-/// `text/plain` and `text/html` parts.
+/// A parsed message and the decoded text of its `text/plain` and
+/// `text/html` parts (lines ending in `\n`, as a mail program shows them).
 #[derive(Debug)]
 struct Parsed {
-    headers: Vec<(String, String)>,
+    mail: Mail,
     text: String,
     html: String,
 }
@@ -180,145 +156,32 @@ struct Parsed {
 impl Parsed {
     /// The first header called `name`, RFC 2047 words decoded.
     fn header(&self, name: &str) -> String {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| decode_words(v.trim()))
-            .unwrap_or_else(|| panic!("no {name} header in {:#?}", self.headers))
+        self.mail.header(name)
     }
 
     fn has(&self, name: &str) -> bool {
-        self.headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        self.mail.has(name)
     }
 }
 
-fn split_message(raw: &str) -> (Vec<(String, String)>, &str) {
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .expect("a blank line after the headers");
-    let mut headers: Vec<(String, String)> = Vec::new();
-    for line in head.split("\r\n") {
-        if line.starts_with([' ', '\t']) {
-            headers
-                .last_mut()
-                .expect("a header before a continuation")
-                .1
-                .push_str(line);
-        } else {
-            let (k, v) = line.split_once(':').expect("a header line has a colon");
-            headers.push((k.to_string(), v.to_string()));
-        }
-    }
-    (headers, body)
-}
-
-fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim())
-}
-
+/// Reads what lettre wrote: multipart/alternative with a UTF-8 text and
+/// HTML part.
 fn parse(raw: &[u8]) -> Parsed {
-    let raw = std::str::from_utf8(raw).expect("the message is UTF-8 or ASCII");
-    let (headers, body) = split_message(raw);
-    let content_type = find(&headers, "Content-Type").expect("Content-Type");
+    let mail = Mail::parse(raw);
+    let content_type = mail.header("Content-Type");
     assert!(
         content_type.starts_with("multipart/alternative"),
         "{content_type}"
     );
-    let boundary = content_type
-        .split("boundary=")
-        .nth(1)
-        .expect("a boundary")
-        .trim_matches('"')
-        .to_string();
-    let mut text = None;
-    let mut html = None;
-    for part in body.split(&format!("--{boundary}")).skip(1) {
-        if part.starts_with("--") {
-            break;
-        }
-        let (part_headers, part_body) = split_message(part.trim_start_matches("\r\n"));
-        let part_body = part_body.strip_suffix("\r\n").unwrap_or(part_body);
-        let decoded = match find(&part_headers, "Content-Transfer-Encoding") {
-            Some("base64") => String::from_utf8(
-                base64::engine::general_purpose::STANDARD
-                    .decode(part_body.replace("\r\n", ""))
-                    .unwrap(),
-            )
-            .unwrap(),
-            Some("quoted-printable") => decode_quoted_printable(part_body),
-            _ => part_body.to_string(),
-        };
-        // Read as a mail program shows it: lines end in \n.
-        let decoded = decoded.replace("\r\n", "\n");
-        let kind = find(&part_headers, "Content-Type").expect("part Content-Type");
-        assert!(kind.contains("charset=utf-8"), "{kind}");
-        if kind.starts_with("text/plain") {
-            text = Some(decoded);
-        } else if kind.starts_with("text/html") {
-            html = Some(decoded);
-        }
+    for kind in ["text/plain", "text/html"] {
+        let ct = mail.content_type_of(kind).unwrap_or_default();
+        assert!(ct.contains("charset=utf-8"), "{kind}: {ct:?}");
     }
     Parsed {
-        headers,
-        text: text.expect("a text/plain part"),
-        html: html.expect("a text/html part"),
+        text: mail.text(),
+        html: mail.html(),
+        mail,
     }
-}
-
-fn decode_quoted_printable(s: &str) -> String {
-    let s = s.replace("=\r\n", "");
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
-/// Decodes RFC 2047 encoded words (`=?utf-8?b?…?=`, `=?utf-8?q?…?=`);
-/// whitespace between two encoded words is dropped, as the RFC says.
-fn decode_words(value: &str) -> String {
-    let mut out = String::new();
-    let mut rest = value;
-    let mut last_was_word = false;
-    while let Some(start) = rest.find("=?") {
-        let (before, from) = rest.split_at(start);
-        if !(last_was_word && before.trim().is_empty()) {
-            out.push_str(before);
-        }
-        let inner = &from[2..];
-        let mut fields = inner.splitn(3, '?');
-        let _charset = fields.next().unwrap();
-        let encoding = fields.next().unwrap();
-        let tail = fields.next().unwrap();
-        let end = tail.find("?=").expect("an encoded word ends with ?=");
-        let payload = &tail[..end];
-        let bytes = if encoding.eq_ignore_ascii_case("b") {
-            base64::engine::general_purpose::STANDARD
-                .decode(payload)
-                .unwrap()
-        } else {
-            decode_quoted_printable(&payload.replace('_', " ")).into_bytes()
-        };
-        out.push_str(&String::from_utf8(bytes).unwrap());
-        rest = &tail[end + 2..];
-        last_was_word = true;
-    }
-    out.push_str(rest);
-    out
 }
 
 // ---------------------------------------------------------------------------
@@ -897,7 +760,6 @@ async fn after_a_timeout_the_next_message_goes_out_on_a_fresh_connection() {
     let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
     assert!(matches!(err, DeliveryError::Temporary(_)), "{err:?}");
     server.set_mode(Mode::Normal);
-    tokio::time::sleep(Duration::from_millis(100)).await;
     transport.send(FROM, &recipients(&e), &e.raw).await.unwrap();
 
     let got = server.received();

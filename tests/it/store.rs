@@ -2,6 +2,7 @@
 //! opening and refusing files, the outbox, completions as append-only
 //! evidence, history for the planner, and several processes at once.
 
+use crate::support::fixtures::organisation;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
@@ -14,8 +15,8 @@ use arshjul::store::{
     NewCompletion, NewLinkRequest, NewMessage, NewRetraction, RetractionOutcome, Store, StoreError,
     Via, SCHEMA_VERSION,
 };
-use arshjul::wheel::{Anchor, Days, HolidayRule, Language, Organisation, Recurrence, Task, Wheel};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
+use arshjul::wheel::{Anchor, Days, Language, Recurrence, Task, Wheel};
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use tempfile::TempDir;
 
 // ---------------------------------------------------------------- helpers
@@ -31,15 +32,7 @@ fn d(s: &str) -> NaiveDate {
 /// A wheel with the given (id, title) tasks, every one yearly on 03-01.
 fn wheel(tasks: &[(&str, &str)]) -> Wheel {
     Wheel {
-        organisation: Organisation {
-            name: "Ballerup Kommune".to_string(),
-            timezone: chrono_tz::Europe::Copenhagen,
-            language: Language::Da,
-            send_time: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
-            holidays: HolidayRule::Dk,
-            closed: vec![],
-            start: None,
-        },
+        organisation: organisation("Ballerup Kommune", Language::Da, None),
         terms: None,
         people: BTreeMap::new(),
         tasks: tasks

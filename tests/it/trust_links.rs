@@ -5,86 +5,26 @@
 //! address the wheel has for them. The real router over real TCP, a real
 //! SQLite file, and the real engine delivering through the file transport.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use crate::support::fixtures::{ballerup, utc};
+use crate::support::http::{self, Reply};
+use crate::support::mime::Mail;
 use arshjul::config::Config;
 use arshjul::engine::Engine;
 use arshjul::link::{self as token, Secret};
 use arshjul::settings::Settings;
 use arshjul::store::{LinkRequestRecord, MessageState, NewCompletion, Store, Via};
 use arshjul::web::{self, AppState};
-use arshjul::wheel::{
-    Anchor, Days, HolidayRule, Language, Organisation, Person, Recurrence, Task, Wheel,
-};
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use arshjul::wheel::{Language, Wheel};
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 const SECRET: [u8; 32] = [42; 32];
-
-fn utc(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn person(key: &str, name: &str, email: &str) -> (String, Person) {
-    (
-        key.into(),
-        Person {
-            key: key.into(),
-            name: name.into(),
-            email: email.into(),
-            deputy: None,
-        },
-    )
-}
-
-/// One yearly task due 1 March, owned by Anna; the chief is in the wheel too.
-fn wheel() -> Wheel {
-    Wheel {
-        organisation: Organisation {
-            name: "Ballerup Kommune".into(),
-            timezone: chrono_tz::Europe::Copenhagen,
-            language: Language::Da,
-            send_time: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
-            holidays: HolidayRule::Dk,
-            closed: vec![],
-            start: Some(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()),
-        },
-        terms: None,
-        people: BTreeMap::from([
-            person("anna", "Anna Jensen", "anna@ballerup.example.dk"),
-            person(
-                "digitaliseringschef",
-                "Digitaliseringschefen",
-                "digitaliseringschef@ballerup.example.dk",
-            ),
-        ]),
-        tasks: vec![Task {
-            id: "policy-review".into(),
-            title: "Årlig gennemgang af informationssikkerhedspolitikken".into(),
-            owners: vec!["anna".into()],
-            recurrence: Recurrence::Years {
-                every: 1,
-                first: None,
-                month: 3,
-                day: 1,
-            },
-            anchor: Anchor::Fixed,
-            reference: None,
-            description: None,
-            remind: vec![Days(30), Days(7), Days(1)],
-            repeat: Some(Days(7)),
-            escalate: vec![],
-        }],
-    }
-}
 
 fn due() -> NaiveDate {
     NaiveDate::from_ymd_opt(2027, 3, 1).unwrap()
@@ -126,7 +66,10 @@ impl App {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("arshjul.db"), true).unwrap();
         store
-            .sync_tasks(&wheel(), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+            .sync_tasks(
+                &ballerup(Language::Da),
+                NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            )
             .unwrap();
         let store = Arc::new(Mutex::new(store));
         let now = Arc::new(Mutex::new(utc("2027-07-01T10:00:00+02:00")));
@@ -134,7 +77,7 @@ impl App {
         let wake = Arc::new(Notify::new());
         let state = AppState::new(
             store.clone(),
-            Arc::new(RwLock::new(Arc::new(wheel()))),
+            Arc::new(RwLock::new(Arc::new(ballerup(Language::Da)))),
             Secret::from_bytes(SECRET),
             Vec::new(),
             Arc::new(move || *clock.lock().unwrap()),
@@ -210,75 +153,48 @@ impl App {
     }
 
     async fn get(&self, path: &str) -> Reply {
-        self.send(&format!(
-            "GET {path} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\r\n"
-        ))
-        .await
+        http::send_async(self.addr, &http::get(path)).await
     }
 
     async fn post(&self, path: &str, form: &str) -> Reply {
-        self.send(&format!(
-            "POST {path} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-             User-Agent: Testbrowser/1.0\r\n\r\n{form}",
-            form.len()
-        ))
-        .await
+        self.send(&http::post(path, form, "")).await
     }
 
     async fn send(&self, request: &str) -> Reply {
-        let mut stream = TcpStream::connect(self.addr).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.unwrap();
-        let text = String::from_utf8(raw).expect("a UTF-8 response");
-        let (head, body) = text.split_once("\r\n\r\n").expect("end of headers");
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        let header = |wanted: &str| {
-            head.split("\r\n").find_map(|l| {
-                let (name, value) = l.split_once(": ")?;
-                name.eq_ignore_ascii_case(wanted).then(|| value.to_string())
-            })
-        };
-        Reply {
-            status,
-            retry_after: header("retry-after"),
-            location: header("location"),
-            body: body.to_string(),
-        }
+        http::send_async(self.addr, request).await
     }
 }
 
+/// A message the file transport wrote: as written, and as read.
 #[derive(Debug)]
-struct Reply {
-    status: u16,
-    retry_after: Option<String>,
-    location: Option<String>,
-    body: String,
+struct Sent {
+    raw: String,
+    mail: Mail,
 }
 
 /// The `.eml` files the file transport wrote whose kind is `link`.
-fn link_messages(outbox: &Path) -> Vec<String> {
+fn link_messages(outbox: &Path) -> Vec<Sent> {
     let Ok(entries) = std::fs::read_dir(outbox) else {
         return Vec::new();
     };
-    let mut out: Vec<String> = entries
+    let mut out: Vec<Sent> = entries
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .filter(|raw| raw.contains("\r\nX-Arshjul-Kind: link\r\n"))
+        .map(|raw| Sent {
+            mail: Mail::parse(&raw),
+            raw,
+        })
+        .filter(|s| s.mail.header_opt("X-Arshjul-Kind").as_deref() == Some("link"))
         .collect();
-    out.sort();
+    out.sort_by(|a, b| a.raw.cmp(&b.raw));
     out
 }
 
-/// The token of the first `http://x/done/…` link in a message, with
-/// quoted-printable soft line breaks undone.
-fn token_in(raw: &str) -> String {
-    let joined = raw.replace("=\r\n", "");
-    let start = joined.find("http://x/done/").expect("a completion link") + "http://x/done/".len();
-    joined[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect()
+/// The token of the first `http://x/done/…` link in a message's text.
+fn token_in(mail: &Mail) -> String {
+    let link = mail.link().expect("a completion link");
+    link.strip_prefix("http://x/done/")
+        .unwrap_or_else(|| panic!("not a link of http://x: {link}"))
+        .to_string()
 }
 
 #[tokio::test]
@@ -382,7 +298,7 @@ async fn an_expired_link_to_an_open_occurrence_is_410_naming_it_with_a_button_fo
         .await;
     assert_eq!(reply.status, 303);
     assert_eq!(
-        reply.location.as_deref(),
+        reply.header("location"),
         Some(format!("../{token}").as_str())
     );
     assert_eq!(app.requests(), vec![]);
@@ -437,7 +353,7 @@ async fn a_new_link_is_asked_for_once_an_hour_per_recipient_and_the_refusal_is_4
     app.set_now("2027-07-01T10:30:00+02:00");
     let second = app.post(&ask, "").await;
     assert_eq!(second.status, 429, "{}", second.body);
-    assert_eq!(second.retry_after.as_deref(), Some("1800"));
+    assert_eq!(second.header("retry-after"), Some("1800"));
     assert!(second
         .body
         .contains("<h1>Der er allerede bedt om et nyt link</h1>"));
@@ -471,7 +387,7 @@ async fn at_most_twenty_new_links_are_asked_for_an_hour_in_all() {
     let ask = format!("{}/new-link", expired_path(&secret, "2021", "anna"));
     let refused = app.post(&ask, "").await;
     assert_eq!(refused.status, 429, "{}", refused.body);
-    assert_eq!(refused.retry_after.as_deref(), Some("2400"));
+    assert_eq!(refused.header("retry-after"), Some("2400"));
     assert!(
         refused.body.contains("Prøv igen om 40 minutter."),
         "{}",
@@ -495,7 +411,7 @@ async fn a_pass_mails_one_fresh_link_to_the_wheel_address_of_the_token_recipient
 
     // Anna's address changed in the wheel since the link was sent: the
     // address the wheel has now is the one used.
-    let mut current = wheel();
+    let mut current = ballerup(Language::Da);
     current.people.get_mut("anna").unwrap().email = "anna.jensen@ballerup.example.dk".into();
     let engine = app.engine(current);
     app.set_now("2027-07-01T10:00:05+02:00");
@@ -503,21 +419,16 @@ async fn a_pass_mails_one_fresh_link_to_the_wheel_address_of_the_token_recipient
 
     let sent = link_messages(&app.outbox());
     assert_eq!(sent.len(), 1, "{sent:?}");
-    let raw = &sent[0];
-    let to = raw
-        .split("\r\n")
-        .find(|l| l.starts_with("To: "))
-        .expect("a To header");
-    assert!(to.ends_with("<anna.jensen@ballerup.example.dk>"), "{to}");
+    let Sent { raw, mail } = &sent[0];
+    assert_eq!(mail.to(), ["anna.jensen@ballerup.example.dk"], "{raw}");
+    assert!(mail.cc().is_empty(), "{raw}");
     assert!(!raw.contains("evil.example"), "{raw}");
-    assert!(
-        raw.contains("\r\nX-Arshjul-Task: policy-review\r\n"),
-        "{raw}"
-    );
-    assert!(raw.contains("\r\nSubject: "), "{raw}");
+    assert!(!mail.text().contains("evil.example"), "{raw}");
+    assert_eq!(mail.header("X-Arshjul-Task"), "policy-review");
+    assert!(!mail.header("Subject").is_empty(), "{raw}");
 
     // The fresh link is Anna's, valid link_days (90) from today.
-    let token = token_in(raw);
+    let token = token_in(mail);
     let claims = token::verify(
         &Secret::from_bytes(SECRET),
         &token,
@@ -590,16 +501,17 @@ async fn a_forged_or_altered_token_asks_for_nothing_and_another_persons_token_ma
         app.post(&format!("{chiefs}/new-link"), "").await.status,
         202
     );
-    let engine = app.engine(wheel());
+    let engine = app.engine(ballerup(Language::Da));
     app.pass(&engine).await;
     let sent = link_messages(&app.outbox());
     assert_eq!(sent.len(), 1, "{sent:?}");
-    assert!(
-        sent[0].contains("<digitaliseringschef@ballerup.example.dk>\r\n"),
+    assert_eq!(
+        sent[0].mail.to(),
+        ["digitaliseringschef@ballerup.example.dk"],
         "{}",
-        sent[0]
+        sent[0].raw
     );
-    assert!(!sent[0].contains("anna@"), "{}", sent[0]);
+    assert!(!sent[0].raw.contains("anna@"), "{}", sent[0].raw);
 }
 
 #[tokio::test]
@@ -612,8 +524,9 @@ async fn a_request_for_an_occurrence_done_before_the_pass_sends_nothing() {
         202
     );
     app.complete("anna@ballerup.example.dk");
-    let engine = app.engine(wheel());
+    let engine = app.engine(ballerup(Language::Da));
     app.pass(&engine).await;
-    assert_eq!(link_messages(&app.outbox()), Vec::<String>::new());
+    let sent = link_messages(&app.outbox());
+    assert!(sent.is_empty(), "{sent:?}");
     assert_eq!(app.requests()[0].outcome.as_deref(), Some("done"));
 }

@@ -2,81 +2,21 @@
 //! a real SQLite store in a temporary directory, hand-written HTTP/1.1 over
 //! a real TCP connection, and a clock the tests set.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::support::fixtures::{ballerup, utc};
+use crate::support::http::{self, Reply};
 use arshjul::link::Secret;
 use arshjul::store::{Completion, Store};
 use arshjul::web::{self, AppState, Limits};
-use arshjul::wheel::{
-    Anchor, Days, HolidayRule, Language, Organisation, Person, Recurrence, Task, Wheel,
-};
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use arshjul::wheel::{Language, Wheel};
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const SECRET: [u8; 32] = [42; 32];
-
-fn utc(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn person(key: &str, name: &str, email: &str) -> (String, Person) {
-    (
-        key.into(),
-        Person {
-            key: key.into(),
-            name: name.into(),
-            email: email.into(),
-            deputy: None,
-        },
-    )
-}
-
-/// Ballerup's wheel with one yearly task, owned by Anna, due 1 March.
-fn wheel(language: Language) -> Wheel {
-    Wheel {
-        organisation: Organisation {
-            name: "Ballerup Kommune".into(),
-            timezone: chrono_tz::Europe::Copenhagen,
-            language,
-            send_time: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
-            holidays: HolidayRule::Dk,
-            closed: vec![],
-            start: Some(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()),
-        },
-        terms: None,
-        people: BTreeMap::from([
-            person("anna", "Anna Jensen", "anna@ballerup.example.dk"),
-            person(
-                "digitaliseringschef",
-                "Digitaliseringschefen",
-                "digitaliseringschef@ballerup.example.dk",
-            ),
-        ]),
-        tasks: vec![Task {
-            id: "policy-review".into(),
-            title: "Årlig gennemgang af informationssikkerhedspolitikken".into(),
-            owners: vec!["anna".into()],
-            recurrence: Recurrence::Years {
-                every: 1,
-                first: None,
-                month: 3,
-                day: 1,
-            },
-            anchor: Anchor::Fixed,
-            reference: Some("ISO/IEC 27001:2022 5.2".into()),
-            description: None,
-            remind: vec![Days(30), Days(7), Days(1)],
-            repeat: Some(Days(7)),
-            escalate: vec![],
-        }],
-    }
-}
 
 fn due() -> NaiveDate {
     NaiveDate::from_ymd_opt(2027, 3, 1).unwrap()
@@ -127,7 +67,7 @@ impl App {
         limits: Limits,
     ) -> App {
         let dir = tempfile::tempdir().unwrap();
-        let wheel = wheel(language);
+        let wheel = ballerup(language);
         let mut store = Store::open(&dir.path().join("arshjul.db"), true).unwrap();
         store
             .sync_tasks(&wheel, NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
@@ -170,10 +110,7 @@ impl App {
     }
 
     async fn get(&self, path: &str) -> Reply {
-        self.send(&format!(
-            "GET {path} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\r\n"
-        ))
-        .await
+        self.send(&http::get(path)).await
     }
 
     async fn head(&self, path: &str) -> Reply {
@@ -185,21 +122,11 @@ impl App {
 
     /// A browser-like form POST; `extra` are more header lines, each ending in CRLF.
     async fn post(&self, path: &str, form: &str, extra: &str) -> Reply {
-        self.send(&format!(
-            "POST {path} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-             User-Agent: Testbrowser/1.0\r\n{extra}\r\n{form}",
-            form.len()
-        ))
-        .await
+        self.send(&http::post(path, form, extra)).await
     }
 
     async fn send(&self, request: &str) -> Reply {
-        let mut stream = TcpStream::connect(self.addr).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.unwrap();
-        Reply::parse(&raw)
+        http::send_async(self.addr, request).await
     }
 
     /// Sends a body of `len` bytes while reading the answer, as a client
@@ -236,49 +163,12 @@ impl App {
     }
 }
 
-/// A parsed HTTP/1.1 response.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+/// The headers every response of the router carries.
+trait SecurityHeaders {
+    fn assert_security_headers(&self);
 }
 
-impl Reply {
-    fn parse(raw: &[u8]) -> Reply {
-        let text = String::from_utf8(raw.to_vec()).expect("a UTF-8 response");
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("no end of headers in {text:?}"));
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap();
-        let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-        let headers: Vec<(String, String)> = lines
-            .map(|l| {
-                let (name, value) = l.split_once(':').unwrap();
-                (name.trim().to_ascii_lowercase(), value.trim().to_string())
-            })
-            .collect();
-        assert!(
-            !headers
-                .iter()
-                .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")),
-            "this client does not decode chunked bodies"
-        );
-        Reply {
-            status,
-            headers,
-            body: body.to_string(),
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
+impl SecurityHeaders for Reply {
     fn assert_security_headers(&self) {
         let expected = [
             ("cache-control", "no-store"),
@@ -579,7 +469,7 @@ async fn a_link_to_a_task_removed_from_the_wheel_is_404_after_a_reload() {
     let path = done_path(&Secret::from_bytes(SECRET));
     assert_eq!(app.get(&path).await.status, 200);
 
-    let mut reloaded = wheel(Language::Da);
+    let mut reloaded = ballerup(Language::Da);
     reloaded.tasks.clear();
     *app.wheel.write().unwrap() = Arc::new(reloaded);
 
@@ -856,15 +746,27 @@ async fn a_client_that_never_reads_its_answers_is_cut_off_at_the_connection_life
         ..Limits::default()
     };
     let app = App::start_limited(Language::Da, vec![], limits).await;
-    let (mut rd, flood) = never_reading_client(app.addr).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rd, flood) = never_reading_client(app.addr).await;
+    // Without ever reading (reading would let the server finish its answer
+    // and close gracefully), write on until the server's side of the
+    // connection is gone: only the cut-off after the lifetime and its grace
+    // (500 ms each here) ends a connection whose answers are not read.
+    let cut_off = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut wr = match flood.await.expect("the flood task") {
+            Ok(wr) => wr,
+            Err(_) => return, // cut off while the requests were still going
+        };
+        let more = b"GET /healthz HTTP/1.1\r\nHost: arshjul\r\n\r\n";
+        while wr.write_all(more).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
     assert!(
-        closed_within(&mut rd, Duration::from_secs(5))
-            .await
-            .is_some(),
-        "a client that never read kept its connection"
+        cut_off.is_ok(),
+        "a client that never read kept its connection for 5 s"
     );
-    flood.abort();
+    drop(rd);
     app.stop().await.unwrap();
 }
 
@@ -876,15 +778,24 @@ async fn on_shutdown_the_listener_refuses_new_clients_while_connections_finish()
     };
     let mut app = App::start_limited(Language::Da, vec![], limits).await;
     // A connection the server cannot finish: its answers are not read.
-    let (_rd, _flood) = never_reading_client(app.addr).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (mut rd, _flood) = never_reading_client(app.addr).await;
+    // Served: its first answer has arrived (peeked, so still unread).
+    let mut first = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(5), rd.peek(&mut first))
+        .await
+        .expect("no answer within 5 s")
+        .expect("peek");
     let _ = app.shutdown.take().unwrap().send(());
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let refused = TcpStream::connect(app.addr).await;
-    assert!(
-        refused.is_err(),
-        "the listener still accepted while shutting down"
-    );
+    // The listener closes at once, long before the stuck connection ends.
+    let asked = std::time::Instant::now();
+    while TcpStream::connect(app.addr).await.is_ok() {
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "the listener still accepted 1 s into the shutdown"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _rd = rd;
     let server = app.server.take().unwrap();
     let stopped = tokio::time::timeout(Duration::from_secs(5), server).await;
     assert!(stopped.is_ok(), "the stuck connection held the shutdown");

@@ -2,7 +2,11 @@
 
 #![allow(dead_code)]
 
+pub mod fixtures;
+pub mod http;
 pub mod m365;
+pub mod mime;
+pub mod router;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
@@ -35,23 +39,51 @@ impl Scratch {
     }
 
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_arshjul"));
-        cmd.args(args).current_dir(self.path());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("ARSHJUL_")
-                || k == "STATE_DIRECTORY"
-                || k == "CREDENTIALS_DIRECTORY"
-                || k == "NOTIFY_SOCKET"
-            {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("NO_COLOR", "1").env("RUST_LOG", "warn");
+        let mut cmd = arshjul(self.path());
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
         Run(cmd.output().expect("run arshjul"))
     }
+}
+
+/// Variables of the caller's environment that would change what the binary
+/// does: its settings, and what systemd hands a service (state and
+/// credentials directories, the notify socket, the watchdog, socket
+/// activation, the journal).
+fn scrubbed(key: &str) -> bool {
+    key.starts_with("ARSHJUL_")
+        || key.starts_with("WATCHDOG_")
+        || key.starts_with("LISTEN_")
+        || matches!(
+            key,
+            "STATE_DIRECTORY"
+                | "CREDENTIALS_DIRECTORY"
+                | "NOTIFY_SOCKET"
+                | "JOURNAL_STREAM"
+                | "RUST_LOG"
+                | "NO_COLOR"
+        )
+}
+
+/// Cleans `cmd`'s environment: every variable [`scrubbed`] names removed,
+/// then `NO_COLOR=1` and `RUST_LOG=warn` set (a caller may set others after).
+pub fn scrub(cmd: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars_os() {
+        if k.to_str().is_some_and(scrubbed) {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("NO_COLOR", "1").env("RUST_LOG", "warn")
+}
+
+/// The real binary as a command in `dir`, its environment [`scrub`]bed.
+pub fn arshjul(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arshjul"));
+    cmd.current_dir(dir);
+    scrub(&mut cmd);
+    cmd
 }
 
 pub struct Run(pub Output);
