@@ -245,6 +245,18 @@ fn policy_review_reminder(world: &MailWorld) -> (Mail, String) {
     (mail, link)
 }
 
+/// History holds exactly one completion: the policy review of 2027, via
+/// the link, by its owner.
+fn assert_one_completion_by_link(world: &MailWorld) {
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    let completions = history["completions"].as_array().expect("completions");
+    assert_eq!(completions.len(), 1, "{history}");
+    assert_eq!(completions[0]["task"], "policy-review");
+    assert_eq!(completions[0]["period"], "2027");
+    assert_eq!(completions[0]["via"], "link");
+    assert_eq!(completions[0]["by"], "digitalisering@ballerup.example");
+}
+
 #[test]
 fn the_link_in_a_reminder_records_the_completion_in_one_click_and_stops_the_mail() {
     let world = shipped_world();
@@ -265,13 +277,7 @@ fn the_link_in_a_reminder_records_the_completion_in_one_click_and_stops_the_mail
     let (status, page) = http("POST", &url, "note=");
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Registreret som udført"), "{page}");
-    let history = world.run(&["history", "--json"]).expect(0).json();
-    let completions = history["completions"].as_array().expect("completions");
-    assert_eq!(completions.len(), 1, "{history}");
-    assert_eq!(completions[0]["task"], "policy-review");
-    assert_eq!(completions[0]["period"], "2027");
-    assert_eq!(completions[0]["via"], "link");
-    assert_eq!(completions[0]["by"], "digitalisering@ballerup.example");
+    assert_one_completion_by_link(&world);
     drop(served);
 
     // No reminder, repeat or escalation for that occurrence follows, well
@@ -362,13 +368,7 @@ fn headless_chromium_opens_the_link_presses_the_button_and_sees_the_confirmation
     );
     assert_eq!(stdout.trim(), "Registreret som udført", "{stderr}");
 
-    let history = world.run(&["history", "--json"]).expect(0).json();
-    let completions = history["completions"].as_array().expect("completions");
-    assert_eq!(completions.len(), 1, "{history}");
-    assert_eq!(completions[0]["task"], "policy-review");
-    assert_eq!(completions[0]["period"], "2027");
-    assert_eq!(completions[0]["via"], "link");
-    assert_eq!(completions[0]["by"], "digitalisering@ballerup.example");
+    assert_one_completion_by_link(&world);
 }
 
 // ---------------------------------------------------------------------------
