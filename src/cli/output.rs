@@ -385,6 +385,19 @@ fn notification_json(n: &NotificationRecord) -> Value {
     })
 }
 
+/// The start of a row below the status table: when the message was made,
+/// its task, period and kind, and to whom (each cleaned for the terminal).
+fn notification_head(n: &NotificationRecord) -> String {
+    format!(
+        "{}  {} {} {} to {}",
+        n.created_at.format("%Y-%m-%d %H:%M"),
+        clean(&n.task),
+        clean(&n.period),
+        clean(&n.kind),
+        clean(&n.to.join(", "))
+    )
+}
+
 /// Messages given up on, below the status table: someone must fix an
 /// address or tell the person another way.
 pub fn failed_table(out: &mut impl Write, failed: &[NotificationRecord]) -> io::Result<()> {
@@ -395,12 +408,8 @@ pub fn failed_table(out: &mut impl Write, failed: &[NotificationRecord]) -> io::
     for n in failed {
         writeln!(
             out,
-            "  {}  {} {} {} to {}: {}",
-            n.created_at.format("%Y-%m-%d %H:%M"),
-            clean(&n.task),
-            clean(&n.period),
-            clean(&n.kind),
-            clean(&n.to.join(", ")),
+            "  {}: {}",
+            notification_head(n),
             clean(n.last_error.as_deref().unwrap_or("refused"))
         )?;
     }
@@ -436,12 +445,8 @@ pub fn deferred_table(
             .unwrap_or_else(|| "retry on the next pass".to_string());
         writeln!(
             out,
-            "  {}  {} {} {} to {}: {} after {}: {}",
-            n.created_at.format("%Y-%m-%d %H:%M"),
-            clean(&n.task),
-            clean(&n.period),
-            clean(&n.kind),
-            clean(&n.to.join(", ")),
+            "  {}: {} after {}: {}",
+            notification_head(n),
             retry,
             plural(u64::from(n.attempts), "attempt", "attempts"),
             clean(n.last_error.as_deref().unwrap_or("no reason given"))
