@@ -171,6 +171,18 @@ impl Scratch {
         }
     }
 
+    /// Sends SIGHUP to `d` and waits for `RELOADING=1` and the `READY=1`
+    /// after it: the reload is over, taken or refused. Returns the index of
+    /// that `RELOADING=1` among the states.
+    fn reload(&mut self, d: &Daemon) -> usize {
+        let skip = self.states.len();
+        d.signal("HUP");
+        self.await_state("RELOADING=1", skip);
+        let reloading = skip + position(&self.states[skip..], "RELOADING=1");
+        self.await_state("READY=1", reloading);
+        reloading
+    }
+
     /// Waits for READY=1 and then for the STATUS= that follows the first
     /// pass: the daemon is serving and has done its catch-up.
     fn await_first_pass(&mut self) {
@@ -353,11 +365,7 @@ fn a_broken_wheel_on_sighup_is_logged_with_its_place_and_the_old_one_stays() {
         .expect("bad line")
         + 1;
 
-    let skip = s.states.len();
-    d.signal("HUP");
-    s.await_state("RELOADING=1", skip);
-    let reloading = skip + position(&s.states[skip..], "RELOADING=1");
-    s.await_state("READY=1", reloading);
+    let reloading = s.reload(&d);
 
     assert_eq!(d.get("/healthz"), 200);
     let log = s.log();
@@ -385,11 +393,7 @@ fn a_name_with_a_line_break_on_sighup_is_refused_and_the_daemon_lives_on() {
         .replace("name = \"Anna Ærø\"", "name = \"\"\"Anna\nÆrø\"\"\"");
     s.write_wheel(&broken);
 
-    let skip = s.states.len();
-    d.signal("HUP");
-    s.await_state("RELOADING=1", skip);
-    let reloading = skip + position(&s.states[skip..], "RELOADING=1");
-    s.await_state("READY=1", reloading);
+    s.reload(&d);
 
     assert_eq!(d.get("/healthz"), 200);
     let log = s.log();
