@@ -518,21 +518,10 @@ fn a_clock_jump_holds_the_daemon_and_its_status_line_says_why() {
     );
 }
 
-/// The daemon's settings for the test SMTP server on `port`, with the
-/// default delivery timeout of 30 s.
-fn smtp_env(port: u16) -> Vec<(&'static str, String)> {
-    vec![
-        ("ARSHJUL_MAIL__TRANSPORT", "smtp".into()),
-        ("ARSHJUL_MAIL__SMTP__HOST", "127.0.0.1".into()),
-        ("ARSHJUL_MAIL__SMTP__PORT", port.to_string()),
-        ("ARSHJUL_MAIL__SMTP__TLS", "none".into()),
-    ]
-}
-
 #[test]
 fn sigterm_during_a_stalled_delivery_exits_0_within_the_grace_and_the_message_goes_on_the_next_start(
 ) {
-    use crate::support::smtp::{Mode, SmtpServer};
+    use crate::support::smtp::{self, Mode, SmtpServer};
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -540,8 +529,9 @@ fn sigterm_during_a_stalled_delivery_exits_0_within_the_grace_and_the_message_go
         .expect("runtime");
     let server = runtime.block_on(SmtpServer::start());
     server.set_mode(Mode::Silent);
-    let env = smtp_env(server.port());
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The test SMTP server, with the default delivery timeout of 30 s.
+    let env = smtp::env(server.port());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 
     let mut s = Scratch::new(&wheel(&[task("soon", 10)]));
     let mut d = s.start(&env);

@@ -46,14 +46,9 @@ impl MailWorld {
     /// Runs `arshjul ARGS` in the scratch directory with SMTP delivery to
     /// the test server (and the variables given to [`MailWorld::with_env`]).
     pub fn run(&self, args: &[&str]) -> Run {
-        let port = self.smtp.port().to_string();
-        let mut env = vec![
-            ("ARSHJUL_MAIL__TRANSPORT", "smtp"),
-            ("ARSHJUL_MAIL__SMTP__HOST", "127.0.0.1"),
-            ("ARSHJUL_MAIL__SMTP__PORT", port.as_str()),
-            ("ARSHJUL_MAIL__SMTP__TLS", "none"),
-        ];
-        env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut env = super::smtp::env(self.smtp.port());
+        env.extend(self.env.iter().cloned());
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         self.scratch.run_env(args, &env)
     }
 
