@@ -385,6 +385,19 @@ fn notification_json(n: &NotificationRecord) -> Value {
     })
 }
 
+/// The start of a row below the status table: when the message was made,
+/// its task, period and kind, and to whom (each cleaned for the terminal).
+fn notification_head(n: &NotificationRecord) -> String {
+    format!(
+        "{}  {} {} {} to {}",
+        n.created_at.format("%Y-%m-%d %H:%M"),
+        clean(&n.task),
+        clean(&n.period),
+        clean(&n.kind),
+        clean(&n.to.join(", "))
+    )
+}
+
 /// Messages given up on, below the status table: someone must fix an
 /// address or tell the person another way.
 pub fn failed_table(out: &mut impl Write, failed: &[NotificationRecord]) -> io::Result<()> {
@@ -395,12 +408,8 @@ pub fn failed_table(out: &mut impl Write, failed: &[NotificationRecord]) -> io::
     for n in failed {
         writeln!(
             out,
-            "  {}  {} {} {} to {}: {}",
-            n.created_at.format("%Y-%m-%d %H:%M"),
-            clean(&n.task),
-            clean(&n.period),
-            clean(&n.kind),
-            clean(&n.to.join(", ")),
+            "  {}: {}",
+            notification_head(n),
             clean(n.last_error.as_deref().unwrap_or("refused"))
         )?;
     }
@@ -436,12 +445,8 @@ pub fn deferred_table(
             .unwrap_or_else(|| "retry on the next pass".to_string());
         writeln!(
             out,
-            "  {}  {} {} {} to {}: {} after {}: {}",
-            n.created_at.format("%Y-%m-%d %H:%M"),
-            clean(&n.task),
-            clean(&n.period),
-            clean(&n.kind),
-            clean(&n.to.join(", ")),
+            "  {}: {} after {}: {}",
+            notification_head(n),
             retry,
             plural(u64::from(n.attempts), "attempt", "attempts"),
             clean(n.last_error.as_deref().unwrap_or("no reason given"))
@@ -672,6 +677,58 @@ mod tests {
             clean("abc\u{202e}fed\u{2066}\u{2028}"),
             "abc\\u{202e}fed\\u{2066}\\u{2028}"
         );
+    }
+
+    fn record(state: MessageState, attempts: u32, error: Option<&str>) -> NotificationRecord {
+        let t = |s| DateTime::parse_from_rfc3339(s).unwrap();
+        NotificationRecord {
+            task: "policy-review".into(),
+            period: "2027".into(),
+            kind: "reminder".into(),
+            to: vec!["anna@example.dk".into(), "bo\n@example.dk".into()],
+            cc: vec![],
+            state,
+            attempts,
+            last_error: error.map(str::to_string),
+            created_at: t("2027-01-29T08:00:00+01:00"),
+            sent_at: None,
+        }
+    }
+
+    fn text(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
+        let mut out = Vec::new();
+        write(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn undeliverable_and_deferred_rows_name_the_message_the_same_way() {
+        let failed = [
+            record(MessageState::Failed, 1, Some("550 no such user\x1b[2J")),
+            record(MessageState::Failed, 3, None),
+        ];
+        assert_eq!(
+            text(|out| failed_table(out, &failed)),
+            "\nUndeliverable messages (2):\n\
+             \x20 2027-01-29 08:00  policy-review 2027 reminder to anna@example.dk, bo\\n@example.dk: 550 no such user\\e[2J\n\
+             \x20 2027-01-29 08:00  policy-review 2027 reminder to anna@example.dk, bo\\n@example.dk: refused\n"
+        );
+        let retry = DateTime::parse_from_rfc3339("2027-01-29T09:00:00+01:00").unwrap();
+        let deferred = [
+            (
+                record(MessageState::Pending, 1, Some("421 busy")),
+                Some(retry),
+            ),
+            (record(MessageState::Pending, 2, None), None),
+        ];
+        assert_eq!(
+            text(|out| deferred_table(out, &deferred)),
+            "\nDeferred messages (2), kept and retried:\n\
+             \x20 2027-01-29 08:00  policy-review 2027 reminder to anna@example.dk, bo\\n@example.dk: retry 2027-01-29 09:00 after 1 attempt: 421 busy\n\
+             \x20 2027-01-29 08:00  policy-review 2027 reminder to anna@example.dk, bo\\n@example.dk: retry on the next pass after 2 attempts: no reason given\n"
+        );
+        assert_eq!(text(|out| failed_table(out, &[])), "");
+        assert_eq!(text(|out| deferred_table(out, &[])), "");
     }
 
     #[test]

@@ -171,6 +171,18 @@ impl Scratch {
         }
     }
 
+    /// Sends SIGHUP to `d` and waits for `RELOADING=1` and the `READY=1`
+    /// after it: the reload is over, taken or refused. Returns the index of
+    /// that `RELOADING=1` among the states.
+    fn reload(&mut self, d: &Daemon) -> usize {
+        let skip = self.states.len();
+        d.signal("HUP");
+        self.await_state("RELOADING=1", skip);
+        let reloading = skip + position(&self.states[skip..], "RELOADING=1");
+        self.await_state("READY=1", reloading);
+        reloading
+    }
+
     /// Waits for READY=1 and then for the STATUS= that follows the first
     /// pass: the daemon is serving and has done its catch-up.
     fn await_first_pass(&mut self) {
@@ -353,11 +365,7 @@ fn a_broken_wheel_on_sighup_is_logged_with_its_place_and_the_old_one_stays() {
         .expect("bad line")
         + 1;
 
-    let skip = s.states.len();
-    d.signal("HUP");
-    s.await_state("RELOADING=1", skip);
-    let reloading = skip + position(&s.states[skip..], "RELOADING=1");
-    s.await_state("READY=1", reloading);
+    let reloading = s.reload(&d);
 
     assert_eq!(d.get("/healthz"), 200);
     let log = s.log();
@@ -385,11 +393,7 @@ fn a_name_with_a_line_break_on_sighup_is_refused_and_the_daemon_lives_on() {
         .replace("name = \"Anna Ærø\"", "name = \"\"\"Anna\nÆrø\"\"\"");
     s.write_wheel(&broken);
 
-    let skip = s.states.len();
-    d.signal("HUP");
-    s.await_state("RELOADING=1", skip);
-    let reloading = skip + position(&s.states[skip..], "RELOADING=1");
-    s.await_state("READY=1", reloading);
+    s.reload(&d);
 
     assert_eq!(d.get("/healthz"), 200);
     let log = s.log();
@@ -514,21 +518,10 @@ fn a_clock_jump_holds_the_daemon_and_its_status_line_says_why() {
     );
 }
 
-/// The daemon's settings for the test SMTP server on `port`, with the
-/// default delivery timeout of 30 s.
-fn smtp_env(port: u16) -> Vec<(&'static str, String)> {
-    vec![
-        ("ARSHJUL_MAIL__TRANSPORT", "smtp".into()),
-        ("ARSHJUL_MAIL__SMTP__HOST", "127.0.0.1".into()),
-        ("ARSHJUL_MAIL__SMTP__PORT", port.to_string()),
-        ("ARSHJUL_MAIL__SMTP__TLS", "none".into()),
-    ]
-}
-
 #[test]
 fn sigterm_during_a_stalled_delivery_exits_0_within_the_grace_and_the_message_goes_on_the_next_start(
 ) {
-    use crate::support::smtp::{Mode, SmtpServer};
+    use crate::support::smtp::{self, Mode, SmtpServer};
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -536,8 +529,9 @@ fn sigterm_during_a_stalled_delivery_exits_0_within_the_grace_and_the_message_go
         .expect("runtime");
     let server = runtime.block_on(SmtpServer::start());
     server.set_mode(Mode::Silent);
-    let env = smtp_env(server.port());
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The test SMTP server, with the default delivery timeout of 30 s.
+    let env = smtp::env(server.port());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 
     let mut s = Scratch::new(&wheel(&[task("soon", 10)]));
     let mut d = s.start(&env);

@@ -6,9 +6,10 @@
 
 use crate::support::fixtures::date;
 use crate::support::http;
+use crate::support::mime;
 use crate::support::router;
-use crate::support::smtp::{Received, SmtpServer};
-use crate::support::{mime, Run, Scratch};
+use crate::support::smtp::Received;
+use crate::support::world::MailWorld;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Copenhagen;
@@ -53,53 +54,25 @@ repeat = "7d"
 escalate = [ { after = "7d", to = "chef" } ]
 "#;
 
-struct World {
-    scratch: Scratch,
-    runtime: tokio::runtime::Runtime,
-    smtp: SmtpServer,
+/// The wheel above in a [`MailWorld`], every run as the user `koordinator`;
+/// `run`, `scratch` and `runtime` are the world's.
+struct World(MailWorld);
+
+impl std::ops::Deref for World {
+    type Target = MailWorld;
+    fn deref(&self) -> &MailWorld {
+        &self.0
+    }
 }
 
 impl World {
     fn new() -> World {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let smtp = runtime.block_on(SmtpServer::start());
-        World {
-            scratch: Scratch::new(WHEEL),
-            runtime,
-            smtp,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let port = self.smtp.port().to_string();
-        self.scratch.run_env(
-            args,
-            &[
-                ("ARSHJUL_MAIL__TRANSPORT", "smtp"),
-                ("ARSHJUL_MAIL__SMTP__HOST", "127.0.0.1"),
-                ("ARSHJUL_MAIL__SMTP__PORT", &port),
-                ("ARSHJUL_MAIL__SMTP__TLS", "none"),
-                ("USER", "koordinator"),
-            ],
-        )
+        World(MailWorld::new(WHEEL).with_env("USER", "koordinator"))
     }
 
     /// Ticks at 08:00 Copenhagen time on `day`; the messages it delivered.
     fn tick(&self, day: NaiveDate) -> Vec<Mail> {
-        let before = self.smtp.received().len();
-        let now = Copenhagen
-            .from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap())
-            .unwrap()
-            .to_rfc3339();
-        self.run(&["tick", "--now", &now]).expect(0);
-        self.smtp.received()[before..]
-            .iter()
-            .map(Mail::of)
-            .collect()
+        self.0.tick(day).iter().map(Mail::of).collect()
     }
 
     /// Ticks every day from `from` to `to`; the messages, by day.

@@ -2,7 +2,7 @@
 //! items 3, 4, 10 and 12): which occurrence `done` means, retractions that
 //! keep the evidence, output that input cannot forge, dates and counts.
 
-use crate::support::smtp::SmtpServer;
+use crate::support::smtp::{self, SmtpServer};
 use crate::support::Scratch;
 
 /// Policy review due 1 March each year; reminders 30, 7 and 1 day before.
@@ -589,13 +589,8 @@ async fn an_smtp_error_text_cannot_forge_status_lines() {
         "anna@example.dk",
         "550 5.1.1 No such user\x1b]8;;http://evil.example\x07click\x1b[2K",
     );
-    let env: Vec<(String, String)> = vec![
-        ("ARSHJUL_MAIL__TRANSPORT".into(), "smtp".into()),
-        ("ARSHJUL_MAIL__SMTP__HOST".into(), "127.0.0.1".into()),
-        ("ARSHJUL_MAIL__SMTP__PORT".into(), server.port().to_string()),
-        ("ARSHJUL_MAIL__SMTP__TLS".into(), "none".into()),
-        ("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS".into(), "2".into()),
-    ];
+    let mut env = smtp::env(server.port());
+    env.push(("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS".into(), "2".into()));
     let s2 = s.clone();
     let tick = tokio::task::spawn_blocking(move || {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -719,20 +714,12 @@ due = "03-01"
 async fn a_tick_with_deferred_messages_explains_its_exit_code() {
     let s = std::sync::Arc::new(Scratch::new(WHEEL));
     // Nothing listens on the port: every delivery fails for now.
-    let port = crate::support::smtp::refusing_port().await;
+    let mut env = smtp::env(smtp::refusing_port().await);
+    env.push(("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS".into(), "1".into()));
     let s2 = s.clone();
     let tick = tokio::task::spawn_blocking(move || {
-        let port = port.to_string();
-        s2.run_env(
-            &["tick", "--now", "2027-01-29T09:00:00+01:00"],
-            &[
-                ("ARSHJUL_MAIL__TRANSPORT", "smtp"),
-                ("ARSHJUL_MAIL__SMTP__HOST", "127.0.0.1"),
-                ("ARSHJUL_MAIL__SMTP__PORT", &port),
-                ("ARSHJUL_MAIL__SMTP__TLS", "none"),
-                ("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS", "1"),
-            ],
-        )
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        s2.run_env(&["tick", "--now", "2027-01-29T09:00:00+01:00"], &env)
     })
     .await
     .expect("tick");

@@ -6,108 +6,31 @@ use crate::support::smtp;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::support::fixtures::date;
 use crate::support::http;
-use crate::support::router::{self, Served};
-use crate::support::{mime, Run, Scratch};
+use crate::support::mime;
+use crate::support::world::MailWorld;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use chrono_tz::Europe::Copenhagen;
-use smtp::{Received, SmtpServer};
+use smtp::Received;
 
 // ---------------------------------------------------------------------------
 // The world: the shipped wheel, a scratch directory, a real SMTP server.
 
-/// A scratch directory holding the shipped `schedule.toml`, and a test SMTP
-/// server on a multi-threaded runtime, so it answers while the test thread
-/// waits for the binary.
-struct World {
-    scratch: Scratch,
-    runtime: tokio::runtime::Runtime,
-    smtp: SmtpServer,
-}
-
-impl World {
-    fn new() -> World {
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedule.toml");
-        let schedule = std::fs::read_to_string(&shipped).expect("read the shipped schedule.toml");
-        let scratch = Scratch::new(&schedule);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let smtp = runtime.block_on(SmtpServer::start());
-        World {
-            scratch,
-            runtime,
-            smtp,
-        }
-    }
-
-    fn database(&self) -> PathBuf {
-        self.scratch.file("arshjul.db")
-    }
-
-    /// Runs `arshjul ARGS` with SMTP delivery to the test server and the
-    /// database (and so the secret beside it) in the scratch directory.
-    fn run(&self, args: &[&str]) -> Run {
-        let port = self.smtp.port().to_string();
-        let database = self.database();
-        let database = database.to_str().expect("the scratch path is UTF-8");
-        self.scratch.run_env(
-            args,
-            &[
-                ("ARSHJUL_MAIL__TRANSPORT", "smtp"),
-                ("ARSHJUL_MAIL__SMTP__HOST", "127.0.0.1"),
-                ("ARSHJUL_MAIL__SMTP__PORT", &port),
-                ("ARSHJUL_MAIL__SMTP__TLS", "none"),
-                ("ARSHJUL_DATABASE", database),
-            ],
-        )
-    }
-
-    /// Ticks at 08:00 Copenhagen time on `day` (+01:00 or +02:00 as the
-    /// season has it) and returns the messages that tick delivered.
-    fn tick(&self, day: NaiveDate) -> Vec<Received> {
-        self.tick_with(day, &[])
-    }
-
-    /// `tick` with more arguments (`--accept-burst` for a test that jumps
-    /// months ahead on purpose).
-    fn tick_with(&self, day: NaiveDate, more: &[&str]) -> Vec<Received> {
-        let before = self.smtp.received().len();
-        let now = eight_o_clock(day).to_rfc3339();
-        let mut args = vec!["tick", "--now", &now];
-        args.extend_from_slice(more);
-        let run = self.run(&args);
-        assert_eq!(
-            run.code(),
-            0,
-            "tick --now {now} exited {}\nstdout:\n{}\nstderr:\n{}",
-            run.code(),
-            run.stdout(),
-            run.stderr()
-        );
-        self.smtp.received()[before..].to_vec()
-    }
-
-    /// Starts the real router on 127.0.0.1:0 on the binary's database and
-    /// secret file, with the clock at 08:00 on `day`.
-    fn serve(&self, day: NaiveDate) -> Served {
-        let now = eight_o_clock(day).with_timezone(&Utc);
-        router::serve(&self.runtime, self.scratch.path(), now)
-    }
-}
-
-fn eight_o_clock(day: NaiveDate) -> DateTime<chrono_tz::Tz> {
-    Copenhagen
-        .from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap())
-        .single()
-        .expect("08:00 exists on every day in Copenhagen")
+/// The shipped `schedule.toml` in a scratch directory, with the database
+/// (and so the secret beside it) there too, and a real SMTP server.
+fn shipped_world() -> MailWorld {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedule.toml");
+    let schedule = std::fs::read_to_string(&shipped).expect("read the shipped schedule.toml");
+    let world = MailWorld::new(&schedule);
+    let database = world.scratch.file("arshjul.db");
+    let database = database
+        .to_str()
+        .expect("the scratch path is UTF-8")
+        .to_string();
+    world.with_env("ARSHJUL_DATABASE", &database)
 }
 
 // ---------------------------------------------------------------------------
@@ -176,7 +99,7 @@ type Key = (String, String, String, String, String);
 
 #[test]
 fn a_year_of_daily_ticks_over_smtp_delivers_exactly_the_plan() {
-    let world = World::new();
+    let world = shipped_world();
     let wheel = arshjul::config::read_wheel(&world.scratch.file("schedule.toml"))
         .expect("the shipped wheel parses");
 
@@ -307,7 +230,7 @@ fn a_year_of_daily_ticks_over_smtp_delivers_exactly_the_plan() {
 
 /// The reminder for the yearly policy review (period 2027, due 1 March,
 /// owned by Digitalisering), delivered by a tick on 29 January 2027.
-fn policy_review_reminder(world: &World) -> (Mail, String) {
+fn policy_review_reminder(world: &MailWorld) -> (Mail, String) {
     let delivered: Vec<Mail> = world.tick(date(2027, 1, 29)).iter().map(Mail::of).collect();
     let mail = delivered
         .into_iter()
@@ -322,9 +245,21 @@ fn policy_review_reminder(world: &World) -> (Mail, String) {
     (mail, link)
 }
 
+/// History holds exactly one completion: the policy review of 2027, via
+/// the link, by its owner.
+fn assert_one_completion_by_link(world: &MailWorld) {
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    let completions = history["completions"].as_array().expect("completions");
+    assert_eq!(completions.len(), 1, "{history}");
+    assert_eq!(completions[0]["task"], "policy-review");
+    assert_eq!(completions[0]["period"], "2027");
+    assert_eq!(completions[0]["via"], "link");
+    assert_eq!(completions[0]["by"], "digitalisering@ballerup.example");
+}
+
 #[test]
 fn the_link_in_a_reminder_records_the_completion_in_one_click_and_stops_the_mail() {
-    let world = World::new();
+    let world = shipped_world();
     let (_, link) = policy_review_reminder(&world);
     assert!(link.starts_with("http://127.0.0.1:8080/done/"), "{link}");
 
@@ -342,13 +277,7 @@ fn the_link_in_a_reminder_records_the_completion_in_one_click_and_stops_the_mail
     let (status, page) = http("POST", &url, "note=");
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Registreret som udført"), "{page}");
-    let history = world.run(&["history", "--json"]).expect(0).json();
-    let completions = history["completions"].as_array().expect("completions");
-    assert_eq!(completions.len(), 1, "{history}");
-    assert_eq!(completions[0]["task"], "policy-review");
-    assert_eq!(completions[0]["period"], "2027");
-    assert_eq!(completions[0]["via"], "link");
-    assert_eq!(completions[0]["by"], "digitalisering@ballerup.example");
+    assert_one_completion_by_link(&world);
     drop(served);
 
     // No reminder, repeat or escalation for that occurrence follows, well
@@ -420,7 +349,7 @@ fn headless_chromium_opens_the_link_presses_the_button_and_sees_the_confirmation
     if !browser_ready(&browser_dir) {
         return;
     }
-    let world = World::new();
+    let world = shipped_world();
     let (_, link) = policy_review_reminder(&world);
     let served = world.serve(date(2027, 1, 29));
     let url = served.local(&link);
@@ -439,13 +368,7 @@ fn headless_chromium_opens_the_link_presses_the_button_and_sees_the_confirmation
     );
     assert_eq!(stdout.trim(), "Registreret som udført", "{stderr}");
 
-    let history = world.run(&["history", "--json"]).expect(0).json();
-    let completions = history["completions"].as_array().expect("completions");
-    assert_eq!(completions.len(), 1, "{history}");
-    assert_eq!(completions[0]["task"], "policy-review");
-    assert_eq!(completions[0]["period"], "2027");
-    assert_eq!(completions[0]["via"], "link");
-    assert_eq!(completions[0]["by"], "digitalisering@ballerup.example");
+    assert_one_completion_by_link(&world);
 }
 
 // ---------------------------------------------------------------------------
@@ -453,7 +376,7 @@ fn headless_chromium_opens_the_link_presses_the_button_and_sees_the_confirmation
 
 #[test]
 fn a_repeat_sent_long_after_the_last_escalation_carries_a_link_valid_link_days_from_its_day() {
-    let world = World::new();
+    let world = shipped_world();
     // Monday 6 September 2027: policy-review 2027 (due 1 March, last
     // escalation 15 March) is still open; its repeat goes out today. Under
     // the old rule its link expired on 29 June 2027, before it was sent.
@@ -488,7 +411,7 @@ fn a_repeat_sent_long_after_the_last_escalation_carries_a_link_valid_link_days_f
 
 #[test]
 fn an_expired_link_asks_for_a_new_one_that_the_next_tick_mails_and_history_shows() {
-    let world = World::new();
+    let world = shipped_world();
     // The 29 January reminder's link expires at the end of 29 June 2027
     // (90 days after the last escalation step, 31 March).
     let (_, link) = policy_review_reminder(&world);

@@ -49,14 +49,11 @@ email = "bo@example.dk"
 
 const REMIND_AT: &str = "2027-02-22T09:00:00+01:00";
 
+/// The test SMTP server on `port`, with a delivery timeout of 1 s.
 fn smtp_env(port: u16) -> Vec<(String, String)> {
-    vec![
-        ("ARSHJUL_MAIL__TRANSPORT".into(), "smtp".into()),
-        ("ARSHJUL_MAIL__SMTP__HOST".into(), "127.0.0.1".into()),
-        ("ARSHJUL_MAIL__SMTP__PORT".into(), port.to_string()),
-        ("ARSHJUL_MAIL__SMTP__TLS".into(), "none".into()),
-        ("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS".into(), "1".into()),
-    ]
+    let mut env = smtp::env(port);
+    env.push(("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS".into(), "1".into()));
+    env
 }
 
 /// The binary as a command in the scratch directory, with a clean

@@ -662,12 +662,9 @@ fn scratch(language: &str) -> Arc<Scratch> {
 }
 
 fn xoauth2_env(s: &Scratch, smtp_port: u16, token_url: &str) -> Vec<(String, String)> {
-    vec![
-        ("ARSHJUL_MAIL__TRANSPORT".into(), "smtp".into()),
+    let mut env = smtp::env(smtp_port);
+    env.extend([
         ("ARSHJUL_MAIL__FROM".into(), FROM.into()),
-        ("ARSHJUL_MAIL__SMTP__HOST".into(), "127.0.0.1".into()),
-        ("ARSHJUL_MAIL__SMTP__PORT".into(), smtp_port.to_string()),
-        ("ARSHJUL_MAIL__SMTP__TLS".into(), "none".into()),
         ("ARSHJUL_MAIL__SMTP__AUTH".into(), "xoauth2".into()),
         ("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS".into(), "5".into()),
         ("ARSHJUL_MAIL__OAUTH__TOKEN_URL".into(), token_url.into()),
@@ -679,12 +676,17 @@ fn xoauth2_env(s: &Scratch, smtp_port: u16, token_url: &str) -> Vec<(String, Str
             "ARSHJUL_MAIL__OAUTH__CLIENT_SECRET_FILE".into(),
             s.file("client-secret").display().to_string(),
         ),
-    ]
+    ]);
+    env
 }
 
 fn graph_env(s: &Scratch, m: &M365) -> Vec<(String, String)> {
     let mut env = xoauth2_env(s, 25, &m.token_url());
-    env[0].1 = "graph".into();
+    for (key, value) in &mut env {
+        if key == "ARSHJUL_MAIL__TRANSPORT" {
+            *value = "graph".into();
+        }
+    }
     env.push(("ARSHJUL_MAIL__GRAPH_URL".into(), m.graph_url()));
     env
 }

@@ -680,10 +680,9 @@ fn deliverable_keeps_due_order_and_the_whole_message() {
     assert_eq!((m.next_attempt_at, m.sent_at), (None, None));
 }
 
-#[test]
-fn deliverable_waits_for_next_attempt_at_compared_as_instants() {
-    let db = new_db();
-    let mut store = open_new(&db);
+/// Queues Anna's reminder of task `a`, 2027, due 29 January 2027 08:00,
+/// in a pass at that time; its outbox id.
+fn queue_one_reminder(store: &mut Store) -> i64 {
     store
         .record_pass(
             &[],
@@ -696,7 +695,14 @@ fn deliverable_waits_for_next_attempt_at_compared_as_instants() {
             t("2027-01-29T08:00:00+01:00"),
         )
         .unwrap();
-    let id = store.deliverable(t("2027-01-29T08:00:00+01:00")).unwrap()[0].id;
+    store.deliverable(t("2027-01-29T08:00:00+01:00")).unwrap()[0].id
+}
+
+#[test]
+fn deliverable_waits_for_next_attempt_at_compared_as_instants() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    let id = queue_one_reminder(&mut store);
     // Retry at 09:00 Copenhagen time, which is 08:00 UTC.
     store
         .mark_failed(
@@ -787,19 +793,7 @@ fn a_temporary_failure_stays_pending_and_a_permanent_one_becomes_failed() {
 fn a_sent_message_leaves_the_queue_and_keeps_its_first_sent_at() {
     let db = new_db();
     let mut store = open_new(&db);
-    store
-        .record_pass(
-            &[],
-            &[message(
-                "a/2027/reminder/0/anna",
-                "a",
-                "2027",
-                "2027-01-29T08:00:00+01:00",
-            )],
-            t("2027-01-29T08:00:00+01:00"),
-        )
-        .unwrap();
-    let id = store.deliverable(t("2027-01-29T08:00:00+01:00")).unwrap()[0].id;
+    let id = queue_one_reminder(&mut store);
     store.mark_sent(id, t("2027-01-29T08:00:03+01:00")).unwrap();
     store.mark_sent(id, t("2027-01-29T09:00:00+01:00")).unwrap();
     // A late failure report does not undo the delivery.

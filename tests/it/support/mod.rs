@@ -8,6 +8,7 @@ pub mod m365;
 pub mod mime;
 pub mod router;
 pub mod smtp;
+pub mod world;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -173,6 +173,18 @@ pub async fn refusing_port() -> u16 {
     port
 }
 
+/// The binary's settings (as environment variables) for plain SMTP, no
+/// TLS and no login, to the test server on 127.0.0.1:`port`. A test adds
+/// what it needs besides (a delivery timeout, a login).
+pub fn env(port: u16) -> Vec<(String, String)> {
+    vec![
+        ("ARSHJUL_MAIL__TRANSPORT".into(), "smtp".into()),
+        ("ARSHJUL_MAIL__SMTP__HOST".into(), "127.0.0.1".into()),
+        ("ARSHJUL_MAIL__SMTP__PORT".into(), port.to_string()),
+        ("ARSHJUL_MAIL__SMTP__TLS".into(), "none".into()),
+    ]
+}
+
 /// Sends one reply (one or more lines, CRLF-separated), after `delay`.
 async fn reply(write: &mut OwnedWriteHalf, delay: Duration, text: &str) -> std::io::Result<()> {
     if !delay.is_zero() {
