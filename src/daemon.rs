@@ -108,7 +108,11 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
     // listener stops accepting at once, whatever the loop is doing.
     let stop_tx = Arc::new(watch::channel(None).0);
     let mut http_stop = stop_tx.subscribe();
-    let http = tokio::spawn(web::serve(listener, state, async move {
+    let limits = web::Limits {
+        max_connections_per_peer: engine.settings.max_connections_per_peer as usize,
+        ..web::Limits::default()
+    };
+    let http = tokio::spawn(web::serve_with(listener, state, limits, async move {
         // Resolves when a stop is asked for (or the sender is gone).
         let _ = http_stop.wait_for(Option::is_some).await;
     }));

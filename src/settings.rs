@@ -39,6 +39,9 @@ pub struct Settings {
     /// How long a command or the daemon waits for another process's lock
     /// on the database before giving up, in milliseconds.
     pub busy_timeout_ms: u32,
+    /// Connections the listener serves at once from one peer address (the
+    /// TCP peer; behind a proxy, the proxy); more are closed at once.
+    pub max_connections_per_peer: u32,
     pub mail: MailSettings,
 }
 
@@ -165,6 +168,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             max_clock_jump: "35d".into(),
             busy_timeout_ms: 5000,
+            max_connections_per_peer: 32,
             mail: MailSettings {
                 transport: MailTransport::File,
                 from: "arshjul@localhost".into(),
@@ -298,6 +302,12 @@ impl Settings {
                 ),
             ));
         }
+        if self.max_connections_per_peer == 0 {
+            problems.push((
+                "max_connections_per_peer",
+                "0 would refuse every connection; it must be at least 1".to_string(),
+            ));
+        }
         if self.mail.max_per_pass == 0 {
             problems.push((
                 "mail.max_per_pass",
@@ -413,6 +423,7 @@ fn known_env_keys() -> Vec<&'static str> {
         "trusted_proxies",
         "max_clock_jump",
         "busy_timeout_ms",
+        "max_connections_per_peer",
         "mail",
     ]
 }
@@ -660,6 +671,7 @@ fn expected_words(key: &str) -> &'static str {
         "mail.smtp.port" => "a whole number from 1 to 65535",
         "link_days" => "a whole number of days (0 or more)",
         "busy_timeout_ms" => "a whole number of milliseconds",
+        "max_connections_per_peer" => "a whole number of connections",
         "mail.smtp.timeout_secs" => "a whole number of seconds",
         "mail.max_per_pass" => "a whole number of messages",
         "trusted_proxies" => "a list of addresses, such as [\"127.0.0.1\"]",
@@ -863,6 +875,25 @@ mod tests {
         assert!(
             err.to_string().contains("a whole number of milliseconds"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn max_connections_per_peer_is_32_unless_set_and_never_0() {
+        let s = with_env(&[], || Settings::load(None)).expect("defaults");
+        assert_eq!(s.max_connections_per_peer, 32);
+        let s = with_env(&[("ARSHJUL_MAX_CONNECTIONS_PER_PEER", "4")], || {
+            Settings::load(None)
+        })
+        .expect("settings");
+        assert_eq!(s.max_connections_per_peer, 4);
+        let err = with_env(&[("ARSHJUL_MAX_CONNECTIONS_PER_PEER", "0")], || {
+            Settings::load(None)
+        })
+        .expect_err("0");
+        assert_eq!(
+            err.to_string(),
+            "ARSHJUL_MAX_CONNECTIONS_PER_PEER: max_connections_per_peer: 0 would refuse every connection; it must be at least 1"
         );
     }
 

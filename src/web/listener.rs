@@ -1,11 +1,12 @@
 //! The listener: HTTP/1.1 over hyper, one task per connection, with the
 //! limits a client may hold (header and body read timeouts, a connection
-//! lifetime, a connection cap) and a bounded graceful shutdown, which
-//! `axum::serve` cannot set. Its timers are the only waiting in `web`.
+//! lifetime, a connection cap, a cap per peer address) and a bounded
+//! graceful shutdown, which `axum::serve` cannot set. Its timers are the only waiting in `web`.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -37,6 +38,11 @@ pub struct Limits {
     /// Connections served at once; further ones wait in the kernel's
     /// backlog until one closes.
     pub max_connections: usize,
+    /// Connections served at once from one peer address (the TCP peer,
+    /// never `X-Forwarded-For`): a further one from that address is closed
+    /// at once, so that one client cannot take the whole of
+    /// [`Limits::max_connections`] and leave the others waiting.
+    pub max_connections_per_peer: usize,
 }
 
 impl Default for Limits {
@@ -46,6 +52,57 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(10),
             connection_lifetime: Duration::from_secs(60),
             max_connections: 256,
+            max_connections_per_peer: 32,
+        }
+    }
+}
+
+/// How many connections each peer address holds, for
+/// [`Limits::max_connections_per_peer`].
+#[derive(Clone)]
+struct Peers {
+    cap: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Peers {
+    fn new(cap: usize) -> Peers {
+        Peers {
+            cap: cap.max(1),
+            open: Arc::default(),
+        }
+    }
+
+    /// A slot for one more connection from `ip`, or `None` at its cap. The
+    /// slot is given back when dropped.
+    fn enter(&self, ip: IpAddr) -> Option<PeerSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.cap {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot {
+            peers: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's place in its peer's count.
+struct PeerSlot {
+    peers: Peers,
+    ip: IpAddr,
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.peers.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
         }
     }
 }
@@ -78,6 +135,7 @@ pub async fn serve_with(
     let router = router(state).layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout));
     let max_connections = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS) as u32;
     let permits = Arc::new(Semaphore::new(max_connections as usize));
+    let peers = Peers::new(limits.max_connections_per_peer);
     let (closing, closing_rx) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -104,9 +162,18 @@ pub async fn serve_with(
                 continue;
             }
         };
+        // Over its own cap, a peer's new connection is closed at once
+        // (dropped: the kernel closes it) rather than queued, so that it
+        // frees the global permit for everyone else.
+        let Some(peer_slot) = peers.enter(peer.ip()) else {
+            tracing::debug!(peer = %peer, "connection refused: too many from this peer");
+            drop(stream);
+            continue;
+        };
         let connection = serve_connection(stream, peer, router.clone(), limits, closing_rx.clone());
         tokio::spawn(async move {
             connection.await;
+            drop(peer_slot);
             drop(permit);
         });
     }

@@ -152,7 +152,15 @@ fn settings_errors_read_like_wheel_errors() {
             "lisen = \"127.0.0.1:8080\"\n",
             "arshjul.toml:1:9: lisen: is not a setting arshjul knows (known here: schedule, \
              database, listen, public_url, secret_file, link_days, trusted_proxies, max_clock_jump, \
-             busy_timeout_ms, mail)",
+             busy_timeout_ms, max_connections_per_peer, mail)",
+        ),
+        (
+            "max_connections_per_peer = 0\n",
+            "arshjul.toml:1:28: max_connections_per_peer: 0 would refuse every connection; it must be at least 1",
+        ),
+        (
+            "max_connections_per_peer = \"many\"\n",
+            "arshjul.toml:1:28: max_connections_per_peer: must be a whole number of connections, not \"many\"",
         ),
         (
             "busy_timeout_ms = 3600001\n",

@@ -668,6 +668,80 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
     app.stop().await.unwrap();
 }
 
+#[tokio::test]
+async fn one_peer_cannot_take_the_listener_from_another() {
+    // Fewer connections in all than the attacker opens, so that without a
+    // cap per peer it would hold every one of them.
+    let limits = Limits {
+        max_connections: 64,
+        max_connections_per_peer: 32,
+        ..Limits::default()
+    };
+    let app = App::start_limited(Language::Da, vec![], limits).await;
+    // 200 connections from 127.0.0.1 that never send a byte (slow headers:
+    // each would be held for the 10 s header timeout).
+    let mut attack = Vec::new();
+    for _ in 0..200 {
+        attack.push(TcpStream::connect(app.addr).await.unwrap());
+    }
+    // Another address is served at once.
+    let started = Instant::now();
+    let mut other = connect_from("127.0.0.2", app.addr).await;
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = closed_within(&mut other, Duration::from_secs(1))
+        .await
+        .expect("/healthz from 127.0.0.2 did not answer within 1 s");
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The attacker's first 32 are held; the 33rd and later were closed at
+    // once, not queued.
+    assert!(
+        closed_within(&mut attack[31], Duration::from_millis(200))
+            .await
+            .is_none(),
+        "the 32nd connection was closed"
+    );
+    for i in [32, 100, 199] {
+        assert!(
+            closed_within(&mut attack[i], Duration::from_secs(1))
+                .await
+                .is_some(),
+            "connection {} from one peer was kept",
+            i + 1
+        );
+    }
+    // Once the attacker lets go, the address is served again.
+    drop(attack);
+    let mut again = None;
+    for _ in 0..50 {
+        let reply = app.get("/healthz").await;
+        if reply.status == 200 {
+            again = Some(reply);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "127.0.0.1 was not served after it closed");
+    app.stop().await.unwrap();
+}
+
+/// A connection from `source` (any 127.0.0.0/8 address is loopback on
+/// Linux), so the listener sees another peer.
+async fn connect_from(source: &str, addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(source.parse().unwrap(), 0))
+        .unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
 /// A client that sends many pipelined requests and reads none of the
 /// answers, keeping its side open: the server soon blocks writing to it.
 async fn never_reading_client(
