@@ -67,7 +67,13 @@ pub fn run(
     config: Option<&std::path::Path>,
     schedule: Option<&std::path::Path>,
 ) -> Result<(), DaemonError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // The loop runs on this thread (`block_on`); the listener and the
+    // signal task on the runtime's own two workers. The pass's store and
+    // rendering work is synchronous: while SQLite waits for another
+    // process's lock, it holds this thread only, and `/healthz`, the
+    // requests and SIGTERM are still answered.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| DaemonError::Runtime(format!("cannot start the runtime: {e}")))?;
@@ -103,7 +109,8 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
         proxies,
         Arc::new(Utc::now),
     )
-    .with_wake(link_requested.clone());
+    .with_wake(link_requested.clone())
+    .with_busy_timeout(engine.settings.busy_timeout());
     // Set by the signal task the moment SIGTERM or SIGINT arrives, so the
     // listener stops accepting at once, whatever the loop is doing.
     let stop_tx = Arc::new(watch::channel(None).0);

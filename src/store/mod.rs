@@ -34,6 +34,33 @@ pub const SCHEMA_VERSION: i64 = schema::LATEST;
 /// gives up with [`StoreError::Locked`].
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Locks `store`, waiting at most `wait` for whoever holds it (the
+/// daemon's pass, another request); then [`StoreError::Busy`]. A poisoned
+/// lock is taken as is: every write is a SQLite transaction, so a panic
+/// while holding it leaves nothing half done.
+pub fn lock_within(
+    store: &std::sync::Mutex<Store>,
+    wait: Duration,
+) -> Result<std::sync::MutexGuard<'_, Store>, StoreError> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match store.try_lock() {
+            Ok(guard) => return Ok(guard),
+            Err(std::sync::TryLockError::Poisoned(e)) => return Ok(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Busy {
+                        millis: wait.as_millis().try_into().unwrap_or(u64::MAX),
+                    });
+                }
+                // std's mutex has no timed lock; a short nap in the
+                // caller's (blocking) thread is the cost of a bound.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
 /// A failure of the store, worded for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -53,6 +80,10 @@ pub enum StoreError {
     Empty { path: String, what: String },
     #[error("{path}: the database is locked by another process; gave up after {seconds} s")]
     Locked { path: String, seconds: u64 },
+    /// This process's own work (a pass) held the store longer than a
+    /// caller would wait for it ([`lock_within`]).
+    #[error("the database is busy with other work of this process; gave up after {millis} ms")]
+    Busy { millis: u64 },
     #[error("{path}: {reason}")]
     Io { path: String, reason: String },
     #[error("database error: {0}")]
@@ -381,6 +412,11 @@ impl Store {
             .map_err(|e| self.fail(e.into()))?;
         self.busy_timeout = timeout;
         Ok(())
+    }
+
+    /// How long a statement waits for another process's lock.
+    pub fn busy_timeout(&self) -> Duration {
+        self.busy_timeout
     }
 
     /// `SELECT 1`: for `/healthz`.

@@ -37,8 +37,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::link::{self as token, Claims, Secret, TokenError};
 use crate::store::{
-    Completion, CompletionOutcome, LinkLimits, LinkRequestOutcome, NewCompletion, NewLinkRequest,
-    Store, StoreError, Via,
+    self as db, Completion, CompletionOutcome, LinkLimits, LinkRequestOutcome, NewCompletion,
+    NewLinkRequest, Store, StoreError, Via,
 };
 use crate::wheel::{Language, Person, Task, Wheel};
 use pages::{Done, Occurrence, Problem, NOTE_MAX_CHARS};
@@ -77,7 +77,19 @@ pub struct AppState {
     /// Woken when a request for a fresh link is recorded, so the daemon's
     /// loop answers it at once; `None` leaves it for the next pass.
     pub wake: Option<Arc<Notify>>,
+    /// The longest a request waits for the store while the daemon's pass
+    /// holds it (the `busy_timeout_ms` setting); then 503 with
+    /// `Retry-After`. SQLite's own busy timeout bounds the wait for another
+    /// process's lock after that.
+    pub busy_timeout: Duration,
 }
+
+/// The longest `/healthz` waits for the store: it must answer at once,
+/// whatever a pass or another process is doing.
+const HEALTH_WAIT: Duration = Duration::from_millis(50);
+
+/// `Retry-After` of a 503: the database was busy or did not answer.
+const RETRY_AFTER_UNAVAILABLE_SECS: u32 = 5;
 
 impl AppState {
     /// State whose handlers read the time from `clock` (the daemon gives
@@ -96,6 +108,15 @@ impl AppState {
             trusted_proxies,
             clock,
             wake: None,
+            busy_timeout: db::DEFAULT_BUSY_TIMEOUT,
+        }
+    }
+
+    /// The same state, waiting at most `busy_timeout` for the store.
+    pub fn with_busy_timeout(self, busy_timeout: Duration) -> AppState {
+        AppState {
+            busy_timeout,
+            ..self
         }
     }
 
@@ -470,13 +491,30 @@ fn minutes(secs: i64) -> i64 {
     (secs.max(1) + 59) / 60
 }
 
-/// `GET /healthz`: 200 when the database answers, else 503.
+/// `GET /healthz`: 200 when the database answers, else 503. It waits at
+/// most [`HEALTH_WAIT`] for the store: while a pass holds it (a long pass,
+/// or one waiting on another process's lock) the answer is 503 `database
+/// busy` with `Retry-After: 1`, never a hang.
 async fn healthz(State(state): State<AppState>) -> Response {
-    match with_store(&state, |store| store.ping()).await {
+    match with_store_within(&state, HEALTH_WAIT, |store| store.ping()).await {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(StoreError::Busy { .. } | StoreError::Locked { .. }) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
+            "database busy\n",
+        )
+            .into_response(),
         Err(e) => {
             tracing::warn!("health check failed: {e}");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS),
+                )],
+                "database unavailable\n",
+            )
+                .into_response()
         }
     }
 }
@@ -487,16 +525,38 @@ async fn not_found(State(state): State<AppState>) -> Response {
 }
 
 /// Runs `work` on the store in a blocking thread, so the lock is never
-/// held across an `.await`.
+/// held across an `.await` and the async threads never wait on SQLite.
+/// Waits its turn for the store at most the busy timeout, then
+/// [`StoreError::Busy`].
 async fn with_store<T, F>(state: &AppState, work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+{
+    with_store_within(state, state.busy_timeout, work).await
+}
+
+/// [`with_store`], waiting at most `wait` in all: for the store (held by
+/// a pass or another request), then for another process's lock on the
+/// database (SQLite's busy timeout, set to what is left of `wait` for this
+/// work and put back after).
+async fn with_store_within<T, F>(state: &AppState, wait: Duration, work: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
     F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
 {
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || {
-        let mut guard = store.lock().unwrap_or_else(PoisonError::into_inner);
-        work(&mut guard)
+        let started = std::time::Instant::now();
+        let mut guard = db::lock_within(&store, wait)?;
+        let own = guard.busy_timeout();
+        let left = wait.saturating_sub(started.elapsed()).min(own);
+        guard.set_busy_timeout(left.max(Duration::from_millis(1)))?;
+        let done = work(&mut guard);
+        if let Err(e) = guard.set_busy_timeout(own) {
+            tracing::warn!("cannot restore the database's busy timeout: {e}");
+        }
+        done
     })
     .await
     .unwrap_or_else(|e| {
@@ -516,8 +576,16 @@ fn problem(lang: Language, p: Problem) -> Response {
     problem_with(status, lang, p)
 }
 
+/// A problem page; a 503 says when to try again (`Retry-After`).
 fn problem_with(status: StatusCode, lang: Language, p: Problem) -> Response {
-    (status, Html(pages::problem(lang, p))).into_response()
+    let mut response = (status, Html(pages::problem(lang, p))).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS),
+        );
+    }
+    response
 }
 
 /// Who sent the request: the address to record, and the user agent.

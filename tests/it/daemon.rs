@@ -609,3 +609,116 @@ fn sigterm_during_a_stalled_delivery_exits_0_within_the_grace_and_the_message_go
     assert_eq!(history(&s)[0]["state"], "sent");
     drop(runtime);
 }
+
+/// `GET /healthz` on a fresh connection: the status, the `Retry-After`
+/// header, and how long the answer took from the connect.
+fn timed_health(addr: SocketAddr) -> (u16, Option<String>, Duration) {
+    let began = Instant::now();
+    let reply = http::send(addr, &http::get("/healthz"));
+    let took = began.elapsed();
+    let retry = reply.header("retry-after").map(str::to_string);
+    (reply.status, retry, took)
+}
+
+fn completions(db: &rusqlite::Connection) -> i64 {
+    db.query_row("SELECT count(*) FROM completions", [], |r| r.get(0))
+        .expect("count completions")
+}
+
+#[test]
+fn while_another_process_holds_the_write_lock_the_listener_and_sigterm_still_answer() {
+    let mut s = Scratch::new(&wheel(&[task("soon", 10)]));
+    let mut d = s.start(&[("ARSHJUL_BUSY_TIMEOUT_MS", "3000")]);
+    s.await_first_pass();
+    let secret = arshjul::link::Secret::load_or_create(&s.file("arshjul.secret"))
+        .expect("the daemon created the secret");
+    let due = today() + Days::new(10);
+    let link = arshjul::link::url(
+        "http://x",
+        &secret,
+        "soon",
+        &due.format("%Y").to_string(),
+        "anna",
+        due,
+        Utc::now() + chrono::Duration::days(30),
+    );
+    let path = link
+        .strip_prefix("http://x")
+        .expect("the link's path")
+        .to_string();
+
+    let holder = rusqlite::Connection::open(s.file("arshjul.db")).expect("open db");
+    holder.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    // A reload starts a pass at once; its first write waits (up to 3 s)
+    // for the lock, holding the daemon's store.
+    s.reload(&d);
+    let mut busy = 0;
+    for _ in 0..10 {
+        let (status, retry, took) = timed_health(d.addr);
+        assert!(
+            took < Duration::from_millis(100),
+            "/healthz took {took:?} while the database was locked\nlog:\n{}",
+            s.log()
+        );
+        match status {
+            200 => {}
+            503 => {
+                assert_eq!(retry.as_deref(), Some("1"));
+                busy += 1;
+            }
+            other => panic!("/healthz answered {other}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(busy > 0, "no /healthz saw the pass waiting on the lock");
+
+    // A completion waits its turn, at most the busy timeout, then 503
+    // with Retry-After; nothing is recorded.
+    let began = Instant::now();
+    let reply = http::send(d.addr, &http::post(&path, "note=", ""));
+    let took = began.elapsed();
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.header("retry-after"), Some("5"));
+    assert!(
+        took >= Duration::from_millis(1000) && took < Duration::from_millis(4500),
+        "the POST gave up after {took:?}"
+    );
+    // One that arrives while the lock is held and finds it released
+    // within the busy timeout is recorded, once.
+    let addr = d.addr;
+    let post_path = path.clone();
+    let post = std::thread::spawn(move || http::send(addr, &http::post(&post_path, "note=", "")));
+    std::thread::sleep(Duration::from_millis(500));
+    holder.execute_batch("ROLLBACK").expect("unlock");
+    let reply = post.join().expect("the POST");
+    assert_eq!(reply.status, 200, "{}\nlog:\n{}", reply.body, s.log());
+    assert_eq!(completions(&holder), 1);
+
+    // SIGTERM while a pass waits on the lock: the listener closes at
+    // once, and the daemon exits 0 once the pass gives up.
+    holder.execute_batch("BEGIN EXCLUSIVE").expect("lock again");
+    s.reload(&d);
+    let waiting = Instant::now();
+    while timed_health(d.addr).0 != 503 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(1),
+            "the pass was not waiting on the lock"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let signalled = Instant::now();
+    d.signal("TERM");
+    while TcpStream::connect(d.addr).is_ok() {
+        assert!(
+            signalled.elapsed() < Duration::from_millis(100),
+            "the listener still accepts {:?} after SIGTERM\nlog:\n{}",
+            signalled.elapsed(),
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (exit, _) = d.stop_with("TERM", Duration::from_secs(6));
+    assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
+    holder.execute_batch("ROLLBACK").expect("unlock");
+    assert_eq!(completions(&holder), 1);
+}

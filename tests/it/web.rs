@@ -742,6 +742,44 @@ async fn connect_from(source: &str, addr: SocketAddr) -> TcpStream {
     socket.connect(addr).await.unwrap()
 }
 
+#[tokio::test]
+async fn healthz_says_busy_at_once_while_the_store_is_held_and_a_post_waits_its_turn() {
+    let app = App::start().await;
+    // A pass holding the store (as one waiting on another process's lock).
+    let store = app.store.clone();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _guard = store.lock().unwrap();
+        held_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+    });
+    held_rx.recv().unwrap();
+    let began = Instant::now();
+    let health = app.get("/healthz").await;
+    assert!(
+        began.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(health.status, 503);
+    assert_eq!(health.header("retry-after"), Some("1"));
+    assert_eq!(health.body, "database busy\n");
+    // A completion sent meanwhile waits for the store and is recorded.
+    let path = done_path(&Secret::from_bytes(SECRET));
+    let addr = app.addr;
+    let post =
+        tokio::spawn(async move { http::send_async(addr, &http::post(&path, "note=", "")).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!post.is_finished(), "the POST did not wait for the store");
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(post.await.unwrap().status, 200);
+    assert_eq!(app.completions().len(), 1);
+    assert_eq!(app.get("/healthz").await.status, 200);
+    app.stop().await.unwrap();
+}
+
 /// A client that sends many pipelined requests and reads none of the
 /// answers, keeping its side open: the server soon blocks writing to it.
 async fn never_reading_client(
