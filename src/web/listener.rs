@@ -165,7 +165,8 @@ pub async fn serve_with(
         // Over its own cap, a peer's new connection is closed at once
         // (dropped: the kernel closes it) rather than queued, so that it
         // frees the global permit for everyone else.
-        let Some(peer_slot) = peers.enter(peer.ip()) else {
+        // One count per client, whether the socket is IPv4 or dual-stack.
+        let Some(peer_slot) = peers.enter(peer.ip().to_canonical()) else {
             tracing::debug!(peer = %peer, "connection refused: too many from this peer");
             drop(stream);
             continue;
