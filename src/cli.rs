@@ -510,12 +510,8 @@ fn check(loaded: &Config, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
     say!("listen:     {}", settings.listen);
     let cal = Calendar::new(org);
     let today = cal.local_date(&now);
-    let mut dues: Vec<_> =
-        planner::plan_range(wheel, today, today + chrono::Duration::days(366 * 5))
-            .into_iter()
-            .filter(|e| e.kind == planner::Kind::Due)
-            .collect();
-    dues.truncate(5);
+    // From due dates alone: nothing of reminders, repeats or history.
+    let dues = planner::next_due(wheel, today, today + chrono::Duration::days(366 * 5), 5);
     if dues.is_empty() {
         say!("Nothing falls due in the next five years.");
     } else {

@@ -592,6 +592,53 @@ pub fn plan_range(wheel: &Wheel, from: NaiveDate, to: NaiveDate) -> Vec<PlanEven
     events
 }
 
+/// The first `n` due dates in `from..=to`, in the order `plan_range` gives
+/// its `Due` events (send instant, then the task's place in the wheel), as
+/// `plan_range(wheel, from, to)` filtered to `Due` and cut to `n` would give
+/// them. Computed from due dates alone: no reminder, repeat or escalation
+/// is expanded, and at most `n` occurrences per task are kept, so the cost
+/// grows with the number of tasks, not with their repeats (`check`).
+pub fn next_due(wheel: &Wheel, from: NaiveDate, to: NaiveDate, n: usize) -> Vec<PlanEvent<'_>> {
+    let cal = Calendar::new(&wheel.organisation);
+    let mut events = Vec::new();
+    let mut keys: Vec<(i64, usize, NaiveDate, usize)> = Vec::new();
+    if n == 0 || to < from {
+        return events;
+    }
+    for (index, task) in wheel.tasks.iter().enumerate() {
+        let lb = lower_bound(wheel, None, from);
+        // A fixed task's due dates before `from` are never shown: start at
+        // `from`. A task anchored on completion needs its own lower bound
+        // (its one occurrence is the first at or after it).
+        let lb = match task.anchor {
+            Anchor::Fixed => lb.max(from),
+            Anchor::Completion => lb,
+        };
+        let dues = occurrences_of(wheel, task, None, lb, to)
+            .into_iter()
+            .filter(|occ| occ.due >= from)
+            .take(n);
+        for occ in dues {
+            let at = cal.send_instant(occ.due);
+            keys.push((at.timestamp(), index, occ.due, events.len()));
+            events.push(PlanEvent {
+                task: &task.id,
+                period: Arc::from(occ.period.as_str()),
+                due: occ.due,
+                kind: Kind::Due,
+                level: 0,
+                date: occ.due,
+                at,
+                to: &task.owners,
+            });
+        }
+    }
+    keys.sort_unstable();
+    keys.truncate(n);
+    let mut slots: Vec<Option<PlanEvent<'_>>> = events.into_iter().map(Some).collect();
+    keys.into_iter().filter_map(|k| slots[k.3].take()).collect()
+}
+
 /// Rearranges `items` so that position `p` holds what was at `order[p]`,
 /// following each cycle of the permutation with swaps (no second copy of
 /// millions of events). `order` is used up.
