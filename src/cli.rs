@@ -83,7 +83,9 @@ enum Command {
     /// what falls due next.
     Check,
     /// Every due date, reminder, repeat and escalation in a date range, as
-    /// if nothing were completed. Reads no database.
+    /// if nothing were completed. Reads no database. A range that could
+    /// list more than 5,000,000 events is refused (exit 2): ask for a
+    /// shorter one, or one task with --task.
     Plan {
         /// First day of the range (inclusive), YYYY-MM-DD with a four-digit
         /// year.
@@ -542,6 +544,16 @@ fn plan(
     }
     if to < from {
         return Err(Failure::usage(format!("--to {to} is before --from {from}")));
+    }
+    let bound = planner::plan_size_bound(wheel, from, to, task);
+    if bound > planner::PLAN_MAX_EVENTS {
+        return Err(Failure::usage(format!(
+            "--from {from} --to {to} could list up to {} events (every occurrence repeats until \
+             the range ends, as if nothing were completed); one run lists at most {}: ask for a \
+             shorter range, or one task with --task",
+            bound,
+            planner::PLAN_MAX_EVENTS
+        )));
     }
     let mut events = planner::plan_range(wheel, from, to);
     if let Some(id) = task {

@@ -1152,6 +1152,16 @@ fn next_due_equals_the_due_dates_of_the_expanded_plan() {
             let got = planner::next_due(w, from, to, 5);
             assert_eq!(got, expected, "{name}, from {day}");
             compared += expected.len();
+            // `plan`'s refusal rests on this bound: never below the truth.
+            for years in [1, 9] {
+                let to = from + chrono::Duration::days(366 * years);
+                let listed = planner::plan_range(w, from, to).len() as u64;
+                let bound = planner::plan_size_bound(w, from, to, None);
+                assert!(
+                    listed <= bound,
+                    "{name}, {day} + {years} years: {listed} > {bound}"
+                );
+            }
         }
     }
     assert!(compared > 100, "the wheels must have due dates to compare");
