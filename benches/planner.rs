@@ -1,5 +1,6 @@
-//! Planner benchmarks: `plan` over ten years for large wheels, and one
-//! `pass`/`status` for a thousand tasks with history. Figures go in
+//! Planner benchmarks: `plan` over ten years for large wheels, `check`'s
+//! next five due dates of 10,000 tasks, and one `pass`/`status` for a
+//! thousand tasks with history. Figures go in
 //! BENCHMARKS.md, never in timed unit tests.
 
 use std::collections::BTreeMap;
@@ -74,6 +75,27 @@ pub fn wheel(n: usize) -> Wheel {
     }
 }
 
+/// The wheel of issue 12: like [`wheel`], but a third each yearly, monthly
+/// and quarterly tasks, in turn (task-0 yearly, task-1 monthly, task-2
+/// quarterly, ...), as `scripts/bench-wheel.sh` writes with `mixed`.
+fn mixed_wheel(n: usize) -> Wheel {
+    let mut w = wheel(n);
+    for (i, t) in w.tasks.iter_mut().enumerate() {
+        let day = (i % 28) as u32 + 1;
+        match i % 3 {
+            1 => t.recurrence = Recurrence::Month { day },
+            2 => {
+                t.recurrence = Recurrence::Quarter {
+                    month: (i / 3 % 3) as u32 + 1,
+                    day,
+                }
+            }
+            _ => {}
+        }
+    }
+    w
+}
+
 /// History where every task was done each year from 2027 to 2036.
 fn history(w: &Wheel) -> History {
     let mut h = History::default();
@@ -106,6 +128,15 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+
+    // `check`'s "Next due" list: 10,000 mixed tasks, `start` (2027-01-01)
+    // eleven months back, five years ahead.
+    let w = mixed_wheel(10_000);
+    let today = NaiveDate::from_ymd_opt(2027, 12, 1).unwrap_or_default();
+    let until = today + chrono::Duration::days(366 * 5);
+    c.bench_function("check_next_due_10000_tasks", |b| {
+        b.iter(|| planner::next_due(&w, today, until, 5).len())
+    });
 
     let w = wheel(1_000);
     let h = history(&w);

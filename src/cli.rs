@@ -83,7 +83,9 @@ enum Command {
     /// what falls due next.
     Check,
     /// Every due date, reminder, repeat and escalation in a date range, as
-    /// if nothing were completed. Reads no database.
+    /// if nothing were completed. Reads no database. A range that could
+    /// list more than 5,000,000 events is refused (exit 2): ask for a
+    /// shorter one, or one task with --task.
     Plan {
         /// First day of the range (inclusive), YYYY-MM-DD with a four-digit
         /// year.
@@ -510,12 +512,8 @@ fn check(loaded: &Config, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
     say!("listen:     {}", settings.listen);
     let cal = Calendar::new(org);
     let today = cal.local_date(&now);
-    let mut dues: Vec<_> =
-        planner::plan_range(wheel, today, today + chrono::Duration::days(366 * 5))
-            .into_iter()
-            .filter(|e| e.kind == planner::Kind::Due)
-            .collect();
-    dues.truncate(5);
+    // From due dates alone: nothing of reminders, repeats or history.
+    let dues = planner::next_due(wheel, today, today + chrono::Duration::days(366 * 5), 5);
     if dues.is_empty() {
         say!("Nothing falls due in the next five years.");
     } else {
@@ -546,6 +544,16 @@ fn plan(
     }
     if to < from {
         return Err(Failure::usage(format!("--to {to} is before --from {from}")));
+    }
+    let bound = planner::plan_size_bound(wheel, from, to, task);
+    if bound > planner::PLAN_MAX_EVENTS {
+        return Err(Failure::usage(format!(
+            "--from {from} --to {to} could list up to {} events (every occurrence repeats until \
+             the range ends, as if nothing were completed); one run lists at most {}: ask for a \
+             shorter range, or one task with --task",
+            bound,
+            planner::PLAN_MAX_EVENTS
+        )));
     }
     let mut events = planner::plan_range(wheel, from, to);
     if let Some(id) = task {

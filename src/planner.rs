@@ -592,6 +592,96 @@ pub fn plan_range(wheel: &Wheel, from: NaiveDate, to: NaiveDate) -> Vec<PlanEven
     events
 }
 
+/// The most events `plan` lists in one run. Every occurrence repeats until
+/// the range ends (as if nothing were completed), so the events grow with
+/// the square of the range: a range that could reach more than this is
+/// refused rather than filling memory (about 140 bytes an event).
+pub const PLAN_MAX_EVENTS: u64 = 5_000_000;
+
+/// An upper bound on the events `plan_range(wheel, from, to)` returns for
+/// the tasks `only` picks (all when `None`), by arithmetic on the rules:
+/// nothing is expanded, so it costs one step per task whatever the range.
+pub fn plan_size_bound(wheel: &Wheel, from: NaiveDate, to: NaiveDate, only: Option<&str>) -> u64 {
+    if to < from {
+        return 0;
+    }
+    let lb = lower_bound(wheel, None, from);
+    let days = |a: NaiveDate, b: NaiveDate| u64::try_from((b - a).num_days()).unwrap_or(0);
+    let mut total: u64 = 0;
+    for task in wheel
+        .tasks
+        .iter()
+        .filter(|t| only.is_none_or(|id| t.id == id))
+    {
+        let occurrences = match task.anchor {
+            Anchor::Completion => 1,
+            Anchor::Fixed => {
+                let last_due = to + chrono::Duration::days(max_lead(task) + MOVE_SLACK_DAYS);
+                let months = days(lb, last_due) / 28 + 1;
+                let every = u64::from(
+                    recurrence::interval_months(&task.recurrence, wheel.terms.as_ref()).max(1),
+                );
+                // A term's due date may lie years into the term: one more.
+                months / every + 3
+            }
+        };
+        let repeats = match task.repeat {
+            Some(every) if every.0 > 0 => days(from.max(lb), to) / u64::from(every.0) + 2,
+            _ => 0,
+        };
+        let per_occurrence = (task.remind.len() + 1 + task.escalate.len()) as u64 + repeats;
+        total = total.saturating_add(occurrences.saturating_mul(per_occurrence));
+    }
+    total
+}
+
+/// The first `n` due dates in `from..=to`, in the order `plan_range` gives
+/// its `Due` events (send instant, then the task's place in the wheel), as
+/// `plan_range(wheel, from, to)` filtered to `Due` and cut to `n` would give
+/// them. Computed from due dates alone: no reminder, repeat or escalation
+/// is expanded, and at most `n` occurrences per task are kept, so the cost
+/// grows with the number of tasks, not with their repeats (`check`).
+pub fn next_due(wheel: &Wheel, from: NaiveDate, to: NaiveDate, n: usize) -> Vec<PlanEvent<'_>> {
+    let cal = Calendar::new(&wheel.organisation);
+    let mut events = Vec::new();
+    let mut keys: Vec<(i64, usize, NaiveDate, usize)> = Vec::new();
+    if n == 0 || to < from {
+        return events;
+    }
+    for (index, task) in wheel.tasks.iter().enumerate() {
+        let lb = lower_bound(wheel, None, from);
+        // A fixed task's due dates before `from` are never shown: start at
+        // `from`. A task anchored on completion needs its own lower bound
+        // (its one occurrence is the first at or after it).
+        let lb = match task.anchor {
+            Anchor::Fixed => lb.max(from),
+            Anchor::Completion => lb,
+        };
+        let dues = occurrences_of(wheel, task, None, lb, to)
+            .into_iter()
+            .filter(|occ| occ.due >= from)
+            .take(n);
+        for occ in dues {
+            let at = cal.send_instant(occ.due);
+            keys.push((at.timestamp(), index, occ.due, events.len()));
+            events.push(PlanEvent {
+                task: &task.id,
+                period: Arc::from(occ.period.as_str()),
+                due: occ.due,
+                kind: Kind::Due,
+                level: 0,
+                date: occ.due,
+                at,
+                to: &task.owners,
+            });
+        }
+    }
+    keys.sort_unstable();
+    keys.truncate(n);
+    let mut slots: Vec<Option<PlanEvent<'_>>> = events.into_iter().map(Some).collect();
+    keys.into_iter().filter_map(|k| slots[k.3].take()).collect()
+}
+
 /// Rearranges `items` so that position `p` holds what was at `order[p]`,
 /// following each cycle of the permutation with swaps (no second copy of
 /// millions of events). `order` is used up.

@@ -162,6 +162,47 @@ fn plan_refuses_a_reversed_range() {
 }
 
 #[test]
+fn plan_refuses_a_range_too_large_to_list_and_names_the_way_out() {
+    // Every occurrence repeats weekly until the range ends: to 9999 the
+    // shipped wheel would list billions of events. Refused at once (exit 2)
+    // with the bound, and nothing on stdout.
+    let s = Scratch::new("");
+    let shipped = repo("schedule.toml");
+    let run = s
+        .run(&[
+            "--schedule",
+            &shipped,
+            "plan",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "9999-12-31",
+        ])
+        .expect(2);
+    let err = run.stderr();
+    assert!(
+        err.contains("--from 2026-01-01 --to 9999-12-31 could list up to")
+            && err.contains("one run lists at most 5000000")
+            && err.contains("--task"),
+        "{err}"
+    );
+    assert_eq!(run.stdout(), "");
+    // Ten years of the same wheel are listed as before.
+    let run = s
+        .run(&[
+            "--schedule",
+            &shipped,
+            "plan",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2035-12-31",
+        ])
+        .expect(0);
+    assert!(run.stdout().lines().count() > 1000, "{}", run.stdout());
+}
+
+#[test]
 fn a_scripted_season_of_ticks_status_done_and_history() {
     let s = Scratch::new(WHEEL);
     let outbox = s.file("outbox");

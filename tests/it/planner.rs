@@ -1050,3 +1050,142 @@ fn the_deputy_is_told_when_the_person_is_back_not_when_their_own_turn_ends() {
         date("2027-02-23")
     );
 }
+
+/// `check`'s "Next due" list as it was computed before `next_due`: every
+/// event of five years expanded, then the due dates kept and cut to five.
+fn next_due_by_expanding(w: &Wheel, from: NaiveDate, to: NaiveDate) -> Vec<planner::PlanEvent<'_>> {
+    let mut dues: Vec<_> = planner::plan_range(w, from, to)
+        .into_iter()
+        .filter(|e| e.kind == planner::Kind::Due)
+        .collect();
+    dues.truncate(5);
+    dues
+}
+
+const NEXT_DUE_TASKS: &str = r#"
+[[task]]
+id = "policy-review"
+title = "Gennemgang af politikken"
+owner = "anna"
+every = "year"
+due = "03-01"
+
+[[task]]
+id = "monthly-log"
+title = "Logopfølgning"
+owner = "anna"
+every = "month"
+due = 31
+
+[[task]]
+id = "quarterly-access"
+title = "Adgangsrevision"
+owner = "bo"
+every = "quarter"
+due = { month = 3, day = 15 }
+
+[[task]]
+id = "restore-test"
+title = "Test af genetablering"
+owner = "anna"
+every = "year"
+due = "06-01"
+anchor = "completion"
+
+[[task]]
+id = "rolling-monthly"
+title = "Rullende månedstjek"
+owner = "bo"
+every = "month"
+due = 1
+anchor = "completion"
+
+[[task]]
+id = "council-approval"
+title = "Kommunalbestyrelsen godkender politikken"
+owner = "anna"
+every = "term"
+due = { year = 1, date = "12-01" }
+
+[[task]]
+id = "same-day-a"
+title = "Samme dag A"
+owner = "carl"
+every = "year"
+due = "03-01"
+"#;
+
+#[test]
+fn next_due_equals_the_due_dates_of_the_expanded_plan() {
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schedule.toml"))
+        .expect("the shipped wheel");
+    let mut wheels = vec![(
+        "shipped",
+        wheel::parse(&shipped, "schedule.toml").expect("the shipped wheel parses"),
+    )];
+    for (name, start) in [
+        ("no start", None),
+        ("start in the past", Some("2020-05-17")),
+        ("start near", Some("2027-01-01")),
+        ("start in the future", Some("2031-09-30")),
+    ] {
+        wheels.push((name, wheel_with(start, NEXT_DUE_TASKS)));
+    }
+    let days = [
+        "2026-01-01",
+        "2026-11-30",
+        "2027-02-28",
+        "2027-03-01",
+        "2027-03-02",
+        "2027-06-01",
+        "2027-12-31",
+        "2029-12-01",
+        "2031-09-30",
+        "2032-02-29",
+    ];
+    let mut compared = 0;
+    for (name, w) in &wheels {
+        for day in days {
+            let from = date(day);
+            let to = from + chrono::Duration::days(366 * 5);
+            let expected = next_due_by_expanding(w, from, to);
+            let got = planner::next_due(w, from, to, 5);
+            assert_eq!(got, expected, "{name}, from {day}");
+            compared += expected.len();
+            // `plan`'s refusal rests on this bound: never below the truth.
+            for years in [1, 9] {
+                let to = from + chrono::Duration::days(366 * years);
+                let listed = planner::plan_range(w, from, to).len() as u64;
+                let bound = planner::plan_size_bound(w, from, to, None);
+                assert!(
+                    listed <= bound,
+                    "{name}, {day} + {years} years: {listed} > {bound}"
+                );
+            }
+        }
+    }
+    assert!(compared > 100, "the wheels must have due dates to compare");
+}
+
+#[test]
+fn next_due_names_the_next_five_due_dates_with_literal_dates() {
+    // A rolling task never done has one occurrence, the calendar's first
+    // after the start: rolling-monthly's 2027-01-01 lies before `from`, so
+    // it is not listed (as `plan` does not list it either).
+    let w = wheel_with(Some("2027-01-01"), NEXT_DUE_TASKS);
+    let from = date("2027-02-20");
+    let got: Vec<String> = planner::next_due(&w, from, from + chrono::Duration::days(366 * 5), 5)
+        .iter()
+        .map(|e| format!("{} {} {}", e.due, e.task, e.period))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "2027-02-28 monthly-log 2027-02",
+            "2027-03-01 policy-review 2027",
+            "2027-03-01 same-day-a 2027",
+            "2027-03-15 quarterly-access 2027-Q1",
+            "2027-03-31 monthly-log 2027-03",
+        ]
+    );
+}
