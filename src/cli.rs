@@ -185,7 +185,7 @@ enum Command {
         after_help = "Examples:\n  arshjul away anna --from 2027-07-01 --to 2027-07-23 --deputy bo --note Sommerferie\n  arshjul away --list\n  arshjul away --cancel 3"
     )]
     Away {
-        /// The person away: a key of [people] in the wheel. Needs --from and --to.
+        /// The person away: a key of `[people]` in the wheel. Needs --from and --to.
         #[arg(value_name = "KEY", requires_all = ["from", "to"])]
         person: Option<String>,
         /// First day away (local date, inclusive).

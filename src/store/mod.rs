@@ -1253,10 +1253,8 @@ fn task_filter(task: Option<&str>) -> &'static str {
     }
 }
 
-/// Puts one message in the outbox as pending unless its key is there;
-/// parameters in the order of [`NewMessage`], then the creation time.
 /// A message that could not be built: `failed` from the start, with its
-/// reason, no raw message and no attempt. Parameters: [`unbuilt_params`].
+/// reason, no raw message and no attempt. Parameters: see [`insert_unbuilt`].
 const INSERT_UNBUILT: &str = "INSERT INTO outbox (key, task, period, kind, step, to_addrs,
          cc_addrs, subject, message_id, state, attempts, last_error, due_at, due_utc,
          created_at, created_utc, raw)
@@ -1310,6 +1308,8 @@ fn insert_message(
     ])
 }
 
+/// One rendered message, pending, unless its key is there already.
+/// Parameters: see [`insert_message`].
 const INSERT_MESSAGE: &str = "INSERT INTO outbox (key, task, period, kind, step, to_addrs,
          cc_addrs, subject, message_id, state, attempts, due_at, due_utc,
          created_at, created_utc, raw)

@@ -2,7 +2,7 @@
 //! parsed and checked. Pure data; nothing here reads files or the clock.
 //!
 //! Every value downstream code sees has already been checked by
-//! [`parse`], so the planner never re-validates strings.
+//! [`parse()`], so the planner never re-validates strings.
 
 pub mod parse;
 pub mod text;
