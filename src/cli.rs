@@ -5,6 +5,7 @@
 mod away;
 mod mail_test;
 pub(crate) mod output;
+mod report;
 mod tick;
 
 use std::io::IsTerminal;
@@ -211,6 +212,36 @@ enum Command {
         #[arg(long, value_name = "ID")]
         cancel: Option<i64>,
     },
+    /// The term report for the council: every occurrence due in the range,
+    /// its state, who did it and when, the messages sent, the summary
+    /// figures and the audit log's chain.
+    ///
+    /// Exit 1 when the chain is broken (the report is still written and
+    /// says so at the top).
+    #[command(
+        group(ArgGroup::new("range").required(true).args(["term", "from"])),
+        after_help = "Examples:\n  arshjul report --term 2026-2029 --out byraad-2026-2029.html\n  arshjul report --from 2027-01-01 --to 2027-12-31 --format json"
+    )]
+    Report {
+        /// An election term, as its period key (e.g. 2026-2029): its first
+        /// day to the day before the next term begins (the wheel's [terms]).
+        #[arg(long, value_name = "KEY", conflicts_with_all = ["from", "to"])]
+        term: Option<String>,
+        /// First day of the range (inclusive), YYYY-MM-DD. Needs --to.
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = day_arg, requires = "to")]
+        from: Option<NaiveDate>,
+        /// Last day of the range (inclusive), YYYY-MM-DD. Needs --from.
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = day_arg, requires = "from")]
+        to: Option<NaiveDate>,
+        /// html (one self-contained file), md (Markdown) or json.
+        #[arg(long, value_enum, default_value = "html")]
+        format: report::Format,
+        /// Write the report to PATH instead of stdout: whole or not at all
+        /// (a temporary file beside it, renamed over it); an existing file
+        /// is replaced.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
     /// Mail set-up: try the configured transport.
     Mail {
         #[command(subcommand)]
@@ -367,6 +398,21 @@ fn dispatch(args: Args) -> CmdResult {
         Command::Mail {
             command: MailCommand::Test { to },
         } => mail_test::run(&loaded, &to),
+        Command::Report {
+            term,
+            from,
+            to,
+            format,
+            out,
+        } => {
+            let asked = match (term, from, to) {
+                (Some(key), _, _) => report::Asked::Term(key),
+                (None, Some(from), Some(to)) => report::Asked::Days(from, to),
+                // clap's group and `requires` leave no other case.
+                _ => return Err(Failure::usage("name --term KEY or --from D --to D")),
+            };
+            report::run(&loaded, now, asked, format, out)
+        }
         Command::Away {
             person,
             from,

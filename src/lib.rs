@@ -4,7 +4,8 @@
 //!
 //! Dependencies run one way, `cli → daemon → engine → {store, mail, link,
 //! web} → planner → {recurrence, calendar} → wheel`, with `settings`,
-//! `config` and `logging` beside them; `tests/it/architecture.rs` checks it
+//! `config` and `logging` beside them, and `report` between `cli` and
+//! `store`; `tests/it/architecture.rs` checks it
 //! (see ARCHITECTURE.md).
 //!
 //! The pure core (no I/O, no clock):
@@ -21,6 +22,7 @@
 //!   Microsoft Graph, sendmail).
 //! - [`link`]: completion-link tokens, the secret, link URLs and their expiry.
 //! - [`web`]: the completion-link routes and their listener (`web::listener`).
+//! - [`report`]: the term report: (wheel, store's records, now, chain) → model → HTML, Markdown, JSON.
 //! - [`engine`]: one pass: brake → plan → render → record → deliver; typed reports.
 //! - [`daemon`]: `arshjul run`: the loop, signals, systemd notify, the listener.
 //! - [`cli`]: the commands, printing, exit codes.
@@ -36,6 +38,7 @@ mod logging;
 pub mod mail;
 pub mod planner;
 pub mod recurrence;
+pub mod report;
 pub mod settings;
 pub mod store;
 pub mod web;

@@ -7,6 +7,7 @@ mod absences;
 mod brake;
 mod codec;
 mod links;
+mod report;
 mod schema;
 
 pub use absences::{AbsenceFilter, AbsenceRecord, CancelOutcome, NewAbsence};
@@ -14,6 +15,7 @@ pub use brake::{AcceptedBurst, EngineState, Held};
 pub use links::{
     LinkAnswer, LinkLimits, LinkRequest, LinkRequestOutcome, LinkRequestRecord, NewLinkRequest,
 };
+pub use report::{ReportCompletion, ReportData, ReportMessage, ReportRetraction};
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;

@@ -26,6 +26,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("link", &["planner", "recurrence", "calendar", "wheel"]),
     (
+        "report",
+        &["store", "planner", "recurrence", "calendar", "wheel"],
+    ),
+    (
         "web",
         &[
             "store",
@@ -72,6 +76,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "daemon",
             "engine",
+            "report",
             "store",
             "mail",
             "link",
@@ -111,7 +116,8 @@ const CORE_FORBIDDEN: &[&str] = &[
 /// store uses the planner's types but never its functions (it reads, the
 /// engine plans); the
 /// modules below `cli` print nothing (`cli` alone prints and picks exit
-/// codes).
+/// codes); `report` builds and renders from what it is given (no files,
+/// no clock).
 const EDGE_FORBIDDEN: &[(&str, &str, Option<&str>)] = &[
     ("web", "Utc::now", None),
     ("web", "Local::now", None),
@@ -131,6 +137,10 @@ const EDGE_FORBIDDEN: &[(&str, &str, Option<&str>)] = &[
     ("mail", "println!", None),
     ("link", "println!", None),
     ("config", "println!", None),
+    ("report", "println!", None),
+    ("report", "eprintln!", None),
+    ("report", "std::fs", None),
+    ("report", "Utc::now", None),
 ];
 
 /// lettre's address types parse text and do no I/O; `wheel::text` checks

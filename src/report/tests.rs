@@ -1,0 +1,300 @@
+//! The report model from literal records: states, lateness, retractions,
+//! the summary's arithmetic and the term range.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+
+use super::*;
+use crate::store::{ReportCompletion, ReportData, ReportMessage, ReportRetraction};
+use crate::wheel::{self, Wheel};
+
+const WHEEL: &str = r#"
+[organisation]
+name = "Testkommune"
+timezone = "Europe/Copenhagen"
+language = "da"
+send_time = "08:00"
+holidays = "dk"
+start = 2027-01-01
+
+[terms]
+start = 2022-01-01
+years = 4
+
+[people.anna]
+name = "Anna Andersen"
+email = "anna@example.dk"
+
+[people.chef]
+name = "Chefen"
+email = "chef@example.dk"
+
+[[task]]
+id = "quarterly"
+title = "Kvartalsvis <kontrol> & opfølgning"
+owner = "anna"
+every = "quarter"
+due = { month = 3, day = 15 }
+remind = ["7d"]
+escalate = [{ after = "7d", to = "chef" }]
+
+[[task]]
+id = "council"
+title = "Byrådets godkendelse"
+owner = "anna"
+every = "term"
+due = { year = 2, date = "06-30" }
+"#;
+
+fn wheel() -> Wheel {
+    wheel::parse(WHEEL, "test.toml").unwrap()
+}
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn at(text: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(text).unwrap()
+}
+
+fn now(text: &str) -> DateTime<Utc> {
+    at(text).with_timezone(&Utc)
+}
+
+fn completion(id: i64, task: &str, period: &str, when: &str) -> ReportCompletion {
+    ReportCompletion {
+        id,
+        task: task.into(),
+        period: period.into(),
+        at: at(when),
+        by: "anna@example.dk".into(),
+        via: "link".into(),
+        note: None,
+        performed_by: None,
+        retracted: None,
+    }
+}
+
+fn chain() -> Chain {
+    Chain {
+        ok: true,
+        rows: 0,
+        head: String::new(),
+        broken: None,
+    }
+}
+
+fn build_at(data: &ReportData, range: &Range, when: &str) -> Report {
+    let wheel = wheel();
+    build(
+        &wheel,
+        data,
+        &History::default(),
+        range,
+        now(when),
+        chain(),
+        |id| {
+            Ok::<_, ()>(vec![Evidence {
+                name: format!("bilag-{id}.pdf"),
+                bytes: 10,
+                sha256: "ab".repeat(32),
+            }])
+        },
+    )
+    .unwrap()
+}
+
+fn year_2027() -> Range {
+    Range {
+        from: day(2027, 1, 1),
+        to: day(2027, 12, 31),
+        term: None,
+    }
+}
+
+#[test]
+fn a_term_key_covers_the_term_and_a_wrong_one_is_refused() {
+    let w = wheel();
+    assert_eq!(
+        Range::term(&w, "2026-2029").unwrap(),
+        Range {
+            from: day(2026, 1, 1),
+            to: day(2029, 12, 31),
+            term: Some("2026-2029".into())
+        }
+    );
+    assert_eq!(
+        Range::term(&w, "2027-2030").unwrap_err().to_string(),
+        "--term \"2027-2030\": the wheel's terms do not have it; the term of 2027 is 2026-2029"
+    );
+    assert!(matches!(Range::term(&w, "2026"), Err(TermError::Shape(..))));
+    assert!(matches!(
+        Range::term(&w, "26-29"),
+        Err(TermError::Shape(..))
+    ));
+}
+
+#[test]
+fn states_lateness_and_the_summary_of_a_year() {
+    let mut late = completion(2, "quarterly", "2027-Q2", "2027-06-20T09:00:00+02:00");
+    late.note = Some("sent | fordi\nferie".into());
+    let mut undone = completion(3, "quarterly", "2027-Q3", "2027-09-10T09:00:00+02:00");
+    undone.retracted = Some(ReportRetraction {
+        at: at("2027-09-11T10:00:00+02:00"),
+        by: "coord".into(),
+        reason: "fejl".into(),
+    });
+    let data = ReportData {
+        completions: vec![
+            // Q1 due 2027-03-15, done on the due day: on time.
+            completion(1, "quarterly", "2027-Q1", "2027-03-15T16:00:00+01:00"),
+            // Q2 due 2027-06-15, done 5 days late.
+            late,
+            undone,
+        ],
+        messages: vec![ReportMessage {
+            task: "quarterly".into(),
+            period: "2027-Q2".into(),
+            kind: "escalation".into(),
+            step: 1,
+            to: vec!["chef@example.dk".into()],
+            sent_at: Some(at("2027-06-22T08:00:00+02:00")),
+        }],
+        ..ReportData::default()
+    };
+    // As of 2027-12-10: Q3 (due 09-15) was retracted, so overdue; Q4 (due
+    // 12-15) opened on its reminder day 12-08.
+    let r = build_at(&data, &year_2027(), "2027-12-10T12:00:00+01:00");
+    let q = &r.tasks[0].occurrences;
+    let states: Vec<(&str, NaiveDate, State, Option<i64>)> = q
+        .iter()
+        .map(|o| (o.period.as_str(), o.due, o.state, o.days_late))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("2027-Q1", day(2027, 3, 15), State::Done, Some(0)),
+            ("2027-Q2", day(2027, 6, 15), State::Done, Some(5)),
+            ("2027-Q3", day(2027, 9, 15), State::Overdue, Some(86)),
+            ("2027-Q4", day(2027, 12, 15), State::Open, None),
+        ]
+    );
+    assert_eq!(q[1].escalation_level, 1);
+    assert_eq!(q[1].note.as_deref(), Some("sent | fordi\nferie"));
+    assert_eq!(q[1].evidence[0].name, "bilag-2.pdf");
+    assert_eq!(q[2].retracted.len(), 1);
+    assert!(q[2].evidence.is_empty());
+    // The council task's 2026-2029 occurrence is due 2027-06-30 (second
+    // year of the term), never done.
+    assert_eq!(r.tasks[1].occurrences[0].due, day(2027, 6, 30));
+    assert_eq!(r.tasks[1].occurrences[0].state, State::Overdue);
+    let s = &r.summary;
+    assert_eq!(
+        (
+            s.due,
+            s.done_on_time,
+            s.done_late,
+            s.open,
+            s.overdue,
+            s.upcoming,
+            s.escalations
+        ),
+        (5, 1, 1, 1, 2, 0, 1)
+    );
+    assert_eq!(s.on_time_share, Some(0.25));
+}
+
+#[test]
+fn before_the_start_nothing_counts_and_an_empty_range_has_no_share() {
+    let r = build_at(
+        &ReportData::default(),
+        &Range {
+            from: day(2026, 1, 1),
+            to: day(2026, 12, 31),
+            term: None,
+        },
+        "2027-02-01T12:00:00+01:00",
+    );
+    assert!(r.tasks.iter().all(|t| t.occurrences.is_empty()));
+    assert_eq!(r.summary.due, 0);
+    assert_eq!(r.summary.on_time_share, None);
+}
+
+#[test]
+fn the_html_escapes_titles_and_notes_and_warns_of_a_broken_chain() {
+    let mut c = completion(1, "quarterly", "2027-Q1", "2027-03-15T16:00:00+01:00");
+    c.note = Some("<script>alert(1)</script> & \u{1b}[31m".into());
+    let data = ReportData {
+        completions: vec![c],
+        ..ReportData::default()
+    };
+    let mut r = build_at(&data, &year_2027(), "2027-04-01T12:00:00+02:00");
+    let mut html = Vec::new();
+    super::html(&mut html, &r).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert!(
+        html.starts_with("<!DOCTYPE html>\n<html lang=\"da\">"),
+        "{html}"
+    );
+    assert!(html.contains("Kvartalsvis &lt;kontrol&gt; &amp; opfølgning"));
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; \\u{1b}[31m"));
+    assert!(!html.contains("<script"));
+    assert!(!html.contains('\u{1b}'));
+    assert!(!html.contains("role=\"alert\""));
+    // Nothing is fetched from elsewhere.
+    for external in ["src=", "href=", "@import", "url("] {
+        assert!(!html.contains(external), "{external}");
+    }
+
+    r.chain = Chain {
+        ok: false,
+        rows: 9,
+        head: "cd".repeat(32),
+        broken: Some(ChainBreak {
+            row: 4,
+            table: "completions".into(),
+            task: "quarterly".into(),
+            period: "2027-Q1".into(),
+            what: "by".into(),
+        }),
+    };
+    let mut html = Vec::new();
+    super::html(&mut html, &r).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    let warning = html.find("role=\"alert\"").expect("a warning");
+    assert!(
+        warning < html.find("<h1>").unwrap(),
+        "the warning comes first"
+    );
+    assert!(html.contains("row 4: completions quarterly 2027-Q1: by"));
+    assert!(html.contains(&"cd".repeat(32)));
+}
+
+#[test]
+fn markdown_has_the_same_rows_with_cells_escaped() {
+    let mut c = completion(1, "quarterly", "2027-Q1", "2027-03-15T16:00:00+01:00");
+    c.note = Some("a | b\nc".into());
+    let data = ReportData {
+        completions: vec![c],
+        ..ReportData::default()
+    };
+    let mut r = build_at(&data, &year_2027(), "2027-04-01T12:00:00+02:00");
+    r.chain.head = "ef".repeat(32);
+    let mut md = Vec::new();
+    super::markdown(&mut md, &r).unwrap();
+    let md = String::from_utf8(md).unwrap();
+    assert!(
+        md.contains("### Kvartalsvis &lt;kontrol&gt; &amp; opfølgning"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 2027-Q1 | 2027-03-15 | gennemført | 2027-03-15 16:00 | anna@example.dk | link | 0 | 0 | 0 | a \\| b<br>c | bilag-1.pdf (10 byte) SHA-256 "),
+        "{md}"
+    );
+    assert!(md.contains(&format!("`{}`", "ef".repeat(32))));
+    // Every table row has the same number of cells as its header.
+    for line in md.lines().filter(|l| l.starts_with("| 2027-")) {
+        let cells = line.replace("\\|", "").matches('|').count();
+        assert_eq!(cells, 12, "{line}");
+    }
+}
