@@ -50,12 +50,7 @@ pub fn markdown(out: &mut impl Write, report: &Report) -> io::Result<()> {
     for row in &v.summary_rows {
         writeln!(out, "| {} | {} |", md(row.label), md(&row.value))?;
     }
-    writeln!(
-        out,
-        "\n{}: {}.\n",
-        md(t.on_time_share),
-        md(t.on_time_share_note)
-    )?;
+    writeln!(out, "\n{}\n", md(t.on_time_share_note))?;
     writeln!(out, "## {}\n", md(t.tasks))?;
     for task in &v.tasks {
         writeln!(out, "### {}\n", md(&task.title))?;

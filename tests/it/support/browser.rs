@@ -1,0 +1,38 @@
+//! Headless Chromium through `tests/browser/` (Node and playwright-core).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `tests/browser/`.
+pub fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// Whether Chromium, Node and playwright-core are here. Under CI their
+/// absence fails the test; on a developer machine it is a loud notice.
+/// (The same rule as `e2e`'s button test.)
+pub fn ready(what: &str) -> bool {
+    let browser_dir = dir();
+    let mut missing = Vec::new();
+    if !Path::new("/usr/bin/chromium").exists() {
+        missing.push("/usr/bin/chromium (apt-get install -y chromium)");
+    }
+    if !browser_dir.join("node_modules/playwright-core").is_dir() {
+        missing.push("tests/browser/node_modules (cd tests/browser && npm ci)");
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        missing.push("node (apt-get install -y nodejs)");
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let message = format!("{what} needs: {}", missing.join("; "));
+    if std::env::var_os("CI").is_some() {
+        panic!("{message}");
+    }
+    let notice =
+        format!("\n!!! SKIPPED {what}: {message}\n!!! (under CI, with CI set, this fails)\n\n");
+    let _ = std::io::stderr().write_all(notice.as_bytes());
+    false
+}
