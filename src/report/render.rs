@@ -157,12 +157,15 @@ fn md(text: &str) -> String {
     out
 }
 
-/// A control character (other than a line break or tab) as visible text,
-/// `\u{1b}`: it can neither act in a terminal nor break the document.
+/// A control character (other than a line break or tab) or one that
+/// reorders a line (U+202E and the like) as visible text, `\u{1b}`: it can
+/// neither act in a terminal, break the document nor make a title or note
+/// read as something else.
 fn visible(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && c != '\n' && c != '\t' {
+        let reorders = matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if (c.is_control() && c != '\n' && c != '\t') || reorders {
             out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
         } else {
             out.push(c);
@@ -435,5 +438,6 @@ mod tests {
     #[test]
     fn control_characters_become_visible() {
         assert_eq!(visible("a\u{1b}[31mb\nc"), "a\\u{1b}[31mb\nc");
+        assert_eq!(visible("fil\u{202e}fdp.exe"), "fil\\u{202e}fdp.exe");
     }
 }
