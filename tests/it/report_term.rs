@@ -418,6 +418,16 @@ fn out_is_written_whole_or_not_at_all() {
         .run(&a.iter().map(String::as_str).collect::<Vec<_>>())
         .expect(1);
     assert!(r.stderr().starts_with("cannot write "), "{}", r.stderr());
+    // PATH is a directory: the temporary file is written, the rename
+    // fails, exit 1, the directory is untouched and the temporary file gone.
+    let dir = s.file("a-dir");
+    std::fs::create_dir(&dir).unwrap();
+    let a = args(dir.to_str().unwrap());
+    let r = s
+        .run(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        .expect(1);
+    assert!(r.stderr().starts_with("cannot write "), "{}", r.stderr());
+    assert!(dir.is_dir());
     let left: Vec<_> = std::fs::read_dir(s.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
