@@ -224,7 +224,7 @@ enum Command {
     )]
     Report {
         /// An election term, as its period key (e.g. 2026-2029): its first
-        /// day to the day before the next term begins (the wheel's [terms]).
+        /// day to the day before the next term begins (the wheel's `[terms]`).
         #[arg(long, value_name = "KEY", conflicts_with_all = ["from", "to"])]
         term: Option<String>,
         /// First day of the range (inclusive), YYYY-MM-DD. Needs --to.
