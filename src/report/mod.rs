@@ -232,6 +232,7 @@ pub fn build<E>(
 ) -> Result<Report, E> {
     let org = &wheel.organisation;
     let today = Calendar::new(org).local_date(&now);
+    let data = &as_of(data, now);
     let status = planner::status(wheel, history, now);
     let mut summary = Summary {
         due: 0,
@@ -288,6 +289,21 @@ pub fn build<E>(
         tasks,
         chain,
     })
+}
+
+/// The records as they stood at `now`: a report as of an earlier day
+/// (`--now`) shows no completion, retraction or message recorded after it.
+fn as_of(data: &ReportData, now: DateTime<Utc>) -> ReportData {
+    let mut data = data.clone();
+    data.completions.retain(|c| c.at <= now);
+    for c in &mut data.completions {
+        if c.retracted.as_ref().is_some_and(|r| r.at > now) {
+            c.retracted = None;
+        }
+    }
+    data.messages
+        .retain(|m| m.sent_at.is_some_and(|t| t <= now));
+    data
 }
 
 /// The periods of `task` due in the range, with their due dates, in due

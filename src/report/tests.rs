@@ -298,3 +298,63 @@ fn markdown_has_the_same_rows_with_cells_escaped() {
         assert_eq!(cells, 12, "{line}");
     }
 }
+
+#[test]
+fn a_report_as_of_an_earlier_day_ignores_what_came_after_it() {
+    let mut undone = completion(1, "quarterly", "2027-Q1", "2027-03-10T09:00:00+01:00");
+    undone.retracted = Some(ReportRetraction {
+        at: at("2027-04-02T10:00:00+02:00"),
+        by: "coord".into(),
+        reason: "fejl".into(),
+    });
+    let data = ReportData {
+        completions: vec![
+            undone,
+            completion(2, "quarterly", "2027-Q2", "2027-06-20T09:00:00+02:00"),
+        ],
+        messages: vec![ReportMessage {
+            task: "quarterly".into(),
+            period: "2027-Q2".into(),
+            kind: "escalation".into(),
+            step: 1,
+            to: vec!["chef@example.dk".into()],
+            sent_at: Some(at("2027-06-22T08:00:00+02:00")),
+        }],
+        ..ReportData::default()
+    };
+    // On 1 April 2027 the retraction of Q1 and everything of Q2 lay ahead.
+    let r = build_at(&data, &year_2027(), "2027-04-01T12:00:00+02:00");
+    let q = &r.tasks[0].occurrences;
+    assert_eq!((q[0].state, q[0].on_time), (State::Done, Some(true)));
+    assert!(q[0].retracted.is_empty());
+    assert_eq!(
+        (q[1].period.as_str(), q[1].state),
+        ("2027-Q2", State::Upcoming)
+    );
+    assert!(q[1].messages.is_empty());
+    assert_eq!(r.summary.escalations, 0);
+}
+
+#[test]
+fn an_english_wheel_gets_an_english_report() {
+    let mut w = wheel();
+    w.organisation.language = Language::En;
+    let r = build(
+        &w,
+        &ReportData::default(),
+        &History::default(),
+        &year_2027(),
+        now("2027-04-01T12:00:00+02:00"),
+        chain(),
+        |_| Ok::<_, ()>(Vec::new()),
+    )
+    .unwrap();
+    let mut html = Vec::new();
+    super::html(&mut html, &r).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
+    assert!(html.contains("<h1>Compliance calendar report</h1>"));
+    assert!(html.contains("Period: 1 January 2027 – 31 December 2027"));
+    assert!(html.contains(">overdue<"), "Q1 2027 is overdue on 1 April");
+    assert!(!html.contains("Rapport om"));
+}
