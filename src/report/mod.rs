@@ -8,7 +8,7 @@ mod render;
 
 pub use render::{html, json, markdown};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::Serialize;
@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::calendar::{local_now, Calendar};
 use crate::planner::{self, History};
 use crate::recurrence::{self, Period};
-use crate::store::{ReportCompletion, ReportData};
+use crate::store::{ReportCompletion, ReportData, ReportMessage};
 use crate::wheel::{Anchor, Language, Recurrence, Task, Wheel};
 
 /// The days a report covers (both inclusive), and the term key when it
@@ -244,11 +244,22 @@ pub fn build<E>(
         on_time_share: None,
         escalations: 0,
     };
+    // Each task's records, read once: the cost follows the records, not
+    // records × occurrences.
+    let mut records: HashMap<&str, Records> = HashMap::new();
+    for c in &data.completions {
+        records.entry(&c.task).or_default().completions.push(c);
+    }
+    for m in &data.messages {
+        records.entry(&m.task).or_default().messages.push(m);
+    }
+    let none = Records::default();
     let mut tasks = Vec::new();
     for task in &wheel.tasks {
         let mut occurrences = Vec::new();
+        let mine = records.get(task.id.as_str()).unwrap_or(&none);
         for (period, due) in occurrences_in(wheel, task, data, &status, range, today) {
-            let occ = occurrence(wheel, task, data, &period, due, today, &evidence)?;
+            let occ = occurrence(wheel, task, mine, &period, due, today, &evidence)?;
             summary.due += 1;
             match (occ.state, occ.on_time) {
                 (State::Done, Some(true)) => summary.done_on_time += 1,
@@ -363,16 +374,23 @@ fn occurrences_in(
     list
 }
 
+/// One task's completions and messages.
+#[derive(Default)]
+struct Records<'d> {
+    completions: Vec<&'d ReportCompletion>,
+    messages: Vec<&'d ReportMessage>,
+}
+
 fn occurrence<E>(
     wheel: &Wheel,
     task: &Task,
-    data: &ReportData,
+    data: &Records<'_>,
     period: &str,
     due: NaiveDate,
     today: NaiveDate,
     evidence: &impl Fn(i64) -> Result<Vec<Evidence>, E>,
 ) -> Result<OccurrenceReport, E> {
-    let mine = |c: &&ReportCompletion| c.task == task.id && c.period == period;
+    let mine = |c: &&&ReportCompletion| c.period == period;
     // At most one completion of a period stands (the store enforces it);
     // should there be more, the last one recorded is shown.
     let standing = data
@@ -398,7 +416,7 @@ fn occurrence<E>(
     let messages: Vec<Message> = data
         .messages
         .iter()
-        .filter(|m| m.task == task.id && m.period == period)
+        .filter(|m| m.period == period)
         .filter_map(|m| {
             m.sent_at.map(|sent_at| Message {
                 kind: m.kind.clone(),
