@@ -89,8 +89,18 @@ pub(super) fn run(
             super::finish_output(written)?;
         }
     }
-    if let Some(b) = &report.chain.broken {
-        return Err(Failure::runtime(format!(
+    // Written first, then the failure: a broken chain is reported, not
+    // hidden, and the exit code says so.
+    match chain_failure(&report.chain) {
+        Some(f) => Err(f),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Exit 1 and the first row that does not match, when the chain is broken.
+fn chain_failure(chain: &Chain) -> Option<Failure> {
+    if let Some(b) = &chain.broken {
+        return Some(Failure::runtime(format!(
             "the audit log's hash chain is broken at row {}: {} {} {}: {} (the report says so at the top)",
             b.row,
             b.table,
@@ -99,12 +109,9 @@ pub(super) fn run(
             super::output::clean(&b.what)
         )));
     }
-    if !report.chain.ok {
-        return Err(Failure::runtime(
-            "the audit log's hash chain is broken (the report says so at the top)",
-        ));
-    }
-    Ok(ExitCode::SUCCESS)
+    (!chain.ok).then(|| {
+        Failure::runtime("the audit log's hash chain is broken (the report says so at the top)")
+    })
 }
 
 /// The chain's verification. Until the hash chain is merged: intact, with
@@ -146,4 +153,37 @@ fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::ChainBreak;
+
+    #[test]
+    fn a_broken_chain_is_exit_1_naming_the_row() {
+        let mut chain = Chain {
+            ok: true,
+            rows: 3,
+            head: "ab".repeat(32),
+            broken: None,
+        };
+        assert!(chain_failure(&chain).is_none());
+        chain.ok = false;
+        chain.broken = Some(ChainBreak {
+            row: 2,
+            table: "completions".into(),
+            task: "policy-review".into(),
+            period: "2027".into(),
+            what: "done_by".into(),
+        });
+        let f = chain_failure(&chain).unwrap();
+        assert_eq!(f.code, 1);
+        assert_eq!(
+            f.message,
+            "the audit log's hash chain is broken at row 2: completions policy-review 2027: done_by (the report says so at the top)"
+        );
+        chain.broken = None;
+        assert_eq!(chain_failure(&chain).unwrap().code, 1);
+    }
 }
