@@ -17,6 +17,7 @@
 //! - [`settings`]: figment layering of defaults, file and environment.
 //! - [`config`]: loads settings and reads the wheel's file ([`config::Config::load`]).
 //! - [`store`]: SQLite: occurrences, completions, the outbox, link requests, absences.
+//! - [`view`]: the one layout (minijinja) of mail HTML and pages, its blocks and the pages' texts.
 //! - [`mail`]: templates and delivery (file, SMTP with password or OAuth,
 //!   Microsoft Graph, sendmail).
 //! - [`link`]: completion-link tokens, the secret, link URLs and their expiry.
@@ -38,5 +39,6 @@ pub mod planner;
 pub mod recurrence;
 pub mod settings;
 pub mod store;
+pub mod view;
 pub mod web;
 pub mod wheel;

@@ -19,15 +19,24 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("settings", &["wheel"]),
     ("config", &["settings", "wheel"]),
     ("logging", &[]),
+    ("view", &[]),
     ("store", &["planner", "recurrence", "calendar", "wheel"]),
     (
         "mail",
-        &["planner", "recurrence", "calendar", "settings", "wheel"],
+        &[
+            "view",
+            "planner",
+            "recurrence",
+            "calendar",
+            "settings",
+            "wheel",
+        ],
     ),
     ("link", &["planner", "recurrence", "calendar", "wheel"]),
     (
         "web",
         &[
+            "view",
             "store",
             "link",
             "planner",

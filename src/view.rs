@@ -1,0 +1,160 @@
+//! The one look of everything people read: the minijinja layout shared by
+//! the HTML part of every mail and every page of the completion link
+//! (`templates/layout.html`), its blocks (`templates/partials/`), the
+//! pages (`templates/pages/`) and their texts per language
+//! (`templates/{da,en}/pages.html`, one macro per text). Pure: the
+//! sources are compiled in; no file, clock or network.
+//!
+//! A new page is one file in `templates/pages/` that extends the layout,
+//! plus its texts as macros in both languages' `pages.html` (a test
+//! checks that both define the same macros). A new mail block is a macro
+//! in `partials/mail.html`.
+
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+
+/// The shared sources: (name, text).
+pub const SOURCES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../templates/layout.html")),
+    (
+        "partials/page.css",
+        include_str!("../templates/partials/page.css"),
+    ),
+    (
+        "partials/mail.html",
+        include_str!("../templates/partials/mail.html"),
+    ),
+    (
+        "partials/page.html",
+        include_str!("../templates/partials/page.html"),
+    ),
+    ("da/pages.html", include_str!("../templates/da/pages.html")),
+    ("en/pages.html", include_str!("../templates/en/pages.html")),
+    (
+        "pages/confirm.html",
+        include_str!("../templates/pages/confirm.html"),
+    ),
+    (
+        "pages/done.html",
+        include_str!("../templates/pages/done.html"),
+    ),
+    (
+        "pages/expired.html",
+        include_str!("../templates/pages/expired.html"),
+    ),
+    (
+        "pages/notice.html",
+        include_str!("../templates/pages/notice.html"),
+    ),
+];
+
+/// An environment with the shared sources, strict about undefined names,
+/// HTML-escaping `.html` templates, and the `paragraphs` filter.
+pub fn environment() -> Result<Environment<'static>, minijinja::Error> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_filter("paragraphs", paragraphs);
+    // minijinja's own escaping also writes `/` as `&#x2f;`, which turns
+    // every link in an `href` into `https:&#x2f;&#x2f;…`: valid, but not
+    // what a person reading the source (or a link scanner) expects.
+    env.set_formatter(|out, state, value| {
+        let html = matches!(state.auto_escape(), AutoEscape::Html);
+        match value.as_str() {
+            Some(s) if html && !value.is_safe() => out
+                .write_str(&escape(s))
+                .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write")),
+            _ => minijinja::escape_formatter(out, state, value),
+        }
+    });
+    for (name, source) in SOURCES {
+        env.add_template(name, source)?;
+    }
+    Ok(env)
+}
+
+/// `{{ text | paragraphs(style) }}`: text whose blank lines separate
+/// paragraphs as HTML: each paragraph a `<p style="…">`, a single line
+/// break a `<br>`, everything escaped. So the HTML part keeps the
+/// paragraphs the plain part shows.
+fn paragraphs(text: &str, style: &str) -> Value {
+    let normalised = text.replace("\r\n", "\n");
+    let mut out = String::new();
+    for block in normalised.split("\n\n") {
+        let lines: Vec<&str> = block
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let body: Vec<String> = lines.iter().map(|l| escape(l)).collect();
+        out.push_str(&format!(
+            "<p style=\"{}\">{}</p>\n",
+            escape(style),
+            body.join("<br>\n")
+        ));
+    }
+    Value::from_safe_string(out.trim_end().to_string())
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The macro names a template defines (`{% macro name(`), in order.
+pub fn macro_names(source: &str) -> Vec<String> {
+    source
+        .split("{% macro ")
+        .skip(1)
+        .chain(source.split("{%- macro ").skip(1))
+        .filter_map(|rest| rest.split('(').next())
+        .map(|name| name.trim().to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_languages_define_the_same_page_texts() {
+        let mut da = macro_names(include_str!("../templates/da/pages.html"));
+        let mut en = macro_names(include_str!("../templates/en/pages.html"));
+        assert!(da.len() > 10, "{da:?}");
+        da.sort();
+        en.sort();
+        assert_eq!(da, en);
+    }
+
+    #[test]
+    fn the_shared_templates_parse() {
+        assert!(environment().is_ok(), "{:?}", environment().err());
+    }
+
+    #[test]
+    fn paragraphs_are_kept_and_escaped() {
+        let html = paragraphs(
+            "Første <b>afsnit</b>\nanden linje\n\n\n Andet afsnit \n",
+            "m",
+        );
+        assert_eq!(
+            html.as_str().unwrap(),
+            "<p style=\"m\">Første &lt;b&gt;afsnit&lt;/b&gt;<br>\nanden linje</p>\n\
+             <p style=\"m\"> Andet afsnit</p>"
+        );
+        assert_eq!(paragraphs("\n\n", "m").as_str().unwrap(), "");
+    }
+}
