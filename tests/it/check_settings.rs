@@ -126,6 +126,22 @@ fn a_sender_that_cannot_be_a_header_is_refused() {
 }
 
 #[test]
+fn a_reply_address_that_is_not_an_address_is_refused() {
+    let s = with_settings("[mail]\nreply_to = \"koordinator at kommune\"\n");
+    let run = s.run(&["check"]).expect(2);
+    let first = run.stderr().lines().next().unwrap_or("").to_string();
+    assert!(
+        first.starts_with(
+            "arshjul.toml:2:12: mail.reply_to: cannot be the reply address \"koordinator at kommune\": "
+        ),
+        "{first}"
+    );
+    let s =
+        with_settings("[mail]\nreply_to = \"Årshjulskoordinator <koordinator@kommune.example>\"\n");
+    s.run(&["check"]).expect(0);
+}
+
+#[test]
 fn settings_errors_read_like_wheel_errors() {
     let cases = [
         (
