@@ -1295,3 +1295,48 @@ async fn the_file_transport_never_overwrites_a_file_it_did_not_write() {
     let left: Vec<_> = std::fs::read_dir(&outbox).unwrap().collect();
     assert_eq!(left.len(), 1, "no temporary file left behind");
 }
+
+#[test]
+fn the_test_message_has_the_same_text_and_an_html_part_on_the_layout() {
+    let mut s = settings();
+    s.reply_to = Some("koordinator@kommune.example".into());
+    let raw = arshjul::mail::test_message(&wheel(Language::Da), &s, "it@kommune.example").unwrap();
+    let m = parse(&raw);
+    assert_eq!(m.header("Subject"), "Test fra arshjul for Ærø Kommune");
+    assert_eq!(m.header("Reply-To"), "koordinator@kommune.example");
+    assert_eq!(
+        m.text,
+        "Dette er en testbesked fra arshjul, sendt med `arshjul mail test` for at prøve \
+         forbindelsen til mailserveren.\n\n\
+         Når du kan læse den, virker afsendelsen: påmindelser og eskaleringer fra \
+         årshjulet for Ærø Kommune kommer frem ad samme vej.\n\n\
+         Du behøver ikke at svare.\n"
+    );
+    assert!(
+        m.html.starts_with("<!DOCTYPE html>\n<html lang=\"da\">"),
+        "{}",
+        m.html
+    );
+    assert!(
+        m.html.contains("<table role=\"presentation\""),
+        "{}",
+        m.html
+    );
+    assert!(
+        m.html.contains(">Du behøver ikke at svare.</p>"),
+        "{}",
+        m.html
+    );
+
+    let raw = arshjul::mail::test_message(&wheel(Language::En), &settings(), "it@kommune.example")
+        .unwrap();
+    let m = parse(&raw);
+    assert_eq!(m.header("Subject"), "Test from arshjul for Ærø Kommune");
+    assert!(!m.has("Reply-To"));
+    assert!(
+        m.text.ends_with("There is no need to reply.\n"),
+        "{}",
+        m.text
+    );
+    assert!(m.html.contains("<html lang=\"en\">"), "{}", m.html);
+}
