@@ -144,6 +144,60 @@ mod tests {
         assert!(environment().is_ok(), "{:?}", environment().err());
     }
 
+    /// WCAG 2 relative luminance of `#rrggbb`.
+    fn luminance(hex: &str) -> f64 {
+        let channel = |i: usize| {
+            let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+    }
+
+    fn contrast(a: &str, b: &str) -> f64 {
+        let (a, b) = (luminance(a), luminance(b));
+        (a.max(b) + 0.05) / (a.min(b) + 0.05)
+    }
+
+    /// Every `#rrggbb` that follows `prefix` in `css`.
+    fn colours_after<'a>(css: &'a str, prefix: &str) -> Vec<&'a str> {
+        css.match_indices(prefix)
+            .map(|(i, _)| &css[i + prefix.len()..i + prefix.len() + 7])
+            .collect()
+    }
+
+    #[test]
+    fn the_pages_focus_outline_and_text_have_enough_contrast() {
+        assert!((contrast("#000000", "#ffffff") - 21.0).abs() < 0.01);
+        assert!((contrast("#f2b705", "#ffffff") - 1.8).abs() < 0.05);
+        let css = include_str!("../templates/partials/page.css");
+        // The page's backgrounds: the card and around it.
+        let backgrounds = ["#ffffff", "#f3f3f3"];
+        let outlines = colours_after(css, "outline:3px solid ");
+        assert!(!outlines.is_empty(), "{css}");
+        for outline in outlines {
+            for bg in backgrounds {
+                let c = contrast(outline, bg);
+                assert!(c >= 3.0, "focus outline {outline} on {bg}: {c:.2}:1");
+            }
+        }
+        let texts = colours_after(css, "color:");
+        assert!(texts.len() >= 4, "{texts:?}");
+        for text in texts {
+            // White text sits on the button's green; the rest on the card.
+            let bg = if text == "#ffffff" {
+                "#0b5d1e"
+            } else {
+                "#ffffff"
+            };
+            let c = contrast(text, bg);
+            assert!(c >= 4.5, "text {text} on {bg}: {c:.2}:1");
+        }
+    }
+
     #[test]
     fn paragraphs_are_kept_and_escaped() {
         let html = paragraphs(
