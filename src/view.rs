@@ -10,7 +10,6 @@
 //! checks that both define the same macros). A new mail block is a macro
 //! in `partials/mail.html`.
 
-use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 /// The shared sources: (name, text).
@@ -72,30 +71,24 @@ pub fn environment() -> Result<Environment<'static>, minijinja::Error> {
     Ok(env)
 }
 
-/// `{{ text | paragraphs(style) }}`: text whose blank lines separate
-/// paragraphs as HTML: each paragraph a `<p style="…">`, a single line
-/// break a `<br>`, everything escaped. So the HTML part keeps the
-/// paragraphs the plain part shows.
-fn paragraphs(text: &str, style: &str) -> Value {
-    let normalised = text.replace("\r\n", "\n");
-    let mut out = String::new();
-    for block in normalised.split("\n\n") {
-        let lines: Vec<&str> = block
-            .lines()
-            .map(str::trim_end)
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        if lines.is_empty() {
-            continue;
-        }
-        let body: Vec<String> = lines.iter().map(|l| escape(l)).collect();
-        out.push_str(&format!(
-            "<p style=\"{}\">{}</p>\n",
-            escape(style),
-            body.join("<br>\n")
-        ));
-    }
-    Value::from_safe_string(out.trim_end().to_string())
+/// `{% for para in text | paragraphs %}`: text whose blank lines separate
+/// paragraphs, as a list of paragraphs, each a list of its lines (blank
+/// lines and trailing spaces dropped). The template writes each as a `<p>`
+/// with `<br>` between lines, so the HTML part keeps the paragraphs the
+/// plain part shows.
+fn paragraphs(text: &str) -> Vec<Vec<String>> {
+    text.replace("\r\n", "\n")
+        .split("\n\n")
+        .map(|block| {
+            block
+                .lines()
+                .map(str::trim_end)
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|lines| !lines.is_empty())
+        .collect()
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -199,16 +192,33 @@ mod tests {
     }
 
     #[test]
-    fn paragraphs_are_kept_and_escaped() {
-        let html = paragraphs(
-            "Første <b>afsnit</b>\nanden linje\n\n\n Andet afsnit \n",
-            "m",
-        );
+    fn paragraphs_are_split_at_blank_lines() {
         assert_eq!(
-            html.as_str().unwrap(),
-            "<p style=\"m\">Første &lt;b&gt;afsnit&lt;/b&gt;<br>\nanden linje</p>\n\
-             <p style=\"m\"> Andet afsnit</p>"
+            paragraphs("Første afsnit\r\nanden linje\n\n\n Andet afsnit \n"),
+            vec![
+                vec!["Første afsnit".to_string(), "anden linje".to_string()],
+                vec![" Andet afsnit".to_string()],
+            ]
         );
-        assert_eq!(paragraphs("\n\n", "m").as_str().unwrap(), "");
+        assert!(paragraphs("\n\n").is_empty());
+    }
+
+    #[test]
+    fn the_mail_block_writes_paragraphs_escaped() {
+        let mut env = environment().unwrap();
+        // Named `.html`, so it is autoescaped like every mail's HTML.
+        env.add_template(
+            "t.html",
+            "{% import \"partials/mail.html\" as m %}{{ m.paragraphs(t) }}",
+        )
+        .unwrap();
+        let html = (env.get_template("t.html").unwrap())
+            .render(minijinja::context! { t => "A <b>&</b>\nB\n\nC" })
+            .unwrap();
+        assert_eq!(
+            html,
+            "<p style=\"margin:0 0 16px 0\">A &lt;b&gt;&amp;&lt;/b&gt;<br>\nB</p>\n\
+             <p style=\"margin:0 0 16px 0\">C</p>"
+        );
     }
 }

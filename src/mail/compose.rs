@@ -933,6 +933,22 @@ mod tests {
     }
 
     #[test]
+    fn both_languages_have_the_same_templates() {
+        let names = |code: &str| -> Vec<&str> {
+            let prefix = format!("{code}/");
+            let mut names: Vec<&str> = BUILT_IN
+                .iter()
+                .filter_map(|(name, _)| name.strip_prefix(prefix.as_str()))
+                .collect();
+            names.sort_unstable();
+            names
+        };
+        assert_eq!(names("da").len(), KINDS.len() * 3);
+        assert_eq!(names("da"), names("en"));
+        assert_eq!(BUILT_IN.len(), LANGUAGES.len() * KINDS.len() * 3);
+    }
+
+    #[test]
     fn the_built_in_templates_pass_the_start_up_check() {
         let settings = crate::settings::Settings::default();
         assert!(Composer::new(&settings.mail).is_ok());
