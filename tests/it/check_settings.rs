@@ -139,6 +139,17 @@ fn a_reply_address_that_is_not_an_address_is_refused() {
     let s =
         with_settings("[mail]\nreply_to = \"Årshjulskoordinator <koordinator@kommune.example>\"\n");
     s.run(&["check"]).expect(0);
+    // From the environment, named as the variable.
+    let run = s
+        .run_env(&["check"], &[("ARSHJUL_MAIL__REPLY_TO", "nobody")])
+        .expect(2);
+    assert!(
+        run.stderr().starts_with(
+            "ARSHJUL_MAIL__REPLY_TO: mail.reply_to: cannot be the reply address \"nobody\": "
+        ),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
