@@ -4,7 +4,8 @@
 //!
 //! Dependencies run one way, `cli → daemon → engine → {store, mail, link,
 //! web} → planner → {recurrence, calendar} → wheel`, with `settings`,
-//! `config` and `logging` beside them; `tests/it/architecture.rs` checks it
+//! `config` and `logging` beside them and `view` (the templates' shared
+//! layout) below `mail` and `web`; `tests/it/architecture.rs` checks it
 //! (see ARCHITECTURE.md).
 //!
 //! The pure core (no I/O, no clock):
