@@ -25,6 +25,7 @@ pub fn wheel(n: usize) -> Wheel {
                 name: key.into(),
                 email: format!("{key}@example.dk"),
                 deputy: None,
+                greeting: None,
             },
         );
     }

@@ -102,6 +102,10 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
     // The listener wakes the loop when someone asks for a fresh link, so
     // the pass that sends it runs at once; the listener never waits on it.
     let link_requested = Arc::new(Notify::new());
+    // The problem pages name the reply address (checked with the settings).
+    let reply_to = (engine.settings.mail.reply_to.as_deref())
+        .and_then(|r| crate::wheel::text::mailbox(r).ok())
+        .map(|m| m.email.to_string());
     let state = web::AppState::new(
         store.clone(),
         wheel.clone(),
@@ -110,7 +114,8 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
         Arc::new(Utc::now),
     )
     .with_wake(link_requested.clone())
-    .with_busy_timeout(engine.settings.busy_timeout());
+    .with_busy_timeout(engine.settings.busy_timeout())
+    .with_reply_to(reply_to.as_deref());
     // Set by the signal task the moment SIGTERM or SIGINT arrives, so the
     // listener stops accepting at once, whatever the loop is doing.
     let stop_tx = Arc::new(watch::channel(None).0);

@@ -4,8 +4,9 @@
 //!
 //! Dependencies run one way, `cli → daemon → engine → {store, mail, link,
 //! web} → planner → {recurrence, calendar} → wheel`, with `settings`,
-//! `config` and `logging` beside them, and `report` between `cli` and
-//! `store`; `tests/it/architecture.rs` checks it
+//! `config` and `logging` beside them, `view` (the templates' shared
+//! layout) below `mail` and `web`, and `report` between `cli` and `store`;
+//! `tests/it/architecture.rs` checks it
 //! (see ARCHITECTURE.md).
 //!
 //! The pure core (no I/O, no clock):
@@ -18,6 +19,7 @@
 //! - [`settings`]: figment layering of defaults, file and environment.
 //! - [`config`]: loads settings and reads the wheel's file ([`config::Config::load`]).
 //! - [`store`]: SQLite: occurrences, completions, the outbox, link requests, absences.
+//! - [`view`]: the one layout (minijinja) of mail HTML and pages, its blocks and the pages' texts.
 //! - [`mail`]: templates and delivery (file, SMTP with password or OAuth,
 //!   Microsoft Graph, sendmail).
 //! - [`link`]: completion-link tokens, the secret, link URLs and their expiry.
@@ -41,5 +43,6 @@ pub mod recurrence;
 pub mod report;
 pub mod settings;
 pub mod store;
+pub mod view;
 pub mod web;
 pub mod wheel;

@@ -635,6 +635,15 @@ pub fn plan_size_bound(wheel: &Wheel, from: NaiveDate, to: NaiveDate, only: Opti
     total
 }
 
+/// The day each escalation step of `task`'s occurrence due on `due` is
+/// sent, in the chain's order (the open day on or after `due` + `after`),
+/// as `pass` sends them: so a reminder can say when escalation comes.
+pub fn escalation_days(wheel: &Wheel, task: &Task, due: NaiveDate) -> Vec<NaiveDate> {
+    let cal = Calendar::new(&wheel.organisation);
+    let rules = TaskRules { task, cal: &cal };
+    rules.escalations(due).iter().map(|e| e.date).collect()
+}
+
 /// The first `n` due dates in `from..=to`, in the order `plan_range` gives
 /// its `Due` events (send instant, then the task's place in the wheel), as
 /// `plan_range(wheel, from, to)` filtered to `Due` and cut to `n` would give

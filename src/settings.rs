@@ -72,6 +72,11 @@ pub struct MailSettings {
     pub transport: MailTransport,
     #[serde(deserialize_with = "lenient::string")]
     pub from: String,
+    /// Where replies go (`Reply-To`): a person who reads them, e.g. the
+    /// coordinator; also the address the error pages name. Unset: no
+    /// `Reply-To`, and the pages name the organisation without an address.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub reply_to: Option<String>,
     /// Where the `file` transport writes one `.eml` per message.
     #[serde(deserialize_with = "lenient::path")]
     pub dir: PathBuf,
@@ -172,6 +177,7 @@ impl Default for Settings {
             mail: MailSettings {
                 transport: MailTransport::File,
                 from: "arshjul@localhost".into(),
+                reply_to: None,
                 dir: PathBuf::from("outbox"),
                 templates: None,
                 graph_url: "https://graph.microsoft.com".into(),
@@ -328,6 +334,14 @@ impl Settings {
                 "mail.from",
                 format!("cannot be the sender {:?}: {problem}", self.mail.from),
             ));
+        }
+        if let Some(reply_to) = &self.mail.reply_to {
+            if let Err(problem) = crate::wheel::text::mailbox(reply_to) {
+                problems.push((
+                    "mail.reply_to",
+                    format!("cannot be the reply address {reply_to:?}: {problem}"),
+                ));
+            }
         }
         if self.mail.transport == MailTransport::Smtp {
             match self.mail.smtp.host.as_deref().map(str::trim) {

@@ -22,7 +22,7 @@ use chrono::NaiveDate;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, Message};
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::Environment;
 use serde::Serialize;
 
 use super::{Composed, MailError};
@@ -151,6 +151,8 @@ pub struct Composer {
     /// file's path, or `built-in templates/…`.
     origin: BTreeMap<String, String>,
     from: Mailbox,
+    /// `Reply-To`, from `mail.reply_to`: where replies reach a person.
+    reply_to: Option<Mailbox>,
     /// The domain of `from`, sanitised, for Message-IDs.
     domain: String,
 }
@@ -166,6 +168,15 @@ impl Composer {
             ))
         })?;
         let domain = sanitise_domain(from.email.domain());
+        let reply_to = (settings.reply_to.as_deref())
+            .map(|r| {
+                text::mailbox(r).map_err(|e| {
+                    MailError::Setup(format!(
+                        "setting `mail.reply_to`: {r:?} cannot be used: {e}"
+                    ))
+                })
+            })
+            .transpose()?;
 
         if let Some(dir) = settings.templates.as_deref() {
             if !dir.is_dir() {
@@ -183,8 +194,11 @@ impl Composer {
             }
         }
 
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // The shared layout and its blocks first, so each mail's HTML can
+        // extend `layout.html` and import `partials/mail.html`.
+        let mut env = crate::view::environment().map_err(|e| {
+            MailError::Template(describe(&e, "built-in templates/layout.html", None))
+        })?;
         let mut origin = BTreeMap::new();
         for (name, built_in) in BUILT_IN {
             let (source, from_where) = match settings.templates.as_deref() {
@@ -203,6 +217,7 @@ impl Composer {
             env,
             origin,
             from,
+            reply_to,
             domain,
         };
         composer.check()?;
@@ -286,6 +301,9 @@ impl Composer {
             .raw_header(header("X-Auto-Response-Suppress", "All"));
         for person in cc {
             builder = builder.cc(mailbox(person)?);
+        }
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(reply_to.clone());
         }
         let message = builder
             .multipart(MultiPart::alternative_plain_html(text, html))
@@ -421,6 +439,8 @@ struct StepCtx {
     after_days: u32,
     name: String,
     email: String,
+    /// The day this step is sent, in the language's long form.
+    date: String,
     /// Whether this message is this step's.
     current: bool,
 }
@@ -429,6 +449,10 @@ struct StepCtx {
 /// (`1. marts 2027`, `1 March 2027`); `due_iso` is `2027-03-01`.
 #[derive(Debug, Clone, Serialize)]
 struct Context {
+    /// The language's code, `da` or `en` (the layout's `lang`).
+    lang: &'static str,
+    /// Always `mail`: the layout draws tables with inline styles.
+    medium: &'static str,
     organisation: String,
     /// `reminder`, `repeat`, `escalation` or `link` (a fresh link asked for).
     kind: &'static str,
@@ -448,7 +472,16 @@ struct Context {
     /// a `link` message.
     link: Option<String>,
     recipient: PersonCtx,
+    /// The opening, without its comma: `Kære Anne Hansen` / `Dear Anne
+    /// Hansen`, the person's own `greeting`, or `none` (a role).
+    greeting: Option<String>,
     owners: Vec<PersonCtx>,
+    /// The other owners of the task than the one the message is meant
+    /// for, joined for prose; `none` when there are none.
+    co_owners: Option<String>,
+    /// The next escalation step after today, if any: who is told, and the
+    /// day (so a reminder can say "if not done before …, … is told").
+    next_escalation: Option<NextStepCtx>,
     /// The owners' names joined for prose: `A, B og C` / `A, B and C`.
     owner_names: String,
     /// Reminder: index in `remind`; repeat: n (1 = first); escalation: level.
@@ -461,6 +494,14 @@ struct Context {
     on_behalf: Option<AwayCtx>,
     /// People copied who are away, whose deputies are copied too.
     away_owners: Vec<AwayCtx>,
+}
+
+/// The next escalation step, as templates see it.
+#[derive(Debug, Clone, Serialize)]
+struct NextStepCtx {
+    /// The day it is sent, in the language's long form.
+    date: String,
+    name: String,
 }
 
 /// Someone away and their deputy, as templates see them.
@@ -512,6 +553,8 @@ impl Context {
             email: "aase@example.dk".into(),
         };
         Context {
+            lang: language.code(),
+            medium: "mail",
             organisation: "Eksempel Kommune".into(),
             kind: kind.as_str(),
             task_id: "policy-review".into(),
@@ -532,6 +575,14 @@ impl Context {
                 owner.clone()
             },
             owner_names: owner.name.clone(),
+            greeting: full
+                .then(|| greeting(language, &owner.name, None))
+                .flatten(),
+            co_owners: full.then(|| "Bo Berg".into()),
+            next_escalation: full.then(|| NextStepCtx {
+                date: language.long_date(due + chrono::Duration::days(14)),
+                name: chief.name.clone(),
+            }),
             owners: vec![owner],
             step: 1,
             level: (kind == Kind::Escalation).then_some(1),
@@ -539,6 +590,7 @@ impl Context {
                 vec![StepCtx {
                     level: 1,
                     after_days: 14,
+                    date: language.long_date(due + chrono::Duration::days(14)),
                     name: chief.name,
                     email: chief.email,
                     current: kind == Kind::Escalation,
@@ -563,6 +615,20 @@ impl Context {
                 Vec::new()
             },
         }
+    }
+}
+
+/// The opening of a message to `name`, without its comma: the person's
+/// own `greeting` as written, none for `Some("")`, else `Kære {name}` /
+/// `Dear {name}`.
+fn greeting(language: Language, name: &str, own: Option<&str>) -> Option<String> {
+    match own {
+        Some("") => None,
+        Some(own) => Some(own.to_string()),
+        None => Some(match language {
+            Language::Da => format!("Kære {name}"),
+            Language::En => format!("Dear {name}"),
+        }),
     }
 }
 
@@ -739,24 +805,50 @@ fn context<'w>(
         .iter()
         .map(|k| person(k))
         .collect::<Result<Vec<_>, _>>()?;
+    let days = crate::planner::escalation_days(wheel, task, n.due);
     let chain = task
         .escalate
         .iter()
+        .zip(&days)
         .enumerate()
-        .map(|(i, step)| {
+        .map(|(i, (step, day))| {
             let p = person(&step.to)?;
             let level = u32::try_from(i + 1).unwrap_or(u32::MAX);
             Ok(StepCtx {
                 level,
                 after_days: step.after.0,
+                date: language.long_date(*day),
                 name: p.name.clone(),
                 email: p.email.clone(),
                 current: n.kind == Kind::Escalation && level == n.step,
             })
         })
         .collect::<Result<Vec<_>, MailError>>()?;
+    // The next step after the day this message is written: a reminder or
+    // repeat names the first one still to come, an escalation the one after it.
+    let next_escalation = task
+        .escalate
+        .iter()
+        .zip(&days)
+        .find(|(_, day)| **day > today)
+        .map(|(step, day)| {
+            Ok::<_, MailError>(NextStepCtx {
+                date: language.long_date(*day),
+                name: person(&step.to)?.name.clone(),
+            })
+        })
+        .transpose()?;
+    let addressee = n.addressee();
+    let others: Vec<&str> = owners
+        .iter()
+        .filter(|p| p.key != addressee)
+        .map(|p| p.name.as_str())
+        .collect();
+    let co_owners = (!others.is_empty()).then(|| join_names(language, others.into_iter()));
 
     let ctx = Context {
+        lang: language.code(),
+        medium: "mail",
         organisation: wheel.organisation.name.clone(),
         kind: n.kind.as_str(),
         task_id: task.id.clone(),
@@ -771,6 +863,9 @@ fn context<'w>(
         reference: task.reference.clone(),
         link: link.map(str::to_string),
         recipient: PersonCtx::of(to),
+        greeting: greeting(language, &to.name, to.greeting.as_deref()),
+        co_owners,
+        next_escalation,
         owner_names: join_names(language, owners.iter().map(|p| p.name.as_str())),
         owners: owners.iter().map(|p| PersonCtx::of(p)).collect(),
         step: n.step,
@@ -835,6 +930,22 @@ mod tests {
         assert_eq!(atom(""), "-");
         assert_eq!(sanitise_domain("kommune.dk"), "kommune.dk");
         assert_eq!(sanitise_domain("[127.0.0.1]"), "-127.0.0.1-");
+    }
+
+    #[test]
+    fn both_languages_have_the_same_templates() {
+        let names = |code: &str| -> Vec<&str> {
+            let prefix = format!("{code}/");
+            let mut names: Vec<&str> = BUILT_IN
+                .iter()
+                .filter_map(|(name, _)| name.strip_prefix(prefix.as_str()))
+                .collect();
+            names.sort_unstable();
+            names
+        };
+        assert_eq!(names("da").len(), KINDS.len() * 3);
+        assert_eq!(names("da"), names("en"));
+        assert_eq!(BUILT_IN.len(), LANGUAGES.len() * KINDS.len() * 3);
     }
 
     #[test]

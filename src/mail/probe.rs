@@ -1,8 +1,8 @@
 //! `arshjul mail test` (one test message, in the wheel's language) and the
 //! line `arshjul check` prints about the transport and how it logs in.
 
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::Mailbox;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 
 use super::graph::GRAPH_SCOPE;
@@ -10,7 +10,7 @@ use super::oauth::token_url;
 use super::transport::{smtp_user, SMTP_SCOPE};
 use super::MailError;
 use crate::settings::{MailSettings, MailTransport, Settings, SmtpAuth, SmtpTls};
-use crate::wheel::{Language, Wheel};
+use crate::wheel::Wheel;
 
 /// One line naming the transport and its authentication, e.g.
 /// `mail: smtp smtp.office365.com:587 STARTTLS, XOAUTH2 as
@@ -79,10 +79,26 @@ fn oauth_part(mail: &MailSettings, default_scope: &str) -> String {
     format!("client {client}, {url}, scope {scope}")
 }
 
-/// The test message to `to`: subject and text in the wheel's language,
-/// saying it is a test from arshjul for the organisation.
+/// The test message's templates: (name, source), per language and part.
+const TEST_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "da/test.subject.txt",
+        include_str!("../../templates/da/test.subject.txt"),
+    ),
+    ("da/test.txt", include_str!("../../templates/da/test.txt")),
+    ("da/test.html", include_str!("../../templates/da/test.html")),
+    (
+        "en/test.subject.txt",
+        include_str!("../../templates/en/test.subject.txt"),
+    ),
+    ("en/test.txt", include_str!("../../templates/en/test.txt")),
+    ("en/test.html", include_str!("../../templates/en/test.html")),
+];
+
+/// The test message to `to`: subject, text and HTML (on the layout every
+/// message uses) in the wheel's language, saying it is a test from
+/// arshjul for the organisation; `Reply-To` as on every message.
 pub fn test_message(wheel: &Wheel, mail: &MailSettings, to: &str) -> Result<Vec<u8>, MailError> {
-    let org = &wheel.organisation.name;
     let from: Mailbox = mail
         .from
         .parse()
@@ -91,39 +107,45 @@ pub fn test_message(wheel: &Wheel, mail: &MailSettings, to: &str) -> Result<Vec<
         .trim()
         .parse()
         .map_err(|e| MailError::Setup(format!("--to {to:?} is not an e-mail address: {e}")))?;
-    let (subject, text) = match wheel.organisation.language {
-        Language::Da => (
-            format!("Test fra arshjul for {org}"),
-            format!(
-                "Dette er en testbesked fra arshjul, sendt med `arshjul mail test` for at \
-                 prøve forbindelsen til mailserveren.\n\n\
-                 Når du kan læse den, virker afsendelsen: påmindelser og eskaleringer fra \
-                 årshjulet for {org} kommer frem ad samme vej.\n\n\
-                 Du behøver ikke at svare.\n"
-            ),
-        ),
-        Language::En => (
-            format!("Test from arshjul for {org}"),
-            format!(
-                "This is a test message from arshjul, sent by `arshjul mail test` to try \
-                 the connection to the mail server.\n\n\
-                 If you can read it, sending works: reminders and escalations from the \
-                 compliance calendar of {org} will arrive the same way.\n\n\
-                 There is no need to reply.\n"
-            ),
-        ),
+    let reply_to = (mail.reply_to.as_deref())
+        .map(|r| {
+            crate::wheel::text::mailbox(r)
+                .map_err(|e| MailError::Setup(format!("setting `mail.reply_to`: {r:?}: {e}")))
+        })
+        .transpose()?;
+    let broken = |e: minijinja::Error| MailError::Template(format!("the test message: {e}"));
+    let mut env = crate::view::environment().map_err(broken)?;
+    for (name, source) in TEST_TEMPLATES {
+        env.add_template(name, source).map_err(broken)?;
+    }
+    let language = wheel.organisation.language;
+    let ctx = minijinja::context! {
+        organisation => &wheel.organisation.name,
+        lang => language.code(),
+        medium => "mail",
     };
+    let render = |part: &str| {
+        env.get_template(&format!("{}/test.{part}", language.code()))
+            .and_then(|t| t.render(&ctx))
+            .map_err(broken)
+    };
+    let subject = render("subject.txt")?.trim().to_string();
+    let text = format!("{}\n", render("txt")?);
+    let html = render("html")?;
     let header = |name: &'static str, value: &str| {
         HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
     };
-    let message = Message::builder()
+    let mut builder = Message::builder()
         .from(from)
         .to(to)
         .subject(subject)
         .raw_header(header("Auto-Submitted", "auto-generated"))
-        .raw_header(header("X-Auto-Response-Suppress", "All"))
-        .header(ContentType::TEXT_PLAIN)
-        .body(text)
+        .raw_header(header("X-Auto-Response-Suppress", "All"));
+    if let Some(reply_to) = reply_to {
+        builder = builder.reply_to(reply_to);
+    }
+    let message = builder
+        .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| MailError::Setup(format!("cannot build the test message: {e}")))?;
     Ok(message.formatted())
 }

@@ -82,6 +82,9 @@ pub struct AppState {
     /// `Retry-After`. SQLite's own busy timeout bounds the wait for another
     /// process's lock after that.
     pub busy_timeout: Duration,
+    /// The bare address of the `mail.reply_to` setting: the problem pages
+    /// name it as the one to write to; `None`: they name the organisation.
+    pub reply_to: Option<Arc<str>>,
 }
 
 /// The longest `/healthz` waits for the store: it must answer at once,
@@ -109,6 +112,7 @@ impl AppState {
             clock,
             wake: None,
             busy_timeout: db::DEFAULT_BUSY_TIMEOUT,
+            reply_to: None,
         }
     }
 
@@ -129,6 +133,23 @@ impl AppState {
     }
 
     /// The same state with another clock.
+    /// The same state, its problem pages naming `reply_to` (a bare
+    /// address) as the one to write to.
+    pub fn with_reply_to(self, reply_to: Option<&str>) -> AppState {
+        AppState {
+            reply_to: reply_to.map(Arc::from),
+            ..self
+        }
+    }
+
+    /// Who reads the pages, as the problem pages address them.
+    fn reader(&self) -> Reader {
+        Reader {
+            wheel: self.wheel(),
+            reply_to: self.reply_to.clone(),
+        }
+    }
+
     pub fn with_clock(self, clock: Clock) -> AppState {
         AppState { clock, ..self }
     }
@@ -201,6 +222,7 @@ struct CompletionForm {
 /// the wheel, expired or not.
 struct Link {
     wheel: Arc<Wheel>,
+    reply_to: Option<Arc<str>>,
     claims: Claims,
     /// Past its expiry: it can show the occurrence and ask for a fresh
     /// link, but never record a completion.
@@ -230,10 +252,17 @@ impl Link {
         self.wheel.organisation.language
     }
 
+    fn reader(&self) -> Reader {
+        Reader {
+            wheel: Arc::clone(&self.wheel),
+            reply_to: self.reply_to.clone(),
+        }
+    }
+
     /// The page for a completion already on record.
     fn done_page(&self, c: &Completion, fresh: bool) -> Response {
         let Some(o) = self.occurrence() else {
-            return problem(self.language(), Problem::NotFound);
+            return problem(&self.reader(), Problem::NotFound);
         };
         let by = match self
             .wheel
@@ -259,6 +288,26 @@ impl Link {
     }
 }
 
+/// Whom a page speaks to: the wheel's language, and whom the problem
+/// pages send the reader to.
+struct Reader {
+    wheel: Arc<Wheel>,
+    reply_to: Option<Arc<str>>,
+}
+
+impl Reader {
+    fn language(&self) -> Language {
+        self.wheel.organisation.language
+    }
+
+    fn contact(&self) -> pages::Contact<'_> {
+        match &self.reply_to {
+            Some(address) => pages::Contact::Address(address),
+            None => pages::Contact::Organisation(&self.wheel.organisation.name),
+        }
+    }
+}
+
 /// An e-mail address with its local part cut to its first character
 /// (`a…@kommune.dk`); anything else as it is.
 fn mask_address(by: &str) -> String {
@@ -274,22 +323,23 @@ fn mask_address(by: &str) -> String {
 /// Verifies the token's signature and finds its task and recipient in the
 /// current wheel, or says which page to answer with (404). An expired token
 /// is a [`Link`] with `expired` set.
-fn open_link(state: &AppState, token: &str) -> Result<Link, (Language, Problem)> {
-    let wheel = state.wheel();
-    let lang = wheel.organisation.language;
+fn open_link(state: &AppState, token: &str) -> Result<Link, (Reader, Problem)> {
+    let reader = state.reader();
+    let wheel = Arc::clone(&reader.wheel);
     let (claims, expired) = match token::verify(&state.secret, token, (state.clock)()) {
         Ok(claims) => (claims, false),
-        Err(TokenError::Invalid) => return Err((lang, Problem::NotFound)),
+        Err(TokenError::Invalid) => return Err((reader, Problem::NotFound)),
         Err(TokenError::Expired(claims)) => (claims, true),
     };
     let link = Link {
         wheel,
+        reply_to: state.reply_to.clone(),
         claims,
         expired,
     };
     // A task or recipient no longer in the wheel cannot be shown or credited.
     if link.task().is_none() || link.person().is_none() {
-        return Err((lang, Problem::NotFound));
+        return Err((reader, Problem::NotFound));
     }
     Ok(link)
 }
@@ -300,7 +350,7 @@ fn open_link(state: &AppState, token: &str) -> Result<Link, (Language, Problem)>
 async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let link = match open_link(&state, &token) {
         Ok(link) => link,
-        Err((lang, p)) => return problem(lang, p),
+        Err((reader, p)) => return problem(&reader, p),
     };
     let (task, period) = (link.claims.task.clone(), link.claims.period.clone());
     let found = with_store(&state, move |store| store.completion(&task, &period)).await;
@@ -309,11 +359,11 @@ async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Respo
         Ok(None) => match link.occurrence() {
             Some(o) if link.expired => expired_page(link.language(), &o, &token),
             Some(o) => (StatusCode::OK, Html(pages::confirm(link.language(), &o))).into_response(),
-            None => problem(link.language(), Problem::NotFound),
+            None => problem(&link.reader(), Problem::NotFound),
         },
         Err(e) => {
             tracing::error!(task = %link.claims.task, period = %link.claims.period, "cannot read the completion: {e}");
-            problem(link.language(), Problem::Unavailable)
+            problem(&link.reader(), Problem::Unavailable)
         }
     }
 }
@@ -327,31 +377,32 @@ async fn complete(
 ) -> Response {
     let link = match open_link(&state, &token) {
         Ok(link) => link,
-        Err((lang, p)) => return problem(lang, p),
+        Err((reader, p)) => return problem(&reader, p),
     };
     if link.expired {
         // Never records: who did it, or the page that offers a fresh link.
         return show(State(state), Path(token)).await;
     }
-    let lang = link.language();
     let note = match form {
         Ok(Form(form)) => form
             .note
             .map(|n| n.trim().to_string())
             .filter(|n| !n.is_empty()),
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return problem(lang, Problem::TooLarge);
+            return problem(&link.reader(), Problem::TooLarge);
         }
-        Err(rejection) => return problem_with(rejection.status(), lang, Problem::BadForm),
+        Err(rejection) => {
+            return problem_with(rejection.status(), &link.reader(), Problem::BadForm)
+        }
     };
     if let Some(n) = &note {
         let chars = n.chars().count();
         if chars > NOTE_MAX_CHARS {
-            return problem(lang, Problem::NoteTooLong { chars });
+            return problem(&link.reader(), Problem::NoteTooLong { chars });
         }
     }
     let Some(person) = link.person() else {
-        return problem(lang, Problem::NotFound);
+        return problem(&link.reader(), Problem::NotFound);
     };
     let now = (state.clock)();
     let at: DateTime<FixedOffset> = now
@@ -389,7 +440,7 @@ async fn complete(
         Ok((_, CompletionOutcome::AlreadyDone(existing))) => link.done_page(&existing, false),
         Err(e) => {
             tracing::error!(task = %link.claims.task, period = %link.claims.period, "cannot record the completion: {e}");
-            problem(lang, Problem::Unavailable)
+            problem(&link.reader(), Problem::Unavailable)
         }
     }
 }
@@ -410,7 +461,7 @@ async fn back_to_link(State(state): State<AppState>, Path(token): Path<String>) 
         Ok(location) if token.bytes().all(url_safe) => {
             (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
         }
-        _ => problem(state.wheel().organisation.language, Problem::NotFound),
+        _ => problem(&state.reader(), Problem::NotFound),
     }
 }
 
@@ -425,7 +476,7 @@ async fn request_link(
 ) -> Response {
     let link = match open_link(&state, &token) {
         Ok(link) => link,
-        Err((lang, p)) => return problem(lang, p),
+        Err((reader, p)) => return problem(&reader, p),
     };
     let lang = link.language();
     let at: DateTime<FixedOffset> = (state.clock)()
@@ -448,7 +499,7 @@ async fn request_link(
     };
     let outcome = with_store(&state, move |store| store.request_link(&request, limits)).await;
     let Some(o) = link.occurrence() else {
-        return problem(lang, Problem::NotFound);
+        return problem(&link.reader(), Problem::NotFound);
     };
     let refused = |retry_after_secs: i64, html: String| {
         let mut response = (StatusCode::TOO_MANY_REQUESTS, Html(html)).into_response();
@@ -481,7 +532,7 @@ async fn request_link(
         Ok(LinkRequestOutcome::AlreadyDone(c)) => link.done_page(&c, false),
         Err(e) => {
             tracing::error!(task = %link.claims.task, period = %link.claims.period, "cannot record a request for a new link: {e}");
-            problem(lang, Problem::Unavailable)
+            problem(&link.reader(), Problem::Unavailable)
         }
     }
 }
@@ -521,7 +572,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 /// Any other path: the 404 page. The path is not logged (it may be a token).
 async fn not_found(State(state): State<AppState>) -> Response {
-    problem(state.wheel().organisation.language, Problem::NotFound)
+    problem(&state.reader(), Problem::NotFound)
 }
 
 /// Runs `work` on the store in a blocking thread, so the lock is never
@@ -566,19 +617,20 @@ where
     })
 }
 
-fn problem(lang: Language, p: Problem) -> Response {
+fn problem(reader: &Reader, p: Problem) -> Response {
     let status = match p {
         Problem::NotFound => StatusCode::NOT_FOUND,
         Problem::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Problem::NoteTooLong { .. } | Problem::BadForm => StatusCode::BAD_REQUEST,
         Problem::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     };
-    problem_with(status, lang, p)
+    problem_with(status, reader, p)
 }
 
 /// A problem page; a 503 says when to try again (`Retry-After`).
-fn problem_with(status: StatusCode, lang: Language, p: Problem) -> Response {
-    let mut response = (status, Html(pages::problem(lang, p))).into_response();
+fn problem_with(status: StatusCode, reader: &Reader, p: Problem) -> Response {
+    let html = pages::problem(reader.language(), p, reader.contact());
+    let mut response = (status, Html(html)).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(
             header::RETRY_AFTER,

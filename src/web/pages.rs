@@ -1,10 +1,16 @@
 //! The HTML pages of the completion link, in Danish and English: small,
-//! accessible, readable on a phone, inline CSS, no scripts. Every piece of
-//! text that comes from the wheel, the database or the request is
-//! HTML-escaped here. Knows nothing of HTTP, tokens or the store.
+//! accessible, readable on a phone, one `<style>`, no scripts. Rendered
+//! from `templates/pages/` on the shared layout ([`crate::view`]), their
+//! texts from `templates/{da,en}/pages.html`; every piece of text that
+//! comes from the wheel, the database or the request is HTML-escaped by
+//! the templates. Knows nothing of HTTP, tokens or the store.
+
+use std::sync::OnceLock;
 
 use chrono::{DateTime, NaiveDate, Timelike};
 use chrono_tz::Tz;
+use minijinja::value::Value;
+use minijinja::{context, Environment};
 
 use crate::wheel::Language;
 
@@ -47,72 +53,101 @@ pub enum Problem {
     Unavailable,
 }
 
-fn pick(lang: Language, da: &'static str, en: &'static str) -> &'static str {
-    match lang {
-        Language::Da => da,
-        Language::En => en,
+/// The environment of the pages: the shared layout and the page templates,
+/// loaded once.
+fn env() -> Option<&'static Environment<'static>> {
+    static ENV: OnceLock<Option<Environment<'static>>> = OnceLock::new();
+    ENV.get_or_init(|| match crate::view::environment() {
+        Ok(env) => Some(env),
+        Err(e) => {
+            tracing::error!("the built-in page templates do not load: {e}");
+            None
+        }
+    })
+    .as_ref()
+}
+
+/// Renders a page template. A built-in template that fails (a bug the
+/// tests catch) gives a bare page that still says what it can, never a panic.
+fn render(template: &str, ctx: Value) -> String {
+    let rendered = env()
+        .ok_or_else(|| "not loaded".to_string())
+        .and_then(|env| {
+            env.get_template(template)
+                .and_then(|t| t.render(&ctx))
+                .map_err(|e| e.to_string())
+        });
+    rendered.unwrap_or_else(|e| {
+        tracing::error!("page template {template}: {e}");
+        "<!doctype html>\n<title>arshjul</title>\n<p>arshjul</p>\n".to_string()
+    })
+}
+
+/// One text of `{lang}/pages.html`: its macro `name` called with `args`,
+/// as safe HTML (the macro escapes what it is given).
+fn text(lang: Language, name: &str, args: &[Value]) -> Value {
+    let source = format!("{}/pages.html", lang.code());
+    let rendered = env()
+        .ok_or_else(|| "not loaded".to_string())
+        .and_then(|env| {
+            let t = env.get_template(&source).map_err(|e| e.to_string())?;
+            let captured = t.render_captured(context! {}).map_err(|e| e.to_string())?;
+            (captured.state())
+                .call_macro(name, args)
+                .map_err(|e| e.to_string())
+        });
+    match rendered {
+        Ok(html) => Value::from_safe_string(html),
+        Err(e) => {
+            tracing::error!("page text {source} {name}: {e}");
+            Value::from(name)
+        }
+    }
+}
+
+/// The occurrence as the page templates see it.
+fn occ(lang: Language, o: &Occurrence<'_>) -> Value {
+    context! {
+        organisation => o.organisation,
+        title => o.title,
+        period => o.period,
+        due => lang.long_date(o.due),
+        owner => o.owner,
+    }
+}
+
+fn done_ctx(lang: Language, done: &Done<'_>) -> Value {
+    context! {
+        by => done.by,
+        day => lang.long_date(done.at.date_naive()),
+        time => clock(&done.at),
+        note => done.note,
     }
 }
 
 /// The form page of a link not yet used: names the occurrence, offers a
 /// note and one button. Submitting posts to the same URL.
 pub fn confirm(lang: Language, o: &Occurrence<'_>) -> String {
-    let heading = pick(lang, "Markér som udført", "Mark as done");
-    let body = format!(
-        "<p class=\"org\">{org}</p>\n<h1>{title}</h1>\n{facts}\
-         <form method=\"post\">\n\
-         <label for=\"note\">{note_label}</label>\n\
-         <textarea id=\"note\" name=\"note\" rows=\"4\" maxlength=\"{max}\"></textarea>\n\
-         <button type=\"submit\">{button}</button>\n\
-         </form>\n<p class=\"hint\">{hint}</p>\n",
-        org = escape(o.organisation),
-        title = escape(o.title),
-        facts = facts(lang, o),
-        note_label = pick(lang, "Bemærkning (valgfri)", "Note (optional)"),
-        max = NOTE_MAX_CHARS,
-        button = heading,
-        hint = pick(
-            lang,
-            "Intet bliver registreret, før du trykker på knappen.",
-            "Nothing is recorded until you press the button."
-        ),
-    );
-    layout(lang, &format!("{heading}: {}", o.title), &body)
+    render(
+        "pages/confirm.html",
+        context! { lang => lang.code(), medium => "page", o => occ(lang, o), note_max => NOTE_MAX_CHARS },
+    )
 }
 
 /// The answer to a POST that recorded the completion.
 pub fn recorded(lang: Language, o: &Occurrence<'_>, done: &Done<'_>) -> String {
-    let heading = pick(lang, "Registreret som udført", "Recorded as done");
-    let body =
-        format!(
-        "<p class=\"org\">{org}</p>\n<h1>{heading}</h1>\n<p class=\"ok\">{what}</p>\n{facts}{note}\
-         <p class=\"hint\">{hint}</p>\n",
-        org = escape(o.organisation),
-        what = done_sentence(lang, o, done),
-        facts = facts(lang, o),
-        note = note(lang, done),
-        hint = pick(lang, "Tak. Du kan lukke siden.", "Thank you. You can close this page."),
-    );
-    layout(lang, heading, &body)
+    render(
+        "pages/done.html",
+        context! { lang => lang.code(), medium => "page", o => occ(lang, o), done => done_ctx(lang, done), recorded => true },
+    )
 }
 
 /// A link whose occurrence is already done: says by whom and when, no button.
 pub fn already_done(lang: Language, o: &Occurrence<'_>, done: &Done<'_>) -> String {
-    let heading = pick(lang, "Allerede registreret", "Already registered");
-    let body = format!(
-        "<p class=\"org\">{org}</p>\n<h1>{heading}</h1>\n<p>{what}</p>\n{facts}{note}\
-         <p class=\"hint\">{hint}</p>\n",
-        org = escape(o.organisation),
-        what = done_sentence(lang, o, done),
-        facts = facts(lang, o),
-        note = note(lang, done),
-        hint = pick(
-            lang,
-            "Der er ikke registreret noget nyt.",
-            "Nothing new has been recorded."
-        ),
-    );
-    layout(lang, heading, &body)
+    render(
+        "pages/done.html",
+        context! { lang => lang.code(), medium => "page", o => occ(lang, o), done => done_ctx(lang, done), recorded => false },
+    )
 }
 
 /// A genuine link past its expiry, to an occurrence not done: names the
@@ -120,67 +155,48 @@ pub fn already_done(lang: Language, o: &Occurrence<'_>, done: &Done<'_>) -> Stri
 /// message, and offers a button that asks for one now (a POST to `action`).
 /// Shows the recipient's name, never an address.
 pub fn expired(lang: Language, o: &Occurrence<'_>, action: &str) -> String {
-    let heading = pick(lang, "Linket er udløbet", "This link has expired");
-    let (title, period, owner) = (escape(o.title), escape(o.period), escape(o.owner));
-    let what = match lang {
-        Language::Da => format!(
-            "Linket til «{title}» for {period} er udløbet, og intet er registreret. \
-             Du får et nyt link med næste påmindelse."
-        ),
-        Language::En => format!(
-            "The link to “{title}” for {period} has expired and nothing was recorded. \
-             A new link comes with the next reminder."
-        ),
-    };
-    let hint = match lang {
-        Language::Da => format!("Det nye link sendes med e-mail til {owner}."),
-        Language::En => format!("The new link is sent by e-mail to {owner}."),
-    };
-    let body = format!(
-        "<p class=\"org\">{org}</p>\n<h1>{heading}</h1>\n<p>{what}</p>\n{facts}\
-         <form method=\"post\" action=\"{action}\">\n\
-         <button type=\"submit\">{button}</button>\n\
-         </form>\n<p class=\"hint\">{hint}</p>\n",
-        org = escape(o.organisation),
-        facts = facts(lang, o),
-        action = escape(action),
-        button = pick(lang, "Send mig et nyt link", "Send me a new link"),
-    );
-    layout(lang, heading, &body)
+    render(
+        "pages/expired.html",
+        context! { lang => lang.code(), medium => "page", o => occ(lang, o), action => action },
+    )
+}
+
+/// A page that only tells (`pages/notice.html`).
+struct Notice {
+    heading: Value,
+    what: Value,
+    ok: bool,
+    hint: Option<Value>,
+    contact: Option<Value>,
+}
+
+fn notice(lang: Language, o: Option<&Occurrence<'_>>, n: Notice) -> String {
+    render(
+        "pages/notice.html",
+        context! {
+            lang => lang.code(),
+            medium => "page",
+            o => o.map(|o| occ(lang, o)),
+            heading => n.heading,
+            what => n.what,
+            ok => n.ok,
+            hint => n.hint,
+            contact => n.contact,
+        },
+    )
 }
 
 /// The answer to a request for a fresh link that was recorded.
 pub fn link_requested(lang: Language, o: &Occurrence<'_>) -> String {
-    let heading = pick(lang, "Et nyt link er på vej", "A new link is on its way");
-    let (title, period, owner) = (escape(o.title), escape(o.period), escape(o.owner));
-    let what = match lang {
-        Language::Da => format!(
-            "Vi sender {owner} et nyt link til «{title}» for {period}. \
-             Det kommer normalt med e-mail inden for få minutter."
-        ),
-        Language::En => format!(
-            "We are sending {owner} a new link to “{title}” for {period}. \
-             It usually arrives by e-mail within a few minutes."
-        ),
+    let args = [o.owner, o.title, o.period].map(Value::from);
+    let n = Notice {
+        heading: text(lang, "requested_heading", &[]),
+        what: text(lang, "requested_what", &args),
+        ok: true,
+        hint: Some(text(lang, "requested_hint", &[])),
+        contact: None,
     };
-    let body = format!(
-        "<p class=\"org\">{org}</p>\n<h1>{heading}</h1>\n<p class=\"ok\">{what}</p>\n{facts}\
-         <p class=\"hint\">{hint}</p>\n",
-        org = escape(o.organisation),
-        facts = facts(lang, o),
-        hint = pick(lang, "Du kan lukke siden.", "You can close this page."),
-    );
-    layout(lang, heading, &body)
-}
-
-/// `1 minut`, `5 minutter` / `1 minute`, `5 minutes`.
-fn in_minutes(lang: Language, minutes: i64) -> String {
-    match (lang, minutes == 1) {
-        (Language::Da, true) => "1 minut".to_string(),
-        (Language::Da, false) => format!("{minutes} minutter"),
-        (Language::En, true) => "1 minute".to_string(),
-        (Language::En, false) => format!("{minutes} minutes"),
-    }
+    notice(lang, Some(o), n)
 }
 
 /// A request refused because a fresh link for this recipient and occurrence
@@ -188,202 +204,70 @@ fn in_minutes(lang: Language, minutes: i64) -> String {
 /// says the link was sent: the request may still wait for a pass (or for
 /// the brake to be let through).
 pub fn link_recent(lang: Language, o: &Occurrence<'_>, minutes: i64) -> String {
-    let heading = pick(
-        lang,
-        "Der er allerede bedt om et nyt link",
-        "A new link was asked for recently",
-    );
-    let (title, owner, wait) = (escape(o.title), escape(o.owner), in_minutes(lang, minutes));
-    let what = match lang {
-        Language::Da => format!(
-            "Der er for nylig bedt om et nyt link til «{title}». Det sendes med e-mail \
-             til {owner}; se efter e-mailen, også i uønsket post. \
-             Du kan bede om endnu et link om {wait}."
-        ),
-        Language::En => format!(
-            "A new link to “{title}” was asked for recently. It is sent by e-mail \
-             to {owner}; look for the e-mail, in the junk folder too. \
-             You can ask for another one in {wait}."
-        ),
+    let args = [
+        Value::from(o.title),
+        Value::from(o.owner),
+        Value::from(minutes),
+    ];
+    let n = Notice {
+        heading: text(lang, "recent_heading", &[]),
+        what: text(lang, "recent_what", &args),
+        ok: false,
+        hint: None,
+        contact: None,
     };
-    let body = format!(
-        "<p class=\"org\">{org}</p>\n<h1>{heading}</h1>\n<p>{what}</p>\n{facts}",
-        org = escape(o.organisation),
-        facts = facts(lang, o),
-    );
-    layout(lang, heading, &body)
+    notice(lang, Some(o), n)
 }
 
 /// A request refused because many fresh links were asked for lately.
 pub fn link_busy(lang: Language, o: &Occurrence<'_>, minutes: i64) -> String {
-    let heading = pick(lang, "Prøv igen senere", "Please try again later");
-    let wait = in_minutes(lang, minutes);
-    let what = match lang {
-        Language::Da => format!(
-            "Der er bedt om mange nye links den seneste time, så der sendes ikke flere lige nu. \
-             Prøv igen om {wait}. Du får også et nyt link med næste påmindelse."
-        ),
-        Language::En => format!(
-            "Many new links were asked for in the last hour, so no more are sent just now. \
-             Try again in {wait}. A new link also comes with the next reminder."
-        ),
+    let n = Notice {
+        heading: text(lang, "busy_heading", &[]),
+        what: text(lang, "busy_what", &[Value::from(minutes)]),
+        ok: false,
+        hint: None,
+        contact: None,
     };
-    let body = format!(
-        "<p class=\"org\">{org}</p>\n<h1>{heading}</h1>\n<p>{what}</p>\n{facts}",
-        org = escape(o.organisation),
-        facts = facts(lang, o),
-    );
-    layout(lang, heading, &body)
+    notice(lang, Some(o), n)
 }
 
-/// A page that says why nothing was recorded and what to do instead.
-pub fn problem(lang: Language, p: Problem) -> String {
-    let (heading, text) = match p {
-        Problem::NotFound => (
-            pick(lang, "Linket er ikke gyldigt", "This link is not valid"),
-            pick(
-                lang,
-                "Linket er ufuldstændigt, ændret eller hører til en opgave, der ikke findes længere. \
-                 Kopiér hele linket fra e-mailen, eller svar på e-mailen til koordinatoren.",
-                "The link is incomplete, altered, or belongs to a task that no longer exists. \
-                 Copy the whole link from the e-mail, or reply to the coordinator.",
-            )
-            .to_string(),
-        ),
-        Problem::TooLarge => (
-            pick(lang, "For meget data", "Request too large"),
-            pick(
-                lang,
-                "Forespørgslen var for stor, og intet er registreret.",
-                "The request was too large and nothing was recorded.",
-            )
-            .to_string(),
-        ),
+/// Whom a reader of a problem page can turn to: an address that a person
+/// reads (the `mail.reply_to` setting), else the organisation by name.
+#[derive(Debug, Clone, Copy)]
+pub enum Contact<'a> {
+    Address(&'a str),
+    Organisation(&'a str),
+}
+
+/// A page that says why nothing was recorded, what to do instead and whom
+/// to ask.
+pub fn problem(lang: Language, p: Problem, contact: Contact<'_>) -> String {
+    let (name, args): (&str, Vec<Value>) = match p {
+        Problem::NotFound => ("not_found", vec![]),
+        Problem::TooLarge => ("too_large", vec![]),
         Problem::NoteTooLong { chars } => (
-            pick(lang, "Bemærkningen er for lang", "The note is too long"),
-            match lang {
-                Language::Da => format!(
-                    "En bemærkning må højst være {NOTE_MAX_CHARS} tegn; din var {chars}. \
-                     Intet er registreret. Gå tilbage, forkort den, og prøv igen."
-                ),
-                Language::En => format!(
-                    "A note may be at most {NOTE_MAX_CHARS} characters; yours had {chars}. \
-                     Nothing was recorded. Go back, shorten it and try again."
-                ),
-            },
+            "note_too_long",
+            vec![Value::from(NOTE_MAX_CHARS), Value::from(chars)],
         ),
-        Problem::BadForm => (
-            pick(lang, "Formularen kunne ikke læses", "The form could not be read"),
-            pick(
-                lang,
-                "Intet er registreret. Åbn linket igen, og brug knappen på siden.",
-                "Nothing was recorded. Open the link again and use the button on the page.",
-            )
-            .to_string(),
-        ),
-        Problem::Unavailable => (
-            pick(lang, "Prøv igen om lidt", "Please try again shortly"),
-            pick(
-                lang,
-                "Databasen svarede ikke, og intet er registreret. Prøv igen om lidt.",
-                "The database did not answer and nothing was recorded. Try again shortly.",
-            )
-            .to_string(),
-        ),
+        Problem::BadForm => ("bad_form", vec![]),
+        Problem::Unavailable => ("unavailable", vec![]),
     };
-    layout(
-        lang,
-        heading,
-        &format!("<h1>{heading}</h1>\n<p>{text}</p>\n"),
-    )
-}
-
-/// The sentence that says who completed the occurrence, and when.
-fn done_sentence(lang: Language, o: &Occurrence<'_>, done: &Done<'_>) -> String {
-    let (title, period, by) = (escape(o.title), escape(o.period), escape(done.by));
-    let (day, time) = (lang.long_date(done.at.date_naive()), clock(&done.at));
-    match lang {
-        Language::Da => {
-            format!(
-                "«{title}» for {period} er registreret som udført af {by} den {day} kl. {time}."
-            )
-        }
-        Language::En => {
-            format!("“{title}” for {period} was recorded as done by {by} on {day} at {time}.")
-        }
-    }
-}
-
-fn facts(lang: Language, o: &Occurrence<'_>) -> String {
-    format!(
-        "<dl>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n</dl>\n",
-        pick(lang, "Periode", "Period"),
-        escape(o.period),
-        pick(lang, "Frist", "Due"),
-        lang.long_date(o.due),
-        pick(lang, "Ansvarlig", "Owner"),
-        escape(o.owner),
-    )
-}
-
-fn note(lang: Language, done: &Done<'_>) -> String {
-    match done.note {
-        Some(text) => format!(
-            "<p class=\"label\">{}</p>\n<blockquote>{}</blockquote>\n",
-            pick(lang, "Bemærkning", "Note"),
-            escape(text)
-        ),
-        None => String::new(),
-    }
+    let contact = match contact {
+        Contact::Address(a) => text(lang, "contact_address", &[Value::from(a)]),
+        Contact::Organisation(o) => text(lang, "contact_organisation", &[Value::from(o)]),
+    };
+    let n = Notice {
+        heading: text(lang, &format!("{name}_heading"), &[]),
+        what: text(lang, &format!("{name}_text"), &args),
+        ok: false,
+        hint: None,
+        contact: Some(contact),
+    };
+    notice(lang, None, n)
 }
 
 fn clock(at: &DateTime<Tz>) -> String {
     format!("{:02}:{:02}", at.hour(), at.minute())
-}
-
-const STYLE: &str = "\
-body{font-family:system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;line-height:1.5;\
-margin:0;padding:1rem;color:#1a1a1a;background:#fafafa}\
-main{max-width:36rem;margin:0 auto;background:#fff;padding:1.25rem;border-radius:.5rem;\
-border:1px solid #ddd}\
-h1{font-size:1.4rem;margin:.2rem 0 1rem}\
-.org{color:#555;margin:0;font-size:.95rem}\
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0 0 1rem}\
-dt{font-weight:600}dd{margin:0}\
-label,.label{display:block;font-weight:600;margin:.5rem 0 .25rem}\
-textarea{width:100%;box-sizing:border-box;font:inherit;padding:.5rem;border:1px solid #888;\
-border-radius:.25rem}\
-button{display:block;width:100%;margin-top:1rem;padding:.8rem;font:inherit;font-weight:600;\
-color:#fff;background:#0b5d1e;border:0;border-radius:.35rem;cursor:pointer}\
-button:focus{outline:3px solid #f2b705;outline-offset:2px}\
-.ok{font-weight:600;color:#0b5d1e}.hint{color:#555;font-size:.95rem}\
-blockquote{margin:0 0 1rem;padding:.5rem .75rem;border-left:4px solid #ccc;white-space:pre-wrap}";
-
-fn layout(lang: Language, title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"robots\" content=\"noindex, nofollow\">\n\
-         <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n{body}</main>\n</body>\n</html>\n",
-        lang = lang.code(),
-        title = escape(title),
-    )
-}
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -424,7 +308,7 @@ mod tests {
     fn the_form_page_names_the_occurrence_and_has_one_labelled_note_and_one_button() {
         let page = confirm(Language::Da, &occurrence());
         assert!(
-            page.starts_with("<!doctype html>\n<html lang=\"da\">"),
+            page.starts_with("<!DOCTYPE html>\n<html lang=\"da\">"),
             "{page}"
         );
         assert!(page.contains("<h1>Årlig gennemgang af informationssikkerhedspolitikken</h1>"));
@@ -495,7 +379,7 @@ mod tests {
         );
         assert!(page.contains("<h1>Linket er udløbet</h1>"));
         assert!(page.contains(
-            "Linket til «Årlig gennemgang af informationssikkerhedspolitikken» for 2027 er udløbet"
+            "Linket til »Årlig gennemgang af informationssikkerhedspolitikken« for 2027 er udløbet"
         ));
         assert!(page.contains("Du får et nyt link med næste påmindelse."));
         assert!(page.contains("<dt>Frist</dt><dd>1. marts 2027</dd>"));
@@ -561,7 +445,11 @@ mod tests {
 
     #[test]
     fn the_note_too_long_page_gives_the_limit_and_the_count() {
-        let page = problem(Language::Da, Problem::NoteTooLong { chars: 2001 });
+        let page = problem(
+            Language::Da,
+            Problem::NoteTooLong { chars: 2001 },
+            Contact::Organisation("Ballerup Kommune"),
+        );
         assert!(
             page.contains("må højst være 2000 tegn; din var 2001."),
             "{page}"

@@ -137,6 +137,12 @@ pub struct Person {
     /// Key of the person who stands in while this one is away (`deputy`);
     /// always another person of the wheel.
     pub deputy: Option<String>,
+    /// How mail opens (`greeting`): `None` (not in the wheel) is the
+    /// language's "Kære {name}" / "Dear {name}", right for a person's name;
+    /// `Some("")` is no greeting, for a role ("Digitaliseringschefen") or a
+    /// shared mailbox; other text is the opening as written. The mail adds
+    /// the comma.
+    pub greeting: Option<String>,
 }
 
 /// A whole number of days; `"2w"` in the wheel becomes `Days(14)`.

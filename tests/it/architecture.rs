@@ -19,10 +19,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("settings", &["wheel"]),
     ("config", &["settings", "wheel"]),
     ("logging", &[]),
+    ("view", &[]),
     ("store", &["planner", "recurrence", "calendar", "wheel"]),
     (
         "mail",
-        &["planner", "recurrence", "calendar", "settings", "wheel"],
+        &[
+            "view",
+            "planner",
+            "recurrence",
+            "calendar",
+            "settings",
+            "wheel",
+        ],
     ),
     ("link", &["planner", "recurrence", "calendar", "wheel"]),
     (
@@ -32,6 +40,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "web",
         &[
+            "view",
             "store",
             "link",
             "planner",

@@ -126,6 +126,33 @@ fn a_sender_that_cannot_be_a_header_is_refused() {
 }
 
 #[test]
+fn a_reply_address_that_is_not_an_address_is_refused() {
+    let s = with_settings("[mail]\nreply_to = \"koordinator at kommune\"\n");
+    let run = s.run(&["check"]).expect(2);
+    let first = run.stderr().lines().next().unwrap_or("").to_string();
+    assert!(
+        first.starts_with(
+            "arshjul.toml:2:12: mail.reply_to: cannot be the reply address \"koordinator at kommune\": "
+        ),
+        "{first}"
+    );
+    let s =
+        with_settings("[mail]\nreply_to = \"Årshjulskoordinator <koordinator@kommune.example>\"\n");
+    s.run(&["check"]).expect(0);
+    // From the environment, named as the variable.
+    let run = s
+        .run_env(&["check"], &[("ARSHJUL_MAIL__REPLY_TO", "nobody")])
+        .expect(2);
+    assert!(
+        run.stderr().starts_with(
+            "ARSHJUL_MAIL__REPLY_TO: mail.reply_to: cannot be the reply address \"nobody\": "
+        ),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
 fn settings_errors_read_like_wheel_errors() {
     let cases = [
         (

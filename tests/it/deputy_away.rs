@@ -177,7 +177,7 @@ fn while_the_owner_is_away_her_deputy_gets_the_reminder_and_the_escalation_copy(
     let why = "Du får denne besked som stedfortræder for Anna Hansen, der er fraværende til og med 23. juli 2027.";
     assert!(reminder.text.contains(why), "{}", reminder.text);
     assert!(
-        reminder.html.contains(&format!("<p>{why}</p>")),
+        reminder.html.contains(&format!(">{why}</p>")),
         "{}",
         reminder.html
     );
@@ -627,7 +627,7 @@ fn the_english_templates_say_why_the_deputy_gets_the_message() {
     let why = "You receive this message as the deputy of Anna Hansen, who is away up to and including 23 July 2027.";
     let (text, html) = compose(&history("anna", "bo"), date(2027, 7, 5), "reminder");
     assert!(text.contains(why), "{text}");
-    assert!(html.contains(&format!("<p>{why}</p>")), "{html}");
+    assert!(html.contains(&format!(">{why}</p>")), "{html}");
 
     // The repeat (26 July, Anna still away in this history) is not "yours".
     let mut late = history("anna", "bo");

@@ -321,7 +321,9 @@ fn browser_ready(browser_dir: &Path) -> bool {
     if !Path::new("/usr/bin/chromium").exists() {
         missing.push("/usr/bin/chromium (apt-get install -y chromium)");
     }
-    if !browser_dir.join("node_modules/playwright-core").is_dir() {
+    if !browser_dir.join("node_modules/playwright-core").is_dir()
+        || !browser_dir.join("node_modules/axe-core").is_dir()
+    {
         missing.push("tests/browser/node_modules (cd tests/browser && npm ci)");
     }
     if Command::new("node").arg("--version").output().is_err() {
@@ -368,6 +370,51 @@ fn headless_chromium_opens_the_link_presses_the_button_and_sees_the_confirmation
     );
     assert_eq!(stdout.trim(), "Registreret som udført", "{stderr}");
 
+    assert_one_completion_by_link(&world);
+}
+
+/// axe-core finds no serious or critical violation on the form, an error
+/// page, the page that records a completion and the one a second visit
+/// shows, at 390 px and 1280 px; none of them scrolls sideways or logs a
+/// console error (tests/browser/axe.mjs).
+#[test]
+fn axe_finds_no_serious_violation_and_no_page_overflows_at_390_and_1280_px() {
+    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if !browser_ready(&browser_dir) {
+        return;
+    }
+    let world = shipped_world();
+    let (_, link) = policy_review_reminder(&world);
+    let served = world.serve(date(2027, 1, 29));
+    let confirm = served.local(&link);
+    let error = served.local("http://x/done/forged");
+
+    let axe = Command::new("node")
+        .arg(browser_dir.join("axe.mjs"))
+        .args([&confirm, &error])
+        .current_dir(&browser_dir)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&axe.stdout);
+    let stderr = String::from_utf8_lossy(&axe.stderr);
+    assert!(
+        axe.status.success(),
+        "axe.mjs failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for page in [
+        "the confirm page",
+        "the error page",
+        "the already-registered page",
+    ] {
+        for width in [390, 1280] {
+            let line = format!("checked {page} at {width} px");
+            assert!(stdout.contains(&line), "{line:?} missing in:\n{stdout}");
+        }
+    }
+    assert!(
+        stdout.contains("checked the done page at 390 px"),
+        "{stdout}"
+    );
     assert_one_completion_by_link(&world);
 }
 

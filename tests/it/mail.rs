@@ -326,7 +326,7 @@ fn every_template_renders_in_english() {
     );
     assert!(
         m.html
-            .contains("<li>Ulla Dahl, 30 days after the due date</li>"),
+            .contains(">Ulla Dahl, 30 days after the due date</li>"),
         "{}",
         m.html
     );
@@ -360,16 +360,14 @@ fn html_is_escaped_and_text_is_not() {
         m.text
     );
     assert!(
-        m.html
-            .contains("<td>Budget &lt;draft&gt; &amp; review</td>"),
+        m.html.contains(">Budget &lt;draft&gt; &amp; review</td>"),
         "{}",
         m.html
     );
-    // minijinja escapes `/` too; a browser reads the same address.
+    // `&` is escaped in the address; `/` is not (view's formatter).
     assert!(
-        m.html.contains(
-            "href=\"https:&#x2f;&#x2f;arshjul.kommune.example&#x2f;done&#x2f;tok3n?a=1&amp;b=2\""
-        ),
+        m.html
+            .contains("href=\"https://arshjul.kommune.example/done/tok3n?a=1&amp;b=2\""),
         "{}",
         m.html
     );
@@ -377,6 +375,221 @@ fn html_is_escaped_and_text_is_not() {
         r.subject,
         "Reminder: Budget <draft> & review – due 1 March 2027"
     );
+}
+
+// ---------------------------------------------------------------------------
+// What people read: greeting, paragraphs, button, escalation, Reply-To.
+
+#[test]
+fn a_person_is_greeted_by_name_with_a_comma_and_a_role_without_greeting_is_not() {
+    // A personal name: "Kære Søren Ærøskøbing," and a new paragraph.
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+    let m = parse(&r.raw);
+    assert!(
+        m.text
+            .starts_with("Kære Søren Ærøskøbing,\n\nDette er en påmindelse"),
+        "{}",
+        m.text
+    );
+    assert!(m.html.contains(">Kære Søren Ærøskøbing,</p>"), "{}", m.html);
+    let r = compose(Language::En, &reminder(), Some(LINK));
+    assert!(
+        parse(&r.raw)
+            .text
+            .starts_with("Dear Søren Ærøskøbing,\n\nThis is a reminder"),
+        "{}",
+        parse(&r.raw).text
+    );
+
+    // A role in definite form with `greeting = ""`: no "Kære
+    // Digitaliseringschefen"; the mail begins with the matter.
+    let mut w = wheel(Language::Da);
+    let soren = w.people.get_mut("soren").unwrap();
+    soren.name = "Digitaliseringschefen".into();
+    soren.greeting = Some(String::new());
+    let composer = Composer::new(&settings()).unwrap();
+    let r = composer
+        .compose(&w, &reminder(), Some(LINK), date(2027, 2, 15))
+        .unwrap();
+    let m = parse(&r.raw);
+    assert!(
+        m.text.starts_with("Dette er en påmindelse om en opgave"),
+        "{}",
+        m.text
+    );
+    assert!(!m.text.contains("Kære"), "{}", m.text);
+    assert!(!m.html.contains("Kære"), "{}", m.html);
+
+    // A greeting of one's own, as written, with the comma added.
+    w.people.get_mut("soren").unwrap().greeting = Some("Kære Søren".into());
+    let r = composer
+        .compose(&w, &reminder(), Some(LINK), date(2027, 2, 15))
+        .unwrap();
+    assert!(
+        parse(&r.raw).text.starts_with("Kære Søren,\n\n"),
+        "{}",
+        parse(&r.raw).text
+    );
+}
+
+#[test]
+fn reminders_say_when_escalation_comes_and_to_whom_and_name_the_co_owners() {
+    // Due Monday 1 March 2027; step 1 (Åse) 14 days after: Monday 15 March.
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+    let m = parse(&r.raw);
+    let when = "Hvis opgaven ikke er meldt udført inden den 15. marts 2027, \
+                går en påmindelse til Åse Østergård.";
+    assert!(m.text.contains(when), "{}", m.text);
+    assert!(m.html.contains(when), "{}", m.html);
+    let co = "Du har opgaven sammen med Birthe Møller.";
+    assert!(m.text.contains(co), "{}", m.text);
+    assert!(m.html.contains(co), "{}", m.html);
+
+    // The repeat on 15 March, the day step 1 goes out: the next step is
+    // Ulla's, 30 days after the due date, 31 March 2027.
+    let n = notification(Kind::Repeat, 2, "birthe", &[], date(2027, 3, 15));
+    let m = parse(&compose(Language::En, &n, Some(LINK)).raw);
+    assert!(
+        m.text.contains(
+            "If the task is not marked as done before 31 March 2027, \
+             a reminder goes to Ulla Dahl."
+        ),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text
+            .contains("You share this task with Søren Ærøskøbing."),
+        "{}",
+        m.text
+    );
+
+    // After the last step nothing more is announced.
+    let n = notification(Kind::Repeat, 5, "soren", &[], date(2027, 4, 5));
+    let m = parse(&compose(Language::Da, &n, Some(LINK)).raw);
+    assert!(!m.text.contains("Hvis opgaven ikke"), "{}", m.text);
+}
+
+#[test]
+fn an_escalation_step_moved_off_a_weekend_is_announced_on_its_real_day() {
+    // Due Monday 1 March 2027; 13 days after is Sunday 14 March, which the
+    // planner moves to Monday 15 March: the reminder names the 15th.
+    let mut w = wheel(Language::Da);
+    w.tasks[0].escalate[0].after = Days(13);
+    let composer = Composer::new(&settings()).unwrap();
+    let r = composer
+        .compose(&w, &reminder(), Some(LINK), date(2027, 2, 15))
+        .unwrap();
+    let m = parse(&r.raw);
+    assert!(
+        m.text
+            .contains("inden den 15. marts 2027, går en påmindelse til Åse Østergård."),
+        "{}",
+        m.text
+    );
+}
+
+#[test]
+fn an_escalation_names_the_owners_and_says_what_the_manager_can_do() {
+    let r = compose(Language::Da, &escalation(), None);
+    let m = parse(&r.raw);
+    for line in [
+        "Opgaven ligger hos Søren Ærøskøbing og Birthe Møller. Det kan du gøre:",
+        "- Spørg Søren Ærøskøbing og Birthe Møller, hvordan det går med opgaven, \
+         og hvornår den bliver løst.",
+        "- Er opgaven allerede løst, så bed de ansvarlige om at melde den udført \
+         med linket i påmindelsen; så stopper påmindelserne.",
+        "Hvis opgaven ikke er meldt udført inden den 31. marts 2027, går sagen \
+         videre til Ulla Dahl.",
+    ] {
+        assert!(m.text.contains(line), "{line:?} in {}", m.text);
+        let bare = line.trim_start_matches("- ");
+        assert!(m.html.contains(bare), "{bare:?} in {}", m.html);
+    }
+    let r = compose(Language::En, &escalation(), None);
+    let m = parse(&r.raw);
+    assert!(
+        m.text
+            .contains("The task lies with Søren Ærøskøbing and Birthe Møller. What you can do:"),
+        "{}",
+        m.text
+    );
+}
+
+#[test]
+fn the_html_part_keeps_paragraphs_and_draws_a_button_outlook_can_show() {
+    let mut w = wheel(Language::Da);
+    w.tasks[0].description = Some("Første afsnit.\nAnden linje.\n\nAndet afsnit.".into());
+    let composer = Composer::new(&settings()).unwrap();
+    let r = composer
+        .compose(&w, &reminder(), Some(LINK), date(2027, 2, 15))
+        .unwrap();
+    let m = parse(&r.raw);
+    assert!(
+        m.text
+            .contains("Første afsnit.\nAnden linje.\n\nAndet afsnit."),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.html.contains(">Første afsnit.<br>\nAnden linje.</p>"),
+        "{}",
+        m.html
+    );
+    assert!(m.html.contains(">Andet afsnit.</p>"), "{}", m.html);
+    // The button is a table cell with a background colour (what Outlook
+    // draws), holding the link; the same address follows as text.
+    let href = "href=\"https://arshjul.kommune.example/done/tok3n?a=1&amp;b=2\"";
+    assert_eq!(m.html.matches(href).count(), 2, "{}", m.html);
+    let button = (m.html.find("<td align=\"center\" bgcolor=\"#0b5d1e\"")).expect("a button cell");
+    let link = m.html[button..].find(href).expect("the link after it");
+    assert!(
+        !m.html[button..button + link].contains("</td>"),
+        "the link is inside the cell: {}",
+        m.html
+    );
+    assert!(
+        m.html.contains(">Markér opgaven som udført</a>"),
+        "{}",
+        m.html
+    );
+    assert!(
+        m.html.contains("Virker knappen ikke, så åbn dette link:"),
+        "{}",
+        m.html
+    );
+    // The plain part's link line is as it always was.
+    assert!(
+        m.text.contains(&format!(
+            "Når opgaven er løst, så markér den som udført her:\n{LINK}\n"
+        )),
+        "{}",
+        m.text
+    );
+}
+
+#[test]
+fn reply_to_comes_from_the_setting_and_is_absent_without_it() {
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+    assert!(!parse(&r.raw).has("Reply-To"));
+    let mut s = settings();
+    s.reply_to = Some("Årshjulskoordinator <koordinator@kommune.example>".into());
+    let r = Composer::new(&s)
+        .unwrap()
+        .compose(
+            &wheel(Language::Da),
+            &reminder(),
+            Some(LINK),
+            date(2027, 2, 15),
+        )
+        .unwrap();
+    assert_eq!(
+        parse(&r.raw).header("Reply-To"),
+        "Årshjulskoordinator <koordinator@kommune.example>"
+    );
+    s.reply_to = Some("koordinator at kommune".into());
+    let err = Composer::new(&s).err().unwrap();
+    assert!(err.to_string().contains("mail.reply_to"), "{err}");
 }
 
 #[test]
@@ -1081,4 +1294,49 @@ async fn the_file_transport_never_overwrites_a_file_it_did_not_write() {
     );
     let left: Vec<_> = std::fs::read_dir(&outbox).unwrap().collect();
     assert_eq!(left.len(), 1, "no temporary file left behind");
+}
+
+#[test]
+fn the_test_message_has_the_same_text_and_an_html_part_on_the_layout() {
+    let mut s = settings();
+    s.reply_to = Some("koordinator@kommune.example".into());
+    let raw = arshjul::mail::test_message(&wheel(Language::Da), &s, "it@kommune.example").unwrap();
+    let m = parse(&raw);
+    assert_eq!(m.header("Subject"), "Test fra arshjul for Ærø Kommune");
+    assert_eq!(m.header("Reply-To"), "koordinator@kommune.example");
+    assert_eq!(
+        m.text,
+        "Dette er en testbesked fra arshjul, sendt med `arshjul mail test` for at prøve \
+         forbindelsen til mailserveren.\n\n\
+         Når du kan læse den, virker afsendelsen: påmindelser og eskaleringer fra \
+         årshjulet for Ærø Kommune kommer frem ad samme vej.\n\n\
+         Du behøver ikke at svare.\n"
+    );
+    assert!(
+        m.html.starts_with("<!DOCTYPE html>\n<html lang=\"da\">"),
+        "{}",
+        m.html
+    );
+    assert!(
+        m.html.contains("<table role=\"presentation\""),
+        "{}",
+        m.html
+    );
+    assert!(
+        m.html.contains(">Du behøver ikke at svare.</p>"),
+        "{}",
+        m.html
+    );
+
+    let raw = arshjul::mail::test_message(&wheel(Language::En), &settings(), "it@kommune.example")
+        .unwrap();
+    let m = parse(&raw);
+    assert_eq!(m.header("Subject"), "Test from arshjul for Ærø Kommune");
+    assert!(!m.has("Reply-To"));
+    assert!(
+        m.text.ends_with("There is no need to reply.\n"),
+        "{}",
+        m.text
+    );
+    assert!(m.html.contains("<html lang=\"en\">"), "{}", m.html);
 }

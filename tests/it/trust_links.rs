@@ -261,7 +261,7 @@ async fn an_expired_link_to_an_open_occurrence_is_410_naming_it_with_a_button_fo
     for expected in [
         "<p class=\"org\">Ballerup Kommune</p>",
         "<h1>Linket er udløbet</h1>",
-        "Linket til «Årlig gennemgang af informationssikkerhedspolitikken» for 2027 er udløbet, \
+        "Linket til »Årlig gennemgang af informationssikkerhedspolitikken« for 2027 er udløbet, \
          og intet er registreret. Du får et nyt link med næste påmindelse.",
         "<dt>Frist</dt><dd>1. marts 2027</dd>",
         "<dt>Ansvarlig</dt><dd>Anna Jensen</dd>",
@@ -325,8 +325,8 @@ async fn a_new_link_is_asked_for_once_an_hour_per_recipient_and_the_refusal_is_4
     );
     assert!(
         first.body.contains(
-            "Vi sender Anna Jensen et nyt link til «Årlig gennemgang af \
-             informationssikkerhedspolitikken» for 2027."
+            "Vi sender Anna Jensen et nyt link til »Årlig gennemgang af \
+             informationssikkerhedspolitikken« for 2027."
         ),
         "{}",
         first.body

@@ -66,6 +66,16 @@ impl App {
         trusted_proxies: Vec<IpAddr>,
         limits: Limits,
     ) -> App {
+        App::start_full(language, trusted_proxies, limits, None).await
+    }
+
+    /// With `reply_to`: the address the problem pages name.
+    async fn start_full(
+        language: Language,
+        trusted_proxies: Vec<IpAddr>,
+        limits: Limits,
+        reply_to: Option<&str>,
+    ) -> App {
         let dir = tempfile::tempdir().unwrap();
         let wheel = ballerup(language);
         let mut store = Store::open(&dir.path().join("arshjul.db"), true).unwrap();
@@ -83,7 +93,8 @@ impl App {
             Secret::from_bytes(SECRET),
             trusted_proxies,
             Arc::new(move || *clock_now.lock().unwrap()),
-        );
+        )
+        .with_reply_to(reply_to);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -911,4 +922,40 @@ async fn on_shutdown_the_listener_refuses_new_clients_while_connections_finish()
     let server = app.server.take().unwrap();
     let stopped = tokio::time::timeout(Duration::from_secs(5), server).await;
     assert!(stopped.is_ok(), "the stuck connection held the shutdown");
+}
+
+#[tokio::test]
+async fn problem_pages_send_the_reader_to_the_reply_address_or_else_the_organisation() {
+    // No reply address: the organisation by name, no address nobody reads.
+    let app = App::start().await;
+    let page = app.get("/done/forged").await;
+    assert_eq!(page.status, 404);
+    assert!(
+        page.body.contains(
+            "Har du brug for hjælp, så kontakt den, der står for årshjulet i Ballerup Kommune."
+        ),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains('@'), "{}", page.body);
+    assert!(!page.body.contains("svar på e-mailen"), "{}", page.body);
+
+    // `mail.reply_to` set: that address, as a mailto link.
+    let app = App::start_full(
+        Language::En,
+        vec![],
+        Limits::default(),
+        Some("koordinator@ballerup.example"),
+    )
+    .await;
+    let page = app.get("/admin").await;
+    assert_eq!(page.status, 404);
+    assert!(
+        page.body.contains(
+            "If you need help, write to \
+             <a href=\"mailto:koordinator@ballerup.example\">koordinator@ballerup.example</a>."
+        ),
+        "{}",
+        page.body
+    );
 }

@@ -605,3 +605,50 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_greeting_is_read_as_written_and_none_when_empty() {
+    let source = r#"[organisation]
+name = "Testkommune"
+
+[people.anne]
+name = "Anne Hansen"
+email = "anne@kommune.example"
+
+[people.chef]
+name = "Digitaliseringschefen"
+email = "chef@kommune.example"
+greeting = ""
+
+[people.bo]
+name = "Bo Berg"
+email = "bo@kommune.example"
+greeting = "Kære Bo,"
+
+[[task]]
+id = "t"
+title = "En opgave"
+owner = "chef"
+every = "year"
+due = "03-01"
+"#;
+    let wheel = parse_ok(source);
+    assert_eq!(wheel.people["anne"].greeting, None);
+    assert_eq!(wheel.people["chef"].greeting.as_deref(), Some(""));
+    // The mail adds the comma; one written is not doubled.
+    assert_eq!(wheel.people["bo"].greeting.as_deref(), Some("Kære Bo"));
+
+    let bad = source.replace("greeting = \"Kære Bo,\"", "greeting = \"Kære\\nBo\"");
+    let errors = parse_err(&bad);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("schedule.toml:16:12: person \"bo\": the greeting "),
+        "{errors:?}"
+    );
+
+    // Every role of the shipped wheel is in definite form and has no greeting.
+    let shipped = read_wheel(&manifest_dir().join("schedule.toml")).expect("the shipped wheel");
+    for p in shipped.people.values() {
+        assert_eq!(p.greeting.as_deref(), Some(""), "{}", p.key);
+    }
+}

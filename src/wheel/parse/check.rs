@@ -369,6 +369,23 @@ impl Checker<'_> {
                     format!("person {key:?}: bad e-mail address{shown}: {problem}"),
                 );
             }
+            let greeting = person.greeting.map(|g| {
+                let text = g
+                    .get_ref()
+                    .trim()
+                    .trim_end_matches(',')
+                    .trim_end()
+                    .to_string();
+                if !text.is_empty() {
+                    self.one_line(
+                        g.span(),
+                        &format!("person {key:?}: the greeting"),
+                        &text,
+                        MAX_NAME_CHARS,
+                    );
+                }
+                text
+            });
             self.people.insert(
                 key.clone(),
                 Person {
@@ -376,6 +393,7 @@ impl Checker<'_> {
                     name,
                     email,
                     deputy,
+                    greeting,
                 },
             );
         }

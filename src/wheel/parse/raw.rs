@@ -65,6 +65,7 @@ pub(super) struct RawPerson {
     pub name: Spanned<String>,
     pub email: Spanned<String>,
     pub deputy: Option<Spanned<String>>,
+    pub greeting: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,6 +19,7 @@ pub fn person(key: &str, name: &str, email: &str) -> (String, Person) {
             name: name.into(),
             email: email.into(),
             deputy: None,
+            greeting: None,
         },
     )
 }

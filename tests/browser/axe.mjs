@@ -1,0 +1,123 @@
+// Runs axe-core on the completion link's pages in headless Chromium at
+// 390 px and 1280 px: the form (CONFIRM_URL), an error page (ERROR_URL),
+// and, after pressing the button, the page that records it and the page a
+// second visit shows. Fails (exit 1) on any serious or critical axe
+// violation, on horizontal overflow (scrollWidth > innerWidth), or on a
+// console error. Prints one line per page and width checked.
+// Usage: node axe.mjs CONFIRM_URL ERROR_URL   (Chromium from CHROMIUM,
+// default /usr/bin/chromium). Driven by tests/it/e2e.rs.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [confirmUrl, errorUrl] = process.argv.slice(2);
+if (!confirmUrl || !errorUrl) {
+  console.error('usage: node axe.mjs CONFIRM_URL ERROR_URL');
+  process.exit(2);
+}
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const WIDTHS = [390, 1280];
+
+const profile = mkdtempSync(join(tmpdir(), 'arshjul-chromium-'));
+let context;
+const problems = [];
+
+/// Checks the page as it is now, at its current width.
+async function check(page, name, errors) {
+  const width = page.viewportSize().width;
+  const where = `${name} at ${width} px`;
+  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+  }));
+  if (scrollWidth > innerWidth) {
+    problems.push(`${where}: horizontal overflow, scrollWidth ${scrollWidth} > innerWidth ${innerWidth}`);
+  }
+  // Through the DevTools protocol, which the page's CSP does not govern.
+  await page.evaluate(`${axeSource}\n;0`);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  for (const v of result.violations) {
+    if (v.impact === 'serious' || v.impact === 'critical') {
+      const nodes = v.nodes.map((n) => n.target.join(' ')).join(', ');
+      problems.push(`${where}: axe ${v.impact} ${v.id}: ${v.help} (${nodes})`);
+    }
+  }
+  for (const e of errors.splice(0)) {
+    problems.push(`${where}: console error: ${e}`);
+  }
+  console.log(`checked ${where}: ${result.violations.length} violations of lesser impact at most`);
+}
+
+/// Opens `url` at `width`; `status` is the status the page is expected to
+/// have. Chromium logs every 4xx document as a console error ("Failed to
+/// load resource"); that one line is expected on an error page and not
+/// counted there.
+async function visit(page, url, width, status, errors) {
+  await page.setViewportSize({ width, height: 900 });
+  const shown = await page.goto(url, { waitUntil: 'load', timeout: 15000 });
+  if (!shown || shown.status() !== status) {
+    throw new Error(`GET ${url} answered ${shown ? shown.status() : 'nothing'}, expected ${status}`);
+  }
+  if (status >= 400) {
+    const expected = `the server responded with a status of ${status}`;
+    const kept = errors.filter((e) => !e.includes(expected));
+    errors.splice(0, errors.length, ...kept);
+  }
+}
+
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    timeout: 30000,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const errors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+
+  for (const width of WIDTHS) {
+    await visit(page, confirmUrl, width, 200, errors);
+    await check(page, 'the confirm page', errors);
+    await visit(page, errorUrl, width, 404, errors);
+    await check(page, 'the error page', errors);
+  }
+  // Press the button at 390 px: the page that records it.
+  await visit(page, confirmUrl, 390, 200, errors);
+  const [answer] = await Promise.all([
+    page.waitForNavigation({ waitUntil: 'load', timeout: 15000 }),
+    page.locator('form[method="post"] button[type="submit"]').click(),
+  ]);
+  if (!answer || answer.status() !== 200) {
+    throw new Error(`POST answered ${answer ? answer.status() : 'nothing'}`);
+  }
+  await check(page, 'the done page', errors);
+  // A second visit: the page that says it is already registered.
+  for (const width of WIDTHS) {
+    await visit(page, confirmUrl, width, 200, errors);
+    await check(page, 'the already-registered page', errors);
+  }
+} catch (e) {
+  problems.push(`axe.mjs: ${e.message}`);
+} finally {
+  if (context) await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+if (problems.length > 0) {
+  for (const p of problems) console.error(p);
+  process.exitCode = 1;
+}
