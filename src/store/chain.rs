@@ -68,8 +68,8 @@ pub(super) fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// SHA-256 of `bytes`, as 64 hex digits.
-pub(super) fn sha256_hex(bytes: &[u8]) -> String {
+/// SHA-256 of `bytes`, as 64 lowercase hex digits.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
@@ -444,6 +444,36 @@ fn difference(then: &[u8], now: &[u8]) -> String {
     "its content differs from what was chained".to_string()
 }
 
+/// The task and period named in chained content whose row is gone: its own
+/// `task` and `period`, or those of the completion a retraction names.
+fn chained_place(conn: &Connection, chained: &[u8]) -> Result<(String, String), Fault> {
+    let Some(items) = decode(chained) else {
+        return Ok(Default::default());
+    };
+    let find = |key: &str| {
+        items
+            .get(3..)
+            .unwrap_or_default()
+            .chunks(2)
+            .find(|c| c[0] == Value::Text(key.to_string()))
+            .and_then(|c| c.get(1).cloned())
+    };
+    if let (Some(task), Some(period)) = (find("task"), find("period")) {
+        return Ok((text_of(&task), text_of(&period)));
+    }
+    let Some(Value::Integer(completion)) = find("completion") else {
+        return Ok(Default::default());
+    };
+    Ok(conn
+        .query_row(
+            "SELECT task, period FROM completions WHERE id = ?1",
+            params![completion],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or_default())
+}
+
 /// Walks the chain and re-hashes every evidence file.
 pub(super) fn verify(conn: &Connection) -> Result<ChainStatus, Fault> {
     let snapshot = conn.unchecked_transaction()?;
@@ -506,21 +536,10 @@ pub(super) fn verify(conn: &Connection) -> Result<ChainStatus, Fault> {
             let chained: Vec<u8> = r.get(6)?;
             let expected = rows + 1;
             let now = content(&snapshot, &table, id, &event)?;
-            let (task, period) = now
-                .as_ref()
-                .map(|n| (n.task.clone(), n.period.clone()))
-                .or_else(|| {
-                    decode(&chained).and_then(|v| {
-                        let find = |key: &str| {
-                            v.iter()
-                                .position(|x| *x == Value::Text(key.to_string()))
-                                .and_then(|p| v.get(p + 1))
-                                .map(text_of)
-                        };
-                        Some((find("task")?, find("period").unwrap_or_default()))
-                    })
-                })
-                .unwrap_or_default();
+            let (task, period) = match &now {
+                Some(n) => (n.task.clone(), n.period.clone()),
+                None => chained_place(&snapshot, &chained)?,
+            };
             let fail = |what: String| ChainBreak {
                 row: expected,
                 table: table.clone(),
@@ -600,7 +619,128 @@ pub(super) fn verify(conn: &Connection) -> Result<ChainStatus, Fault> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::schema::MIGRATIONS;
+    use super::super::{NewEvidence, Store};
     use super::*;
+
+    /// A database as arshjul 5 left it: a completion, its retraction, a
+    /// message sent, one given up and one pending.
+    fn version_5_database(path: &std::path::Path) {
+        let conn = Connection::open(path).unwrap();
+        for script in &MIGRATIONS[..5] {
+            conn.execute_batch(script).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tasks VALUES ('policy-review', 'Politik', '2027-01-01');
+             INSERT INTO completions (task, period, at, at_utc, done_by, via, recorded_at)
+             VALUES ('policy-review', '2027', '2027-03-10T11:00:00+01:00',
+                     '2027-03-10T10:00:00Z', 'anna', 'cli', '2027-03-10T11:00:00+01:00');
+             INSERT INTO retractions (completion, at, at_utc, done_by, reason)
+             VALUES (1, '2027-03-12T09:00:00+01:00', '2027-03-12T08:00:00Z', 'bo', 'forkert');
+             INSERT INTO outbox (key, task, period, kind, step, to_addrs, cc_addrs, subject,
+                 message_id, state, due_at, due_utc, created_at, created_utc, sent_at, raw)
+             VALUES ('policy-review/2027/reminder/0/anna', 'policy-review', '2027', 'reminder',
+                 0, 'anna@example.dk', '', 'Påmindelse', '<1@a>', 'sent',
+                 '2027-01-29T08:00:00+01:00', '2027-01-29T07:00:00Z',
+                 '2027-01-29T08:00:00+01:00', '2027-01-29T07:00:00Z',
+                 '2027-01-29T08:00:01+01:00', X'41'),
+                    ('policy-review/2027/reminder/1/anna', 'policy-review', '2027', 'reminder',
+                 1, 'anna@example.dk', '', 'Påmindelse', '<2@a>', 'failed',
+                 '2027-02-22T08:00:00+01:00', '2027-02-22T07:00:00Z',
+                 '2027-02-22T08:00:00+01:00', '2027-02-22T07:00:00Z', NULL, X'42'),
+                    ('policy-review/2027/reminder/2/anna', 'policy-review', '2027', 'reminder',
+                 2, 'anna@example.dk', '', 'Påmindelse', '<3@a>', 'pending',
+                 '2027-02-28T08:00:00+01:00', '2027-02-28T07:00:00Z',
+                 '2027-02-28T08:00:00+01:00', '2027-02-28T07:00:00Z', NULL, X'43');",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn an_existing_database_is_chained_once_at_open_and_new_rows_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("arshjul.db");
+        version_5_database(&path);
+        let store = Store::open(&path, false).unwrap();
+        let first = store.verify_chain().unwrap();
+        // The completion, its retraction, the sent and the given-up
+        // message; the pending one is not evidence of anything yet.
+        assert_eq!((first.ok, first.rows, &first.broken), (true, 4, &None));
+        drop(store);
+        // Opening again chains nothing twice.
+        let mut store = Store::open(&path, false).unwrap();
+        assert_eq!(store.verify_chain().unwrap(), first);
+        let at = chrono::DateTime::parse_from_rfc3339("2027-02-28T08:00:02+01:00").unwrap();
+        store.mark_sent(3, at).unwrap();
+        // Marking it sent again changes nothing and chains nothing.
+        store.mark_sent(3, at).unwrap();
+        let now = store.verify_chain().unwrap();
+        assert!(now.ok, "{now:?}");
+        assert_eq!(now.rows, 5);
+        assert_ne!(now.head, first.head);
+    }
+
+    #[test]
+    fn a_message_given_up_is_chained_once_and_a_temporary_failure_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("arshjul.db");
+        version_5_database(&path);
+        let mut store = Store::open(&path, false).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2027-02-28T08:00:02+01:00").unwrap();
+        store.mark_failed(3, "451 try later", false, at).unwrap();
+        assert_eq!(store.verify_chain().unwrap().rows, 4);
+        store.mark_failed(3, "550 no such user", true, at).unwrap();
+        assert_eq!(store.verify_chain().unwrap().rows, 5);
+        // A message already given up stays as it was chained.
+        store.mark_failed(3, "550 again", true, at).unwrap();
+        let status = store.verify_chain().unwrap();
+        assert!(status.ok, "{status:?}");
+        assert_eq!(status.rows, 5);
+    }
+
+    #[test]
+    fn evidence_over_100_mb_together_is_refused_and_nothing_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("arshjul.db");
+        let mut store = Store::open(&path, true).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2027-02-28T08:00:02+01:00").unwrap();
+        let c = super::super::NewCompletion {
+            task: "policy-review".into(),
+            period: "2027".into(),
+            at,
+            by: "anna".into(),
+            via: super::super::Via::Cli,
+            note: None,
+            client_addr: None,
+            user_agent: None,
+            recorded_at: at,
+        };
+        let half = vec![0u8; 50 * 1024 * 1024];
+        let extras = super::super::CompletionExtras {
+            performed_by: None,
+            evidence: vec![
+                NewEvidence {
+                    name: "a".into(),
+                    content: half.clone(),
+                },
+                NewEvidence {
+                    name: "b".into(),
+                    content: half,
+                },
+                NewEvidence {
+                    name: "c".into(),
+                    content: vec![1],
+                },
+            ],
+        };
+        let err = store.record_completion_with(&c, &extras).unwrap_err();
+        assert!(matches!(err, super::super::StoreError::Refused(_)), "{err}");
+        assert!(store.completion_records(None).unwrap().is_empty());
+        let status = store.verify_chain().unwrap();
+        assert_eq!((status.ok, status.rows), (true, 0));
+        assert_eq!(status.head, GENESIS);
+    }
 
     #[test]
     fn the_encoding_reads_back_and_cannot_be_shifted() {

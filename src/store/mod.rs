@@ -13,7 +13,7 @@ mod schema;
 
 pub use absences::{AbsenceFilter, AbsenceRecord, CancelOutcome, NewAbsence};
 pub use brake::{AcceptedBurst, EngineState, Held};
-pub use chain::{ChainBreak, ChainStatus};
+pub use chain::{sha256_hex, ChainBreak, ChainStatus};
 pub use evidence::{
     distinct_name, sanitise_name, EvidenceFile, NewEvidence, StoredEvidence, MAX_NAME_CHARS,
     MAX_TOTAL_BYTES,

@@ -6,6 +6,7 @@ mod support;
 mod architecture;
 mod brake_clock;
 mod calendar_props;
+mod chain_evidence;
 mod check_defence;
 mod check_settings;
 mod cli;
