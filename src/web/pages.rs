@@ -11,6 +11,10 @@ use crate::wheel::Language;
 /// The longest note accepted, in characters (the textarea's `maxlength`).
 pub const NOTE_MAX_CHARS: usize = 2000;
 
+/// The longest "Udført af" accepted, in characters (the field's
+/// `maxlength`).
+pub const PERFORMED_BY_MAX_CHARS: usize = 200;
+
 /// What the form page shows about the occurrence.
 #[derive(Debug, Clone, Copy)]
 pub struct Occurrence<'a> {
@@ -41,8 +45,15 @@ pub enum Problem {
     TooLarge,
     /// The note had this many characters, more than [`NOTE_MAX_CHARS`]: 400.
     NoteTooLong { chars: usize },
-    /// The form could not be read (wrong content type, bad encoding).
+    /// The form could not be read (wrong content type, bad encoding, an
+    /// upload cut off).
     BadForm,
+    /// An evidence file over `evidence.max_bytes` (in MB, rounded up), or
+    /// all of them over 100 MB: 413.
+    EvidenceTooLarge { max_mb: u64 },
+    /// "Udført af" had this many characters, more than
+    /// [`PERFORMED_BY_MAX_CHARS`]: 400.
+    PerformedByTooLong { chars: usize },
     /// The database did not answer: 500/503.
     Unavailable,
 }
@@ -60,9 +71,13 @@ pub fn confirm(lang: Language, o: &Occurrence<'_>) -> String {
     let heading = pick(lang, "Markér som udført", "Mark as done");
     let body = format!(
         "<p class=\"org\">{org}</p>\n<h1>{title}</h1>\n{facts}\
-         <form method=\"post\">\n\
+         <form method=\"post\" enctype=\"multipart/form-data\">\n\
+         <label for=\"performed_by\">{performed_label}</label>\n\
+         <input id=\"performed_by\" name=\"performed_by\" type=\"text\" maxlength=\"{performed_max}\" autocomplete=\"name\">\n\
          <label for=\"note\">{note_label}</label>\n\
          <textarea id=\"note\" name=\"note\" rows=\"4\" maxlength=\"{max}\"></textarea>\n\
+         <label for=\"evidence\">{evidence_label}</label>\n\
+         <input id=\"evidence\" name=\"evidence\" type=\"file\" multiple>\n\
          <button type=\"submit\">{button}</button>\n\
          </form>\n<p class=\"hint\">{hint}</p>\n",
         org = escape(o.organisation),
@@ -70,6 +85,13 @@ pub fn confirm(lang: Language, o: &Occurrence<'_>) -> String {
         facts = facts(lang, o),
         note_label = pick(lang, "Bemærkning (valgfri)", "Note (optional)"),
         max = NOTE_MAX_CHARS,
+        performed_label = pick(lang, "Udført af (valgfri)", "Performed by (optional)"),
+        performed_max = PERFORMED_BY_MAX_CHARS,
+        evidence_label = pick(
+            lang,
+            "Dokumentation (valgfri, en eller flere filer)",
+            "Evidence (optional, one or more files)"
+        ),
         button = heading,
         hint = pick(
             lang,
@@ -281,6 +303,32 @@ pub fn problem(lang: Language, p: Problem) -> String {
             )
             .to_string(),
         ),
+        Problem::EvidenceTooLarge { max_mb } => (
+            pick(lang, "Filen er for stor", "The file is too large"),
+            match lang {
+                Language::Da => format!(
+                    "En fil må højst fylde {max_mb} MB, og filerne tilsammen højst 100 MB. \
+                     Intet er registreret. Gå tilbage, og vælg mindre filer."
+                ),
+                Language::En => format!(
+                    "A file may be at most {max_mb} MB, and all files together at most 100 MB. \
+                     Nothing was recorded. Go back and choose smaller files."
+                ),
+            },
+        ),
+        Problem::PerformedByTooLong { chars } => (
+            pick(lang, "Navnet er for langt", "The name is too long"),
+            match lang {
+                Language::Da => format!(
+                    "»Udført af« må højst være {PERFORMED_BY_MAX_CHARS} tegn; dit var {chars}. \
+                     Intet er registreret. Gå tilbage, forkort det, og prøv igen."
+                ),
+                Language::En => format!(
+                    "\"Performed by\" may be at most {PERFORMED_BY_MAX_CHARS} characters; yours had {chars}. \
+                     Nothing was recorded. Go back, shorten it and try again."
+                ),
+            },
+        ),
         Problem::Unavailable => (
             pick(lang, "Prøv igen om lidt", "Please try again shortly"),
             pick(
@@ -351,6 +399,8 @@ h1{font-size:1.4rem;margin:.2rem 0 1rem}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0 0 1rem}\
 dt{font-weight:600}dd{margin:0}\
 label,.label{display:block;font-weight:600;margin:.5rem 0 .25rem}\
+input[type=text],input[type=file]{width:100%;box-sizing:border-box;font:inherit;padding:.4rem;\
+border:1px solid #888;border-radius:.25rem;background:#fff}\
 textarea{width:100%;box-sizing:border-box;font:inherit;padding:.5rem;border:1px solid #888;\
 border-radius:.25rem}\
 button{display:block;width:100%;margin-top:1rem;padding:.8rem;font:inherit;font-weight:600;\
@@ -433,7 +483,13 @@ mod tests {
         assert!(page.contains("<dt>Ansvarlig</dt><dd>Anna Jensen</dd>"));
         assert!(page.contains("<label for=\"note\">"));
         assert!(page.contains("<textarea id=\"note\" name=\"note\" rows=\"4\" maxlength=\"2000\">"));
-        assert!(page.contains("<form method=\"post\">"));
+        assert!(page.contains("<form method=\"post\" enctype=\"multipart/form-data\">"));
+        assert!(page.contains("<label for=\"performed_by\">Udført af (valgfri)</label>"));
+        assert!(page.contains(
+            "<input id=\"performed_by\" name=\"performed_by\" type=\"text\" maxlength=\"200\""
+        ));
+        assert!(page.contains("<label for=\"evidence\">Dokumentation (valgfri"));
+        assert!(page.contains("<input id=\"evidence\" name=\"evidence\" type=\"file\" multiple>"));
         assert_eq!(page.matches("<button").count(), 1);
         assert!(!page.contains("<script"));
     }
