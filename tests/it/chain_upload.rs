@@ -241,3 +241,82 @@ fn the_listeners_default_evidence_limit_is_the_settings_default() {
         arshjul::settings::DEFAULT_EVIDENCE_MAX_BYTES
     );
 }
+
+/// Whether Chromium, Node and playwright-core are here (as the e2e
+/// browser test asks): under CI their absence fails, elsewhere it is a
+/// loud notice and the test does nothing.
+fn browser_ready(browser_dir: &std::path::Path) -> bool {
+    let ready = std::path::Path::new("/usr/bin/chromium").exists()
+        && browser_dir.join("node_modules/playwright-core").is_dir()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok();
+    if !ready {
+        let message = "the browser upload test needs /usr/bin/chromium, node and \
+                       tests/browser/node_modules (cd tests/browser && npm ci)";
+        if std::env::var_os("CI").is_some() {
+            panic!("{message}");
+        }
+        use std::io::Write as _;
+        let _ = std::io::stderr().write_all(format!("\n!!! SKIPPED: {message}\n\n").as_bytes());
+    }
+    ready
+}
+
+#[test]
+fn headless_chromium_fills_the_mailed_form_with_two_files_and_history_shows_their_hashes() {
+    use crate::support::mime::Mail;
+    use crate::support::world::MailWorld;
+    let browser_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if !browser_ready(&browser_dir) {
+        return;
+    }
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schedule.toml");
+    let world = MailWorld::new(&std::fs::read_to_string(shipped).unwrap());
+    let day = NaiveDate::from_ymd_opt(2027, 1, 29).unwrap();
+    let link = world
+        .tick(day)
+        .iter()
+        .map(|r| Mail::parse(&r.data))
+        .filter(|m| m.header("X-Arshjul-Task") == "policy-review")
+        .find_map(|m| m.link())
+        .expect("29 January brings the policy review reminder with a link");
+    let served = world.serve(day);
+    let referat: &[u8] = b"%PDF-1.4\nReferat af styregruppem\xc3\xb8de\n";
+    let log: &[u8] = b"2027-01-29 gennemgang ok\n";
+    std::fs::write(world.scratch.file("Referat 2027.pdf"), referat).unwrap();
+    std::fs::write(world.scratch.file("log.txt"), log).unwrap();
+    let run = std::process::Command::new("node")
+        .arg(browser_dir.join("upload.mjs"))
+        .arg(served.local(&link))
+        .arg("Karen Ømø")
+        .arg("Gennemgået på mødet 28/1")
+        .arg(world.scratch.file("Referat 2027.pdf"))
+        .arg(world.scratch.file("log.txt"))
+        .current_dir(&browser_dir)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success(),
+        "upload.mjs failed\n{stdout}\n{stderr}"
+    );
+    assert_eq!(stdout.trim(), "Registreret som udført", "{stderr}");
+    drop(served);
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    let c = &history["completions"][0];
+    assert_eq!(c["via"], "link", "{history}");
+    assert_eq!(c["performed_by"], "Karen Ømø", "{history}");
+    assert_eq!(c["note"], "Gennemgået på mødet 28/1", "{history}");
+    assert_eq!(
+        c["evidence"],
+        serde_json::json!([
+            {"name": "Referat 2027.pdf", "bytes": referat.len(), "sha256": sha(referat)},
+            {"name": "log.txt", "bytes": log.len(), "sha256": sha(log)},
+        ]),
+        "{history}"
+    );
+    world.run(&["verify"]).expect(0);
+}
