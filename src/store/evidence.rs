@@ -146,6 +146,30 @@ pub(super) fn for_completion(conn: &Connection, id: i64) -> Result<Vec<EvidenceF
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The evidence files of every completion (of `task`, when given), by
+/// completion id, each list in the order given.
+pub(super) fn by_completion(
+    conn: &Connection,
+    task: Option<&str>,
+) -> Result<std::collections::HashMap<i64, Vec<EvidenceFile>>, Fault> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.completion, e.name, e.bytes, e.sha256
+         FROM evidence e JOIN completions c ON c.id = e.completion
+         WHERE ?1 IS NULL OR c.task = ?1
+         ORDER BY e.id",
+    )?;
+    let mut rows = stmt.query(params![task])?;
+    let mut out: std::collections::HashMap<i64, Vec<EvidenceFile>> = Default::default();
+    while let Some(r) = rows.next()? {
+        out.entry(r.get(0)?).or_default().push(EvidenceFile {
+            name: r.get(1)?,
+            bytes: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            sha256: r.get(3)?,
+        });
+    }
+    Ok(out)
+}
+
 /// Every evidence file, by task, period and the order they were recorded.
 pub(super) fn all(conn: &Connection) -> Result<Vec<StoredEvidence>, Fault> {
     let mut stmt = conn.prepare(

@@ -1005,6 +1005,8 @@ impl Store {
                  ORDER BY c.at_utc DESC, c.id DESC"
             ))?;
             let mut rows = stmt.query(params![task])?;
+            // Every evidence row of these completions, read in one query.
+            let mut files = evidence::by_completion(&self.conn, task)?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 let completion = completion_from(row)?;
@@ -1028,7 +1030,7 @@ impl Store {
                     id,
                     completion,
                     performed_by: row.get(11)?,
-                    evidence: evidence::for_completion(&self.conn, id)?,
+                    evidence: files.remove(&id).unwrap_or_default(),
                     retraction,
                 });
             }
