@@ -3,6 +3,7 @@
 //! Everything that touches the clock for a command does it here, once.
 
 mod away;
+mod evidence;
 mod mail_test;
 pub(crate) mod output;
 mod report;
@@ -20,7 +21,8 @@ use crate::config::Config;
 use crate::planner;
 use crate::settings::Settings;
 use crate::store::{
-    AbsenceFilter, CompletionOutcome, NewCompletion, NewRetraction, RetractionOutcome, Store, Via,
+    AbsenceFilter, CompletionExtras, CompletionOutcome, NewCompletion, NewRetraction,
+    RetractionOutcome, Store, Via,
 };
 use crate::wheel::{self, Wheel};
 
@@ -151,6 +153,17 @@ enum Command {
         /// When it was done (RFC 3339 or YYYY-MM-DD), to backfill history.
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// The person who did the work ("Udført af"), when not the one
+        /// recording it (--by, the login name). Kept beside it.
+        #[arg(long, value_name = "NAME")]
+        performed_by: Option<String>,
+        /// Files kept with the completion as evidence (repeat the flag or
+        /// list several), each at most `evidence.max_bytes` (20 MB by
+        /// default) and 100 MB together. Stored in the database by their
+        /// SHA-256; a file that is missing, unreadable or too large is
+        /// refused (exit 2) and nothing is recorded.
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        evidence: Vec<PathBuf>,
     },
     /// Retract a completion recorded by mistake: the period is open again.
     ///
@@ -178,6 +191,20 @@ enum Command {
         /// "link_requests", "absences"}.
         #[arg(long)]
         json: bool,
+    },
+    /// Check the audit log: walk the hash chain over completions,
+    /// retractions and messages sent or given up, and re-hash every
+    /// evidence file.
+    ///
+    /// Prints `ok: N rows, head HASH` (exit 0), or `broken at row N: TABLE
+    /// TASK PERIOD: what differs` for the first row that does not match
+    /// (exit 1). Note the head: the same database must give the same head
+    /// later.
+    Verify,
+    /// Evidence files kept with completions.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
     },
     /// Record that someone is away (their messages go To their deputy,
     /// with them in Cc), list absences, or cancel one.
@@ -246,6 +273,18 @@ enum Command {
     Mail {
         #[command(subcommand)]
         command: MailCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EvidenceCommand {
+    /// Write every evidence file as DIR/TASK/PERIOD/NAME, with
+    /// DIR/SHA256SUMS (check with `cd DIR && sha256sum -c SHA256SUMS`).
+    /// DIR must not exist or be empty; nothing is overwritten.
+    Export {
+        /// The directory to write to (made if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -322,7 +361,11 @@ impl From<NotATime> for Failure {
 
 impl From<crate::store::StoreError> for Failure {
     fn from(e: crate::store::StoreError) -> Failure {
-        Failure::runtime(e.to_string())
+        match e {
+            // Evidence over a limit: the input, not the store, is at fault.
+            crate::store::StoreError::Refused(_) => Failure::usage(e.to_string()),
+            _ => Failure::runtime(e.to_string()),
+        }
     }
 }
 
@@ -387,7 +430,25 @@ fn dispatch(args: Args) -> CmdResult {
             by,
             note,
             at,
-        } => done(&loaded, now, &task, period, by, note, at),
+            performed_by,
+            evidence,
+        } => done(
+            &loaded,
+            now,
+            &task,
+            Given {
+                period,
+                by,
+                note,
+                at,
+                performed_by,
+                evidence,
+            },
+        ),
+        Command::Verify => evidence::verify(&loaded),
+        Command::Evidence {
+            command: EvidenceCommand::Export { dir },
+        } => evidence::export(&loaded, &dir),
         Command::Undo {
             task,
             period,
@@ -700,16 +761,25 @@ fn status(loaded: &Config, now: DateTime<Utc>, json: bool) -> CmdResult {
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn done(
-    loaded: &Config,
-    now: DateTime<Utc>,
-    task_id: &str,
+/// What `done` was given besides the task.
+struct Given {
     period: Option<String>,
     by: Option<String>,
     note: Option<String>,
     at: Option<String>,
-) -> CmdResult {
+    performed_by: Option<String>,
+    evidence: Vec<PathBuf>,
+}
+
+fn done(loaded: &Config, now: DateTime<Utc>, task_id: &str, given: Given) -> CmdResult {
+    let Given {
+        period,
+        by,
+        note,
+        at,
+        performed_by,
+        evidence,
+    } = given;
     let wheel = &loaded.wheel;
     let task = known_task(wheel, task_id)?;
     let at = match &at {
@@ -722,6 +792,12 @@ fn done(
             local_now(wheel.organisation.timezone, at)
         )));
     }
+    // Every file is read before anything is recorded: one that cannot be
+    // read is refused with its name, and nothing is recorded.
+    let evidence = evidence::read_files(&evidence, loaded.settings.evidence.max_bytes)?;
+    let performed_by = performed_by
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty());
     let mut store = Store::open_with_busy_timeout(
         &loaded.settings.database,
         true,
@@ -754,8 +830,34 @@ fn done(
         user_agent: None,
         recorded_at: local_now(wheel.organisation.timezone, now),
     };
-    let outcome = store.record_completion(&completion)?;
-    print_done(&outcome, &completion, early)
+    let extras = CompletionExtras {
+        performed_by,
+        evidence,
+    };
+    let outcome = store.record_completion_with(&completion, &extras)?;
+    print_done(&outcome, &completion, early)?;
+    if matches!(outcome, CompletionOutcome::Recorded) {
+        if let Some(p) = &extras.performed_by {
+            say!("  performed by {}", output::clean(p));
+        }
+        if let Some(record) = store
+            .completion_records(Some(&completion.task))?
+            .into_iter()
+            .find(|r| r.completion.period == completion.period && r.retraction.is_none())
+        {
+            for f in &record.evidence {
+                say!(
+                    "  evidence {} ({} bytes, sha256 {})",
+                    output::clean(&f.name),
+                    f.bytes,
+                    f.sha256
+                );
+            }
+        }
+    } else if !extras.evidence.is_empty() {
+        say!("  the evidence files were not recorded either");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `done --period KEY`: the period if the task has it, and, when it has

@@ -115,7 +115,8 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
     )
     .with_wake(link_requested.clone())
     .with_busy_timeout(engine.settings.busy_timeout())
-    .with_reply_to(reply_to.as_deref());
+    .with_reply_to(reply_to.as_deref())
+    .with_evidence_max_bytes(engine.settings.evidence.max_bytes);
     // Set by the signal task the moment SIGTERM or SIGINT arrives, so the
     // listener stops accepting at once, whatever the loop is doing.
     let stop_tx = Arc::new(watch::channel(None).0);

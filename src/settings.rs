@@ -43,7 +43,21 @@ pub struct Settings {
     /// TCP peer; behind a proxy, the proxy); more are closed at once.
     pub max_connections_per_peer: u32,
     pub mail: MailSettings,
+    pub evidence: EvidenceSettings,
 }
+
+/// Evidence files kept with a completion (`done --evidence`, the confirm
+/// page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceSettings {
+    /// The largest evidence file accepted, in bytes (at most 100 MB, the
+    /// most one completion's files may hold together).
+    pub max_bytes: u64,
+}
+
+/// `evidence.max_bytes` by default: 20 MB.
+pub const DEFAULT_EVIDENCE_MAX_BYTES: u64 = 20 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -202,6 +216,9 @@ impl Default for Settings {
                     command: PathBuf::from("/usr/sbin/sendmail"),
                 },
             },
+            evidence: EvidenceSettings {
+                max_bytes: DEFAULT_EVIDENCE_MAX_BYTES,
+            },
         }
     }
 }
@@ -209,6 +226,10 @@ impl Default for Settings {
 /// Environment variables that belong to the command line or to systemd,
 /// not to the settings tree; figment must not read them as settings.
 const NOT_SETTINGS: &[&str] = &["CONFIG", "LOG"];
+
+/// The most one completion's evidence files may hold together: 100 MB
+/// (the store's own limit, `store::MAX_TOTAL_BYTES`, is the same).
+pub const MAX_EVIDENCE_TOTAL_BYTES: u64 = 100 * 1024 * 1024;
 
 /// The longest `busy_timeout_ms`: one hour.
 const MAX_BUSY_TIMEOUT_MS: u32 = 3_600_000;
@@ -319,6 +340,21 @@ impl Settings {
                 "mail.max_per_pass",
                 "0 would hold every pass that has a message to send; it must be at least 1"
                     .to_string(),
+            ));
+        }
+        if self.evidence.max_bytes == 0 {
+            problems.push((
+                "evidence.max_bytes",
+                "0 would refuse every evidence file; it must be at least 1".to_string(),
+            ));
+        }
+        if self.evidence.max_bytes > MAX_EVIDENCE_TOTAL_BYTES {
+            problems.push((
+                "evidence.max_bytes",
+                format!(
+                    "must be at most {MAX_EVIDENCE_TOTAL_BYTES} (100 MB, the most one completion's files may hold together), not {}",
+                    self.evidence.max_bytes
+                ),
             ));
         }
         if self.mail.smtp.timeout_secs == 0 {
@@ -439,6 +475,7 @@ fn known_env_keys() -> Vec<&'static str> {
         "busy_timeout_ms",
         "max_connections_per_peer",
         "mail",
+        "evidence",
     ]
 }
 
@@ -688,12 +725,13 @@ fn expected_words(key: &str) -> &'static str {
         "max_connections_per_peer" => "a whole number of connections",
         "mail.smtp.timeout_secs" => "a whole number of seconds",
         "mail.max_per_pass" => "a whole number of messages",
+        "evidence.max_bytes" => "a whole number of bytes",
         "trusted_proxies" => "a list of addresses, such as [\"127.0.0.1\"]",
         "mail.transport" => "\"file\", \"smtp\", \"graph\" or \"sendmail\"",
         "mail.smtp.auth" => "\"password\" or \"xoauth2\"",
         "mail.smtp.tls" => "\"starttls\", \"tls\" or \"none\"",
         "" => "a table of settings",
-        "mail" | "mail.smtp" | "mail.oauth" | "mail.sendmail" => "a table of settings",
+        "mail" | "mail.smtp" | "mail.oauth" | "mail.sendmail" | "evidence" => "a table of settings",
         _ => "text",
     }
 }
@@ -834,6 +872,28 @@ mod tests {
         assert_eq!(s.mail.smtp.port, 587);
         assert_eq!(s.max_clock_jump().expect("default"), crate::wheel::Days(35));
         assert_eq!(s.mail.max_per_pass, 200);
+    }
+
+    #[test]
+    fn evidence_max_bytes_is_20_mb_by_default_set_by_the_environment_and_checked() {
+        let s = with_env(&[], || Settings::load(None)).expect("defaults");
+        assert_eq!(s.evidence.max_bytes, 20_971_520);
+        let s = with_env(&[("ARSHJUL_EVIDENCE__MAX_BYTES", "1000")], || {
+            Settings::load(None)
+        })
+        .expect("settings");
+        assert_eq!(s.evidence.max_bytes, 1000);
+        for bad in ["0", "104857601"] {
+            let err = with_env(&[("ARSHJUL_EVIDENCE__MAX_BYTES", bad)], || {
+                Settings::load(None)
+            })
+            .expect_err(bad);
+            assert!(
+                err.to_string()
+                    .starts_with("ARSHJUL_EVIDENCE__MAX_BYTES: evidence.max_bytes: "),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -499,7 +499,8 @@ pub fn history_json(
         .map(|r| {
             let c = &r.completion;
             json!({"task": c.task, "period": c.period, "at": rfc3339(&c.at), "by": c.by,
-                   "via": c.via, "note": c.note, "retracted": r.retraction.is_some()})
+                   "performed_by": r.performed_by, "via": c.via, "note": c.note,
+                   "retracted": r.retraction.is_some(), "evidence": r.evidence})
         })
         .collect();
     let notifications: Vec<Value> = notifications.iter().map(notification_json).collect();
@@ -549,6 +550,18 @@ pub fn history_table(
             note,
             retracted
         )?;
+        if let Some(p) = &r.performed_by {
+            writeln!(out, "      performed by {}", clean(p))?;
+        }
+        for f in &r.evidence {
+            writeln!(
+                out,
+                "      evidence {} ({} bytes) sha256 {}",
+                clean(&f.name),
+                f.bytes,
+                f.sha256
+            )?;
+        }
         if let Some(x) = &r.retraction {
             writeln!(
                 out,

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{open_if_present, Failure};
 use crate::config::Config;
-use crate::report::{self, Chain, Evidence, Range};
+use crate::report::{self, Chain, ChainBreak, Evidence, Range};
 use crate::store::{ReportData, Store, StoreError};
 
 /// `--format`.
@@ -54,7 +54,7 @@ pub(super) fn run(
         Some(s) => {
             let data = s.report_data()?;
             let history = crate::engine::history_at(s, wheel, now)?;
-            let chain = chain_status(s, &data)?; // WIRE: Store::verify_chain at merge
+            let chain = chain_status(s)?;
             (data, history, chain)
         }
         None => (
@@ -68,8 +68,19 @@ pub(super) fn run(
             },
         ),
     };
-    // WIRE: Store::evidence_for_completion at merge
-    let evidence = |_completion: i64| Ok::<Vec<Evidence>, StoreError>(Vec::new());
+    let evidence = |completion: i64| match &store {
+        Some(s) => Ok::<Vec<Evidence>, StoreError>(
+            s.evidence_for_completion(completion)?
+                .into_iter()
+                .map(|e| Evidence {
+                    name: e.name,
+                    bytes: e.bytes,
+                    sha256: e.sha256,
+                })
+                .collect(),
+        ),
+        None => Ok(Vec::new()),
+    };
     let report = report::build(wheel, &data, &history, &range, now, chain, evidence)?;
     let mut text = Vec::new();
     let rendered = match format {
@@ -114,14 +125,21 @@ fn chain_failure(chain: &Chain) -> Option<Failure> {
     })
 }
 
-/// The chain's verification. Until the hash chain is merged: intact, with
-/// the number of audit rows and no head.
-fn chain_status(_store: &Store, data: &ReportData) -> Result<Chain, StoreError> {
+/// The chain's verification (`Store::verify_chain`, the same walk as
+/// `arshjul verify`), as the report shows it.
+fn chain_status(store: &Store) -> Result<Chain, StoreError> {
+    let status = store.verify_chain()?;
     Ok(Chain {
-        ok: true,
-        rows: data.audit_rows,
-        head: String::new(),
-        broken: None,
+        ok: status.ok,
+        rows: status.rows,
+        head: status.head,
+        broken: status.broken.map(|b| ChainBreak {
+            row: b.row,
+            table: b.table,
+            task: b.task,
+            period: b.period,
+            what: b.what,
+        }),
     })
 }
 
@@ -158,7 +176,6 @@ fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::ChainBreak;
 
     #[test]
     fn a_broken_chain_is_exit_1_naming_the_row() {

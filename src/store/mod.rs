@@ -5,13 +5,20 @@
 
 mod absences;
 mod brake;
+mod chain;
 mod codec;
+mod evidence;
 mod links;
 mod report;
 mod schema;
 
 pub use absences::{AbsenceFilter, AbsenceRecord, CancelOutcome, NewAbsence};
 pub use brake::{AcceptedBurst, EngineState, Held};
+pub use chain::{sha256_hex, ChainBreak, ChainStatus};
+pub use evidence::{
+    distinct_name, sanitise_name, EvidenceFile, NewEvidence, StoredEvidence, MAX_NAME_CHARS,
+    MAX_TOTAL_BYTES,
+};
 pub use links::{
     LinkAnswer, LinkLimits, LinkRequest, LinkRequestOutcome, LinkRequestRecord, NewLinkRequest,
 };
@@ -90,6 +97,10 @@ pub enum StoreError {
     Io { path: String, reason: String },
     #[error("database error: {0}")]
     Sqlite(String),
+    /// The caller asked for something the store refuses (evidence over
+    /// the limit); nothing was recorded. Bad input, not a fault.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// How a completion was recorded.
@@ -122,6 +133,15 @@ pub struct NewCompletion {
     pub user_agent: Option<String>,
     /// When it was recorded (differs from `at` when backfilled).
     pub recorded_at: DateTime<FixedOffset>,
+}
+
+/// What a completion carries beyond [`NewCompletion`]: the person who
+/// did the work and the evidence files, recorded in the same transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompletionExtras {
+    /// Who did the work ("Udført af"), when not the one recording it.
+    pub performed_by: Option<String>,
+    pub evidence: Vec<NewEvidence>,
 }
 
 /// A recorded completion.
@@ -171,7 +191,13 @@ pub enum RetractionOutcome {
 /// A completion as `history` shows it: with its retraction, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletionRecord {
+    /// The completion's row id (for [`Store::evidence_for_completion`]).
+    pub id: i64,
     pub completion: Completion,
+    /// Who did the work, when recorded apart from `completion.by`.
+    pub performed_by: Option<String>,
+    /// Its evidence files, in the order given.
+    pub evidence: Vec<EvidenceFile>,
     pub retraction: Option<Retraction>,
 }
 
@@ -272,6 +298,8 @@ enum Fault {
     Blank(String),
     /// A caller named a row that does not exist.
     Missing(String),
+    /// The caller's request is refused as it is (evidence over a limit).
+    Refused(String),
     /// The file cannot be used as it is (permissions, file system).
     Io(String),
 }
@@ -399,6 +427,7 @@ impl Store {
         self.conn.pragma_update(None, "synchronous", "FULL")?;
         self.conn.pragma_update(None, "foreign_keys", true)?;
         schema::migrate(&mut self.conn)?;
+        chain::chain_existing(&mut self.conn)?;
         Ok(())
     }
 
@@ -776,12 +805,15 @@ impl Store {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             require_message(&tx, id)?;
-            tx.execute(
+            let changed = tx.execute(
                 "UPDATE outbox SET state = 'sent', sent_at = ?2,
                      next_attempt_at = NULL, next_attempt_utc = NULL
                  WHERE id = ?1 AND state <> 'sent'",
                 params![id, codec::time(&at)],
             )?;
+            if changed > 0 {
+                chain::append(&tx, "outbox", id, "sent")?;
+            }
             tx.commit()?;
             Ok(())
         })();
@@ -812,12 +844,16 @@ impl Store {
                     Some(codec::utc_key(&retry_at)),
                 )
             };
-            tx.execute(
+            let changed = tx.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, state = ?3,
                      next_attempt_at = ?4, next_attempt_utc = ?5
-                 WHERE id = ?1 AND state <> 'sent'",
+                 WHERE id = ?1 AND state <> 'sent' AND state <> 'failed'",
                 params![id, error, codec::state(state), next_at, next_utc],
             )?;
+            if changed > 0 && permanent {
+                // Given up: the message will never go out.
+                chain::append(&tx, "outbox", id, "given-up")?;
+            }
             tx.commit()?;
             Ok(())
         })();
@@ -835,6 +871,19 @@ impl Store {
         &mut self,
         c: &NewCompletion,
     ) -> Result<CompletionOutcome, StoreError> {
+        self.record_completion_with(c, &CompletionExtras::default())
+    }
+
+    /// [`Store::record_completion`] with who did the work and evidence
+    /// files, all in the one transaction that also appends the completion
+    /// (its evidence included) to the hash chain: recorded whole or not at
+    /// all. Evidence over [`MAX_TOTAL_BYTES`] together is
+    /// [`StoreError::Refused`]; the per-file limit is the caller's setting.
+    pub fn record_completion_with(
+        &mut self,
+        c: &NewCompletion,
+        extras: &CompletionExtras,
+    ) -> Result<CompletionOutcome, StoreError> {
         let result = (|| -> Result<CompletionOutcome, Fault> {
             let tx = self
                 .conn
@@ -849,8 +898,8 @@ impl Store {
             )?;
             let inserted = tx.execute(
                 "INSERT INTO completions (task, period, at, at_utc, done_by, via, note,
-                     client_addr, user_agent, recorded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     client_addr, user_agent, recorded_at, performed_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     c.task,
                     c.period,
@@ -862,10 +911,14 @@ impl Store {
                     c.client_addr,
                     c.user_agent,
                     codec::time(&c.recorded_at),
+                    extras.performed_by,
                 ],
             );
             match inserted {
                 Ok(_) => {
+                    let id = tx.last_insert_rowid();
+                    evidence::insert(&tx, id, &extras.evidence)?;
+                    chain::append(&tx, "completions", id, "recorded")?;
                     tx.commit()?;
                     Ok(CompletionOutcome::Recorded)
                 }
@@ -928,6 +981,7 @@ impl Store {
                     r.reason
                 ],
             )?;
+            chain::append(&tx, "retractions", tx.last_insert_rowid(), "recorded")?;
             tx.commit()?;
             Ok(RetractionOutcome::Retracted(completion))
         })();
@@ -947,12 +1001,14 @@ impl Store {
             };
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT c.id, c.task, c.period, c.at, c.done_by, c.via, c.note,
-                        r.id, r.at, r.done_by, r.reason
+                        r.id, r.at, r.done_by, r.reason, c.performed_by
                  FROM completions c LEFT JOIN retractions r ON r.completion = c.id
                  {filter}
                  ORDER BY c.at_utc DESC, c.id DESC"
             ))?;
             let mut rows = stmt.query(params![task])?;
+            // Every evidence row of these completions, read in one query.
+            let mut files = evidence::by_completion(&self.conn, task)?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 let completion = completion_from(row)?;
@@ -971,14 +1027,45 @@ impl Store {
                         completion_by: completion.by.clone(),
                     }),
                 };
+                let id: i64 = row.get(0)?;
                 out.push(CompletionRecord {
+                    id,
                     completion,
+                    performed_by: row.get(11)?,
+                    evidence: files.remove(&id).unwrap_or_default(),
                     retraction,
                 });
             }
             Ok(out)
         })();
         result.map_err(|f| self.fail(f))
+    }
+
+    /// The evidence files of completion `completion_id` (see
+    /// [`CompletionRecord::id`]), in the order they were given.
+    pub fn evidence_for_completion(
+        &self,
+        completion_id: i64,
+    ) -> Result<Vec<EvidenceFile>, StoreError> {
+        evidence::for_completion(&self.conn, completion_id).map_err(|f| self.fail(f))
+    }
+
+    /// Every evidence file with its completion's task and period, by task,
+    /// period and the order recorded (for `evidence export`).
+    pub fn all_evidence(&self) -> Result<Vec<StoredEvidence>, StoreError> {
+        evidence::all(&self.conn).map_err(|f| self.fail(f))
+    }
+
+    /// The bytes of the evidence file with this SHA-256.
+    pub fn evidence_content(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
+        evidence::content(&self.conn, sha256).map_err(|f| self.fail(f))
+    }
+
+    /// Walks the hash chain and re-hashes every evidence file: `ok` with
+    /// the row count and head hash, or the first row that does not match.
+    /// Reads only; a broken chain is a result, not an error.
+    pub fn verify_chain(&self) -> Result<ChainStatus, StoreError> {
+        chain::verify(&self.conn).map_err(|f| self.fail(f))
     }
 
     /// The completion of one period that counts (not retracted), if any.
@@ -1132,6 +1219,7 @@ impl Store {
                 supported: SCHEMA_VERSION,
             },
             Fault::Missing(what) => StoreError::Sqlite(format!("{path}: {what}")),
+            Fault::Refused(what) => StoreError::Refused(what),
             Fault::Io(reason) => StoreError::Io { path, reason },
         }
     }
@@ -1177,9 +1265,11 @@ fn create_migrated(path: &Path) -> Result<(), Created> {
                 .map_err(|e| Created::Db(e.to_string()))?;
             schema::migrate(&mut conn).map_err(|f| match f {
                 Fault::Db(e) => Created::Db(e.to_string()),
-                Fault::Damaged(why) | Fault::Blank(why) | Fault::Missing(why) | Fault::Io(why) => {
-                    Created::Db(why)
-                }
+                Fault::Damaged(why)
+                | Fault::Blank(why)
+                | Fault::Missing(why)
+                | Fault::Refused(why)
+                | Fault::Io(why) => Created::Db(why),
                 Fault::TooNew(version) => {
                     Created::Db(format!("the new file has schema version {version}"))
                 }
@@ -1268,8 +1358,8 @@ fn insert_unbuilt(
     conn: &Connection,
     m: &UnbuiltMessage,
     now: &DateTime<FixedOffset>,
-) -> rusqlite::Result<usize> {
-    conn.prepare_cached(INSERT_UNBUILT)?.execute(params![
+) -> Result<usize, Fault> {
+    let new = conn.prepare_cached(INSERT_UNBUILT)?.execute(params![
         m.key,
         m.task,
         m.period,
@@ -1282,7 +1372,12 @@ fn insert_unbuilt(
         codec::utc_key(&m.due_at),
         codec::time(now),
         codec::utc_key(now),
-    ])
+    ])?;
+    if new > 0 {
+        // Given up from the start: it will never go out.
+        chain::append(conn, "outbox", conn.last_insert_rowid(), "given-up")?;
+    }
+    Ok(new)
 }
 
 /// Puts a rendered message in the outbox, pending; a key already there is

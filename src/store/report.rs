@@ -19,8 +19,6 @@ pub struct ReportData {
     pub completions: Vec<ReportCompletion>,
     /// Every message in the outbox, oldest first.
     pub messages: Vec<ReportMessage>,
-    /// Audit rows: completions + retractions + outbox messages.
-    pub audit_rows: u64,
 }
 
 /// A completion as the report shows it; `id` is the row's id (for its
@@ -93,7 +91,7 @@ impl Store {
         {
             let mut stmt = snapshot.prepare(
                 "SELECT c.id, c.task, c.period, c.at, c.done_by, c.via, c.note,
-                        r.at, r.done_by, r.reason
+                        r.at, r.done_by, r.reason, c.performed_by
                  FROM completions c LEFT JOIN retractions r ON r.completion = c.id
                  ORDER BY c.at_utc, c.id",
             )?;
@@ -117,7 +115,7 @@ impl Store {
                     by: row.get(4)?,
                     via: row.get(5)?,
                     note: row.get(6)?,
-                    performed_by: None, // WIRE: the completions column performed_by at merge
+                    performed_by: row.get(10)?,
                     retracted,
                 });
             }
@@ -140,12 +138,6 @@ impl Store {
                 });
             }
         }
-        let retractions: i64 =
-            snapshot.query_row("SELECT count(*) FROM retractions", [], |r| r.get(0))?;
-        let audit = data.completions.len() as u64
-            + u64::try_from(retractions).unwrap_or(0)
-            + data.messages.len() as u64;
-        data.audit_rows = audit;
         snapshot.commit()?;
         Ok(data)
     }

@@ -18,6 +18,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     V3_LINK_REQUESTS,
     V4_ENGINE_STATE,
     V5_ABSENCES,
+    V6_EVIDENCE_CHAIN,
 ];
 
 /// Version 1. Times are RFC 3339 text with their offset, as given; each
@@ -247,6 +248,82 @@ WHEN OLD.cancelled_at IS NOT NULL
 BEGIN
     SELECT RAISE(ABORT, 'absences are audit evidence: the only change is one cancellation');
 END;
+"#;
+
+/// Evidence files, the person who did the work, and the hash chain.
+///
+/// `evidence_blobs` holds each file's bytes once, keyed by their SHA-256
+/// (content-addressed, so the same file given twice is stored once);
+/// `evidence` names the files of one completion (the sanitised name, unique
+/// within the completion). `completions.performed_by` is the person who did
+/// the work ("Udført af"), beside `done_by`, the mailbox or login that
+/// recorded it. All append-only, like the completions.
+///
+/// `chain` is the tamper-evident log: one row per audit event (a completion
+/// with its evidence, a retraction, a message sent or given up), in the
+/// order they were written, each with the canonical content that was hashed
+/// and `hash = SHA-256(prev ‖ content)` (see `store/chain.rs`). Rows that
+/// existed before this migration are chained once, at the next open, in
+/// Rust (SQL has no SHA-256): `chain_start.existing_chained` says whether
+/// that happened.
+const V6_EVIDENCE_CHAIN: &str = r#"
+ALTER TABLE completions ADD COLUMN performed_by TEXT;
+
+CREATE TABLE evidence_blobs (
+    sha256  TEXT PRIMARY KEY NOT NULL CHECK (length(sha256) = 64),
+    bytes   INTEGER NOT NULL CHECK (bytes >= 0),
+    content BLOB NOT NULL
+) STRICT;
+CREATE TRIGGER evidence_blobs_never_change BEFORE UPDATE ON evidence_blobs
+BEGIN
+    SELECT RAISE(ABORT, 'evidence is audit evidence and cannot be changed');
+END;
+CREATE TRIGGER evidence_blobs_never_delete BEFORE DELETE ON evidence_blobs
+BEGIN
+    SELECT RAISE(ABORT, 'evidence is audit evidence and cannot be deleted');
+END;
+
+CREATE TABLE evidence (
+    id         INTEGER PRIMARY KEY,
+    completion INTEGER NOT NULL REFERENCES completions(id),
+    name       TEXT NOT NULL CHECK (length(name) > 0),
+    sha256     TEXT NOT NULL REFERENCES evidence_blobs(sha256),
+    bytes      INTEGER NOT NULL CHECK (bytes >= 0),
+    UNIQUE (completion, name)
+) STRICT;
+CREATE TRIGGER evidence_never_change BEFORE UPDATE ON evidence
+BEGIN
+    SELECT RAISE(ABORT, 'evidence is audit evidence and cannot be changed');
+END;
+CREATE TRIGGER evidence_never_delete BEFORE DELETE ON evidence
+BEGIN
+    SELECT RAISE(ABORT, 'evidence is audit evidence and cannot be deleted');
+END;
+
+CREATE TABLE chain (
+    seq     INTEGER PRIMARY KEY,
+    tbl     TEXT NOT NULL CHECK (tbl IN ('completions', 'retractions', 'outbox')),
+    row_id  INTEGER NOT NULL,
+    event   TEXT NOT NULL CHECK (event IN ('recorded', 'sent', 'given-up')),
+    prev    TEXT NOT NULL CHECK (length(prev) = 64),
+    hash    TEXT NOT NULL CHECK (length(hash) = 64),
+    content BLOB NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX chain_rows ON chain (tbl, row_id, event);
+CREATE TRIGGER chain_never_change BEFORE UPDATE ON chain
+BEGIN
+    SELECT RAISE(ABORT, 'the hash chain is audit evidence and cannot be changed');
+END;
+CREATE TRIGGER chain_never_delete BEFORE DELETE ON chain
+BEGIN
+    SELECT RAISE(ABORT, 'the hash chain is audit evidence and cannot be deleted');
+END;
+
+CREATE TABLE chain_start (
+    id               INTEGER PRIMARY KEY CHECK (id = 1),
+    existing_chained INTEGER NOT NULL CHECK (existing_chained IN (0, 1))
+) STRICT;
+INSERT INTO chain_start (id, existing_chained) VALUES (1, 0);
 "#;
 
 /// The newest schema version this binary knows.

@@ -22,8 +22,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, FromRequestParts, Path, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, Form, FromRequest, FromRequestParts, Multipart, Path, Request,
+    State,
+};
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -37,15 +39,24 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::link::{self as token, Claims, Secret, TokenError};
 use crate::store::{
-    self as db, Completion, CompletionOutcome, LinkLimits, LinkRequestOutcome, NewCompletion,
-    NewLinkRequest, Store, StoreError, Via,
+    self as db, Completion, CompletionExtras, CompletionOutcome, LinkLimits, LinkRequestOutcome,
+    NewCompletion, NewEvidence, NewLinkRequest, Store, StoreError, Via,
 };
 use crate::wheel::{Language, Person, Task, Wheel};
-use pages::{Done, Occurrence, Problem, NOTE_MAX_CHARS};
+use pages::{Done, Occurrence, Problem, NOTE_MAX_CHARS, PERFORMED_BY_MAX_CHARS};
 
 /// Request bodies above this are refused with 413. A note of 2000
 /// characters, each up to 4 bytes and percent-encoded, fits with room.
 pub const BODY_LIMIT: usize = 32 * 1024;
+
+/// The largest evidence file accepted unless the state says otherwise:
+/// 20 MB, the default of the `evidence.max_bytes` setting.
+pub const DEFAULT_EVIDENCE_MAX_BYTES: u64 = 20 * 1024 * 1024;
+
+/// The body limit of a completion with evidence files
+/// (`multipart/form-data` to `POST /done/{token}`): the most one
+/// completion's files may hold together, and room for the form around them.
+pub const UPLOAD_BODY_LIMIT: usize = db::MAX_TOTAL_BYTES as usize + 1024 * 1024;
 
 /// Fresh links on request: at most one per recipient and occurrence within
 /// this time, and at most [`LINK_REQUESTS_PER_HOUR`] in all per hour.
@@ -85,6 +96,9 @@ pub struct AppState {
     /// The bare address of the `mail.reply_to` setting: the problem pages
     /// name it as the one to write to; `None`: they name the organisation.
     pub reply_to: Option<Arc<str>>,
+    /// The largest evidence file accepted (`evidence.max_bytes`); a larger
+    /// one is answered 413 and nothing is recorded.
+    pub evidence_max_bytes: u64,
 }
 
 /// The longest `/healthz` waits for the store: it must answer at once,
@@ -113,6 +127,15 @@ impl AppState {
             wake: None,
             busy_timeout: db::DEFAULT_BUSY_TIMEOUT,
             reply_to: None,
+            evidence_max_bytes: DEFAULT_EVIDENCE_MAX_BYTES,
+        }
+    }
+
+    /// The same state, accepting evidence files of at most `max_bytes`.
+    pub fn with_evidence_max_bytes(self, max_bytes: u64) -> AppState {
+        AppState {
+            evidence_max_bytes: max_bytes,
+            ..self
         }
     }
 
@@ -184,7 +207,12 @@ pub struct NotAnIp(pub String);
 /// and the body limit.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/done/{token}", get(show).post(complete))
+        .route(
+            "/done/{token}",
+            get(show)
+                .post(complete)
+                .layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
         .route(
             "/done/{token}/new-link",
             get(back_to_link).post(request_link),
@@ -212,10 +240,98 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The optional form of `POST /done/{token}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct CompletionForm {
     #[serde(default)]
     note: Option<String>,
+    /// "Udført af": who did the work.
+    #[serde(default)]
+    performed_by: Option<String>,
+    /// Evidence files (only in `multipart/form-data`).
+    #[serde(skip)]
+    evidence: Vec<NewEvidence>,
+}
+
+/// Reads the form of `POST /done/{token}`: `multipart/form-data` (the
+/// page's form, with evidence files) or `application/x-www-form-urlencoded`
+/// (note and "Udført af" only, at most [`BODY_LIMIT`]). Every file is read
+/// whole before anything is recorded: an upload cut off, or a file over
+/// `max_bytes`, is a problem page and nothing is recorded.
+async fn read_form(req: Request, max_bytes: u64) -> Result<CompletionForm, (StatusCode, Problem)> {
+    let too_large = (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Problem::EvidenceTooLarge {
+            max_mb: max_bytes.div_ceil(1024 * 1024),
+        },
+    );
+    let bad = (StatusCode::BAD_REQUEST, Problem::BadForm);
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+    if !multipart {
+        // The route allows uploads; a plain form keeps the small limit.
+        let req =
+            req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, BODY_LIMIT)));
+        return match Form::<CompletionForm>::from_request(req, &()).await {
+            Ok(Form(form)) => Ok(form),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err((r.status(), Problem::TooLarge))
+            }
+            Err(r) => Err((r.status(), Problem::BadForm)),
+        };
+    }
+    let mut parts = Multipart::from_request(req, &()).await.map_err(|_| bad)?;
+    let fail = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large
+        } else {
+            bad
+        }
+    };
+    let mut form = CompletionForm::default();
+    let mut total = 0u64;
+    while let Some(mut field) = parts.next_field().await.map_err(fail)? {
+        match field.name() {
+            Some("evidence") => {
+                let name = field.file_name().unwrap_or("").to_string();
+                let mut content = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(fail)? {
+                    content.extend_from_slice(&chunk);
+                    if content.len() as u64 > max_bytes {
+                        return Err(too_large);
+                    }
+                }
+                // The file input sends an empty, nameless part when no
+                // file is chosen.
+                if name.is_empty() && content.is_empty() {
+                    continue;
+                }
+                total += content.len() as u64;
+                if total > db::MAX_TOTAL_BYTES {
+                    return Err(too_large);
+                }
+                form.evidence.push(NewEvidence { name, content });
+            }
+            Some(which @ ("note" | "performed_by")) => {
+                let is_note = which == "note";
+                let text = field.text().await.map_err(fail)?;
+                if is_note {
+                    form.note = Some(text);
+                } else {
+                    form.performed_by = Some(text);
+                }
+            }
+            // Anything else is ignored, as the plain form ignores it.
+            _ => while field.chunk().await.map_err(fail)?.is_some() {},
+        }
+    }
+    Ok(form)
 }
 
 /// A genuine token (its signature verified) whose task and recipient are in
@@ -373,7 +489,7 @@ async fn complete(
     State(state): State<AppState>,
     Path(token): Path<String>,
     client: Client,
-    form: Result<Form<CompletionForm>, FormRejection>,
+    req: Request,
 ) -> Response {
     let link = match open_link(&state, &token) {
         Ok(link) => link,
@@ -383,24 +499,37 @@ async fn complete(
         // Never records: who did it, or the page that offers a fresh link.
         return show(State(state), Path(token)).await;
     }
-    let note = match form {
-        Ok(Form(form)) => form
-            .note
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty()),
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return problem(&link.reader(), Problem::TooLarge);
-        }
-        Err(rejection) => {
-            return problem_with(rejection.status(), &link.reader(), Problem::BadForm)
+    let form = match read_form(req, state.evidence_max_bytes).await {
+        Ok(form) => form,
+        Err((status, p)) => {
+            tracing::info!(task = %link.claims.task, period = %link.claims.period, "completion form refused: {p:?}; nothing recorded");
+            return problem_with(status, &link.reader(), p);
         }
     };
+    let note = form
+        .note
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
     if let Some(n) = &note {
         let chars = n.chars().count();
         if chars > NOTE_MAX_CHARS {
             return problem(&link.reader(), Problem::NoteTooLong { chars });
         }
     }
+    let performed_by = form
+        .performed_by
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if let Some(p) = &performed_by {
+        let chars = p.chars().count();
+        if chars > PERFORMED_BY_MAX_CHARS {
+            return problem(&link.reader(), Problem::PerformedByTooLong { chars });
+        }
+    }
+    let extras = CompletionExtras {
+        performed_by,
+        evidence: form.evidence,
+    };
     let Some(person) = link.person() else {
         return problem(&link.reader(), Problem::NotFound);
     };
@@ -420,7 +549,7 @@ async fn complete(
         recorded_at: at,
     };
     let outcome = with_store(&state, move |store| {
-        let outcome = store.record_completion(&completion)?;
+        let outcome = store.record_completion_with(&completion, &extras)?;
         Ok((completion, outcome))
     })
     .await;
@@ -621,7 +750,10 @@ fn problem(reader: &Reader, p: Problem) -> Response {
     let status = match p {
         Problem::NotFound => StatusCode::NOT_FOUND,
         Problem::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        Problem::NoteTooLong { .. } | Problem::BadForm => StatusCode::BAD_REQUEST,
+        Problem::NoteTooLong { .. } | Problem::PerformedByTooLong { .. } | Problem::BadForm => {
+            StatusCode::BAD_REQUEST
+        }
+        Problem::EvidenceTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Problem::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     };
     problem_with(status, reader, p)

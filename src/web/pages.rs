@@ -17,6 +17,10 @@ use crate::wheel::Language;
 /// The longest note accepted, in characters (the textarea's `maxlength`).
 pub const NOTE_MAX_CHARS: usize = 2000;
 
+/// The longest "Udført af" accepted, in characters (the field's
+/// `maxlength`).
+pub const PERFORMED_BY_MAX_CHARS: usize = 200;
+
 /// What the form page shows about the occurrence.
 #[derive(Debug, Clone, Copy)]
 pub struct Occurrence<'a> {
@@ -47,8 +51,15 @@ pub enum Problem {
     TooLarge,
     /// The note had this many characters, more than [`NOTE_MAX_CHARS`]: 400.
     NoteTooLong { chars: usize },
-    /// The form could not be read (wrong content type, bad encoding).
+    /// The form could not be read (wrong content type, bad encoding, an
+    /// upload cut off).
     BadForm,
+    /// An evidence file over `evidence.max_bytes` (in MB, rounded up), or
+    /// all of them over 100 MB: 413.
+    EvidenceTooLarge { max_mb: u64 },
+    /// "Udført af" had this many characters, more than
+    /// [`PERFORMED_BY_MAX_CHARS`]: 400.
+    PerformedByTooLong { chars: usize },
     /// The database did not answer: 500/503.
     Unavailable,
 }
@@ -130,7 +141,10 @@ fn done_ctx(lang: Language, done: &Done<'_>) -> Value {
 pub fn confirm(lang: Language, o: &Occurrence<'_>) -> String {
     render(
         "pages/confirm.html",
-        context! { lang => lang.code(), medium => "page", o => occ(lang, o), note_max => NOTE_MAX_CHARS },
+        context! {
+            lang => lang.code(), medium => "page", o => occ(lang, o),
+            note_max => NOTE_MAX_CHARS, performed_by_max => PERFORMED_BY_MAX_CHARS,
+        },
     )
 }
 
@@ -250,6 +264,11 @@ pub fn problem(lang: Language, p: Problem, contact: Contact<'_>) -> String {
             vec![Value::from(NOTE_MAX_CHARS), Value::from(chars)],
         ),
         Problem::BadForm => ("bad_form", vec![]),
+        Problem::EvidenceTooLarge { max_mb } => ("evidence_too_large", vec![Value::from(max_mb)]),
+        Problem::PerformedByTooLong { chars } => (
+            "performed_by_too_long",
+            vec![Value::from(PERFORMED_BY_MAX_CHARS), Value::from(chars)],
+        ),
         Problem::Unavailable => ("unavailable", vec![]),
     };
     let contact = match contact {
@@ -317,7 +336,13 @@ mod tests {
         assert!(page.contains("<dt>Ansvarlig</dt><dd>Anna Jensen</dd>"));
         assert!(page.contains("<label for=\"note\">"));
         assert!(page.contains("<textarea id=\"note\" name=\"note\" rows=\"4\" maxlength=\"2000\">"));
-        assert!(page.contains("<form method=\"post\">"));
+        assert!(page.contains("<form method=\"post\" enctype=\"multipart/form-data\">"));
+        assert!(page.contains("<label for=\"performed_by\">Udført af (valgfri)</label>"));
+        assert!(page.contains(
+            "<input id=\"performed_by\" name=\"performed_by\" type=\"text\" maxlength=\"200\""
+        ));
+        assert!(page.contains("<label for=\"evidence\">Dokumentation (valgfri"));
+        assert!(page.contains("<input id=\"evidence\" name=\"evidence\" type=\"file\" multiple>"));
         assert_eq!(page.matches("<button").count(), 1);
         assert!(!page.contains("<script"));
     }

@@ -269,7 +269,10 @@ fn the_link_in_a_reminder_records_the_completion_in_one_click_and_stops_the_mail
     // Opening the link records nothing.
     let (status, page) = http("GET", &url, "");
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("<form method=\"post\">"), "{page}");
+    assert!(
+        page.contains("<form method=\"post\" enctype=\"multipart/form-data\">"),
+        "{page}"
+    );
     let history = world.run(&["history", "--json"]).expect(0).json();
     assert_eq!(history["completions"], serde_json::json!([]), "{history}");
 
@@ -441,7 +444,10 @@ fn a_repeat_sent_long_after_the_last_escalation_carries_a_link_valid_link_days_f
     let served = world.serve(date(2027, 12, 4));
     let (status, page) = http("GET", &served.local(&link), "");
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("<form method=\"post\">"), "{page}");
+    assert!(
+        page.contains("<form method=\"post\" enctype=\"multipart/form-data\">"),
+        "{page}"
+    );
     assert!(page.contains("Markér som udført"), "{page}");
     drop(served);
 

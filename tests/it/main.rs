@@ -6,6 +6,8 @@ mod support;
 mod architecture;
 mod brake_clock;
 mod calendar_props;
+mod chain_evidence;
+mod chain_upload;
 mod check_defence;
 mod check_settings;
 mod cli;

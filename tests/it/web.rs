@@ -232,7 +232,9 @@ async fn get_shows_the_occurrence_and_a_button_and_records_nothing() {
     assert!(page.body.contains("<dd>2027</dd>"));
     assert!(page.body.contains("<dd>1. marts 2027</dd>"));
     assert!(page.body.contains("<dd>Anna Jensen</dd>"));
-    assert!(page.body.contains("<form method=\"post\">"));
+    assert!(page
+        .body
+        .contains("<form method=\"post\" enctype=\"multipart/form-data\">"));
     assert_eq!(page.body.matches("<button").count(), 1);
 
     let head = app.head(&path).await;

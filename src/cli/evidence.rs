@@ -1,0 +1,168 @@
+//! `done --evidence` (reading the files), `verify` and `evidence export`.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::{output, CmdResult, Failure};
+use crate::config::Config;
+use crate::store::{distinct_name, sanitise_name, NewEvidence, Store, MAX_TOTAL_BYTES};
+
+/// Reads every file given to `done --evidence`, refusing (exit 2, naming
+/// it) one that is missing, unreadable, not a regular file or larger than
+/// `max_bytes`, and all of them together over 100 MB.
+pub(super) fn read_files(
+    paths: &[std::path::PathBuf],
+    max_bytes: u64,
+) -> Result<Vec<NewEvidence>, Failure> {
+    let mut out = Vec::new();
+    let mut total = 0u64;
+    for path in paths {
+        let shown = output::clean(&path.display().to_string()).to_string();
+        let refuse = |why: String| Failure::usage(format!("{shown}: {why}; nothing was recorded"));
+        let file = std::fs::File::open(path)
+            .map_err(|e| refuse(format!("cannot read the evidence file: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| refuse(format!("cannot read the evidence file: {e}")))?;
+        if !meta.is_file() {
+            return Err(refuse("is not a file".to_string()));
+        }
+        let mut content = Vec::new();
+        // Read at most one byte more than allowed: a file that grows while
+        // it is read is caught too.
+        file.take(max_bytes.saturating_add(1))
+            .read_to_end(&mut content)
+            .map_err(|e| refuse(format!("cannot read the evidence file: {e}")))?;
+        let size = content.len() as u64;
+        if size > max_bytes {
+            return Err(refuse(format!(
+                "the evidence file is larger than evidence.max_bytes ({max_bytes} bytes)"
+            )));
+        }
+        total += size;
+        if total > MAX_TOTAL_BYTES {
+            return Err(Failure::usage(format!(
+                "the evidence files hold more than {MAX_TOTAL_BYTES} bytes (100 MB) together; nothing was recorded"
+            )));
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.push(NewEvidence { name, content });
+    }
+    Ok(out)
+}
+
+fn open(loaded: &Config) -> Result<Store, Failure> {
+    Ok(Store::open_with_busy_timeout(
+        &loaded.settings.database,
+        false,
+        loaded.settings.busy_timeout(),
+    )?)
+}
+
+/// `arshjul verify`.
+pub(super) fn verify(loaded: &Config) -> CmdResult {
+    let store = open(loaded)?;
+    let status = store.verify_chain()?;
+    let line = match &status.broken {
+        None => format!("ok: {} rows, head {}", status.rows, status.head),
+        Some(b) => format!(
+            "broken at row {}: {} {} {}: {}",
+            b.row,
+            b.table,
+            output::clean(&b.task),
+            output::clean(&b.period),
+            output::clean(&b.what)
+        ),
+    };
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}") {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(Failure::runtime(format!("cannot write output: {e}"))),
+    }
+    Ok(if status.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `arshjul evidence export DIR`.
+pub(super) fn export(loaded: &Config, dir: &Path) -> CmdResult {
+    let shown = output::clean(&dir.display().to_string()).to_string();
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(Failure::usage(format!(
+                    "{shown}: is not empty; evidence export writes only to a new or empty directory"
+                )));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            return Err(Failure::usage(format!("{shown}: is not a directory")));
+        }
+        Err(e) => return Err(Failure::runtime(format!("{shown}: {e}"))),
+    }
+    let store = open(loaded)?;
+    let files = store.all_evidence()?;
+    std::fs::create_dir_all(dir).map_err(|e| Failure::runtime(format!("{shown}: {e}")))?;
+    let mut sums = String::new();
+    // Names taken in each TASK/PERIOD directory: a period completed twice
+    // (the first retracted) may have two files of one name.
+    let mut taken: std::collections::HashMap<(String, String), Vec<String>> = Default::default();
+    let mut bytes = 0u64;
+    for f in &files {
+        let task = sanitise_name(&f.task);
+        let period = sanitise_name(&f.period);
+        let names = taken.entry((task.clone(), period.clone())).or_default();
+        let name = distinct_name(&sanitise_name(&f.file.name), names);
+        names.push(name.clone());
+        let content = store.evidence_content(&f.file.sha256)?;
+        let actual = crate::store::sha256_hex(&content);
+        if actual != f.file.sha256 {
+            return Err(Failure::runtime(format!(
+                "{}/{}/{}: the stored file no longer matches its SHA-256; run `arshjul verify`",
+                output::clean(&task),
+                output::clean(&period),
+                output::clean(&name)
+            )));
+        }
+        let folder = dir.join(&task).join(&period);
+        let path = folder.join(&name);
+        let fail = |e: std::io::Error| {
+            Failure::runtime(format!(
+                "{}: {e}",
+                output::clean(&path.display().to_string())
+            ))
+        };
+        std::fs::create_dir_all(&folder).map_err(fail)?;
+        write_new(&path, &content).map_err(fail)?;
+        sums.push_str(&format!("{actual}  {task}/{period}/{name}\n"));
+        bytes += content.len() as u64;
+    }
+    let sums_path = dir.join("SHA256SUMS");
+    write_new(&sums_path, sums.as_bytes())
+        .map_err(|e| Failure::runtime(format!("{shown}/SHA256SUMS: {e}")))?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "exported {} evidence files ({bytes} bytes) to {shown}, with SHA256SUMS",
+        files.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a new file; an existing one is never overwritten.
+fn write_new(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(content)?;
+    file.sync_all()
+}
