@@ -22,6 +22,11 @@ use crate::wheel::Wheel;
 /// The longest the loop sleeps: a wall-clock jump is noticed within this.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
+/// `/healthz` is 503 when no pass has gone through for this many of the
+/// loop's longest sleeps (3 minutes without a watchdog, or with
+/// `WatchdogSec=120s`).
+const HEALTH_PASSES: u32 = 3;
+
 /// On SIGTERM or SIGINT, the message in flight and the open requests get
 /// this long from the signal; then the daemon exits 0 (well within the
 /// unit's `TimeoutStopSec=30s`). A message cut off stays pending and goes
@@ -102,6 +107,12 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
     // The listener wakes the loop when someone asks for a fresh link, so
     // the pass that sends it runs at once; the listener never waits on it.
     let link_requested = Arc::new(Notify::new());
+    let watchdog = watchdog_interval();
+    // Healthy while the last pass went through within three wake-ups.
+    let health = Arc::new(web::Health::new(
+        HEALTH_PASSES * sleep_for(watchdog, None),
+        std::time::Instant::now(),
+    ));
     let state = web::AppState::new(
         store.clone(),
         wheel.clone(),
@@ -110,6 +121,7 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
         Arc::new(Utc::now),
     )
     .with_wake(link_requested.clone())
+    .with_health(health.clone())
     .with_busy_timeout(engine.settings.busy_timeout());
     // Set by the signal task the moment SIGTERM or SIGINT arrives, so the
     // listener stops accepting at once, whatever the loop is doing.
@@ -129,7 +141,6 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
     let stopping = Arc::new(AtomicBool::new(false));
     let mut signals = watch_signals(stopping.clone(), stop_tx.clone())?;
     let stop = || stopping.load(Ordering::SeqCst);
-    let watchdog = watchdog_interval();
 
     loop {
         let now = Utc::now();
@@ -141,7 +152,7 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
             );
             break;
         };
-        let (report, line) = after_pass(outcome, &engine.wheel);
+        let (report, line) = after_pass(outcome, &engine.wheel, &health);
         let next_at = report.as_ref().and_then(|r| r.next_at);
         notify(&[sd_notify::NotifyState::Status(&line)]);
         if watchdog.is_some() {
@@ -176,9 +187,15 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
 
 /// Logs a pass's outcome and words the systemd status line for it; the
 /// report, when the pass went through.
-fn after_pass(outcome: Result<Outcome, EngineError>, wheel: &Wheel) -> (Option<Report>, String) {
+fn after_pass(
+    outcome: Result<Outcome, EngineError>,
+    wheel: &Wheel,
+    health: &web::Health,
+) -> (Option<Report>, String) {
+    let now = std::time::Instant::now();
     match outcome {
         Ok(Outcome::Passed(report)) => {
+            health.passed(now);
             log_report(&report);
             let line = status_line(wheel, Some(&report));
             (Some(report), line)
@@ -187,10 +204,12 @@ fn after_pass(outcome: Result<Outcome, EngineError>, wheel: &Wheel) -> (Option<R
             tracing::error!(
                 "pass held, nothing recorded or sent: {brake}; `arshjul tick --dry-run` shows what would go, `arshjul tick --accept-burst` lets it through"
             );
+            health.failed(now, &format!("held by the brake: {brake}"));
             (None, format!("held: {brake}"))
         }
         Err(e) => {
             tracing::error!("pass failed: {e}");
+            health.failed(now, &e.to_string());
             (None, status_line(wheel, None))
         }
     }

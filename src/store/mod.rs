@@ -427,6 +427,15 @@ impl Store {
             .map_err(|e| self.fail(e.into()))
     }
 
+    /// Takes the write lock and lets it go (`BEGIN IMMEDIATE; ROLLBACK`),
+    /// writing nothing: for `/healthz`, which must know that a pass or a
+    /// completion could write now. Waits at most the busy timeout.
+    pub fn probe_write(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE; ROLLBACK")
+            .map_err(|e| self.fail(e.into()))
+    }
+
     /// Records each task of the wheel: new ids get `first_seen = today`,
     /// known ids get their current title. Tasks gone from the wheel keep
     /// their rows and history.

@@ -722,3 +722,45 @@ fn while_another_process_holds_the_write_lock_the_listener_and_sigterm_still_ans
     holder.execute_batch("ROLLBACK").expect("unlock");
     assert_eq!(completions(&holder), 1);
 }
+
+/// `GET /healthz`: the status and the body's one line.
+fn health(addr: SocketAddr) -> (u16, String) {
+    let reply = http::send(addr, &http::get("/healthz"));
+    (reply.status, reply.body.trim_end().to_string())
+}
+
+#[test]
+fn healthz_is_503_while_the_write_lock_is_held_and_after_a_failed_pass_and_200_after_a_good_one() {
+    let mut s = Scratch::new(&wheel(&[task("soon", 10)]));
+    let d = s.start(&[("ARSHJUL_BUSY_TIMEOUT_MS", "300")]);
+    s.await_first_pass();
+    assert_eq!(health(d.addr), (200, "ok".to_string()), "log:\n{}", s.log());
+
+    // Another process holds the write lock past the busy timeout: the
+    // write probe cannot take it.
+    let holder = rusqlite::Connection::open(s.file("arshjul.db")).expect("open db");
+    holder.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    assert_eq!(health(d.addr), (503, "database busy".to_string()));
+    // A pass now fails on the lock (a store error) ...
+    let reloading = s.reload(&d);
+    let line = s.await_state("STATUS=", reloading);
+    assert!(
+        line.contains("the last pass failed"),
+        "{line}\nlog:\n{}",
+        s.log()
+    );
+    // ... and once the lock is gone, /healthz still says so: the database
+    // is writable again, but the last pass did not go through.
+    holder.execute_batch("ROLLBACK").expect("unlock");
+    let (status, reason) = health(d.addr);
+    assert_eq!(status, 503, "{reason}");
+    assert!(
+        reason.starts_with("the last pass failed ") && reason.contains("locked"),
+        "{reason}"
+    );
+    // A good pass makes it healthy again.
+    let reloading = s.reload(&d);
+    let line = s.await_state("STATUS=", reloading);
+    assert!(!line.contains("failed"), "{line}\nlog:\n{}", s.log());
+    assert_eq!(health(d.addr), (200, "ok".to_string()), "log:\n{}", s.log());
+}
