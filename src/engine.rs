@@ -60,6 +60,9 @@ pub struct Report {
     pub next_at: Option<DateTime<Utc>>,
     /// Tasks overdue at the pass, from the history the pass read.
     pub overdue: usize,
+    /// Each delivery attempt: the message's kind and `"sent"`,
+    /// `"deferred"` or `"failed"` (for the daemon's metrics).
+    pub deliveries: Vec<(String, &'static str)>,
 }
 
 /// Everything a pass needs besides the database and the clock.
@@ -319,11 +322,13 @@ impl Engine {
                     lock(store).mark_sent(m.id, local + elapsed)?;
                     tracing::info!(task = %m.task, period = %m.period, kind = %m.kind, to = %m.to.join(","), "sent");
                     report.sent += 1;
+                    report.deliveries.push((m.kind.clone(), "sent"));
                 }
                 Err(DeliveryError::Permanent(reason)) => {
                     lock(store).mark_failed(m.id, &reason, true, local)?;
                     tracing::error!(task = %m.task, period = %m.period, to = %rcpt.join(","), "delivery failed for good: {reason}");
                     report.failed += 1;
+                    report.deliveries.push((m.kind.clone(), "failed"));
                 }
                 Err(e) => {
                     // The server's own wait if it named one (HTTP 429/503
@@ -339,6 +344,7 @@ impl Engine {
                     lock(store).mark_failed(m.id, reason, false, retry)?;
                     tracing::warn!(task = %m.task, period = %m.period, to = %rcpt.join(","), "delivery deferred until {}: {reason}", retry.format("%Y-%m-%d %H:%M"));
                     report.deferred += 1;
+                    report.deliveries.push((m.kind.clone(), "deferred"));
                 }
             }
         }

@@ -42,6 +42,10 @@ pub struct Settings {
     /// Connections the listener serves at once from one peer address (the
     /// TCP peer; behind a proxy, the proxy); more are closed at once.
     pub max_connections_per_peer: u32,
+    /// Where `run` serves `GET /metrics` (Prometheus text format); `None`:
+    /// no metrics listener.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub metrics_listen: Option<String>,
     pub mail: MailSettings,
 }
 
@@ -169,6 +173,7 @@ impl Default for Settings {
             max_clock_jump: "35d".into(),
             busy_timeout_ms: 5000,
             max_connections_per_peer: 32,
+            metrics_listen: None,
             mail: MailSettings {
                 transport: MailTransport::File,
                 from: "arshjul@localhost".into(),
@@ -289,6 +294,9 @@ impl Settings {
         }
         if let Err(problem) = check_listen(&self.listen) {
             problems.push(("listen", problem));
+        }
+        if let Some(Err(problem)) = self.metrics_listen.as_deref().map(check_listen) {
+            problems.push(("metrics_listen", problem));
         }
         if let Err(problem) = self.max_clock_jump() {
             problems.push(("max_clock_jump", problem));
@@ -424,6 +432,7 @@ fn known_env_keys() -> Vec<&'static str> {
         "max_clock_jump",
         "busy_timeout_ms",
         "max_connections_per_peer",
+        "metrics_listen",
         "mail",
     ]
 }

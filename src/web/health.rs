@@ -32,8 +32,10 @@ pub struct Health {
 }
 
 impl Health {
-    /// Nothing passed yet; healthy only after a pass goes through, and
-    /// then while the latest pass went through less than `max_age` ago.
+    /// Nothing passed yet. Healthy while the latest pass went through at
+    /// most `max_age` ago; before the first pass ends, for `max_age` from
+    /// `now` (the start), so a first pass that delivers a backlog is not
+    /// taken for a dead daemon.
     pub fn new(max_age: Duration, now: Instant) -> Health {
         Health {
             last: Mutex::new(Last::None { started: now }),
@@ -78,8 +80,12 @@ impl Health {
                 secs(*at),
                 self.max_age.as_secs()
             )),
+            // The first pass gets the same time from the start.
+            Last::None { started } if now.saturating_duration_since(*started) <= self.max_age => {
+                Ok(())
+            }
             Last::None { started } => Err(format!(
-                "no pass has finished yet ({} s since the start)",
+                "no pass has finished in the {} s since the start",
                 secs(*started)
             )),
             Last::Bad { at, reason, .. } => Err(format!(
@@ -101,11 +107,12 @@ mod tests {
     const MIN: Duration = Duration::from_secs(60);
 
     #[test]
-    fn unhealthy_until_the_first_pass_then_healthy_while_passes_are_recent() {
+    fn healthy_while_passes_are_recent_and_the_first_one_gets_as_long() {
         let t0 = Instant::now();
         let h = Health::new(3 * MIN, t0);
-        let e = h.check(t0 + Duration::from_secs(2)).unwrap_err();
-        assert_eq!(e, "no pass has finished yet (2 s since the start)");
+        assert_eq!(h.check(t0 + 3 * MIN), Ok(()));
+        let e = h.check(t0 + 3 * MIN + Duration::from_secs(1)).unwrap_err();
+        assert_eq!(e, "no pass has finished in the 181 s since the start");
         h.passed(t0 + Duration::from_secs(3));
         assert_eq!(h.check(t0 + Duration::from_secs(4)), Ok(()));
         assert_eq!(h.check(t0 + Duration::from_secs(3) + 3 * MIN), Ok(()));

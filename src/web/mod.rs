@@ -14,10 +14,12 @@
 
 mod health;
 mod listener;
+pub mod metrics;
 pub mod pages;
 
 pub use health::Health;
-pub use listener::{serve, serve_with, Limits};
+pub use listener::{serve, serve_router, serve_with, Limits};
+pub use metrics::Metrics;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
