@@ -152,7 +152,7 @@ fn settings_errors_read_like_wheel_errors() {
             "lisen = \"127.0.0.1:8080\"\n",
             "arshjul.toml:1:9: lisen: is not a setting arshjul knows (known here: schedule, \
              database, listen, public_url, secret_file, link_days, trusted_proxies, max_clock_jump, \
-             busy_timeout_ms, max_connections_per_peer, mail)",
+             busy_timeout_ms, max_connections_per_peer, metrics_listen, mail)",
         ),
         (
             "max_connections_per_peer = 0\n",

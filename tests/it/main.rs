@@ -17,6 +17,7 @@ mod e2e;
 mod faults;
 mod mail;
 mod mail_m365;
+mod ops_install;
 mod planner;
 mod props;
 mod store;
