@@ -18,6 +18,7 @@ mod faults;
 mod mail;
 mod mail_m365;
 mod ops_install;
+mod ops_journal;
 mod planner;
 mod props;
 mod store;
