@@ -101,3 +101,217 @@ fn root_without_flags_reads_the_system_settings_wheel_and_state_directory_and_st
         .json();
     assert_eq!(v["database"], "arshjul.db");
 }
+
+/// The newest `target/debian/arshjul_VERSION*.deb`, built by `.ci/run`
+/// (`cargo deb`); `None` when there is none.
+fn built_deb() -> Option<std::path::PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let prefix = format!("arshjul_{}", env!("CARGO_PKG_VERSION"));
+    std::fs::read_dir(target.join("debian"))
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(&prefix) && name.ends_with(".deb")
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .map(|e| e.path())
+}
+
+fn dpkg_deb(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new("dpkg-deb")
+        .args(args)
+        .output()
+        .expect("run dpkg-deb");
+    assert!(
+        out.status.success(),
+        "dpkg-deb {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_debian_package_holds_binary_unit_conffiles_docs_man_pages_and_completions() {
+    let Some(deb) = built_deb() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no target/debian/arshjul_{}*.deb: .ci/run builds it with `cargo deb` before the tests",
+            env!("CARGO_PKG_VERSION")
+        );
+        eprintln!(
+            "SKIPPED: no target/debian/arshjul_*.deb (build it as .ci/run does: cargo xtask man; cargo xtask completions; cargo deb --no-build --profile dev)"
+        );
+        return;
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let field = |name: &str| {
+        dpkg_deb(&[&os("-f"), deb.as_os_str(), &os(name)])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(field("Package"), "arshjul");
+    let version = field("Version");
+    assert!(
+        version.starts_with(&format!("{}-", env!("CARGO_PKG_VERSION"))),
+        "Version: {version}"
+    );
+
+    // The files, unpacked into a scratch root.
+    let root = tempfile::tempdir().expect("tempdir");
+    dpkg_deb(&[&os("-x"), deb.as_os_str(), root.path().as_os_str()]);
+    let has = |p: &str| root.path().join(p).is_file();
+    let unit = [
+        "lib/systemd/system/arshjul.service",
+        "usr/lib/systemd/system/arshjul.service",
+    ]
+    .into_iter()
+    .find(|p| has(p))
+    .unwrap_or_else(|| panic!("no unit in {}", list(root.path())));
+    for file in [
+        "usr/bin/arshjul",
+        "etc/arshjul/arshjul.toml",
+        "etc/arshjul/schedule.toml",
+        "usr/share/doc/arshjul/README.md",
+        "usr/share/doc/arshjul/docs/operations.md",
+        "usr/share/doc/arshjul/docs/settings.md",
+        "usr/share/doc/arshjul/copyright",
+        "usr/share/bash-completion/completions/arshjul",
+        "usr/share/zsh/vendor-completions/_arshjul",
+        "usr/share/fish/vendor_completions.d/arshjul.fish",
+    ] {
+        assert!(
+            has(file),
+            "{file} missing; the package holds:\n{}",
+            list(root.path())
+        );
+    }
+    for page in ["arshjul", "arshjul-status", "arshjul-run"] {
+        assert!(
+            has(&format!("usr/share/man/man1/{page}.1.gz"))
+                || has(&format!("usr/share/man/man1/{page}.1")),
+            "man page {page} missing:\n{}",
+            list(root.path())
+        );
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let same = |packaged: &str, source: &str| {
+        assert_eq!(
+            std::fs::read(root.path().join(packaged)).expect("packaged"),
+            std::fs::read(repo.join(source)).expect("source"),
+            "{packaged} is not {source}"
+        );
+    };
+    same("etc/arshjul/schedule.toml", "schedule.toml");
+    same("etc/arshjul/arshjul.toml", "systemd/arshjul.toml.example");
+    same(unit, "systemd/arshjul.service");
+
+    // The unit runs the packaged binary and documents itself with a file
+    // the package installs.
+    let unit_text = std::fs::read_to_string(root.path().join(unit)).expect("unit");
+    let value = |key: &str| {
+        unit_text
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in the unit"))
+            .to_string()
+    };
+    let exec = value("ExecStart=");
+    let binary = exec.split_whitespace().next().expect("a command");
+    assert!(
+        has(binary.trim_start_matches('/')),
+        "ExecStart={exec}: not in the package"
+    );
+    let doc = value("Documentation=");
+    let doc = doc.strip_prefix("file:///").expect("a file:// URL");
+    assert!(has(doc), "Documentation=file:///{doc}: not in the package");
+    assert!(
+        root.path()
+            .join("usr/bin/arshjul")
+            .metadata()
+            .is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.permissions().mode() & 0o111 != 0
+            }),
+        "usr/bin/arshjul is not executable"
+    );
+
+    // Both files in /etc are conffiles, so an upgrade keeps the
+    // operator's edits.
+    let control = tempfile::tempdir().expect("tempdir");
+    dpkg_deb(&[&os("-e"), deb.as_os_str(), control.path().as_os_str()]);
+    let conffiles = std::fs::read_to_string(control.path().join("conffiles")).expect("conffiles");
+    let mut conffiles: Vec<&str> = conffiles.lines().filter(|l| !l.is_empty()).collect();
+    conffiles.sort_unstable();
+    assert_eq!(
+        conffiles,
+        ["/etc/arshjul/arshjul.toml", "/etc/arshjul/schedule.toml"]
+    );
+    // Installed, not enabled and not started: the operator edits the two
+    // files first, then `systemctl enable --now arshjul`.
+    // An upgrade restarts it only if it runs, and re-enables it only if
+    // it was enabled; removing the package stops it.
+    let script = |name: &str| std::fs::read_to_string(control.path().join(name)).expect(name);
+    let postinst = script("postinst");
+    assert!(!postinst.contains("deb-systemd-invoke start"), "{postinst}");
+    assert!(!postinst.contains("systemctl enable"), "{postinst}");
+    let lines: Vec<&str> = postinst.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.contains("deb-systemd-helper enable") {
+            assert!(
+                lines[i.saturating_sub(3)..i]
+                    .iter()
+                    .any(|l| l.contains("was-enabled")),
+                "enabled unconditionally:\n{postinst}"
+            );
+        }
+    }
+    assert!(postinst.contains("daemon-reload"), "{postinst}");
+    assert!(
+        postinst.contains("try-restart arshjul.service"),
+        "{postinst}"
+    );
+    assert!(script("prerm").contains("stop arshjul.service"));
+    // Debian's changelog, at the package's version.
+    assert!(has("usr/share/doc/arshjul/changelog.Debian.gz"));
+    let changelog = std::fs::read_to_string(repo.join("debian/changelog")).expect("changelog");
+    assert!(
+        changelog.starts_with(&format!("arshjul ({version}) ")),
+        "debian/changelog does not start at {version}"
+    );
+
+    // The packaged binary runs.
+    let version = Command::new(root.path().join("usr/bin/arshjul"))
+        .arg("--version")
+        .output()
+        .expect("run the packaged binary");
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("arshjul {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// Every file under `root`, one a line, for a failure message.
+fn list(root: &Path) -> String {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap_or(&path)
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out.join("\n")
+}
