@@ -512,6 +512,9 @@ fn check(loaded: &Config, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
         settings.public_url
     );
     say!("listen:     {}", settings.listen);
+    if let Some(metrics) = &settings.metrics_listen {
+        say!("metrics:    {metrics} (GET /metrics)");
+    }
     let cal = Calendar::new(org);
     let today = cal.local_date(&now);
     // From due dates alone: nothing of reminders, repeats or history.

@@ -287,12 +287,12 @@ fn after_pass(
             tracing::error!(
                 "pass held, nothing recorded or sent: {brake}; `arshjul tick --dry-run` shows what would go, `arshjul tick --accept-burst` lets it through"
             );
-            health.failed(now, &format!("held by the brake: {brake}"));
+            health.failed(now, &format!("was held by the brake: {brake}"));
             (None, format!("held: {brake}"))
         }
         Err(e) => {
             tracing::error!("pass failed: {e}");
-            health.failed(now, &e.to_string());
+            health.failed(now, &format!("failed: {e}"));
             (None, status_line(wheel, None))
         }
     }

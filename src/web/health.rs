@@ -53,15 +53,17 @@ impl Health {
         *self.lock() = Last::Ok { at: now };
     }
 
-    /// A pass failed at `now` (or was held), for `reason` (one line).
-    pub fn failed(&self, now: Instant, reason: &str) {
+    /// A pass did not go through at `now`: `what` happened, in words
+    /// that follow "the last pass" (`failed: the database is locked`,
+    /// `was held by the brake: …`); its first line is kept.
+    pub fn failed(&self, now: Instant, what: &str) {
         let mut last = self.lock();
         let last_ok = match &*last {
             Last::Ok { at } => Some(*at),
             Last::Bad { last_ok, .. } => *last_ok,
             Last::None { .. } => None,
         };
-        let reason = reason.lines().next().unwrap_or("").to_string();
+        let reason = what.lines().next().unwrap_or("").to_string();
         *last = Last::Bad {
             at: now,
             last_ok,
@@ -88,10 +90,9 @@ impl Health {
                 "no pass has finished in the {} s since the start",
                 secs(*started)
             )),
-            Last::Bad { at, reason, .. } => Err(format!(
-                "the last pass failed {} s ago: {reason}",
-                secs(*at)
-            )),
+            Last::Bad { at, reason, .. } => {
+                Err(format!("the last pass, {} s ago, {reason}", secs(*at)))
+            }
         }
     }
 
@@ -125,9 +126,9 @@ mod tests {
         let t0 = Instant::now();
         let h = Health::new(3 * MIN, t0);
         h.passed(t0);
-        h.failed(t0 + MIN, "the database is locked\nsecond line");
+        h.failed(t0 + MIN, "failed: the database is locked\nsecond line");
         let e = h.check(t0 + MIN + Duration::from_secs(5)).unwrap_err();
-        assert_eq!(e, "the last pass failed 5 s ago: the database is locked");
+        assert_eq!(e, "the last pass, 5 s ago, failed: the database is locked");
         h.passed(t0 + 2 * MIN);
         assert_eq!(h.check(t0 + 2 * MIN), Ok(()));
     }

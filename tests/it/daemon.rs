@@ -755,7 +755,9 @@ fn healthz_is_503_while_the_write_lock_is_held_and_after_a_failed_pass_and_200_a
     let (status, reason) = health(d.addr);
     assert_eq!(status, 503, "{reason}");
     assert!(
-        reason.starts_with("the last pass failed ") && reason.contains("locked"),
+        reason.starts_with("the last pass, ")
+            && reason.contains(" s ago, failed: ")
+            && reason.contains("locked"),
         "{reason}"
     );
     // A good pass makes it healthy again.
