@@ -174,6 +174,10 @@ fn settings_errors_read_like_wheel_errors() {
             "listen = [\n",
             "arshjul.toml:1:12: invalid array, expected ]",
         ),
+        (
+            "metrics_listen = \"9187\"\n",
+            "arshjul.toml:1:18: metrics_listen: must be an address and a port, such as \"127.0.0.1:8080\" or \"localhost:8080\", not \"9187\"",
+        ),
     ];
     for (settings, expected) in cases {
         let s = with_settings(settings);
