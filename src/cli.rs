@@ -49,7 +49,8 @@ macro_rules! say {
 pub struct Args {
     /// Settings file (also ARSHJUL_CONFIG). Default: ./arshjul.toml if
     /// present, else /etc/arshjul/arshjul.toml if present, else built-in
-    /// defaults.
+    /// defaults. With /etc/arshjul/arshjul.toml, root and the user arshjul
+    /// get the installed service's wheel and database by default.
     #[arg(
         long,
         global = true,
@@ -123,10 +124,11 @@ enum Command {
     },
     /// The daemon: scheduler and HTTP listener until SIGTERM or SIGINT.
     Run,
-    /// One row per task: its oldest occurrence that is not done.
+    /// One row per task: its oldest occurrence that is not done; last,
+    /// the database read.
     Status {
-        /// Print JSON: {"now", "held", "tasks", "failed_notifications",
-        /// "deferred_notifications", "absences"}.
+        /// Print JSON: {"now", "database", "held", "tasks",
+        /// "failed_notifications", "deferred_notifications", "absences"}.
         #[arg(long)]
         json: bool,
     },
@@ -617,6 +619,9 @@ fn check(loaded: &Config, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
         settings.public_url
     );
     say!("listen:     {}", settings.listen);
+    if let Some(metrics) = &settings.metrics_listen {
+        say!("metrics:    {metrics} (GET /metrics)");
+    }
     let cal = Calendar::new(org);
     let today = cal.local_date(&now);
     // From due dates alone: nothing of reminders, repeats or history.
@@ -732,6 +737,10 @@ fn status(loaded: &Config, now: DateTime<Utc>, json: bool) -> CmdResult {
         Some(s) => away::current(wheel, s.absences(AbsenceFilter::ActiveFrom(today))?, today),
         None => Vec::new(),
     };
+    let database = DatabaseRead {
+        path: loaded.settings.database.display().to_string(),
+        present: store.is_some(),
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if let (Some(h), false) = (&held, json) {
         let line = output::held_line(h);
@@ -748,6 +757,7 @@ fn status(loaded: &Config, now: DateTime<Utc>, json: bool) -> CmdResult {
                 deferred: &deferred,
                 held: held.as_ref(),
                 absences: away::status_json(&away_now),
+                database: &database.path,
             },
         )
     } else {
@@ -757,8 +767,27 @@ fn status(loaded: &Config, now: DateTime<Utc>, json: bool) -> CmdResult {
             .and_then(|_| away::status_lines(&mut out, &away_now))
             .and_then(|_| output::failed_table(&mut out, &failed))
             .and_then(|_| output::deferred_table(&mut out, &deferred))
+            .and_then(|_| std::io::Write::write_all(&mut out, database.line().as_bytes()))
     };
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
+}
+
+/// The database `status` read, for its last line: on a server, which
+/// file the answer came from.
+struct DatabaseRead {
+    path: String,
+    present: bool,
+}
+
+impl DatabaseRead {
+    fn line(&self) -> String {
+        let path = output::clean(&self.path);
+        if self.present {
+            format!("\nDatabase: {path}\n")
+        } else {
+            format!("\nDatabase: {path} (not there yet: nothing recorded)\n")
+        }
+    }
 }
 
 /// What `done` was given besides the task.

@@ -34,7 +34,7 @@ impl Config {
     /// `schedule`.
     pub fn load(config: Option<&Path>, schedule: Option<&Path>) -> Result<Config, ConfigError> {
         let file = Settings::locate(config);
-        let mut settings = Settings::load(file.as_deref())?;
+        let mut settings = Settings::load_located(file.as_deref())?;
         if let Some(s) = schedule {
             settings.schedule = s.to_path_buf();
         }

@@ -22,6 +22,11 @@ use crate::wheel::Wheel;
 /// The longest the loop sleeps: a wall-clock jump is noticed within this.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
+/// `/healthz` is 503 when no pass has gone through for this many of the
+/// loop's longest sleeps (3 minutes without a watchdog, or with
+/// `WatchdogSec=120s`).
+const HEALTH_PASSES: u32 = 3;
+
 /// On SIGTERM or SIGINT, the message in flight and the open requests get
 /// this long from the signal; then the daemon exits 0 (well within the
 /// unit's `TimeoutStopSec=30s`). A message cut off stays pending and goes
@@ -106,6 +111,12 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
     let reply_to = (engine.settings.mail.reply_to.as_deref())
         .and_then(|r| crate::wheel::text::mailbox(r).ok())
         .map(|m| m.email.to_string());
+    let watchdog = watchdog_interval();
+    // Healthy while the last pass went through within three wake-ups.
+    let health = Arc::new(web::Health::new(
+        HEALTH_PASSES * sleep_for(watchdog, None),
+        std::time::Instant::now(),
+    ));
     let state = web::AppState::new(
         store.clone(),
         wheel.clone(),
@@ -114,6 +125,7 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
         Arc::new(Utc::now),
     )
     .with_wake(link_requested.clone())
+    .with_health(health.clone())
     .with_busy_timeout(engine.settings.busy_timeout())
     .with_reply_to(reply_to.as_deref())
     .with_evidence_max_bytes(engine.settings.evidence.max_bytes);
@@ -125,20 +137,30 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
         max_connections_per_peer: engine.settings.max_connections_per_peer as usize,
         ..web::Limits::default()
     };
-    let http = tokio::spawn(web::serve_with(listener, state, limits, async move {
-        // Resolves when a stop is asked for (or the sender is gone).
-        let _ = http_stop.wait_for(Option::is_some).await;
-    }));
+    let http = tokio::spawn(web::serve_with(
+        listener,
+        state.clone(),
+        limits,
+        async move {
+            // Resolves when a stop is asked for (or the sender is gone).
+            let _ = http_stop.wait_for(Option::is_some).await;
+        },
+    ));
+    let metrics = Arc::new(web::Metrics::default());
+    let metrics_http = match engine.settings.metrics_listen.clone() {
+        Some(at) => Some(serve_metrics(&at, state.clone(), metrics.clone(), &stop_tx).await?),
+        None => None,
+    };
     tracing::info!(database = %engine.settings.database.display(), "arshjul started, listening on {bound}");
     notify(&[sd_notify::NotifyState::Ready]);
 
     let stopping = Arc::new(AtomicBool::new(false));
     let mut signals = watch_signals(stopping.clone(), stop_tx.clone())?;
     let stop = || stopping.load(Ordering::SeqCst);
-    let watchdog = watchdog_interval();
 
     loop {
         let now = Utc::now();
+        let began = std::time::Instant::now();
         let pass = engine.guarded_pass(&store, now, &stop, None);
         let Some(outcome) = within_stop_grace(pass, stop_tx.subscribe()).await else {
             tracing::warn!(
@@ -147,7 +169,8 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
             );
             break;
         };
-        let (report, line) = after_pass(outcome, &engine.wheel);
+        count_pass(&metrics, &outcome, &engine.settings, began.elapsed());
+        let (report, line) = after_pass(outcome, &engine.wheel, &health);
         let next_at = report.as_ref().and_then(|r| r.next_at);
         notify(&[sd_notify::NotifyState::Status(&line)]);
         if watchdog.is_some() {
@@ -168,7 +191,7 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
             Wake::Stop => break,
             Wake::Reload => {
                 notify(&[sd_notify::NotifyState::Reloading]);
-                reload(&mut engine, &wheel, &origin);
+                metrics.reload(reload(&mut engine, &wheel, &origin));
                 notify(&[sd_notify::NotifyState::Ready]);
             }
         }
@@ -177,14 +200,91 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
     tracing::info!("stopping");
     notify(&[sd_notify::NotifyState::Stopping]);
     close_listener(&stop_tx, http).await;
+    if let Some(task) = metrics_http {
+        task.abort();
+    }
     Ok(())
+}
+
+/// Binds `metrics_listen` and serves `GET /metrics` there until the stop.
+async fn serve_metrics(
+    at: &str,
+    state: web::AppState,
+    metrics: Arc<web::Metrics>,
+    stop_tx: &watch::Sender<Option<tokio::time::Instant>>,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, DaemonError> {
+    let listener = tokio::net::TcpListener::bind(at).await.map_err(|e| {
+        DaemonError::Runtime(format!("cannot listen on {at} (metrics_listen): {e}"))
+    })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| DaemonError::Runtime(format!("metrics_listen {at}: {e}")))?;
+    if !bound.ip().is_loopback() {
+        tracing::warn!(
+            "metrics_listen {bound} is not a loopback address: /metrics tells anyone who can reach it how many tasks are overdue; firewall it"
+        );
+    }
+    tracing::info!("serving metrics on {bound}");
+    let mut stop = stop_tx.subscribe();
+    Ok(tokio::spawn(web::serve_router(
+        listener,
+        web::metrics::router(state, metrics),
+        web::Limits::default(),
+        async move {
+            let _ = stop.wait_for(Option::is_some).await;
+        },
+    )))
+}
+
+/// Counts a pass's deliveries and result into the metrics.
+fn count_pass(
+    metrics: &web::Metrics,
+    outcome: &Result<Outcome, EngineError>,
+    settings: &crate::settings::Settings,
+    took: Duration,
+) {
+    use crate::settings::MailTransport;
+    let transport = match settings.mail.transport {
+        MailTransport::File => "file",
+        MailTransport::Smtp => "smtp",
+        MailTransport::Graph => "graph",
+        MailTransport::Sendmail => "sendmail",
+    };
+    let result = match outcome {
+        Ok(Outcome::Passed(report)) => {
+            for (kind, how) in &report.deliveries {
+                let how = match *how {
+                    "sent" => web::metrics::Delivery::Sent,
+                    "deferred" => web::metrics::Delivery::Deferred,
+                    _ => web::metrics::Delivery::Failed,
+                };
+                metrics.delivered(transport, kind, how);
+            }
+            let delivery_failures = report
+                .deliveries
+                .iter()
+                .filter(|(_, how)| *how == "failed")
+                .count();
+            metrics.unbuilt(report.failed.saturating_sub(delivery_failures) as u64);
+            "ok"
+        }
+        Ok(Outcome::Held(_)) => "held",
+        Err(_) => "failed",
+    };
+    metrics.pass(result, Utc::now(), took);
 }
 
 /// Logs a pass's outcome and words the systemd status line for it; the
 /// report, when the pass went through.
-fn after_pass(outcome: Result<Outcome, EngineError>, wheel: &Wheel) -> (Option<Report>, String) {
+fn after_pass(
+    outcome: Result<Outcome, EngineError>,
+    wheel: &Wheel,
+    health: &web::Health,
+) -> (Option<Report>, String) {
+    let now = std::time::Instant::now();
     match outcome {
         Ok(Outcome::Passed(report)) => {
+            health.passed(now);
             log_report(&report);
             let line = status_line(wheel, Some(&report));
             (Some(report), line)
@@ -193,10 +293,12 @@ fn after_pass(outcome: Result<Outcome, EngineError>, wheel: &Wheel) -> (Option<R
             tracing::error!(
                 "pass held, nothing recorded or sent: {brake}; `arshjul tick --dry-run` shows what would go, `arshjul tick --accept-burst` lets it through"
             );
+            health.failed(now, &format!("was held by the brake: {brake}"));
             (None, format!("held: {brake}"))
         }
         Err(e) => {
             tracing::error!("pass failed: {e}");
+            health.failed(now, &format!("failed: {e}"));
             (None, status_line(wheel, None))
         }
     }
@@ -307,15 +409,16 @@ fn watch_signals(
 }
 
 /// Re-reads settings and wheel. A broken wheel or settings file is logged
-/// with its place and the old one stays in force.
-fn reload(engine: &mut Engine, wheel: &RwLock<Arc<Wheel>>, origin: &Origin) {
+/// with its place and the old one stays in force. Whether it was taken.
+fn reload(engine: &mut Engine, wheel: &RwLock<Arc<Wheel>>, origin: &Origin) -> bool {
     match Config::load(origin.config.as_deref(), origin.schedule.as_deref()) {
         Ok(loaded) => {
             if loaded.settings.listen != engine.settings.listen
                 || loaded.settings.database != engine.settings.database
+                || loaded.settings.metrics_listen != engine.settings.metrics_listen
             {
                 tracing::warn!(
-                    "`listen` and `database` changes take effect on restart, not reload"
+                    "`listen`, `metrics_listen` and `database` changes take effect on restart, not reload"
                 );
             }
             let tasks = loaded.wheel.tasks.len();
@@ -325,12 +428,15 @@ fn reload(engine: &mut Engine, wheel: &RwLock<Arc<Wheel>>, origin: &Origin) {
                     // Keep the listener's and database's settings of this process.
                     fresh.settings.listen = engine.settings.listen.clone();
                     fresh.settings.database = engine.settings.database.clone();
+                    fresh.settings.metrics_listen = engine.settings.metrics_listen.clone();
                     *engine = fresh;
                     *wheel.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new_wheel);
                     tracing::info!(tasks, "reloaded");
+                    true
                 }
                 Err(e) => {
-                    tracing::error!("reload refused, keeping the old settings: {e}")
+                    tracing::error!("reload refused, keeping the old settings: {e}");
+                    false
                 }
             }
         }
@@ -338,6 +444,7 @@ fn reload(engine: &mut Engine, wheel: &RwLock<Arc<Wheel>>, origin: &Origin) {
             for line in e.to_string().lines() {
                 tracing::error!("reload refused, keeping the old wheel: {line}");
             }
+            false
         }
     }
 }

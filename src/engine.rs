@@ -60,6 +60,9 @@ pub struct Report {
     pub next_at: Option<DateTime<Utc>>,
     /// Tasks overdue at the pass, from the history the pass read.
     pub overdue: usize,
+    /// Each delivery attempt: the message's kind and `"sent"`,
+    /// `"deferred"` or `"failed"` (for the daemon's metrics).
+    pub deliveries: Vec<(String, &'static str)>,
 }
 
 /// Everything a pass needs besides the database and the clock.
@@ -164,7 +167,7 @@ impl Engine {
                 match guarded(|| self.render(&n, today)) {
                     Ok(m) => LinkAnswer::Queued(Box::new(m)),
                     Err(reason) => {
-                        tracing::error!(task = %r.task, period = %r.period, "new link not built, recorded as failed: {reason}");
+                        tracing::error!(task = %r.task, period = %r.period, kind = "link", "new link not built, recorded as failed: {reason}");
                         LinkAnswer::Unbuilt(Box::new(self.unbuilt(&n, reason)))
                     }
                 }
@@ -176,7 +179,7 @@ impl Engine {
             )? {
                 match answer {
                     LinkAnswer::Queued(_) => {
-                        tracing::info!(task = %r.task, period = %r.period, person = %r.person, "new link queued on request");
+                        tracing::info!(task = %r.task, period = %r.period, kind = "link", person = %r.person, "new link queued on request");
                         queued += 1;
                     }
                     LinkAnswer::Unbuilt(_) => unbuilt += 1,
@@ -317,13 +320,15 @@ impl Engine {
                 Ok(()) => {
                     let elapsed = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
                     lock(store).mark_sent(m.id, local + elapsed)?;
-                    tracing::info!(task = %m.task, period = %m.period, kind = %m.kind, to = %m.to.join(","), "sent");
+                    tracing::info!(task = %m.task, period = %m.period, kind = %m.kind, recipients = rcpt.len(), to = %m.to.join(","), "sent");
                     report.sent += 1;
+                    report.deliveries.push((m.kind.clone(), "sent"));
                 }
                 Err(DeliveryError::Permanent(reason)) => {
                     lock(store).mark_failed(m.id, &reason, true, local)?;
-                    tracing::error!(task = %m.task, period = %m.period, to = %rcpt.join(","), "delivery failed for good: {reason}");
+                    tracing::error!(task = %m.task, period = %m.period, kind = %m.kind, recipients = rcpt.len(), to = %rcpt.join(","), "delivery failed for good: {reason}");
                     report.failed += 1;
+                    report.deliveries.push((m.kind.clone(), "failed"));
                 }
                 Err(e) => {
                     // The server's own wait if it named one (HTTP 429/503
@@ -337,8 +342,9 @@ impl Engine {
                     let reason = e.reason();
                     let retry = local + chrono::Duration::seconds(wait);
                     lock(store).mark_failed(m.id, reason, false, retry)?;
-                    tracing::warn!(task = %m.task, period = %m.period, to = %rcpt.join(","), "delivery deferred until {}: {reason}", retry.format("%Y-%m-%d %H:%M"));
+                    tracing::warn!(task = %m.task, period = %m.period, kind = %m.kind, recipients = rcpt.len(), to = %rcpt.join(","), "delivery deferred until {}: {reason}", retry.format("%Y-%m-%d %H:%M"));
                     report.deferred += 1;
+                    report.deliveries.push((m.kind.clone(), "deferred"));
                 }
             }
         }

@@ -42,6 +42,10 @@ pub struct Settings {
     /// Connections the listener serves at once from one peer address (the
     /// TCP peer; behind a proxy, the proxy); more are closed at once.
     pub max_connections_per_peer: u32,
+    /// Where `run` serves `GET /metrics` (Prometheus text format); `None`:
+    /// no metrics listener.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub metrics_listen: Option<String>,
     pub mail: MailSettings,
     pub evidence: EvidenceSettings,
 }
@@ -188,6 +192,7 @@ impl Default for Settings {
             max_clock_jump: "35d".into(),
             busy_timeout_ms: 5000,
             max_connections_per_peer: 32,
+            metrics_listen: None,
             mail: MailSettings {
                 transport: MailTransport::File,
                 from: "arshjul@localhost".into(),
@@ -250,10 +255,35 @@ impl Settings {
         if let Some(p) = explicit {
             return Some(p.to_path_buf());
         }
-        ["arshjul.toml", "/etc/arshjul/arshjul.toml"]
-            .iter()
-            .map(PathBuf::from)
+        [PathBuf::from("arshjul.toml"), SystemPaths::here().config]
+            .into_iter()
             .find(|p| p.is_file())
+    }
+
+    /// [`Settings::load`] from `file`, on the defaults of an installed
+    /// service when [`uses_system_paths`] says so for `file` (and this
+    /// process), else on the built-in ones.
+    pub fn load_located(file: Option<&Path>) -> Result<Settings, SettingsError> {
+        let system = SystemPaths::here();
+        let defaults = if uses_system_paths(file, &system.config, privileged()) {
+            Settings::default().on_system_paths(&system)
+        } else {
+            Settings::default()
+        };
+        Settings::load_on(file, defaults)
+    }
+
+    /// These defaults with the paths of an installed service: the wheel
+    /// beside the settings file, the database and the file transport's
+    /// outbox in the state directory (unless `STATE_DIRECTORY` already
+    /// named one), as the unit has them.
+    fn on_system_paths(mut self, system: &SystemPaths) -> Settings {
+        self.schedule = system.schedule.clone();
+        if std::env::var_os("STATE_DIRECTORY").is_none_or(|d| d.is_empty()) {
+            self.database = system.state.join("arshjul.db");
+        }
+        self.mail.dir = system.state.join("outbox");
+        self
     }
 
     /// Loads defaults < `file` < environment, then checks the values that
@@ -266,7 +296,12 @@ impl Settings {
     /// `line:col` when the key is found in it), the environment variable, or
     /// "built-in defaults".
     pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
-        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        Settings::load_on(file, Settings::default())
+    }
+
+    /// [`Settings::load`] on other defaults.
+    fn load_on(file: Option<&Path>, defaults: Settings) -> Result<Settings, SettingsError> {
+        let mut fig = Figment::from(Serialized::defaults(defaults));
         if let Some(path) = file {
             if !path.is_file() {
                 return Err(SettingsError {
@@ -316,6 +351,9 @@ impl Settings {
         }
         if let Err(problem) = check_listen(&self.listen) {
             problems.push(("listen", problem));
+        }
+        if let Some(Err(problem)) = self.metrics_listen.as_deref().map(check_listen) {
+            problems.push(("metrics_listen", problem));
         }
         if let Err(problem) = self.max_clock_jump() {
             problems.push(("max_clock_jump", problem));
@@ -461,6 +499,72 @@ impl Settings {
     }
 }
 
+/// Where an installed service keeps its files (the Debian package and
+/// `systemd/arshjul.service`): settings and wheel in `/etc/arshjul`, state
+/// in `/var/lib/arshjul`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemPaths {
+    pub config: PathBuf,
+    pub schedule: PathBuf,
+    pub state: PathBuf,
+}
+
+/// For tests and packagers only: a directory that stands in for `/` in
+/// [`SystemPaths`] (`$ARSHJUL_SYSTEM_ROOT/etc/arshjul/arshjul.toml`, …).
+/// Not a setting.
+pub const SYSTEM_ROOT_VAR: &str = "ARSHJUL_SYSTEM_ROOT";
+
+impl SystemPaths {
+    /// The paths under `root` (`/` on a real system).
+    pub fn under(root: &Path) -> SystemPaths {
+        SystemPaths {
+            config: root.join("etc/arshjul/arshjul.toml"),
+            schedule: root.join("etc/arshjul/schedule.toml"),
+            state: root.join("var/lib/arshjul"),
+        }
+    }
+
+    /// The paths of this system: under `/`, or under
+    /// `$ARSHJUL_SYSTEM_ROOT` when that is set.
+    pub fn here() -> SystemPaths {
+        let root = std::env::var_os(SYSTEM_ROOT_VAR)
+            .filter(|r| !r.is_empty())
+            .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+        SystemPaths::under(&root)
+    }
+}
+
+/// Whether a command takes the installed service's paths as its defaults
+/// (wheel, database, outbox): when the settings file in use is the
+/// system's (found there, or named by `--config`) and the process is
+/// root or the service user, who can read the state directory. Anyone
+/// else, or with a settings file elsewhere, keeps the built-in defaults
+/// relative to the current directory.
+pub fn uses_system_paths(file: Option<&Path>, system_config: &Path, privileged: bool) -> bool {
+    privileged && file == Some(system_config)
+}
+
+/// Whether this process is root or the user `arshjul` (the effective
+/// user, from `/proc/self/status` and `/etc/passwd`).
+fn privileged() -> bool {
+    let Some(uid) = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("Uid:"))?.to_string();
+            line.split_whitespace().nth(2)?.parse::<u32>().ok()
+        })
+    else {
+        return false;
+    };
+    uid == 0
+        || std::fs::read_to_string("/etc/passwd").is_ok_and(|passwd| {
+            passwd.lines().any(|l| {
+                let mut f = l.split(':');
+                f.next() == Some("arshjul") && f.nth(1) == Some(uid.to_string().as_str())
+            })
+        })
+}
+
 /// Top-level setting names, as `ARSHJUL_<NAME>` prefixes.
 fn known_env_keys() -> Vec<&'static str> {
     vec![
@@ -474,6 +578,7 @@ fn known_env_keys() -> Vec<&'static str> {
         "max_clock_jump",
         "busy_timeout_ms",
         "max_connections_per_peer",
+        "metrics_listen",
         "mail",
         "evidence",
     ]
@@ -1107,6 +1212,31 @@ mod tests {
                 .contains("\"9999d\" is too long (at most \"3660d\")"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_system_paths_are_taken_only_by_root_or_the_service_user_with_the_system_settings_file() {
+        let system = SystemPaths::under(Path::new("/"));
+        assert_eq!(system.config, Path::new("/etc/arshjul/arshjul.toml"));
+        assert_eq!(system.schedule, Path::new("/etc/arshjul/schedule.toml"));
+        assert_eq!(system.state, Path::new("/var/lib/arshjul"));
+        let etc = Some(system.config.as_path());
+        assert!(uses_system_paths(etc, &system.config, true));
+        assert!(!uses_system_paths(etc, &system.config, false));
+        // A settings file in the current directory, or none at all: the
+        // quickstart's defaults, for root too.
+        assert!(!uses_system_paths(
+            Some(Path::new("arshjul.toml")),
+            &system.config,
+            true
+        ));
+        assert!(!uses_system_paths(None, &system.config, true));
+        let moved = SystemPaths::under(Path::new("/tmp/root"));
+        assert_eq!(
+            moved.config,
+            Path::new("/tmp/root/etc/arshjul/arshjul.toml")
+        );
+        assert_eq!(moved.state, Path::new("/tmp/root/var/lib/arshjul"));
     }
 
     #[test]

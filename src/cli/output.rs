@@ -245,6 +245,8 @@ pub struct StatusLists<'a> {
     pub held: Option<&'a Held>,
     /// Current absences, as `away::status_json` gives them.
     pub absences: Value,
+    /// The database read (the path as the settings give it).
+    pub database: &'a str,
 }
 
 pub fn status_json(
@@ -275,7 +277,7 @@ pub fn status_json(
     let held = lists
         .held
         .map(|h| json!({"since": rfc3339(&h.since), "reason": h.reason}));
-    let doc = json!({"now": rfc3339(&now), "held": held, "tasks": tasks,
+    let doc = json!({"now": rfc3339(&now), "database": lists.database, "held": held, "tasks": tasks,
                      "failed_notifications": failed,
                      "deferred_notifications": deferred_json(lists.deferred),
                      "absences": lists.absences});

@@ -458,6 +458,36 @@ impl Store {
             .map_err(|e| self.fail(e.into()))
     }
 
+    /// For `/metrics`: messages pending in the outbox, and completions
+    /// recorded by channel (`via`), retracted ones included.
+    pub fn metrics_counts(&self) -> Result<(i64, Vec<(String, u64)>), StoreError> {
+        let read = || -> Result<(i64, Vec<(String, u64)>), rusqlite::Error> {
+            let pending = self.conn.query_row(
+                "SELECT count(*) FROM outbox WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )?;
+            let mut stmt = self
+                .conn
+                .prepare("SELECT via, count(*) FROM completions GROUP BY via ORDER BY via")?;
+            let completions = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .map(|row| row.map(|(via, n)| (via, u64::try_from(n).unwrap_or(0))))
+                .collect::<Result<_, _>>()?;
+            Ok((pending, completions))
+        };
+        read().map_err(|e| self.fail(e.into()))
+    }
+
+    /// Takes the write lock and lets it go (`BEGIN IMMEDIATE; ROLLBACK`),
+    /// writing nothing: for `/healthz`, which must know that a pass or a
+    /// completion could write now. Waits at most the busy timeout.
+    pub fn probe_write(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE; ROLLBACK")
+            .map_err(|e| self.fail(e.into()))
+    }
+
     /// Records each task of the wheel: new ids get `first_seen = today`,
     /// known ids get their current title. Tasks gone from the wheel keep
     /// their rows and history.

@@ -132,7 +132,18 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router(state).layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout));
+    serve_router(listener, router(state), limits, shutdown).await
+}
+
+/// [`serve_with`] for another router (the metrics listener's), with the
+/// same limits and shutdown.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router.layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout));
     let max_connections = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS) as u32;
     let permits = Arc::new(Semaphore::new(max_connections as usize));
     let peers = Peers::new(limits.max_connections_per_peer);

@@ -12,10 +12,14 @@
 //! limited) and wakes the engine, which sends it. This module never sends
 //! mail and never waits on SMTP.
 
+mod health;
 mod listener;
+pub mod metrics;
 pub mod pages;
 
-pub use listener::{serve, serve_with, Limits};
+pub use health::Health;
+pub use listener::{serve, serve_router, serve_with, Limits};
+pub use metrics::Metrics;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -99,6 +103,9 @@ pub struct AppState {
     /// The largest evidence file accepted (`evidence.max_bytes`); a larger
     /// one is answered 413 and nothing is recorded.
     pub evidence_max_bytes: u64,
+    /// How the daemon's passes went, for `/healthz`; `None` (a router
+    /// without a daemon) checks the database alone.
+    pub health: Option<Arc<Health>>,
 }
 
 /// The longest `/healthz` waits for the store: it must answer at once,
@@ -128,6 +135,7 @@ impl AppState {
             busy_timeout: db::DEFAULT_BUSY_TIMEOUT,
             reply_to: None,
             evidence_max_bytes: DEFAULT_EVIDENCE_MAX_BYTES,
+            health: None,
         }
     }
 
@@ -155,7 +163,15 @@ impl AppState {
         }
     }
 
-    /// The same state with another clock.
+    /// The same state, `/healthz` also asking `health` how the last pass
+    /// went.
+    pub fn with_health(self, health: Arc<Health>) -> AppState {
+        AppState {
+            health: Some(health),
+            ..self
+        }
+    }
+
     /// The same state, its problem pages naming `reply_to` (a bare
     /// address) as the one to write to.
     pub fn with_reply_to(self, reply_to: Option<&str>) -> AppState {
@@ -173,6 +189,7 @@ impl AppState {
         }
     }
 
+    /// The same state with another clock.
     pub fn with_clock(self, clock: Clock) -> AppState {
         AppState { clock, ..self }
     }
@@ -671,31 +688,41 @@ fn minutes(secs: i64) -> i64 {
     (secs.max(1) + 59) / 60
 }
 
-/// `GET /healthz`: 200 when the database answers, else 503. It waits at
-/// most [`HEALTH_WAIT`] for the store: while a pass holds it (a long pass,
-/// or one waiting on another process's lock) the answer is 503 `database
-/// busy` with `Retry-After: 1`, never a hang.
+/// `GET /healthz`: 200 `ok` when the daemon's last pass went through
+/// recently (see [`Health`]) and the database takes a write lock, else 503
+/// with the reason as one line of text. It waits at most [`HEALTH_WAIT`]
+/// for the store and the lock: while a pass holds the store or another
+/// process holds the write lock, the answer is 503 `database busy` with
+/// `Retry-After: 1`, never a hang.
 async fn healthz(State(state): State<AppState>) -> Response {
-    match with_store_within(&state, HEALTH_WAIT, |store| store.ping()).await {
-        Ok(()) => (StatusCode::OK, "ok").into_response(),
-        Err(StoreError::Busy { .. } | StoreError::Locked { .. }) => (
+    let unhealthy = |retry: HeaderValue, reason: String| {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
-            "database busy\n",
+            [(header::RETRY_AFTER, retry)],
+            format!("{reason}\n"),
         )
-            .into_response(),
+            .into_response()
+    };
+    match with_store_within(&state, HEALTH_WAIT, |store| store.probe_write()).await {
+        Ok(()) => {}
+        Err(StoreError::Busy { .. } | StoreError::Locked { .. }) => {
+            return unhealthy(HeaderValue::from_static("1"), "database busy".into());
+        }
         Err(e) => {
             tracing::warn!("health check failed: {e}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS),
-                )],
-                "database unavailable\n",
-            )
-                .into_response()
+            return unhealthy(
+                HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS),
+                "database unavailable".into(),
+            );
         }
+    }
+    let passes = state
+        .health
+        .as_ref()
+        .map_or(Ok(()), |h| h.check(std::time::Instant::now()));
+    match passes {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(reason) => unhealthy(HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS), reason),
     }
 }
 

@@ -179,7 +179,7 @@ fn settings_errors_read_like_wheel_errors() {
             "lisen = \"127.0.0.1:8080\"\n",
             "arshjul.toml:1:9: lisen: is not a setting arshjul knows (known here: schedule, \
              database, listen, public_url, secret_file, link_days, trusted_proxies, max_clock_jump, \
-             busy_timeout_ms, max_connections_per_peer, mail, evidence)",
+             busy_timeout_ms, max_connections_per_peer, metrics_listen, mail, evidence)",
         ),
         (
             "max_connections_per_peer = 0\n",
@@ -200,6 +200,10 @@ fn settings_errors_read_like_wheel_errors() {
         (
             "listen = [\n",
             "arshjul.toml:1:12: invalid array, expected ]",
+        ),
+        (
+            "metrics_listen = \"9187\"\n",
+            "arshjul.toml:1:18: metrics_listen: must be an address and a port, such as \"127.0.0.1:8080\" or \"localhost:8080\", not \"9187\"",
         ),
     ];
     for (settings, expected) in cases {

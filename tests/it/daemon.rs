@@ -722,3 +722,206 @@ fn while_another_process_holds_the_write_lock_the_listener_and_sigterm_still_ans
     holder.execute_batch("ROLLBACK").expect("unlock");
     assert_eq!(completions(&holder), 1);
 }
+
+/// `GET /healthz`: the status and the body's one line.
+fn health(addr: SocketAddr) -> (u16, String) {
+    let reply = http::send(addr, &http::get("/healthz"));
+    (reply.status, reply.body.trim_end().to_string())
+}
+
+#[test]
+fn healthz_is_503_while_the_write_lock_is_held_and_after_a_failed_pass_and_200_after_a_good_one() {
+    let mut s = Scratch::new(&wheel(&[task("soon", 10)]));
+    let d = s.start(&[("ARSHJUL_BUSY_TIMEOUT_MS", "300")]);
+    s.await_first_pass();
+    assert_eq!(health(d.addr), (200, "ok".to_string()), "log:\n{}", s.log());
+
+    // Another process holds the write lock past the busy timeout: the
+    // write probe cannot take it.
+    let holder = rusqlite::Connection::open(s.file("arshjul.db")).expect("open db");
+    holder.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    assert_eq!(health(d.addr), (503, "database busy".to_string()));
+    // A pass now fails on the lock (a store error) ...
+    let reloading = s.reload(&d);
+    let line = s.await_state("STATUS=", reloading);
+    assert!(
+        line.contains("the last pass failed"),
+        "{line}\nlog:\n{}",
+        s.log()
+    );
+    // ... and once the lock is gone, /healthz still says so: the database
+    // is writable again, but the last pass did not go through.
+    holder.execute_batch("ROLLBACK").expect("unlock");
+    let (status, reason) = health(d.addr);
+    assert_eq!(status, 503, "{reason}");
+    assert!(
+        reason.starts_with("the last pass, ")
+            && reason.contains(" s ago, failed: ")
+            && reason.contains("locked"),
+        "{reason}"
+    );
+    // A good pass makes it healthy again.
+    let reloading = s.reload(&d);
+    let line = s.await_state("STATUS=", reloading);
+    assert!(!line.contains("failed"), "{line}\nlog:\n{}", s.log());
+    assert_eq!(health(d.addr), (200, "ok".to_string()), "log:\n{}", s.log());
+}
+
+/// `GET /metrics` from the metrics listener, parsed by a Prometheus text
+/// parser.
+fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
+    let reply = http::send(addr, &http::get("/metrics"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let lines = reply.body.lines().map(|l| Ok(l.to_string()));
+    prometheus_parse::Scrape::parse(lines).expect("the Prometheus text format")
+}
+
+/// The value of `name` with exactly these labels; `None` when absent.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    use prometheus_parse::Value;
+    let found = scrape.samples.iter().find(|s| {
+        s.metric == name
+            && s.labels.len() == labels.len()
+            && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
+    })?;
+    match found.value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// The address logged in `serving metrics on ADDR`.
+fn metrics_addr(log: &str) -> SocketAddr {
+    let at = log.find("serving metrics on ").expect("the metrics line") + 19;
+    log[at..]
+        .split_whitespace()
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no metrics address in\n{log}"))
+}
+
+#[test]
+fn metrics_count_what_passes_send_defer_and_fail_by_transport_and_kind() {
+    use crate::support::smtp::{self, SmtpServer};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = runtime.block_on(SmtpServer::start());
+    server.reject("bo@example.dk", "451 4.3.0 try again later");
+    server.reject("carl@example.dk", "550 5.1.1 no such user");
+    let mut env = smtp::env(server.port());
+    env.push(("ARSHJUL_METRICS_LISTEN".into(), "127.0.0.1:0".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    let people = "\n[people.bo]\nname = \"Bo\"\nemail = \"bo@example.dk\"\n\
+                  [people.carl]\nname = \"Carl\"\nemail = \"carl@example.dk\"\n"
+        .to_string();
+    let owned = |id: &str, who: &str| {
+        task(id, 10).replace("owner = \"anna\"", &format!("owner = \"{who}\""))
+    };
+    let mut s = Scratch::new(&wheel(&[
+        people.clone(),
+        owned("sent", "anna"),
+        owned("deferred", "bo"),
+        owned("failed", "carl"),
+    ]));
+    let d = s.start(&env);
+    s.await_first_pass();
+    let at = metrics_addr(&s.log());
+    let m = scrape(at);
+    let reminder = [("transport", "smtp"), ("kind", "reminder")];
+    assert_eq!(
+        sample(&m, "arshjul_messages_sent_total", &reminder),
+        Some(1.0),
+        "log:\n{}",
+        s.log()
+    );
+    assert_eq!(
+        sample(&m, "arshjul_messages_deferred_total", &reminder),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "arshjul_messages_failed_total", &reminder),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "arshjul_passes_total", &[("result", "ok")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "arshjul_outbox_pending", &[]),
+        Some(1.0),
+        "the deferred one"
+    );
+    assert_eq!(sample(&m, "arshjul_tasks", &[("state", "open")]), Some(3.0));
+    assert_eq!(
+        sample(&m, "arshjul_tasks", &[("state", "overdue")]),
+        Some(0.0)
+    );
+    assert_eq!(sample(&m, "arshjul_oldest_overdue_seconds", &[]), Some(0.0));
+    assert_eq!(sample(&m, "arshjul_database_up", &[]), Some(1.0));
+    assert_eq!(
+        sample(
+            &m,
+            "arshjul_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0)
+    );
+    let last =
+        sample(&m, "arshjul_last_successful_pass_timestamp_seconds", &[]).expect("last pass");
+    assert!(
+        (last - Utc::now().timestamp() as f64).abs() < 60.0,
+        "{last}"
+    );
+    assert!(sample(&m, "arshjul_last_pass_duration_seconds", &[]).is_some());
+    assert_eq!(
+        sample(&m, "arshjul_reloads_total", &[("result", "ok")]),
+        None
+    );
+
+    // A task added on SIGHUP: the reload and its pass's message counted.
+    s.write_wheel(&wheel(&[
+        people.clone(),
+        owned("sent", "anna"),
+        owned("deferred", "bo"),
+        owned("failed", "carl"),
+        owned("more", "anna"),
+    ]));
+    let reloading = s.reload(&d);
+    s.await_state("STATUS=", reloading);
+    let m = scrape(at);
+    assert_eq!(
+        sample(&m, "arshjul_messages_sent_total", &reminder),
+        Some(2.0),
+        "log:\n{}",
+        s.log()
+    );
+    assert_eq!(
+        sample(&m, "arshjul_messages_failed_total", &reminder),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "arshjul_reloads_total", &[("result", "ok")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "arshjul_passes_total", &[("result", "ok")]),
+        Some(2.0)
+    );
+    assert_eq!(sample(&m, "arshjul_tasks", &[("state", "open")]), Some(4.0));
+
+    // A broken wheel is refused, and counted so.
+    s.write_wheel("[organisation\n");
+    s.reload(&d);
+    let m = scrape(at);
+    assert_eq!(
+        sample(&m, "arshjul_reloads_total", &[("result", "refused")]),
+        Some(1.0)
+    );
+    // The completion-link listener does not serve /metrics.
+    assert_eq!(d.get("/metrics"), 404);
+    drop(runtime);
+}

@@ -19,6 +19,8 @@ mod e2e;
 mod faults;
 mod mail;
 mod mail_m365;
+mod ops_install;
+mod ops_journal;
 mod planner;
 mod props;
 mod report_term;

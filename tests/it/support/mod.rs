@@ -70,14 +70,19 @@ fn scrubbed(key: &str) -> bool {
 }
 
 /// Cleans `cmd`'s environment: every variable [`scrubbed`] names removed,
-/// then `NO_COLOR=1` and `RUST_LOG=warn` set (a caller may set others after).
+/// then `NO_COLOR=1` and `RUST_LOG=warn` set (a caller may set others
+/// after), and the system paths moved to a root that does not exist, so
+/// that on a machine with arshjul installed a test run as root never reads
+/// `/etc/arshjul/arshjul.toml` or writes `/var/lib/arshjul`.
 pub fn scrub(cmd: &mut Command) -> &mut Command {
     for (k, _) in std::env::vars_os() {
         if k.to_str().is_some_and(scrubbed) {
             cmd.env_remove(k);
         }
     }
-    cmd.env("NO_COLOR", "1").env("RUST_LOG", "warn")
+    cmd.env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn")
+        .env("ARSHJUL_SYSTEM_ROOT", "/nonexistent/arshjul-test-root")
 }
 
 /// The real binary as a command in `dir`, its environment [`scrub`]bed.
