@@ -3,6 +3,7 @@
 //! Everything that touches the clock for a command does it here, once.
 
 mod away;
+mod feeds;
 mod mail_test;
 pub(crate) mod output;
 mod tick;
@@ -211,6 +212,18 @@ enum Command {
         #[arg(long, value_name = "ID")]
         cancel: Option<i64>,
     },
+    /// The årshjul as a picture: an SVG of one year's wheel, each task's
+    /// occurrences as marks at their due dates with their state (done,
+    /// overdue, open, upcoming) and a numbered legend. Reads the database
+    /// if there is one.
+    Wheel {
+        /// The year to draw (default: this year, in the wheel's time zone).
+        #[arg(long, value_name = "YEAR", value_parser = clap::value_parser!(i32).range(1..=9999))]
+        year: Option<i32>,
+        /// Write the SVG to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Mail set-up: try the configured transport.
     Mail {
         #[command(subcommand)]
@@ -364,6 +377,7 @@ fn dispatch(args: Args) -> CmdResult {
             by,
         } => undo(&loaded, now, &task, &period, &reason, by),
         Command::History { task, json } => history(&loaded, task.as_deref(), json),
+        Command::Wheel { year, out } => feeds::wheel(&loaded, now, year, out.as_deref()),
         Command::Mail {
             command: MailCommand::Test { to },
         } => mail_test::run(&loaded, &to),

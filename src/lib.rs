@@ -12,6 +12,7 @@
 //! - [`calendar`]: working days, Danish holidays, send instants across DST, local time.
 //! - [`recurrence`]: occurrences, due dates and periods ([`recurrence::Period`]) of a task.
 //! - [`planner`]: (wheel, history, now) → notifications to send, and `plan` ranges.
+//! - [`dial`]: the picture's geometry: a date's angle on the wheel of its year.
 //!
 //! The edges:
 //! - [`settings`]: figment layering of defaults, file and environment.
@@ -19,6 +20,7 @@
 //! - [`store`]: SQLite: occurrences, completions, the outbox, link requests, absences.
 //! - [`mail`]: templates and delivery (file, SMTP with password or OAuth,
 //!   Microsoft Graph, sendmail).
+//! - [`picture`]: the årshjul as an SVG picture (pure; its XML writer escapes all text).
 //! - [`link`]: completion-link tokens, the secret, link URLs and their expiry.
 //! - [`web`]: the completion-link routes and their listener (`web::listener`).
 //! - [`engine`]: one pass: brake → plan → render → record → deliver; typed reports.
@@ -30,10 +32,12 @@ pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod dial;
 pub mod engine;
 pub mod link;
 mod logging;
 pub mod mail;
+pub mod picture;
 pub mod planner;
 pub mod recurrence;
 pub mod settings;

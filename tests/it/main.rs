@@ -17,6 +17,7 @@ mod e2e;
 mod faults;
 mod mail;
 mod mail_m365;
+mod picture_wheel;
 mod planner;
 mod props;
 mod store;
