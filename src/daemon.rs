@@ -110,7 +110,11 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
         Arc::new(Utc::now),
     )
     .with_wake(link_requested.clone())
-    .with_busy_timeout(engine.settings.busy_timeout());
+    .with_busy_timeout(engine.settings.busy_timeout())
+    .with_feed_links(
+        engine.settings.public_url.clone(),
+        engine.settings.link_days,
+    );
     // Set by the signal task the moment SIGTERM or SIGINT arrives, so the
     // listener stops accepting at once, whatever the loop is doing.
     let stop_tx = Arc::new(watch::channel(None).0);

@@ -21,6 +21,7 @@
 //! - [`mail`]: templates and delivery (file, SMTP with password or OAuth,
 //!   Microsoft Graph, sendmail).
 //! - [`picture`]: the årshjul as an SVG picture (pure; its XML writer escapes all text).
+//! - [`feed`]: iCalendar feeds of the occurrences (pure; written by hand).
 //! - [`link`]: completion-link tokens, the secret, link URLs and their expiry.
 //! - [`web`]: the completion-link routes and their listener (`web::listener`).
 //! - [`engine`]: one pass: brake → plan → render → record → deliver; typed reports.
@@ -34,6 +35,7 @@ pub mod config;
 pub mod daemon;
 pub mod dial;
 pub mod engine;
+pub mod feed;
 pub mod link;
 mod logging;
 pub mod mail;

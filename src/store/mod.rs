@@ -8,6 +8,7 @@ mod brake;
 mod codec;
 mod links;
 mod schema;
+mod viewers;
 
 pub use absences::{AbsenceFilter, AbsenceRecord, CancelOutcome, NewAbsence};
 pub use brake::{AcceptedBurst, EngineState, Held};

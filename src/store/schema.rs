@@ -18,6 +18,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     V3_LINK_REQUESTS,
     V4_ENGINE_STATE,
     V5_ABSENCES,
+    V6_VIEWERS,
 ];
 
 /// Version 1. Times are RFC 3339 text with their offset, as given; each
@@ -247,6 +248,20 @@ WHEN OLD.cancelled_at IS NOT NULL
 BEGIN
     SELECT RAISE(ABORT, 'absences are audit evidence: the only change is one cancellation');
 END;
+"#;
+
+/// Viewer versions (`arshjul link calendar --revoke`): per (kind, viewer)
+/// the version viewer links must carry; raising it revokes the links made
+/// before. No row: version 0.
+const V6_VIEWERS: &str = r#"
+CREATE TABLE viewer_versions (
+    kind       TEXT NOT NULL,
+    viewer     TEXT NOT NULL,
+    version    INTEGER NOT NULL CHECK (version >= 0),
+    revoked_at TEXT NOT NULL,
+    revoked_by TEXT NOT NULL,
+    PRIMARY KEY (kind, viewer)
+) STRICT;
 "#;
 
 /// The newest schema version this binary knows.

@@ -15,6 +15,7 @@ mod docs;
 mod done_cli;
 mod e2e;
 mod faults;
+mod feeds_calendar;
 mod mail;
 mod mail_m365;
 mod picture_wheel;
