@@ -228,7 +228,7 @@ enum Command {
     /// before to two years after today: all-day events on the due dates,
     /// with their state. What `GET /calendar/{token}.ics` serves.
     Calendar {
-        /// Only the tasks this person owns (a key of [people]); their open
+        /// Only the tasks this person owns (a key of `[people]`); their open
         /// and overdue occurrences carry a completion link. Default: the
         /// whole organisation, without completion links.
         #[arg(long, value_name = "KEY")]
@@ -255,7 +255,7 @@ enum LinkCommand {
     /// (`{public_url}/calendar/{token}.ics`). It never expires; --revoke
     /// makes every URL printed before for the same feed stop working.
     Calendar {
-        /// The person's feed (a key of [people]): the tasks they own, with
+        /// The person's feed (a key of `[people]`): the tasks they own, with
         /// completion links. Default: the organisation's feed.
         #[arg(long = "for", value_name = "KEY")]
         person: Option<String>,
