@@ -4,7 +4,8 @@
 //! ([`crate::planner::marks`]) and today's local date.
 //!
 //! The picture (A4 portrait proportions, 1000 × 1414 user units and
-//! longer with many tasks):
+//! longer with many tasks; no fixed size: it takes the width it is given,
+//! a page's column or a printed sheet):
 //! - twelve month sectors, 1 January at the top, clockwise, month names in
 //!   the wheel's language; a tick at every Monday;
 //! - one ring per category (the tasks' `category`) when any task has one,
@@ -199,15 +200,12 @@ pub fn svg(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -> String
 
     let mut x = Xml::new();
     let vb = format!("0 0 {} {}", num(WIDTH), num(height));
-    let width_mm = "210mm";
-    let height_mm = format!("{}mm", num(210.0 * height / WIDTH));
     x.open(
         "svg",
         &[
             ("xmlns", "http://www.w3.org/2000/svg"),
             ("viewBox", &vb),
-            ("width", width_mm),
-            ("height", &height_mm),
+            ("width", "100%"),
             ("role", "img"),
             ("aria-labelledby", "wheel-title wheel-desc"),
             ("xml:lang", lang.code()),

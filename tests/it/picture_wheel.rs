@@ -165,6 +165,24 @@ fn titles_and_categories_with_markup_and_bidi_controls_are_escaped() {
         desc.contains("Tom & \"Jerry\" <script>alert(1)</script> \u{202E}kcab"),
         "{desc}"
     );
+    // `status --json` carries the category.
+    let status = s
+        .run(&["--now", "2027-05-10", "status", "--json"])
+        .expect(0)
+        .json();
+    let row = status["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "policy-review")
+        .unwrap()
+        .clone();
+    assert_eq!(row["category"], "R&D <b>");
+    assert!(status["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["category"].is_null()));
     // Rings by category: the category appears in the legend.
     assert!(
         doc.descendants()
