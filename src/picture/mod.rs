@@ -424,14 +424,9 @@ pub fn svg(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -> String
         ms.sort_by_key(|m| (m.due, number.get(m.task.as_str()).copied()));
         let r = ring_radius(ring);
         let gap = ((2.0 * mark_r + 2.0) / r).to_degrees();
-        let mut last: Option<f64> = None;
-        for m in ms {
-            let true_a = dial::angle(m.due);
-            let a = match last {
-                Some(prev) if true_a < prev + gap => prev + gap,
-                _ => true_a,
-            };
-            last = Some(a);
+        let wanted: Vec<f64> = ms.iter().map(|m| dial::angle(m.due)).collect();
+        let placed = spread(&wanted, gap);
+        for ((m, a), true_a) in ms.into_iter().zip(placed).zip(wanted) {
             let n = number.get(m.task.as_str()).copied().unwrap_or(0);
             draw_mark(&mut x, m, r, (a, true_a), mark_r, n);
         }
@@ -440,6 +435,36 @@ pub fn svg(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -> String
 
     legend(&mut x, wheel, &w, &rings, &task_ring, tasks_top);
     x.finish()
+}
+
+/// Angles for marks wanted at `wanted` (ascending, in degrees) on one
+/// ring, at least `gap` apart and inside `gap/2 ..= 360 - gap/2`, so that
+/// neither neighbours nor the last days of December and the first of
+/// January overlap: pushed forward where they crowd, then back from the
+/// year's end. A ring fuller than it can hold keeps the forward spacing.
+fn spread(wanted: &[f64], gap: f64) -> Vec<f64> {
+    let mut out: Vec<f64> = Vec::with_capacity(wanted.len());
+    for &a in wanted {
+        let low = out.last().map_or(gap / 2.0, |prev| prev + gap);
+        out.push(a.max(low));
+    }
+    let mut high = 360.0 - gap / 2.0;
+    for a in out.iter_mut().rev() {
+        if *a <= high {
+            break;
+        }
+        *a = high;
+        high -= gap;
+    }
+    // Pulled back so far that the first crosses the top: keep forward.
+    if out.first().is_some_and(|&a| a < gap / 2.0 - 1e-9) {
+        let mut a = gap / 2.0;
+        for slot in &mut out {
+            *slot = a;
+            a += gap;
+        }
+    }
+    out
 }
 
 fn short_name(text: &str, max: usize) -> String {
@@ -772,6 +797,26 @@ fn describe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crowded_marks_are_spread_and_never_cross_the_top() {
+        let gap = 4.0;
+        // Apart already: unchanged.
+        assert_eq!(spread(&[10.0, 20.0], gap), vec![10.0, 20.0]);
+        // Three on one day: pushed forward, 4° apart.
+        assert_eq!(
+            spread(&[100.0, 100.0, 100.0], gap),
+            vec![100.0, 104.0, 108.0]
+        );
+        // 1 January is kept off the top line.
+        assert_eq!(spread(&[0.5], gap), vec![2.0]);
+        // 31 December, crowded: pulled back from the end, not wrapped
+        // onto 1 January.
+        let placed = spread(&[359.0, 359.0, 359.0], gap);
+        assert_eq!(placed, vec![350.0, 354.0, 358.0]);
+        let with_january = spread(&[0.5, 359.0, 359.0], gap);
+        assert_eq!(with_january, vec![2.0, 354.0, 358.0]);
+    }
 
     #[test]
     fn rings_are_lettered_like_spreadsheet_columns() {

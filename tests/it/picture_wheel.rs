@@ -307,3 +307,65 @@ fn chromium_renders_the_shipped_wheel_to_a_picture_that_is_not_blank() {
     );
     assert!(red > 100, "no overdue mark seen: {red} red pixels");
 }
+
+/// The shipped wheel's organisation and people with `tasks` instead of its own.
+fn with_tasks(tasks: &str) -> String {
+    let head = &SHIPPED[..SHIPPED.find("\n[[task]]").expect("a task") + 1];
+    format!("{head}{tasks}")
+}
+
+#[test]
+fn thirty_crowded_tasks_keep_their_marks_apart_and_all_get_a_legend_line() {
+    let owners = [
+        "digitalisering",
+        "digitaliseringschef",
+        "it-forsyningen",
+        "linjeledere",
+        "centerchef-borgerservice",
+        "centerchef-hr",
+    ];
+    // Crowded on purpose: many on the same days, and on 31 December and
+    // 1 January, either side of the top.
+    let days = ["12-31", "01-01", "03-01", "06-30", "12-30"];
+    let mut tasks = String::new();
+    for n in 0..30 {
+        tasks.push_str(&format!(
+            "[[task]]\nid = \"task-{n}\"\ntitle = \"Opgave {n} med en lang titel, som bliver afkortet i tegnforklaringen\"\n\
+             owner = \"{}\"\nevery = \"year\"\ndue = \"{}\"\n\n",
+            owners[n % 3],
+            days[n % days.len()]
+        ));
+    }
+    let s = Scratch::new(&with_tasks(&tasks));
+    s.run(&["check"]).expect(0);
+    let svg = s.run(&["--now", "2027-06-10", "wheel"]).expect(0).stdout();
+    let doc = parse(&svg);
+    let centres: Vec<(f64, f64)> = doc
+        .descendants()
+        .filter(|n| n.attribute("class").is_some_and(|c| c.starts_with("mark ")))
+        .map(|g| {
+            let t = g
+                .children()
+                .find(|c| c.has_tag_name("text"))
+                .expect("a number");
+            let x: f64 = t.attribute("x").unwrap().parse().unwrap();
+            let y: f64 = t.attribute("y").unwrap().parse().unwrap();
+            (x, y)
+        })
+        .collect();
+    assert_eq!(centres.len(), 30);
+    for (i, a) in centres.iter().enumerate() {
+        for b in &centres[i + 1..] {
+            let d = ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+            assert!(d >= 20.0, "marks at {a:?} and {b:?} overlap ({d:.1} apart)");
+        }
+    }
+    for n in 1..=30 {
+        let prefix = format!("{n}. Opgave {}", n - 1);
+        assert!(
+            doc.descendants()
+                .any(|t| t.text().is_some_and(|x| x.starts_with(&prefix))),
+            "no legend line {prefix}"
+        );
+    }
+}
