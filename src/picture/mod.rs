@@ -160,9 +160,21 @@ fn short(text: &str) -> String {
     s
 }
 
-/// The SVG picture of `year`. `marks` are the occurrences to draw (those
-/// due outside `year` are left out); `today` is the local date now.
+/// The SVG picture of `year` as a standalone document (`arshjul wheel`).
+/// `marks` are the occurrences to draw (those due outside `year` are left
+/// out); `today` is the local date now.
 pub fn svg(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -> String {
+    format!(
+        "{}{}",
+        xml::DECLARATION,
+        svg_element(wheel, year, marks, today)
+    )
+}
+
+/// [`svg`] without the XML declaration: the `<svg>` element alone, to put
+/// inside an HTML page (its `<title>` and `<desc>` have the ids
+/// `wheel-title` and `wheel-desc`, so one wheel per page).
+pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -> String {
     let lang = wheel.organisation.language;
     let w = words(lang);
     let by_category = wheel.tasks.iter().any(|t| t.category.is_some());

@@ -14,6 +14,10 @@
 
 use std::fmt::Write as _;
 
+/// The XML declaration that starts a standalone document (not one
+/// embedded in an HTML page).
+pub const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
 /// An SVG/XML document being written. Tags and attribute names are the
 /// writer's own (`&'static str`); only values and text come from input.
 #[derive(Debug, Default)]
@@ -23,11 +27,9 @@ pub struct Xml {
 }
 
 impl Xml {
+    /// An empty fragment (no XML declaration: see [`DECLARATION`]).
     pub fn new() -> Xml {
-        Xml {
-            out: String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"),
-            open: Vec::new(),
-        }
+        Xml::default()
     }
 
     /// `<tag a="v" …>`; closed by [`Xml::close`].
@@ -170,8 +172,9 @@ mod tests {
             .leaf("circle", &[("r", "3")])
             .open("g", &[]);
         let doc = x.finish();
-        assert!(doc.ends_with(
+        assert_eq!(
+            doc,
             "<svg a=\"1 &lt; 2\"><title>R&amp;D</title><circle r=\"3\"/><g></g></svg>\n"
-        ));
+        );
     }
 }
