@@ -14,7 +14,9 @@
 //!   person's feed only and only while the occurrence is open or overdue,
 //!   the completion link (a capability: the organisation's feed, which a
 //!   whole department may subscribe to, carries none).
-//! - `REFRESH-INTERVAL` and `X-PUBLISHED-TTL`: one hour.
+//! - `REFRESH-INTERVAL` and `X-PUBLISHED-TTL`: one hour. A completion link
+//!   is valid to the end of the day `link_days` after the fetch (the same
+//!   all day, so the feed does not change with every fetch).
 
 use std::fmt::Write as _;
 
@@ -114,7 +116,7 @@ pub fn ics(
         if let (Some(person), Some(links), MarkState::Open | MarkState::Overdue) =
             (person, links, m.state)
         {
-            let expires = now + Duration::days(i64::from(links.link_days)) + Duration::days(1);
+            let expires = link_expiry(wheel, now, links.link_days);
             let url = link::url(
                 links.public_url,
                 links.secret,
@@ -150,6 +152,19 @@ pub fn ics(
     }
     push_line(&mut out, "END:VCALENDAR");
     out
+}
+
+/// The end (23:59:59 local) of the day `link_days` after today: a feed's
+/// completion links are the same all day, so a feed fetched hourly only
+/// changes when something in it does, or once a day.
+fn link_expiry(wheel: &Wheel, now: DateTime<Utc>, link_days: u32) -> DateTime<Utc> {
+    let tz = wheel.organisation.timezone;
+    let today = crate::calendar::local_now(tz, now).date_naive();
+    let day = today
+        .checked_add_signed(Duration::days(i64::from(link_days)))
+        .unwrap_or(NaiveDate::MAX);
+    crate::calendar::resolve_local(tz, day.and_hms_opt(23, 59, 59).unwrap_or_default())
+        .with_timezone(&Utc)
 }
 
 struct Words {

@@ -189,6 +189,26 @@ fn a_feed_is_well_formed_icalendar_with_all_day_events_and_the_right_texts() {
         "Årlig gennemgang af informationssikkerhedspolitikken"
     );
     assert!(!next["DESCRIPTION"].0.contains("/done/"));
+    // An hour later the same day: the same events, links included (only
+    // the time stamp differs), so an hourly fetch changes nothing.
+    let later = s
+        .run(&[
+            "--now",
+            "2027-05-10T13:00:00+02:00",
+            "calendar",
+            "--person",
+            "digitalisering",
+        ])
+        .expect(0)
+        .stdout();
+    let strip = |ics: &str| {
+        ics.replace("\r\n ", "")
+            .lines()
+            .filter(|l| !l.starts_with("DTSTAMP:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&ics), strip(&later));
     // The organisation's feed carries no completion link at all.
     let org = s.run(&["--now", NOW, "calendar"]).expect(0).stdout();
     assert!(!org.contains("/done/"));
