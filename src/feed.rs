@@ -100,15 +100,19 @@ pub fn ics(
             .map(|k| wheel.person(k).map_or(k.as_str(), |p| p.name.as_str()))
             .collect::<Vec<_>>()
             .join(", ");
+        let owners_word = if task.owners.len() == 1 {
+            w.owner
+        } else {
+            w.owners
+        };
         let mut desc = format!(
-            "{}: {}\n{}: {}\n{}: {}\n{}: {owners}",
+            "{}: {}\n{}: {}\n{}: {}\n{owners_word}: {owners}",
             w.state,
             state_word(lang, m.state),
             w.due,
             lang.long_date(m.due),
             w.period,
             m.period,
-            w.owners
         );
         if let Some(reference) = &task.reference {
             let _ = write!(desc, "\n{}: {reference}", w.reference);
@@ -132,7 +136,7 @@ pub fn ics(
             let _ = write!(desc, "\n\n{d}");
         }
         let next = m.due.succ_opt().unwrap_or(NaiveDate::MAX);
-        for line in [
+        let mut lines = vec![
             "BEGIN:VEVENT".to_string(),
             format!("UID:{}", uid(&task.id, &m.period, org)),
             format!("DTSTAMP:{stamp}"),
@@ -140,13 +144,13 @@ pub fn ics(
             format!("DTEND;VALUE=DATE:{}", next.format("%Y%m%d")),
             format!("SUMMARY:{}", escape(&summary)),
             format!("DESCRIPTION:{}", escape(&desc)),
-            format!(
-                "CATEGORIES:{}",
-                escape(&task.category.clone().unwrap_or_else(|| "arshjul".into()))
-            ),
-            "TRANSP:TRANSPARENT".to_string(),
-            "END:VEVENT".to_string(),
-        ] {
+        ];
+        if let Some(category) = &task.category {
+            lines.push(format!("CATEGORIES:{}", escape(category)));
+        }
+        lines.push("TRANSP:TRANSPARENT".to_string());
+        lines.push("END:VEVENT".to_string());
+        for line in lines {
             push_line(&mut out, &line);
         }
     }
@@ -172,6 +176,7 @@ struct Words {
     state: &'static str,
     due: &'static str,
     period: &'static str,
+    owner: &'static str,
     owners: &'static str,
     reference: &'static str,
     complete: &'static str,
@@ -184,6 +189,7 @@ fn words(lang: Language) -> Words {
             state: "Status",
             due: "Frist",
             period: "Periode",
+            owner: "Ansvarlig",
             owners: "Ansvarlige",
             reference: "Reference",
             complete: "Meld opgaven udført",
@@ -193,6 +199,7 @@ fn words(lang: Language) -> Words {
             state: "State",
             due: "Due",
             period: "Period",
+            owner: "Owner",
             owners: "Owners",
             reference: "Reference",
             complete: "Mark the task done",

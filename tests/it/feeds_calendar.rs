@@ -170,7 +170,9 @@ fn a_feed_is_well_formed_icalendar_with_all_day_events_and_the_right_texts() {
     );
     let desc = &review["DESCRIPTION"].0;
     assert!(
-        desc.contains("Status: overskredet\\nFrist: 1. marts 2027"),
+        desc.contains(
+            "Status: overskredet\\nFrist: 1. marts 2027\\nPeriode: 2027\\nAnsvarlig: Digitalisering og Forretningsudvikling\\n"
+        ),
         "{desc}"
     );
     assert!(

@@ -165,6 +165,17 @@ fn titles_and_categories_with_markup_and_bidi_controls_are_escaped() {
         desc.contains("Tom & \"Jerry\" <script>alert(1)</script> \u{202E}kcab"),
         "{desc}"
     );
+    // The calendar feed carries it as CATEGORIES; a task without one has none.
+    let ics = s
+        .run(&["--now", "2027-05-10", "calendar"])
+        .expect(0)
+        .stdout();
+    assert_eq!(
+        ics.matches("\r\nCATEGORIES:R&D <b>\r\n").count(),
+        3,
+        "{ics}"
+    );
+    assert_eq!(ics.matches("CATEGORIES").count(), 3);
     // `status --json` carries the category.
     let status = s
         .run(&["--now", "2027-05-10", "status", "--json"])
