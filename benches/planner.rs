@@ -43,6 +43,7 @@ pub fn wheel(n: usize) -> Wheel {
             anchor: Anchor::Fixed,
             reference: None,
             description: None,
+            category: None,
             remind: vec![Days(30), Days(7), Days(1)],
             repeat: Some(Days(7)),
             escalate: vec![

@@ -4,6 +4,7 @@
 
 mod away;
 mod evidence;
+mod feeds;
 mod mail_test;
 pub(crate) mod output;
 mod report;
@@ -271,6 +272,36 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
     },
+    /// The årshjul as a picture: an SVG of one year's wheel, each task's
+    /// occurrences as marks at their due dates with their state (done,
+    /// overdue, open, upcoming) and a numbered legend. Reads the database
+    /// if there is one.
+    Wheel {
+        /// The year to draw (default: this year, in the wheel's time zone).
+        #[arg(long, value_name = "YEAR", value_parser = clap::value_parser!(i32).range(1..=9999))]
+        year: Option<i32>,
+        /// Write the SVG to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// An iCalendar feed (.ics) of the occurrences due from one year
+    /// before to two years after today: all-day events on the due dates,
+    /// with their state. What `GET /calendar/{token}.ics` serves.
+    Calendar {
+        /// Only the tasks this person owns (a key of `[people]`); their open
+        /// and overdue occurrences carry a completion link. Default: the
+        /// whole organisation, without completion links.
+        #[arg(long, value_name = "KEY")]
+        person: Option<String>,
+        /// Write the feed to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Links to give people: the calendar feed's URL.
+    Link {
+        #[command(subcommand)]
+        command: LinkCommand,
+    },
     /// Mail set-up: try the configured transport.
     Mail {
         #[command(subcommand)]
@@ -287,6 +318,23 @@ enum EvidenceCommand {
         /// The directory to write to (made if missing).
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LinkCommand {
+    /// Print the URL of a calendar feed to subscribe to
+    /// (`{public_url}/calendar/{token}.ics`). It never expires; --revoke
+    /// makes every URL printed before for the same feed stop working.
+    Calendar {
+        /// The person's feed (a key of `[people]`): the tasks they own, with
+        /// completion links. Default: the organisation's feed.
+        #[arg(long = "for", value_name = "KEY")]
+        person: Option<String>,
+        /// Revoke the feed's URLs printed before (they answer 404 from
+        /// now on), then print a new one. Recorded with the login name.
+        #[arg(long)]
+        revoke: bool,
     },
 }
 
@@ -458,6 +506,13 @@ fn dispatch(args: Args) -> CmdResult {
             by,
         } => undo(&loaded, now, &task, &period, &reason, by),
         Command::History { task, json } => history(&loaded, task.as_deref(), json),
+        Command::Wheel { year, out } => feeds::wheel(&loaded, now, year, out.as_deref()),
+        Command::Calendar { person, out } => {
+            feeds::calendar(&loaded, now, person.as_deref(), out.as_deref())
+        }
+        Command::Link {
+            command: LinkCommand::Calendar { person, revoke },
+        } => feeds::link_calendar(&loaded, now, person.as_deref(), revoke),
         Command::Mail {
             command: MailCommand::Test { to },
         } => mail_test::run(&loaded, &to),

@@ -128,7 +128,11 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
     .with_health(health.clone())
     .with_busy_timeout(engine.settings.busy_timeout())
     .with_reply_to(reply_to.as_deref())
-    .with_evidence_max_bytes(engine.settings.evidence.max_bytes);
+    .with_evidence_max_bytes(engine.settings.evidence.max_bytes)
+    .with_feed_links(
+        engine.settings.public_url.clone(),
+        engine.settings.link_days,
+    );
     // Set by the signal task the moment SIGTERM or SIGINT arrives, so the
     // listener stops accepting at once, whatever the loop is doing.
     let stop_tx = Arc::new(watch::channel(None).0);

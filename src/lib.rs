@@ -14,6 +14,7 @@
 //! - [`calendar`]: working days, Danish holidays, send instants across DST, local time.
 //! - [`recurrence`]: occurrences, due dates and periods ([`recurrence::Period`]) of a task.
 //! - [`planner`]: (wheel, history, now) → notifications to send, and `plan` ranges.
+//! - [`dial`]: the picture's geometry: a date's angle on the wheel of its year.
 //!
 //! The edges:
 //! - [`settings`]: figment layering of defaults, file and environment.
@@ -22,6 +23,8 @@
 //! - [`view`]: the one layout (minijinja) of mail HTML and pages, its blocks and the pages' texts.
 //! - [`mail`]: templates and delivery (file, SMTP with password or OAuth,
 //!   Microsoft Graph, sendmail).
+//! - [`picture`]: the årshjul as an SVG picture (pure; its XML writer escapes all text).
+//! - [`feed`]: iCalendar feeds of the occurrences (pure; written by hand).
 //! - [`link`]: completion-link tokens, the secret, link URLs and their expiry.
 //! - [`web`]: the completion-link routes and their listener (`web::listener`).
 //! - [`report`]: the term report: (wheel, store's records, now, chain) → model → HTML, Markdown, JSON.
@@ -34,10 +37,13 @@ pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod dial;
 pub mod engine;
+pub mod feed;
 pub mod link;
 mod logging;
 pub mod mail;
+pub mod picture;
 pub mod planner;
 pub mod recurrence;
 pub mod report;

@@ -376,6 +376,149 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The payload format of a viewer token (see [`ViewerClaims`]); a
+/// completion token starts with [`VERSION`], so neither decodes as the other.
+const VIEWER_VERSION: u8 = 2;
+
+/// What a viewer token lets its holder see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ViewerKind {
+    /// An iCalendar feed (`GET /calendar/{token}.ics`).
+    Calendar,
+    /// The overview page (reserved for `GET /overview/{token}`).
+    Overview,
+}
+
+impl ViewerKind {
+    fn byte(self) -> u8 {
+        match self {
+            ViewerKind::Calendar => 1,
+            ViewerKind::Overview => 2,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<ViewerKind> {
+        match b {
+            1 => Some(ViewerKind::Calendar),
+            2 => Some(ViewerKind::Overview),
+            _ => None,
+        }
+    }
+
+    /// The kind as the store keeps it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViewerKind::Calendar => "calendar",
+            ViewerKind::Overview => "overview",
+        }
+    }
+}
+
+/// Whose view a viewer token opens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Viewer {
+    /// The whole organisation.
+    Organisation,
+    /// One person of the wheel, by key.
+    Person(String),
+}
+
+impl Viewer {
+    /// The viewer as the store keeps it: `organisation`, or `person:KEY`.
+    pub fn as_key(&self) -> String {
+        match self {
+            Viewer::Organisation => "organisation".to_string(),
+            Viewer::Person(key) => format!("person:{key}"),
+        }
+    }
+}
+
+/// A viewer capability: which view, for whom, and the viewer's version
+/// when it was made. It never expires (calendar clients poll for years);
+/// it is revoked by raising the version the store keeps for (kind,
+/// viewer), after which tokens with the old version are refused.
+///
+/// Token: URL-safe base64 without padding of `payload ‖ mac` (HMAC-SHA256
+/// under the link secret, as completion tokens), `payload` =
+/// `2` (format) ‖ kind (1 calendar, 2 overview) ‖ `0` (organisation) or
+/// `1` ‖ varint + UTF-8 person key ‖ version (4 bytes, big-endian).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewerClaims {
+    pub kind: ViewerKind,
+    pub viewer: Viewer,
+    pub version: u32,
+}
+
+/// Signs viewer claims into a token for a URL path segment.
+pub fn sign_viewer(secret: &Secret, claims: &ViewerClaims) -> String {
+    let mut buf = Vec::with_capacity(48 + MAC_LEN);
+    buf.push(VIEWER_VERSION);
+    buf.push(claims.kind.byte());
+    match &claims.viewer {
+        Viewer::Organisation => buf.push(0),
+        Viewer::Person(key) => {
+            buf.push(1);
+            put_varint(&mut buf, key.len() as u64);
+            buf.extend_from_slice(key.as_bytes());
+        }
+    }
+    buf.extend_from_slice(&claims.version.to_be_bytes());
+    let mut mac = secret.mac();
+    mac.update(&buf);
+    buf.extend_from_slice(&mac.finalize().into_bytes());
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Checks a viewer token's MAC (in constant time) and decodes it. `None`
+/// for anything forged, altered, truncated or not a viewer token; the
+/// caller then compares the version with the store's.
+pub fn verify_viewer(secret: &Secret, token: &str) -> Option<ViewerClaims> {
+    if token.len() > 4 * 1024 {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    if bytes.len() <= MAC_LEN {
+        return None;
+    }
+    let (payload, tag) = bytes.split_at(bytes.len() - MAC_LEN);
+    let mut mac = secret.mac();
+    mac.update(payload);
+    mac.verify_slice(tag).ok()?;
+    let mut r = Reader(payload);
+    if r.take(1)? != [VIEWER_VERSION] {
+        return None;
+    }
+    let kind = ViewerKind::from_byte(r.take(1)?[0])?;
+    let viewer = match r.take(1)?[0] {
+        0 => Viewer::Organisation,
+        1 => Viewer::Person(r.string()?),
+        _ => return None,
+    };
+    let version = u32::from_be_bytes(r.take(4)?.try_into().ok()?);
+    if !r.0.is_empty() {
+        return None;
+    }
+    Some(ViewerClaims {
+        kind,
+        viewer,
+        version,
+    })
+}
+
+/// The calendar feed's URL, `{public_url}/calendar/{token}.ics`.
+pub fn calendar_url(public_url: &str, secret: &Secret, viewer: Viewer, version: u32) -> String {
+    let claims = ViewerClaims {
+        kind: ViewerKind::Calendar,
+        viewer,
+        version,
+    };
+    format!(
+        "{}/calendar/{}.ics",
+        public_url.trim_end_matches('/'),
+        sign_viewer(secret, &claims)
+    )
+}
+
 /// The completion link `{public_url}/done/{token}` for the mail side.
 pub fn url(
     public_url: &str,
@@ -446,6 +589,58 @@ pub fn expiry_day(
     let after_escalation = plus(plus(n.due, chrono::Duration::days(last_step)), days);
     let after_message = plus(n.date.max(today), days);
     after_escalation.max(after_message)
+}
+
+#[cfg(test)]
+mod viewer_tests {
+    use super::*;
+
+    #[test]
+    fn a_viewer_token_round_trips_and_refuses_tampering_and_completion_tokens() {
+        let secret = Secret::from_bytes([7; 32]);
+        for viewer in [Viewer::Organisation, Viewer::Person("anna".into())] {
+            let claims = ViewerClaims {
+                kind: ViewerKind::Calendar,
+                viewer,
+                version: 3,
+            };
+            let token = sign_viewer(&secret, &claims);
+            assert_eq!(verify_viewer(&secret, &token), Some(claims));
+            let other = Secret::from_bytes([8; 32]);
+            assert_eq!(verify_viewer(&other, &token), None);
+            let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
+            bytes[1] ^= 3;
+            assert_eq!(
+                verify_viewer(&secret, &URL_SAFE_NO_PAD.encode(&bytes)),
+                None
+            );
+        }
+        // A completion token is not a viewer token, and the other way round.
+        let done = sign(
+            &secret,
+            &Claims {
+                task: "t".into(),
+                period: "2027".into(),
+                person: "anna".into(),
+                due: NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),
+                expires: i64::MAX,
+            },
+        );
+        assert_eq!(verify_viewer(&secret, &done), None);
+        let viewer = sign_viewer(
+            &secret,
+            &ViewerClaims {
+                kind: ViewerKind::Overview,
+                viewer: Viewer::Organisation,
+                version: 0,
+            },
+        );
+        assert_eq!(
+            verify(&secret, &viewer, DateTime::from_timestamp(0, 0).unwrap()),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(verify_viewer(&secret, "not a token"), None);
+    }
 }
 
 #[cfg(test)]

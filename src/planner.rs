@@ -960,6 +960,128 @@ pub fn status(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Vec<Statu
     rows
 }
 
+/// Where one occurrence stands, for the pictures and feeds that show every
+/// occurrence of a range (not only each task's oldest, as [`status`] does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MarkState {
+    /// A completion stands for it.
+    Done,
+    /// Not done and its due date has passed.
+    Overdue,
+    /// Not done, its first reminder day has come, its due date not passed.
+    Open,
+    /// Not done and not open yet.
+    Upcoming,
+}
+
+impl MarkState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarkState::Done => "done",
+            MarkState::Overdue => "overdue",
+            MarkState::Open => "open",
+            MarkState::Upcoming => "upcoming",
+        }
+    }
+}
+
+/// One occurrence in a range, with its state at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    /// The task's id.
+    pub task: String,
+    pub period: String,
+    pub due: NaiveDate,
+    pub state: MarkState,
+}
+
+/// The occurrences of each task due in `from..=to`, in task order then due
+/// order. Fixed tasks: every calendar occurrence from the task's lower
+/// bound on (`organisation.start`, else its first appearance in the
+/// database, else `today`: as for `status`, nothing is due before arshjul
+/// knew the task). A task anchored on completion: its current occurrence
+/// only, as `status` sees it (its past due dates are not kept).
+fn occurrences_between<'w>(
+    wheel: &'w Wheel,
+    history: &History,
+    today: NaiveDate,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Vec<(&'w Task, Occurrence)> {
+    let mut out = Vec::new();
+    for task in &wheel.tasks {
+        let th = history.tasks.get(&task.id);
+        let lb = lower_bound(wheel, th, today);
+        let occs = match task.anchor {
+            Anchor::Fixed => occurrences_of(wheel, task, th, lb.max(from), to),
+            Anchor::Completion => {
+                let far = to.max(lb) + chrono::Duration::days(STATUS_HORIZON_DAYS);
+                occurrences_of(wheel, task, th, lb, far)
+                    .into_iter()
+                    .filter(|o| o.due >= from && o.due <= to)
+                    .collect()
+            }
+        };
+        out.extend(occs.into_iter().map(|o| (task, o)));
+    }
+    out
+}
+
+/// The (task, period) pairs [`marks`] asks `history` about for
+/// `from..=to`: the view to load from the store before calling it.
+pub fn periods_between(
+    wheel: &Wheel,
+    history: &History,
+    now: DateTime<Utc>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Vec<(String, String)> {
+    let today = Calendar::new(&wheel.organisation).local_date(&now);
+    occurrences_between(wheel, history, today, from, to)
+        .into_iter()
+        .map(|(task, o)| (task.id.clone(), o.period))
+        .collect()
+}
+
+/// Every occurrence due in `from..=to` with its state at `now`, decided as
+/// [`status`] decides it: done if a completion stands for its period, else
+/// overdue after its due date, open from its first reminder day, upcoming
+/// before. `history` must hold the periods of [`periods_between`].
+pub fn marks(
+    wheel: &Wheel,
+    history: &History,
+    now: DateTime<Utc>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Vec<Mark> {
+    let cal = Calendar::new(&wheel.organisation);
+    let today = cal.local_date(&now);
+    occurrences_between(wheel, history, today, from, to)
+        .into_iter()
+        .map(|(task, o)| {
+            let done = history
+                .tasks
+                .get(&task.id)
+                .is_some_and(|h| h.done.contains(&o.period));
+            let state = if done {
+                MarkState::Done
+            } else if today > o.due {
+                MarkState::Overdue
+            } else if opens_on(wheel, task, o.due) <= today {
+                MarkState::Open
+            } else {
+                MarkState::Upcoming
+            };
+            Mark {
+                task: task.id.clone(),
+                period: o.period,
+                due: o.due,
+                state,
+            }
+        })
+        .collect()
+}
+
 /// The day an occurrence of `task` due on `due` opens: its first reminder
 /// day, moved off closed days as the reminders are, or the due date itself
 /// when no reminder comes before it.

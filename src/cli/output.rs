@@ -263,6 +263,7 @@ pub fn status_json(
             json!({
                 "id": r.task,
                 "title": task.map(|t| t.title.as_str()).unwrap_or(""),
+                "category": task.and_then(|t| t.category.as_deref()),
                 "owner": task.map(|t| t.owners.clone()).unwrap_or_default(),
                 "period": r.period,
                 "due": r.due.to_string(),

@@ -11,6 +11,7 @@ mod evidence;
 mod links;
 mod report;
 mod schema;
+mod viewers;
 
 pub use absences::{AbsenceFilter, AbsenceRecord, CancelOutcome, NewAbsence};
 pub use brake::{AcceptedBurst, EngineState, Held};

@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     V4_ENGINE_STATE,
     V5_ABSENCES,
     V6_EVIDENCE_CHAIN,
+    V7_VIEWERS,
 ];
 
 /// Version 1. Times are RFC 3339 text with their offset, as given; each
@@ -324,6 +325,20 @@ CREATE TABLE chain_start (
     existing_chained INTEGER NOT NULL CHECK (existing_chained IN (0, 1))
 ) STRICT;
 INSERT INTO chain_start (id, existing_chained) VALUES (1, 0);
+"#;
+
+/// Viewer versions (`arshjul link calendar --revoke`): per (kind, viewer)
+/// the version viewer links must carry; raising it revokes the links made
+/// before. No row: version 0.
+const V7_VIEWERS: &str = r#"
+CREATE TABLE viewer_versions (
+    kind       TEXT NOT NULL,
+    viewer     TEXT NOT NULL,
+    version    INTEGER NOT NULL CHECK (version >= 0),
+    revoked_at TEXT NOT NULL,
+    revoked_by TEXT NOT NULL,
+    PRIMARY KEY (kind, viewer)
+) STRICT;
 "#;
 
 /// The newest schema version this binary knows.

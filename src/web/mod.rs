@@ -41,7 +41,7 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::link::{self as token, Claims, Secret, TokenError};
+use crate::link::{self as token, Claims, Secret, TokenError, Viewer, ViewerKind};
 use crate::store::{
     self as db, Completion, CompletionExtras, CompletionOutcome, LinkLimits, LinkRequestOutcome,
     NewCompletion, NewEvidence, NewLinkRequest, Store, StoreError, Via,
@@ -106,6 +106,16 @@ pub struct AppState {
     /// How the daemon's passes went, for `/healthz`; `None` (a router
     /// without a daemon) checks the database alone.
     pub health: Option<Arc<Health>>,
+    /// What completion links in a person's calendar feed need; `None`:
+    /// feeds carry no completion links.
+    pub feed_links: Option<FeedLinks>,
+}
+
+/// The settings a person's calendar feed builds completion links from.
+#[derive(Debug, Clone)]
+pub struct FeedLinks {
+    pub public_url: String,
+    pub link_days: u32,
 }
 
 /// The longest `/healthz` waits for the store: it must answer at once,
@@ -136,6 +146,7 @@ impl AppState {
             reply_to: None,
             evidence_max_bytes: DEFAULT_EVIDENCE_MAX_BYTES,
             health: None,
+            feed_links: None,
         }
     }
 
@@ -143,6 +154,18 @@ impl AppState {
     pub fn with_evidence_max_bytes(self, max_bytes: u64) -> AppState {
         AppState {
             evidence_max_bytes: max_bytes,
+            ..self
+        }
+    }
+
+    /// The same state, putting completion links (to `public_url`, valid
+    /// `link_days` after each fetch) in persons' calendar feeds.
+    pub fn with_feed_links(self, public_url: String, link_days: u32) -> AppState {
+        AppState {
+            feed_links: Some(FeedLinks {
+                public_url,
+                link_days,
+            }),
             ..self
         }
     }
@@ -234,6 +257,7 @@ pub fn router(state: AppState) -> Router {
             "/done/{token}/new-link",
             get(back_to_link).post(request_link),
         )
+        .route("/calendar/{file}", get(calendar_feed))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -723,6 +747,81 @@ async fn healthz(State(state): State<AppState>) -> Response {
     match passes {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
         Err(reason) => unhealthy(HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS), reason),
+    }
+}
+
+/// `GET /calendar/{token}.ics`: a viewer's calendar feed, built from the
+/// store on each request (in `spawn_blocking`, like all store work). A
+/// token that is forged, not a calendar token, revoked (its version is not
+/// the store's) or for a person no longer in the wheel: 404, as a bad
+/// completion link.
+async fn calendar_feed(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    let wheel = state.wheel();
+    let claims = file
+        .strip_suffix(".ics")
+        .and_then(|token| token::verify_viewer(&state.secret, token))
+        .filter(|c| c.kind == ViewerKind::Calendar)
+        .filter(|c| match &c.viewer {
+            Viewer::Organisation => true,
+            Viewer::Person(key) => wheel.person(key).is_some(),
+        });
+    let Some(claims) = claims else {
+        return problem(&state.reader(), Problem::NotFound);
+    };
+    let now = (state.clock)();
+    let secret = state.secret.clone();
+    let links = state.feed_links.clone();
+    let built = with_store(&state, move |store| {
+        let current = store.viewer_version(claims.kind.as_str(), &claims.viewer.as_key())?;
+        if current != claims.version {
+            return Ok(None);
+        }
+        let today = crate::calendar::Calendar::new(&wheel.organisation).local_date(&now);
+        let from = today
+            .checked_sub_months(chrono::Months::new(12))
+            .unwrap_or(chrono::NaiveDate::MIN);
+        let to = today
+            .checked_add_months(chrono::Months::new(24))
+            .unwrap_or(chrono::NaiveDate::MAX);
+        let history = store.history_at(&wheel, now, |h| {
+            crate::planner::periods_between(&wheel, h, now, from, to)
+        })?;
+        let marks = crate::planner::marks(&wheel, &history, now, from, to);
+        let links = links.as_ref().map(|l| crate::feed::Links {
+            public_url: &l.public_url,
+            secret: &secret,
+            link_days: l.link_days,
+        });
+        Ok(Some(crate::feed::ics(
+            &wheel,
+            &marks,
+            &claims.viewer,
+            links.as_ref(),
+            now,
+        )))
+    })
+    .await;
+    match built {
+        Ok(Some(body)) => (
+            StatusCode::OK,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/calendar; charset=utf-8"),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_static("inline; filename=\"arshjul.ics\""),
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+        Ok(None) => problem(&state.reader(), Problem::NotFound),
+        Err(e) => {
+            tracing::error!("cannot build a calendar feed: {e}");
+            problem(&state.reader(), Problem::Unavailable)
+        }
     }
 }
 

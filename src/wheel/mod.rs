@@ -63,6 +63,16 @@ impl Language {
     /// A date as people write it in this language: Danish `1. marts 2027`,
     /// English `1 March 2027`.
     pub fn long_date(self, date: NaiveDate) -> String {
+        let month = self.month_name(date.month());
+        match self {
+            Language::Da => format!("{}. {} {}", date.day(), month, date.year()),
+            Language::En => format!("{} {} {}", date.day(), month, date.year()),
+        }
+    }
+
+    /// The name of `month` (1–12; other values wrap) in this language:
+    /// Danish `marts` (lower case, as Danish writes it), English `March`.
+    pub fn month_name(self, month: u32) -> &'static str {
         const DA: [&str; 12] = [
             "januar",
             "februar",
@@ -91,10 +101,10 @@ impl Language {
             "November",
             "December",
         ];
-        let month = date.month0() as usize % 12;
+        let i = (month.wrapping_sub(1) % 12) as usize;
         match self {
-            Language::Da => format!("{}. {} {}", date.day(), DA[month], date.year()),
-            Language::En => format!("{} {} {}", date.day(), EN[month], date.year()),
+            Language::Da => DA[i],
+            Language::En => EN[i],
         }
     }
 
@@ -180,6 +190,9 @@ pub struct Task {
     pub repeat: Option<Days>,
     /// Escalation chain, ordered by `after` ascending (level 1 first).
     pub escalate: Vec<EscalationStep>,
+    /// The optional `category` (one line, at most `MAX_TITLE_CHARS`): the
+    /// ring the task is drawn on in `arshjul wheel`.
+    pub category: Option<String>,
 }
 
 /// When a task falls due. Month and day values are validated: `month` is

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 /// beside them as edges. Each module may name only the modules listed.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("wheel", &[]),
+    ("dial", &[]),
     ("calendar", &["wheel"]),
     ("recurrence", &["wheel"]),
     ("planner", &["calendar", "recurrence", "wheel"]),
@@ -38,11 +39,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["store", "planner", "recurrence", "calendar", "wheel"],
     ),
     (
+        "picture",
+        &["dial", "planner", "recurrence", "calendar", "wheel"],
+    ),
+    (
+        "feed",
+        &["link", "planner", "recurrence", "calendar", "wheel"],
+    ),
+    (
         "web",
         &[
             "view",
             "store",
             "link",
+            "feed",
+            "picture",
+            "dial",
             "planner",
             "recurrence",
             "calendar",
@@ -71,6 +83,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "mail",
             "link",
             "web",
+            "feed",
+            "picture",
+            "dial",
             "planner",
             "recurrence",
             "calendar",
@@ -90,6 +105,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "mail",
             "link",
             "web",
+            "feed",
+            "picture",
+            "dial",
             "planner",
             "recurrence",
             "calendar",
@@ -102,7 +120,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// The pure core: no I/O, no clock, no edge module.
-const CORE: &[&str] = &["wheel", "calendar", "recurrence", "planner"];
+const CORE: &[&str] = &["wheel", "dial", "calendar", "recurrence", "planner"];
 
 /// What the core must never name (besides the edge modules themselves).
 const CORE_FORBIDDEN: &[&str] = &[

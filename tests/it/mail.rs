@@ -51,6 +51,7 @@ fn wheel(language: Language) -> Wheel {
             description: Some(
                 "Politikken gennemgås og ændringer sendes til høring i MED-udvalget.".into(),
             ),
+            category: None,
             remind: vec![Days(14), Days(3)],
             repeat: Some(Days(7)),
             escalate: vec![

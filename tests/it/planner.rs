@@ -1189,3 +1189,99 @@ fn next_due_names_the_next_five_due_dates_with_literal_dates() {
         ]
     );
 }
+
+const QUARTERLY: &str = r#"
+[[task]]
+id = "access-review"
+title = "Gennemgang af adgange"
+owner = "bo"
+every = "quarter"
+due = { month = 3, day = 31 }
+remind = ["14d"]
+"#;
+
+fn marks_of(wheel: &Wheel, history: &History, now: &str, from: &str, to: &str) -> Vec<String> {
+    let now = time(now);
+    let (from, to) = (date(from), date(to));
+    // The view the store loads for `marks` is exactly its occurrences.
+    let view = planner::periods_between(wheel, history, now, from, to);
+    let marks = planner::marks(wheel, history, now, from, to);
+    assert_eq!(
+        view,
+        marks
+            .iter()
+            .map(|m| (m.task.clone(), m.period.clone()))
+            .collect::<Vec<_>>()
+    );
+    marks
+        .iter()
+        .map(|m| format!("{} {} {} {}", m.task, m.period, m.due, m.state.as_str()))
+        .collect()
+}
+
+#[test]
+fn marks_are_every_occurrence_of_a_range_with_its_state_on_the_day() {
+    let wheel = wheel_with(Some("2027-01-01"), &format!("{POLICY}{QUARTERLY}"));
+    let history = done_history("policy-review", &[("2027", "2027-02-25")]);
+    assert_eq!(
+        marks_of(
+            &wheel,
+            &history,
+            "2027-06-20T10:00:00Z",
+            "2027-01-01",
+            "2027-12-31"
+        ),
+        [
+            "policy-review 2027 2027-03-01 done",
+            "access-review 2027-Q1 2027-03-31 overdue",
+            "access-review 2027-Q2 2027-06-30 open",
+            "access-review 2027-Q3 2027-09-30 upcoming",
+            "access-review 2027-Q4 2027-12-31 upcoming",
+        ]
+    );
+    // The first reminder day (16 June, 14 days before 30 June) opens it;
+    // the day before it is still upcoming.
+    let marks = marks_of(
+        &wheel,
+        &History::default(),
+        "2027-06-15T10:00:00Z",
+        "2027-06-01",
+        "2027-06-30",
+    );
+    assert_eq!(marks, ["access-review 2027-Q2 2027-06-30 upcoming"]);
+    let marks = marks_of(
+        &wheel,
+        &History::default(),
+        "2027-06-16T10:00:00Z",
+        "2027-06-01",
+        "2027-06-30",
+    );
+    assert_eq!(marks, ["access-review 2027-Q2 2027-06-30 open"]);
+    // The local day decides: 21:00 UTC is 23:00 on 30 June in Copenhagen
+    // (the due date: open), 22:30 UTC is 00:30 on 1 July (overdue).
+    let marks = marks_of(
+        &wheel,
+        &History::default(),
+        "2027-06-30T21:00:00Z",
+        "2027-06-01",
+        "2027-06-30",
+    );
+    assert_eq!(marks, ["access-review 2027-Q2 2027-06-30 open"]);
+    let marks = marks_of(
+        &wheel,
+        &History::default(),
+        "2027-06-30T22:30:00Z",
+        "2027-06-01",
+        "2027-06-30",
+    );
+    assert_eq!(marks, ["access-review 2027-Q2 2027-06-30 overdue"]);
+    // Nothing before `organisation.start`.
+    let marks = marks_of(
+        &wheel,
+        &History::default(),
+        "2027-01-10T10:00:00Z",
+        "2026-01-01",
+        "2027-01-31",
+    );
+    assert_eq!(marks, Vec::<String>::new());
+}

@@ -50,6 +50,7 @@ fn wheel(tasks: &[(&str, &str)]) -> Wheel {
                 anchor: Anchor::Fixed,
                 reference: None,
                 description: None,
+                category: None,
                 remind: vec![Days(30), Days(7), Days(1)],
                 repeat: Some(Days(7)),
                 escalate: vec![],
@@ -1681,4 +1682,38 @@ fn completions_and_retractions_cannot_be_changed_or_deleted_by_hand() {
         records[0].retraction.as_ref().map(|r| r.reason.as_str()),
         Some("wrong task")
     );
+}
+
+#[test]
+fn viewer_versions_start_at_zero_rise_on_revoke_and_persist() {
+    let db = new_db();
+    let mut store = open_new(&db);
+    assert_eq!(store.viewer_version("calendar", "person:anna").unwrap(), 0);
+    let at = t("2027-05-10T12:00:00+02:00");
+    assert_eq!(
+        store
+            .revoke_viewer("calendar", "person:anna", at, "ulla")
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .revoke_viewer("calendar", "person:anna", at, "ulla")
+            .unwrap(),
+        2
+    );
+    // Other kinds and viewers are their own.
+    assert_eq!(store.viewer_version("overview", "person:anna").unwrap(), 0);
+    assert_eq!(store.viewer_version("calendar", "organisation").unwrap(), 0);
+    drop(store);
+    let store = Store::open(&db.path, false).unwrap();
+    assert_eq!(store.viewer_version("calendar", "person:anna").unwrap(), 2);
+    let by: String = raw(&db.path)
+        .query_row(
+            "SELECT revoked_by FROM viewer_versions WHERE viewer = 'person:anna'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(by, "ulla");
 }

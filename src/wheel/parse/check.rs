@@ -570,7 +570,25 @@ impl Checker<'_> {
             remind: policy.remind,
             repeat: policy.repeat,
             escalate: policy.escalate,
+            category: self.category(&prefix, raw.category),
         })
+    }
+
+    /// A task's `category`: like a title (one line, not too long); blank
+    /// is as good as absent.
+    fn category(&mut self, prefix: &str, raw: Option<Spanned<String>>) -> Option<String> {
+        let raw = raw?;
+        let text = raw.get_ref().trim().to_string();
+        if text.is_empty() {
+            return None;
+        }
+        self.one_line(
+            raw.span(),
+            &format!("{prefix}the category"),
+            &text,
+            MAX_TITLE_CHARS,
+        );
+        Some(text)
     }
 
     /// A task's `reference`: one line, any length (it is shown in the body).

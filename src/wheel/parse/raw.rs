@@ -82,6 +82,7 @@ pub(super) struct RawTask {
     pub anchor: Option<Spanned<String>>,
     pub reference: Option<Spanned<String>>,
     pub description: Option<Spanned<String>>,
+    pub category: Option<Spanned<String>>,
     pub remind: Option<Vec<Spanned<String>>>,
     pub repeat: Option<Spanned<String>>,
     pub escalate: Option<Vec<RawStep>>,

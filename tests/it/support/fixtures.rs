@@ -97,6 +97,7 @@ pub fn ballerup(language: Language) -> Wheel {
             anchor: Anchor::Fixed,
             reference: Some("ISO/IEC 27001:2022 5.2".into()),
             description: None,
+            category: None,
             remind: vec![Days(30), Days(7), Days(1)],
             repeat: Some(Days(7)),
             escalate: vec![],

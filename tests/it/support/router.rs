@@ -39,7 +39,8 @@ pub fn serve(runtime: &tokio::runtime::Runtime, dir: &Path, now: DateTime<Utc>) 
         secret,
         Vec::new(),
         Arc::new(move || now),
-    );
+    )
+    .with_feed_links("https://arshjul.example".into(), 90);
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind 127.0.0.1:0");

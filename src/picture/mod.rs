@@ -1,0 +1,847 @@
+//! The årshjul as a picture: one year of the wheel as an SVG document,
+//! built by hand with the escaping writer of [`xml`]. Pure: the caller
+//! gives the wheel, the year's occurrences with their states
+//! ([`crate::planner::marks`]) and today's local date.
+//!
+//! The picture (A4 portrait proportions, 1000 × 1414 user units and
+//! longer with many tasks; no fixed size: it takes the width it is given,
+//! a page's column or a printed sheet):
+//! - twelve month sectors, 1 January at the top, clockwise, month names in
+//!   the wheel's language; a tick at every Monday;
+//! - one ring per category (the tasks' `category`) when any task has one,
+//!   else per owner (the owners' names); rings are lettered A, B, … from
+//!   the outside in;
+//! - each occurrence a mark at its due date ([`crate::dial`]) carrying its
+//!   task's number; its state is told by colour, by shape and by a sign:
+//!   done (green disc and ✓), overdue (red diamond and !), open (amber
+//!   square), upcoming (hollow circle). Marks that would overlap on a ring
+//!   are moved apart along it, in date order;
+//! - a "today" hand when today falls in the year;
+//! - a legend: the four states, the rings, and the tasks numbered (the
+//!   numbers are keyed to the marks, so no label overlaps another);
+//! - `<title>` and `<desc>` for screen readers: the desc lists every task
+//!   with its ring and each due date with its state.
+//!
+//! No JavaScript, no external resources.
+
+pub mod xml;
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::dial;
+use crate::planner::{Mark, MarkState};
+use crate::wheel::{Language, Task, Wheel};
+use xml::Xml;
+
+const WIDTH: f64 = 1000.0;
+const CX: f64 = 500.0;
+const CY: f64 = 500.0;
+/// The month names' band lies between these radii.
+const R_OUTER: f64 = 435.0;
+const R_MONTHS: f64 = 397.0;
+/// The rings lie between the hub and the week ticks.
+const R_TICKS: f64 = 379.0;
+const R_HUB: f64 = 115.0;
+/// Where the legend starts, and each of its lines' height.
+const LEGEND_TOP: f64 = 1000.0;
+const LINE: f64 = 26.0;
+/// The longest title shown in the legend; the desc has it whole.
+const LEGEND_TITLE_CHARS: usize = 42;
+
+const DONE: &str = "#1a7f37";
+const OVERDUE: &str = "#c62828";
+const OPEN: &str = "#a15c00";
+const UPCOMING: &str = "#37474f";
+const INK: &str = "#1f2328";
+const FAINT: &str = "#8c959f";
+
+/// The texts of the picture, per language.
+struct Words {
+    title: &'static str,
+    today: &'static str,
+    legend: &'static str,
+    states: &'static str,
+    rings: &'static str,
+    tasks: &'static str,
+    ring: &'static str,
+    none: &'static str,
+}
+
+fn words(language: Language) -> Words {
+    match language {
+        Language::Da => Words {
+            title: "Årshjul",
+            today: "I dag",
+            legend: "Tegnforklaring",
+            states: "Status",
+            rings: "Ringe (udefra og ind)",
+            tasks: "Opgaver (numrene står i mærkerne)",
+            ring: "ring",
+            none: "ingen frister i året",
+        },
+        Language::En => Words {
+            title: "Compliance calendar",
+            today: "Today",
+            legend: "Legend",
+            states: "State",
+            rings: "Rings (outside in)",
+            tasks: "Tasks (the numbers are in the marks)",
+            ring: "ring",
+            none: "nothing due in the year",
+        },
+    }
+}
+
+fn state_word(language: Language, state: MarkState) -> &'static str {
+    match (language, state) {
+        (Language::Da, MarkState::Done) => "udført",
+        (Language::Da, MarkState::Overdue) => "overskredet",
+        (Language::Da, MarkState::Open) => "åben",
+        (Language::Da, MarkState::Upcoming) => "kommende",
+        (Language::En, MarkState::Done) => "done",
+        (Language::En, MarkState::Overdue) => "overdue",
+        (Language::En, MarkState::Open) => "open",
+        (Language::En, MarkState::Upcoming) => "upcoming",
+    }
+}
+
+/// The sign drawn beside a mark, also in the legend and the desc.
+fn state_sign(state: MarkState) -> &'static str {
+    match state {
+        MarkState::Done => "✓",
+        MarkState::Overdue => "!",
+        MarkState::Open | MarkState::Upcoming => "",
+    }
+}
+
+/// The ring a task is drawn on: its category, or its owners' names.
+fn ring_of(wheel: &Wheel, task: &Task, by_category: bool) -> String {
+    if by_category {
+        return task.category.clone().unwrap_or_else(|| "—".to_string());
+    }
+    task.owners
+        .iter()
+        .map(|k| wheel.person(k).map_or(k.as_str(), |p| p.name.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn letter(i: usize) -> String {
+    let mut n = i;
+    let mut s = String::new();
+    loop {
+        s.insert(0, char::from(b'A' + (n % 26) as u8));
+        if n < 26 {
+            break;
+        }
+        n = n / 26 - 1;
+    }
+    s
+}
+
+fn num(v: f64) -> String {
+    let r = (v * 10.0).round() / 10.0;
+    if r == r.trunc() {
+        format!("{}", r as i64)
+    } else {
+        format!("{r:.1}")
+    }
+}
+
+/// The title shown in the legend: cut at [`LEGEND_TITLE_CHARS`] with `…`.
+fn short(text: &str) -> String {
+    if text.chars().count() <= LEGEND_TITLE_CHARS {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(LEGEND_TITLE_CHARS - 1).collect();
+    s.push('…');
+    s
+}
+
+/// The SVG picture of `year` as a standalone document (`arshjul wheel`).
+/// `marks` are the occurrences to draw (those due outside `year` are left
+/// out); `today` is the local date now.
+pub fn svg(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -> String {
+    format!(
+        "{}{}",
+        xml::DECLARATION,
+        svg_element(wheel, year, marks, today)
+    )
+}
+
+/// [`svg`] without the XML declaration: the `<svg>` element alone, to put
+/// inside an HTML page (its `<title>` and `<desc>` have the ids
+/// `wheel-title` and `wheel-desc`, so one wheel per page).
+pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -> String {
+    let lang = wheel.organisation.language;
+    let w = words(lang);
+    let by_category = wheel.tasks.iter().any(|t| t.category.is_some());
+
+    // Rings in order of first appearance in the wheel.
+    let mut rings: Vec<String> = Vec::new();
+    let mut task_ring: BTreeMap<&str, usize> = BTreeMap::new();
+    for task in &wheel.tasks {
+        let name = ring_of(wheel, task, by_category);
+        let i = match rings.iter().position(|r| *r == name) {
+            Some(i) => i,
+            None => {
+                rings.push(name);
+                rings.len() - 1
+            }
+        };
+        task_ring.insert(task.id.as_str(), i);
+    }
+    let number: BTreeMap<&str, usize> = wheel
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.id.as_str(), i + 1))
+        .collect();
+    let marks: Vec<&Mark> = marks.iter().filter(|m| m.due.year() == year).collect();
+
+    let columns = 2;
+    let rows = wheel.tasks.len().div_ceil(columns);
+    let legend_rings_rows = rings.len().div_ceil(2);
+    let tasks_top = LEGEND_TOP + 3.0 * LINE + (legend_rings_rows as f64 + 1.0) * LINE;
+    let height = (tasks_top + (rows as f64 + 1.0) * LINE + 20.0).max(1414.0);
+
+    let title = format!("{} {year} — {}", w.title, wheel.organisation.name);
+    let desc = describe(wheel, year, &marks, &rings, &task_ring, &number, today);
+
+    let mut x = Xml::new();
+    let vb = format!("0 0 {} {}", num(WIDTH), num(height));
+    x.open(
+        "svg",
+        &[
+            ("xmlns", "http://www.w3.org/2000/svg"),
+            ("viewBox", &vb),
+            ("width", "100%"),
+            ("role", "img"),
+            ("aria-labelledby", "wheel-title wheel-desc"),
+            ("xml:lang", lang.code()),
+            ("font-family", "DejaVu Sans, Verdana, Arial, sans-serif"),
+        ],
+    )
+    .newline();
+    x.text_element("title", &[("id", "wheel-title")], &title)
+        .newline();
+    x.text_element("desc", &[("id", "wheel-desc")], &desc)
+        .newline();
+    x.leaf(
+        "rect",
+        &[("width", "100%"), ("height", "100%"), ("fill", "#ffffff")],
+    )
+    .newline();
+
+    // Month sectors, alternately shaded, and their names.
+    x.open("g", &[("aria-hidden", "true")]);
+    for month in 1..=12u32 {
+        let a0 = dial::month_start(year, month);
+        let a1 = if month == 12 {
+            360.0
+        } else {
+            dial::month_start(year, month + 1)
+        };
+        let fill = if month % 2 == 1 { "#eef2f6" } else { "#f8fafc" };
+        x.leaf(
+            "path",
+            &[("d", &sector(R_HUB, R_OUTER, a0, a1)), ("fill", fill)],
+        );
+        let (lx, ly) = dial::point(CX, CY, (R_MONTHS + R_OUTER) / 2.0, (a0 + a1) / 2.0);
+        let name = lang.month_name(month);
+        x.text_element(
+            "text",
+            &[
+                ("x", &num(lx)),
+                ("y", &num(ly + 7.0)),
+                ("text-anchor", "middle"),
+                ("font-size", "20"),
+                ("fill", INK),
+            ],
+            name,
+        );
+        let (ox, oy) = dial::point(CX, CY, R_OUTER, a0);
+        let (ix, iy) = dial::point(CX, CY, R_HUB, a0);
+        x.leaf(
+            "line",
+            &[
+                ("x1", &num(ix)),
+                ("y1", &num(iy)),
+                ("x2", &num(ox)),
+                ("y2", &num(oy)),
+                ("stroke", FAINT),
+                ("stroke-width", "1.5"),
+            ],
+        );
+    }
+    x.newline();
+    // Week ticks: one per Monday.
+    for monday in dial::mondays(year) {
+        let a = dial::start_angle(monday);
+        let (x1, y1) = dial::point(CX, CY, R_TICKS, a);
+        let (x2, y2) = dial::point(CX, CY, R_MONTHS, a);
+        x.leaf(
+            "line",
+            &[
+                ("x1", &num(x1)),
+                ("y1", &num(y1)),
+                ("x2", &num(x2)),
+                ("y2", &num(y2)),
+                ("stroke", FAINT),
+                ("stroke-width", "1"),
+            ],
+        );
+    }
+    for r in [R_HUB, R_TICKS, R_MONTHS, R_OUTER] {
+        x.leaf(
+            "circle",
+            &[
+                ("cx", &num(CX)),
+                ("cy", &num(CY)),
+                ("r", &num(r)),
+                ("fill", "none"),
+                ("stroke", FAINT),
+                ("stroke-width", "1.5"),
+            ],
+        );
+    }
+    x.close().newline();
+
+    // Rings: guide circles and their letters at the top.
+    let n_rings = rings.len().max(1) as f64;
+    let band = (R_TICKS - 10.0 - R_HUB - 10.0) / n_rings;
+    let ring_radius = |i: usize| R_TICKS - 10.0 - (i as f64 + 0.5) * band;
+    let mark_r = (band * 0.36).clamp(6.0, 12.0);
+    x.open("g", &[("aria-hidden", "true")]);
+    for (i, _) in rings.iter().enumerate() {
+        let r = ring_radius(i);
+        x.leaf(
+            "circle",
+            &[
+                ("cx", &num(CX)),
+                ("cy", &num(CY)),
+                ("r", &num(r)),
+                ("fill", "none"),
+                ("stroke", "#c8d1dc"),
+                ("stroke-width", "1"),
+                ("stroke-dasharray", "4 4"),
+            ],
+        );
+        x.text_element(
+            "text",
+            &[
+                ("x", &num(CX - 4.0)),
+                ("y", &num(CY - r + 5.0)),
+                ("text-anchor", "end"),
+                ("font-size", "14"),
+                ("font-weight", "bold"),
+                ("fill", INK),
+            ],
+            &letter(i),
+        );
+    }
+    x.close().newline();
+
+    // Hub: the year and the organisation.
+    x.text_element(
+        "text",
+        &[
+            ("x", &num(CX)),
+            ("y", &num(CY + 4.0)),
+            ("text-anchor", "middle"),
+            ("font-size", "44"),
+            ("font-weight", "bold"),
+            ("fill", INK),
+            ("aria-hidden", "true"),
+        ],
+        &year.to_string(),
+    );
+    x.text_element(
+        "text",
+        &[
+            ("x", &num(CX)),
+            ("y", &num(CY + 36.0)),
+            ("text-anchor", "middle"),
+            ("font-size", "16"),
+            ("fill", INK),
+            ("aria-hidden", "true"),
+        ],
+        &short_name(&wheel.organisation.name, 24),
+    )
+    .newline();
+
+    // Today's hand, under the marks.
+    if today.year() == year {
+        let a = dial::angle(today);
+        let (x1, y1) = dial::point(CX, CY, R_HUB, a);
+        let (x2, y2) = dial::point(CX, CY, R_OUTER + 8.0, a);
+        x.open("g", &[("class", "today")]);
+        x.leaf(
+            "line",
+            &[
+                ("x1", &num(x1)),
+                ("y1", &num(y1)),
+                ("x2", &num(x2)),
+                ("y2", &num(y2)),
+                ("stroke", INK),
+                ("stroke-width", "3"),
+                ("stroke-dasharray", "10 5"),
+            ],
+        );
+        let (tx, ty) = dial::point(CX, CY, R_OUTER + 20.0, a);
+        let anchor = if !(20.0..=340.0).contains(&a) || (160.0..200.0).contains(&a) {
+            "middle"
+        } else if a < 180.0 {
+            "start"
+        } else {
+            "end"
+        };
+        x.text_element(
+            "text",
+            &[
+                ("x", &num(tx)),
+                ("y", &num(ty + 6.0)),
+                ("text-anchor", anchor),
+                ("font-size", "16"),
+                ("font-weight", "bold"),
+                ("fill", INK),
+            ],
+            w.today,
+        );
+        x.text_element(
+            "text",
+            &[
+                ("x", &num(CX)),
+                ("y", &num(CY + 62.0)),
+                ("text-anchor", "middle"),
+                ("font-size", "15"),
+                ("fill", INK),
+            ],
+            &format!("{}: {}", w.today, lang.long_date(today)),
+        );
+        x.close().newline();
+    }
+
+    // Marks, per ring in date order, moved apart where they would overlap.
+    let mut per_ring: BTreeMap<usize, Vec<&Mark>> = BTreeMap::new();
+    for m in &marks {
+        if let Some(&ring) = task_ring.get(m.task.as_str()) {
+            per_ring.entry(ring).or_default().push(m);
+        }
+    }
+    x.open("g", &[("class", "marks"), ("aria-hidden", "true")]);
+    for (ring, mut ms) in per_ring {
+        ms.sort_by_key(|m| (m.due, number.get(m.task.as_str()).copied()));
+        let r = ring_radius(ring);
+        let gap = ((2.0 * mark_r + 2.0) / r).to_degrees();
+        let wanted: Vec<f64> = ms.iter().map(|m| dial::angle(m.due)).collect();
+        let placed = spread(&wanted, gap);
+        for ((m, a), true_a) in ms.into_iter().zip(placed).zip(wanted) {
+            let n = number.get(m.task.as_str()).copied().unwrap_or(0);
+            draw_mark(&mut x, m, r, (a, true_a), mark_r, n);
+        }
+    }
+    x.close().newline();
+
+    legend(&mut x, wheel, &w, &rings, &task_ring, tasks_top);
+    x.finish()
+}
+
+/// Angles for marks wanted at `wanted` (ascending, in degrees) on one
+/// ring, at least `gap` apart and inside `gap/2 ..= 360 - gap/2`, so that
+/// neither neighbours nor the last days of December and the first of
+/// January overlap: pushed forward where they crowd, then back from the
+/// year's end. A ring fuller than it can hold keeps the forward spacing.
+fn spread(wanted: &[f64], gap: f64) -> Vec<f64> {
+    let mut out: Vec<f64> = Vec::with_capacity(wanted.len());
+    for &a in wanted {
+        let low = out.last().map_or(gap / 2.0, |prev| prev + gap);
+        out.push(a.max(low));
+    }
+    let mut high = 360.0 - gap / 2.0;
+    for a in out.iter_mut().rev() {
+        if *a <= high {
+            break;
+        }
+        *a = high;
+        high -= gap;
+    }
+    // Pulled back so far that the first crosses the top: keep forward.
+    if out.first().is_some_and(|&a| a < gap / 2.0 - 1e-9) {
+        let mut a = gap / 2.0;
+        for slot in &mut out {
+            *slot = a;
+            a += gap;
+        }
+    }
+    out
+}
+
+fn short_name(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(max - 1).collect();
+    s.push('…');
+    s
+}
+
+/// The path of an annular sector between `r0` and `r1`, from `a0` to `a1`.
+fn sector(r0: f64, r1: f64, a0: f64, a1: f64) -> String {
+    let (x0, y0) = dial::point(CX, CY, r1, a0);
+    let (x1, y1) = dial::point(CX, CY, r1, a1);
+    let (x2, y2) = dial::point(CX, CY, r0, a1);
+    let (x3, y3) = dial::point(CX, CY, r0, a0);
+    let large = if a1 - a0 > 180.0 { 1 } else { 0 };
+    format!(
+        "M{} {} A{} {} 0 {large} 1 {} {} L{} {} A{} {} 0 {large} 0 {} {} Z",
+        num(x0),
+        num(y0),
+        num(r1),
+        num(r1),
+        num(x1),
+        num(y1),
+        num(x2),
+        num(y2),
+        num(r0),
+        num(r0),
+        num(x3),
+        num(y3)
+    )
+}
+
+/// The shape of a state at `(px, py)`, size `s`.
+fn shape(x: &mut Xml, px: f64, py: f64, s: f64, state: MarkState) {
+    match state {
+        MarkState::Done => {
+            x.leaf(
+                "circle",
+                &[
+                    ("cx", &num(px)),
+                    ("cy", &num(py)),
+                    ("r", &num(s)),
+                    ("fill", DONE),
+                ],
+            );
+        }
+        MarkState::Overdue => {
+            let d = s * 1.3;
+            let points = format!(
+                "{},{} {},{} {},{} {},{}",
+                num(px),
+                num(py - d),
+                num(px + d),
+                num(py),
+                num(px),
+                num(py + d),
+                num(px - d),
+                num(py)
+            );
+            x.leaf("polygon", &[("points", &points), ("fill", OVERDUE)]);
+        }
+        MarkState::Open => {
+            x.leaf(
+                "rect",
+                &[
+                    ("x", &num(px - s)),
+                    ("y", &num(py - s)),
+                    ("width", &num(2.0 * s)),
+                    ("height", &num(2.0 * s)),
+                    ("fill", OPEN),
+                ],
+            );
+        }
+        MarkState::Upcoming => {
+            x.leaf(
+                "circle",
+                &[
+                    ("cx", &num(px)),
+                    ("cy", &num(py)),
+                    ("r", &num(s - 1.0)),
+                    ("fill", "#ffffff"),
+                    ("stroke", UPCOMING),
+                    ("stroke-width", "2"),
+                ],
+            );
+        }
+    }
+}
+
+fn state_colour(state: MarkState) -> &'static str {
+    match state {
+        MarkState::Done => DONE,
+        MarkState::Overdue => OVERDUE,
+        MarkState::Open => OPEN,
+        MarkState::Upcoming => UPCOMING,
+    }
+}
+
+/// One mark: at angle `a` (its true date's angle is `true_a`) on the ring
+/// of radius `r`, size `s`, carrying number `n`. The group names the task
+/// and the due date (`data-task`, `data-due`) for tests and tools.
+fn draw_mark(x: &mut Xml, m: &Mark, r: f64, (a, true_a): (f64, f64), s: f64, n: usize) {
+    let state = m.state;
+    let (px, py) = dial::point(CX, CY, r, a);
+    let due = m.due.to_string();
+    x.open(
+        "g",
+        &[
+            ("class", &format!("mark {}", state.as_str())),
+            ("data-task", &m.task),
+            ("data-due", &due),
+        ],
+    );
+    if (a - true_a).abs() > 0.01 {
+        // Moved along the ring: a thin line back to its true date.
+        let (tx, ty) = dial::point(CX, CY, r, true_a);
+        x.leaf(
+            "line",
+            &[
+                ("x1", &num(tx)),
+                ("y1", &num(ty)),
+                ("x2", &num(px)),
+                ("y2", &num(py)),
+                ("stroke", FAINT),
+                ("stroke-width", "1"),
+            ],
+        );
+    }
+    shape(x, px, py, s, state);
+    let text_fill = if state == MarkState::Upcoming {
+        INK
+    } else {
+        "#ffffff"
+    };
+    let font = if n >= 10 { s * 1.0 } else { s * 1.25 };
+    x.text_element(
+        "text",
+        &[
+            ("x", &num(px)),
+            ("y", &num(py + font * 0.36)),
+            ("text-anchor", "middle"),
+            ("font-size", &num(font)),
+            ("font-weight", "bold"),
+            ("fill", text_fill),
+        ],
+        &n.to_string(),
+    );
+    let sign = state_sign(state);
+    if !sign.is_empty() {
+        let (sx, sy) = dial::point(CX, CY, r + s * 1.9, a);
+        x.text_element(
+            "text",
+            &[
+                ("x", &num(sx)),
+                ("y", &num(sy + s * 0.5)),
+                ("text-anchor", "middle"),
+                ("font-size", &num(s * 1.4)),
+                ("font-weight", "bold"),
+                ("fill", state_colour(state)),
+            ],
+            sign,
+        );
+    }
+    x.close();
+}
+
+fn legend(
+    x: &mut Xml,
+    wheel: &Wheel,
+    w: &Words,
+    rings: &[String],
+    task_ring: &BTreeMap<&str, usize>,
+    tasks_top: f64,
+) {
+    let lang = wheel.organisation.language;
+    let left = 40.0;
+    let col = 470.0;
+    x.open("g", &[("class", "legend"), ("aria-hidden", "true")]);
+    x.text_element(
+        "text",
+        &[
+            ("x", &num(left)),
+            ("y", &num(LEGEND_TOP)),
+            ("font-size", "22"),
+            ("font-weight", "bold"),
+            ("fill", INK),
+        ],
+        w.legend,
+    );
+    // The states, in one row.
+    let y = LEGEND_TOP + LINE * 1.5;
+    x.text_element(
+        "text",
+        &[
+            ("x", &num(left)),
+            ("y", &num(y + 6.0)),
+            ("font-size", "16"),
+            ("font-weight", "bold"),
+            ("fill", INK),
+        ],
+        &format!("{}:", w.states),
+    );
+    let states = [
+        MarkState::Done,
+        MarkState::Overdue,
+        MarkState::Open,
+        MarkState::Upcoming,
+    ];
+    for (i, state) in states.into_iter().enumerate() {
+        let sx = left + 110.0 + i as f64 * 200.0;
+        shape(x, sx, y, 10.0, state);
+        let sign = state_sign(state);
+        let label = if sign.is_empty() {
+            state_word(lang, state).to_string()
+        } else {
+            format!("{} {sign}", state_word(lang, state))
+        };
+        x.text_element(
+            "text",
+            &[
+                ("x", &num(sx + 18.0)),
+                ("y", &num(y + 6.0)),
+                ("font-size", "16"),
+                ("fill", INK),
+            ],
+            &label,
+        );
+    }
+    // The rings, two to a line.
+    let y = LEGEND_TOP + LINE * 3.0;
+    x.text_element(
+        "text",
+        &[
+            ("x", &num(left)),
+            ("y", &num(y)),
+            ("font-size", "16"),
+            ("font-weight", "bold"),
+            ("fill", INK),
+        ],
+        &format!("{}:", w.rings),
+    );
+    for (i, ring) in rings.iter().enumerate() {
+        let rx = left + (i % 2) as f64 * col;
+        let ry = y + LINE * (1.0 + (i / 2) as f64);
+        x.text_element(
+            "text",
+            &[
+                ("x", &num(rx)),
+                ("y", &num(ry)),
+                ("font-size", "16"),
+                ("fill", INK),
+            ],
+            &format!("{} = {}", letter(i), short(ring)),
+        );
+    }
+    // The tasks, numbered, in two columns.
+    x.text_element(
+        "text",
+        &[
+            ("x", &num(left)),
+            ("y", &num(tasks_top)),
+            ("font-size", "16"),
+            ("font-weight", "bold"),
+            ("fill", INK),
+        ],
+        &format!("{}:", w.tasks),
+    );
+    let rows = wheel.tasks.len().div_ceil(2).max(1);
+    for (i, task) in wheel.tasks.iter().enumerate() {
+        let tx = left + (i / rows) as f64 * col;
+        let ty = tasks_top + LINE * (1.0 + (i % rows) as f64);
+        let ring = task_ring.get(task.id.as_str()).copied().unwrap_or(0);
+        x.text_element(
+            "text",
+            &[
+                ("x", &num(tx)),
+                ("y", &num(ty)),
+                ("font-size", "15"),
+                ("fill", INK),
+            ],
+            &format!("{}. {} ({})", i + 1, short(&task.title), letter(ring)),
+        );
+    }
+    x.close().newline();
+}
+
+/// The desc: the picture in words, for screen readers.
+fn describe(
+    wheel: &Wheel,
+    year: i32,
+    marks: &[&Mark],
+    rings: &[String],
+    task_ring: &BTreeMap<&str, usize>,
+    number: &BTreeMap<&str, usize>,
+    today: NaiveDate,
+) -> String {
+    let lang = wheel.organisation.language;
+    let w = words(lang);
+    let mut out = format!("{} {year}, {}.", w.title, wheel.organisation.name);
+    if today.year() == year {
+        out.push_str(&format!(" {}: {}.", w.today, lang.long_date(today)));
+    }
+    for task in &wheel.tasks {
+        let n = number.get(task.id.as_str()).copied().unwrap_or(0);
+        let ring = task_ring
+            .get(task.id.as_str())
+            .and_then(|&i| rings.get(i))
+            .map_or("", String::as_str);
+        let dates: Vec<String> = marks
+            .iter()
+            .filter(|m| m.task == task.id)
+            .map(|m| format!("{} {}", lang.long_date(m.due), state_word(lang, m.state)))
+            .collect();
+        let dates = if dates.is_empty() {
+            w.none.to_string()
+        } else {
+            dates.join("; ")
+        };
+        out.push_str(&format!(
+            "\n{n}. {} ({} {ring}): {dates}.",
+            task.title, w.ring
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crowded_marks_are_spread_and_never_cross_the_top() {
+        let gap = 4.0;
+        // Apart already: unchanged.
+        assert_eq!(spread(&[10.0, 20.0], gap), vec![10.0, 20.0]);
+        // Three on one day: pushed forward, 4° apart.
+        assert_eq!(
+            spread(&[100.0, 100.0, 100.0], gap),
+            vec![100.0, 104.0, 108.0]
+        );
+        // 1 January is kept off the top line.
+        assert_eq!(spread(&[0.5], gap), vec![2.0]);
+        // 31 December, crowded: pulled back from the end, not wrapped
+        // onto 1 January.
+        let placed = spread(&[359.0, 359.0, 359.0], gap);
+        assert_eq!(placed, vec![350.0, 354.0, 358.0]);
+        let with_january = spread(&[0.5, 359.0, 359.0], gap);
+        assert_eq!(with_january, vec![2.0, 354.0, 358.0]);
+    }
+
+    #[test]
+    fn rings_are_lettered_like_spreadsheet_columns() {
+        assert_eq!(letter(0), "A");
+        assert_eq!(letter(25), "Z");
+        assert_eq!(letter(26), "AA");
+        assert_eq!(letter(27), "AB");
+    }
+
+    #[test]
+    fn numbers_are_short_and_exact() {
+        assert_eq!(num(1.0), "1");
+        assert_eq!(num(1.26), "1.3");
+        assert_eq!(num(-0.04), "0");
+    }
+}
