@@ -227,7 +227,9 @@ enum Command {
         /// day to the day before the next term begins (the wheel's `[terms]`).
         #[arg(long, value_name = "KEY", conflicts_with_all = ["from", "to"])]
         term: Option<String>,
-        /// First day of the range (inclusive), YYYY-MM-DD. Needs --to.
+        /// First day of the range (inclusive), YYYY-MM-DD. Needs --to. A
+        /// range that could hold more than 100,000 occurrences is refused
+        /// (exit 2).
         #[arg(long, value_name = "YYYY-MM-DD", value_parser = day_arg, requires = "to")]
         from: Option<NaiveDate>,
         /// Last day of the range (inclusive), YYYY-MM-DD. Needs --from.

@@ -49,6 +49,18 @@ pub(super) fn run(
             term: None,
         },
     };
+    let bound = report::size_bound(wheel, &range);
+    if bound > report::REPORT_MAX_OCCURRENCES {
+        return Err(Failure::usage(format!(
+            "{}: the report could hold up to {bound} occurrences; one report holds at most {}: \
+             ask for a shorter range (a term, or a few years)",
+            match &range.term {
+                Some(key) => format!("--term {key}"),
+                None => format!("--from {} --to {}", range.from, range.to),
+            },
+            report::REPORT_MAX_OCCURRENCES
+        )));
+    }
     let store = open_if_present(&loaded.settings)?;
     let (data, history, chain) = match &store {
         Some(s) => {

@@ -82,6 +82,45 @@ impl Range {
     }
 }
 
+/// The most occurrences one report holds. A term of 300 monthly tasks is
+/// about 15,000; a range of centuries would fill memory and a file nobody
+/// can read (about 700 bytes an occurrence), so it is refused instead.
+pub const REPORT_MAX_OCCURRENCES: u64 = 100_000;
+
+/// An upper bound on the occurrences the calendar gives `range` (the
+/// wheel's tasks on their fixed rules, from the wheel's `start` when later
+/// than `range.from`), by arithmetic on the rules: nothing is expanded, so
+/// it costs one step per task whatever the range. Occurrences that come only
+/// from the database (completions, recorded occurrences) are not counted:
+/// the database bounds those.
+pub fn size_bound(wheel: &Wheel, range: &Range) -> u64 {
+    if range.to < range.from {
+        return 0;
+    }
+    let from = match wheel.organisation.start {
+        Some(start) if start > range.from => start,
+        _ => range.from,
+    };
+    if range.to < from {
+        return 0;
+    }
+    let months = u64::try_from((range.to - from).num_days()).unwrap_or(0) / 28 + 1;
+    let mut total: u64 = 0;
+    for task in &wheel.tasks {
+        let n = match task.anchor {
+            Anchor::Completion => 1,
+            Anchor::Fixed => {
+                let every = u64::from(
+                    recurrence::interval_months(&task.recurrence, wheel.terms.as_ref()).max(1),
+                );
+                months / every + 3
+            }
+        };
+        total = total.saturating_add(n);
+    }
+    total
+}
+
 /// The hash chain's verification, as `arshjul verify` gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Chain {

@@ -358,3 +358,30 @@ fn an_english_wheel_gets_an_english_report() {
     assert!(html.contains(">overdue<"), "Q1 2027 is overdue on 1 April");
     assert!(!html.contains("Rapport om"));
 }
+
+#[test]
+fn the_size_bound_counts_from_the_wheels_start_and_covers_the_calendar() {
+    let w = wheel();
+    // Before the wheel's start (2027-01-01) nothing is due.
+    let before = Range {
+        from: day(2001, 1, 1),
+        to: day(2026, 12, 31),
+        term: None,
+    };
+    assert_eq!(size_bound(&w, &before), 0);
+    // 2027: four quarters and one term occurrence; the bound is above them
+    // and small.
+    let b = size_bound(&w, &year_2027());
+    assert!((5..=20).contains(&b), "{b}");
+    // Millennia: from 2027 to 9999, four quarters a year and a term every
+    // four years, at least; the bound is above that.
+    let huge = Range {
+        from: day(1, 1, 1),
+        to: day(9999, 12, 31),
+        term: None,
+    };
+    assert!(size_bound(&w, &huge) >= 7973 * 4 + 7973 / 4);
+    // A term is far below the limit.
+    let term = Range::term(&w, "2026-2029").unwrap();
+    assert!(size_bound(&w, &term) < 100);
+}

@@ -386,6 +386,52 @@ fn a_term_key_the_wheel_has_not_is_bad_input() {
 }
 
 #[test]
+fn a_range_of_millennia_is_refused_before_anything_is_expanded() {
+    let s = Scratch::new(WHEEL);
+    s.run(&["--now", "2027-03-20", "tick"]).expect(0);
+    // Expanded, this was every month of 8,000 years per task: seconds of
+    // work and tens of megabytes for this small wheel, gigabytes of memory
+    // for a wheel of hundreds of tasks.
+    let r = s
+        .run(&[
+            "--now",
+            "2027-03-20",
+            "report",
+            "--from",
+            "0001-01-01",
+            "--to",
+            "9999-12-31",
+            "--format",
+            "json",
+        ])
+        .expect(2);
+    assert_eq!(r.stdout(), "");
+    assert!(
+        r.stderr()
+            .starts_with("--from 0001-01-01 --to 9999-12-31: the report could hold up to ")
+            && r.stderr().contains("one report holds at most 100000"),
+        "{}",
+        r.stderr()
+    );
+    // A long but sensible range is still a report.
+    let r = s
+        .run(&[
+            "--now",
+            "2027-03-20",
+            "report",
+            "--from",
+            "2001-01-01",
+            "--to",
+            "2100-12-31",
+            "--format",
+            "json",
+        ])
+        .expect(0);
+    let v: Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(v["to"], "2100-12-31");
+}
+
+#[test]
 fn out_is_written_whole_or_not_at_all() {
     let s = Scratch::new(WHEEL);
     s.run(&["--now", "2027-03-20", "tick"]).expect(0);
