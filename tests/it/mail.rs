@@ -437,8 +437,10 @@ fn reminders_say_when_escalation_comes_and_to_whom_and_name_the_co_owners() {
     // Due Monday 1 March 2027; step 1 (Åse) 14 days after: Monday 15 March.
     let r = compose(Language::Da, &reminder(), Some(LINK));
     let m = parse(&r.raw);
+    // Åse gets an escalation, not a reminder: the words are the
+    // escalation mail's own ("går sagen videre til").
     let when = "Hvis opgaven ikke er meldt udført inden den 15. marts 2027, \
-                går en påmindelse til Åse Østergård.";
+                går sagen videre til Åse Østergård.";
     assert!(m.text.contains(when), "{}", m.text);
     assert!(m.html.contains(when), "{}", m.html);
     let co = "Du har opgaven sammen med Birthe Møller.";
@@ -452,7 +454,7 @@ fn reminders_say_when_escalation_comes_and_to_whom_and_name_the_co_owners() {
     assert!(
         m.text.contains(
             "If the task is not marked as done before 31 March 2027, \
-             a reminder goes to Ulla Dahl."
+             it is escalated to Ulla Dahl."
         ),
         "{}",
         m.text
@@ -483,7 +485,7 @@ fn an_escalation_step_moved_off_a_weekend_is_announced_on_its_real_day() {
     let m = parse(&r.raw);
     assert!(
         m.text
-            .contains("inden den 15. marts 2027, går en påmindelse til Åse Østergård."),
+            .contains("inden den 15. marts 2027, går sagen videre til Åse Østergård."),
         "{}",
         m.text
     );
