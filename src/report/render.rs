@@ -160,10 +160,11 @@ fn md(text: &str) -> String {
 /// A control character (other than a line break or tab) or one that
 /// reorders a line (U+202E and the like) as visible text, `\u{1b}`: it can
 /// neither act in a terminal, break the document nor make a title or note
-/// read as something else.
+/// read as something else. A line break is a line break however written:
+/// a note from the completion page's form has `\r\n`, which is `\n` here.
 fn visible(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in text.replace("\r\n", "\n").replace('\r', "\n").chars() {
         let reorders = matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
         if (c.is_control() && c != '\n' && c != '\t') || reorders {
             out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
@@ -439,5 +440,19 @@ mod tests {
     fn control_characters_become_visible() {
         assert_eq!(visible("a\u{1b}[31mb\nc"), "a\\u{1b}[31mb\nc");
         assert_eq!(visible("fil\u{202e}fdp.exe"), "fil\\u{202e}fdp.exe");
+    }
+
+    #[test]
+    fn a_note_from_the_web_form_keeps_its_lines_without_a_visible_cr() {
+        // Browsers send a textarea's lines as CRLF; the web stores them so.
+        assert_eq!(
+            visible("Første linje\r\nAnden linje"),
+            "Første linje\nAnden linje"
+        );
+        assert_eq!(visible("a\rb"), "a\nb");
+        assert_eq!(
+            md("Første linje\r\nAnden linje"),
+            "Første linje<br>Anden linje"
+        );
     }
 }
