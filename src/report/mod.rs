@@ -525,6 +525,10 @@ pub(crate) struct Labels {
     pub term: &'static str,
     pub period: &'static str,
     pub generated: &'static str,
+    /// Between the day and the time: `5. april 2027 kl. 12:00`.
+    pub at: &'static str,
+    /// The audit row a broken chain names: `række 2: completions …`.
+    pub row: &'static str,
     pub summary: &'static str,
     pub due: &'static str,
     pub done_on_time: &'static str,
@@ -580,6 +584,8 @@ static DA: Labels = Labels {
     term: "Valgperiode",
     period: "Periode",
     generated: "Udarbejdet",
+    at: "kl.",
+    row: "række",
     summary: "Sammenfatning",
     due: "Planlagte aktiviteter med frist i perioden",
     done_on_time: "Gennemført rettidigt",
@@ -635,6 +641,8 @@ static EN: Labels = Labels {
     term: "Election term",
     period: "Period",
     generated: "Prepared",
+    at: "at",
+    row: "row",
     summary: "Summary",
     due: "Planned activities due in the period",
     done_on_time: "Done on time",

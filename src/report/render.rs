@@ -304,8 +304,8 @@ impl View {
             .as_ref()
             .map(|b| {
                 visible(&format!(
-                    "row {}: {} {} {}: {}",
-                    b.row, b.table, b.task, b.period, b.what
+                    "{} {}: {} {} {}: {}",
+                    t.row, b.row, b.table, b.task, b.period, b.what
                 ))
             })
             .unwrap_or_default();
@@ -315,7 +315,12 @@ impl View {
             organisation: visible(&report.organisation),
             range_key,
             range_line,
-            generated: report.generated_at.format("%Y-%m-%d %H:%M").to_string(),
+            generated: format!(
+                "{} {} {}",
+                language.long_date(report.generated_at.date_naive()),
+                t.at,
+                report.generated_at.format("%H:%M")
+            ),
             summary_rows,
             broken: !report.chain.ok,
             break_line,

@@ -241,6 +241,11 @@ fn the_html_escapes_titles_and_notes_and_warns_of_a_broken_chain() {
     assert!(!html.contains("<script"));
     assert!(!html.contains('\u{1b}'));
     assert!(!html.contains("role=\"alert\""));
+    // When it was made, written the Danish way.
+    assert!(
+        html.contains("Udarbejdet: 1. april 2027 kl. 12:00"),
+        "{html}"
+    );
     // Nothing is fetched from elsewhere.
     for external in ["src=", "href=", "@import", "url("] {
         assert!(!html.contains(external), "{external}");
@@ -266,7 +271,8 @@ fn the_html_escapes_titles_and_notes_and_warns_of_a_broken_chain() {
         warning < html.find("<h1>").unwrap(),
         "the warning comes first"
     );
-    assert!(html.contains("row 4: completions quarterly 2027-Q1: by"));
+    // Danish through and through: the row is a "række".
+    assert!(html.contains("række 4: completions quarterly 2027-Q1: by"));
     assert!(html.contains(&"cd".repeat(32)));
 }
 
