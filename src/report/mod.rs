@@ -598,7 +598,7 @@ static DA: Labels = Labels {
     escalations: "Eskaleringer sendt",
     tasks: "Aktiviteter",
     owners: "Ansvarlig",
-    reference: "Reference",
+    reference: "Henvisning",
     none_in_range: "Ingen frister i perioden.",
     col_period: "Periode",
     col_due: "Frist",

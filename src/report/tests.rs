@@ -391,3 +391,27 @@ fn the_size_bound_counts_from_the_wheels_start_and_covers_the_calendar() {
     let term = Range::term(&w, "2026-2029").unwrap();
     assert!(size_bound(&w, &term) < 100);
 }
+
+#[test]
+fn the_report_names_a_tasks_facts_with_the_mails_words() {
+    // A coordinator reads the mails and the report side by side: the same
+    // field has the same name (Danish "Henvisning", not "Reference").
+    for (language, mail) in [
+        (
+            Language::Da,
+            include_str!("../../templates/da/escalation.txt"),
+        ),
+        (
+            Language::En,
+            include_str!("../../templates/en/escalation.txt"),
+        ),
+    ] {
+        let t = labels(language);
+        for label in [t.reference, t.col_period] {
+            assert!(
+                mail.lines().any(|l| l.starts_with(&format!("{label}:"))),
+                "{language:?}: {label:?} is not a field of the escalation mail"
+            );
+        }
+    }
+}
