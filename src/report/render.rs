@@ -56,7 +56,11 @@ pub fn markdown(out: &mut impl Write, report: &Report) -> io::Result<()> {
         writeln!(out, "### {}\n", md(&task.title))?;
         let mut meta = md(&task.id);
         if !task.owners.is_empty() {
-            meta.push_str(&format!(" · {}: {}", md(t.owners), md(&task.owners)));
+            meta.push_str(&format!(
+                " · {}: {}",
+                md(task.owners_label),
+                md(&task.owners)
+            ));
         }
         if let Some(r) = &task.reference {
             meta.push_str(&format!(" · {}: {}", md(t.reference), md(r)));
@@ -203,6 +207,8 @@ struct TaskView {
     id: String,
     title: String,
     owners: String,
+    /// `Ansvarlig` for one owner, `Ansvarlige` for several.
+    owners_label: &'static str,
     reference: Option<String>,
     rows: Vec<RowView>,
 }
@@ -331,6 +337,11 @@ impl View {
                     id: visible(&task.id),
                     title: visible(&task.title),
                     owners: visible(&task.owners.join(", ")),
+                    owners_label: if task.owners.len() > 1 {
+                        t.owners_many
+                    } else {
+                        t.owners
+                    },
                     reference: task.reference.as_deref().map(visible),
                     rows: task.occurrences.iter().map(|o| row(t, o)).collect(),
                 })

@@ -415,3 +415,33 @@ fn the_report_names_a_tasks_facts_with_the_mails_words() {
         }
     }
 }
+
+#[test]
+fn a_task_of_several_owners_says_ansvarlige() {
+    let text = WHEEL.replace(
+        "id = \"council\"\ntitle = \"Byrådets godkendelse\"\nowner = \"anna\"",
+        "id = \"council\"\ntitle = \"Byrådets godkendelse\"\nowner = [\"anna\", \"chef\"]",
+    );
+    assert_ne!(text, WHEEL);
+    let w = wheel::parse(&text, "test.toml").unwrap();
+    let range = Range::term(&w, "2026-2029").unwrap();
+    let r = build(
+        &w,
+        &ReportData::default(),
+        &History::default(),
+        &range,
+        now("2027-04-01T10:00:00Z"),
+        chain(),
+        |_| Ok::<_, crate::store::StoreError>(Vec::new()),
+    )
+    .unwrap();
+    let mut html = Vec::new();
+    super::html(&mut html, &r).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains("Ansvarlige: Anna Andersen, Chefen"), "{html}");
+    assert!(html.contains("Ansvarlig: Anna Andersen<"), "{html}");
+    let mut md = Vec::new();
+    super::markdown(&mut md, &r).unwrap();
+    let md = String::from_utf8(md).unwrap();
+    assert!(md.contains("Ansvarlige: Anna Andersen, Chefen"), "{md}");
+}
