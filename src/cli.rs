@@ -240,7 +240,8 @@ enum Command {
         format: report::Format,
         /// Write the report to PATH instead of stdout: whole or not at all
         /// (a temporary file beside it, renamed over it); an existing file
-        /// is replaced.
+        /// is replaced, a symbolic link is followed, and a device, pipe or
+        /// socket is refused (exit 1).
         #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
     },

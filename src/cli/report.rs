@@ -139,8 +139,28 @@ fn chain_status(_store: &Store, data: &ReportData) -> Result<Chain, StoreError> 
 
 /// Writes `bytes` to `path` whole or not at all: into a new temporary file
 /// beside it, flushed to disk, then renamed over `path` (which it replaces
-/// if it exists). A failure removes the temporary file.
+/// if it exists). A failure removes the temporary file. A symbolic link is
+/// followed (the file it names is replaced, the link stays); a device, pipe
+/// or socket is refused, never replaced by a file (`--out /dev/null` run as
+/// root would otherwise replace /dev/null).
 fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let resolved;
+    let path = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved = fs::canonicalize(path)?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
+    match fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            return Err(std::io::Error::other(
+                "not a regular file (a device, pipe or socket); write the report to a file, \
+                 or leave out --out for standard output",
+            ))
+        }
+        _ => {}
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

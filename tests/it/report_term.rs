@@ -483,6 +483,54 @@ fn out_is_written_whole_or_not_at_all() {
 }
 
 #[test]
+fn out_follows_a_symlink_and_never_replaces_a_pipe_or_device() {
+    let s = Scratch::new(WHEEL);
+    let report = |path: &std::path::Path| {
+        let p = path.to_str().unwrap().to_string();
+        let args = [
+            "--now",
+            "2027-03-20",
+            "report",
+            "--term",
+            "2026-2029",
+            "--format",
+            "json",
+            "--out",
+            &p,
+        ];
+        s.run(&args)
+    };
+    // A link to the council case's file: the file gets the report, the
+    // link stays a link.
+    let real = s.file("rapport.json");
+    std::fs::write(&real, "old").unwrap();
+    let link = s.file("seneste.json");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    report(&link).expect(0);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+    assert_eq!(written["term"], "2026-2029");
+    // A named pipe (as /dev/null or /dev/stdout would be a device or a
+    // pipe): refused with exit 1, and still a pipe afterwards.
+    let fifo = s.file("pipe");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let r = report(&fifo).expect(1);
+    assert!(r.stderr().contains("not a regular file"), "{}", r.stderr());
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}
+
+#[test]
 fn hostile_titles_and_notes_are_escaped_in_html_and_markdown() {
     let wheel = WHEEL.replace(
         "title = \"Kvartalsvis opfølgning\"",
