@@ -531,6 +531,32 @@ fn out_follows_a_symlink_and_never_replaces_a_pipe_or_device() {
 }
 
 #[test]
+fn long_words_wrap_in_the_report_on_a_phone_and_on_a4() {
+    // One word of 100 letters in the title, a reference without spaces and
+    // a long name: at 390 px they widened the page (a sideways scrollbar).
+    let wheel = WHEEL.replace(
+        "title = \"Kvartalsvis opfølgning\"",
+        "title = \"Informationssikkerhedspolitikkensgodkendelsesprocedurebeskrivelsesdokumentgennemgangsopgaven i kommunen\"\n\
+         reference = \"ISO/IEC27001:2022-A.5.15,A.5.18,A.5.19,A.5.20,A.5.21,A.5.22,A.5.23,A.5.24\"",
+    );
+    assert_ne!(wheel, WHEEL);
+    let s = Scratch::new(&wheel);
+    s.run(&["--now", "2027-03-20", "tick"]).expect(0);
+    s.run(&[
+        "--now",
+        "2027-03-20",
+        "done",
+        "quarterly",
+        "--period",
+        "2027-Q1",
+        "--by",
+        "Bjørnstjernebjørnsonsensønderjyskeadministrationsmedarbejderkoordinatorassistent",
+    ])
+    .expect(0);
+    html_prints_to_a4_pdf(&s, "long words");
+}
+
+#[test]
 fn hostile_titles_and_notes_are_escaped_in_html_and_markdown() {
     let wheel = WHEEL.replace(
         "title = \"Kvartalsvis opfølgning\"",
