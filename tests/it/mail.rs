@@ -251,12 +251,13 @@ fn every_template_renders_in_danish() {
     );
     assert!(
         m.text
-            .contains("  1. Åse Østergård, 14 dage efter fristen (denne besked)"),
+            .contains("  1. Åse Østergård, 14 dage efter fristen, 15. marts 2027 (denne besked)"),
         "{}",
         m.text
     );
     assert!(
-        m.text.contains("  2. Ulla Dahl, 30 dage efter fristen\n"),
+        m.text
+            .contains("  2. Ulla Dahl, 30 dage efter fristen, 31. marts 2027\n"),
         "{}",
         m.text
     );
@@ -265,9 +266,9 @@ fn every_template_renders_in_danish() {
         "no completion link on escalations: {}",
         m.text
     );
-    assert!(m
-        .html
-        .contains("<strong>Åse Østergård, 14 dage efter fristen (denne besked)</strong>"));
+    assert!(m.html.contains(
+        "<strong>Åse Østergård, 14 dage efter fristen, 15. marts 2027 (denne besked)</strong>"
+    ));
 }
 
 #[test]
@@ -320,13 +321,13 @@ fn every_template_renders_in_english() {
     );
     assert!(
         m.text
-            .contains("  2. Ulla Dahl, 30 days after the due date\n"),
+            .contains("  2. Ulla Dahl, 30 days after the due date, 31 March 2027\n"),
         "{}",
         m.text
     );
     assert!(
         m.html
-            .contains(">Ulla Dahl, 30 days after the due date</li>"),
+            .contains(">Ulla Dahl, 30 days after the due date, 31 March 2027</li>"),
         "{}",
         m.html
     );
@@ -470,6 +471,35 @@ fn reminders_say_when_escalation_comes_and_to_whom_and_name_the_co_owners() {
     let n = notification(Kind::Repeat, 5, "soren", &[], date(2027, 4, 5));
     let m = parse(&compose(Language::Da, &n, Some(LINK)).raw);
     assert!(!m.text.contains("Hvis opgaven ikke"), "{}", m.text);
+}
+
+#[test]
+fn the_escalation_chain_names_each_steps_real_day_off_weekends() {
+    // Due Monday 1 March 2027; step 1 13 days after is Sunday 14 March
+    // (sent Monday 15 March), step 2 after 26 days Saturday 27 March; Sunday
+    // 28 March is Easter Day and Monday 29 March Easter Monday, so it is sent
+    // Tuesday 30 March: the chain gives the days the steps go out.
+    let mut w = wheel(Language::Da);
+    w.tasks[0].escalate[0].after = Days(13);
+    w.tasks[0].escalate[1].after = Days(26);
+    let composer = Composer::new(&settings()).unwrap();
+    let n = escalation();
+    let r = composer.compose(&w, &n, Some(LINK), n.date).unwrap();
+    let m = parse(&r.raw);
+    assert!(
+        m.text.contains(
+            "  1. Åse Østergård, 13 dage efter fristen, 15. marts 2027 (denne besked)\n  \
+             2. Ulla Dahl, 26 dage efter fristen, 30. marts 2027\n"
+        ),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.html
+            .contains(">Ulla Dahl, 26 dage efter fristen, 30. marts 2027</li>"),
+        "{}",
+        m.html
+    );
 }
 
 #[test]
