@@ -257,7 +257,9 @@ enum Command {
         /// day to the day before the next term begins (the wheel's `[terms]`).
         #[arg(long, value_name = "KEY", conflicts_with_all = ["from", "to"])]
         term: Option<String>,
-        /// First day of the range (inclusive), YYYY-MM-DD. Needs --to.
+        /// First day of the range (inclusive), YYYY-MM-DD. Needs --to. A
+        /// range that could hold more than 100,000 occurrences is refused
+        /// (exit 2).
         #[arg(long, value_name = "YYYY-MM-DD", value_parser = day_arg, requires = "to")]
         from: Option<NaiveDate>,
         /// Last day of the range (inclusive), YYYY-MM-DD. Needs --from.
@@ -268,7 +270,8 @@ enum Command {
         format: report::Format,
         /// Write the report to PATH instead of stdout: whole or not at all
         /// (a temporary file beside it, renamed over it); an existing file
-        /// is replaced.
+        /// is replaced, a symbolic link is followed, and a device, pipe or
+        /// socket is refused (exit 1).
         #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
     },

@@ -92,6 +92,10 @@ fn paragraphs(text: &str) -> Vec<Vec<String>> {
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
+/// A character that reorders a line (U+202E and the like) or another
+/// control character (other than a line break or tab) is written as
+/// visible text, `\u{202e}`, as the report and the tables do: a note or a
+/// name cannot make a page or a mail read as something else.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for c in text.chars() {
@@ -101,10 +105,23 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            c if reorders_or_controls(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+            }
             c => out.push(c),
         }
     }
     out
+}
+
+/// Whether `c` reorders a line or is a control character other than a
+/// line break, carriage return or tab.
+fn reorders_or_controls(c: char) -> bool {
+    let reorders = matches!(
+        c,
+        '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    );
+    reorders || (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
 }
 
 /// The macro names a template defines (`{% macro name(`), in order.

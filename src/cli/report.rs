@@ -49,6 +49,18 @@ pub(super) fn run(
             term: None,
         },
     };
+    let bound = report::size_bound(wheel, &range);
+    if bound > report::REPORT_MAX_OCCURRENCES {
+        return Err(Failure::usage(format!(
+            "{}: the report could hold up to {bound} occurrences; one report holds at most {}: \
+             ask for a shorter range (a term, or a few years)",
+            match &range.term {
+                Some(key) => format!("--term {key}"),
+                None => format!("--from {} --to {}", range.from, range.to),
+            },
+            report::REPORT_MAX_OCCURRENCES
+        )));
+    }
     let store = open_if_present(&loaded.settings)?;
     let (data, history, chain) = match &store {
         Some(s) => {
@@ -145,8 +157,28 @@ fn chain_status(store: &Store) -> Result<Chain, StoreError> {
 
 /// Writes `bytes` to `path` whole or not at all: into a new temporary file
 /// beside it, flushed to disk, then renamed over `path` (which it replaces
-/// if it exists). A failure removes the temporary file.
+/// if it exists). A failure removes the temporary file. A symbolic link is
+/// followed (the file it names is replaced, the link stays); a device, pipe
+/// or socket is refused, never replaced by a file (`--out /dev/null` run as
+/// root would otherwise replace /dev/null).
 fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let resolved;
+    let path = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved = fs::canonicalize(path)?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
+    match fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            return Err(std::io::Error::other(
+                "not a regular file (a device, pipe or socket); write the report to a file, \
+                 or leave out --out for standard output",
+            ))
+        }
+        _ => {}
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

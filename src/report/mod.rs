@@ -82,6 +82,45 @@ impl Range {
     }
 }
 
+/// The most occurrences one report holds. A term of 300 monthly tasks is
+/// about 15,000; a range of centuries would fill memory and a file nobody
+/// can read (about 700 bytes an occurrence), so it is refused instead.
+pub const REPORT_MAX_OCCURRENCES: u64 = 100_000;
+
+/// An upper bound on the occurrences the calendar gives `range` (the
+/// wheel's tasks on their fixed rules, from the wheel's `start` when later
+/// than `range.from`), by arithmetic on the rules: nothing is expanded, so
+/// it costs one step per task whatever the range. Occurrences that come only
+/// from the database (completions, recorded occurrences) are not counted:
+/// the database bounds those.
+pub fn size_bound(wheel: &Wheel, range: &Range) -> u64 {
+    if range.to < range.from {
+        return 0;
+    }
+    let from = match wheel.organisation.start {
+        Some(start) if start > range.from => start,
+        _ => range.from,
+    };
+    if range.to < from {
+        return 0;
+    }
+    let months = u64::try_from((range.to - from).num_days()).unwrap_or(0) / 28 + 1;
+    let mut total: u64 = 0;
+    for task in &wheel.tasks {
+        let n = match task.anchor {
+            Anchor::Completion => 1,
+            Anchor::Fixed => {
+                let every = u64::from(
+                    recurrence::interval_months(&task.recurrence, wheel.terms.as_ref()).max(1),
+                );
+                months / every + 3
+            }
+        };
+        total = total.saturating_add(n);
+    }
+    total
+}
+
 /// The hash chain's verification, as `arshjul verify` gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Chain {
@@ -486,6 +525,10 @@ pub(crate) struct Labels {
     pub term: &'static str,
     pub period: &'static str,
     pub generated: &'static str,
+    /// Between the day and the time: `5. april 2027 kl. 12:00`.
+    pub at: &'static str,
+    /// The audit row a broken chain names: `række 2: completions …`.
+    pub row: &'static str,
     pub summary: &'static str,
     pub due: &'static str,
     pub done_on_time: &'static str,
@@ -497,6 +540,8 @@ pub(crate) struct Labels {
     pub on_time_share_note: &'static str,
     pub escalations: &'static str,
     pub tasks: &'static str,
+    /// For a task with several owners.
+    pub owners_many: &'static str,
     pub owners: &'static str,
     pub reference: &'static str,
     pub none_in_range: &'static str,
@@ -541,6 +586,8 @@ static DA: Labels = Labels {
     term: "Valgperiode",
     period: "Periode",
     generated: "Udarbejdet",
+    at: "kl.",
+    row: "række",
     summary: "Sammenfatning",
     due: "Planlagte aktiviteter med frist i perioden",
     done_on_time: "Gennemført rettidigt",
@@ -553,7 +600,8 @@ static DA: Labels = Labels {
     escalations: "Eskaleringer sendt",
     tasks: "Aktiviteter",
     owners: "Ansvarlig",
-    reference: "Reference",
+    owners_many: "Ansvarlige",
+    reference: "Henvisning",
     none_in_range: "Ingen frister i perioden.",
     col_period: "Periode",
     col_due: "Frist",
@@ -596,6 +644,8 @@ static EN: Labels = Labels {
     term: "Election term",
     period: "Period",
     generated: "Prepared",
+    at: "at",
+    row: "row",
     summary: "Summary",
     due: "Planned activities due in the period",
     done_on_time: "Done on time",
@@ -608,6 +658,7 @@ static EN: Labels = Labels {
     escalations: "Escalations sent",
     tasks: "Activities",
     owners: "Owner",
+    owners_many: "Owners",
     reference: "Reference",
     none_in_range: "Nothing due in the period.",
     col_period: "Period",

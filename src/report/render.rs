@@ -56,7 +56,11 @@ pub fn markdown(out: &mut impl Write, report: &Report) -> io::Result<()> {
         writeln!(out, "### {}\n", md(&task.title))?;
         let mut meta = md(&task.id);
         if !task.owners.is_empty() {
-            meta.push_str(&format!(" · {}: {}", md(t.owners), md(&task.owners)));
+            meta.push_str(&format!(
+                " · {}: {}",
+                md(task.owners_label),
+                md(&task.owners)
+            ));
         }
         if let Some(r) = &task.reference {
             meta.push_str(&format!(" · {}: {}", md(t.reference), md(r)));
@@ -160,10 +164,11 @@ fn md(text: &str) -> String {
 /// A control character (other than a line break or tab) or one that
 /// reorders a line (U+202E and the like) as visible text, `\u{1b}`: it can
 /// neither act in a terminal, break the document nor make a title or note
-/// read as something else.
+/// read as something else. A line break is a line break however written:
+/// a note from the completion page's form has `\r\n`, which is `\n` here.
 fn visible(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in text.replace("\r\n", "\n").replace('\r', "\n").chars() {
         let reorders = matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
         if (c.is_control() && c != '\n' && c != '\t') || reorders {
             out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
@@ -202,6 +207,8 @@ struct TaskView {
     id: String,
     title: String,
     owners: String,
+    /// `Ansvarlig` for one owner, `Ansvarlige` for several.
+    owners_label: &'static str,
     reference: Option<String>,
     rows: Vec<RowView>,
 }
@@ -303,8 +310,8 @@ impl View {
             .as_ref()
             .map(|b| {
                 visible(&format!(
-                    "row {}: {} {} {}: {}",
-                    b.row, b.table, b.task, b.period, b.what
+                    "{} {}: {} {} {}: {}",
+                    t.row, b.row, b.table, b.task, b.period, b.what
                 ))
             })
             .unwrap_or_default();
@@ -314,7 +321,12 @@ impl View {
             organisation: visible(&report.organisation),
             range_key,
             range_line,
-            generated: report.generated_at.format("%Y-%m-%d %H:%M").to_string(),
+            generated: format!(
+                "{} {} {}",
+                language.long_date(report.generated_at.date_naive()),
+                t.at,
+                report.generated_at.format("%H:%M")
+            ),
             summary_rows,
             broken: !report.chain.ok,
             break_line,
@@ -325,6 +337,11 @@ impl View {
                     id: visible(&task.id),
                     title: visible(&task.title),
                     owners: visible(&task.owners.join(", ")),
+                    owners_label: if task.owners.len() > 1 {
+                        t.owners_many
+                    } else {
+                        t.owners
+                    },
                     reference: task.reference.as_deref().map(visible),
                     rows: task.occurrences.iter().map(|o| row(t, o)).collect(),
                 })
@@ -439,5 +456,19 @@ mod tests {
     fn control_characters_become_visible() {
         assert_eq!(visible("a\u{1b}[31mb\nc"), "a\\u{1b}[31mb\nc");
         assert_eq!(visible("fil\u{202e}fdp.exe"), "fil\\u{202e}fdp.exe");
+    }
+
+    #[test]
+    fn a_note_from_the_web_form_keeps_its_lines_without_a_visible_cr() {
+        // Browsers send a textarea's lines as CRLF; the web stores them so.
+        assert_eq!(
+            visible("Første linje\r\nAnden linje"),
+            "Første linje\nAnden linje"
+        );
+        assert_eq!(visible("a\rb"), "a\nb");
+        assert_eq!(
+            md("Første linje\r\nAnden linje"),
+            "Første linje<br>Anden linje"
+        );
     }
 }

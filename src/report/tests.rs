@@ -241,6 +241,11 @@ fn the_html_escapes_titles_and_notes_and_warns_of_a_broken_chain() {
     assert!(!html.contains("<script"));
     assert!(!html.contains('\u{1b}'));
     assert!(!html.contains("role=\"alert\""));
+    // When it was made, written the Danish way.
+    assert!(
+        html.contains("Udarbejdet: 1. april 2027 kl. 12:00"),
+        "{html}"
+    );
     // Nothing is fetched from elsewhere.
     for external in ["src=", "href=", "@import", "url("] {
         assert!(!html.contains(external), "{external}");
@@ -266,7 +271,8 @@ fn the_html_escapes_titles_and_notes_and_warns_of_a_broken_chain() {
         warning < html.find("<h1>").unwrap(),
         "the warning comes first"
     );
-    assert!(html.contains("row 4: completions quarterly 2027-Q1: by"));
+    // Danish through and through: the row is a "række".
+    assert!(html.contains("række 4: completions quarterly 2027-Q1: by"));
     assert!(html.contains(&"cd".repeat(32)));
 }
 
@@ -357,4 +363,85 @@ fn an_english_wheel_gets_an_english_report() {
     assert!(html.contains("Period: 1 January 2027 – 31 December 2027"));
     assert!(html.contains(">overdue<"), "Q1 2027 is overdue on 1 April");
     assert!(!html.contains("Rapport om"));
+}
+
+#[test]
+fn the_size_bound_counts_from_the_wheels_start_and_covers_the_calendar() {
+    let w = wheel();
+    // Before the wheel's start (2027-01-01) nothing is due.
+    let before = Range {
+        from: day(2001, 1, 1),
+        to: day(2026, 12, 31),
+        term: None,
+    };
+    assert_eq!(size_bound(&w, &before), 0);
+    // 2027: four quarters and one term occurrence; the bound is above them
+    // and small.
+    let b = size_bound(&w, &year_2027());
+    assert!((5..=20).contains(&b), "{b}");
+    // Millennia: from 2027 to 9999, four quarters a year and a term every
+    // four years, at least; the bound is above that.
+    let huge = Range {
+        from: day(1, 1, 1),
+        to: day(9999, 12, 31),
+        term: None,
+    };
+    assert!(size_bound(&w, &huge) >= 7973 * 4 + 7973 / 4);
+    // A term is far below the limit.
+    let term = Range::term(&w, "2026-2029").unwrap();
+    assert!(size_bound(&w, &term) < 100);
+}
+
+#[test]
+fn the_report_names_a_tasks_facts_with_the_mails_words() {
+    // A coordinator reads the mails and the report side by side: the same
+    // field has the same name (Danish "Henvisning", not "Reference").
+    for (language, mail) in [
+        (
+            Language::Da,
+            include_str!("../../templates/da/escalation.txt"),
+        ),
+        (
+            Language::En,
+            include_str!("../../templates/en/escalation.txt"),
+        ),
+    ] {
+        let t = labels(language);
+        for label in [t.reference, t.col_period] {
+            assert!(
+                mail.lines().any(|l| l.starts_with(&format!("{label}:"))),
+                "{language:?}: {label:?} is not a field of the escalation mail"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_task_of_several_owners_says_ansvarlige() {
+    let text = WHEEL.replace(
+        "id = \"council\"\ntitle = \"Byrådets godkendelse\"\nowner = \"anna\"",
+        "id = \"council\"\ntitle = \"Byrådets godkendelse\"\nowner = [\"anna\", \"chef\"]",
+    );
+    assert_ne!(text, WHEEL);
+    let w = wheel::parse(&text, "test.toml").unwrap();
+    let range = Range::term(&w, "2026-2029").unwrap();
+    let r = build(
+        &w,
+        &ReportData::default(),
+        &History::default(),
+        &range,
+        now("2027-04-01T10:00:00Z"),
+        chain(),
+        |_| Ok::<_, crate::store::StoreError>(Vec::new()),
+    )
+    .unwrap();
+    let mut html = Vec::new();
+    super::html(&mut html, &r).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains("Ansvarlige: Anna Andersen, Chefen"), "{html}");
+    assert!(html.contains("Ansvarlig: Anna Andersen<"), "{html}");
+    let mut md = Vec::new();
+    super::markdown(&mut md, &r).unwrap();
+    let md = String::from_utf8(md).unwrap();
+    assert!(md.contains("Ansvarlige: Anna Andersen, Chefen"), "{md}");
 }

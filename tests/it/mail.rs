@@ -252,12 +252,13 @@ fn every_template_renders_in_danish() {
     );
     assert!(
         m.text
-            .contains("  1. Åse Østergård, 14 dage efter fristen (denne besked)"),
+            .contains("  1. Åse Østergård, 14 dage efter fristen, 15. marts 2027 (denne besked)"),
         "{}",
         m.text
     );
     assert!(
-        m.text.contains("  2. Ulla Dahl, 30 dage efter fristen\n"),
+        m.text
+            .contains("  2. Ulla Dahl, 30 dage efter fristen, 31. marts 2027\n"),
         "{}",
         m.text
     );
@@ -266,9 +267,9 @@ fn every_template_renders_in_danish() {
         "no completion link on escalations: {}",
         m.text
     );
-    assert!(m
-        .html
-        .contains("<strong>Åse Østergård, 14 dage efter fristen (denne besked)</strong>"));
+    assert!(m.html.contains(
+        "<strong>Åse Østergård, 14 dage efter fristen, 15. marts 2027 (denne besked)</strong>"
+    ));
 }
 
 #[test]
@@ -321,13 +322,13 @@ fn every_template_renders_in_english() {
     );
     assert!(
         m.text
-            .contains("  2. Ulla Dahl, 30 days after the due date\n"),
+            .contains("  2. Ulla Dahl, 30 days after the due date, 31 March 2027\n"),
         "{}",
         m.text
     );
     assert!(
         m.html
-            .contains(">Ulla Dahl, 30 days after the due date</li>"),
+            .contains(">Ulla Dahl, 30 days after the due date, 31 March 2027</li>"),
         "{}",
         m.html
     );
@@ -438,8 +439,10 @@ fn reminders_say_when_escalation_comes_and_to_whom_and_name_the_co_owners() {
     // Due Monday 1 March 2027; step 1 (Åse) 14 days after: Monday 15 March.
     let r = compose(Language::Da, &reminder(), Some(LINK));
     let m = parse(&r.raw);
+    // Åse gets an escalation, not a reminder: the words are the
+    // escalation mail's own ("går sagen videre til").
     let when = "Hvis opgaven ikke er meldt udført inden den 15. marts 2027, \
-                går en påmindelse til Åse Østergård.";
+                går sagen videre til Åse Østergård.";
     assert!(m.text.contains(when), "{}", m.text);
     assert!(m.html.contains(when), "{}", m.html);
     let co = "Du har opgaven sammen med Birthe Møller.";
@@ -453,7 +456,7 @@ fn reminders_say_when_escalation_comes_and_to_whom_and_name_the_co_owners() {
     assert!(
         m.text.contains(
             "If the task is not marked as done before 31 March 2027, \
-             a reminder goes to Ulla Dahl."
+             it is escalated to Ulla Dahl."
         ),
         "{}",
         m.text
@@ -472,6 +475,35 @@ fn reminders_say_when_escalation_comes_and_to_whom_and_name_the_co_owners() {
 }
 
 #[test]
+fn the_escalation_chain_names_each_steps_real_day_off_weekends() {
+    // Due Monday 1 March 2027; step 1 13 days after is Sunday 14 March
+    // (sent Monday 15 March), step 2 after 26 days Saturday 27 March; Sunday
+    // 28 March is Easter Day and Monday 29 March Easter Monday, so it is sent
+    // Tuesday 30 March: the chain gives the days the steps go out.
+    let mut w = wheel(Language::Da);
+    w.tasks[0].escalate[0].after = Days(13);
+    w.tasks[0].escalate[1].after = Days(26);
+    let composer = Composer::new(&settings()).unwrap();
+    let n = escalation();
+    let r = composer.compose(&w, &n, Some(LINK), n.date).unwrap();
+    let m = parse(&r.raw);
+    assert!(
+        m.text.contains(
+            "  1. Åse Østergård, 13 dage efter fristen, 15. marts 2027 (denne besked)\n  \
+             2. Ulla Dahl, 26 dage efter fristen, 30. marts 2027\n"
+        ),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.html
+            .contains(">Ulla Dahl, 26 dage efter fristen, 30. marts 2027</li>"),
+        "{}",
+        m.html
+    );
+}
+
+#[test]
 fn an_escalation_step_moved_off_a_weekend_is_announced_on_its_real_day() {
     // Due Monday 1 March 2027; 13 days after is Sunday 14 March, which the
     // planner moves to Monday 15 March: the reminder names the 15th.
@@ -484,7 +516,7 @@ fn an_escalation_step_moved_off_a_weekend_is_announced_on_its_real_day() {
     let m = parse(&r.raw);
     assert!(
         m.text
-            .contains("inden den 15. marts 2027, går en påmindelse til Åse Østergård."),
+            .contains("inden den 15. marts 2027, går sagen videre til Åse Østergård."),
         "{}",
         m.text
     );

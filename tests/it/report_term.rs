@@ -386,6 +386,52 @@ fn a_term_key_the_wheel_has_not_is_bad_input() {
 }
 
 #[test]
+fn a_range_of_millennia_is_refused_before_anything_is_expanded() {
+    let s = Scratch::new(WHEEL);
+    s.run(&["--now", "2027-03-20", "tick"]).expect(0);
+    // Expanded, this was every month of 8,000 years per task: seconds of
+    // work and tens of megabytes for this small wheel, gigabytes of memory
+    // for a wheel of hundreds of tasks.
+    let r = s
+        .run(&[
+            "--now",
+            "2027-03-20",
+            "report",
+            "--from",
+            "0001-01-01",
+            "--to",
+            "9999-12-31",
+            "--format",
+            "json",
+        ])
+        .expect(2);
+    assert_eq!(r.stdout(), "");
+    assert!(
+        r.stderr()
+            .starts_with("--from 0001-01-01 --to 9999-12-31: the report could hold up to ")
+            && r.stderr().contains("one report holds at most 100000"),
+        "{}",
+        r.stderr()
+    );
+    // A long but sensible range is still a report.
+    let r = s
+        .run(&[
+            "--now",
+            "2027-03-20",
+            "report",
+            "--from",
+            "2001-01-01",
+            "--to",
+            "2100-12-31",
+            "--format",
+            "json",
+        ])
+        .expect(0);
+    let v: Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(v["to"], "2100-12-31");
+}
+
+#[test]
 fn out_is_written_whole_or_not_at_all() {
     let s = Scratch::new(WHEEL);
     s.run(&["--now", "2027-03-20", "tick"]).expect(0);
@@ -434,6 +480,80 @@ fn out_is_written_whole_or_not_at_all() {
         .filter(|n| n.contains(".tmp"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn out_follows_a_symlink_and_never_replaces_a_pipe_or_device() {
+    let s = Scratch::new(WHEEL);
+    let report = |path: &std::path::Path| {
+        let p = path.to_str().unwrap().to_string();
+        let args = [
+            "--now",
+            "2027-03-20",
+            "report",
+            "--term",
+            "2026-2029",
+            "--format",
+            "json",
+            "--out",
+            &p,
+        ];
+        s.run(&args)
+    };
+    // A link to the council case's file: the file gets the report, the
+    // link stays a link.
+    let real = s.file("rapport.json");
+    std::fs::write(&real, "old").unwrap();
+    let link = s.file("seneste.json");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    report(&link).expect(0);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+    assert_eq!(written["term"], "2026-2029");
+    // A named pipe (as /dev/null or /dev/stdout would be a device or a
+    // pipe): refused with exit 1, and still a pipe afterwards.
+    let fifo = s.file("pipe");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let r = report(&fifo).expect(1);
+    assert!(r.stderr().contains("not a regular file"), "{}", r.stderr());
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}
+
+#[test]
+fn long_words_wrap_in_the_report_on_a_phone_and_on_a4() {
+    // One word of 100 letters in the title, a reference without spaces and
+    // a long name: at 390 px they widened the page (a sideways scrollbar).
+    let wheel = WHEEL.replace(
+        "title = \"Kvartalsvis opfølgning\"",
+        "title = \"Informationssikkerhedspolitikkensgodkendelsesprocedurebeskrivelsesdokumentgennemgangsopgaven i kommunen\"\n\
+         reference = \"ISO/IEC27001:2022-A.5.15,A.5.18,A.5.19,A.5.20,A.5.21,A.5.22,A.5.23,A.5.24\"",
+    );
+    assert_ne!(wheel, WHEEL);
+    let s = Scratch::new(&wheel);
+    s.run(&["--now", "2027-03-20", "tick"]).expect(0);
+    s.run(&[
+        "--now",
+        "2027-03-20",
+        "done",
+        "quarterly",
+        "--period",
+        "2027-Q1",
+        "--by",
+        "Bjørnstjernebjørnsonsensønderjyskeadministrationsmedarbejderkoordinatorassistent",
+    ])
+    .expect(0);
+    html_prints_to_a4_pdf(&s, "long words");
 }
 
 #[test]

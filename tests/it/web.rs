@@ -396,6 +396,36 @@ async fn a_note_with_markup_is_stored_as_written_and_escaped_on_output() {
 }
 
 #[tokio::test]
+async fn a_note_that_reorders_its_line_is_shown_with_the_reordering_visible() {
+    // "Se bilag \u{202e}fdp.exe\u{202c}": a browser draws the part after
+    // U+202E right to left, so the page would read "exe.pdf". Shown as
+    // text, as the report and the tables show it; lines stay lines.
+    let app = App::start().await;
+    let path = done_path(&Secret::from_bytes(SECRET));
+    let reply = app
+        .post(
+            &path,
+            "note=Se+bilag+%E2%80%AEfdp.exe%E2%80%AC%0D%0Aanden+linje",
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        app.completions()[0].note.as_deref(),
+        Some("Se bilag \u{202e}fdp.exe\u{202c}\r\nanden linje"),
+        "stored as written"
+    );
+    for body in [reply.body, app.get(&path).await.body] {
+        assert!(
+            body.contains("Se bilag \\u{202e}fdp.exe\\u{202c}\r\nanden linje"),
+            "{body}"
+        );
+        assert!(!body.contains('\u{202e}'), "{body}");
+    }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_note_of_2001_characters_is_refused_and_one_of_2000_is_recorded() {
     let app = App::start().await;
     let path = done_path(&Secret::from_bytes(SECRET));
