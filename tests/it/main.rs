@@ -19,6 +19,7 @@ mod mail;
 mod mail_m365;
 mod planner;
 mod props;
+mod scale_batches;
 mod store;
 mod trust_links;
 mod web;
