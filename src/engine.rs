@@ -1,9 +1,11 @@
-//! One pass of the engine, shared by `arshjul tick` and the daemon: bring
-//! the database up to date with the wheel (occurrences and the outbox, in
-//! one transaction), then deliver what is pending, marking each message
-//! sent only after the server accepted it. A crash between the two leaves
-//! messages pending for the next pass: at-least-once delivery, with
-//! duplicates only for a message in flight.
+//! One pass of the engine, shared by `arshjul tick` and the daemon: plan
+//! once, let the brake decide on that plan, bring the database up to date
+//! with the wheel (occurrences and the outbox, [`PASS_BATCH`] messages per
+//! transaction), then deliver what is pending, read from the outbox a
+//! batch at a time, marking each message sent only after the server
+//! accepted it. A crash between batches or before delivery leaves messages
+//! pending for the next pass, which plans only what is not recorded yet:
+//! at-least-once delivery, with duplicates only for a message in flight.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
