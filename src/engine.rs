@@ -1,9 +1,11 @@
-//! One pass of the engine, shared by `arshjul tick` and the daemon: bring
-//! the database up to date with the wheel (occurrences and the outbox, in
-//! one transaction), then deliver what is pending, marking each message
-//! sent only after the server accepted it. A crash between the two leaves
-//! messages pending for the next pass: at-least-once delivery, with
-//! duplicates only for a message in flight.
+//! One pass of the engine, shared by `arshjul tick` and the daemon: plan
+//! once, let the brake decide on that plan, bring the database up to date
+//! with the wheel (occurrences and the outbox, [`PASS_BATCH`] messages per
+//! transaction), then deliver what is pending, read from the outbox a
+//! batch at a time, marking each message sent only after the server
+//! accepted it. A crash between batches or before delivery leaves messages
+//! pending for the next pass, which plans only what is not recorded yet:
+//! at-least-once delivery, with duplicates only for a message in flight.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,8 +20,8 @@ use crate::mail::{Composer, DeliveryError, Transport};
 use crate::planner::{self, Kind, Notification};
 use crate::settings::Settings;
 use crate::store::{
-    AcceptedBurst, Completion, LinkAnswer, LinkRequest, NewMessage, Store, StoreError,
-    UnbuiltMessage,
+    AcceptedBurst, Completion, LinkAnswer, LinkRequest, NewMessage, OutboxMessage, Store,
+    StoreError, UnbuiltMessage,
 };
 use crate::wheel::{Days, Wheel};
 
@@ -72,7 +74,13 @@ pub struct Engine {
     composer: Composer,
     transport: Transport,
     secret: Secret,
+    batch: usize,
 }
+
+/// Messages rendered and recorded per transaction, and pending messages
+/// read per delivery batch ([`Engine::set_batch`] changes it): about 1 MB
+/// of rendered mail at a time.
+pub const PASS_BATCH: usize = 500;
 
 impl Engine {
     /// Builds templates, transport and the link secret from settings.
@@ -90,6 +98,7 @@ impl Engine {
             composer,
             transport,
             secret,
+            batch: PASS_BATCH,
         })
     }
 
@@ -97,48 +106,85 @@ impl Engine {
         &self.secret
     }
 
-    /// Plans at `now` and records the result: occurrences and rendered
-    /// messages, in one transaction. Returns a report with how many messages
-    /// were new, when something is next due and how many tasks are overdue.
-    pub fn record(&self, store: &Mutex<Store>, now: DateTime<Utc>) -> Result<Report, EngineError> {
+    /// How many messages the pass renders and records per transaction, and
+    /// how many pending messages delivery reads from the outbox at a time.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Sets [`Engine::batch`] (at least 1). A smaller batch changes only
+    /// how many transactions a pass takes, never what it records or sends.
+    pub fn set_batch(&mut self, batch: usize) {
+        self.batch = batch.max(1);
+    }
+
+    /// Records what `plan` planned at `now`: the occurrences, then the
+    /// rendered messages, [`Engine::batch`] at a time, each batch in one
+    /// transaction, so that memory holds one batch of rendered messages
+    /// and never the whole pass. The store is locked per batch. A message's
+    /// key is recorded once whatever happens: a pass stopped (or killed)
+    /// between batches leaves the batches before it recorded, and the next
+    /// pass plans only what is not in the outbox yet. Returns `None` when
+    /// `stop` said so between batches.
+    fn record(
+        &self,
+        store: &Mutex<Store>,
+        now: DateTime<Utc>,
+        plan: Plan,
+        stop: &Stop<'_>,
+    ) -> Result<Option<Report>, EngineError> {
         let wheel = &self.wheel;
         let today = Calendar::new(&wheel.organisation).local_date(&now);
-        let mut store = lock(store);
-        store.sync_tasks(wheel, today)?;
-        let history = history_at(&store, wheel, now)?;
-        let pass = planner::pass(wheel, &history, now);
-        let mut messages = Vec::with_capacity(pass.send.len());
-        let mut unbuilt = Vec::new();
-        for n in &pass.send {
-            // One message that cannot be built must not stop the others:
-            // it is recorded failed, with its reason, for `status`.
-            match guarded(|| self.render(n, today)) {
-                Ok(m) => messages.push(m),
-                Err(reason) => {
-                    tracing::error!(task = %n.task, period = %n.period, kind = %n.kind.as_str(), "message not built, recorded as failed: {reason}");
-                    unbuilt.push(self.unbuilt(n, reason));
+        let local = local_now(wheel.organisation.timezone, now);
+        let plan = match plan.pass {
+            Some(_) => plan,
+            None => self::plan(wheel, &self.settings, Some(&lock(store)), now, true)?,
+        };
+        let Plan { history, pass, .. } = plan;
+        let pass = pass.unwrap_or_default();
+        lock(store).sync_tasks(wheel, today)?;
+        for occurrences in pass.occurrences.chunks(self.batch) {
+            lock(store).record_pass(occurrences, &[], local)?;
+        }
+        let (mut queued, mut failed) = (0, 0);
+        for batch in pass.send.chunks(self.batch) {
+            if stop() {
+                tracing::info!(
+                    queued,
+                    "stopping between batches; the next pass records the rest"
+                );
+                return Ok(None);
+            }
+            let mut messages = Vec::with_capacity(batch.len());
+            let mut unbuilt = Vec::new();
+            for n in batch {
+                // One message that cannot be built must not stop the others:
+                // it is recorded failed, with its reason, for `status`.
+                match guarded(|| self.render(n, today)) {
+                    Ok(m) => messages.push(m),
+                    Err(reason) => {
+                        tracing::error!(task = %n.task, period = %n.period, kind = %n.kind.as_str(), "message not built, recorded as failed: {reason}");
+                        unbuilt.push(self.unbuilt(n, reason));
+                    }
                 }
             }
+            failed += unbuilt.len();
+            queued += lock(store).record_pass_with_unbuilt(&[], &messages, &unbuilt, local)?;
         }
-        let mut queued = store.record_pass_with_unbuilt(
-            &pass.occurrences,
-            &messages,
-            &unbuilt,
-            local_now(wheel.organisation.timezone, now),
-        )?;
-        let (link_queued, link_unbuilt) = self.answer_link_requests(&mut store, now, today)?;
+        let (link_queued, link_unbuilt) =
+            self.answer_link_requests(&mut lock(store), now, today)?;
         queued += link_queued;
         let overdue = planner::status(wheel, &history, now)
             .iter()
             .filter(|r| r.state == planner::State::Overdue)
             .count();
-        Ok(Report {
+        Ok(Some(Report {
             queued,
-            failed: unbuilt.len() + link_unbuilt,
+            failed: failed + link_unbuilt,
             next_at: pass.next_at,
             overdue,
             ..Report::default()
-        })
+        }))
     }
 
     /// Answers the requests for a fresh link made on expired links' pages:
@@ -301,15 +347,46 @@ impl Engine {
     ) -> Result<Report, EngineError> {
         let started = std::time::Instant::now();
         let local = local_now(self.wheel.organisation.timezone, now);
-        let pending = lock(store).deliverable(local)?;
         let mut report = Report::default();
+        // Pending messages are read `batch` at a time in delivery order
+        // (due time, then id), each read starting after the last message of
+        // the one before: memory holds one batch of raw messages, and a
+        // message deferred in this pass is not read again.
+        let mut after = None;
+        loop {
+            let (pending, next) =
+                lock(store).deliverable_batch(local, after.as_ref(), self.batch)?;
+            if pending.is_empty() {
+                break;
+            }
+            after = next;
+            if self
+                .deliver_batch(store, pending, local, started, stop, &mut report)
+                .await?
+            {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Delivers `pending` in order; true when `stop` ended the pass.
+    async fn deliver_batch(
+        &self,
+        store: &Mutex<Store>,
+        pending: Vec<OutboxMessage>,
+        local: DateTime<FixedOffset>,
+        started: std::time::Instant,
+        stop: &Stop<'_>,
+        report: &mut Report,
+    ) -> Result<bool, EngineError> {
         for m in pending {
             // Let signal handlers and the listener run between messages,
             // whatever the transport does.
             tokio::task::yield_now().await;
             if stop() {
                 tracing::info!("stopping with messages still pending; the next pass sends them");
-                break;
+                return Ok(true);
             }
             let rcpt: Vec<String> = m.to.iter().chain(m.cc.iter()).cloned().collect();
             match self
@@ -348,7 +425,7 @@ impl Engine {
                 }
             }
         }
-        Ok(report)
+        Ok(false)
     }
 }
 
@@ -432,6 +509,33 @@ pub fn preview(
     now: DateTime<Utc>,
     plan_on_jump: bool,
 ) -> Result<Preview, EngineError> {
+    let plan = plan(wheel, settings, store, now, plan_on_jump)?;
+    Ok(Preview {
+        send: plan.pass.map(|p| p.send).unwrap_or_default(),
+        brake: plan.brake,
+    })
+}
+
+/// A pass planned once, before anything is recorded: the history it was
+/// planned from, the pass (`None` when a clock jump skipped planning) and
+/// the brake's verdict on it. The pass holds notifications, not rendered
+/// messages; the engine renders and records them in batches.
+#[derive(Debug, Default)]
+struct Plan {
+    history: planner::History,
+    pass: Option<planner::Pass>,
+    brake: Option<Brake>,
+}
+
+/// Plans the pass at `now` from the database as it is, without writing
+/// (see [`preview`]), and decides the brake from the plan's count.
+fn plan(
+    wheel: &Wheel,
+    settings: &Settings,
+    store: Option<&Store>,
+    now: DateTime<Utc>,
+    plan_on_jump: bool,
+) -> Result<Plan, EngineError> {
     let limit = settings.max_clock_jump().map_err(EngineError::Setup)?;
     let local = local_now(wheel.organisation.timezone, now);
     let state = match store {
@@ -440,9 +544,9 @@ pub fn preview(
     };
     let jump = clock_jump(state.last_pass, local, limit);
     if jump.is_some() && !plan_on_jump {
-        return Ok(Preview {
+        return Ok(Plan {
             brake: jump,
-            ..Preview::default()
+            ..Plan::default()
         });
     }
     let today = Calendar::new(&wheel.organisation).local_date(&now);
@@ -460,8 +564,9 @@ pub fn preview(
         messages: pass.send.len(),
         cap,
     });
-    Ok(Preview {
-        send: pass.send,
+    Ok(Plan {
+        history,
+        pass: Some(pass),
         brake: jump.or(burst),
     })
 }
@@ -491,15 +596,26 @@ impl Engine {
         accepted_by: Option<&str>,
     ) -> Result<Outcome, EngineError> {
         let local = local_now(self.wheel.organisation.timezone, now);
-        let brake = {
+        // Planned once: the brake decides on this plan, and the same plan
+        // is what gets recorded.
+        let plan = {
             let store = lock(store);
-            preview(&self.wheel, &self.settings, Some(&store), now, false)?.brake
+            plan(
+                &self.wheel,
+                &self.settings,
+                Some(&store),
+                now,
+                accepted_by.is_some(),
+            )?
         };
+        let brake = plan.brake.clone();
         if let (Some(brake), None) = (&brake, accepted_by) {
             lock(store).record_hold(local, &brake.to_string())?;
             return Ok(Outcome::Held(brake.clone()));
         }
-        let recorded = self.record(store, now)?;
+        let Some(recorded) = self.record(store, now, plan, stop)? else {
+            return Ok(Outcome::Passed(Report::default()));
+        };
         lock(store).record_pass_time(local)?;
         if let (Some(brake), Some(by)) = (&brake, accepted_by) {
             lock(store).record_accepted_burst(&AcceptedBurst {
@@ -610,9 +726,7 @@ pub fn dry_run(config: &Config, now: DateTime<Utc>) -> Result<DryRun, EngineErro
     };
     let preview = preview(wheel, &config.settings, store.as_ref(), now, true)?;
     let pending = match &store {
-        Some(s) => s
-            .deliverable(local_now(wheel.organisation.timezone, now))?
-            .len(),
+        Some(s) => s.deliverable_count(local_now(wheel.organisation.timezone, now))?,
         None => 0,
     };
     // Requests for a fresh link the pass would answer with a message: those

@@ -220,7 +220,7 @@ impl Notification {
 }
 
 /// The result of one pass at `now`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Pass {
     /// Occurrences that exist at `now` (first reminder day reached), so the
     /// store can record them: (task, period, due).

@@ -273,6 +273,14 @@ pub struct OutboxMessage {
     pub sent_at: Option<DateTime<FixedOffset>>,
 }
 
+/// Where a batch of [`Store::deliverable_batch`] ended: the next batch
+/// starts after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    due_utc: String,
+    id: i64,
+}
+
 /// One sent-or-pending notification as `history` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotificationRecord {
@@ -776,15 +784,43 @@ impl Store {
     }
 
     fn load_deliverable(&self, now: DateTime<FixedOffset>) -> Result<Vec<OutboxMessage>, Fault> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, key, task, period, kind, to_addrs, cc_addrs, subject, message_id,
-                    state, attempts, last_error, next_attempt_at, sent_at, raw
-             FROM outbox
-             WHERE state = 'pending' AND (next_attempt_utc IS NULL OR next_attempt_utc <= ?1)
-             ORDER BY due_utc, id",
-        )?;
-        let mut rows = stmt.query(params![codec::utc_key(&now)])?;
+        Ok(self.load_deliverable_batch(now, None, u32::MAX)?.0)
+    }
+
+    /// At most `limit` of [`Store::deliverable`]'s messages, those after
+    /// `after` (the cursor a previous batch returned; `None`: from the
+    /// start), and the cursor after the last one. Reading batch after batch
+    /// goes through the pending messages once, in the same order, holding
+    /// one batch in memory; a message marked sent, failed or deferred
+    /// meanwhile is not read again.
+    pub fn deliverable_batch(
+        &self,
+        now: DateTime<FixedOffset>,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<(Vec<OutboxMessage>, Option<Cursor>), StoreError> {
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        self.load_deliverable_batch(now, after, limit)
+            .map_err(|f| self.fail(f))
+    }
+
+    fn load_deliverable_batch(
+        &self,
+        now: DateTime<FixedOffset>,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<(Vec<OutboxMessage>, Option<Cursor>), Fault> {
+        // The row value comparison walks the partial index `outbox_pending`
+        // (due_utc, id) from the cursor on.
+        // Two texts, so that each is one range over the index.
+        let (sql, due, id) = match after {
+            Some(c) => (DELIVERABLE_AFTER, c.due_utc.as_str(), c.id),
+            None => (DELIVERABLE_FIRST, "", 0),
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params![codec::utc_key(&now), due, id, limit])?;
         let mut out = Vec::new();
+        let mut cursor = None;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
             let what = format!("outbox message {id}");
@@ -805,8 +841,27 @@ impl Store {
                 sent_at: codec::parse_opt_time(row.get(13)?, &what)?,
                 raw: row.get(14)?,
             });
+            cursor = Some(Cursor {
+                due_utc: row.get(15)?,
+                id,
+            });
         }
-        Ok(out)
+        Ok((out, cursor))
+    }
+
+    /// How many messages [`Store::deliverable`] would return, without
+    /// reading them.
+    pub fn deliverable_count(&self, now: DateTime<FixedOffset>) -> Result<usize, StoreError> {
+        let result = (|| -> Result<usize, Fault> {
+            let n: i64 = self.conn.query_row(
+                "SELECT count(*) FROM outbox
+                 WHERE state = 'pending' AND (next_attempt_utc IS NULL OR next_attempt_utc <= ?1)",
+                params![codec::utc_key(&now)],
+                |r| r.get(0),
+            )?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        })();
+        result.map_err(|f| self.fail(f))
     }
 
     /// The earliest retry of a message deferred by a temporary failure, if
@@ -1376,6 +1431,17 @@ fn task_filter(task: Option<&str>) -> &'static str {
     }
 }
 
+/// The columns [`Store::deliverable_batch`] reads, of pending messages whose
+/// next attempt is due at `?1`.
+macro_rules! select_deliverable {
+    () => {
+        "SELECT id, key, task, period, kind, to_addrs, cc_addrs, subject, message_id,
+                state, attempts, last_error, next_attempt_at, sent_at, raw, due_utc
+         FROM outbox
+         WHERE state = 'pending' AND (next_attempt_utc IS NULL OR next_attempt_utc <= ?1) "
+    };
+}
+
 /// A message that could not be built: `failed` from the start, with its
 /// reason, no raw message and no attempt. Parameters: see [`insert_unbuilt`].
 const INSERT_UNBUILT: &str = "INSERT INTO outbox (key, task, period, kind, step, to_addrs,
@@ -1443,6 +1509,16 @@ const INSERT_MESSAGE: &str = "INSERT INTO outbox (key, task, period, kind, step,
          created_at, created_utc, raw)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?11, ?12, ?13, ?14)
      ON CONFLICT (key) DO NOTHING";
+
+/// The pending messages due at `?1`, in delivery order, at most `?4`; `?2`
+/// and `?3` unused (see [`DELIVERABLE_AFTER`]).
+const DELIVERABLE_FIRST: &str = concat!(select_deliverable!(), "ORDER BY due_utc, id LIMIT ?4");
+
+/// [`DELIVERABLE_FIRST`] after the cursor (`?2` due_utc, `?3` id).
+const DELIVERABLE_AFTER: &str = concat!(
+    select_deliverable!(),
+    "AND (due_utc, id) > (?2, ?3) ORDER BY due_utc, id LIMIT ?4"
+);
 
 /// The columns [`completion_from`] reads, in its order.
 macro_rules! select_completions {

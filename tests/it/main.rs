@@ -26,6 +26,7 @@ mod picture_wheel;
 mod planner;
 mod props;
 mod report_term;
+mod scale_batches;
 mod store;
 mod trust_links;
 mod web;
