@@ -62,6 +62,10 @@ pub enum Problem {
     PerformedByTooLong { chars: usize },
     /// The database did not answer: 500/503.
     Unavailable,
+    /// More than this many evidence files (or form parts): 413.
+    TooManyFiles { max: usize },
+    /// The uploads in progress hold the memory set aside for uploads: 503.
+    Busy,
 }
 
 /// The environment of the pages: the shared layout and the page templates,
@@ -270,6 +274,8 @@ pub fn problem(lang: Language, p: Problem, contact: Contact<'_>) -> String {
             vec![Value::from(PERFORMED_BY_MAX_CHARS), Value::from(chars)],
         ),
         Problem::Unavailable => ("unavailable", vec![]),
+        Problem::TooManyFiles { max } => ("too_many_files", vec![Value::from(max)]),
+        Problem::Busy => ("busy", vec![]),
     };
     let contact = match contact {
         Contact::Address(a) => text(lang, "contact_address", &[Value::from(a)]),
