@@ -2,7 +2,10 @@
 //! stored once (`evidence_blobs`), named per completion (`evidence`), and
 //! written in the completion's own transaction.
 
-use rusqlite::{params, Connection};
+use std::io::Write;
+
+use rusqlite::blob::ZeroBlob;
+use rusqlite::{params, Connection, MAIN_DB};
 
 use super::chain::sha256_hex;
 use super::Fault;
@@ -160,7 +163,20 @@ pub(super) fn insert(conn: &Connection, id: i64, files: &[NewEvidence]) -> Resul
         let sha = sha256_hex(&f.content);
         let bytes = i64::try_from(f.content.len()).unwrap_or(i64::MAX);
         let name = distinct_name(&sanitise_name(&f.name), &names);
-        blob.execute(params![sha, bytes, f.content])?;
+        // The bytes go straight into the database's pages: binding them
+        // would copy them twice (the bound value and the row's record),
+        // three times a file's size in memory in all.
+        let zeros = ZeroBlob(
+            i32::try_from(f.content.len())
+                .map_err(|_| Fault::Refused(format!("the evidence file {name:?} is too large")))?,
+        );
+        if blob.execute(params![sha, bytes, zeros])? == 1 {
+            let rowid = conn.last_insert_rowid();
+            let mut content = conn.blob_open(MAIN_DB, "evidence_blobs", "content", rowid, false)?;
+            content
+                .write_all(&f.content)
+                .map_err(|e| Fault::Io(format!("cannot write the evidence file {name:?}: {e}")))?;
+        }
         row.execute(params![id, name, sha, bytes])?;
         names.push(name);
     }
