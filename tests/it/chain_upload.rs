@@ -373,6 +373,16 @@ async fn hostile_file_names_are_stored_as_one_harmless_path_component() {
             "evidence",
         ]
     );
+    // A NUL in the part's header: the form cannot be read, nothing is
+    // recorded (a second completion would be "already done" anyway, so a
+    // fresh app).
+    let other = App::start(1024).await;
+    let reply = other
+        .post(&multipart(&[], &[("a\0b.txt", b"6")]), None)
+        .await
+        .expect("an answer");
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(other.records().is_empty());
     // The same content twice is one blob: 7 contents among 9 files.
     let blobs: i64 = rusqlite::Connection::open(app._dir.path().join("arshjul.db"))
         .unwrap()
