@@ -131,6 +131,11 @@ pub(super) fn export(loaded: &Config, dir: &Path) -> CmdResult {
     match std::fs::create_dir(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && existed => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Failure::runtime(format!(
+                "{shown}: appeared after the export began; nothing was exported"
+            )));
+        }
         Err(e) => return Err(Failure::runtime(format!("{shown}: {e}"))),
     }
     // Whole or not at all: on a failure (a full disk, a directory that

@@ -218,3 +218,71 @@ fn a_broken_chain_is_said_at_the_top_of_the_report_and_report_exits_1() {
         "{md}"
     );
 }
+
+#[test]
+fn an_export_directory_that_appears_meanwhile_with_a_link_out_is_never_followed() {
+    let s = season();
+    // The database held, so that `evidence export` waits after it found
+    // DIR missing, and DIR appears meanwhile with TASK a link elsewhere.
+    let holder = db(&s);
+    holder
+        .execute_batch(
+            "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; SELECT count(*) FROM chain;",
+        )
+        .unwrap();
+    let child = arshjul(s.path())
+        .args(["evidence", "export", "ud"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run arshjul");
+    std::thread::sleep(Duration::from_millis(700));
+    std::fs::create_dir(s.file("ud")).unwrap();
+    std::fs::create_dir(s.file("andetsteds")).unwrap();
+    std::os::unix::fs::symlink(s.file("andetsteds"), s.file("ud/policy-review")).unwrap();
+    holder
+        .execute_batch("COMMIT; PRAGMA locking_mode = NORMAL; SELECT 1;")
+        .unwrap();
+    drop(holder);
+    let run = Run(child.wait_with_output().unwrap());
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        run.stderr()
+            .contains("ud: appeared after the export began; nothing was exported"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        std::fs::read_dir(s.file("andetsteds")).unwrap().count(),
+        0,
+        "the export followed the link out of DIR"
+    );
+    // DIR there and empty; the link appears in it meanwhile.
+    std::fs::create_dir(s.file("tom")).unwrap();
+    let holder = db(&s);
+    holder
+        .execute_batch(
+            "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; SELECT count(*) FROM chain;",
+        )
+        .unwrap();
+    let child = arshjul(s.path())
+        .args(["evidence", "export", "tom"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run arshjul");
+    std::thread::sleep(Duration::from_millis(700));
+    std::os::unix::fs::symlink(s.file("andetsteds"), s.file("tom/policy-review")).unwrap();
+    holder
+        .execute_batch("COMMIT; PRAGMA locking_mode = NORMAL; SELECT 1;")
+        .unwrap();
+    drop(holder);
+    let run = Run(child.wait_with_output().unwrap());
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        run.stderr().contains("File exists") && run.stderr().contains("nothing was exported"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(std::fs::read_dir(s.file("andetsteds")).unwrap().count(), 0);
+}
