@@ -486,4 +486,26 @@ mod tests {
             "{page}"
         );
     }
+
+    #[test]
+    fn too_many_files_and_busy_read_in_both_languages() {
+        let org = Contact::Organisation("Ballerup Kommune");
+        for (lang, many, busy) in [
+            (
+                Language::Da,
+                "Du kan højst vedhæfte 100 filer til én registrering. Intet er registreret.",
+                "Der bliver sendt mange filer lige nu, så dine filer blev ikke modtaget, og intet er registreret.",
+            ),
+            (
+                Language::En,
+                "You can attach at most 100 files to one completion. Nothing was recorded.",
+                "Many files are being uploaded right now, so yours were not received and nothing was recorded.",
+            ),
+        ] {
+            let page = problem(lang, Problem::TooManyFiles { max: 100 }, org);
+            assert!(page.contains(many), "{page}");
+            let page = problem(lang, Problem::Busy, org);
+            assert!(page.contains(busy), "{page}");
+        }
+    }
 }
