@@ -217,6 +217,27 @@ fn a_broken_chain_is_said_at_the_top_of_the_report_and_report_exits_1() {
         md.contains("> **Advarsel: revisionsloggens kæde er brudt."),
         "{md}"
     );
+    // The warning prints too: A4, no overflow, a quiet console.
+    if !crate::support::browser::ready("the broken chain report's PDF") {
+        return;
+    }
+    let file = s.file("brudt.html");
+    std::fs::write(&file, &html).unwrap();
+    let pdf = s.file("brudt.pdf");
+    let run = std::process::Command::new("node")
+        .arg(crate::support::browser::dir().join("report.mjs"))
+        .arg(&file)
+        .arg(&pdf)
+        .current_dir(crate::support::browser::dir())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && stdout.starts_with("ok "),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
 }
 
 #[test]
