@@ -161,10 +161,12 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         performed_by: Option<String>,
         /// Files kept with the completion as evidence (repeat the flag or
-        /// list several), each at most `evidence.max_bytes` (20 MB by
-        /// default) and 100 MB together. Stored in the database by their
-        /// SHA-256; a file that is missing, unreadable or too large is
-        /// refused (exit 2) and nothing is recorded.
+        /// list several): at most 100, each at most `evidence.max_bytes`
+        /// (20 MB by default) and 100 MB together. Stored in the database
+        /// by their SHA-256 under their names made safe; a file that is
+        /// missing, unreadable, not a regular file (a directory, FIFO or
+        /// device) or too large is refused (exit 2) and nothing is
+        /// recorded.
         #[arg(long, value_name = "FILE", num_args = 1..)]
         evidence: Vec<PathBuf>,
     },
@@ -316,7 +318,10 @@ enum Command {
 enum EvidenceCommand {
     /// Write every evidence file as DIR/TASK/PERIOD/NAME, with
     /// DIR/SHA256SUMS (check with `cd DIR && sha256sum -c SHA256SUMS`).
-    /// DIR must not exist or be empty; nothing is overwritten.
+    /// DIR must not exist or be empty; nothing is overwritten, nothing
+    /// already below DIR is followed, names differing only in case are
+    /// kept apart, and an export that fails (a full disk) removes what it
+    /// wrote.
     Export {
         /// The directory to write to (made if missing).
         #[arg(value_name = "DIR")]

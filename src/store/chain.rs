@@ -682,6 +682,33 @@ mod tests {
     }
 
     #[test]
+    fn a_process_killed_between_the_migration_and_the_chaining_leaves_it_for_the_next_open() {
+        // What a kill leaves: the schema migrated (its own transactions),
+        // the chaining of the existing rows not committed.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("arshjul.db");
+        version_5_database(&path);
+        {
+            let conn = Connection::open(&path).unwrap();
+            for script in &MIGRATIONS[5..] {
+                conn.execute_batch(script).unwrap();
+            }
+            conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64)
+                .unwrap();
+            let chained: i64 = conn
+                .query_row("SELECT count(*) FROM chain", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(chained, 0);
+        }
+        let store = Store::open(&path, false).unwrap();
+        let status = store.verify_chain().unwrap();
+        assert_eq!((status.ok, status.rows, &status.broken), (true, 4, &None));
+        drop(store);
+        let again = Store::open(&path, false).unwrap();
+        assert_eq!(again.verify_chain().unwrap(), status);
+    }
+
+    #[test]
     fn a_message_given_up_is_chained_once_and_a_temporary_failure_not_at_all() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("arshjul.db");

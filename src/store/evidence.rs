@@ -2,7 +2,10 @@
 //! stored once (`evidence_blobs`), named per completion (`evidence`), and
 //! written in the completion's own transaction.
 
-use rusqlite::{params, Connection};
+use std::io::Write;
+
+use rusqlite::blob::ZeroBlob;
+use rusqlite::{params, Connection, MAIN_DB};
 
 use super::chain::sha256_hex;
 use super::Fault;
@@ -12,6 +15,25 @@ pub const MAX_TOTAL_BYTES: u64 = 100 * 1024 * 1024;
 
 /// The longest name kept, in characters.
 pub const MAX_NAME_CHARS: usize = 120;
+
+/// The most evidence files one completion may have.
+pub const MAX_FILES: usize = 100;
+
+/// Names Windows reserves for devices, whatever the extension: a file
+/// exported as one of them cannot be opened there.
+const WINDOWS_RESERVED: [&str; 22] = [
+    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
+    "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+];
+
+/// Characters that turn the direction of text: a name like
+/// `faktura\u{202E}fdp.exe` would show as `fakturaexe.pdf`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
 
 /// A file to keep with a completion: its name as given (sanitised when
 /// stored, see [`sanitise_name`]) and its bytes.
@@ -42,9 +64,11 @@ pub struct StoredEvidence {
 
 /// A readable file name that is safe as one path component: the last
 /// component of what was given (after `/` or `\`), control characters and
-/// separators replaced by `_`, leading dots and spaces removed, `..`
-/// nowhere, at most [`MAX_NAME_CHARS`] characters (the extension kept),
-/// and `evidence` when nothing is left.
+/// separators, bidirectional controls and the characters Windows forbids
+/// in names replaced by `_`, leading dots and spaces removed, `..`
+/// nowhere, at most [`MAX_NAME_CHARS`] characters (the extension kept), a
+/// name Windows reserves (`CON`, `nul.txt`, …) prefixed with `_`, and
+/// `evidence` when nothing is left.
 pub fn sanitise_name(given: &str) -> String {
     let last = given
         .rsplit(['/', '\\'])
@@ -53,7 +77,13 @@ pub fn sanitise_name(given: &str) -> String {
     let mut name: String = last
         .chars()
         .map(|c| {
-            if c.is_control() || matches!(c, '/' | '\\' | ':' | '\u{2028}' | '\u{2029}') {
+            if c.is_control()
+                || is_bidi_control(c)
+                || matches!(
+                    c,
+                    '/' | '\\' | ':' | '<' | '>' | '"' | '|' | '?' | '*' | '\u{2028}' | '\u{2029}'
+                )
+            {
                 '_'
             } else {
                 c
@@ -67,10 +97,13 @@ pub fn sanitise_name(given: &str) -> String {
     let name = cap(&name, MAX_NAME_CHARS);
     let name = name.trim_end_matches(['.', ' ']).to_string();
     if name.is_empty() {
-        "evidence".to_string()
-    } else {
-        name
+        return "evidence".to_string();
     }
+    let stem = name.split('.').next().unwrap_or("").trim_end();
+    if WINDOWS_RESERVED.contains(&stem.to_ascii_lowercase().as_str()) {
+        return cap(&format!("_{name}"), MAX_NAME_CHARS);
+    }
+    name
 }
 
 /// `name` cut to `max` characters, keeping a short extension.
@@ -106,6 +139,12 @@ pub fn distinct_name(name: &str, taken: &[String]) -> String {
 /// sanitised and made distinct within the completion. Inside the
 /// completion's transaction.
 pub(super) fn insert(conn: &Connection, id: i64, files: &[NewEvidence]) -> Result<(), Fault> {
+    if files.len() > MAX_FILES {
+        return Err(Fault::Refused(format!(
+            "{} evidence files were given; a completion may have at most {MAX_FILES}",
+            files.len()
+        )));
+    }
     let total: u64 = files.iter().map(|f| f.content.len() as u64).sum();
     if total > MAX_TOTAL_BYTES {
         return Err(Fault::Refused(format!(
@@ -124,7 +163,20 @@ pub(super) fn insert(conn: &Connection, id: i64, files: &[NewEvidence]) -> Resul
         let sha = sha256_hex(&f.content);
         let bytes = i64::try_from(f.content.len()).unwrap_or(i64::MAX);
         let name = distinct_name(&sanitise_name(&f.name), &names);
-        blob.execute(params![sha, bytes, f.content])?;
+        // The bytes go straight into the database's pages: binding them
+        // would copy them twice (the bound value and the row's record),
+        // three times a file's size in memory in all.
+        let zeros = ZeroBlob(
+            i32::try_from(f.content.len())
+                .map_err(|_| Fault::Refused(format!("the evidence file {name:?} is too large")))?,
+        );
+        if blob.execute(params![sha, bytes, zeros])? == 1 {
+            let rowid = conn.last_insert_rowid();
+            let mut content = conn.blob_open(MAIN_DB, "evidence_blobs", "content", rowid, false)?;
+            content
+                .write_all(&f.content)
+                .map_err(|e| Fault::Io(format!("cannot write the evidence file {name:?}: {e}")))?;
+        }
         row.execute(params![id, name, sha, bytes])?;
         names.push(name);
     }
@@ -234,6 +286,21 @@ mod tests {
         let capped = sanitise_name(&long);
         assert_eq!(capped.chars().count(), MAX_NAME_CHARS);
         assert!(capped.ends_with("x.pdf"));
+        let huge = "y".repeat(10_000);
+        assert_eq!(sanitise_name(&huge), "y".repeat(MAX_NAME_CHARS));
+    }
+
+    #[test]
+    fn nul_bidi_controls_and_windows_names_are_made_harmless() {
+        assert_eq!(sanitise_name("a\0b.txt"), "a_b.txt");
+        assert_eq!(sanitise_name("faktura\u{202E}fdp.exe"), "faktura_fdp.exe");
+        assert_eq!(sanitise_name("\u{2067}x\u{2069}.pdf"), "_x_.pdf");
+        assert_eq!(sanitise_name("\u{200F}.txt"), "_.txt");
+        assert_eq!(sanitise_name("CON"), "_CON");
+        assert_eq!(sanitise_name("nul.txt"), "_nul.txt");
+        assert_eq!(sanitise_name("Com1.tar.gz"), "_Com1.tar.gz");
+        assert_eq!(sanitise_name("console.txt"), "console.txt");
+        assert_eq!(sanitise_name("hvad?<>|*\".txt"), "hvad______.txt");
     }
 
     #[test]

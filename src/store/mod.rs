@@ -17,8 +17,8 @@ pub use absences::{AbsenceFilter, AbsenceRecord, CancelOutcome, NewAbsence};
 pub use brake::{AcceptedBurst, EngineState, Held};
 pub use chain::{sha256_hex, ChainBreak, ChainStatus};
 pub use evidence::{
-    distinct_name, sanitise_name, EvidenceFile, NewEvidence, StoredEvidence, MAX_NAME_CHARS,
-    MAX_TOTAL_BYTES,
+    distinct_name, sanitise_name, EvidenceFile, NewEvidence, StoredEvidence, MAX_FILES,
+    MAX_NAME_CHARS, MAX_TOTAL_BYTES,
 };
 pub use links::{
     LinkAnswer, LinkLimits, LinkRequest, LinkRequestOutcome, LinkRequestRecord, NewLinkRequest,

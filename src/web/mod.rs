@@ -62,6 +62,19 @@ pub const DEFAULT_EVIDENCE_MAX_BYTES: u64 = 20 * 1024 * 1024;
 /// completion's files may hold together, and room for the form around them.
 pub const UPLOAD_BODY_LIMIT: usize = db::MAX_TOTAL_BYTES as usize + 1024 * 1024;
 
+/// Uploads are held in memory until their completion is recorded. All
+/// uploads in progress together may reserve at most this much (by their
+/// `Content-Length`, or [`UPLOAD_BODY_LIMIT`] without one); one that finds
+/// too little left is answered 503 with `Retry-After` and records nothing.
+/// One upload at the limit fits, so does a second small one, and the
+/// daemon stays well under the unit's `MemoryMax=256M`.
+pub const UPLOAD_BUDGET_BYTES: usize = 128 * 1024 * 1024;
+
+/// The most parts a completion's `multipart/form-data` may have: the
+/// files ([`db::MAX_FILES`]) and room for the fields. More is 413 and
+/// records nothing (10,000 tiny parts are work, not evidence).
+pub const MAX_FORM_PARTS: usize = db::MAX_FILES + 10;
+
 /// Fresh links on request: at most one per recipient and occurrence within
 /// this time, and at most [`LINK_REQUESTS_PER_HOUR`] in all per hour.
 pub const LINK_REQUEST_INTERVAL: Duration = Duration::from_secs(60 * 60);
@@ -109,6 +122,9 @@ pub struct AppState {
     /// What completion links in a person's calendar feed need; `None`:
     /// feeds carry no completion links.
     pub feed_links: Option<FeedLinks>,
+    /// What is left of the uploads' memory budget, in KiB
+    /// ([`UPLOAD_BUDGET_BYTES`] unless changed).
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }
 
 /// The settings a person's calendar feed builds completion links from.
@@ -147,6 +163,16 @@ impl AppState {
             evidence_max_bytes: DEFAULT_EVIDENCE_MAX_BYTES,
             health: None,
             feed_links: None,
+            uploads: Arc::new(tokio::sync::Semaphore::new(UPLOAD_BUDGET_BYTES / 1024)),
+        }
+    }
+
+    /// The same state, with `bytes` for all uploads in progress together
+    /// instead of [`UPLOAD_BUDGET_BYTES`].
+    pub fn with_upload_budget(self, bytes: usize) -> AppState {
+        AppState {
+            uploads: Arc::new(tokio::sync::Semaphore::new(bytes.div_ceil(1024))),
+            ..self
         }
     }
 
@@ -337,25 +363,45 @@ async fn read_form(req: Request, max_bytes: u64) -> Result<CompletionForm, (Stat
     };
     let mut form = CompletionForm::default();
     let mut total = 0u64;
+    let mut count = 0usize;
     while let Some(mut field) = parts.next_field().await.map_err(fail)? {
+        count += 1;
+        if count > MAX_FORM_PARTS {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Problem::TooManyFiles { max: db::MAX_FILES },
+            ));
+        }
         match field.name() {
             Some("evidence") => {
                 let name = field.file_name().unwrap_or("").to_string();
+                // Grown by doubling but never past what may still come:
+                // no capacity beyond the limits is ever taken.
                 let mut content = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(fail)? {
-                    content.extend_from_slice(&chunk);
-                    if content.len() as u64 > max_bytes {
+                    let len = content.len() as u64 + chunk.len() as u64;
+                    if len > max_bytes || total + len > db::MAX_TOTAL_BYTES {
                         return Err(too_large);
                     }
+                    if content.capacity() < len as usize {
+                        let want = (len as usize).max(content.capacity() * 2);
+                        let cap = max_bytes.min(db::MAX_TOTAL_BYTES - total) as usize;
+                        content.reserve_exact(want.min(cap) - content.len());
+                    }
+                    content.extend_from_slice(&chunk);
                 }
+                content.shrink_to_fit();
                 // The file input sends an empty, nameless part when no
                 // file is chosen.
                 if name.is_empty() && content.is_empty() {
                     continue;
                 }
                 total += content.len() as u64;
-                if total > db::MAX_TOTAL_BYTES {
-                    return Err(too_large);
+                if form.evidence.len() == db::MAX_FILES {
+                    return Err((
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        Problem::TooManyFiles { max: db::MAX_FILES },
+                    ));
                 }
                 form.evidence.push(NewEvidence { name, content });
             }
@@ -373,6 +419,40 @@ async fn read_form(req: Request, max_bytes: u64) -> Result<CompletionForm, (Stat
         }
     }
     Ok(form)
+}
+
+/// Reserves the memory an upload (a `multipart/form-data` body) may take:
+/// its `Content-Length`, or the whole body limit without one, in KiB. A
+/// plain form reserves nothing. `Err`: too little is left now.
+fn reserve_upload(
+    state: &AppState,
+    req: &Request,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, ()> {
+    let headers = req.headers();
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+    if !multipart {
+        return Ok(None);
+    }
+    let bytes = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(UPLOAD_BODY_LIMIT)
+        .min(UPLOAD_BODY_LIMIT);
+    let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    state
+        .uploads
+        .clone()
+        .try_acquire_many_owned(kib)
+        .map(Some)
+        .map_err(|_| ())
 }
 
 /// A genuine token (its signature verified) whose task and recipient are in
@@ -540,6 +620,15 @@ async fn complete(
         // Never records: who did it, or the page that offers a fresh link.
         return show(State(state), Path(token)).await;
     }
+    // An upload reserves its share of the memory budget until its
+    // completion is recorded (or refused); none left is 503, nothing read.
+    let _reserved = match reserve_upload(&state, &req) {
+        Ok(permit) => permit,
+        Err(()) => {
+            tracing::warn!(task = %link.claims.task, period = %link.claims.period, "upload refused: the uploads in progress hold the memory budget; nothing recorded");
+            return problem(&link.reader(), Problem::Busy);
+        }
+    };
     let form = match read_form(req, state.evidence_max_bytes).await {
         Ok(form) => form,
         Err((status, p)) => {
@@ -880,7 +969,8 @@ fn problem(reader: &Reader, p: Problem) -> Response {
             StatusCode::BAD_REQUEST
         }
         Problem::EvidenceTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        Problem::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Problem::TooManyFiles { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Problem::Unavailable | Problem::Busy => StatusCode::SERVICE_UNAVAILABLE,
     };
     problem_with(status, reader, p)
 }

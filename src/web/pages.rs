@@ -62,6 +62,10 @@ pub enum Problem {
     PerformedByTooLong { chars: usize },
     /// The database did not answer: 500/503.
     Unavailable,
+    /// More than this many evidence files (or form parts): 413.
+    TooManyFiles { max: usize },
+    /// The uploads in progress hold the memory set aside for uploads: 503.
+    Busy,
 }
 
 /// The environment of the pages: the shared layout and the page templates,
@@ -270,6 +274,8 @@ pub fn problem(lang: Language, p: Problem, contact: Contact<'_>) -> String {
             vec![Value::from(PERFORMED_BY_MAX_CHARS), Value::from(chars)],
         ),
         Problem::Unavailable => ("unavailable", vec![]),
+        Problem::TooManyFiles { max } => ("too_many_files", vec![Value::from(max)]),
+        Problem::Busy => ("busy", vec![]),
     };
     let contact = match contact {
         Contact::Address(a) => text(lang, "contact_address", &[Value::from(a)]),
@@ -479,5 +485,27 @@ mod tests {
             page.contains("må højst være 2000 tegn; din var 2001."),
             "{page}"
         );
+    }
+
+    #[test]
+    fn too_many_files_and_busy_read_in_both_languages() {
+        let org = Contact::Organisation("Ballerup Kommune");
+        for (lang, many, busy) in [
+            (
+                Language::Da,
+                "Du kan højst vedhæfte 100 filer til én registrering. Intet er registreret.",
+                "Der bliver sendt mange filer lige nu, så dine filer blev ikke modtaget, og intet er registreret.",
+            ),
+            (
+                Language::En,
+                "You can attach at most 100 files to one completion. Nothing was recorded.",
+                "Many files are being uploaded right now, so yours were not received and nothing was recorded.",
+            ),
+        ] {
+            let page = problem(lang, Problem::TooManyFiles { max: 100 }, org);
+            assert!(page.contains(many), "{page}");
+            let page = problem(lang, Problem::Busy, org);
+            assert!(page.contains(busy), "{page}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use crate::support::Scratch;
 use sha2::{Digest, Sha256};
 
 /// Policy review due 1 March each year; reminders 30, 7 and 1 day before.
-const WHEEL: &str = r#"
+pub(crate) const WHEEL: &str = r#"
 [organisation]
 name = "Testkommune"
 timezone = "Europe/Copenhagen"
@@ -38,7 +38,7 @@ every = "quarter"
 due = { month = 3, day = 31 }
 "#;
 
-fn sha(bytes: &[u8]) -> String {
+pub(crate) fn sha(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
@@ -49,13 +49,13 @@ fn completions(s: &Scratch) -> Vec<serde_json::Value> {
         .clone()
 }
 
-fn db(s: &Scratch) -> rusqlite::Connection {
+pub(crate) fn db(s: &Scratch) -> rusqlite::Connection {
     rusqlite::Connection::open(s.file("arshjul.db")).unwrap()
 }
 
 /// A scratch wheel with a season of history: reminders sent (file
 /// transport), two completions with evidence, one retracted.
-fn season() -> Scratch {
+pub(crate) fn season() -> Scratch {
     let s = Scratch::new(WHEEL);
     std::fs::write(s.file("referat.pdf"), b"%PDF-1.4 referat").unwrap();
     std::fs::write(s.file("log.txt"), b"backup ok\n").unwrap();
@@ -102,7 +102,7 @@ fn season() -> Scratch {
     s
 }
 
-fn verify_ok(s: &Scratch) -> (u64, String) {
+pub(crate) fn verify_ok(s: &Scratch) -> (u64, String) {
     let run = s.run(&["verify"]).expect(0);
     let out = run.stdout();
     let rest = out

@@ -29,6 +29,11 @@ struct App {
 
 impl App {
     async fn start(max_bytes: u64) -> App {
+        App::start_with(max_bytes, web::UPLOAD_BUDGET_BYTES).await
+    }
+
+    /// With `budget` bytes for all uploads in progress together.
+    async fn start_with(max_bytes: u64, budget: usize) -> App {
         let dir = tempfile::tempdir().unwrap();
         let wheel = ballerup(Language::Da);
         let mut store = Store::open(&dir.path().join("arshjul.db"), true).unwrap();
@@ -43,7 +48,8 @@ impl App {
             vec![],
             Arc::new(|| utc("2027-02-20T10:12:00+01:00")),
         )
-        .with_evidence_max_bytes(max_bytes);
+        .with_evidence_max_bytes(max_bytes)
+        .with_upload_budget(budget);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -242,6 +248,149 @@ fn the_listeners_default_evidence_limit_is_the_settings_default() {
     );
 }
 
+#[tokio::test]
+async fn an_upload_beyond_the_memory_budget_is_503_with_retry_after_and_records_nothing() {
+    let app = App::start_with(1024 * 1024, 64 * 1024).await;
+    let big = vec![b'x'; 60 * 1024];
+    let first = multipart(&[("performed_by", "Karen")], &[("stor.bin", &big)]);
+    // The first upload is under way: headers and half of its body sent.
+    let stream = TcpStream::connect(app.addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: arshjul\r\nConnection: close\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
+         Content-Length: {}\r\n\r\n",
+        app.path(),
+        first.len()
+    );
+    wr.write_all(head.as_bytes()).await.unwrap();
+    wr.write_all(&first[..first.len() / 2]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // A second one that does not fit in what is left: 503, try again.
+    let second = multipart(&[], &[("lille.txt", &[b'y'; 8 * 1024])]);
+    let reply = app.post(&second, None).await.expect("an answer");
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(
+        reply
+            .headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("retry-after") && v.parse::<u32>().is_ok()),
+        "{:?}",
+        reply.headers
+    );
+    assert!(
+        reply.body.contains("Intet er registreret") || reply.body.contains("intet er registreret"),
+        "{}",
+        reply.body
+    );
+    assert!(app.records().is_empty());
+    // The first finishes and is recorded; its share is free again.
+    wr.write_all(&first[first.len() / 2..]).await.unwrap();
+    let mut raw = Vec::new();
+    rd.read_to_end(&mut raw).await.unwrap();
+    assert_eq!(Reply::parse(&raw).status, 200);
+    assert_eq!(app.records()[0].evidence[0].sha256, sha(&big));
+    let reply = app.post(&second, None).await.expect("an answer");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn a_hundred_files_are_taken_but_not_101_nor_10000_tiny_parts() {
+    let app = App::start(1024).await;
+    let names: Vec<String> = (0..101).map(|i| format!("f{i}.txt")).collect();
+    let files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
+    let reply = app
+        .post(&multipart(&[], &files), None)
+        .await
+        .expect("an answer");
+    assert_eq!(reply.status, 413, "{}", reply.body);
+    assert!(
+        reply.body.contains("højst vedhæfte 100 filer"),
+        "{}",
+        reply.body
+    );
+    assert!(app.records().is_empty());
+    // 10,000 tiny fields, none of them a file: refused as soon as the
+    // count is passed.
+    let fields: Vec<(String, String)> = (0..10_000)
+        .map(|i| (format!("x{i}"), "y".to_string()))
+        .collect();
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let reply = app
+        .post(&multipart(&fields, &[]), None)
+        .await
+        .expect("an answer");
+    assert_eq!(reply.status, 413, "{}", reply.body);
+    assert!(app.records().is_empty());
+    let reply = app
+        .post(&multipart(&[], &files[..100]), None)
+        .await
+        .expect("an answer");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(app.records()[0].evidence.len(), 100);
+}
+
+#[tokio::test]
+async fn hostile_file_names_are_stored_as_one_harmless_path_component() {
+    let app = App::start(1024).await;
+    let long = format!("{}.pdf", "å".repeat(10_000));
+    let body = multipart(
+        &[],
+        &[
+            ("../../../etc/cron.d/x", b"1"),
+            ("faktura\u{202E}fdp.exe", b"2"),
+            ("CON", b"3"),
+            ("nul.txt", b"4"),
+            (&long, b"5"),
+            ("a.txt", b""),
+            ("A.txt", b""),
+            ("a.txt", b"same"),
+            ("..", b"same"),
+        ],
+    );
+    let reply = app.post(&body, None).await.expect("an answer");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let names: Vec<String> = app.records()[0]
+        .evidence
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    let capped = format!("{}.pdf", "å".repeat(arshjul::store::MAX_NAME_CHARS - 4));
+    assert_eq!(
+        names,
+        [
+            "x",
+            "faktura_fdp.exe",
+            "_CON",
+            "_nul.txt",
+            capped.as_str(),
+            "a.txt",
+            "A.txt",
+            "a (2).txt",
+            "evidence",
+        ]
+    );
+    // A NUL in the part's header: the form cannot be read, nothing is
+    // recorded (a second completion would be "already done" anyway, so a
+    // fresh app).
+    let other = App::start(1024).await;
+    let reply = other
+        .post(&multipart(&[], &[("a\0b.txt", b"6")]), None)
+        .await
+        .expect("an answer");
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(other.records().is_empty());
+    // The same content twice is one blob: 7 contents among 9 files.
+    let blobs: i64 = rusqlite::Connection::open(app._dir.path().join("arshjul.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM evidence_blobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(blobs, 7);
+}
+
 /// Whether Chromium, Node and playwright-core are here (as the e2e
 /// browser test asks): under CI their absence fails, elsewhere it is a
 /// loud notice and the test does nothing.
@@ -319,4 +468,51 @@ fn headless_chromium_fills_the_mailed_form_with_two_files_and_history_shows_thei
         "{history}"
     );
     world.run(&["verify"]).expect(0);
+    // The report carries both files' hashes, in JSON and in the HTML.
+    let report = world
+        .run(&[
+            "--now",
+            "2027-02-01",
+            "report",
+            "--term",
+            "2026-2029",
+            "--format",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    let occurrence = report["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["id"] == "policy-review")
+        .flat_map(|t| t["occurrences"].as_array().unwrap().clone())
+        .find(|o| o["state"] == "done")
+        .unwrap_or_else(|| panic!("no done policy review in {report}"));
+    let evidence: Vec<(String, String)> = occurrence["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_string(),
+                f["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        evidence,
+        [
+            ("Referat 2027.pdf".to_string(), sha(referat)),
+            ("log.txt".to_string(), sha(log)),
+        ],
+        "{occurrence}"
+    );
+    let html = world
+        .run(&["--now", "2027-02-01", "report", "--term", "2026-2029"])
+        .expect(0)
+        .stdout();
+    for hash in [sha(referat), sha(log)] {
+        assert!(html.contains(&hash), "{hash} is not in the HTML report");
+    }
 }

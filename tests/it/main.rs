@@ -6,6 +6,7 @@ mod support;
 mod architecture;
 mod brake_clock;
 mod calendar_props;
+mod chain_attacks;
 mod chain_evidence;
 mod chain_upload;
 mod check_defence;

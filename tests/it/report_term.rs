@@ -346,8 +346,15 @@ fn html_prints_to_a4_pdf(s: &Scratch, what: &str) {
         run.status.success(),
         "report.mjs failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(stdout.starts_with("ok "), "{stdout}");
-    assert!(std::fs::metadata(&pdf).unwrap().len() > 1000);
+    // "ok PAGES": the PDF has pages, and it is a PDF.
+    let pages: u32 = stdout
+        .trim()
+        .strip_prefix("ok ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(pages >= 1, "{stdout}");
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-") && bytes.len() > 1000);
 }
 
 #[test]
