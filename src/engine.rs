@@ -110,9 +110,10 @@ impl Engine {
         let mut messages = Vec::with_capacity(pass.send.len());
         let mut unbuilt = Vec::new();
         for n in &pass.send {
+            let overview = self.overview_link(&store, n)?;
             // One message that cannot be built must not stop the others:
             // it is recorded failed, with its reason, for `status`.
-            match guarded(|| self.render(n, today)) {
+            match guarded(|| self.render_with(n, today, overview.as_deref())) {
                 Ok(m) => messages.push(m),
                 Err(reason) => {
                     tracing::error!(task = %n.task, period = %n.period, kind = %n.kind.as_str(), "message not built, recorded as failed: {reason}");
@@ -242,13 +243,47 @@ impl Engine {
         }
     }
 
+    /// The overview link an escalation carries (see
+    /// [`planner::overview_reader`]), made with the addressee's current
+    /// overview version; `None` for other messages.
+    fn overview_link(
+        &self,
+        store: &Store,
+        n: &Notification,
+    ) -> Result<Option<String>, EngineError> {
+        let Some(person) = planner::overview_reader(&self.wheel, n) else {
+            return Ok(None);
+        };
+        let viewer = crate::link::Viewer::Person(person.to_string());
+        let version =
+            store.viewer_version(crate::link::ViewerKind::Overview.as_str(), &viewer.as_key())?;
+        Ok(Some(crate::link::overview_url(
+            &self.settings.public_url,
+            &self.secret,
+            person,
+            version,
+        )))
+    }
+
     fn render(
         &self,
         n: &Notification,
         today: chrono::NaiveDate,
     ) -> Result<NewMessage, EngineError> {
+        self.render_with(n, today, None)
+    }
+
+    /// [`Engine::render`], an escalation carrying `overview` (the
+    /// addressee's overview link) when given.
+    fn render_with(
+        &self,
+        n: &Notification,
+        today: chrono::NaiveDate,
+        overview: Option<&str>,
+    ) -> Result<NewMessage, EngineError> {
         let link = match n.kind {
             Kind::Reminder | Kind::Repeat | Kind::Link => Some(self.link(n, today)),
+            Kind::Escalation => overview.map(str::to_string),
             _ => None,
         };
         let composed = self

@@ -960,6 +960,30 @@ pub fn status(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Vec<Statu
     rows
 }
 
+/// Whether `person` may be given the overview link (a capability to read
+/// the whole organisation's status): the coordinator, and anyone named in
+/// an escalation chain (a task's `escalate` or `[defaults]`, as the tasks
+/// carry them).
+pub fn may_see_overview(wheel: &Wheel, person: &str) -> bool {
+    wheel.organisation.coordinator.as_deref() == Some(person)
+        || wheel
+            .tasks
+            .iter()
+            .any(|t| t.escalate.iter().any(|s| s.to == person))
+}
+
+/// Whose overview link a notification carries: an escalation's addressee
+/// (`to`, who may be a deputy), when every recipient of the message (To
+/// and each Cc) may see the overview, since the one message goes to all
+/// of them; `None` for other kinds, or when an owner or deputy in Cc may
+/// not.
+pub fn overview_reader<'n>(wheel: &Wheel, n: &'n Notification) -> Option<&'n str> {
+    (n.kind == Kind::Escalation
+        && may_see_overview(wheel, &n.to)
+        && n.cc.iter().all(|c| may_see_overview(wheel, c)))
+    .then_some(n.to.as_str())
+}
+
 /// Where one occurrence stands, for the pictures and feeds that show every
 /// occurrence of a range (not only each task's oldest, as [`status`] does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

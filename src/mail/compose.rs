@@ -241,7 +241,9 @@ impl Composer {
     }
 
     /// Renders one notification. `link` is the completion link for the
-    /// addressed owner (reminders and repeats), `None` on escalations.
+    /// addressed owner (reminders, repeats and `link` messages); on an
+    /// escalation, the addressee's overview link (`/overview/{token}`),
+    /// given only when every recipient may see the overview.
     /// `today` is the local date the message is written on (for "days
     /// left/overdue").
     pub fn compose(
@@ -471,6 +473,10 @@ struct Context {
     /// The completion link: on owners' reminders and repeats, and always on
     /// a `link` message.
     link: Option<String>,
+    /// The overview link of the addressee (`/overview/{token}`): on an
+    /// escalation whose every recipient may see the overview
+    /// (`planner::overview_reader`); `none` otherwise.
+    overview: Option<String>,
     recipient: PersonCtx,
     /// The opening, without its comma: `Kære Anne Hansen` / `Dear Anne
     /// Hansen`, the person's own `greeting`, or `none` (a role).
@@ -569,6 +575,8 @@ impl Context {
             reference: full.then(|| "ISO 27001 A.5.1".into()),
             link: (kind == Kind::Link || (full && kind != Kind::Escalation))
                 .then(|| "https://arshjul.example.dk/done/abc?x=1&y=2".into()),
+            overview: (full && kind == Kind::Escalation)
+                .then(|| "https://arshjul.example.dk/overview/abc?x=1&y=2".into()),
             recipient: if kind == Kind::Escalation {
                 chief.clone()
             } else {
@@ -861,7 +869,14 @@ fn context<'w>(
         days_overdue: (today - n.due).num_days(),
         description: task.description.clone(),
         reference: task.reference.clone(),
-        link: link.map(str::to_string),
+        // An escalation's link is the addressee's overview link; the
+        // others' is the completion link.
+        link: link
+            .filter(|_| n.kind != Kind::Escalation)
+            .map(str::to_string),
+        overview: link
+            .filter(|_| n.kind == Kind::Escalation)
+            .map(str::to_string),
         recipient: PersonCtx::of(to),
         greeting: greeting(language, &to.name, to.greeting.as_deref()),
         co_owners,
