@@ -121,6 +121,17 @@ impl Engine {
                 }
             }
         }
+        // The weekly digest: one more planned message, built from what
+        // the pass read and the completions of the week before.
+        if let Some(n) = digest_due(&store, wheel, now)? {
+            match guarded(|| self.render_digest(&store, &n, now, today)) {
+                Ok(m) => messages.push(m),
+                Err(reason) => {
+                    tracing::error!(kind = "digest", period = %n.period, "digest not built, recorded as failed: {reason}");
+                    unbuilt.push(self.unbuilt(&n, reason));
+                }
+            }
+        }
         let mut queued = store.record_pass_with_unbuilt(
             &pass.occurrences,
             &messages,
@@ -241,6 +252,41 @@ impl Engine {
             reason: format!("not built: {reason}"),
             due_at: n.at.fixed_offset(),
         }
+    }
+
+    /// The weekly digest `n` for the coordinator: overdue now, due in the
+    /// next 30 days, done in the ISO week before the digest's, with the
+    /// coordinator's overview link.
+    fn render_digest(
+        &self,
+        store: &Store,
+        n: &Notification,
+        now: DateTime<Utc>,
+        today: chrono::NaiveDate,
+    ) -> Result<NewMessage, EngineError> {
+        let digest = digest_content(store, &self.wheel, n, now, today)?;
+        let viewer = crate::link::Viewer::Person(n.to.clone());
+        let version =
+            store.viewer_version(crate::link::ViewerKind::Overview.as_str(), &viewer.as_key())?;
+        let overview =
+            crate::link::overview_url(&self.settings.public_url, &self.secret, &n.to, version);
+        let composed = self
+            .composer
+            .compose_digest(&self.wheel, n, &digest, Some(&overview))
+            .map_err(|e| EngineError::Runtime(format!("cannot render {}: {e}", n.key)))?;
+        Ok(NewMessage {
+            key: n.key.clone(),
+            task: n.task.clone(),
+            period: n.period.clone(),
+            kind: n.kind.as_str().to_string(),
+            step: n.step,
+            to: composed.to,
+            cc: composed.cc,
+            subject: composed.subject,
+            message_id: composed.message_id,
+            raw: composed.raw,
+            due_at: n.at.fixed_offset(),
+        })
     }
 
     /// The overview link an escalation carries (see
@@ -489,14 +535,19 @@ pub fn preview(
         let h = history.tasks.entry(task.id.clone()).or_default();
         h.first_seen.get_or_insert(today);
     }
-    let pass = planner::pass(wheel, &history, now);
+    let mut send = planner::pass(wheel, &history, now).send;
+    // The weekly digest, as the pass would add it.
+    match store {
+        Some(s) => send.extend(digest_due(s, wheel, now)?),
+        None => send.extend(planner::digest_at(wheel, now)),
+    }
     let cap = settings.mail.max_per_pass;
-    let burst = (pass.send.len() > cap as usize).then_some(Brake::Burst {
-        messages: pass.send.len(),
+    let burst = (send.len() > cap as usize).then_some(Brake::Burst {
+        messages: send.len(),
         cap,
     });
     Ok(Preview {
-        send: pass.send,
+        send,
         brake: jump.or(burst),
     })
 }
@@ -668,6 +719,103 @@ pub fn dry_run(config: &Config, now: DateTime<Utc>) -> Result<DryRun, EngineErro
         preview,
         pending,
         links,
+    })
+}
+
+/// The weekly digest due at `now` ([`planner::digest_at`]) unless its
+/// week's row is in the outbox already (`None` without a store: then
+/// nothing was sent).
+fn digest_due(
+    store: &Store,
+    wheel: &Wheel,
+    now: DateTime<Utc>,
+) -> Result<Option<Notification>, StoreError> {
+    match planner::digest_at(wheel, now) {
+        Some(n) if !store.has_message(&n.key)? => Ok(Some(n)),
+        _ => Ok(None),
+    }
+}
+
+/// What the digest `n` lists, read from the store at `now`.
+fn digest_content(
+    store: &Store,
+    wheel: &Wheel,
+    n: &Notification,
+    now: DateTime<Utc>,
+    today: chrono::NaiveDate,
+) -> Result<crate::mail::Digest, StoreError> {
+    use crate::mail::{DigestDone, DigestLine};
+    let owners = |task: &crate::wheel::Task| {
+        task.owners
+            .iter()
+            .map(|k| wheel.person(k).map_or(k.as_str(), |p| p.name.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let to = today + chrono::Duration::days(30);
+    // Overdue: every occurrence not done whose due date has passed, from
+    // the organisation's start (or a year back) on.
+    let from = wheel
+        .organisation
+        .start
+        .unwrap_or(today - chrono::Duration::days(366))
+        .max(today - chrono::Duration::days(366 * 5));
+    let history = store.history_at(wheel, now, |h| {
+        planner::periods_between(wheel, h, now, from, to)
+    })?;
+    let marks = planner::marks(wheel, &history, now, from, to);
+    let line = |m: &planner::Mark| {
+        let task = wheel.task(&m.task)?;
+        Some(DigestLine {
+            title: task.title.clone(),
+            period: m.period.clone(),
+            due: m.due,
+            owner: owners(task),
+            days: (today - m.due).num_days().max(0),
+        })
+    };
+    let overdue = marks
+        .iter()
+        .filter(|m| m.state == planner::MarkState::Overdue)
+        .filter_map(line)
+        .collect();
+    let upcoming = marks
+        .iter()
+        .filter(|m| m.due >= today && m.state != planner::MarkState::Done)
+        .filter_map(line)
+        .collect();
+    // Done last week: the ISO week before the digest's (Monday to Sunday).
+    use chrono::Datelike;
+    let monday = n.due - chrono::Duration::days(i64::from(n.due.weekday().num_days_from_monday()));
+    let (first, last) = (
+        monday - chrono::Duration::days(7),
+        monday - chrono::Duration::days(1),
+    );
+    let tz = wheel.organisation.timezone;
+    let mut done: Vec<DigestDone> = store
+        .completions(None)?
+        .into_iter()
+        .filter_map(|c| {
+            let on = c.at.with_timezone(&tz).date_naive();
+            let task = wheel.task(&c.task)?;
+            (on >= first && on <= last).then(|| DigestDone {
+                title: task.title.clone(),
+                period: c.period.clone(),
+                on,
+                by: wheel
+                    .people
+                    .values()
+                    .find(|p| p.email.eq_ignore_ascii_case(&c.by) || p.key == c.by)
+                    .map_or_else(|| c.by.clone(), |p| p.name.clone()),
+            })
+        })
+        .collect();
+    done.sort_by(|a, b| a.on.cmp(&b.on).then_with(|| a.title.cmp(&b.title)));
+    Ok(crate::mail::Digest {
+        overdue,
+        upcoming,
+        done,
+        today,
     })
 }
 

@@ -22,6 +22,7 @@ mod mail;
 mod mail_m365;
 mod ops_install;
 mod ops_journal;
+mod overview_digest;
 mod overview_page;
 mod picture_wheel;
 mod planner;
