@@ -378,3 +378,59 @@ fn the_coordinator_gets_one_digest_a_week_with_the_lists_and_a_working_overview_
         "{kinds:?}"
     );
 }
+
+#[test]
+fn the_digest_reads_in_english_says_none_for_empty_lists_and_escapes_the_wheels_text() {
+    use arshjul::mail::{Composer, Digest, DigestLine};
+    let text = WHEEL
+        .replace("language = \"da\"", "language = \"en\"")
+        .replace("Gennemgang af politikken", "Review <b>&</b> approve");
+    let w = wheel::parse(&text, "schedule.toml").unwrap();
+    let n = planner::digest_at(&w, at("2027-03-08T07:00:00Z")).unwrap();
+    let mut settings = arshjul::settings::Settings::default().mail;
+    settings.from = "arshjul@kommune.example".into();
+    let composer = Composer::new(&settings).unwrap();
+    let digest = Digest {
+        overdue: vec![DigestLine {
+            title: w.task("review").unwrap().title.clone(),
+            period: "2027".into(),
+            due: date(2027, 3, 1),
+            owner: "Anna Hansen".into(),
+            days: 1,
+        }],
+        upcoming: Vec::new(),
+        done: Vec::new(),
+        today: date(2027, 3, 8),
+    };
+    let url = "https://arshjul.example/overview/abc";
+    let composed = composer.compose_digest(&w, &n, &digest, Some(url)).unwrap();
+    let mail = mime::Mail::parse(&composed.raw);
+    assert_eq!(
+        mail.header("Subject"),
+        "The årshjul of Testkommune: this week's overview, week 10"
+    );
+    let text = mail.text();
+    assert!(
+        text.contains("Overdue tasks (1):\n- Review <b>&</b> approve (2027), due 1 March 2027, 1 day overdue. Owner: Anna Hansen"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Due in the next 30 days (0):\n- None."),
+        "{text}"
+    );
+    assert!(text.contains("Done last week (0):\n- None."), "{text}");
+    assert!(text.starts_with("Dear Karen Koordinator,"), "{text}");
+    let html = mail.html();
+    assert!(html.contains("<html lang=\"en\">"), "{html}");
+    assert!(
+        html.contains("Review &lt;b&gt;&amp;&lt;/b&gt; approve"),
+        "{html}"
+    );
+    assert!(!html.contains("<b>&"), "{html}");
+    assert!(html.contains(&format!("<a href=\"{url}\"")), "{html}");
+    // Without a link (a template override may leave it out): no button.
+    let composed = composer.compose_digest(&w, &n, &digest, None).unwrap();
+    assert!(!mime::Mail::parse(&composed.raw)
+        .html()
+        .contains("/overview/"));
+}

@@ -366,3 +366,51 @@ fn the_overview_has_no_overflow_no_console_error_and_no_serious_axe_violation() 
         assert!(stdout.contains(&line), "{line:?} missing in:\n{stdout}");
     }
 }
+
+#[test]
+fn the_english_escalation_carries_the_overview_button_and_the_rule_is_the_planners() {
+    use arshjul::mail::Composer;
+    use arshjul::planner::{self, History, Kind};
+    let text = CHAIN.replace("language = \"da\"", "language = \"en\"");
+    let w = arshjul::wheel::parse(&text, "schedule.toml").unwrap();
+    let now: DateTime<Utc> = "2027-07-19T06:00:00Z".parse().unwrap();
+    let send = planner::pass(&w, &History::default(), now).send;
+    let of = |task: &str| {
+        send.iter()
+            .find(|n| n.task == task && n.kind == Kind::Escalation)
+            .unwrap()
+    };
+    // The director's copy goes to the chief: both in chains.
+    assert_eq!(planner::overview_reader(&w, of("budget")), Some("direktor"));
+    // The chief's copies Anna, who is in none.
+    assert_eq!(planner::overview_reader(&w, of("review")), None);
+    // With Anna as the coordinator, she may: the chief gets the link.
+    let with = text.replace(
+        "start = 2027-01-01",
+        "start = 2027-01-01\ncoordinator = \"anna\"",
+    );
+    let w2 = arshjul::wheel::parse(&with, "schedule.toml").unwrap();
+    assert_eq!(planner::overview_reader(&w2, of("review")), Some("chef"));
+
+    let mut settings = arshjul::settings::Settings::default().mail;
+    settings.from = "arshjul@kommune.example".into();
+    let composer = Composer::new(&settings).unwrap();
+    let url = "https://arshjul.example/overview/abc";
+    let n = of("budget");
+    let composed = composer.compose(&w, n, Some(url), n.date).unwrap();
+    let mail = mime::Mail::parse(&composed.raw);
+    let text = mail.text();
+    assert!(
+        text.contains(&format!(
+            "The overview of the whole wheel shows every task, who has it and how it stands (the link is personal, so do not pass it on):\n{url}"
+        )),
+        "{text}"
+    );
+    let html = mail.html();
+    assert!(html.contains("See the overview of the wheel</a>"), "{html}");
+    assert!(!html.contains("/done/"), "{html}");
+    let composed = composer.compose(&w, n, None, n.date).unwrap();
+    assert!(!mime::Mail::parse(&composed.raw)
+        .text()
+        .contains("overview of the whole wheel"));
+}
