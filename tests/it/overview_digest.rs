@@ -357,6 +357,12 @@ fn the_coordinator_gets_one_digest_a_week_with_the_lists_and_a_working_overview_
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.body.contains("Oversigt for Karen Koordinator"));
 
+    // Sent: the dry run (and so the brake) no longer counts it.
+    let dry = world
+        .run(&["tick", "--dry-run", "--now", "2027-03-09T08:00:00+01:00"])
+        .expect(0)
+        .stdout();
+    assert!(!dry.contains("digest"), "{dry}");
     // Once a week: later passes that week send no other digest.
     for day in [8, 9, 12, 14] {
         let again = world.tick(date(2027, 3, day));
