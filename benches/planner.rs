@@ -67,6 +67,8 @@ pub fn wheel(n: usize) -> Wheel {
             holidays: HolidayRule::Dk,
             closed: vec![],
             start: NaiveDate::from_ymd_opt(2027, 1, 1),
+            coordinator: None,
+            digest: None,
         },
         terms: Some(Terms {
             start: NaiveDate::from_ymd_opt(2022, 1, 1).unwrap_or_default(),

@@ -291,6 +291,8 @@ mod tests {
             holidays,
             closed,
             start: None,
+            coordinator: None,
+            digest: None,
         })
     }
 

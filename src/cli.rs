@@ -302,7 +302,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Links to give people: the calendar feed's URL.
+    /// Links to give people: a calendar feed's URL, a person's overview
+    /// page.
     Link {
         #[command(subcommand)]
         command: LinkCommand,
@@ -341,6 +342,21 @@ enum LinkCommand {
         person: Option<String>,
         /// Revoke the feed's URLs printed before (they answer 404 from
         /// now on), then print a new one. Recorded with the login name.
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Print a person's link to the overview page
+    /// (`{public_url}/overview/{token}`): the whole organisation's wheel,
+    /// status and next 60 days. Anyone holding it can read all of that, so
+    /// give it only to the coordinator and managers. It never expires;
+    /// --revoke makes every overview link made before for the person stop
+    /// working (the ones in escalation mails and digests too).
+    Overview {
+        /// Whose link (a key of `[people]`).
+        #[arg(long = "for", value_name = "KEY")]
+        person: String,
+        /// Revoke the person's overview links made before (they answer 404
+        /// from now on), then print a new one. Recorded with the login name.
         #[arg(long)]
         revoke: bool,
     },
@@ -521,6 +537,9 @@ fn dispatch(args: Args) -> CmdResult {
         Command::Link {
             command: LinkCommand::Calendar { person, revoke },
         } => feeds::link_calendar(&loaded, now, person.as_deref(), revoke),
+        Command::Link {
+            command: LinkCommand::Overview { person, revoke },
+        } => feeds::link_overview(&loaded, now, &person, revoke),
         Command::Mail {
             command: MailCommand::Test { to },
         } => mail_test::run(&loaded, &to),

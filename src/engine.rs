@@ -140,7 +140,12 @@ impl Engine {
             Some(_) => plan,
             None => self::plan(wheel, &self.settings, Some(&lock(store)), now, true)?,
         };
-        let Plan { history, pass, .. } = plan;
+        let Plan {
+            history,
+            pass,
+            digest,
+            ..
+        } = plan;
         let pass = pass.unwrap_or_default();
         lock(store).sync_tasks(wheel, today)?;
         for occurrences in pass.occurrences.chunks(self.batch) {
@@ -155,12 +160,21 @@ impl Engine {
                 );
                 return Ok(None);
             }
+            // Escalations carry their addressee's overview link, made with
+            // the viewer's current version.
+            let overviews = {
+                let s = lock(store);
+                batch
+                    .iter()
+                    .map(|n| self.overview_link(&s, n))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
             let mut messages = Vec::with_capacity(batch.len());
             let mut unbuilt = Vec::new();
-            for n in batch {
+            for (n, overview) in batch.iter().zip(&overviews) {
                 // One message that cannot be built must not stop the others:
                 // it is recorded failed, with its reason, for `status`.
-                match guarded(|| self.render(n, today)) {
+                match guarded(|| self.render_with(n, today, overview.as_deref())) {
                     Ok(m) => messages.push(m),
                     Err(reason) => {
                         tracing::error!(task = %n.task, period = %n.period, kind = %n.kind.as_str(), "message not built, recorded as failed: {reason}");
@@ -170,6 +184,21 @@ impl Engine {
             }
             failed += unbuilt.len();
             queued += lock(store).record_pass_with_unbuilt(&[], &messages, &unbuilt, local)?;
+        }
+        // The weekly digest: one more message, built from the store (the
+        // completions of the week before) after the pass's batches.
+        if let Some(n) = digest {
+            let mut s = lock(store);
+            let (mut messages, mut unbuilt) = (Vec::new(), Vec::new());
+            match guarded(|| self.render_digest(&s, &n, now, today)) {
+                Ok(m) => messages.push(m),
+                Err(reason) => {
+                    tracing::error!(kind = "digest", period = %n.period, "digest not built, recorded as failed: {reason}");
+                    unbuilt.push(self.unbuilt(&n, reason));
+                }
+            }
+            failed += unbuilt.len();
+            queued += s.record_pass_with_unbuilt(&[], &messages, &unbuilt, local)?;
         }
         let (link_queued, link_unbuilt) =
             self.answer_link_requests(&mut lock(store), now, today)?;
@@ -288,13 +317,82 @@ impl Engine {
         }
     }
 
+    /// The weekly digest `n` for the coordinator: overdue now, due in the
+    /// next 30 days, done in the ISO week before the digest's, with the
+    /// coordinator's overview link.
+    fn render_digest(
+        &self,
+        store: &Store,
+        n: &Notification,
+        now: DateTime<Utc>,
+        today: chrono::NaiveDate,
+    ) -> Result<NewMessage, EngineError> {
+        let digest = digest_content(store, &self.wheel, n, now, today)?;
+        let viewer = crate::link::Viewer::Person(n.to.clone());
+        let version =
+            store.viewer_version(crate::link::ViewerKind::Overview.as_str(), &viewer.as_key())?;
+        let overview =
+            crate::link::overview_url(&self.settings.public_url, &self.secret, &n.to, version);
+        let composed = self
+            .composer
+            .compose_digest(&self.wheel, n, &digest, Some(&overview))
+            .map_err(|e| EngineError::Runtime(format!("cannot render {}: {e}", n.key)))?;
+        Ok(NewMessage {
+            key: n.key.clone(),
+            task: n.task.clone(),
+            period: n.period.clone(),
+            kind: n.kind.as_str().to_string(),
+            step: n.step,
+            to: composed.to,
+            cc: composed.cc,
+            subject: composed.subject,
+            message_id: composed.message_id,
+            raw: composed.raw,
+            due_at: n.at.fixed_offset(),
+        })
+    }
+
+    /// The overview link an escalation carries (see
+    /// [`planner::overview_reader`]), made with the addressee's current
+    /// overview version; `None` for other messages.
+    fn overview_link(
+        &self,
+        store: &Store,
+        n: &Notification,
+    ) -> Result<Option<String>, EngineError> {
+        let Some(person) = planner::overview_reader(&self.wheel, n) else {
+            return Ok(None);
+        };
+        let viewer = crate::link::Viewer::Person(person.to_string());
+        let version =
+            store.viewer_version(crate::link::ViewerKind::Overview.as_str(), &viewer.as_key())?;
+        Ok(Some(crate::link::overview_url(
+            &self.settings.public_url,
+            &self.secret,
+            person,
+            version,
+        )))
+    }
+
     fn render(
         &self,
         n: &Notification,
         today: chrono::NaiveDate,
     ) -> Result<NewMessage, EngineError> {
+        self.render_with(n, today, None)
+    }
+
+    /// [`Engine::render`], an escalation carrying `overview` (the
+    /// addressee's overview link) when given.
+    fn render_with(
+        &self,
+        n: &Notification,
+        today: chrono::NaiveDate,
+        overview: Option<&str>,
+    ) -> Result<NewMessage, EngineError> {
         let link = match n.kind {
             Kind::Reminder | Kind::Repeat | Kind::Link => Some(self.link(n, today)),
+            Kind::Escalation => overview.map(str::to_string),
             _ => None,
         };
         let composed = self
@@ -510,8 +608,10 @@ pub fn preview(
     plan_on_jump: bool,
 ) -> Result<Preview, EngineError> {
     let plan = plan(wheel, settings, store, now, plan_on_jump)?;
+    let mut send = plan.pass.map(|p| p.send).unwrap_or_default();
+    send.extend(plan.digest);
     Ok(Preview {
-        send: plan.pass.map(|p| p.send).unwrap_or_default(),
+        send,
         brake: plan.brake,
     })
 }
@@ -524,6 +624,8 @@ pub fn preview(
 struct Plan {
     history: planner::History,
     pass: Option<planner::Pass>,
+    /// The weekly digest due at `now`, if its week is not in the outbox.
+    digest: Option<Notification>,
     brake: Option<Brake>,
 }
 
@@ -559,14 +661,18 @@ fn plan(
         h.first_seen.get_or_insert(today);
     }
     let pass = planner::pass(wheel, &history, now);
+    // The weekly digest, which the pass adds after its batches.
+    let digest = match store {
+        Some(s) => digest_due(s, wheel, now)?,
+        None => planner::digest_at(wheel, now),
+    };
+    let messages = pass.send.len() + usize::from(digest.is_some());
     let cap = settings.mail.max_per_pass;
-    let burst = (pass.send.len() > cap as usize).then_some(Brake::Burst {
-        messages: pass.send.len(),
-        cap,
-    });
+    let burst = (messages > cap as usize).then_some(Brake::Burst { messages, cap });
     Ok(Plan {
         history,
         pass: Some(pass),
+        digest,
         brake: jump.or(burst),
     })
 }
@@ -747,6 +853,103 @@ pub fn dry_run(config: &Config, now: DateTime<Utc>) -> Result<DryRun, EngineErro
         preview,
         pending,
         links,
+    })
+}
+
+/// The weekly digest due at `now` ([`planner::digest_at`]) unless its
+/// week's row is in the outbox already (`None` without a store: then
+/// nothing was sent).
+fn digest_due(
+    store: &Store,
+    wheel: &Wheel,
+    now: DateTime<Utc>,
+) -> Result<Option<Notification>, StoreError> {
+    match planner::digest_at(wheel, now) {
+        Some(n) if !store.has_message(&n.key)? => Ok(Some(n)),
+        _ => Ok(None),
+    }
+}
+
+/// What the digest `n` lists, read from the store at `now`.
+fn digest_content(
+    store: &Store,
+    wheel: &Wheel,
+    n: &Notification,
+    now: DateTime<Utc>,
+    today: chrono::NaiveDate,
+) -> Result<crate::mail::Digest, StoreError> {
+    use crate::mail::{DigestDone, DigestLine};
+    let owners = |task: &crate::wheel::Task| {
+        task.owners
+            .iter()
+            .map(|k| wheel.person(k).map_or(k.as_str(), |p| p.name.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let to = today + chrono::Duration::days(30);
+    // Overdue: every occurrence not done whose due date has passed, from
+    // the organisation's start (or a year back) on.
+    let from = wheel
+        .organisation
+        .start
+        .unwrap_or(today - chrono::Duration::days(366))
+        .max(today - chrono::Duration::days(366 * 5));
+    let history = store.history_at(wheel, now, |h| {
+        planner::periods_between(wheel, h, now, from, to)
+    })?;
+    let marks = planner::marks(wheel, &history, now, from, to);
+    let line = |m: &planner::Mark| {
+        let task = wheel.task(&m.task)?;
+        Some(DigestLine {
+            title: task.title.clone(),
+            period: m.period.clone(),
+            due: m.due,
+            owner: owners(task),
+            days: (today - m.due).num_days().max(0),
+        })
+    };
+    let overdue = marks
+        .iter()
+        .filter(|m| m.state == planner::MarkState::Overdue)
+        .filter_map(line)
+        .collect();
+    let upcoming = marks
+        .iter()
+        .filter(|m| m.due >= today && m.state != planner::MarkState::Done)
+        .filter_map(line)
+        .collect();
+    // Done last week: the ISO week before the digest's (Monday to Sunday).
+    use chrono::Datelike;
+    let monday = n.due - chrono::Duration::days(i64::from(n.due.weekday().num_days_from_monday()));
+    let (first, last) = (
+        monday - chrono::Duration::days(7),
+        monday - chrono::Duration::days(1),
+    );
+    let tz = wheel.organisation.timezone;
+    let mut done: Vec<DigestDone> = store
+        .completions(None)?
+        .into_iter()
+        .filter_map(|c| {
+            let on = c.at.with_timezone(&tz).date_naive();
+            let task = wheel.task(&c.task)?;
+            (on >= first && on <= last).then(|| DigestDone {
+                title: task.title.clone(),
+                period: c.period.clone(),
+                on,
+                by: wheel
+                    .people
+                    .values()
+                    .find(|p| p.email.eq_ignore_ascii_case(&c.by) || p.key == c.by)
+                    .map_or_else(|| c.by.clone(), |p| p.name.clone()),
+            })
+        })
+        .collect();
+    done.sort_by(|a, b| a.on.cmp(&b.on).then_with(|| a.title.cmp(&b.title)));
+    Ok(crate::mail::Digest {
+        overdue,
+        upcoming,
+        done,
+        today,
     })
 }
 

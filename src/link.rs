@@ -385,7 +385,9 @@ const VIEWER_VERSION: u8 = 2;
 pub enum ViewerKind {
     /// An iCalendar feed (`GET /calendar/{token}.ics`).
     Calendar,
-    /// The overview page (reserved for `GET /overview/{token}`).
+    /// The overview page (`GET /overview/{token}`): the whole
+    /// organisation's status, for one person (a manager in an escalation
+    /// chain, or the coordinator).
     Overview,
 }
 
@@ -514,6 +516,22 @@ pub fn calendar_url(public_url: &str, secret: &Secret, viewer: Viewer, version: 
     };
     format!(
         "{}/calendar/{}.ics",
+        public_url.trim_end_matches('/'),
+        sign_viewer(secret, &claims)
+    )
+}
+
+/// The overview page's URL for `person`, `{public_url}/overview/{token}`:
+/// a capability to read the whole organisation's status, revoked by raising
+/// the person's overview version (`arshjul link overview --revoke`).
+pub fn overview_url(public_url: &str, secret: &Secret, person: &str, version: u32) -> String {
+    let claims = ViewerClaims {
+        kind: ViewerKind::Overview,
+        viewer: Viewer::Person(person.to_string()),
+        version,
+    };
+    format!(
+        "{}/overview/{}",
         public_url.trim_end_matches('/'),
         sign_viewer(secret, &claims)
     )

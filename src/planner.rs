@@ -27,6 +27,9 @@ pub enum Kind {
     /// A fresh completion link an owner asked for on the page of an expired
     /// link. Never planned: the engine sends it on request.
     Link,
+    /// The weekly digest to the coordinator ([`digest_at`]); about the
+    /// whole wheel, not one task.
+    Digest,
 }
 
 impl Kind {
@@ -37,6 +40,7 @@ impl Kind {
             Kind::Repeat => "repeat",
             Kind::Escalation => "escalation",
             Kind::Link => "link",
+            Kind::Digest => "digest",
         }
     }
 }
@@ -294,7 +298,7 @@ const STATUS_HORIZON_DAYS: i64 = 366 * 50;
 /// a reminder.
 fn priority(kind: Kind) -> u8 {
     match kind {
-        Kind::Due | Kind::Link => 0,
+        Kind::Due | Kind::Link | Kind::Digest => 0,
         Kind::Reminder => 1,
         Kind::Repeat => 2,
         Kind::Escalation => 3,
@@ -958,6 +962,79 @@ pub fn status(wheel: &Wheel, history: &History, now: DateTime<Utc>) -> Vec<Statu
         });
     }
     rows
+}
+
+/// The task field of a digest's outbox row: not a task id the wheel can
+/// have (ids are `a-z`, `0-9` and `-`), so it never meets a real task.
+pub const DIGEST_TASK: &str = "@digest";
+
+/// The weekly digest due at `now`, if the wheel has one (`[organisation]
+/// digest` and `coordinator`): the latest digest whose send instant has
+/// come. Its day is the wheel's `digest` weekday of an ISO week, moved to
+/// the next open day when closed (a holiday Monday: Tuesday; like
+/// escalations), sent at `send_time` on that day. Its key names the ISO
+/// week of the weekday, `digest/2027-W02`, so each week's digest is one
+/// outbox row however often a pass asks; a digest missed (the machine was
+/// off) goes out late, until the next week's is due. Pure.
+pub fn digest_at(wheel: &Wheel, now: DateTime<Utc>) -> Option<Notification> {
+    use chrono::Datelike;
+    let org = &wheel.organisation;
+    let weekday = org.digest?;
+    let to = org.coordinator.clone()?;
+    let cal = Calendar::new(org);
+    let today = cal.local_date(&now);
+    let monday = today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday()));
+    // This week's, or an earlier one moved past a run of closed days.
+    (0..=(MOVE_SLACK_DAYS / 7 + 1))
+        .find_map(|back| {
+            let nominal = monday - chrono::Duration::weeks(back)
+                + chrono::Duration::days(i64::from(weekday.num_days_from_monday()));
+            let date = cal.open_on_or_after(nominal);
+            let at = cal.send_instant(date);
+            (at.with_timezone(&Utc) <= now).then_some((nominal, date, at))
+        })
+        .map(|(nominal, date, at)| {
+            let week = nominal.iso_week();
+            let period = format!("{}-W{:02}", week.year(), week.week());
+            Notification {
+                key: format!("digest/{period}"),
+                task: DIGEST_TASK.to_string(),
+                period,
+                due: nominal,
+                kind: Kind::Digest,
+                step: 0,
+                date,
+                at,
+                to,
+                cc: Vec::new(),
+                on_behalf: None,
+                cc_deputies: Vec::new(),
+            }
+        })
+}
+
+/// Whether `person` may be given the overview link (a capability to read
+/// the whole organisation's status): the coordinator, and anyone named in
+/// an escalation chain (a task's `escalate` or `[defaults]`, as the tasks
+/// carry them).
+pub fn may_see_overview(wheel: &Wheel, person: &str) -> bool {
+    wheel.organisation.coordinator.as_deref() == Some(person)
+        || wheel
+            .tasks
+            .iter()
+            .any(|t| t.escalate.iter().any(|s| s.to == person))
+}
+
+/// Whose overview link a notification carries: an escalation's addressee
+/// (`to`, who may be a deputy), when every recipient of the message (To
+/// and each Cc) may see the overview, since the one message goes to all
+/// of them; `None` for other kinds, or when an owner or deputy in Cc may
+/// not.
+pub fn overview_reader<'n>(wheel: &Wheel, n: &'n Notification) -> Option<&'n str> {
+    (n.kind == Kind::Escalation
+        && may_see_overview(wheel, &n.to)
+        && n.cc.iter().all(|c| may_see_overview(wheel, c)))
+    .then_some(n.to.as_str())
 }
 
 /// Where one occurrence stands, for the pictures and feeds that show every

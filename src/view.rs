@@ -45,6 +45,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         "pages/notice.html",
         include_str!("../templates/pages/notice.html"),
     ),
+    (
+        "pages/overview.html",
+        include_str!("../templates/pages/overview.html"),
+    ),
 ];
 
 /// An environment with the shared sources, strict about undefined names,

@@ -1,5 +1,6 @@
 //! `arshjul wheel` (the årshjul as SVG), `arshjul calendar` (an iCalendar
-//! feed) and `arshjul link calendar` (a feed's URL, and revoking it).
+//! feed), `arshjul link calendar` (a feed's URL, and revoking it) and
+//! `arshjul link overview` (a person's overview link, and revoking it).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -150,6 +151,42 @@ pub(super) fn link_calendar(
         );
     }
     let url = link::calendar_url(&loaded.settings.public_url, &secret, viewer, version);
+    super::finish_output(std::io::Write::write_all(
+        &mut std::io::stdout().lock(),
+        format!("{url}\n").as_bytes(),
+    ))
+}
+
+/// `arshjul link overview --for KEY [--revoke]`: prints the person's
+/// overview link, after revoking the ones made before when asked to.
+pub(super) fn link_overview(
+    loaded: &Config,
+    now: DateTime<Utc>,
+    person: &str,
+    revoke: bool,
+) -> CmdResult {
+    let wheel = &loaded.wheel;
+    let viewer = viewer_of(wheel, Some(person), "--for")?;
+    let kind = ViewerKind::Overview;
+    let version = if revoke {
+        let mut store = crate::engine::open_store(&loaded.settings).map_err(Failure::from)?;
+        let at = crate::calendar::local_now(wheel.organisation.timezone, now);
+        store.revoke_viewer(kind.as_str(), &viewer.as_key(), at, &super::login_name())?
+    } else {
+        match open_if_present_quietly(loaded)? {
+            Some(store) => store.viewer_version(kind.as_str(), &viewer.as_key())?,
+            None => 0,
+        }
+    };
+    let secret = Secret::load_or_create(&loaded.settings.secret_path())
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    if revoke {
+        eprintln!(
+            "arshjul: the overview links made before for {} no longer work",
+            shown(wheel, &viewer)
+        );
+    }
+    let url = link::overview_url(&loaded.settings.public_url, &secret, person, version);
     super::finish_output(std::io::Write::write_all(
         &mut std::io::stdout().lock(),
         format!("{url}\n").as_bytes(),

@@ -117,6 +117,30 @@ const BUILT_IN: &[(&str, &str)] = &[
     ),
     ("en/link.txt", include_str!("../../templates/en/link.txt")),
     ("en/link.html", include_str!("../../templates/en/link.html")),
+    (
+        "da/digest.subject.txt",
+        include_str!("../../templates/da/digest.subject.txt"),
+    ),
+    (
+        "da/digest.txt",
+        include_str!("../../templates/da/digest.txt"),
+    ),
+    (
+        "da/digest.html",
+        include_str!("../../templates/da/digest.html"),
+    ),
+    (
+        "en/digest.subject.txt",
+        include_str!("../../templates/en/digest.subject.txt"),
+    ),
+    (
+        "en/digest.txt",
+        include_str!("../../templates/en/digest.txt"),
+    ),
+    (
+        "en/digest.html",
+        include_str!("../../templates/en/digest.html"),
+    ),
 ];
 
 const LANGUAGES: [Language; 2] = [Language::Da, Language::En];
@@ -236,12 +260,20 @@ impl Composer {
                     }
                 }
             }
+            for full in [true, false] {
+                let ctx = DigestCtx::sample(language, full);
+                for part in [Part::Subject, Part::Text, Part::Html] {
+                    self.render(language, Kind::Digest, part, &ctx)?;
+                }
+            }
         }
         Ok(())
     }
 
     /// Renders one notification. `link` is the completion link for the
-    /// addressed owner (reminders and repeats), `None` on escalations.
+    /// addressed owner (reminders, repeats and `link` messages); on an
+    /// escalation, the addressee's overview link (`/overview/{token}`),
+    /// given only when every recipient may see the overview.
     /// `today` is the local date the message is written on (for "days
     /// left/overdue").
     pub fn compose(
@@ -251,6 +283,9 @@ impl Composer {
         link: Option<&str>,
         today: NaiveDate,
     ) -> Result<Composed, MailError> {
+        if n.kind == Kind::Digest {
+            return Err(unbuildable(n, "a digest is built by compose_digest"));
+        }
         if n.kind == Kind::Due {
             return Err(unbuildable(
                 n,
@@ -261,6 +296,23 @@ impl Composer {
         self.message(wheel.organisation.language, n, to, &cc, &ctx)
     }
 
+    /// Renders the weekly digest `n` (kind `digest`, to the coordinator)
+    /// with its content and the coordinator's overview link.
+    pub fn compose_digest(
+        &self,
+        wheel: &Wheel,
+        n: &Notification,
+        digest: &Digest,
+        overview: Option<&str>,
+    ) -> Result<Composed, MailError> {
+        let language = wheel.organisation.language;
+        let to = wheel
+            .person(&n.to)
+            .ok_or_else(|| unbuildable(n, format!("the wheel has no person {:?}", n.to)))?;
+        let ctx = DigestCtx::of(wheel, n, digest, overview, to);
+        self.message(language, n, to, &[], &ctx)
+    }
+
     /// The rendered, checked message of `n` from its template context.
     fn message(
         &self,
@@ -268,7 +320,7 @@ impl Composer {
         n: &Notification,
         to: &Person,
         cc: &[&Person],
-        ctx: &Context,
+        ctx: &impl Serialize,
     ) -> Result<Composed, MailError> {
         let subject = one_line(&self.render(language, n.kind, Part::Subject, ctx)?);
         // What lettre is handed must be what it can encode: checked here
@@ -323,7 +375,7 @@ impl Composer {
         language: Language,
         kind: Kind,
         part: Part,
-        ctx: &Context,
+        ctx: &impl Serialize,
     ) -> Result<String, MailError> {
         let name = template_name(language, kind, part);
         let origin = self
@@ -471,6 +523,10 @@ struct Context {
     /// The completion link: on owners' reminders and repeats, and always on
     /// a `link` message.
     link: Option<String>,
+    /// The overview link of the addressee (`/overview/{token}`): on an
+    /// escalation whose every recipient may see the overview
+    /// (`planner::overview_reader`); `none` otherwise.
+    overview: Option<String>,
     recipient: PersonCtx,
     /// The opening, without its comma: `Kære Anne Hansen` / `Dear Anne
     /// Hansen`, the person's own `greeting`, or `none` (a role).
@@ -542,6 +598,7 @@ impl Context {
             Kind::Repeat => NaiveDate::from_ymd_opt(2027, 3, 8),
             Kind::Escalation => NaiveDate::from_ymd_opt(2027, 3, 15),
             Kind::Link => NaiveDate::from_ymd_opt(2027, 9, 6),
+            Kind::Digest => NaiveDate::from_ymd_opt(2027, 3, 1),
         }
         .unwrap_or_default();
         let owner = PersonCtx {
@@ -569,6 +626,8 @@ impl Context {
             reference: full.then(|| "ISO 27001 A.5.1".into()),
             link: (kind == Kind::Link || (full && kind != Kind::Escalation))
                 .then(|| "https://arshjul.example.dk/done/abc?x=1&y=2".into()),
+            overview: (full && kind == Kind::Escalation)
+                .then(|| "https://arshjul.example.dk/overview/abc?x=1&y=2".into()),
             recipient: if kind == Kind::Escalation {
                 chief.clone()
             } else {
@@ -614,6 +673,162 @@ impl Context {
             } else {
                 Vec::new()
             },
+        }
+    }
+}
+
+/// What the weekly digest lists; the engine gathers it, the planner
+/// decides when it is due ([`crate::planner::digest_at`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Digest {
+    /// Occurrences overdue now, oldest due first.
+    pub overdue: Vec<DigestLine>,
+    /// Occurrences not done, due from today to 30 days after.
+    pub upcoming: Vec<DigestLine>,
+    /// Completions recorded in the ISO week before the digest's week.
+    pub done: Vec<DigestDone>,
+    /// The local date the digest is written on.
+    pub today: NaiveDate,
+}
+
+/// One occurrence in the digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestLine {
+    pub title: String,
+    pub period: String,
+    pub due: NaiveDate,
+    /// The owners' names, joined for prose.
+    pub owner: String,
+    /// Days overdue (0 unless overdue).
+    pub days: i64,
+}
+
+/// One completion in the digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestDone {
+    pub title: String,
+    pub period: String,
+    /// The local day it was done.
+    pub on: NaiveDate,
+    /// A person's name, or as recorded.
+    pub by: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct DigestLineCtx {
+    title: String,
+    period: String,
+    due: String,
+    owner: String,
+    days: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct DigestDoneCtx {
+    title: String,
+    period: String,
+    on: String,
+    by: String,
+}
+
+/// What the digest templates can use.
+#[derive(Debug, Clone, Serialize)]
+struct DigestCtx {
+    lang: &'static str,
+    medium: &'static str,
+    organisation: String,
+    /// The ISO week number and its year (`2027-W02`: 2, 2027).
+    week: u32,
+    year: i32,
+    today: String,
+    recipient: PersonCtx,
+    greeting: Option<String>,
+    overdue: Vec<DigestLineCtx>,
+    upcoming: Vec<DigestLineCtx>,
+    done: Vec<DigestDoneCtx>,
+    /// The coordinator's overview link.
+    overview: Option<String>,
+}
+
+impl DigestCtx {
+    fn of(
+        wheel: &Wheel,
+        n: &Notification,
+        d: &Digest,
+        overview: Option<&str>,
+        to: &Person,
+    ) -> DigestCtx {
+        use chrono::Datelike;
+        let language = wheel.organisation.language;
+        let line = |l: &DigestLine| DigestLineCtx {
+            title: l.title.clone(),
+            period: l.period.clone(),
+            due: language.long_date(l.due),
+            owner: l.owner.clone(),
+            days: l.days,
+        };
+        let week = n.due.iso_week();
+        DigestCtx {
+            lang: language.code(),
+            medium: "mail",
+            organisation: wheel.organisation.name.clone(),
+            week: week.week(),
+            year: week.year(),
+            today: language.long_date(d.today),
+            recipient: PersonCtx::of(to),
+            greeting: greeting(language, &to.name, to.greeting.as_deref()),
+            overdue: d.overdue.iter().map(line).collect(),
+            upcoming: d.upcoming.iter().map(line).collect(),
+            done: d
+                .done
+                .iter()
+                .map(|c| DigestDoneCtx {
+                    title: c.title.clone(),
+                    period: c.period.clone(),
+                    on: language.long_date(c.on),
+                    by: c.by.clone(),
+                })
+                .collect(),
+            overview: overview.map(str::to_string),
+        }
+    }
+
+    fn sample(language: Language, full: bool) -> DigestCtx {
+        let day = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap_or_default();
+        let line = DigestLineCtx {
+            title: "Gennemgang af informationssikkerhedspolitik".into(),
+            period: "2027".into(),
+            due: language.long_date(day),
+            owner: "Søren Ærø".into(),
+            days: 3,
+        };
+        DigestCtx {
+            lang: language.code(),
+            medium: "mail",
+            organisation: "Eksempel Kommune".into(),
+            week: 9,
+            year: 2027,
+            today: language.long_date(day),
+            recipient: PersonCtx {
+                name: "Åse Øster".into(),
+                email: "aase@example.dk".into(),
+            },
+            greeting: full
+                .then(|| greeting(language, "Åse Øster", None))
+                .flatten(),
+            overdue: if full { vec![line.clone()] } else { Vec::new() },
+            upcoming: if full { vec![line] } else { Vec::new() },
+            done: if full {
+                vec![DigestDoneCtx {
+                    title: "Awareness <træning> & test".into(),
+                    period: "2027-Q1".into(),
+                    on: language.long_date(day),
+                    by: "Bo Berg".into(),
+                }]
+            } else {
+                Vec::new()
+            },
+            overview: full.then(|| "https://arshjul.example.dk/overview/abc?x=1&y=2".into()),
         }
     }
 }
@@ -861,7 +1076,14 @@ fn context<'w>(
         days_overdue: (today - n.due).num_days(),
         description: task.description.clone(),
         reference: task.reference.clone(),
-        link: link.map(str::to_string),
+        // An escalation's link is the addressee's overview link; the
+        // others' is the completion link.
+        link: link
+            .filter(|_| n.kind != Kind::Escalation)
+            .map(str::to_string),
+        overview: link
+            .filter(|_| n.kind == Kind::Escalation)
+            .map(str::to_string),
         recipient: PersonCtx::of(to),
         greeting: greeting(language, &to.name, to.greeting.as_deref()),
         co_owners,
@@ -943,9 +1165,9 @@ mod tests {
             names.sort_unstable();
             names
         };
-        assert_eq!(names("da").len(), KINDS.len() * 3);
+        assert_eq!(names("da").len(), (KINDS.len() + 1) * 3);
         assert_eq!(names("da"), names("en"));
-        assert_eq!(BUILT_IN.len(), LANGUAGES.len() * KINDS.len() * 3);
+        assert_eq!(BUILT_IN.len(), LANGUAGES.len() * (KINDS.len() + 1) * 3);
     }
 
     #[test]

@@ -1154,6 +1154,21 @@ impl Store {
         chain::verify(&self.conn).map_err(|f| self.fail(f))
     }
 
+    /// Whether the outbox has a message with idempotency key `key`, in any
+    /// state (the weekly digest asks before it is built).
+    pub fn has_message(&self, key: &str) -> Result<bool, StoreError> {
+        let result = (|| -> Result<bool, Fault> {
+            let found: Option<i64> = self
+                .conn
+                .query_row("SELECT 1 FROM outbox WHERE key = ?1", params![key], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok(found.is_some())
+        })();
+        result.map_err(|f| self.fail(f))
+    }
+
     /// The completion of one period that counts (not retracted), if any.
     pub fn completion(&self, task: &str, period: &str) -> Result<Option<Completion>, StoreError> {
         find_completion(&self.conn, task, period).map_err(|f| self.fail(f))

@@ -15,6 +15,7 @@
 mod health;
 mod listener;
 pub mod metrics;
+mod overview;
 pub mod pages;
 
 pub use health::Health;
@@ -284,6 +285,7 @@ pub fn router(state: AppState) -> Router {
             get(back_to_link).post(request_link),
         )
         .route("/calendar/{file}", get(calendar_feed))
+        .route("/overview/{token}", get(overview_page))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -909,6 +911,39 @@ async fn calendar_feed(State(state): State<AppState>, Path(file): Path<String>) 
         Ok(None) => problem(&state.reader(), Problem::NotFound),
         Err(e) => {
             tracing::error!("cannot build a calendar feed: {e}");
+            problem(&state.reader(), Problem::Unavailable)
+        }
+    }
+}
+
+/// `GET /overview/{token}`: the organisation's wheel, status and next 60
+/// days for the person the token was made for. A token that is forged,
+/// not an overview token, revoked (its version is not the store's) or for
+/// a person no longer in the wheel: the 404 page.
+async fn overview_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let wheel = state.wheel();
+    let claims = token::verify_viewer(&state.secret, &token);
+    let Some((claims, name)) = claims.and_then(|c| {
+        let name = overview::viewer_of(&wheel, &c)?.name.clone();
+        Some((c, name))
+    }) else {
+        return problem(&state.reader(), Problem::NotFound);
+    };
+    let now = (state.clock)();
+    let lang = wheel.organisation.language;
+    let built = with_store(&state, move |store| {
+        let current = store.viewer_version(claims.kind.as_str(), &claims.viewer.as_key())?;
+        if current != claims.version {
+            return Ok(None);
+        }
+        overview::build(store, &wheel, &name, now).map(Some)
+    })
+    .await;
+    match built {
+        Ok(Some(page)) => (StatusCode::OK, Html(pages::overview(lang, &page))).into_response(),
+        Ok(None) => problem(&state.reader(), Problem::NotFound),
+        Err(e) => {
+            tracing::error!("cannot build the overview: {e}");
             problem(&state.reader(), Problem::Unavailable)
         }
     }

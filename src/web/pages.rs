@@ -291,6 +291,87 @@ pub fn problem(lang: Language, p: Problem, contact: Contact<'_>) -> String {
     notice(lang, None, n)
 }
 
+/// One task's line of the overview's status table.
+#[derive(Debug, Clone)]
+pub struct StatusLine {
+    pub title: String,
+    /// The owners' names, joined.
+    pub owner: String,
+    /// The task's current occurrence (its oldest not done), if any.
+    pub period: Option<String>,
+    pub due: Option<NaiveDate>,
+    /// `overdue`, `open`, `upcoming`, `done` or `none`.
+    pub state: &'static str,
+    /// Days overdue (for `overdue`).
+    pub days: i64,
+    /// The latest completion: period, when (wheel's zone), by whom.
+    pub last: Option<(String, DateTime<Tz>, String)>,
+}
+
+/// One occurrence due in the overview's next 60 days.
+#[derive(Debug, Clone)]
+pub struct NextLine {
+    pub due: NaiveDate,
+    pub title: String,
+    pub period: String,
+    pub owner: String,
+    /// As [`StatusLine::state`].
+    pub state: &'static str,
+    pub days: i64,
+}
+
+/// What the overview page shows.
+#[derive(Debug, Clone)]
+pub struct OverviewPage {
+    pub organisation: String,
+    /// The name of the person the link was made for.
+    pub viewer: String,
+    pub today: NaiveDate,
+    pub year: i32,
+    /// The wheel's `<svg>` element ([`crate::picture::svg_element`]),
+    /// escaped by its writer.
+    pub svg: String,
+    pub rows: Vec<StatusLine>,
+    pub next: Vec<NextLine>,
+}
+
+/// The overview page: the wheel, a status table and the next 60 days.
+pub fn overview(lang: Language, page: &OverviewPage) -> String {
+    let rows: Vec<Value> = page
+        .rows
+        .iter()
+        .map(|r| {
+            context! {
+                title => r.title, owner => r.owner, period => r.period,
+                due => r.due.map(|d| lang.long_date(d)), state => r.state, days => r.days,
+                last => r.last.as_ref().map(|(period, at, by)| context! {
+                    period => period, day => lang.long_date(at.date_naive()), by => by,
+                }),
+            }
+        })
+        .collect();
+    let next: Vec<Value> = page
+        .next
+        .iter()
+        .map(|n| {
+            context! {
+                due => lang.long_date(n.due), title => n.title, period => n.period,
+                owner => n.owner, state => n.state, days => n.days,
+            }
+        })
+        .collect();
+    render(
+        "pages/overview.html",
+        context! {
+            lang => lang.code(), medium => "page", wide => true,
+            organisation => page.organisation, viewer => page.viewer,
+            today => lang.long_date(page.today), year => page.year,
+            svg => Value::from_safe_string(page.svg.clone()),
+            rows => rows, next => next,
+        },
+    )
+}
+
 fn clock(at: &DateTime<Tz>) -> String {
     format!("{:02}:{:02}", at.hour(), at.minute())
 }

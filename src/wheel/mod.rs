@@ -51,6 +51,12 @@ pub struct Organisation {
     pub closed: Vec<ClosedDay>,
     /// No occurrence is due before this date.
     pub start: Option<NaiveDate>,
+    /// The person who coordinates the wheel (a key of `people`): gets the
+    /// weekly digest, and may be given the overview link.
+    pub coordinator: Option<String>,
+    /// The weekday of the weekly digest to the coordinator; `None`: no
+    /// digest.
+    pub digest: Option<chrono::Weekday>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

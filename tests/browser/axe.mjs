@@ -6,15 +6,18 @@
 // console error. Prints one line per page and width checked.
 // Usage: node axe.mjs CONFIRM_URL ERROR_URL   (Chromium from CHROMIUM,
 // default /usr/bin/chromium). Driven by tests/it/e2e.rs.
+// Or: node axe.mjs --overview OVERVIEW_URL: the overview page alone, at
+// both widths (driven by tests/it/overview_page.rs).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [confirmUrl, errorUrl] = process.argv.slice(2);
-if (!confirmUrl || !errorUrl) {
-  console.error('usage: node axe.mjs CONFIRM_URL ERROR_URL');
+const overview = process.argv[2] === '--overview';
+const [confirmUrl, errorUrl] = process.argv.slice(overview ? 3 : 2);
+if (!confirmUrl || (!overview && !errorUrl)) {
+  console.error('usage: node axe.mjs CONFIRM_URL ERROR_URL | node axe.mjs --overview OVERVIEW_URL');
   process.exit(2);
 }
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -90,6 +93,12 @@ try {
   });
   page.on('pageerror', (e) => errors.push(e.message));
 
+  if (overview) {
+    for (const width of WIDTHS) {
+      await visit(page, confirmUrl, width, 200, errors);
+      await check(page, 'the overview', errors);
+    }
+  } else {
   for (const width of WIDTHS) {
     await visit(page, confirmUrl, width, 200, errors);
     await check(page, 'the confirm page', errors);
@@ -110,6 +119,7 @@ try {
   for (const width of WIDTHS) {
     await visit(page, confirmUrl, width, 200, errors);
     await check(page, 'the already-registered page', errors);
+  }
   }
 } catch (e) {
   problems.push(`axe.mjs: ${e.message}`);

@@ -67,6 +67,8 @@ fn calendar(closed: Vec<ClosedDay>, holidays: HolidayRule) -> Calendar {
         holidays,
         closed,
         start: None,
+        coordinator: None,
+        digest: None,
     })
 }
 

@@ -23,6 +23,8 @@ mod mail;
 mod mail_m365;
 mod ops_install;
 mod ops_journal;
+mod overview_digest;
+mod overview_page;
 mod picture_wheel;
 mod planner;
 mod props;

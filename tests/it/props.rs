@@ -192,6 +192,7 @@ proptest! {
                     prop_assert!(e.date > e.due, "{:?} not after its due date: {:?}", e.kind, e);
                 }
                 Kind::Link => prop_assert!(false, "a link message is never planned: {:?}", e),
+                Kind::Digest => prop_assert!(false, "a digest is never in a plan: {:?}", e),
             }
             let id = (e.task, e.period.clone(), e.kind, e.level, e.date);
             prop_assert!(seen.insert(id), "event twice: {:?}", e);

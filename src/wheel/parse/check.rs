@@ -28,9 +28,32 @@ pub(super) fn check(raw: RawWheel, lines: &LineIndex<'_>) -> Result<Wheel, Vec<P
         problems: Vec::new(),
         people: BTreeMap::new(),
     };
-    let organisation = checker.organisation(raw.organisation);
+    let coordinator = raw.organisation.coordinator.clone();
+    let coordinator_key = coordinator.as_ref().map(|c| c.get_ref().clone());
+    let digest_span = raw.organisation.digest.as_ref().map(|d| d.span());
+    let mut organisation = checker.organisation(raw.organisation);
     let terms = raw.terms.map(|terms| checker.terms(terms));
     checker.people(raw.people);
+    // The coordinator names a person, so it is checked once people are known.
+    organisation.coordinator = coordinator.and_then(|c| {
+        let key = c.get_ref();
+        if checker.people.contains_key(key) {
+            Some(key.clone())
+        } else {
+            checker.report(
+                c.span(),
+                format!("unknown person {key:?} as the organisation's coordinator"),
+            );
+            None
+        }
+    });
+    if let (Some(span), None) = (digest_span, &coordinator_key) {
+        checker.report(
+            span,
+            "the digest needs a coordinator to send it to (coordinator = \"KEY\" in [organisation])"
+                .to_string(),
+        );
+    }
     let defaults = checker.defaults(raw.defaults);
 
     if raw.tasks.is_empty() {
@@ -215,6 +238,20 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|start| self.date_value(start, "organisation start"));
 
+        let digest = raw.digest.as_ref().and_then(|d| {
+            let weekday = values::weekday(d.get_ref());
+            if weekday.is_none() {
+                self.report(
+                    d.span(),
+                    format!(
+                        "unknown digest day {:?} (monday, tuesday, wednesday, thursday, friday, saturday, sunday)",
+                        d.get_ref()
+                    ),
+                );
+            }
+            weekday
+        });
+
         Organisation {
             name,
             timezone,
@@ -223,6 +260,8 @@ impl Checker<'_> {
             holidays,
             closed,
             start,
+            coordinator: None,
+            digest,
         }
     }
 

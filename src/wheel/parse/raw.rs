@@ -33,6 +33,10 @@ pub(super) struct RawOrganisation {
     pub closed: Option<Vec<Spanned<String>>>,
     /// A TOML local date or a `"YYYY-MM-DD"` string; checked later.
     pub start: Option<Spanned<toml::Value>>,
+    /// A person key: who gets the weekly digest.
+    pub coordinator: Option<Spanned<String>>,
+    /// The digest's weekday, English lower case (`monday`).
+    pub digest: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -84,6 +84,21 @@ pub(super) fn duration(text: &str) -> Result<Days, DurationProblem> {
 }
 
 /// `"HH:MM"`, 24-hour clock, two digits each.
+/// A weekday by its English lower-case name (`monday` … `sunday`).
+pub(super) fn weekday(text: &str) -> Option<chrono::Weekday> {
+    use chrono::Weekday::*;
+    Some(match text {
+        "monday" => Mon,
+        "tuesday" => Tue,
+        "wednesday" => Wed,
+        "thursday" => Thu,
+        "friday" => Fri,
+        "saturday" => Sat,
+        "sunday" => Sun,
+        _ => return None,
+    })
+}
+
 pub(super) fn send_time(text: &str) -> Option<NaiveTime> {
     let (hour, minute) = text.split_once(':')?;
     NaiveTime::from_hms_opt(fixed_digits(hour, 2)?, fixed_digits(minute, 2)?, 0)

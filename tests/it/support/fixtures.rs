@@ -66,6 +66,8 @@ pub fn organisation(name: &str, language: Language, start: Option<NaiveDate>) ->
         holidays: HolidayRule::Dk,
         closed: vec![],
         start,
+        coordinator: None,
+        digest: None,
     }
 }
 
