@@ -925,3 +925,38 @@ fn metrics_count_what_passes_send_defer_and_fail_by_transport_and_kind() {
     assert_eq!(d.get("/metrics"), 404);
     drop(runtime);
 }
+
+/// `arshjul link calendar [ARGS…]` on the scratch directory: the URL's path.
+fn calendar_path(s: &Scratch, args: &[&str]) -> String {
+    let out = support::arshjul(s.dir.path())
+        .args(["link", "calendar"])
+        .args(args)
+        .output()
+        .expect("run link calendar");
+    assert!(out.status.success(), "{out:?}");
+    let url = String::from_utf8(out.stdout).expect("UTF-8");
+    url[url.find("/calendar/").expect("a calendar URL")..]
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_feed_fetched_again_within_the_minute_is_the_one_built_but_a_revoked_token_is_404_at_once() {
+    let mut s = Scratch::new(&wheel(&[task("a", 10)]));
+    let d = s.start(&[]);
+    s.await_first_pass();
+    let path = calendar_path(&s, &["--for", "anna"]);
+    let first = http::send(d.addr, &http::get(&path));
+    assert_eq!(first.status, 200, "{}", first.body);
+    // DTSTAMP is the fetch's second: a feed built anew would differ.
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = http::send(d.addr, &http::get(&path));
+    assert_eq!(second.status, 200);
+    assert_eq!(first.body, second.body, "built again");
+    // Revoking (another process) beats the kept feed.
+    let fresh = calendar_path(&s, &["--for", "anna", "--revoke"]);
+    assert_eq!(d.get(&path), 404);
+    let fresh = http::send(d.addr, &http::get(&fresh));
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    assert!(fresh.body.contains("BEGIN:VEVENT"), "{}", fresh.body);
+}
