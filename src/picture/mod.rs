@@ -150,14 +150,19 @@ fn num(v: f64) -> String {
     }
 }
 
-/// The title shown in the legend: cut at [`LEGEND_TITLE_CHARS`] with `…`.
+/// The title shown in the legend: cut at [`LEGEND_TITLE_CHARS`] with `…`,
+/// and isolated (FSI … PDI), so that a title in a right-to-left script
+/// keeps its `…` at its own end and leaves the number before it and the
+/// ring letter after it where they are.
 fn short(text: &str) -> String {
-    if text.chars().count() <= LEGEND_TITLE_CHARS {
-        return text.to_string();
-    }
-    let mut s: String = text.chars().take(LEGEND_TITLE_CHARS - 1).collect();
-    s.push('…');
-    s
+    let cut = if text.chars().count() <= LEGEND_TITLE_CHARS {
+        text.to_string()
+    } else {
+        let mut s: String = text.chars().take(LEGEND_TITLE_CHARS - 1).collect();
+        s.push('…');
+        s
+    };
+    format!("\u{2068}{cut}\u{2069}")
 }
 
 /// The SVG picture of `year` as a standalone document (`arshjul wheel`).
@@ -828,6 +833,18 @@ mod tests {
         assert_eq!(placed, vec![350.0, 354.0, 358.0]);
         let with_january = spread(&[0.5, 359.0, 359.0], gap);
         assert_eq!(with_january, vec![2.0, 354.0, 358.0]);
+    }
+
+    #[test]
+    fn a_legend_title_is_isolated_so_a_right_to_left_one_keeps_its_ellipsis_at_its_end() {
+        let arabic = "مراجعة سياسة أمن المعلومات السنوية ".repeat(3);
+        let cut = short(&arabic);
+        // FSI … PDI: the `…` stays inside the title's own (right-to-left)
+        // run, not beside the ring letter that follows it.
+        assert!(cut.starts_with('\u{2068}'), "{cut:?}");
+        assert!(cut.ends_with("…\u{2069}"), "{cut:?}");
+        assert_eq!(cut.chars().count(), LEGEND_TITLE_CHARS + 2);
+        assert_eq!(short("Kort"), "\u{2068}Kort\u{2069}");
     }
 
     #[test]
