@@ -774,8 +774,11 @@ async fn calendar_feed(State(state): State<AppState>, Path(file): Path<String>) 
         return problem(&state.reader(), Problem::NotFound);
     };
     // One feed build at a time; a feed built in the last minute for this
-    // token version and wheel is served again.
-    let mut feeds = state.feeds.lock().await;
+    // token version and wheel is served again. The turn is waited for at
+    // most `busy_timeout_ms`, like the database.
+    let Ok(mut feeds) = tokio::time::timeout(state.busy_timeout, state.feeds.lock()).await else {
+        return problem(&state.reader(), Problem::Unavailable);
+    };
     let version = {
         let claims = claims.clone();
         with_store(&state, move |store| {
