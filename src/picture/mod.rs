@@ -150,6 +150,19 @@ fn num(v: f64) -> String {
     }
 }
 
+/// The turn that lays a month's name along its band at `degrees` (about
+/// its centre `(x, y)`): upright at the top, head up in the lower half,
+/// so that no name, however long, sticks out of the band as a level one
+/// does at three and nine o'clock.
+fn label_turn(degrees: f64, x: f64, y: f64) -> String {
+    let turn = if degrees > 90.0 && degrees < 270.0 {
+        degrees - 180.0
+    } else {
+        degrees
+    };
+    format!("rotate({} {} {})", num(turn), num(x), num(y))
+}
+
 /// The title shown in the legend: cut at [`LEGEND_TITLE_CHARS`] with `…`,
 /// and isolated (FSI … PDI), so that a title in a right-to-left script
 /// keeps its `…` at its own end and leaves the number before it and the
@@ -254,7 +267,8 @@ pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -
             "path",
             &[("d", &sector(R_HUB, R_OUTER, a0, a1)), ("fill", fill)],
         );
-        let (lx, ly) = dial::point(CX, CY, (R_MONTHS + R_OUTER) / 2.0, (a0 + a1) / 2.0);
+        let mid = (a0 + a1) / 2.0;
+        let (lx, ly) = dial::point(CX, CY, (R_MONTHS + R_OUTER) / 2.0, mid);
         let name = lang.month_name(month);
         x.text_element(
             "text",
@@ -264,6 +278,7 @@ pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -
                 ("text-anchor", "middle"),
                 ("font-size", "20"),
                 ("fill", INK),
+                ("transform", &label_turn(mid, lx, ly)),
             ],
             name,
         );
@@ -845,6 +860,17 @@ mod tests {
         assert!(cut.ends_with("…\u{2069}"), "{cut:?}");
         assert_eq!(cut.chars().count(), LEGEND_TITLE_CHARS + 2);
         assert_eq!(short("Kort"), "\u{2068}Kort\u{2069}");
+    }
+
+    #[test]
+    fn month_names_lie_along_their_band_and_never_upside_down() {
+        // January, at the top: as it is; March, at three o'clock: along
+        // the rim, read top to bottom; July, at the bottom: level again,
+        // not upside down; October, at nine o'clock: read bottom to top.
+        assert_eq!(label_turn(15.0, 1.0, 2.0), "rotate(15 1 2)");
+        assert_eq!(label_turn(75.0, 1.0, 2.0), "rotate(75 1 2)");
+        assert_eq!(label_turn(195.0, 1.0, 2.0), "rotate(15 1 2)");
+        assert_eq!(label_turn(285.0, 1.0, 2.0), "rotate(285 1 2)");
     }
 
     #[test]
