@@ -960,3 +960,54 @@ fn a_feed_fetched_again_within_the_minute_is_the_one_built_but_a_revoked_token_i
     assert_eq!(fresh.status, 200, "{}", fresh.body);
     assert!(fresh.body.contains("BEGIN:VEVENT"), "{}", fresh.body);
 }
+
+#[test]
+fn a_flood_of_scrapes_and_feed_fetches_leaves_the_database_to_healthz_on_a_large_wheel() {
+    // 1,000 tasks, none opening yet: the first pass sends nothing.
+    let tasks: Vec<String> = (0..1000)
+        .map(|i| task(&format!("t{i}"), 40 + i % 300))
+        .collect();
+    let mut s = Scratch::new(&wheel(&tasks));
+    let d = s.start(&[("ARSHJUL_METRICS_LISTEN", "127.0.0.1:0")]);
+    s.await_first_pass();
+    let metrics = metrics_addr(&s.log());
+    let org = calendar_path(&s, &[]);
+    let person = calendar_path(&s, &["--for", "anna"]);
+    // The first of each reads the database (and may hold it a while).
+    assert_eq!(d.get(&org), 200);
+    assert_eq!(d.get(&person), 200);
+    assert_eq!(
+        sample(&scrape(metrics), "arshjul_database_up", &[]),
+        Some(1.0)
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..4)
+        .map(|i| {
+            let (stop, addr) = (stop.clone(), d.addr);
+            let path = if i % 2 == 0 {
+                org.clone()
+            } else {
+                person.clone()
+            };
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    assert_eq!(http::send(addr, &http::get(&path)).status, 200);
+                    assert_eq!(http::send(metrics, &http::get("/metrics")).status, 200);
+                }
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(50));
+        answers.push(health(d.addr));
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for t in flood {
+        t.join().expect("the flood");
+    }
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+}
