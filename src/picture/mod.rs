@@ -150,14 +150,32 @@ fn num(v: f64) -> String {
     }
 }
 
-/// The title shown in the legend: cut at [`LEGEND_TITLE_CHARS`] with `…`.
+/// The turn that lays a month's name along its band at `degrees` (about
+/// its centre `(x, y)`): upright at the top, head up in the lower half,
+/// so that no name, however long, sticks out of the band as a level one
+/// does at three and nine o'clock.
+fn label_turn(degrees: f64, x: f64, y: f64) -> String {
+    let turn = if degrees > 90.0 && degrees < 270.0 {
+        degrees - 180.0
+    } else {
+        degrees
+    };
+    format!("rotate({} {} {})", num(turn), num(x), num(y))
+}
+
+/// The title shown in the legend: cut at [`LEGEND_TITLE_CHARS`] with `…`,
+/// and isolated (FSI … PDI), so that a title in a right-to-left script
+/// keeps its `…` at its own end and leaves the number before it and the
+/// ring letter after it where they are.
 fn short(text: &str) -> String {
-    if text.chars().count() <= LEGEND_TITLE_CHARS {
-        return text.to_string();
-    }
-    let mut s: String = text.chars().take(LEGEND_TITLE_CHARS - 1).collect();
-    s.push('…');
-    s
+    let cut = if text.chars().count() <= LEGEND_TITLE_CHARS {
+        text.to_string()
+    } else {
+        let mut s: String = text.chars().take(LEGEND_TITLE_CHARS - 1).collect();
+        s.push('…');
+        s
+    };
+    format!("\u{2068}{cut}\u{2069}")
 }
 
 /// The SVG picture of `year` as a standalone document (`arshjul wheel`).
@@ -249,7 +267,8 @@ pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -
             "path",
             &[("d", &sector(R_HUB, R_OUTER, a0, a1)), ("fill", fill)],
         );
-        let (lx, ly) = dial::point(CX, CY, (R_MONTHS + R_OUTER) / 2.0, (a0 + a1) / 2.0);
+        let mid = (a0 + a1) / 2.0;
+        let (lx, ly) = dial::point(CX, CY, (R_MONTHS + R_OUTER) / 2.0, mid);
         let name = lang.month_name(month);
         x.text_element(
             "text",
@@ -259,6 +278,7 @@ pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -
                 ("text-anchor", "middle"),
                 ("font-size", "20"),
                 ("fill", INK),
+                ("transform", &label_turn(mid, lx, ly)),
             ],
             name,
         );
@@ -828,6 +848,29 @@ mod tests {
         assert_eq!(placed, vec![350.0, 354.0, 358.0]);
         let with_january = spread(&[0.5, 359.0, 359.0], gap);
         assert_eq!(with_january, vec![2.0, 354.0, 358.0]);
+    }
+
+    #[test]
+    fn a_legend_title_is_isolated_so_a_right_to_left_one_keeps_its_ellipsis_at_its_end() {
+        let arabic = "مراجعة سياسة أمن المعلومات السنوية ".repeat(3);
+        let cut = short(&arabic);
+        // FSI … PDI: the `…` stays inside the title's own (right-to-left)
+        // run, not beside the ring letter that follows it.
+        assert!(cut.starts_with('\u{2068}'), "{cut:?}");
+        assert!(cut.ends_with("…\u{2069}"), "{cut:?}");
+        assert_eq!(cut.chars().count(), LEGEND_TITLE_CHARS + 2);
+        assert_eq!(short("Kort"), "\u{2068}Kort\u{2069}");
+    }
+
+    #[test]
+    fn month_names_lie_along_their_band_and_never_upside_down() {
+        // January, at the top: as it is; March, at three o'clock: along
+        // the rim, read top to bottom; July, at the bottom: level again,
+        // not upside down; October, at nine o'clock: read bottom to top.
+        assert_eq!(label_turn(15.0, 1.0, 2.0), "rotate(15 1 2)");
+        assert_eq!(label_turn(75.0, 1.0, 2.0), "rotate(75 1 2)");
+        assert_eq!(label_turn(195.0, 1.0, 2.0), "rotate(15 1 2)");
+        assert_eq!(label_turn(285.0, 1.0, 2.0), "rotate(285 1 2)");
     }
 
     #[test]

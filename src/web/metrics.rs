@@ -1,13 +1,16 @@
 //! `GET /metrics` in the Prometheus text format, on its own listener
 //! (`metrics_listen`, off by default). The daemon's loop counts what its
 //! passes did into [`Metrics`]; the rest (tasks by state, the oldest
-//! overdue, the outbox, completions) is read from the database at each
-//! scrape, waiting for it at most [`SCRAPE_WAIT`]. Encoded by
-//! `prometheus-client`.
+//! overdue, the outbox, completions) is read from the database, waiting
+//! for it at most [`SCRAPE_WAIT`], and kept for [`SCRAPE_CACHE`] or until
+//! the next pass or reload, so a flood of scrapes reads the database at
+//! most once per [`SCRAPE_CACHE`] and never queues in front of completions
+//! for the database. Only the reading holds the database; the counting is
+//! done after. Encoded by `prometheus-client`.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::header::{self, HeaderValue};
@@ -31,6 +34,10 @@ use crate::wheel::Wheel;
 /// another process's lock). Past it, the metrics read from the database
 /// are left out and `arshjul_database_up` is 0.
 pub const SCRAPE_WAIT: Duration = Duration::from_secs(2);
+
+/// How long what a scrape read from the database serves later scrapes
+/// (unless a pass or a reload ends first).
+pub const SCRAPE_CACHE: Duration = Duration::from_secs(10);
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -58,6 +65,29 @@ pub struct Metrics {
     last_pass: Gauge<f64, AtomicU64>,
     last_pass_ok: Gauge<f64, AtomicU64>,
     last_pass_duration: Gauge<f64, AtomicU64>,
+    /// Counts passes and reloads: what the database showed before one is
+    /// not served after it.
+    generation: AtomicU64,
+    /// The last read from the database; the lock also lets one scrape at
+    /// a time read it.
+    cache: tokio::sync::Mutex<Option<Cached>>,
+}
+
+/// What a scrape read from the database, and when.
+#[derive(Debug)]
+struct Cached {
+    at: Instant,
+    generation: u64,
+    db: Arc<FromDatabase>,
+}
+
+impl Cached {
+    /// The reading, if it was taken at most [`SCRAPE_CACHE`] before `now`
+    /// and no pass or reload ended since.
+    fn fresh(&self, now: Instant, generation: u64) -> Option<Arc<FromDatabase>> {
+        (self.generation == generation && now.saturating_duration_since(self.at) <= SCRAPE_CACHE)
+            .then(|| self.db.clone())
+    }
 }
 
 impl Metrics {
@@ -91,12 +121,14 @@ impl Metrics {
             self.last_pass_ok.set(at);
         }
         self.last_pass_duration.set(took.as_secs_f64());
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// A SIGHUP reload was taken (`true`) or refused.
     pub fn reload(&self, taken: bool) {
         let result = if taken { "ok" } else { "refused" };
         self.reloads.get_or_create(&vec![("result", result)]).inc();
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Every metric, the database's included, in one registry.
@@ -200,6 +232,7 @@ impl Metrics {
 }
 
 /// What a scrape reads from the database.
+#[derive(Debug)]
 struct FromDatabase {
     tasks: Vec<(&'static str, i64)>,
     oldest_overdue_secs: i64,
@@ -207,8 +240,30 @@ struct FromDatabase {
     completions: Vec<(String, u64)>,
 }
 
-fn read(store: &Store, wheel: &Wheel, now: DateTime<Utc>) -> Result<FromDatabase, StoreError> {
+/// What [`count`] needs from the database: read while holding it.
+struct Read {
+    history: planner::History,
+    outbox_pending: i64,
+    completions: Vec<(String, u64)>,
+}
+
+fn read(store: &Store, wheel: &Wheel, now: DateTime<Utc>) -> Result<Read, StoreError> {
     let history = store.history_at(wheel, now, |h| planner::periods_in_view(wheel, h, now))?;
+    let (outbox_pending, completions) = store.metrics_counts()?;
+    Ok(Read {
+        history,
+        outbox_pending,
+        completions,
+    })
+}
+
+/// The gauges from what was read, without the database.
+fn count(read: Read, wheel: &Wheel, now: DateTime<Utc>) -> FromDatabase {
+    let Read {
+        history,
+        outbox_pending,
+        completions,
+    } = read;
     let rows = planner::status(wheel, &history, now);
     let tasks = [TaskState::Upcoming, TaskState::Open, TaskState::Overdue]
         .into_iter()
@@ -230,13 +285,12 @@ fn read(store: &Store, wheel: &Wheel, now: DateTime<Utc>) -> Result<FromDatabase
         })
         .max()
         .unwrap_or(0);
-    let (outbox_pending, completions) = store.metrics_counts()?;
-    Ok(FromDatabase {
+    FromDatabase {
         tasks,
         oldest_overdue_secs,
         outbox_pending,
         completions,
-    })
+    }
 }
 
 /// The metrics listener's routes: `GET /metrics`, and 404 for the rest.
@@ -246,19 +300,48 @@ pub fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
         .with_state((state, metrics))
 }
 
-async fn scrape(State((state, metrics)): State<(AppState, Arc<Metrics>)>) -> Response {
+/// The database's part of a scrape: the cached one while fresh, else read
+/// anew (one scrape at a time; the others wait for its result). `None`
+/// when the database could not be read within [`SCRAPE_WAIT`].
+async fn from_database(state: &AppState, metrics: &Metrics) -> Option<Arc<FromDatabase>> {
+    let mut cache = metrics.cache.lock().await;
+    let generation = metrics.generation.load(Ordering::SeqCst);
+    if let Some(db) = cache
+        .as_ref()
+        .and_then(|c| c.fresh(Instant::now(), generation))
+    {
+        return Some(db);
+    }
     let wheel = state.wheel();
     let now = (state.clock)();
-    let db =
-        match with_store_within(&state, SCRAPE_WAIT, move |store| read(store, &wheel, now)).await {
-            Ok(db) => Some(db),
-            Err(e) => {
-                tracing::warn!("metrics: the database could not be read: {e}");
-                None
-            }
-        };
+    let read = {
+        let wheel = wheel.clone();
+        with_store_within(state, SCRAPE_WAIT, move |store| read(store, &wheel, now)).await
+    };
+    let read = match read {
+        Ok(read) => read,
+        Err(e) => {
+            tracing::warn!("metrics: the database could not be read: {e}");
+            return None;
+        }
+    };
+    let db = tokio::task::spawn_blocking(move || count(read, &wheel, now))
+        .await
+        .map_err(|e| tracing::error!("metrics: counting stopped: {e}"))
+        .ok()?;
+    let db = Arc::new(db);
+    *cache = Some(Cached {
+        at: Instant::now(),
+        generation,
+        db: db.clone(),
+    });
+    Some(db)
+}
+
+async fn scrape(State((state, metrics)): State<(AppState, Arc<Metrics>)>) -> Response {
+    let db = from_database(&state, &metrics).await;
     let mut body = String::new();
-    if let Err(e) = encode(&mut body, &metrics.registry(db.as_ref())) {
+    if let Err(e) = encode(&mut body, &metrics.registry(db.as_deref())) {
         tracing::error!("metrics: cannot encode: {e}");
         return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
@@ -267,4 +350,67 @@ async fn scrape(State((state, metrics)): State<(AppState, Arc<Metrics>)>) -> Res
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(at: Instant, generation: u64) -> Cached {
+        Cached {
+            at,
+            generation,
+            db: Arc::new(FromDatabase {
+                tasks: vec![("overdue", 3)],
+                oldest_overdue_secs: 0,
+                outbox_pending: 0,
+                completions: vec![],
+            }),
+        }
+    }
+
+    #[test]
+    fn a_reading_serves_for_ten_seconds_until_a_pass_or_reload() {
+        let t0 = Instant::now();
+        let c = cached(t0, 4);
+        assert!(c.fresh(t0, 4).is_some());
+        assert!(c.fresh(t0 + SCRAPE_CACHE, 4).is_some());
+        assert!(c
+            .fresh(t0 + SCRAPE_CACHE + Duration::from_millis(1), 4)
+            .is_none());
+        // A pass or reload ended since: read again.
+        assert!(c.fresh(t0 + Duration::from_secs(1), 5).is_none());
+    }
+
+    #[tokio::test]
+    async fn scrapes_read_the_database_once_per_pass_or_reload_or_ten_seconds() {
+        use std::sync::{Mutex, RwLock};
+        let dir = tempfile::tempdir().unwrap();
+        let wheel =
+            crate::wheel::parse(include_str!("../../schedule.toml"), "schedule.toml").unwrap();
+        let store = Store::open(&dir.path().join("arshjul.db"), true).unwrap();
+        let secret = crate::link::Secret::load_or_create(&dir.path().join("secret")).unwrap();
+        let now: DateTime<Utc> = "2027-03-10T10:00:00Z".parse().unwrap();
+        let state = AppState::new(
+            Arc::new(Mutex::new(store)),
+            Arc::new(RwLock::new(Arc::new(wheel))),
+            secret,
+            Vec::new(),
+            Arc::new(move || now),
+        );
+        let metrics = Metrics::default();
+        let first = from_database(&state, &metrics).await.expect("read");
+        assert_eq!(first.tasks.iter().map(|(_, n)| n).sum::<i64>(), 10);
+        let again = from_database(&state, &metrics).await.expect("read");
+        assert!(Arc::ptr_eq(&first, &again), "the second scrape read anew");
+        metrics.pass("ok", now, Duration::from_millis(5));
+        let after_pass = from_database(&state, &metrics).await.expect("read");
+        assert!(!Arc::ptr_eq(&first, &after_pass), "a pass ended: read anew");
+        metrics.reload(false);
+        let after_reload = from_database(&state, &metrics).await.expect("read");
+        assert!(
+            !Arc::ptr_eq(&after_pass, &after_reload),
+            "a reload: read anew"
+        );
+    }
 }

@@ -12,6 +12,7 @@
 //! limited) and wakes the engine, which sends it. This module never sends
 //! mail and never waits on SMTP.
 
+mod feed_cache;
 mod health;
 mod listener;
 pub mod metrics;
@@ -126,6 +127,9 @@ pub struct AppState {
     /// What is left of the uploads' memory budget, in KiB
     /// ([`UPLOAD_BUDGET_BYTES`] unless changed).
     pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Calendar feeds built in the last minute; its lock makes feed
+    /// builds take turns.
+    feeds: Arc<tokio::sync::Mutex<feed_cache::FeedCache>>,
 }
 
 /// The settings a person's calendar feed builds completion links from.
@@ -165,6 +169,7 @@ impl AppState {
             health: None,
             feed_links: None,
             uploads: Arc::new(tokio::sync::Semaphore::new(UPLOAD_BUDGET_BYTES / 1024)),
+            feeds: Arc::default(),
         }
     }
 
@@ -859,39 +864,38 @@ async fn calendar_feed(State(state): State<AppState>, Path(file): Path<String>) 
     let Some(claims) = claims else {
         return problem(&state.reader(), Problem::NotFound);
     };
-    let now = (state.clock)();
-    let secret = state.secret.clone();
-    let links = state.feed_links.clone();
-    let built = with_store(&state, move |store| {
-        let current = store.viewer_version(claims.kind.as_str(), &claims.viewer.as_key())?;
-        if current != claims.version {
-            return Ok(None);
-        }
-        let today = crate::calendar::Calendar::new(&wheel.organisation).local_date(&now);
-        let from = today
-            .checked_sub_months(chrono::Months::new(12))
-            .unwrap_or(chrono::NaiveDate::MIN);
-        let to = today
-            .checked_add_months(chrono::Months::new(24))
-            .unwrap_or(chrono::NaiveDate::MAX);
-        let history = store.history_at(&wheel, now, |h| {
-            crate::planner::periods_between(&wheel, h, now, from, to)
-        })?;
-        let marks = crate::planner::marks(&wheel, &history, now, from, to);
-        let links = links.as_ref().map(|l| crate::feed::Links {
-            public_url: &l.public_url,
-            secret: &secret,
-            link_days: l.link_days,
-        });
-        Ok(Some(crate::feed::ics(
-            &wheel,
-            &marks,
-            &claims.viewer,
-            links.as_ref(),
-            now,
-        )))
-    })
-    .await;
+    // One feed build at a time; a feed built in the last minute for this
+    // token version and wheel is served again. The turn is waited for at
+    // most `busy_timeout_ms`, like the database.
+    let Ok(mut feeds) = tokio::time::timeout(state.busy_timeout, state.feeds.lock()).await else {
+        return problem(&state.reader(), Problem::Unavailable);
+    };
+    let version = {
+        let claims = claims.clone();
+        with_store(&state, move |store| {
+            store.viewer_version(claims.kind.as_str(), &claims.viewer.as_key())
+        })
+        .await
+    };
+    let viewer = claims.viewer.as_key();
+    let built = match version {
+        Ok(current) if current != claims.version => Ok(None),
+        Ok(_) => match feeds.get(&viewer, claims.version, &wheel, std::time::Instant::now()) {
+            Some(body) => Ok(Some(body)),
+            None => build_feed(&state, wheel.clone(), claims.clone()).await,
+        },
+        Err(e) => Err(e),
+    };
+    if let Ok(Some(body)) = &built {
+        feeds.put(
+            viewer,
+            claims.version,
+            wheel,
+            body.clone(),
+            std::time::Instant::now(),
+        );
+    }
+    drop(feeds);
     match built {
         Ok(Some(body)) => (
             StatusCode::OK,
@@ -905,7 +909,7 @@ async fn calendar_feed(State(state): State<AppState>, Path(file): Path<String>) 
                     HeaderValue::from_static("inline; filename=\"arshjul.ics\""),
                 ),
             ],
-            body,
+            body.to_string(),
         )
             .into_response(),
         Ok(None) => problem(&state.reader(), Problem::NotFound),
@@ -947,6 +951,47 @@ async fn overview_page(State(state): State<AppState>, Path(token): Path<String>)
             problem(&state.reader(), Problem::Unavailable)
         }
     }
+}
+
+/// Builds `claims`'s feed: reads the occurrences from the database, then
+/// (no longer holding it, so passes and completions go on) works out
+/// their states and writes the iCalendar text.
+async fn build_feed(
+    state: &AppState,
+    wheel: Arc<Wheel>,
+    claims: crate::link::ViewerClaims,
+) -> Result<Option<Arc<str>>, StoreError> {
+    let now = (state.clock)();
+    let today = crate::calendar::Calendar::new(&wheel.organisation).local_date(&now);
+    let from = today
+        .checked_sub_months(chrono::Months::new(12))
+        .unwrap_or(chrono::NaiveDate::MIN);
+    let to = today
+        .checked_add_months(chrono::Months::new(24))
+        .unwrap_or(chrono::NaiveDate::MAX);
+    let history = {
+        let wheel = wheel.clone();
+        with_store(state, move |store| {
+            store.history_at(&wheel, now, |h| {
+                crate::planner::periods_between(&wheel, h, now, from, to)
+            })
+        })
+        .await?
+    };
+    let secret = state.secret.clone();
+    let links = state.feed_links.clone();
+    tokio::task::spawn_blocking(move || {
+        let marks = crate::planner::marks(&wheel, &history, now, from, to);
+        let links = links.as_ref().map(|l| crate::feed::Links {
+            public_url: &l.public_url,
+            secret: &secret,
+            link_days: l.link_days,
+        });
+        let ics = crate::feed::ics(&wheel, &marks, &claims.viewer, links.as_ref(), now);
+        Some(Arc::from(ics))
+    })
+    .await
+    .map_err(|e| StoreError::Sqlite(format!("building the feed stopped: {e}")))
 }
 
 /// Any other path: the 404 page. The path is not logged (it may be a token).

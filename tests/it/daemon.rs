@@ -925,3 +925,89 @@ fn metrics_count_what_passes_send_defer_and_fail_by_transport_and_kind() {
     assert_eq!(d.get("/metrics"), 404);
     drop(runtime);
 }
+
+/// `arshjul link calendar [ARGS…]` on the scratch directory: the URL's path.
+fn calendar_path(s: &Scratch, args: &[&str]) -> String {
+    let out = support::arshjul(s.dir.path())
+        .args(["link", "calendar"])
+        .args(args)
+        .output()
+        .expect("run link calendar");
+    assert!(out.status.success(), "{out:?}");
+    let url = String::from_utf8(out.stdout).expect("UTF-8");
+    url[url.find("/calendar/").expect("a calendar URL")..]
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_feed_fetched_again_within_the_minute_is_the_one_built_but_a_revoked_token_is_404_at_once() {
+    let mut s = Scratch::new(&wheel(&[task("a", 10)]));
+    let d = s.start(&[]);
+    s.await_first_pass();
+    let path = calendar_path(&s, &["--for", "anna"]);
+    let first = http::send(d.addr, &http::get(&path));
+    assert_eq!(first.status, 200, "{}", first.body);
+    // DTSTAMP is the fetch's second: a feed built anew would differ.
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = http::send(d.addr, &http::get(&path));
+    assert_eq!(second.status, 200);
+    assert_eq!(first.body, second.body, "built again");
+    // Revoking (another process) beats the kept feed.
+    let fresh = calendar_path(&s, &["--for", "anna", "--revoke"]);
+    assert_eq!(d.get(&path), 404);
+    let fresh = http::send(d.addr, &http::get(&fresh));
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    assert!(fresh.body.contains("BEGIN:VEVENT"), "{}", fresh.body);
+}
+
+#[test]
+fn a_flood_of_scrapes_and_feed_fetches_leaves_the_database_to_healthz_on_a_large_wheel() {
+    // 1,000 tasks, none opening yet: the first pass sends nothing.
+    let tasks: Vec<String> = (0..1000)
+        .map(|i| task(&format!("t{i}"), 40 + i % 300))
+        .collect();
+    let mut s = Scratch::new(&wheel(&tasks));
+    let d = s.start(&[("ARSHJUL_METRICS_LISTEN", "127.0.0.1:0")]);
+    s.await_first_pass();
+    let metrics = metrics_addr(&s.log());
+    let org = calendar_path(&s, &[]);
+    let person = calendar_path(&s, &["--for", "anna"]);
+    // The first of each reads the database (and may hold it a while).
+    assert_eq!(d.get(&org), 200);
+    assert_eq!(d.get(&person), 200);
+    assert_eq!(
+        sample(&scrape(metrics), "arshjul_database_up", &[]),
+        Some(1.0)
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..4)
+        .map(|i| {
+            let (stop, addr) = (stop.clone(), d.addr);
+            let path = if i % 2 == 0 {
+                org.clone()
+            } else {
+                person.clone()
+            };
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    assert_eq!(http::send(addr, &http::get(&path)).status, 200);
+                    assert_eq!(http::send(metrics, &http::get("/metrics")).status, 200);
+                }
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(50));
+        answers.push(health(d.addr));
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for t in flood {
+        t.join().expect("the flood");
+    }
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+}

@@ -380,3 +380,44 @@ fn the_route_serves_the_feed_stably_and_a_forged_or_revoked_token_is_404() {
         200
     );
 }
+
+#[test]
+fn a_person_who_owns_nothing_gets_an_empty_feed_and_one_removed_from_the_wheel_a_404() {
+    let extra =
+        "\n[people.ekstra]\nname = \"Ekstra Person\"\nemail = \"ekstra@ballerup.example\"\n";
+    let schedule = SHIPPED.replacen("\n[[task]]", &format!("{extra}\n[[task]]"), 1);
+    assert_ne!(schedule, SHIPPED);
+    let s = Scratch::new(&schedule);
+    s.run(&["--now", "2027-03-05", "tick"]).expect(0);
+    // Owns nothing: a valid calendar without events, from the CLI and the route.
+    let cli = s
+        .run(&["--now", NOW, "calendar", "--person", "ekstra"])
+        .expect(0)
+        .stdout();
+    assert!(events(&cli).is_empty(), "{cli}");
+    assert!(cli.contains("X-WR-CALNAME:Årshjul — Ekstra Person — Ballerup Kommune\r\n"));
+    let url = s
+        .run(&["link", "calendar", "--for", "ekstra"])
+        .expect(0)
+        .stdout();
+    let org = s.run(&["link", "calendar"]).expect(0).stdout();
+    let now: DateTime<Utc> = "2027-05-10T10:00:00Z".parse().unwrap();
+    let rt = runtime();
+    {
+        let served = router::serve(&rt, s.path(), now);
+        let reply = http::send(served.addr, &http::get(&path_of(&url)));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert!(events(&reply.body).is_empty(), "{}", reply.body);
+    }
+    // Taken out of the wheel: their URL is 404; the organisation's works.
+    std::fs::write(s.file("schedule.toml"), SHIPPED).unwrap();
+    let served = router::serve(&rt, s.path(), now);
+    assert_eq!(
+        http::send(served.addr, &http::get(&path_of(&url))).status,
+        404
+    );
+    assert_eq!(
+        http::send(served.addr, &http::get(&path_of(&org))).status,
+        200
+    );
+}

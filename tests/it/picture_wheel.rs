@@ -372,7 +372,8 @@ fn thirty_crowded_tasks_keep_their_marks_apart_and_all_get_a_legend_line() {
         }
     }
     for n in 1..=30 {
-        let prefix = format!("{n}. Opgave {}", n - 1);
+        // The title is isolated (FSI … PDI) for right-to-left titles.
+        let prefix = format!("{n}. \u{2068}Opgave {}", n - 1);
         assert!(
             doc.descendants()
                 .any(|t| t.text().is_some_and(|x| x.starts_with(&prefix))),
