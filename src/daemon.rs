@@ -4,7 +4,7 @@
 //! never sleeps longer than a minute, because tokio's timers are monotonic:
 //! a suspended machine or a stepped clock must not delay mail.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -160,7 +160,23 @@ async fn serve(loaded: Config, origin: Origin) -> Result<(), DaemonError> {
 
     let stopping = Arc::new(AtomicBool::new(false));
     let mut signals = watch_signals(stopping.clone(), stop_tx.clone())?;
-    let stop = || stopping.load(Ordering::SeqCst);
+    // The pass asks `stop` between its batches and before each message, so
+    // a pass that makes progress feeds the watchdog as it goes (at most
+    // every quarter interval): a long first pass on a big wheel is not
+    // killed by systemd, and a pass that hangs stops feeding it.
+    let started = std::time::Instant::now();
+    let fed_ms = AtomicU64::new(0);
+    let stop = || {
+        if let Some(w) = watchdog {
+            let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let every = u64::try_from((w / 4).as_millis()).unwrap_or(u64::MAX);
+            if ms.saturating_sub(fed_ms.load(Ordering::Relaxed)) >= every {
+                fed_ms.store(ms, Ordering::Relaxed);
+                notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+        }
+        stopping.load(Ordering::SeqCst)
+    };
 
     loop {
         let now = Utc::now();

@@ -376,17 +376,14 @@ fn backfilled_completion_keeps_its_date() {
 /// backtrace (it used `println!`, which panics on a closed pipe).
 #[test]
 fn check_into_a_closed_pipe_ends_quietly() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let s = Scratch::new(&std::fs::read_to_string(repo("schedule.toml")).expect("wheel"));
     for args in [
         &["check"][..],
         &["--now", "2027-03-02", "done", "policy-review"][..],
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_arshjul"))
+        let mut child = crate::support::arshjul(s.path())
             .args(args)
-            .current_dir(s.path())
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "warn")
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -310,6 +310,65 @@ fn tells_systemd_ready_status_watchdog_and_stopping() {
     s.await_state("STOPPING=1", 0);
 }
 
+/// A first pass longer than the watchdog interval (eight messages to a
+/// slow mail server, about half a second each, under `WatchdogSec=2s`) is
+/// not killed: the pass feeds the watchdog as it makes progress, never
+/// leaving 1.8 s without a ping, where a daemon that pings only between
+/// passes is silent for the whole pass.
+#[test]
+fn a_pass_longer_than_the_watchdog_interval_keeps_feeding_it() {
+    use crate::support::smtp::{self, Mode, SmtpServer};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = runtime.block_on(SmtpServer::start());
+    server.set_mode(Mode::Slow(Duration::from_millis(80)));
+    let env = smtp::env(server.port());
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("WATCHDOG_USEC", "2000000"));
+    let tasks: Vec<String> = (0..8).map(|n| task(&format!("t{n}"), 10)).collect();
+    let mut s = Scratch::new(&wheel(&tasks));
+    let mut d = s.start(&env);
+    s.await_state("READY=1", 0);
+    let began = Instant::now();
+    let mut last = began;
+    let mut seen = s.states.len();
+    let mut longest = Duration::ZERO;
+    // Until the first pass's status line: every ping's distance from the
+    // one before (or from READY=1).
+    while !s.states.iter().any(|m| m.starts_with("STATUS=")) {
+        assert!(
+            began.elapsed() < PATIENCE,
+            "no STATUS= within {PATIENCE:?}\nlog:\n{}",
+            s.log()
+        );
+        s.receive();
+        for m in &s.states[seen..] {
+            if m == "WATCHDOG=1" {
+                longest = longest.max(last.elapsed());
+                last = Instant::now();
+            }
+        }
+        seen = s.states.len();
+    }
+    longest = longest.max(last.elapsed());
+    let pass = began.elapsed();
+    let (exit, _) = d.stop_with("TERM", Duration::from_secs(10));
+    assert_eq!(exit.code(), Some(0), "log:\n{}", s.log());
+    assert_eq!(server.received().len(), 8, "log:\n{}", s.log());
+    assert!(
+        pass > Duration::from_millis(2500),
+        "the first pass took only {pass:?}: too short to show anything"
+    );
+    assert!(
+        longest < Duration::from_millis(1800),
+        "{longest:?} without a watchdog ping during a {pass:?} pass: {:?}",
+        s.states
+    );
+}
+
 #[test]
 fn no_watchdog_pings_for_another_process() {
     let mut s = Scratch::new(&wheel(&[task("far", 200)]));
