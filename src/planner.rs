@@ -1092,10 +1092,26 @@ fn occurrences_between<'w>(
         let occs = match task.anchor {
             Anchor::Fixed => occurrences_of(wheel, task, th, lb.max(from), to),
             Anchor::Completion => {
+                // The occurrence last completed comes first: it is done,
+                // and the wheel, the feeds and the overview show it as
+                // such (dropping it would make calendar clients delete
+                // its event). Its due date is not kept once it is done
+                // (the next one counts from the completion), so it sits on
+                // the day the work was done.
+                let done = th
+                    .and_then(|h| h.last_done.as_ref())
+                    .filter(|d| d.on >= from && d.on <= to)
+                    .map(|d| Occurrence {
+                        period: d.period.clone(),
+                        due: d.on,
+                    });
                 let far = to.max(lb) + chrono::Duration::days(STATUS_HORIZON_DAYS);
-                occurrences_of(wheel, task, th, lb, far)
-                    .into_iter()
-                    .filter(|o| o.due >= from && o.due <= to)
+                done.into_iter()
+                    .chain(
+                        occurrences_of(wheel, task, th, lb, far)
+                            .into_iter()
+                            .filter(|o| o.due >= from && o.due <= to),
+                    )
                     .collect()
             }
         };
@@ -1123,7 +1139,9 @@ pub fn periods_between(
 /// Every occurrence due in `from..=to` with its state at `now`, decided as
 /// [`status`] decides it: done if a completion stands for its period, else
 /// overdue after its due date, open from its first reminder day, upcoming
-/// before. `history` must hold the periods of [`periods_between`].
+/// before. `history` must hold the periods of [`periods_between`]. A task
+/// anchored on completion also has its last completed occurrence, done, on
+/// the day it was done (its due date counts from there on).
 pub fn marks(
     wheel: &Wheel,
     history: &History,
@@ -1136,10 +1154,10 @@ pub fn marks(
     occurrences_between(wheel, history, today, from, to)
         .into_iter()
         .map(|(task, o)| {
-            let done = history
-                .tasks
-                .get(&task.id)
-                .is_some_and(|h| h.done.contains(&o.period));
+            let done = history.tasks.get(&task.id).is_some_and(|h| {
+                h.done.contains(&o.period)
+                    || h.last_done.as_ref().is_some_and(|d| d.period == o.period)
+            });
             let state = if done {
                 MarkState::Done
             } else if today > o.due {

@@ -1285,3 +1285,58 @@ fn marks_are_every_occurrence_of_a_range_with_its_state_on_the_day() {
     );
     assert_eq!(marks, Vec::<String>::new());
 }
+
+const ROLLING: &str = r#"
+[[task]]
+id = "contingency-plan-review"
+title = "Gennemgang af beredskabsplanen"
+owner = "anna"
+every = "year"
+due = "05-01"
+anchor = "completion"
+"#;
+
+#[test]
+fn marks_keep_the_done_occurrence_of_a_task_anchored_on_completion() {
+    // First due 1 May 2027, done on 20 April 2027: the next is due 20
+    // April 2028. The year 2027 still shows the review, done, on the day
+    // it was done (it used to have no mark at all in 2027).
+    let wheel = wheel_with(Some("2027-01-01"), ROLLING);
+    let history = done_history("contingency-plan-review", &[("2027", "2027-04-20")]);
+    assert_eq!(
+        marks_of(
+            &wheel,
+            &history,
+            "2027-06-20T10:00:00Z",
+            "2027-01-01",
+            "2027-12-31"
+        ),
+        ["contingency-plan-review 2027 2027-04-20 done"]
+    );
+    // A feed's window (a year back, two ahead) has both: the done one and
+    // the next, pending.
+    assert_eq!(
+        marks_of(
+            &wheel,
+            &history,
+            "2027-06-20T10:00:00Z",
+            "2026-06-20",
+            "2029-06-20"
+        ),
+        [
+            "contingency-plan-review 2027 2027-04-20 done",
+            "contingency-plan-review 2028 2028-04-20 upcoming",
+        ]
+    );
+    // Before it is done, the occurrence is the calendar's: 1 May, open.
+    assert_eq!(
+        marks_of(
+            &wheel,
+            &History::default(),
+            "2027-04-15T10:00:00Z",
+            "2027-01-01",
+            "2027-12-31"
+        ),
+        ["contingency-plan-review 2027 2027-05-01 open"]
+    );
+}
