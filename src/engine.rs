@@ -926,8 +926,13 @@ fn digest_content(
         monday - chrono::Duration::days(1),
     );
     let tz = wheel.organisation.timezone;
+    // Completions that still count (a retracted one was not done), read
+    // from a day before the week on (no offset is wider than a day).
+    let since = (first - chrono::Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .map_or(now, |t| t.and_utc());
     let mut done: Vec<DigestDone> = store
-        .completions(None)?
+        .standing_completions_since(since)?
         .into_iter()
         .filter_map(|c| {
             let on = c.at.with_timezone(&tz).date_naive();

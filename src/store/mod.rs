@@ -1201,6 +1201,27 @@ impl Store {
         result.map_err(|f| self.fail(f))
     }
 
+    /// The completions that count (not retracted) done at `since` or later,
+    /// oldest first (by `at`): what the weekly digest lists as done.
+    pub fn standing_completions_since(
+        &self,
+        since: DateTime<chrono::Utc>,
+    ) -> Result<Vec<Completion>, StoreError> {
+        let result = (|| -> Result<Vec<Completion>, Fault> {
+            let mut stmt = self.conn.prepare(&format!(
+                "{STANDING_COLUMNS} WHERE at_utc >= ?1 ORDER BY at_utc, id"
+            ))?;
+            let key = codec::utc_key(&since.fixed_offset());
+            let mut rows = stmt.query(params![key])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(completion_from(row)?);
+            }
+            Ok(out)
+        })();
+        result.map_err(|f| self.fail(f))
+    }
+
     /// Notifications in the outbox, newest first (by when they were queued),
     /// optionally of one task.
     pub fn notifications(&self, task: Option<&str>) -> Result<Vec<NotificationRecord>, StoreError> {

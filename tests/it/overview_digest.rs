@@ -440,3 +440,58 @@ fn the_digest_reads_in_english_says_none_for_empty_lists_and_escapes_the_wheels_
         .html()
         .contains("/overview/"));
 }
+
+#[test]
+fn a_retracted_completion_is_not_in_the_digests_done_last_week() {
+    let world = MailWorld::new(WHEEL);
+    world.tick(date(2027, 2, 26));
+    // Week 9: the backup is done on Wednesday, then retracted on Thursday
+    // (recorded by mistake); the training is done early on Friday.
+    let done = |task: &str, period: &str, now: &str| {
+        world
+            .run(&[
+                "--now",
+                now,
+                "done",
+                task,
+                "--period",
+                period,
+                "--by",
+                "anna@kommune.example",
+            ])
+            .expect(0);
+    };
+    done("backup", "2027-Q1", "2027-03-03T10:00:00+01:00");
+    world
+        .run(&[
+            "--now",
+            "2027-03-04T10:00:00+01:00",
+            "undo",
+            "backup",
+            "--period",
+            "2027-Q1",
+            "--reason",
+            "meldt udført ved en fejl",
+            "--by",
+            "karen@kommune.example",
+        ])
+        .expect(0);
+    done("training", "2027", "2027-03-05T10:00:00+01:00");
+    let sent = world.tick(date(2027, 3, 8));
+    let digest = sent
+        .iter()
+        .map(|r| mime::Mail::parse(&r.data))
+        .find(|m| m.header("X-Arshjul-Kind") == "digest")
+        .expect("a digest");
+    let text = digest.text();
+    assert!(
+        text.contains(
+            "Udført i sidste uge (1):\n- Awareness-træning (2027), 5. marts 2027 af Anna Hansen"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Test af backup (2027-Q1), 3. marts"),
+        "{text}"
+    );
+}
