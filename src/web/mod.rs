@@ -935,14 +935,28 @@ async fn overview_page(State(state): State<AppState>, Path(token): Path<String>)
     };
     let now = (state.clock)();
     let lang = wheel.organisation.language;
-    let built = with_store(&state, move |store| {
-        let current = store.viewer_version(claims.kind.as_str(), &claims.viewer.as_key())?;
-        if current != claims.version {
-            return Ok(None);
+    // Read under the store, then plan and draw without it (as the feeds
+    // do), so a large wheel does not hold up passes and completions.
+    let read = {
+        let wheel = wheel.clone();
+        with_store(&state, move |store| {
+            let current = store.viewer_version(claims.kind.as_str(), &claims.viewer.as_key())?;
+            if current != claims.version {
+                return Ok(None);
+            }
+            overview::read(store, &wheel, now).map(Some)
+        })
+        .await
+    };
+    let built = match read {
+        Ok(Some(read)) => {
+            tokio::task::spawn_blocking(move || Some(overview::build(&wheel, &name, now, read)))
+                .await
+                .map_err(|e| StoreError::Sqlite(format!("building the overview stopped: {e}")))
         }
-        overview::build(store, &wheel, &name, now).map(Some)
-    })
-    .await;
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
     match built {
         Ok(Some(page)) => (StatusCode::OK, Html(pages::overview(lang, &page))).into_response(),
         Ok(None) => problem(&state.reader(), Problem::NotFound),

@@ -5,12 +5,14 @@
 //! kind overview for a person of the wheel, revoked by that person's
 //! overview version; anything else is the 404 page.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
 use super::pages::{NextLine, OverviewPage, StatusLine};
 use crate::calendar::Calendar;
 use crate::link::{Viewer, ViewerKind};
-use crate::planner::{self, MarkState};
+use crate::planner::{self, History, MarkState};
 use crate::store::{Store, StoreError};
 use crate::wheel::{Task, Wheel};
 
@@ -29,35 +31,67 @@ pub(super) fn viewer_of<'w>(
     }
 }
 
-/// The page's content at `now`, read from `store`.
-pub(super) fn build(
-    store: &Store,
-    wheel: &Wheel,
-    viewer: &str,
-    now: DateTime<Utc>,
-) -> Result<OverviewPage, StoreError> {
-    let tz = wheel.organisation.timezone;
+/// What the page needs from the database at `now`: read under the store
+/// (cheap, by the views the planner names), planned after ([`build`]), so
+/// a large wheel does not hold the store while it is planned and drawn.
+pub(super) struct Read {
+    marks: History,
+    status: History,
+    latest: HashMap<String, crate::store::Completion>,
+}
+
+/// The year of the wheel and the range of its marks at `now`.
+fn range(wheel: &Wheel, now: DateTime<Utc>) -> (NaiveDate, NaiveDate, NaiveDate) {
     let today = Calendar::new(&wheel.organisation).local_date(&now);
-    let year = today.year();
-    let next_end = today + Duration::days(NEXT_DAYS);
-    let from = NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or(today);
-    let to = NaiveDate::from_ymd_opt(year, 12, 31)
+    let from = NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today);
+    let to = NaiveDate::from_ymd_opt(today.year(), 12, 31)
         .unwrap_or(today)
-        .max(next_end);
-    let history = store.history_at(wheel, now, |h| {
+        .max(today + Duration::days(NEXT_DAYS));
+    (today, from, to)
+}
+
+/// Reads what [`build`] needs at `now` from `store`.
+pub(super) fn read(store: &Store, wheel: &Wheel, now: DateTime<Utc>) -> Result<Read, StoreError> {
+    let (_, from, to) = range(wheel, now);
+    let marks = store.history_at(wheel, now, |h| {
         planner::periods_between(wheel, h, now, from, to)
     })?;
+    let (status, latest) =
+        store.history_and_latest_at(wheel, now, |h| planner::periods_in_view(wheel, h, now))?;
+    Ok(Read {
+        marks,
+        status,
+        latest,
+    })
+}
+
+/// The page's content at `now`, from what [`read`] read.
+pub(super) fn build(wheel: &Wheel, viewer: &str, now: DateTime<Utc>, read: Read) -> OverviewPage {
+    let tz = wheel.organisation.timezone;
+    let (today, from, to) = range(wheel, now);
+    let year = today.year();
+    let next_end = today + Duration::days(NEXT_DAYS);
+    let Read {
+        marks: history,
+        status: status_history,
+        latest,
+    } = read;
     let marks = planner::marks(wheel, &history, now, from, to);
     let svg = crate::picture::svg_element(wheel, year, &marks, today);
 
-    let (history, latest) =
-        store.history_and_latest_at(wheel, now, |h| planner::periods_in_view(wheel, h, now))?;
-    let status = planner::status(wheel, &history, now);
+    let status = planner::status(wheel, &status_history, now);
+    // Each task's first row, as a map: a linear search per task made the
+    // page quadratic in the number of tasks.
+    let mut first: HashMap<&str, &planner::StatusRow> = HashMap::new();
+    for r in &status {
+        first.entry(r.task.as_str()).or_insert(r);
+    }
+    let status = first;
     let rows = wheel
         .tasks
         .iter()
         .map(|task| {
-            let row = status.iter().find(|r| r.task == task.id);
+            let row = status.get(task.id.as_str()).copied();
             let last = latest.get(&task.id).map(|c| {
                 let by = wheel
                     .people
@@ -98,7 +132,7 @@ pub(super) fn build(
         .collect();
     next.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| a.title.cmp(&b.title)));
 
-    Ok(OverviewPage {
+    OverviewPage {
         organisation: wheel.organisation.name.clone(),
         viewer: viewer.to_string(),
         today,
@@ -106,7 +140,7 @@ pub(super) fn build(
         svg,
         rows,
         next,
-    })
+    }
 }
 
 /// The owners' names, joined with commas.
