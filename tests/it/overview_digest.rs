@@ -495,3 +495,32 @@ fn a_retracted_completion_is_not_in_the_digests_done_last_week() {
         "{text}"
     );
 }
+
+#[test]
+fn the_digest_goes_to_the_coordinator_while_away_not_to_the_deputy() {
+    let world = MailWorld::new(WHEEL);
+    world.tick(date(2027, 2, 26));
+    world
+        .run(&[
+            "--now",
+            "2027-03-01T10:00:00+01:00",
+            "away",
+            "koordinator",
+            "--from",
+            "2027-03-01",
+            "--to",
+            "2027-03-19",
+            "--deputy",
+            "anna",
+        ])
+        .expect(0);
+    let sent = world.tick(date(2027, 3, 8));
+    let digests: Vec<mime::Mail> = sent
+        .iter()
+        .map(|r| mime::Mail::parse(&r.data))
+        .filter(|m| m.header("X-Arshjul-Kind") == "digest")
+        .collect();
+    assert_eq!(digests.len(), 1, "{sent:?}");
+    assert_eq!(digests[0].to(), vec!["karen@kommune.example".to_string()]);
+    assert!(digests[0].cc().is_empty(), "{:?}", digests[0].cc());
+}
