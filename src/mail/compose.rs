@@ -731,6 +731,12 @@ struct DigestDoneCtx {
     by: String,
 }
 
+/// The most lines each list of the digest shows: a wheel with hundreds of
+/// overdue occurrences made a mail of hundreds of kilobytes (mail clients
+/// clip long mails, e.g. Gmail beyond 102 kB); the rest are counted and
+/// the overview link shows them all.
+pub const DIGEST_LIST_MAX: usize = 50;
+
 /// What the digest templates can use.
 #[derive(Debug, Clone, Serialize)]
 struct DigestCtx {
@@ -743,9 +749,17 @@ struct DigestCtx {
     today: String,
     recipient: PersonCtx,
     greeting: Option<String>,
+    /// Each list's first [`DIGEST_LIST_MAX`] lines; `*_total` counts
+    /// them all, `*_more` those left out.
     overdue: Vec<DigestLineCtx>,
+    overdue_total: usize,
+    overdue_more: usize,
     upcoming: Vec<DigestLineCtx>,
+    upcoming_total: usize,
+    upcoming_more: usize,
     done: Vec<DigestDoneCtx>,
+    done_total: usize,
+    done_more: usize,
     /// The coordinator's overview link.
     overview: Option<String>,
 }
@@ -777,11 +791,18 @@ impl DigestCtx {
             today: language.long_date(d.today),
             recipient: PersonCtx::of(to),
             greeting: greeting(language, &to.name, to.greeting.as_deref()),
-            overdue: d.overdue.iter().map(line).collect(),
-            upcoming: d.upcoming.iter().map(line).collect(),
+            overdue: d.overdue.iter().take(DIGEST_LIST_MAX).map(line).collect(),
+            overdue_total: d.overdue.len(),
+            overdue_more: d.overdue.len().saturating_sub(DIGEST_LIST_MAX),
+            upcoming: d.upcoming.iter().take(DIGEST_LIST_MAX).map(line).collect(),
+            upcoming_total: d.upcoming.len(),
+            upcoming_more: d.upcoming.len().saturating_sub(DIGEST_LIST_MAX),
+            done_total: d.done.len(),
+            done_more: d.done.len().saturating_sub(DIGEST_LIST_MAX),
             done: d
                 .done
                 .iter()
+                .take(DIGEST_LIST_MAX)
                 .map(|c| DigestDoneCtx {
                     title: c.title.clone(),
                     period: c.period.clone(),
@@ -817,7 +838,13 @@ impl DigestCtx {
                 .then(|| greeting(language, "Åse Øster", None))
                 .flatten(),
             overdue: if full { vec![line.clone()] } else { Vec::new() },
+            overdue_total: if full { 61 } else { 0 },
+            overdue_more: if full { 60 } else { 0 },
             upcoming: if full { vec![line] } else { Vec::new() },
+            upcoming_total: usize::from(full),
+            upcoming_more: 0,
+            done_total: if full { 52 } else { 0 },
+            done_more: if full { 51 } else { 0 },
             done: if full {
                 vec![DigestDoneCtx {
                     title: "Awareness <træning> & test".into(),

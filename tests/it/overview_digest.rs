@@ -524,3 +524,54 @@ fn the_digest_goes_to_the_coordinator_while_away_not_to_the_deputy() {
     assert_eq!(digests[0].to(), vec!["karen@kommune.example".to_string()]);
     assert!(digests[0].cc().is_empty(), "{:?}", digests[0].cc());
 }
+
+#[test]
+fn a_digest_of_hundreds_of_lines_shows_the_first_fifty_of_each_list_and_counts_the_rest() {
+    use arshjul::mail::{Composer, Digest, DigestLine};
+    // 300 tasks overdue for months: 1,500 overdue lines made a 387 kB mail,
+    // which mail clients clip (Gmail beyond 102 kB).
+    let w = wheel::parse(WHEEL, "schedule.toml").unwrap();
+    let n = planner::digest_at(&w, at("2027-03-08T07:00:00Z")).unwrap();
+    let mut settings = arshjul::settings::Settings::default().mail;
+    settings.from = "arshjul@kommune.example".into();
+    let composer = Composer::new(&settings).unwrap();
+    let line = |i: usize| DigestLine {
+        title: format!("Opgave nummer {i} med en lang titel om informationssikkerhed"),
+        period: "2027".into(),
+        due: date(2027, 3, 1),
+        owner: "Anna Hansen".into(),
+        days: 7,
+    };
+    let digest = Digest {
+        overdue: (1..=1500).map(line).collect(),
+        upcoming: (1..=50).map(line).collect(),
+        done: Vec::new(),
+        today: date(2027, 3, 8),
+    };
+    let url = "https://arshjul.example/overview/abc";
+    let composed = composer.compose_digest(&w, &n, &digest, Some(url)).unwrap();
+    assert!(composed.raw.len() < 80_000, "{} bytes", composed.raw.len());
+    let mail = mime::Mail::parse(&composed.raw);
+    let text = mail.text();
+    assert!(text.contains("Overskredne opgaver (1500):\n"), "{text}");
+    assert!(text.contains("Opgave nummer 50 med"), "{text}");
+    assert!(!text.contains("Opgave nummer 51 med"), "{text}");
+    assert!(
+        text.contains("- … og 1450 flere (se dem alle i oversigten).\n\nFrist inden for"),
+        "{text}"
+    );
+    // Exactly fifty: all shown, no "more" line.
+    assert!(
+        text.contains("Frist inden for de næste 30 dage (50):\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("flere (se dem alle").count(), 1, "{text}");
+    let html = mail.html();
+    assert!(
+        html.contains(
+            "<li style=\"margin:0 0 4px 0\">… og 1450 flere (se dem alle i oversigten).</li>"
+        ),
+        "{html}"
+    );
+    assert!(!html.contains("Opgave nummer 51 med"));
+}
