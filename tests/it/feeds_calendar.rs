@@ -421,3 +421,59 @@ fn a_person_who_owns_nothing_gets_an_empty_feed_and_one_removed_from_the_wheel_a
         200
     );
 }
+
+#[test]
+fn a_done_occurrence_of_a_task_anchored_on_completion_stays_in_the_feed_marked_done() {
+    // The contingency-plan review (first due 1 May 2027, next due a year
+    // after each completion) done on 20 April: its 2027 event used to
+    // vanish from the feed, so calendar clients deleted it.
+    let s = Scratch::new(SHIPPED);
+    s.run(&["--now", "2027-04-20", "tick"]).expect(0);
+    s.run(&[
+        "--now",
+        "2027-04-20",
+        "done",
+        "contingency-plan-review",
+        "--by",
+        "Anna",
+    ])
+    .expect(0);
+    let ics = s.run(&["--now", NOW, "calendar"]).expect(0).stdout();
+    let of_task: Vec<(String, String, String)> = events(&ics)
+        .into_iter()
+        .filter(|e| e["UID"].0.starts_with("contingency-plan-review/"))
+        .map(|e| {
+            (
+                e["UID"].0.clone(),
+                e["DTSTART"].0.clone(),
+                e["SUMMARY"].0.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(of_task.len(), 2, "{of_task:?}");
+    assert_eq!(
+        of_task[0].0,
+        "contingency-plan-review/2027@Ballerup%20Kommune"
+    );
+    assert_eq!(of_task[0].1, "20270420");
+    assert!(
+        of_task[0].2.starts_with("✓ ") && of_task[0].2.ends_with("(udført)"),
+        "{of_task:?}"
+    );
+    assert_eq!(
+        of_task[1].0,
+        "contingency-plan-review/2028@Ballerup%20Kommune"
+    );
+    assert_eq!(of_task[1].1, "20280420");
+    // The wheel of 2027 draws it too, done.
+    let svg = s
+        .run(&["--now", NOW, "wheel", "--year", "2027"])
+        .expect(0)
+        .stdout();
+    let desc = svg
+        .lines()
+        .find(|l| l.contains("Årlig gennemgang af it-beredskabsplanen med it-driftsleverandøren ("))
+        .unwrap_or_else(|| panic!("the review is not in the description:\n{svg}"));
+    assert!(desc.contains("20. april 2027 udført"), "{desc}");
+    assert!(!desc.contains("ingen frister i året"), "{desc}");
+}
