@@ -1283,7 +1283,7 @@ impl Store {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT id, task, period, kind, to_addrs, state, attempts, last_error,
                         created_at, sent_at, cc_addrs
-                 FROM outbox {filter}
+                 FROM ({NOTIFICATION_ROWS}) {filter}
                  ORDER BY created_utc DESC, id DESC"
             ))?;
             let mut rows = stmt.query(args)?;
@@ -1461,6 +1461,16 @@ fn require_message(conn: &Connection, id: i64) -> Result<(), Fault> {
 
 /// The WHERE clause for an optional task bound as `?1`: two fixed texts,
 /// so that a query for one task can use the index on `task`.
+/// The outbox as `history` and `status` see it: a bundle (`mail.bundle`)
+/// is one row per part, with the part's task, period and kind and the
+/// bundle's recipients, state and times, so each task shows its message.
+const NOTIFICATION_ROWS: &str = "SELECT o.id AS id, coalesce(p.task, o.task) AS task,
+        coalesce(p.period, o.period) AS period, coalesce(p.kind, o.kind) AS kind,
+        o.to_addrs AS to_addrs, o.state AS state, o.attempts AS attempts,
+        o.last_error AS last_error, o.created_at AS created_at, o.sent_at AS sent_at,
+        o.cc_addrs AS cc_addrs, o.created_utc AS created_utc
+    FROM outbox o LEFT JOIN bundle_parts p ON p.bundle = o.id";
+
 fn task_filter(task: Option<&str>) -> &'static str {
     match task {
         Some(_) => "WHERE task = ?1",
