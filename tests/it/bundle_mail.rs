@@ -210,3 +210,48 @@ fn a_bundle_recorded_but_not_delivered_is_sent_once_by_the_next_pass_never_its_p
     );
     assert_eq!(done_links(&mails[0].text()).len(), 4);
 }
+
+#[test]
+fn escalations_to_the_same_to_and_cc_are_a_bundle_of_their_own_without_completion_links() {
+    // Two of Anna's tasks were due a week before; their escalations reach
+    // chef, with Anna copied, the same day as chef's four reminders: a
+    // different recipient set, so a second bundle.
+    let mut wheel = WHEEL.to_string();
+    for id in ["f-drill", "g-audit"] {
+        wheel.push_str(&format!(
+            "\n[[task]]\nid = \"{id}\"\ntitle = \"Opgave {id}\"\nowner = \"anna\"\n\
+             every = \"year\"\ndue = \"07-05\"\n\
+             escalate = [ {{ after = \"7d\", to = \"chef\" }} ]\n"
+        ));
+    }
+    let world = MailWorld::new(&wheel).with_env("ARSHJUL_MAIL__BUNDLE", "true");
+    let chef = to_chef(&world.tick(date(2027, 7, 12)));
+    assert_eq!(
+        chef.len(),
+        2,
+        "the reminders' bundle and the escalations' bundle"
+    );
+    let escalations: Vec<&mime::Mail> = chef
+        .iter()
+        .filter(|m| m.cc().iter().any(|c| c.contains("anna@")))
+        .collect();
+    assert_eq!(escalations.len(), 1);
+    let mail = escalations[0];
+    let text = mail.text();
+    assert_eq!(mail.header_opt("X-Arshjul-Kind").as_deref(), Some("bundle"));
+    assert_eq!(
+        mail.header_opt("Subject").as_deref(),
+        Some("2 opgaver i årshjulet kræver din opmærksomhed i dag"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("Eskalering: Anna Hansen har ikke meldt opgaven udført")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        done_links(&text).is_empty(),
+        "no completion link to the manager: {text}"
+    );
+}
