@@ -20,8 +20,8 @@ use crate::mail::{Composer, DeliveryError, Transport};
 use crate::planner::{self, Kind, Notification};
 use crate::settings::Settings;
 use crate::store::{
-    AcceptedBurst, Completion, LinkAnswer, LinkRequest, NewMessage, OutboxMessage, Store,
-    StoreError, UnbuiltMessage,
+    AcceptedBurst, BundlePart, Completion, LinkAnswer, LinkRequest, NewBundle, NewMessage,
+    OutboxMessage, Store, StoreError, UnbuiltMessage,
 };
 use crate::wheel::{Days, Wheel};
 
@@ -152,7 +152,15 @@ impl Engine {
             lock(store).record_pass(occurrences, &[], local)?;
         }
         let (mut queued, mut failed) = (0, 0);
-        for batch in pass.send.chunks(self.batch) {
+        let units = if self.settings.mail.bundle {
+            bundle_units(pass.send)
+        } else {
+            pass.send
+                .into_iter()
+                .map(|n| Unit::Single(Box::new(n)))
+                .collect()
+        };
+        for batch in units.chunks(self.batch) {
             if stop() {
                 tracing::info!(
                     queued,
@@ -166,12 +174,37 @@ impl Engine {
                 let s = lock(store);
                 batch
                     .iter()
-                    .map(|n| self.overview_link(&s, n))
+                    .map(|u| {
+                        u.parts()
+                            .iter()
+                            .map(|n| self.overview_link(&s, n))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
                     .collect::<Result<Vec<_>, _>>()?
             };
             let mut messages = Vec::with_capacity(batch.len());
             let mut unbuilt = Vec::new();
-            for (n, overview) in batch.iter().zip(&overviews) {
+            let mut bundles = Vec::new();
+            let mut singles = Vec::new();
+            for (unit, overviews) in batch.iter().zip(&overviews) {
+                match unit {
+                    Unit::Single(n) => singles.push((&**n, overviews[0].clone())),
+                    Unit::Bundle(parts) => {
+                        match self.render_bundle(parts, overviews, today) {
+                            Ok(b) => bundles.push(b),
+                            Err(reason) => {
+                                // A bundle that cannot be built must not lose
+                                // its parts: they go on their own, so the one
+                                // that cannot be built is recorded failed and
+                                // the others are sent.
+                                tracing::warn!(person = %parts[0].to, parts = parts.len(), "bundle not built, its messages go one by one: {reason}");
+                                singles.extend(parts.iter().zip(overviews.iter().cloned()));
+                            }
+                        }
+                    }
+                }
+            }
+            for (n, overview) in singles {
                 // One message that cannot be built must not stop the others:
                 // it is recorded failed, with its reason, for `status`.
                 match guarded(|| self.render_with(n, today, overview.as_deref())) {
@@ -184,6 +217,9 @@ impl Engine {
             }
             failed += unbuilt.len();
             queued += lock(store).record_pass_with_unbuilt(&[], &messages, &unbuilt, local)?;
+            if !bundles.is_empty() {
+                queued += lock(store).record_bundles(&bundles, local)?;
+            }
         }
         // The weekly digest: one more message, built from the store (the
         // completions of the week before) after the pass's batches.
@@ -414,6 +450,72 @@ impl Engine {
         })
     }
 
+    /// The bundle of `parts` (see [`bundle_units`]), each with its link:
+    /// the completion link, or on an escalation the overview link in
+    /// `overviews`. Its key names the day, the addressee and the SHA-256
+    /// of the part keys, so the same parts make the same bundle.
+    fn render_bundle(
+        &self,
+        parts: &[Notification],
+        overviews: &[Option<String>],
+        today: chrono::NaiveDate,
+    ) -> Result<NewBundle, String> {
+        let first = parts.first().ok_or("a bundle without parts")?;
+        let mut keys: Vec<&str> = parts.iter().map(|n| n.key.as_str()).collect();
+        keys.sort_unstable();
+        let hash = crate::store::sha256_hex(keys.join("\n").as_bytes());
+        let key = format!("bundle/{}/{}/{}", first.date, first.to, &hash[..32]);
+        let links: Vec<Option<String>> = parts
+            .iter()
+            .zip(overviews)
+            .map(|(n, overview)| match n.kind {
+                Kind::Escalation => overview.clone(),
+                _ => Some(self.link(n, today)),
+            })
+            .collect();
+        let with_links: Vec<(&Notification, Option<&str>)> = parts
+            .iter()
+            .zip(&links)
+            .map(|(n, l)| (n, l.as_deref()))
+            .collect();
+        let composed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.composer
+                .compose_bundle(&self.wheel, &key, &with_links, today)
+        }))
+        .map_err(|_| "building the bundle panicked".to_string())?
+        .map_err(|e| e.to_string())?;
+        let due_at = parts
+            .iter()
+            .map(|n| n.at.fixed_offset())
+            .min()
+            .unwrap_or(first.at.fixed_offset());
+        Ok(NewBundle {
+            message: NewMessage {
+                key,
+                task: first.task.clone(),
+                period: first.period.clone(),
+                kind: "bundle".to_string(),
+                step: 0,
+                to: composed.to,
+                cc: composed.cc,
+                subject: composed.subject,
+                message_id: composed.message_id,
+                raw: composed.raw,
+                due_at,
+            },
+            parts: parts
+                .iter()
+                .map(|n| BundlePart {
+                    key: n.key.clone(),
+                    task: n.task.clone(),
+                    period: n.period.clone(),
+                    kind: n.kind.as_str().to_string(),
+                    step: n.step,
+                })
+                .collect(),
+        })
+    }
+
     /// The completion link for the owner a notification is addressed to,
     /// in a message written on the local day `today`. It stays valid
     /// `link_days` after the later of that day and the notification's own
@@ -525,6 +627,60 @@ impl Engine {
         }
         Ok(false)
     }
+}
+
+/// What the pass records as one outbox row: a message on its own, or a
+/// bundle of several (`mail.bundle`).
+#[derive(Debug)]
+enum Unit {
+    Single(Box<Notification>),
+    Bundle(Vec<Notification>),
+}
+
+impl Unit {
+    fn parts(&self) -> &[Notification] {
+        match self {
+            Unit::Single(n) => std::slice::from_ref(&**n),
+            Unit::Bundle(parts) => parts,
+        }
+    }
+}
+
+/// Groups the pass's notifications for `mail.bundle`: reminders, repeats
+/// and escalations to the same To and Cc on the same local day, two or
+/// more, become one bundle, in the order of their first part; everything
+/// else stays on its own, in order. A deputy's message (`on_behalf`) stays
+/// on its own: it says whom the deputy stands in for.
+fn bundle_units(send: Vec<Notification>) -> Vec<Unit> {
+    let bundleable = |n: &Notification| {
+        matches!(n.kind, Kind::Reminder | Kind::Repeat | Kind::Escalation) && n.on_behalf.is_none()
+    };
+    let group = |n: &Notification| (n.date, n.to.clone(), n.cc.clone());
+    let mut sizes: HashMap<_, usize> = HashMap::new();
+    for n in send.iter().filter(|n| bundleable(n)) {
+        *sizes.entry(group(n)).or_default() += 1;
+    }
+    let mut units: Vec<Unit> = Vec::with_capacity(send.len());
+    let mut at: HashMap<_, usize> = HashMap::new();
+    for n in send {
+        let g = group(&n);
+        if !bundleable(&n) || sizes.get(&g).copied().unwrap_or(0) < 2 {
+            units.push(Unit::Single(Box::new(n)));
+            continue;
+        }
+        match at.get(&g) {
+            Some(&i) => {
+                if let Unit::Bundle(parts) = &mut units[i] {
+                    parts.push(n);
+                }
+            }
+            None => {
+                at.insert(g, units.len());
+                units.push(Unit::Bundle(vec![n]));
+            }
+        }
+    }
+    units
 }
 
 /// Why the brake holds a pass: the clock or the wheel would make one pass

@@ -107,6 +107,11 @@ pub struct MailSettings {
     /// The brake: a pass that would queue more messages than this records
     /// and sends nothing.
     pub max_per_pass: u32,
+    /// One mail per person per day: when a pass owes one recipient set
+    /// several reminders, repeats or escalations on the same local day,
+    /// they go as one mail listing each task with its own link. Off: one
+    /// mail per message.
+    pub bundle: bool,
     pub smtp: SmtpSettings,
     pub oauth: OAuthSettings,
     pub sendmail: SendmailSettings,
@@ -201,6 +206,7 @@ impl Default for Settings {
                 templates: None,
                 graph_url: "https://graph.microsoft.com".into(),
                 max_per_pass: 200,
+                bundle: true,
                 smtp: SmtpSettings {
                     host: None,
                     port: 587,
@@ -830,6 +836,7 @@ fn expected_words(key: &str) -> &'static str {
         "max_connections_per_peer" => "a whole number of connections",
         "mail.smtp.timeout_secs" => "a whole number of seconds",
         "mail.max_per_pass" => "a whole number of messages",
+        "mail.bundle" => "true or false",
         "evidence.max_bytes" => "a whole number of bytes",
         "trusted_proxies" => "a list of addresses, such as [\"127.0.0.1\"]",
         "mail.transport" => "\"file\", \"smtp\", \"graph\" or \"sendmail\"",

@@ -141,6 +141,30 @@ const BUILT_IN: &[(&str, &str)] = &[
         "en/digest.html",
         include_str!("../../templates/en/digest.html"),
     ),
+    (
+        "da/bundle.subject.txt",
+        include_str!("../../templates/da/bundle.subject.txt"),
+    ),
+    (
+        "da/bundle.txt",
+        include_str!("../../templates/da/bundle.txt"),
+    ),
+    (
+        "da/bundle.html",
+        include_str!("../../templates/da/bundle.html"),
+    ),
+    (
+        "en/bundle.subject.txt",
+        include_str!("../../templates/en/bundle.subject.txt"),
+    ),
+    (
+        "en/bundle.txt",
+        include_str!("../../templates/en/bundle.txt"),
+    ),
+    (
+        "en/bundle.html",
+        include_str!("../../templates/en/bundle.html"),
+    ),
 ];
 
 const LANGUAGES: [Language; 2] = [Language::Da, Language::En];
@@ -266,6 +290,12 @@ impl Composer {
                     self.render(language, Kind::Digest, part, &ctx)?;
                 }
             }
+            for full in [true, false] {
+                let ctx = BundleCtx::sample(language, full);
+                for part in [Part::Subject, Part::Text, Part::Html] {
+                    self.render_name(bundle_template(language, part), &ctx)?;
+                }
+            }
         }
         Ok(())
     }
@@ -311,6 +341,97 @@ impl Composer {
             .ok_or_else(|| unbuildable(n, format!("the wheel has no person {:?}", n.to)))?;
         let ctx = DigestCtx::of(wheel, n, digest, overview, to);
         self.message(language, n, to, &[], &ctx)
+    }
+
+    /// Renders one bundle (`mail.bundle`): the notifications `parts`, all
+    /// to the same To and Cc on the local day `today`, each with its link
+    /// (see [`Composer::compose`]), as one mail listing every task. `key`
+    /// is the bundle's idempotency key (its Message-ID is made from it);
+    /// the mail threads on the addressee's thread of the day.
+    pub fn compose_bundle(
+        &self,
+        wheel: &Wheel,
+        key: &str,
+        parts: &[(&Notification, Option<&str>)],
+        today: NaiveDate,
+    ) -> Result<Composed, MailError> {
+        let Some((first, _)) = parts.first() else {
+            return Err(MailError::Message {
+                key: key.to_string(),
+                problem: "a bundle without parts".into(),
+            });
+        };
+        let language = wheel.organisation.language;
+        let mut items = Vec::with_capacity(parts.len());
+        let mut heads = None;
+        for (n, link) in parts {
+            if matches!(n.kind, Kind::Due | Kind::Digest | Kind::Link) {
+                return Err(unbuildable(
+                    n,
+                    "only reminders, repeats and escalations are bundled",
+                ));
+            }
+            let (ctx, to, cc) = context(wheel, n, *link, today)?;
+            heads.get_or_insert((to, cc));
+            items.push(ctx);
+        }
+        let Some((to, cc)) = heads else {
+            return Err(unbuildable(first, "a bundle without parts"));
+        };
+        let ctx = BundleCtx {
+            lang: language.code(),
+            medium: "mail",
+            organisation: wheel.organisation.name.clone(),
+            count: items.len(),
+            today: language.long_date(today),
+            recipient: PersonCtx::of(to),
+            greeting: greeting(language, &to.name, to.greeting.as_deref()),
+            items,
+        };
+        let subject = one_line(&self.render_name(bundle_template(language, Part::Subject), &ctx)?);
+        text::one_line(&subject, MAX_SUBJECT_CHARS)
+            .map_err(|p| unbuildable(first, format!("the subject {p}")))?;
+        let text = self.render_name(bundle_template(language, Part::Text), &ctx)?;
+        let html = self.render_name(bundle_template(language, Part::Html), &ctx)?;
+        let person = &first.to;
+        let message_id = format!(
+            "<bundle.{today}.{}.{}@{}>",
+            readable(person, READABLE_PERSON),
+            hex_sha256(key),
+            self.domain
+        );
+        let thread = format!(
+            "<day.{today}.{}.{}@{}>",
+            readable(person, READABLE_PERSON),
+            &hex_sha256(person)[..16],
+            self.domain
+        );
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .to(mailbox(to)?)
+            .subject(subject.clone())
+            .message_id(Some(message_id.clone()))
+            .in_reply_to(thread.clone())
+            .references(thread)
+            .raw_header(header("X-Arshjul-Kind", "bundle"))
+            .raw_header(header("Auto-Submitted", "auto-generated"))
+            .raw_header(header("X-Auto-Response-Suppress", "All"));
+        for person in &cc {
+            builder = builder.cc(mailbox(person)?);
+        }
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(reply_to.clone());
+        }
+        let message = builder
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| unbuildable(first, format!("cannot build the message: {e}")))?;
+        Ok(Composed {
+            message_id,
+            to: vec![to.email.clone()],
+            cc: cc.iter().map(|p| p.email.clone()).collect(),
+            subject,
+            raw: message.formatted(),
+        })
     }
 
     /// The rendered, checked message of `n` from its template context.
@@ -377,7 +498,10 @@ impl Composer {
         part: Part,
         ctx: &impl Serialize,
     ) -> Result<String, MailError> {
-        let name = template_name(language, kind, part);
+        self.render_name(template_name(language, kind, part), ctx)
+    }
+
+    fn render_name(&self, name: String, ctx: &impl Serialize) -> Result<String, MailError> {
         let origin = self
             .origin
             .get(&name)
@@ -673,6 +797,45 @@ impl Context {
             } else {
                 Vec::new()
             },
+        }
+    }
+}
+
+fn bundle_template(language: Language, part: Part) -> String {
+    format!("{}/bundle.{}", language.code(), part.suffix())
+}
+
+/// What a bundle's templates see: the addressee, and one item per task
+/// with every field a single message's template has (`items[i].kind`,
+/// `.title`, `.due`, `.link`, `.overview`, …).
+#[derive(Debug, Clone, Serialize)]
+struct BundleCtx {
+    lang: &'static str,
+    medium: &'static str,
+    organisation: String,
+    /// How many tasks (at least 2).
+    count: usize,
+    today: String,
+    recipient: PersonCtx,
+    greeting: Option<String>,
+    items: Vec<Context>,
+}
+
+impl BundleCtx {
+    fn sample(language: Language, full: bool) -> BundleCtx {
+        let items: Vec<Context> = [Kind::Reminder, Kind::Repeat, Kind::Escalation]
+            .into_iter()
+            .map(|k| Context::sample(language, k, full))
+            .collect();
+        BundleCtx {
+            lang: language.code(),
+            medium: "mail",
+            organisation: "Eksempel Kommune".into(),
+            count: items.len(),
+            today: language.long_date(NaiveDate::from_ymd_opt(2027, 3, 8).unwrap_or_default()),
+            recipient: items[0].recipient.clone(),
+            greeting: items[0].greeting.clone(),
+            items,
         }
     }
 }
@@ -1183,6 +1346,7 @@ mod tests {
 
     #[test]
     fn both_languages_have_the_same_templates() {
+        // Per language: each kind's, the digest's and the bundle's three.
         let names = |code: &str| -> Vec<&str> {
             let prefix = format!("{code}/");
             let mut names: Vec<&str> = BUILT_IN
@@ -1192,9 +1356,9 @@ mod tests {
             names.sort_unstable();
             names
         };
-        assert_eq!(names("da").len(), (KINDS.len() + 1) * 3);
+        assert_eq!(names("da").len(), (KINDS.len() + 2) * 3);
         assert_eq!(names("da"), names("en"));
-        assert_eq!(BUILT_IN.len(), LANGUAGES.len() * (KINDS.len() + 1) * 3);
+        assert_eq!(BUILT_IN.len(), LANGUAGES.len() * (KINDS.len() + 2) * 3);
     }
 
     #[test]

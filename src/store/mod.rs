@@ -5,6 +5,7 @@
 
 mod absences;
 mod brake;
+mod bundles;
 mod chain;
 mod codec;
 mod evidence;
@@ -15,6 +16,7 @@ mod viewers;
 
 pub use absences::{AbsenceFilter, AbsenceRecord, CancelOutcome, NewAbsence};
 pub use brake::{AcceptedBurst, EngineState, Held};
+pub use bundles::{BundlePart, NewBundle};
 pub use chain::{sha256_hex, ChainBreak, ChainStatus};
 pub use evidence::{
     distinct_name, sanitise_name, EvidenceFile, NewEvidence, StoredEvidence, MAX_FILES,
@@ -590,6 +592,14 @@ impl Store {
                     h.sent.insert(row.get(1)?);
                 }
             }
+            // The parts of bundles count as in the outbox too.
+            let mut stmt = snapshot.prepare("SELECT task, key FROM bundle_parts")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                if let Some(h) = tasks.get_mut(row.get_ref(0)?.as_str()?) {
+                    h.sent.insert(row.get(1)?);
+                }
+            }
         }
         let absences = absences::for_planner(&snapshot, NaiveDate::MIN)?;
         snapshot.commit()?;
@@ -689,6 +699,10 @@ impl Store {
             let mut sent = snapshot.prepare_cached(
                 "SELECT key FROM outbox WHERE task = ?1 AND key >= ?2 AND key < ?3",
             )?;
+            // The parts of bundles count as in the outbox too.
+            let mut parts = snapshot.prepare_cached(
+                "SELECT key FROM bundle_parts WHERE task = ?1 AND key >= ?2 AND key < ?3",
+            )?;
             for (task, period) in wanted {
                 let Some(h) = history.tasks.get_mut(&task) else {
                     continue;
@@ -703,6 +717,10 @@ impl Store {
                 let low = format!("{task}/{period}/");
                 let high = format!("{task}/{period}0");
                 let mut rows = sent.query([&task, &low, &high])?;
+                while let Some(row) = rows.next()? {
+                    h.sent.insert(row.get(0)?);
+                }
+                let mut rows = parts.query([&task, &low, &high])?;
                 while let Some(row) = rows.next()? {
                     h.sent.insert(row.get(0)?);
                 }
@@ -1155,14 +1173,18 @@ impl Store {
     }
 
     /// Whether the outbox has a message with idempotency key `key`, in any
-    /// state (the weekly digest asks before it is built).
+    /// state, on its own or as a part of a bundle (the weekly digest asks
+    /// before it is built).
     pub fn has_message(&self, key: &str) -> Result<bool, StoreError> {
         let result = (|| -> Result<bool, Fault> {
             let found: Option<i64> = self
                 .conn
-                .query_row("SELECT 1 FROM outbox WHERE key = ?1", params![key], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT 1 FROM outbox WHERE key = ?1
+                     UNION ALL SELECT 1 FROM bundle_parts WHERE key = ?1",
+                    params![key],
+                    |r| r.get(0),
+                )
                 .optional()?;
             Ok(found.is_some())
         })();
@@ -1282,7 +1304,7 @@ impl Store {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT id, task, period, kind, to_addrs, state, attempts, last_error,
                         created_at, sent_at, cc_addrs
-                 FROM outbox {filter}
+                 FROM ({NOTIFICATION_ROWS}) {filter}
                  ORDER BY created_utc DESC, id DESC"
             ))?;
             let mut rows = stmt.query(args)?;
@@ -1460,6 +1482,16 @@ fn require_message(conn: &Connection, id: i64) -> Result<(), Fault> {
 
 /// The WHERE clause for an optional task bound as `?1`: two fixed texts,
 /// so that a query for one task can use the index on `task`.
+/// The outbox as `history` and `status` see it: a bundle (`mail.bundle`)
+/// is one row per part, with the part's task, period and kind and the
+/// bundle's recipients, state and times, so each task shows its message.
+const NOTIFICATION_ROWS: &str = "SELECT o.id AS id, coalesce(p.task, o.task) AS task,
+        coalesce(p.period, o.period) AS period, coalesce(p.kind, o.kind) AS kind,
+        o.to_addrs AS to_addrs, o.state AS state, o.attempts AS attempts,
+        o.last_error AS last_error, o.created_at AS created_at, o.sent_at AS sent_at,
+        o.cc_addrs AS cc_addrs, o.created_utc AS created_utc
+    FROM outbox o LEFT JOIN bundle_parts p ON p.bundle = o.id";
+
 fn task_filter(task: Option<&str>) -> &'static str {
     match task {
         Some(_) => "WHERE task = ?1",

@@ -20,6 +20,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     V5_ABSENCES,
     V6_EVIDENCE_CHAIN,
     V7_VIEWERS,
+    V8_BUNDLE_PARTS,
 ];
 
 /// Version 1. Times are RFC 3339 text with their offset, as given; each
@@ -339,6 +340,24 @@ CREATE TABLE viewer_versions (
     revoked_by TEXT NOT NULL,
     PRIMARY KEY (kind, viewer)
 ) STRICT;
+"#;
+
+/// Bundles (`mail.bundle`): one outbox row (kind `bundle`) carries several
+/// notifications to one recipient set on one day. Each part's own key is
+/// kept here, tied to its bundle row, so that the planner's "already in the
+/// outbox" check sees the parts and never plans them again, and `history`
+/// can show each task's message. A part key belongs to one bundle only.
+const V8_BUNDLE_PARTS: &str = r#"
+CREATE TABLE bundle_parts (
+    key    TEXT PRIMARY KEY,
+    bundle INTEGER NOT NULL REFERENCES outbox(id),
+    task   TEXT NOT NULL,
+    period TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    step   INTEGER NOT NULL CHECK (step >= 0)
+) STRICT;
+CREATE INDEX bundle_parts_task_key ON bundle_parts (task, key);
+CREATE INDEX bundle_parts_bundle ON bundle_parts (bundle);
 "#;
 
 /// The newest schema version this binary knows.

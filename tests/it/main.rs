@@ -5,6 +5,8 @@ mod support;
 
 mod architecture;
 mod brake_clock;
+mod bundle_mail;
+mod bundle_store;
 mod calendar_props;
 mod chain_attacks;
 mod chain_evidence;

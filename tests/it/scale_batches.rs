@@ -60,6 +60,8 @@ impl Setup {
             ..Settings::default()
         };
         settings.mail.dir = dir.path().join("outbox");
+        // These tests count messages per batch, one mail each.
+        settings.mail.bundle = false;
         std::fs::create_dir_all(&settings.mail.dir).unwrap();
         let wheel = arshjul::wheel::parse(&wheel(), "schedule.toml").unwrap();
         let store = Mutex::new(Store::open(&settings.database, true).unwrap());

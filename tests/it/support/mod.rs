@@ -70,7 +70,7 @@ fn scrubbed(key: &str) -> bool {
 }
 
 /// Cleans `cmd`'s environment: every variable [`scrubbed`] names removed,
-/// then `NO_COLOR=1` and `RUST_LOG=warn` set (a caller may set others
+/// then `NO_COLOR=1`, `RUST_LOG=warn` and `ARSHJUL_MAIL__BUNDLE=false` set (a caller may set others
 /// after), and the system paths moved to a root that does not exist, so
 /// that on a machine with arshjul installed a test run as root never reads
 /// `/etc/arshjul/arshjul.toml` or writes `/var/lib/arshjul`.
@@ -83,6 +83,9 @@ pub fn scrub(cmd: &mut Command) -> &mut Command {
     cmd.env("NO_COLOR", "1")
         .env("RUST_LOG", "warn")
         .env("ARSHJUL_SYSTEM_ROOT", "/nonexistent/arshjul-test-root")
+        // Tests count mails per message; the bundle tests (`bundle_mail`)
+        // turn one mail per person per day back on.
+        .env("ARSHJUL_MAIL__BUNDLE", "false")
 }
 
 /// The real binary as a command in `dir`, its environment [`scrub`]bed.

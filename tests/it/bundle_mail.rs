@@ -1,0 +1,257 @@
+//! One e-mail per person per day (`mail.bundle`), through the real binary
+//! over real SMTP and the real router: four reminders to one person on one
+//! day go as one mail with four links, each completing its own task; with
+//! `mail.bundle = false` four mails; a bundle recorded but not delivered is
+//! sent once by the next pass, never its parts on their own.
+
+use crate::support::fixtures::date;
+use crate::support::http;
+use crate::support::mime;
+use crate::support::smtp::{self, Received};
+use crate::support::world::{eight_o_clock, MailWorld};
+
+/// Chefen owns four tasks due Monday 19 July 2027, each reminded a week
+/// before: Monday 12 July owes her four reminders.
+const WHEEL: &str = r#"
+[organisation]
+name = "Testkommune"
+timezone = "Europe/Copenhagen"
+language = "da"
+send_time = "08:00"
+start = 2027-01-01
+
+[people.chef]
+name = "Centerchef Borgerservice"
+email = "chef@kommune.example"
+
+[people.anna]
+name = "Anna Hansen"
+email = "anna@kommune.example"
+
+[[task]]
+id = "a-policy"
+title = "Gennemgang af informationssikkerhedspolitikken"
+owner = "chef"
+every = "year"
+due = "07-19"
+remind = ["7d"]
+
+[[task]]
+id = "b-risk"
+title = "Risikovurdering"
+owner = "chef"
+every = "year"
+due = "07-19"
+remind = ["7d"]
+
+[[task]]
+id = "c-access"
+title = "Gennemgang af adgangsrettigheder"
+owner = "chef"
+every = "year"
+due = "07-19"
+remind = ["7d"]
+
+[[task]]
+id = "d-backup"
+title = "Test af genetablering fra backup"
+owner = "chef"
+every = "year"
+due = "07-19"
+remind = ["7d"]
+
+[[task]]
+id = "e-other"
+title = "Anden opgave"
+owner = "anna"
+every = "year"
+due = "07-19"
+remind = ["7d"]
+"#;
+
+const TASKS: [&str; 4] = ["a-policy", "b-risk", "c-access", "d-backup"];
+
+/// Every `http…/done/…` link in a text, in order.
+fn done_links(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .filter(|w| w.starts_with("http") && w.contains("/done/"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn to_chef(received: &[Received]) -> Vec<mime::Mail> {
+    received
+        .iter()
+        .map(|r| mime::Mail::parse(&r.data))
+        .filter(|m| m.to().iter().any(|t| t.contains("chef@kommune.example")))
+        .collect()
+}
+
+#[test]
+fn four_reminders_to_one_person_on_one_day_go_as_one_mail_whose_links_complete_each_task() {
+    let world = MailWorld::new(WHEEL).with_env("ARSHJUL_MAIL__BUNDLE", "true");
+    let day = date(2027, 7, 12);
+    let received = world.tick(day);
+    // Anna's single reminder stays a message of its own, as today.
+    assert_eq!(
+        received.len(),
+        2,
+        "one bundle to chef, one reminder to anna"
+    );
+    let chef = to_chef(&received);
+    assert_eq!(chef.len(), 1, "one mail to chef, not four");
+    let mail = &chef[0];
+    assert_eq!(mail.header_opt("X-Arshjul-Kind").as_deref(), Some("bundle"));
+    assert_eq!(
+        mail.header_opt("Subject").as_deref(),
+        Some("4 opgaver i årshjulet kræver din opmærksomhed i dag")
+    );
+    let thread = mail.header_opt("In-Reply-To").unwrap_or_default();
+    assert!(thread.starts_with("<day.2027-07-12.chef."), "{thread}");
+    let text = mail.text();
+    assert!(
+        text.contains("Du har 4 opgaver i årshjulet for Testkommune"),
+        "{text}"
+    );
+    let links = done_links(&text);
+    assert_eq!(links.len(), 4, "{text}");
+    let html = mail.html();
+    for link in &links {
+        assert!(
+            html.contains(&link.replace('&', "&amp;")),
+            "{link} not in the HTML part"
+        );
+    }
+
+    // Each link completes its own task, and only that one.
+    let served = world.serve(day);
+    for link in &links {
+        let url = served.local(link);
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_at(rest.find('/').unwrap());
+        let reply = http::send(host, &http::post(path, "note=", ""));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    drop(served);
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    let mut done: Vec<String> = history["completions"]
+        .as_array()
+        .expect("completions")
+        .iter()
+        .map(|c| c["task"].as_str().unwrap().to_string())
+        .collect();
+    done.sort();
+    assert_eq!(done, TASKS.to_vec(), "{history}");
+    // History shows each task's message: the bundle's parts, sent.
+    let notes = history["notifications"].as_array().expect("notifications");
+    let mut noted: Vec<String> = notes
+        .iter()
+        .filter(|n| n["to"].as_str().unwrap_or_default().contains("chef@"))
+        .map(|n| {
+            assert_eq!(n["kind"], "reminder", "{n}");
+            assert_eq!(n["state"], "sent", "{n}");
+            n["task"].as_str().unwrap().to_string()
+        })
+        .collect();
+    noted.sort();
+    assert_eq!(noted, TASKS.to_vec(), "{history}");
+
+    // A second pass that day plans none of the parts again.
+    let again = world.tick_with(day, &[]);
+    assert!(again.is_empty(), "{} more mails", again.len());
+}
+
+#[test]
+fn with_bundle_off_four_reminders_are_four_mails() {
+    let world = MailWorld::new(WHEEL).with_env("ARSHJUL_MAIL__BUNDLE", "false");
+    let received = world.tick(date(2027, 7, 12));
+    let chef = to_chef(&received);
+    assert_eq!(chef.len(), 4);
+    for m in &chef {
+        assert_eq!(m.header_opt("X-Arshjul-Kind").as_deref(), Some("reminder"));
+        assert_eq!(done_links(&m.text()).len(), 1);
+    }
+}
+
+#[test]
+fn a_bundle_recorded_but_not_delivered_is_sent_once_by_the_next_pass_never_its_parts_as_well() {
+    let world = MailWorld::new(WHEEL).with_env("ARSHJUL_MAIL__BUNDLE", "true");
+    // The first pass records the bundle, then cannot reach the server.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let at = eight_o_clock(date(2027, 7, 12));
+    let mut env = smtp::env(port);
+    env.push(("ARSHJUL_MAIL__BUNDLE".into(), "true".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let first = world
+        .scratch
+        .run_env(&["tick", "--now", &at.to_rfc3339()], &env);
+    assert!(first.code() == 0 || first.code() == 1, "{}", first.stderr());
+    assert!(world.smtp.received().is_empty());
+
+    // Later passes that day, with the server back and bundling turned
+    // off meanwhile (so a pass that planned the parts again would send
+    // them one by one): the bundle once, no part on its own.
+    let mut back = smtp::env(world.smtp.port());
+    back.push(("ARSHJUL_MAIL__BUNDLE".into(), "false".into()));
+    let back: Vec<(&str, &str)> = back.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut mails = Vec::new();
+    for minutes in [10, 30, 60] {
+        let later = (at + chrono::Duration::minutes(minutes)).to_rfc3339();
+        let run = world.scratch.run_env(&["tick", "--now", &later], &back);
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+    }
+    mails.extend(to_chef(&world.smtp.received()));
+    assert_eq!(mails.len(), 1, "the bundle once");
+    assert_eq!(
+        mails[0].header_opt("X-Arshjul-Kind").as_deref(),
+        Some("bundle")
+    );
+    assert_eq!(done_links(&mails[0].text()).len(), 4);
+}
+
+#[test]
+fn escalations_to_the_same_to_and_cc_are_a_bundle_of_their_own_without_completion_links() {
+    // Two of Anna's tasks were due a week before; their escalations reach
+    // chef, with Anna copied, the same day as chef's four reminders: a
+    // different recipient set, so a second bundle.
+    let mut wheel = WHEEL.to_string();
+    for id in ["f-drill", "g-audit"] {
+        wheel.push_str(&format!(
+            "\n[[task]]\nid = \"{id}\"\ntitle = \"Opgave {id}\"\nowner = \"anna\"\n\
+             every = \"year\"\ndue = \"07-05\"\n\
+             escalate = [ {{ after = \"7d\", to = \"chef\" }} ]\n"
+        ));
+    }
+    let world = MailWorld::new(&wheel).with_env("ARSHJUL_MAIL__BUNDLE", "true");
+    let chef = to_chef(&world.tick(date(2027, 7, 12)));
+    assert_eq!(
+        chef.len(),
+        2,
+        "the reminders' bundle and the escalations' bundle"
+    );
+    let escalations: Vec<&mime::Mail> = chef
+        .iter()
+        .filter(|m| m.cc().iter().any(|c| c.contains("anna@")))
+        .collect();
+    assert_eq!(escalations.len(), 1);
+    let mail = escalations[0];
+    let text = mail.text();
+    assert_eq!(mail.header_opt("X-Arshjul-Kind").as_deref(), Some("bundle"));
+    assert_eq!(
+        mail.header_opt("Subject").as_deref(),
+        Some("2 opgaver i årshjulet kræver din opmærksomhed i dag"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("Eskalering: Anna Hansen har ikke meldt opgaven udført")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        done_links(&text).is_empty(),
+        "no completion link to the manager: {text}"
+    );
+}
