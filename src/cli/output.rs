@@ -127,7 +127,13 @@ fn put_rfc3339<Tz: chrono::TimeZone>(buf: &mut Vec<u8>, t: &DateTime<Tz>) {
 /// control character (ids, periods, addresses: nearly always) is copied as
 /// it is; anything else goes through serde_json, which escapes exactly.
 fn put_json_str(buf: &mut Vec<u8>, text: &str) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // A fold without an early exit, so the compiler can check many bytes
+    // at once.
+    let plain = text
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        buf.reserve(text.len() + 2);
         buf.push(b'"');
         buf.extend_from_slice(text.as_bytes());
         buf.push(b'"');
