@@ -753,7 +753,8 @@ fn plan(
     if let Some(id) = task {
         events.retain(|e| e.task == id);
     }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // Large writes: ten years of a big wheel is megabytes of JSON.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = if json {
         output::plan_json(&mut out, wheel, from, to, &events)
     } else {

@@ -569,8 +569,12 @@ pub fn plan_range(wheel: &Wheel, from: NaiveDate, to: NaiveDate) -> Vec<PlanEven
     // Sorted on a key of plain numbers: the instant, then the task's place
     // in the wheel, the due date, the kind and the level. Only the small
     // keys are sorted; the events are then put in that order in place.
-    let mut events = Vec::new();
-    let mut keys: Vec<(i64, usize, NaiveDate, u8, u32, usize)> = Vec::new();
+    // Sized once from the bound (at most about twice the events, and never
+    // more than a million up front): growing by doubling copied the events
+    // and the keys over and over.
+    let cap = plan_size_bound(wheel, from, to, None).min(1 << 20) as usize;
+    let mut events = Vec::with_capacity(cap);
+    let mut keys: Vec<(i64, usize, NaiveDate, u8, u32, usize)> = Vec::with_capacity(cap);
     for (index, task) in wheel.tasks.iter().enumerate() {
         let rules = TaskRules { task, cal: &cal };
         let lb = lower_bound(wheel, None, from);

@@ -123,6 +123,26 @@ fn put_rfc3339<Tz: chrono::TimeZone>(buf: &mut Vec<u8>, t: &DateTime<Tz>) {
     put_digits(buf, abs % 3600 / 60, 2);
 }
 
+/// Writes `text` as a JSON string. Text without a quote, a backslash or a
+/// control character (ids, periods, addresses: nearly always) is copied as
+/// it is; anything else goes through serde_json, which escapes exactly.
+fn put_json_str(buf: &mut Vec<u8>, text: &str) {
+    // A fold without an early exit, so the compiler can check many bytes
+    // at once.
+    let plain = text
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        buf.reserve(text.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(text.as_bytes());
+        buf.push(b'"');
+    } else {
+        // Writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *buf, text);
+    }
+}
+
 /// Streams `{"from", "to", "events": [...]}` event by event: ten years of
 /// a large wheel is millions of events, never built as one JSON tree.
 /// Dates and times are written as they are (they need no escaping); names
@@ -137,14 +157,14 @@ pub fn plan_json(
     write!(out, "{{\"from\":\"{from}\",\"to\":\"{to}\",\"events\":[")?;
     let mut line = Vec::with_capacity(128);
     for (i, e) in events.iter().enumerate() {
-        if i > 0 {
-            out.write_all(b",")?;
-        }
-        out.write_all(b"{\"task\":")?;
-        serde_json::to_writer(&mut *out, &e.task)?;
-        out.write_all(b",\"period\":")?;
-        serde_json::to_writer(&mut *out, &*e.period)?;
         line.clear();
+        if i > 0 {
+            line.push(b',');
+        }
+        line.extend_from_slice(b"{\"task\":");
+        put_json_str(&mut line, e.task);
+        line.extend_from_slice(b",\"period\":");
+        put_json_str(&mut line, &e.period);
         line.extend_from_slice(b",\"due\":\"");
         put_date(&mut line, e.due);
         line.extend_from_slice(b"\",\"kind\":\"");
@@ -154,19 +174,20 @@ pub fn plan_json(
         line.extend_from_slice(b"\",\"at\":\"");
         put_rfc3339(&mut line, &e.at);
         line.extend_from_slice(b"\",\"to\":[");
-        out.write_all(&line)?;
         for (j, key) in e.to.iter().enumerate() {
             if j > 0 {
-                out.write_all(b",")?;
+                line.push(b',');
             }
             let email = wheel.person(key).map_or(key.as_str(), |p| p.email.as_str());
-            serde_json::to_writer(&mut *out, email)?;
+            put_json_str(&mut line, email);
         }
-        out.write_all(b"]")?;
+        line.push(b']');
         if e.kind == Kind::Escalation {
-            write!(out, ",\"level\":{}", e.level)?;
+            line.extend_from_slice(b",\"level\":");
+            line.extend_from_slice(e.level.to_string().as_bytes());
         }
-        out.write_all(b"}")?;
+        line.push(b'}');
+        out.write_all(&line)?;
     }
     writeln!(out, "]}}")
 }
@@ -681,6 +702,147 @@ pub fn link_requests_table(out: &mut impl Write, requests: &[LinkRequestRecord])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `plan_json` as it was before the per-event buffer and the plain-text
+    /// fast path (serde_json for every name, a write per piece): the new
+    /// writer must print the same bytes.
+    fn plan_json_reference(
+        out: &mut impl Write,
+        wheel: &Wheel,
+        from: NaiveDate,
+        to: NaiveDate,
+        events: &[PlanEvent],
+    ) -> io::Result<()> {
+        write!(out, "{{\"from\":\"{from}\",\"to\":\"{to}\",\"events\":[")?;
+        let mut line = Vec::with_capacity(128);
+        for (i, e) in events.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            out.write_all(b"{\"task\":")?;
+            serde_json::to_writer(&mut *out, &e.task)?;
+            out.write_all(b",\"period\":")?;
+            serde_json::to_writer(&mut *out, &*e.period)?;
+            line.clear();
+            line.extend_from_slice(b",\"due\":\"");
+            put_date(&mut line, e.due);
+            line.extend_from_slice(b"\",\"kind\":\"");
+            line.extend_from_slice(e.kind.as_str().as_bytes());
+            line.extend_from_slice(b"\",\"date\":\"");
+            put_date(&mut line, e.date);
+            line.extend_from_slice(b"\",\"at\":\"");
+            put_rfc3339(&mut line, &e.at);
+            line.extend_from_slice(b"\",\"to\":[");
+            out.write_all(&line)?;
+            for (j, key) in e.to.iter().enumerate() {
+                if j > 0 {
+                    out.write_all(b",")?;
+                }
+                let email = wheel.person(key).map_or(key.as_str(), |p| p.email.as_str());
+                serde_json::to_writer(&mut *out, email)?;
+            }
+            out.write_all(b"]")?;
+            if e.kind == Kind::Escalation {
+                write!(out, ",\"level\":{}", e.level)?;
+            }
+            out.write_all(b"}")?;
+        }
+        writeln!(out, "]}}")
+    }
+
+    #[test]
+    fn json_strings_are_written_as_serde_json_writes_them() {
+        for text in [
+            "",
+            "task-1",
+            "2027-Q1",
+            "direktør@eksempel.dk",
+            "a\"b",
+            "back\\slash",
+            "line\nbreak\t\r\0\x1b\x1f",
+            "del\x7f and \u{2028} and \u{202e}",
+            "\u{1f600} ÆØÅ",
+        ] {
+            let mut buf = Vec::new();
+            put_json_str(&mut buf, text);
+            assert_eq!(
+                String::from_utf8(buf).unwrap(),
+                serde_json::to_string(text).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn plan_json_prints_the_same_bytes_as_before() {
+        let odd = r#"
+[organisation]
+name = "Kommune"
+start = 2026-01-01
+timezone = "Europe/Copenhagen"
+
+[defaults]
+remind = ["14d", "1d"]
+repeat = "3d"
+escalate = [ { after = "2d", to = "chef" }, { after = "9d", to = "direktor" } ]
+
+[people.chef]
+name = "Chef"
+email = "chef@example.dk"
+
+[people.direktor]
+name = "Direktør"
+email = "direktør@eksempel.dk"
+
+[people.ejer]
+name = "Ejer"
+email = "ejer@example.dk"
+
+[[task]]
+id = "moms"
+title = "Moms"
+owner = "ejer"
+every = "quarter"
+due = { month = 2, day = 31 }
+
+[[task]]
+id = "aarsrapport"
+title = "Årsrapport"
+owner = ["ejer", "chef"]
+every = "year"
+due = "03-31"
+"#;
+        let shipped =
+            crate::wheel::parse(include_str!("../../schedule.toml"), "schedule.toml").unwrap();
+        let odd = match crate::wheel::parse(odd, "odd.toml") {
+            Ok(w) => w,
+            Err(e) => panic!("{e}"),
+        };
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let mut compared = 0;
+        for w in [&shipped, &odd] {
+            for (from, to) in [
+                ("2026-01-01", "2027-12-31"),
+                ("2027-03-01", "2027-03-01"),
+                ("2030-06-15", "2031-02-01"),
+                ("2040-01-01", "2039-01-01"),
+            ] {
+                let (from, to) = (d(from), d(to));
+                let events = crate::planner::plan_range(w, from, to);
+                compared += events.len();
+                let new = text(|out| plan_json(out, w, from, to, &events));
+                let old = text(|out| plan_json_reference(out, w, from, to, &events));
+                assert_eq!(new, old);
+            }
+        }
+        // Reminders, repeats, escalations (with a level) and escaped names
+        // all took part.
+        assert!(compared > 1000, "{compared}");
+        let events = crate::planner::plan_range(&odd, d("2026-01-01"), d("2027-12-31"));
+        let json = text(|out| plan_json(out, &odd, d("2026-01-01"), d("2027-12-31"), &events));
+        assert!(json.contains(r#""to":["chef@example.dk"],"level":1}"#));
+        assert!(json.contains(r#""to":["direktør@eksempel.dk"],"level":2}"#));
+        assert!(json.contains(r#""kind":"repeat""#) && json.contains(r#""kind":"reminder""#));
+    }
 
     #[test]
     fn control_characters_are_escaped_and_plain_text_is_borrowed() {
