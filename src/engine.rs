@@ -364,28 +364,12 @@ impl Engine {
         today: chrono::NaiveDate,
     ) -> Result<NewMessage, EngineError> {
         let digest = digest_content(store, &self.wheel, n, now, today)?;
-        let viewer = crate::link::Viewer::Person(n.to.clone());
-        let version =
-            store.viewer_version(crate::link::ViewerKind::Overview.as_str(), &viewer.as_key())?;
-        let overview =
-            crate::link::overview_url(&self.settings.public_url, &self.secret, &n.to, version);
+        let overview = self.overview_url(store, &n.to)?;
         let composed = self
             .composer
             .compose_digest(&self.wheel, n, &digest, Some(&overview))
             .map_err(|e| EngineError::Runtime(format!("cannot render {}: {e}", n.key)))?;
-        Ok(NewMessage {
-            key: n.key.clone(),
-            task: n.task.clone(),
-            period: n.period.clone(),
-            kind: n.kind.as_str().to_string(),
-            step: n.step,
-            to: composed.to,
-            cc: composed.cc,
-            subject: composed.subject,
-            message_id: composed.message_id,
-            raw: composed.raw,
-            due_at: n.at.fixed_offset(),
-        })
+        Ok(new_message(n, composed))
     }
 
     /// The overview link an escalation carries (see
@@ -399,15 +383,21 @@ impl Engine {
         let Some(person) = planner::overview_reader(&self.wheel, n) else {
             return Ok(None);
         };
+        self.overview_url(store, person).map(Some)
+    }
+
+    /// `person`'s overview link, made with their current overview version
+    /// (a revoked one is never handed out again).
+    fn overview_url(&self, store: &Store, person: &str) -> Result<String, EngineError> {
         let viewer = crate::link::Viewer::Person(person.to_string());
         let version =
             store.viewer_version(crate::link::ViewerKind::Overview.as_str(), &viewer.as_key())?;
-        Ok(Some(crate::link::overview_url(
+        Ok(crate::link::overview_url(
             &self.settings.public_url,
             &self.secret,
             person,
             version,
-        )))
+        ))
     }
 
     fn render(
@@ -435,19 +425,7 @@ impl Engine {
             .composer
             .compose(&self.wheel, n, link.as_deref(), today)
             .map_err(|e| EngineError::Runtime(format!("cannot render {}: {e}", n.key)))?;
-        Ok(NewMessage {
-            key: n.key.clone(),
-            task: n.task.clone(),
-            period: n.period.clone(),
-            kind: n.kind.as_str().to_string(),
-            step: n.step,
-            to: composed.to,
-            cc: composed.cc,
-            subject: composed.subject,
-            message_id: composed.message_id,
-            raw: composed.raw,
-            due_at: n.at.fixed_offset(),
-        })
+        Ok(new_message(n, composed))
     }
 
     /// The bundle of `parts` (see [`bundle_units`]), each with its link:
@@ -1010,6 +988,23 @@ pub fn dry_run(config: &Config, now: DateTime<Utc>) -> Result<DryRun, EngineErro
         pending,
         links,
     })
+}
+
+/// The outbox row of the notification `n`, composed as `composed`.
+fn new_message(n: &Notification, composed: crate::mail::Composed) -> NewMessage {
+    NewMessage {
+        key: n.key.clone(),
+        task: n.task.clone(),
+        period: n.period.clone(),
+        kind: n.kind.as_str().to_string(),
+        step: n.step,
+        to: composed.to,
+        cc: composed.cc,
+        subject: composed.subject,
+        message_id: composed.message_id,
+        raw: composed.raw,
+        due_at: n.at.fixed_offset(),
+    }
 }
 
 /// The weekly digest due at `now` ([`planner::digest_at`]) unless its

@@ -129,32 +129,10 @@ pub(super) fn link_calendar(
     person: Option<&str>,
     revoke: bool,
 ) -> CmdResult {
-    let wheel = &loaded.wheel;
-    let viewer = viewer_of(wheel, person, "--for")?;
-    let kind = ViewerKind::Calendar;
-    let version = if revoke {
-        let mut store = crate::engine::open_store(&loaded.settings).map_err(Failure::from)?;
-        let at = crate::calendar::local_now(wheel.organisation.timezone, now);
-        store.revoke_viewer(kind.as_str(), &viewer.as_key(), at, &super::login_name())?
-    } else {
-        match open_if_present_quietly(loaded)? {
-            Some(store) => store.viewer_version(kind.as_str(), &viewer.as_key())?,
-            None => 0,
-        }
-    };
-    let secret = Secret::load_or_create(&loaded.settings.secret_path())
-        .map_err(|e| Failure::runtime(e.to_string()))?;
-    if revoke {
-        eprintln!(
-            "arshjul: the calendar links made before for {} no longer work",
-            shown(wheel, &viewer)
-        );
-    }
+    let viewer = viewer_of(&loaded.wheel, person, "--for")?;
+    let (version, secret) = viewer_link(loaded, now, ViewerKind::Calendar, &viewer, revoke)?;
     let url = link::calendar_url(&loaded.settings.public_url, &secret, viewer, version);
-    super::finish_output(std::io::Write::write_all(
-        &mut std::io::stdout().lock(),
-        format!("{url}\n").as_bytes(),
-    ))
+    print_url(&url)
 }
 
 /// `arshjul link overview --for KEY [--revoke]`: prints the person's
@@ -165,9 +143,23 @@ pub(super) fn link_overview(
     person: &str,
     revoke: bool,
 ) -> CmdResult {
+    let viewer = viewer_of(&loaded.wheel, Some(person), "--for")?;
+    let (version, secret) = viewer_link(loaded, now, ViewerKind::Overview, &viewer, revoke)?;
+    let url = link::overview_url(&loaded.settings.public_url, &secret, person, version);
+    print_url(&url)
+}
+
+/// The version a new `kind` link for `viewer` carries (raised first, and
+/// recorded with the login name, when `revoke`: the links made before stop
+/// working) and the link secret to sign it with.
+fn viewer_link(
+    loaded: &Config,
+    now: DateTime<Utc>,
+    kind: ViewerKind,
+    viewer: &Viewer,
+    revoke: bool,
+) -> Result<(u32, Secret), Failure> {
     let wheel = &loaded.wheel;
-    let viewer = viewer_of(wheel, Some(person), "--for")?;
-    let kind = ViewerKind::Overview;
     let version = if revoke {
         let mut store = crate::engine::open_store(&loaded.settings).map_err(Failure::from)?;
         let at = crate::calendar::local_now(wheel.organisation.timezone, now);
@@ -181,12 +173,19 @@ pub(super) fn link_overview(
     let secret = Secret::load_or_create(&loaded.settings.secret_path())
         .map_err(|e| Failure::runtime(e.to_string()))?;
     if revoke {
+        let what = match kind {
+            ViewerKind::Calendar => "calendar",
+            ViewerKind::Overview => "overview",
+        };
         eprintln!(
-            "arshjul: the overview links made before for {} no longer work",
-            shown(wheel, &viewer)
+            "arshjul: the {what} links made before for {} no longer work",
+            shown(wheel, viewer)
         );
     }
-    let url = link::overview_url(&loaded.settings.public_url, &secret, person, version);
+    Ok((version, secret))
+}
+
+fn print_url(url: &str) -> CmdResult {
     super::finish_output(std::io::Write::write_all(
         &mut std::io::stdout().lock(),
         format!("{url}\n").as_bytes(),
