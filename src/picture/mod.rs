@@ -141,6 +141,21 @@ fn letter(i: usize) -> String {
     s
 }
 
+/// A straight line from `from` to `to`.
+fn line(x: &mut Xml, from: (f64, f64), to: (f64, f64), stroke: &str, width: &str) {
+    x.leaf(
+        "line",
+        &[
+            ("x1", &num(from.0)),
+            ("y1", &num(from.1)),
+            ("x2", &num(to.0)),
+            ("y2", &num(to.1)),
+            ("stroke", stroke),
+            ("stroke-width", width),
+        ],
+    );
+}
+
 fn num(v: f64) -> String {
     let r = (v * 10.0).round() / 10.0;
     if r == r.trunc() {
@@ -284,17 +299,7 @@ pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -
         );
         let (ox, oy) = dial::point(CX, CY, R_OUTER, a0);
         let (ix, iy) = dial::point(CX, CY, R_HUB, a0);
-        x.leaf(
-            "line",
-            &[
-                ("x1", &num(ix)),
-                ("y1", &num(iy)),
-                ("x2", &num(ox)),
-                ("y2", &num(oy)),
-                ("stroke", FAINT),
-                ("stroke-width", "1.5"),
-            ],
-        );
+        line(&mut x, (ix, iy), (ox, oy), FAINT, "1.5");
     }
     x.newline();
     // Week ticks: one per Monday.
@@ -302,17 +307,7 @@ pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -
         let a = dial::start_angle(monday);
         let (x1, y1) = dial::point(CX, CY, R_TICKS, a);
         let (x2, y2) = dial::point(CX, CY, R_MONTHS, a);
-        x.leaf(
-            "line",
-            &[
-                ("x1", &num(x1)),
-                ("y1", &num(y1)),
-                ("x2", &num(x2)),
-                ("y2", &num(y2)),
-                ("stroke", FAINT),
-                ("stroke-width", "1"),
-            ],
-        );
+        line(&mut x, (x1, y1), (x2, y2), FAINT, "1");
     }
     for r in [R_HUB, R_TICKS, R_MONTHS, R_OUTER] {
         x.leaf(
@@ -616,17 +611,7 @@ fn draw_mark(x: &mut Xml, m: &Mark, r: f64, (a, true_a): (f64, f64), s: f64, n: 
     if (a - true_a).abs() > 0.01 {
         // Moved along the ring: a thin line back to its true date.
         let (tx, ty) = dial::point(CX, CY, r, true_a);
-        x.leaf(
-            "line",
-            &[
-                ("x1", &num(tx)),
-                ("y1", &num(ty)),
-                ("x2", &num(px)),
-                ("y2", &num(py)),
-                ("stroke", FAINT),
-                ("stroke-width", "1"),
-            ],
-        );
+        line(x, (tx, ty), (px, py), FAINT, "1");
     }
     shape(x, px, py, s, state);
     let text_fill = if state == MarkState::Upcoming {
