@@ -156,6 +156,35 @@ fn line(x: &mut Xml, from: (f64, f64), to: (f64, f64), stroke: &str, width: &str
     );
 }
 
+/// A line of the legend at (`px`, `py`).
+fn legend_text(x: &mut Xml, px: f64, py: f64, text: &str) {
+    x.text_element(
+        "text",
+        &[
+            ("x", &num(px)),
+            ("y", &num(py)),
+            ("font-size", "16"),
+            ("fill", INK),
+        ],
+        text,
+    );
+}
+
+/// A heading of the legend at (`px`, `py`).
+fn legend_heading(x: &mut Xml, px: f64, py: f64, text: &str) {
+    x.text_element(
+        "text",
+        &[
+            ("x", &num(px)),
+            ("y", &num(py)),
+            ("font-size", "16"),
+            ("font-weight", "bold"),
+            ("fill", INK),
+        ],
+        text,
+    );
+}
+
 fn num(v: f64) -> String {
     let r = (v * 10.0).round() / 10.0;
     if r == r.trunc() {
@@ -676,17 +705,7 @@ fn legend(
     );
     // The states, in one row.
     let y = LEGEND_TOP + LINE * 1.5;
-    x.text_element(
-        "text",
-        &[
-            ("x", &num(left)),
-            ("y", &num(y + 6.0)),
-            ("font-size", "16"),
-            ("font-weight", "bold"),
-            ("fill", INK),
-        ],
-        &format!("{}:", w.states),
-    );
+    legend_heading(x, left, y + 6.0, &format!("{}:", w.states));
     let states = [
         MarkState::Done,
         MarkState::Overdue,
@@ -702,56 +721,18 @@ fn legend(
         } else {
             format!("{} {sign}", state_word(lang, state))
         };
-        x.text_element(
-            "text",
-            &[
-                ("x", &num(sx + 18.0)),
-                ("y", &num(y + 6.0)),
-                ("font-size", "16"),
-                ("fill", INK),
-            ],
-            &label,
-        );
+        legend_text(x, sx + 18.0, y + 6.0, &label);
     }
     // The rings, two to a line.
     let y = LEGEND_TOP + LINE * 3.0;
-    x.text_element(
-        "text",
-        &[
-            ("x", &num(left)),
-            ("y", &num(y)),
-            ("font-size", "16"),
-            ("font-weight", "bold"),
-            ("fill", INK),
-        ],
-        &format!("{}:", w.rings),
-    );
+    legend_heading(x, left, y, &format!("{}:", w.rings));
     for (i, ring) in rings.iter().enumerate() {
         let rx = left + (i % 2) as f64 * col;
         let ry = y + LINE * (1.0 + (i / 2) as f64);
-        x.text_element(
-            "text",
-            &[
-                ("x", &num(rx)),
-                ("y", &num(ry)),
-                ("font-size", "16"),
-                ("fill", INK),
-            ],
-            &format!("{} = {}", letter(i), short(ring)),
-        );
+        legend_text(x, rx, ry, &format!("{} = {}", letter(i), short(ring)));
     }
     // The tasks, numbered, in two columns.
-    x.text_element(
-        "text",
-        &[
-            ("x", &num(left)),
-            ("y", &num(tasks_top)),
-            ("font-size", "16"),
-            ("font-weight", "bold"),
-            ("fill", INK),
-        ],
-        &format!("{}:", w.tasks),
-    );
+    legend_heading(x, left, tasks_top, &format!("{}:", w.tasks));
     let rows = wheel.tasks.len().div_ceil(2).max(1);
     for (i, task) in wheel.tasks.iter().enumerate() {
         let tx = left + (i / rows) as f64 * col;
