@@ -111,11 +111,12 @@ enum Command {
     ///
     /// The brake holds the pass (nothing recorded or sent, exit 1) when the clock is
     /// more than `max_clock_jump` past the last pass or the pass would
-    /// queue more than `mail.max_per_pass` messages.
+    /// send more than `mail.max_per_pass` mails (with `mail.bundle`, a
+    /// person's messages of a day are one mail).
     Tick {
         /// Show what a pass would record and send now, one line per
-        /// message, and whether the brake would hold it; record and send
-        /// nothing.
+        /// message, how many mails they make (`mail.bundle`), and whether
+        /// the brake would hold it; record and send nothing.
         #[arg(long, conflicts_with = "accept_burst")]
         dry_run: bool,
         /// Let through a pass the brake holds; recorded, with the login

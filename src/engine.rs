@@ -624,22 +624,50 @@ impl Unit {
     }
 }
 
+/// Whether `n` may go in a bundle: a reminder, repeat or escalation not
+/// sent by a deputy (a deputy's message says whom they stand in for).
+fn bundleable(n: &Notification) -> bool {
+    matches!(n.kind, Kind::Reminder | Kind::Repeat | Kind::Escalation) && n.on_behalf.is_none()
+}
+
+/// The bundle `n` belongs to: its local day, its To and its Cc.
+type Group = (chrono::NaiveDate, String, Vec<String>);
+
+fn group(n: &Notification) -> Group {
+    (n.date, n.to.clone(), n.cc.clone())
+}
+
+/// How many bundleable notifications each group has.
+fn group_sizes(send: &[Notification]) -> HashMap<Group, usize> {
+    let mut sizes: HashMap<Group, usize> = HashMap::new();
+    for n in send.iter().filter(|n| bundleable(n)) {
+        *sizes.entry(group(n)).or_default() += 1;
+    }
+    sizes
+}
+
+/// How many mails `send` leaves as: one per notification, or with
+/// `bundle` one per bundle ([`bundle_units`]) and one per message on its
+/// own. What the brake counts.
+pub fn mail_count(send: &[Notification], bundle: bool) -> usize {
+    if !bundle {
+        return send.len();
+    }
+    let sizes = group_sizes(send);
+    let bundled: usize = sizes.values().filter(|&&n| n >= 2).sum();
+    let bundles = sizes.values().filter(|&&n| n >= 2).count();
+    send.len() - bundled + bundles
+}
+
 /// Groups the pass's notifications for `mail.bundle`: reminders, repeats
 /// and escalations to the same To and Cc on the same local day, two or
 /// more, become one bundle, in the order of their first part; everything
 /// else stays on its own, in order. A deputy's message (`on_behalf`) stays
 /// on its own: it says whom the deputy stands in for.
 fn bundle_units(send: Vec<Notification>) -> Vec<Unit> {
-    let bundleable = |n: &Notification| {
-        matches!(n.kind, Kind::Reminder | Kind::Repeat | Kind::Escalation) && n.on_behalf.is_none()
-    };
-    let group = |n: &Notification| (n.date, n.to.clone(), n.cc.clone());
-    let mut sizes: HashMap<_, usize> = HashMap::new();
-    for n in send.iter().filter(|n| bundleable(n)) {
-        *sizes.entry(group(n)).or_default() += 1;
-    }
+    let sizes = group_sizes(&send);
     let mut units: Vec<Unit> = Vec::with_capacity(send.len());
-    let mut at: HashMap<_, usize> = HashMap::new();
+    let mut at: HashMap<Group, usize> = HashMap::new();
     for n in send {
         let g = group(&n);
         if !bundleable(&n) || sizes.get(&g).copied().unwrap_or(0) < 2 {
@@ -671,8 +699,14 @@ pub enum Brake {
         now: DateTime<FixedOffset>,
         limit: Days,
     },
-    /// The pass would queue more than `mail.max_per_pass` messages.
-    Burst { messages: usize, cap: u32 },
+    /// The pass would send more than `mail.max_per_pass` mails: `mails`
+    /// mails carrying `messages` messages (fewer mails than messages when
+    /// `mail.bundle` joins a person's messages of a day).
+    Burst {
+        messages: usize,
+        mails: usize,
+        cap: u32,
+    },
 }
 
 impl std::fmt::Display for Brake {
@@ -695,9 +729,21 @@ impl std::fmt::Display for Brake {
                     last.format("%Y-%m-%d %H:%M"),
                 )
             }
-            Brake::Burst { messages, cap } => write!(
+            Brake::Burst {
+                messages,
+                mails,
+                cap,
+            } if mails == messages => write!(
                 f,
                 "one pass would queue {messages} messages, more than mail.max_per_pass {cap}"
+            ),
+            Brake::Burst {
+                messages,
+                mails,
+                cap,
+            } => write!(
+                f,
+                "one pass would send {mails} mails ({messages} messages), more than mail.max_per_pass {cap}"
             ),
         }
     }
@@ -709,6 +755,8 @@ pub struct Preview {
     /// Messages the pass would newly queue, oldest first. Empty when the
     /// clock jumped and planning was skipped.
     pub send: Vec<Notification>,
+    /// How many mails `send` leaves as ([`mail_count`]).
+    pub mails: usize,
     /// Why the brake would hold the pass, if it would.
     pub brake: Option<Brake>,
 }
@@ -743,9 +791,11 @@ pub fn preview(
 ) -> Result<Preview, EngineError> {
     let plan = plan(wheel, settings, store, now, plan_on_jump)?;
     let mut send = plan.pass.map(|p| p.send).unwrap_or_default();
+    let mails = mail_count(&send, settings.mail.bundle) + usize::from(plan.digest.is_some());
     send.extend(plan.digest);
     Ok(Preview {
         send,
+        mails,
         brake: plan.brake,
     })
 }
@@ -800,9 +850,16 @@ fn plan(
         Some(s) => digest_due(s, wheel, now)?,
         None => planner::digest_at(wheel, now),
     };
+    // The brake counts mails, what recipients get: with `mail.bundle`, a
+    // person's messages of a day are one mail.
     let messages = pass.send.len() + usize::from(digest.is_some());
+    let mails = mail_count(&pass.send, settings.mail.bundle) + usize::from(digest.is_some());
     let cap = settings.mail.max_per_pass;
-    let burst = (messages > cap as usize).then_some(Brake::Burst { messages, cap });
+    let burst = (mails > cap as usize).then_some(Brake::Burst {
+        messages,
+        mails,
+        cap,
+    });
     Ok(Plan {
         history,
         pass: Some(pass),

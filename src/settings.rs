@@ -104,8 +104,9 @@ pub struct MailSettings {
     /// The Microsoft Graph endpoint of the `graph` transport.
     #[serde(deserialize_with = "lenient::string")]
     pub graph_url: String,
-    /// The brake: a pass that would queue more messages than this records
-    /// and sends nothing.
+    /// The brake: a pass that would send more mails than this records and
+    /// sends nothing (with `bundle`, a recipient set's messages of a day
+    /// are one mail).
     pub max_per_pass: u32,
     /// One mail per person per day: when a pass owes one recipient set
     /// several reminders, repeats or escalations on the same local day,

@@ -76,7 +76,9 @@ pub(super) fn run_once(
 }
 
 /// `arshjul tick --dry-run`: what a pass would record and send now, one
-/// line per message, and whether the brake would hold it. Records nothing.
+/// line per message, how many mails they leave as (with `mail.bundle`, a
+/// person's messages of a day are one mail), and whether the brake would
+/// hold it. Records nothing.
 pub(super) fn dry_run(config: &Config, now: DateTime<Utc>) -> CmdResult {
     let wheel = &config.wheel;
     let engine::DryRun {
@@ -122,9 +124,20 @@ pub(super) fn dry_run(config: &Config, now: DateTime<Utc>) -> CmdResult {
                 email(&r.person)
             )?;
         }
+        // Each link request is a mail of its own; with `mail.bundle` a
+        // person's messages of a day are one mail.
         let count = preview.send.len() + links.len();
+        let mails = preview.mails + links.len();
         let messages = if count == 1 { "message" } else { "messages" };
-        write!(out, "{count} {messages} would be recorded and sent now")?;
+        if mails == count {
+            write!(out, "{count} {messages} would be recorded and sent now")?;
+        } else {
+            let in_mails = plural(mails as u64, "mail", "mails");
+            write!(
+                out,
+                "{count} {messages} in {in_mails} would be recorded and sent now"
+            )?;
+        }
         match pending {
             0 => writeln!(out, ".")?,
             1 => writeln!(out, ", and 1 message already pending.")?,

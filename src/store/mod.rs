@@ -1266,11 +1266,15 @@ impl Store {
     ) -> Result<Vec<(NotificationRecord, Option<DateTime<FixedOffset>>)>, StoreError> {
         let result =
             (|| -> Result<Vec<(NotificationRecord, Option<DateTime<FixedOffset>>)>, Fault> {
+                // A deferred bundle is one row per part (each part's task
+                // shows its message), as in `history`.
                 let mut stmt = self.conn.prepare(
-                    "SELECT id, task, period, kind, to_addrs, state, attempts, last_error,
-                        created_at, sent_at, next_attempt_at, cc_addrs
-                 FROM outbox WHERE state = 'pending' AND attempts > 0
-                 ORDER BY due_utc, id",
+                    "SELECT o.id, coalesce(p.task, o.task), coalesce(p.period, o.period),
+                        coalesce(p.kind, o.kind), o.to_addrs, o.state, o.attempts,
+                        o.last_error, o.created_at, o.sent_at, o.next_attempt_at, o.cc_addrs
+                 FROM outbox o LEFT JOIN bundle_parts p ON p.bundle = o.id
+                 WHERE o.state = 'pending' AND o.attempts > 0
+                 ORDER BY o.due_utc, o.id, p.rowid",
                 )?;
                 let mut rows = stmt.query([])?;
                 let mut out = Vec::new();

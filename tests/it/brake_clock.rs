@@ -11,8 +11,21 @@ fn eml_count(s: &Scratch) -> usize {
 }
 
 /// A wheel of `n` yearly tasks due Monday 1 March 2027, each reminded
-/// seven days before (Monday 22 February 2027, 08:00) and repeated weekly.
+/// seven days before (Monday 22 February 2027, 08:00) and repeated weekly,
+/// each owned by a person of its own (Anna owns the first), so that each
+/// message is a mail of its own with `mail.bundle` on.
 fn wheel(n: usize) -> String {
+    wheel_owned(n, |i| {
+        if i == 0 {
+            "anna".into()
+        } else {
+            format!("p{i:03}")
+        }
+    })
+}
+
+/// [`wheel`] with the owner of task `i` given by `owner`.
+fn wheel_owned(n: usize, owner: impl Fn(usize) -> String) -> String {
     let mut s = String::from(
         r#"
 [organisation]
@@ -32,9 +45,15 @@ name = "Anna"
 email = "anna@example.dk"
 "#,
     );
+    for i in 1..n {
+        s.push_str(&format!(
+            "\n[people.p{i:03}]\nname = \"Person {i:03}\"\nemail = \"p{i:03}@example.dk\"\n"
+        ));
+    }
     for i in 0..n {
         s.push_str(&format!(
-            "\n[[task]]\nid = \"t-{i:03}\"\ntitle = \"Opgave {i:03}\"\nowner = \"anna\"\nevery = \"year\"\ndue = \"03-01\"\n"
+            "\n[[task]]\nid = \"t-{i:03}\"\ntitle = \"Opgave {i:03}\"\nowner = \"{}\"\nevery = \"year\"\ndue = \"03-01\"\n",
+            owner(i)
         ));
     }
     s
@@ -401,5 +420,57 @@ fn history_escapes_the_accepting_login_name_as_tables_do() {
     assert!(
         history.contains("  by o'brien\\e[31m\\nX: 1 new; held because the clock jumped"),
         "{history}"
+    );
+}
+
+/// With `mail.bundle` (the default) the brake counts mails, what the
+/// recipients get: 300 reminders to one person on one day are one mail
+/// and go; 201 people owed two reminders each are 201 mails and are held,
+/// and both the hold and `tick --dry-run` name mails and messages.
+#[test]
+fn the_brake_counts_mails_and_a_persons_messages_of_a_day_are_one() {
+    let s = Scratch::new(&wheel_owned(300, |_| "anna".into()));
+    let dry = s
+        .run(&["tick", "--dry-run", "--now", "2027-02-22T09:00:00+01:00"])
+        .expect(0);
+    let out = dry.stdout();
+    assert!(
+        out.contains("\n300 messages in 1 mail would be recorded and sent now.\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("The brake would let this pass through.\n"),
+        "{out}"
+    );
+    tick(&s, "2027-02-22T09:00:00+01:00").expect(0);
+    assert_eq!(eml_count(&s), 1);
+    assert_eq!(notifications(&s), 300, "history shows each part");
+
+    // Two tasks per person: 200 people are 200 mails and go, 201 are held.
+    let pairs = |i: usize| match i / 2 {
+        0 => "anna".to_string(),
+        p => format!("p{p:03}"),
+    };
+    let s = Scratch::new(&wheel_owned(400, pairs));
+    tick(&s, "2027-02-22T09:00:00+01:00").expect(0);
+    assert_eq!(eml_count(&s), 200);
+    let s = Scratch::new(&wheel_owned(402, pairs));
+    let held = tick(&s, "2027-02-22T09:00:00+01:00").expect(1);
+    assert!(
+        held.stderr().contains(
+            "held: one pass would send 201 mails (402 messages), more than mail.max_per_pass 200"
+        ),
+        "{}",
+        held.stderr()
+    );
+    assert_eq!(eml_count(&s), 0);
+    let dry = s
+        .run(&["tick", "--dry-run", "--now", "2027-02-22T09:00:00+01:00"])
+        .expect(0);
+    assert!(
+        dry.stdout()
+            .contains("\n402 messages in 201 mails would be recorded and sent now.\n"),
+        "{}",
+        dry.stdout()
     );
 }

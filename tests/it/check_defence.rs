@@ -186,7 +186,12 @@ fn a_message_that_cannot_be_built_is_recorded_failed_and_the_others_go_out() {
     let s = Scratch::new(TWO_TASKS);
     std::fs::create_dir_all(s.file("tpl/da")).expect("mkdir");
     std::fs::write(s.file("tpl/da/reminder.txt"), FAILS_FOR_BAD).expect("template");
-    std::fs::write(s.file("arshjul.toml"), "[mail]\ntemplates = \"tpl\"\n").expect("settings");
+    // One mail per message: Anna's two reminders are not bundled.
+    std::fs::write(
+        s.file("arshjul.toml"),
+        "[mail]\ntemplates = \"tpl\"\nbundle = false\n",
+    )
+    .expect("settings");
 
     let now = "2027-01-29T08:00:00+01:00";
     let run = s.run(&["tick", "--now", now]).expect(1);

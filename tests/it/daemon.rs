@@ -328,6 +328,8 @@ fn a_pass_longer_than_the_watchdog_interval_keeps_feeding_it() {
     let env = smtp::env(server.port());
     let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     env.push(("WATCHDOG_USEC", "2000000"));
+    // Eight mails, not one bundle.
+    env.push(crate::support::NO_BUNDLE);
     let tasks: Vec<String> = (0..8).map(|n| task(&format!("t{n}"), 10)).collect();
     let mut s = Scratch::new(&wheel(&tasks));
     let mut d = s.start(&env);

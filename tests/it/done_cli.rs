@@ -716,6 +716,9 @@ async fn a_tick_with_deferred_messages_explains_its_exit_code() {
     // Nothing listens on the port: every delivery fails for now.
     let mut env = smtp::env(smtp::refusing_port().await);
     env.push(("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS".into(), "1".into()));
+    // Two messages, not one bundle (`bundle_status` has the bundle's case).
+    let (k, v) = crate::support::NO_BUNDLE;
+    env.push((k.into(), v.into()));
     let s2 = s.clone();
     let tick = tokio::task::spawn_blocking(move || {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

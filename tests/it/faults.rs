@@ -49,10 +49,14 @@ email = "bo@example.dk"
 
 const REMIND_AT: &str = "2027-02-22T09:00:00+01:00";
 
-/// The test SMTP server on `port`, with a delivery timeout of 1 s.
+/// The test SMTP server on `port`, with a delivery timeout of 1 s, and
+/// one mail per message (`mail.bundle` off: these tests count messages;
+/// `bundle_crash` kills a pass delivering a bundle).
 fn smtp_env(port: u16) -> Vec<(String, String)> {
     let mut env = smtp::env(port);
     env.push(("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS".into(), "1".into()));
+    let (k, v) = support::NO_BUNDLE;
+    env.push((k.into(), v.into()));
     env
 }
 

@@ -70,10 +70,12 @@ fn scrubbed(key: &str) -> bool {
 }
 
 /// Cleans `cmd`'s environment: every variable [`scrubbed`] names removed,
-/// then `NO_COLOR=1`, `RUST_LOG=warn` and `ARSHJUL_MAIL__BUNDLE=false` set (a caller may set others
+/// then `NO_COLOR=1` and `RUST_LOG=warn` set (a caller may set others
 /// after), and the system paths moved to a root that does not exist, so
 /// that on a machine with arshjul installed a test run as root never reads
-/// `/etc/arshjul/arshjul.toml` or writes `/var/lib/arshjul`.
+/// `/etc/arshjul/arshjul.toml` or writes `/var/lib/arshjul`. `mail.bundle`
+/// keeps the shipped default (on); a test that counts one mail per
+/// message turns it off with [`NO_BUNDLE`].
 pub fn scrub(cmd: &mut Command) -> &mut Command {
     for (k, _) in std::env::vars_os() {
         if k.to_str().is_some_and(scrubbed) {
@@ -83,10 +85,11 @@ pub fn scrub(cmd: &mut Command) -> &mut Command {
     cmd.env("NO_COLOR", "1")
         .env("RUST_LOG", "warn")
         .env("ARSHJUL_SYSTEM_ROOT", "/nonexistent/arshjul-test-root")
-        // Tests count mails per message; the bundle tests (`bundle_mail`)
-        // turn one mail per person per day back on.
-        .env("ARSHJUL_MAIL__BUNDLE", "false")
 }
+
+/// The setting a test that counts one mail per message runs with: one
+/// e-mail per person per day (`mail.bundle`, on by default) turned off.
+pub const NO_BUNDLE: (&str, &str) = ("ARSHJUL_MAIL__BUNDLE", "false");
 
 /// The real binary as a command in `dir`, its environment [`scrub`]bed.
 pub fn arshjul(dir: &Path) -> Command {
