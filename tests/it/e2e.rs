@@ -97,6 +97,78 @@ fn http(method: &str, url: &str, body: &str) -> (u16, String) {
 /// and the one `To` address.
 type Key = (String, String, String, String, String);
 
+/// One task listed in a bundle, read from its plain-text part as its
+/// reader sees it: the task (found by its title), the period, the kind
+/// (from the line that says what is owed) and its link.
+#[derive(Debug, Clone)]
+struct Item {
+    task: String,
+    period: String,
+    kind: String,
+    /// The completion link (reminders and repeats).
+    done: Option<String>,
+    /// The personal overview link (escalations).
+    overview: Option<String>,
+}
+
+/// The items of a Danish bundle's text part, in order, each task found
+/// by its title in `wheel`.
+fn bundle_items(mail: &Mail, wheel: &arshjul::wheel::Wheel) -> Vec<Item> {
+    let text = mail.read.text();
+    let mut items: Vec<Item> = Vec::new();
+    for line in text.lines() {
+        let next = format!("{}. ", items.len() + 1);
+        if let Some(title) = line.strip_prefix(&next) {
+            let task = wheel
+                .tasks
+                .iter()
+                .find(|t| t.title == title)
+                .unwrap_or_else(|| panic!("no task titled {title:?}:\n{text}"));
+            items.push(Item {
+                task: task.id.clone(),
+                period: String::new(),
+                kind: String::new(),
+                done: None,
+                overview: None,
+            });
+            continue;
+        }
+        let Some(item) = items.last_mut() else {
+            continue;
+        };
+        let line = line.trim_start();
+        if line.starts_with("Påmindelse: fristen er den ") {
+            item.kind = "reminder".into();
+        } else if line.starts_with("Fristen den ") && line.contains(" er overskredet med ") {
+            item.kind = "repeat".into();
+        } else if line.starts_with("Eskalering: ") {
+            item.kind = "escalation".into();
+        } else if let Some(period) = line.strip_prefix("Periode: ") {
+            item.period = period.to_string();
+        } else if let Some(link) = line.strip_prefix("Markér opgaven som udført her: ") {
+            item.done = Some(link.to_string());
+        } else if let Some(link) =
+            line.strip_prefix("Se oversigten over årshjulet (personligt link): ")
+        {
+            item.overview = Some(link.to_string());
+        }
+    }
+    for item in &items {
+        assert!(
+            !item.kind.is_empty() && !item.period.is_empty(),
+            "an item without kind or period: {item:?}\n{text}"
+        );
+    }
+    items
+}
+
+/// The shipped wheel ticked at 08:00 on every day of 2027 with the shipped
+/// settings (`mail.bundle` on): every message `arshjul plan` lists arrives
+/// exactly once, as a mail of its own or as one task of a bundle (counted
+/// part by part), and nothing else arrives; a bundle's every completion
+/// link names its own task and period; `centerchef-borgerservice` gets one
+/// mail on 27 December 2027 listing four tasks, whose four links complete
+/// the four tasks.
 #[test]
 fn a_year_of_daily_ticks_over_smtp_delivers_exactly_the_plan() {
     let world = shipped_world();
@@ -147,10 +219,13 @@ fn a_year_of_daily_ticks_over_smtp_delivers_exactly_the_plan() {
         "the shipped wheel plans a busy year, got {} messages",
         expected.len()
     );
+    let secret = arshjul::link::Secret::load_or_create(&world.scratch.file("arshjul.secret"))
+        .expect("the secret");
 
     // A tick at 08:00 local time on every day of 2027.
     let mut got: BTreeMap<Key, usize> = BTreeMap::new();
-    let mut mails: Vec<Mail> = Vec::new();
+    let mut singles: Vec<(String, Mail)> = Vec::new();
+    let mut bundles: Vec<(String, Mail, Vec<Item>)> = Vec::new();
     let mut day = date(2027, 1, 1);
     while day <= date(2027, 12, 31) {
         for r in world.tick(day) {
@@ -161,30 +236,71 @@ fn a_year_of_daily_ticks_over_smtp_delivers_exactly_the_plan() {
                 "one To address per message:\n{}",
                 mail.raw
             );
-            let key = (
-                day.to_string(),
-                mail.task.clone(),
-                mail.period.clone(),
-                mail.kind.clone(),
-                mail.to[0].clone(),
-            );
-            *got.entry(key).or_default() += 1;
-
-            // Escalations copy the owners; nothing else copies anyone.
             let mut cc = mail.cc.clone();
             cc.sort();
-            if mail.kind == "escalation" {
-                assert_eq!(cc, owners_of[&mail.task], "Cc of\n{}", mail.raw);
-            } else {
-                assert!(cc.is_empty(), "unexpected Cc on\n{}", mail.raw);
-            }
             // The envelope reaches exactly To and Cc.
             let mut envelope = mail.envelope.clone();
             envelope.sort();
             let mut header_rcpt = [mail.to.clone(), mail.cc.clone()].concat();
             header_rcpt.sort();
             assert_eq!(envelope, header_rcpt, "envelope of\n{}", mail.raw);
-            mails.push(mail);
+
+            let items = if mail.kind == "bundle" {
+                let items = bundle_items(&mail, &wheel);
+                assert!(items.len() >= 2, "a bundle of one:\n{}", mail.raw);
+                // A bundle threads on its addressee's thread of the day.
+                assert!(
+                    mail.references.starts_with(&format!("<day.{day}.")),
+                    "{}",
+                    mail.raw
+                );
+                items
+            } else {
+                vec![Item {
+                    task: mail.task.clone(),
+                    period: mail.period.clone(),
+                    kind: mail.kind.clone(),
+                    done: mail.link(),
+                    overview: None,
+                }]
+            };
+            for item in &items {
+                let key = (
+                    day.to_string(),
+                    item.task.clone(),
+                    item.period.clone(),
+                    item.kind.clone(),
+                    mail.to[0].clone(),
+                );
+                *got.entry(key).or_default() += 1;
+                // Escalations copy the owners; nothing else copies anyone
+                // (a bundle joins only messages to the same To and Cc).
+                if item.kind == "escalation" {
+                    assert_eq!(cc, owners_of[&item.task], "Cc of\n{}", mail.raw);
+                    assert!(item.done.is_none(), "{item:?}");
+                } else {
+                    assert!(cc.is_empty(), "unexpected Cc on\n{}", mail.raw);
+                    // The completion link names its own task and period.
+                    let link = item
+                        .done
+                        .as_deref()
+                        .unwrap_or_else(|| panic!("no link for {item:?}:\n{}", mail.raw));
+                    let token = link.rsplit('/').next().unwrap_or_default();
+                    let at = crate::support::world::eight_o_clock(day).with_timezone(&chrono::Utc);
+                    let claims = arshjul::link::verify(&secret, token, at)
+                        .unwrap_or_else(|e| panic!("{link}: {e:?}"));
+                    assert_eq!(
+                        (claims.task.as_str(), claims.period.as_str()),
+                        (item.task.as_str(), item.period.as_str()),
+                        "{link}"
+                    );
+                }
+            }
+            if mail.kind == "bundle" {
+                bundles.push((day.to_string(), mail, items));
+            } else {
+                singles.push((day.to_string(), mail));
+            }
         }
         day = day.succ_opt().unwrap();
     }
@@ -201,10 +317,12 @@ fn a_year_of_daily_ticks_over_smtp_delivers_exactly_the_plan() {
         missing.is_empty() && extra.is_empty(),
         "planned but not delivered once: {missing:#?}\ndelivered but not planned: {extra:#?}"
     );
+    assert!(!bundles.is_empty(), "the shipped wheel makes bundles");
 
-    // Every message of one occurrence shares one thread; occurrences differ.
+    // Every single message of one occurrence shares one thread;
+    // occurrences differ.
     let mut threads: BTreeMap<(String, String), String> = BTreeMap::new();
-    for m in &mails {
+    for (_, m) in &singles {
         assert!(!m.references.is_empty(), "no References on\n{}", m.raw);
         let thread = threads
             .entry((m.task.clone(), m.period.clone()))
@@ -223,6 +341,55 @@ fn a_year_of_daily_ticks_over_smtp_delivers_exactly_the_plan() {
         threads.len(),
         "two occurrences share a thread"
     );
+
+    // Centerchefen for Borgerservice: one mail on 27 December listing four
+    // tasks, and nothing else that day.
+    let chef = "centerchef-borgerservice@ballerup.example";
+    let that_day: Vec<&(String, Mail, Vec<Item>)> = bundles
+        .iter()
+        .filter(|(d, m, _)| d == "2027-12-27" && m.to[0] == chef)
+        .collect();
+    assert_eq!(that_day.len(), 1, "one bundle to {chef} on 27 December");
+    assert!(
+        !singles
+            .iter()
+            .any(|(d, m)| d == "2027-12-27" && m.to[0] == chef),
+        "a single mail to {chef} beside the bundle"
+    );
+    let (_, mail, items) = that_day[0];
+    assert_eq!(items.len(), 4, "{}", mail.raw);
+    assert_eq!(
+        mail.read.header_opt("Subject").as_deref(),
+        Some("4 opgaver i årshjulet kræver din opmærksomhed i dag")
+    );
+
+    // Each of its four links completes its own task, and only that one.
+    let served = world.serve(date(2027, 12, 31));
+    for item in items {
+        let link = item.done.as_deref().expect("a completion link");
+        let (status, page) = http("POST", &served.local(link), "note=");
+        assert_eq!(status, 200, "{page}");
+    }
+    drop(served);
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    let mut done: Vec<(String, String)> = history["completions"]
+        .as_array()
+        .expect("completions")
+        .iter()
+        .map(|c| {
+            (
+                c["task"].as_str().unwrap_or_default().to_string(),
+                c["period"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    done.sort();
+    let mut want: Vec<(String, String)> = items
+        .iter()
+        .map(|i| (i.task.clone(), i.period.clone()))
+        .collect();
+    want.sort();
+    assert_eq!(done, want, "{history}");
 }
 
 // ---------------------------------------------------------------------------
