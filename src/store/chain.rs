@@ -283,6 +283,29 @@ fn content(conn: &Connection, table: &str, id: i64, event: &str) -> Result<Optio
                 other => sha256_hex(text_of(other).as_bytes()),
             };
             e.column("raw_sha256", &Value::Text(raw));
+            // A bundle's parts (`bundle_parts`): which tasks it carried is
+            // evidence too (the term report counts it as each part's
+            // message). A single message has none, so its content is as
+            // before bundles.
+            let mut stmt = conn.prepare_cached(
+                "SELECT key, task, period, kind, step FROM bundle_parts
+                 WHERE bundle = ?1 ORDER BY rowid",
+            )?;
+            let mut rows = stmt.query(params![id])?;
+            while let Some(r) = rows.next()? {
+                for (i, name) in [
+                    "part.key",
+                    "part.task",
+                    "part.period",
+                    "part.kind",
+                    "part.step",
+                ]
+                .iter()
+                .enumerate()
+                {
+                    e.column(name, &r.get::<_, Value>(i)?);
+                }
+            }
             (text_of(&v[2]), text_of(&v[3]))
         }
         other => return Err(Fault::Damaged(format!("the chain names a table {other:?}"))),

@@ -12,7 +12,7 @@ use crate::support::world::{eight_o_clock, MailWorld};
 
 /// Chefen owns four tasks due Monday 19 July 2027, each reminded a week
 /// before: Monday 12 July owes her four reminders.
-const WHEEL: &str = r#"
+pub(crate) const WHEEL: &str = r#"
 [organisation]
 name = "Testkommune"
 timezone = "Europe/Copenhagen"
@@ -69,17 +69,17 @@ due = "07-19"
 remind = ["7d"]
 "#;
 
-const TASKS: [&str; 4] = ["a-policy", "b-risk", "c-access", "d-backup"];
+pub(crate) const TASKS: [&str; 4] = ["a-policy", "b-risk", "c-access", "d-backup"];
 
 /// Every `http…/done/…` link in a text, in order.
-fn done_links(text: &str) -> Vec<String> {
+pub(crate) fn done_links(text: &str) -> Vec<String> {
     text.split_whitespace()
         .filter(|w| w.starts_with("http") && w.contains("/done/"))
         .map(str::to_string)
         .collect()
 }
 
-fn to_chef(received: &[Received]) -> Vec<mime::Mail> {
+pub(crate) fn to_chef(received: &[Received]) -> Vec<mime::Mail> {
     received
         .iter()
         .map(|r| mime::Mail::parse(&r.data))

@@ -6,6 +6,7 @@ mod support;
 mod architecture;
 mod brake_clock;
 mod bundle_mail;
+mod bundle_status;
 mod bundle_store;
 mod calendar_props;
 mod chain_attacks;

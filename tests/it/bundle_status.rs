@@ -1,0 +1,207 @@
+//! A bundle's parts in `status`, `history`, the term report and `verify`
+//! (`mail.bundle`): a deferred, refused or sent bundle shows under each of
+//! its tasks as a single message would, never under its first task only.
+
+use crate::bundle_mail::{to_chef, TASKS, WHEEL};
+use crate::support::fixtures::date;
+use crate::support::smtp;
+use crate::support::world::{eight_o_clock, MailWorld};
+
+/// The tasks of `list` (a JSON array of notifications) sent to chef, sorted.
+fn chef_tasks(list: &serde_json::Value, kind: &str) -> Vec<String> {
+    let mut tasks: Vec<String> = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|n| n["to"].to_string().contains("chef@"))
+        .map(|n| {
+            assert_eq!(n["kind"], kind, "{n}");
+            n["task"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    tasks.sort();
+    tasks
+}
+
+#[test]
+fn a_deferred_bundle_shows_each_of_its_tasks_in_status_and_history() {
+    let world = MailWorld::new(WHEEL);
+    let at = eight_o_clock(date(2027, 7, 12)).to_rfc3339();
+    // Nothing listens: the bundle (and Anna's reminder) are deferred.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut env = smtp::env(port);
+    env.push(("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS".into(), "1".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let tick = world.scratch.run_env(&["tick", "--now", &at], &env);
+    assert_eq!(tick.code(), 1, "{}", tick.stderr());
+    assert!(
+        tick.stderr().contains("2 new, 0 sent, 2 deferred"),
+        "{}",
+        tick.stderr()
+    );
+
+    let status = world.run(&["status", "--now", &at]).expect(0).stdout();
+    assert!(
+        status.contains("\nDeferred messages (5), kept and retried:\n"),
+        "{status}"
+    );
+    for task in TASKS {
+        assert!(
+            status.contains(&format!(
+                "  2027-07-12 08:00  {task} 2027 reminder to chef@kommune.example: retry "
+            )),
+            "{task} not shown deferred:\n{status}"
+        );
+    }
+    let v = world
+        .run(&["status", "--json", "--now", &at])
+        .expect(0)
+        .json();
+    let deferred = &v["deferred_notifications"];
+    assert_eq!(chef_tasks(deferred, "reminder"), TASKS, "{v}");
+    for d in deferred.as_array().unwrap() {
+        assert_eq!(d["attempts"], 1, "{d}");
+        assert!(d["retry_at"].as_str().is_some(), "{d}");
+    }
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    let notes = &history["notifications"];
+    assert_eq!(chef_tasks(notes, "reminder"), TASKS, "{history}");
+    for n in notes.as_array().unwrap() {
+        assert_eq!(n["state"], "pending", "{n}");
+    }
+}
+
+#[test]
+fn a_bundle_refused_for_good_shows_each_task_undeliverable_is_not_planned_again_and_verifies() {
+    let world = MailWorld::new(WHEEL);
+    world
+        .smtp
+        .reject("chef@kommune.example", "550 5.1.1 No such user here");
+    let day = date(2027, 7, 12);
+    let at = eight_o_clock(day).to_rfc3339();
+    let tick = world.run(&["tick", "--now", &at]);
+    assert_eq!(tick.code(), 1, "{}", tick.stderr());
+    assert!(
+        tick.stderr()
+            .contains("2 new, 1 sent, 0 deferred, 1 failed"),
+        "{}",
+        tick.stderr()
+    );
+    let status = world.run(&["status", "--now", &at]).expect(0).stdout();
+    assert!(
+        status.contains("\nUndeliverable messages (4):\n"),
+        "{status}"
+    );
+    for task in TASKS {
+        let line = status
+            .lines()
+            .find(|l| l.contains(&format!("{task} 2027 reminder to chef@kommune.example")))
+            .unwrap_or_else(|| panic!("{task} not shown undeliverable:\n{status}"));
+        assert!(line.contains("No such user here"), "{line}");
+    }
+    let v = world
+        .run(&["status", "--json", "--now", &at])
+        .expect(0)
+        .json();
+    assert_eq!(
+        chef_tasks(&v["failed_notifications"], "reminder"),
+        TASKS,
+        "{v}"
+    );
+    // Given up, like a single message: no part is planned again that day,
+    // on its own or in a new bundle, even with the address fixed.
+    world.smtp.reject("chef@kommune.example", "250 2.1.5 Ok");
+    let later = world.tick_with(day, &[]);
+    assert!(to_chef(&later).is_empty(), "{} more mails", later.len());
+    world.run(&["verify"]).expect(0);
+}
+
+#[test]
+fn the_term_report_counts_a_sent_bundle_as_each_tasks_message() {
+    // Two of Anna's tasks escalate to chef on 12 July: one bundle carrying
+    // two escalations, beside chef's bundle of four reminders.
+    let mut wheel = WHEEL.to_string();
+    for id in ["f-drill", "g-audit"] {
+        wheel.push_str(&format!(
+            "\n[[task]]\nid = \"{id}\"\ntitle = \"Opgave {id}\"\nowner = \"anna\"\n\
+             every = \"year\"\ndue = \"07-05\"\n\
+             escalate = [ {{ after = \"7d\", to = \"chef\" }} ]\n"
+        ));
+    }
+    let world = MailWorld::new(&wheel);
+    let day = date(2027, 7, 12);
+    assert_eq!(to_chef(&world.tick(day)).len(), 2, "two bundles to chef");
+    let report = world
+        .run(&[
+            "report",
+            "--from",
+            "2027-01-01",
+            "--to",
+            "2027-12-31",
+            "--format",
+            "json",
+            "--now",
+            &(eight_o_clock(day) + chrono::Duration::hours(1)).to_rfc3339(),
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(report["summary"]["escalations"], 2, "{report}");
+    let tasks = report["tasks"].as_array().expect("tasks");
+    let messages = |id: &str| -> Vec<(String, u64)> {
+        let task = tasks
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap_or_else(|| panic!("no {id}: {report}"));
+        task["occurrences"][0]["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| {
+                (
+                    m["kind"].as_str().unwrap_or_default().to_string(),
+                    m["level"].as_u64().unwrap_or(99),
+                )
+            })
+            .collect()
+    };
+    for id in TASKS {
+        assert_eq!(messages(id), [("reminder".to_string(), 0)], "{id}");
+    }
+    for id in ["f-drill", "g-audit"] {
+        assert_eq!(messages(id), [("escalation".to_string(), 1)], "{id}");
+        let task = tasks.iter().find(|t| t["id"] == id).unwrap();
+        assert_eq!(task["occurrences"][0]["escalation_level"], 1, "{id}");
+    }
+    world.run(&["verify"]).expect(0);
+}
+
+/// The tasks a sent bundle carried are evidence: moving a part to another
+/// task behind arshjul's back, or removing one, breaks the chain.
+#[test]
+fn verify_sees_a_bundles_parts_changed_or_removed_behind_its_back() {
+    let world = MailWorld::new(WHEEL);
+    let day = date(2027, 7, 12);
+    assert_eq!(to_chef(&world.tick(day)).len(), 1);
+    world.run(&["verify"]).expect(0);
+    let db = || rusqlite::Connection::open(world.scratch.file("arshjul.db")).expect("open");
+    let out = db()
+        .execute(
+            "UPDATE bundle_parts SET task = 'e-other' WHERE task = 'b-risk'",
+            [],
+        )
+        .expect("update");
+    assert_eq!(out, 1);
+    let run = world.run(&["verify"]).expect(1);
+    assert!(run.stdout().contains("part.task"), "{}", run.stdout());
+    db().execute(
+        "UPDATE bundle_parts SET task = 'b-risk' WHERE task = 'e-other'",
+        [],
+    )
+    .expect("put back");
+    world.run(&["verify"]).expect(0);
+    db().execute("DELETE FROM bundle_parts WHERE task = 'd-backup'", [])
+        .expect("delete");
+    world.run(&["verify"]).expect(1);
+}
