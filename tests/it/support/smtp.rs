@@ -1,8 +1,8 @@
 //! A small real SMTP server for tests, on 127.0.0.1 with a port of its own:
 //! it records each envelope and the message bytes, and can be told to
 //! refuse given recipients with a reply of our choosing, to accept the
-//! connection and never answer, to answer slowly, or to hang up after each
-//! message. Like most servers it answers DATA only after the closing `.`
+//! connection and never answer, to answer slowly, to hang up after each
+//! message, or to take a message and never confirm it. Like most servers it answers DATA only after the closing `.`
 //! line, so a client with Nagle's algorithm on stalls on the server's
 //! delayed ACK. [`refusing_port`]
 //! gives a port where nothing listens. With [`SmtpServer::require_xoauth2`]
@@ -51,6 +51,10 @@ pub enum Mode {
     HangUp,
     /// Refuses every session with a 554 greeting and closes.
     RefuseSession,
+    /// Takes each message whole (it is in [`SmtpServer::received`]) and
+    /// never answers the closing `.`: the client has the message in flight
+    /// and cannot know the server has it.
+    StallAfterData,
 }
 
 /// Decides whether `(user, token)` may log in.
@@ -346,6 +350,11 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
                 .expect("server state lock")
                 .received
                 .push(message);
+            if mode == Mode::StallAfterData {
+                let _keep = write;
+                std::future::pending::<()>().await;
+                return Ok(());
+            }
             reply(&mut write, delay, "250 2.0.0 Ok: queued").await?;
             if mode == Mode::HangUp {
                 return Ok(());
