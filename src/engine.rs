@@ -16,7 +16,7 @@ use crate::calendar::local_now;
 use crate::calendar::Calendar;
 use crate::config::Config;
 use crate::link::Secret;
-use crate::mail::{Composer, DeliveryError, Transport};
+use crate::mail::{BundleSeries, Composer, DeliveryError, Transport, BUNDLE_MAX_PARTS};
 use crate::planner::{self, Kind, Notification};
 use crate::settings::Settings;
 use crate::store::{
@@ -189,8 +189,8 @@ impl Engine {
             for (unit, overviews) in batch.iter().zip(&overviews) {
                 match unit {
                     Unit::Single(n) => singles.push((&**n, overviews[0].clone())),
-                    Unit::Bundle(parts) => {
-                        match self.render_bundle(parts, overviews, today) {
+                    Unit::Bundle(parts, series) => {
+                        match self.render_bundle(parts, overviews, *series, today) {
                             Ok(b) => bundles.push(b),
                             Err(reason) => {
                                 // A bundle that cannot be built must not lose
@@ -430,19 +430,20 @@ impl Engine {
 
     /// The bundle of `parts` (see [`bundle_units`]), each with its link:
     /// the completion link, or on an escalation the overview link in
-    /// `overviews`. Its key names the day, the addressee and the SHA-256
-    /// of the part keys, so the same parts make the same bundle.
+    /// `overviews`. Its key names the day it is sent (`today`, the local
+    /// day of the pass), the addressee and the SHA-256 of the part keys.
     fn render_bundle(
         &self,
         parts: &[Notification],
         overviews: &[Option<String>],
+        series: BundleSeries,
         today: chrono::NaiveDate,
     ) -> Result<NewBundle, String> {
         let first = parts.first().ok_or("a bundle without parts")?;
         let mut keys: Vec<&str> = parts.iter().map(|n| n.key.as_str()).collect();
         keys.sort_unstable();
         let hash = crate::store::sha256_hex(keys.join("\n").as_bytes());
-        let key = format!("bundle/{}/{}/{}", first.date, first.to, &hash[..32]);
+        let key = format!("bundle/{today}/{}/{}", first.to, &hash[..32]);
         let links: Vec<Option<String>> = parts
             .iter()
             .zip(overviews)
@@ -458,7 +459,7 @@ impl Engine {
             .collect();
         let composed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.composer
-                .compose_bundle(&self.wheel, &key, &with_links, today)
+                .compose_bundle(&self.wheel, &key, &with_links, series, today)
         }))
         .map_err(|_| "building the bundle panicked".to_string())?
         .map_err(|e| e.to_string())?;
@@ -612,16 +613,24 @@ impl Engine {
 #[derive(Debug)]
 enum Unit {
     Single(Box<Notification>),
-    Bundle(Vec<Notification>),
+    /// A bundle's parts, and where it stands among the recipient set's
+    /// bundles of the day.
+    Bundle(Vec<Notification>, BundleSeries),
 }
 
 impl Unit {
     fn parts(&self) -> &[Notification] {
         match self {
             Unit::Single(n) => std::slice::from_ref(&**n),
-            Unit::Bundle(parts) => parts,
+            Unit::Bundle(parts, _) => parts,
         }
     }
+}
+
+/// How many bundles a group of `n` bundled notifications goes in: one,
+/// or more when `n` is over [`BUNDLE_MAX_PARTS`].
+fn bundles_for(n: usize) -> usize {
+    n.div_ceil(BUNDLE_MAX_PARTS)
 }
 
 /// Whether `n` may go in a bundle: a reminder, repeat or escalation not
@@ -630,11 +639,15 @@ fn bundleable(n: &Notification) -> bool {
     matches!(n.kind, Kind::Reminder | Kind::Repeat | Kind::Escalation) && n.on_behalf.is_none()
 }
 
-/// The bundle `n` belongs to: its local day, its To and its Cc.
-type Group = (chrono::NaiveDate, String, Vec<String>);
+/// The bundle `n` belongs to: its To and its Cc. A pass sends on one
+/// local day (the Copenhagen day of `now`, whatever the UTC date), so a
+/// pass's bundles are that day's, also for messages a pass after
+/// downtime sends late (planned for a day before): one mail, not one per
+/// planned day.
+type Group = (String, Vec<String>);
 
 fn group(n: &Notification) -> Group {
-    (n.date, n.to.clone(), n.cc.clone())
+    (n.to.clone(), n.cc.clone())
 }
 
 /// How many bundleable notifications each group has.
@@ -655,15 +668,22 @@ pub fn mail_count(send: &[Notification], bundle: bool) -> usize {
     }
     let sizes = group_sizes(send);
     let bundled: usize = sizes.values().filter(|&&n| n >= 2).sum();
-    let bundles = sizes.values().filter(|&&n| n >= 2).count();
+    let bundles: usize = sizes
+        .values()
+        .filter(|&&n| n >= 2)
+        .map(|&n| bundles_for(n))
+        .sum();
     send.len() - bundled + bundles
 }
 
 /// Groups the pass's notifications for `mail.bundle`: reminders, repeats
-/// and escalations to the same To and Cc on the same local day, two or
-/// more, become one bundle, in the order of their first part; everything
+/// and escalations to the same To and Cc (sent the same local day: the
+/// pass's), two or more, become one bundle, in the order of their first part; everything
 /// else stays on its own, in order. A deputy's message (`on_behalf`) stays
-/// on its own: it says whom the deputy stands in for.
+/// on its own: it says whom the deputy stands in for. A group of more than
+/// [`BUNDLE_MAX_PARTS`] goes in as few bundles as keep each within it, of
+/// about equal size (30 tasks: two of 15, never 25 and a bundle of 5),
+/// each listing its place in the series.
 fn bundle_units(send: Vec<Notification>) -> Vec<Unit> {
     let sizes = group_sizes(&send);
     let mut units: Vec<Unit> = Vec::with_capacity(send.len());
@@ -676,17 +696,44 @@ fn bundle_units(send: Vec<Notification>) -> Vec<Unit> {
         }
         match at.get(&g) {
             Some(&i) => {
-                if let Unit::Bundle(parts) = &mut units[i] {
+                if let Unit::Bundle(parts, _) = &mut units[i] {
                     parts.push(n);
                 }
             }
             None => {
                 at.insert(g, units.len());
-                units.push(Unit::Bundle(vec![n]));
+                units.push(Unit::Bundle(vec![n], BundleSeries::one(0)));
             }
         }
     }
-    units
+    // Split the groups over the limit, in place, keeping the order.
+    let mut out = Vec::with_capacity(units.len());
+    for unit in units {
+        let Unit::Bundle(parts, _) = unit else {
+            out.push(unit);
+            continue;
+        };
+        let total = parts.len();
+        let of = bundles_for(total);
+        let mut rest = parts.into_iter();
+        let mut offset = 0;
+        for number in 1..=of {
+            // The first `total % of` bundles take one more.
+            let size = total / of + usize::from(number <= total % of);
+            let chunk: Vec<Notification> = rest.by_ref().take(size).collect();
+            out.push(Unit::Bundle(
+                chunk,
+                BundleSeries {
+                    number,
+                    of,
+                    total,
+                    offset,
+                },
+            ));
+            offset += size;
+        }
+    }
+    out
 }
 
 /// Why the brake holds a pass: the clock or the wheel would make one pass
@@ -1202,6 +1249,78 @@ pub fn open_store(settings: &Settings) -> Result<Store, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `n` reminders to Anna on 22 February 2027.
+    fn reminders(n: usize) -> Vec<Notification> {
+        let day = chrono::NaiveDate::from_ymd_opt(2027, 2, 22).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2027-02-22T08:00:00+01:00").unwrap();
+        (0..n)
+            .map(|i| Notification {
+                key: format!("t-{i:03}/2027/reminder/0/anna"),
+                task: format!("t-{i:03}"),
+                period: "2027".into(),
+                due: chrono::NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),
+                kind: Kind::Reminder,
+                step: 0,
+                date: day,
+                at: at.with_timezone(&chrono_tz::Europe::Copenhagen),
+                to: "anna".into(),
+                cc: Vec::new(),
+                on_behalf: None,
+                cc_deputies: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_day_over_the_limit_goes_in_bundles_of_about_equal_size_in_order() {
+        for (n, sizes) in [
+            (1, vec![]),
+            (2, vec![2]),
+            (25, vec![25]),
+            (26, vec![13, 13]),
+            (30, vec![15, 15]),
+            (51, vec![17, 17, 17]),
+            (52, vec![18, 17, 17]),
+            (300, vec![25; 12]),
+        ] {
+            let units = bundle_units(reminders(n));
+            let got: Vec<usize> = units
+                .iter()
+                .filter_map(|u| match u {
+                    Unit::Bundle(parts, _) => Some(parts.len()),
+                    Unit::Single(_) => None,
+                })
+                .collect();
+            assert_eq!(got, sizes, "{n} reminders");
+            assert_eq!(mail_count(&reminders(n), true), units.len(), "{n}");
+            assert_eq!(mail_count(&reminders(n), false), n);
+            // Every part once, in the order planned; the series numbered.
+            let keys: Vec<&str> = units
+                .iter()
+                .flat_map(|u| u.parts())
+                .map(|p| p.key.as_str())
+                .collect();
+            let want = reminders(n);
+            let want: Vec<&str> = want.iter().map(|p| p.key.as_str()).collect();
+            assert_eq!(keys, want);
+            let mut offset = 0;
+            for (i, u) in units.iter().enumerate() {
+                if let Unit::Bundle(parts, series) = u {
+                    assert_eq!(
+                        *series,
+                        BundleSeries {
+                            number: i + 1,
+                            of: sizes.len(),
+                            total: n,
+                            offset
+                        }
+                    );
+                    offset += parts.len();
+                }
+            }
+        }
+    }
     #[test]
     fn a_panicking_build_becomes_a_reason() {
         let reason = guarded(|| panic!("header too long")).unwrap_err();

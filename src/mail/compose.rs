@@ -353,6 +353,7 @@ impl Composer {
         wheel: &Wheel,
         key: &str,
         parts: &[(&Notification, Option<&str>)],
+        series: BundleSeries,
         today: NaiveDate,
     ) -> Result<Composed, MailError> {
         let Some((first, _)) = parts.first() else {
@@ -383,6 +384,10 @@ impl Composer {
             medium: "mail",
             organisation: wheel.organisation.name.clone(),
             count: items.len(),
+            number: series.number,
+            of: series.of,
+            total: series.total,
+            offset: series.offset,
             today: language.long_date(today),
             recipient: PersonCtx::of(to),
             greeting: greeting(language, &to.name, to.greeting.as_deref()),
@@ -805,6 +810,39 @@ fn bundle_template(language: Language, part: Part) -> String {
     format!("{}/bundle.{}", language.code(), part.suffix())
 }
 
+/// Where a bundle stands among the bundles one recipient set gets in one
+/// pass: a day's tasks beyond [`BUNDLE_MAX_PARTS`] go in several mails,
+/// so that none is so long that mail clients clip it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BundleSeries {
+    /// This mail's number, from 1.
+    pub number: usize,
+    /// How many mails the day's tasks go in.
+    pub of: usize,
+    /// The day's tasks in all the mails.
+    pub total: usize,
+    /// The tasks in the mails before this one.
+    pub offset: usize,
+}
+
+impl BundleSeries {
+    /// A bundle that is the only one: all `count` tasks in one mail.
+    pub fn one(count: usize) -> BundleSeries {
+        BundleSeries {
+            number: 1,
+            of: 1,
+            total: count,
+            offset: 0,
+        }
+    }
+}
+
+/// The most tasks one bundle lists: about 2.5 kB of mail each (a button
+/// in HTML and a link in text), so a bundle stays under the 102 kB at
+/// which Gmail clips a message and hides the rest. A day's tasks beyond it
+/// go in several bundles of about equal size ([`BundleSeries`]).
+pub const BUNDLE_MAX_PARTS: usize = 25;
+
 /// What a bundle's templates see: the addressee, and one item per task
 /// with every field a single message's template has (`items[i].kind`,
 /// `.title`, `.due`, `.link`, `.overview`, …).
@@ -813,8 +851,17 @@ struct BundleCtx {
     lang: &'static str,
     medium: &'static str,
     organisation: String,
-    /// How many tasks (at least 2).
+    /// How many tasks this mail lists (at least 2).
     count: usize,
+    /// This mail's number among the day's bundles to these recipients
+    /// (from 1), how many there are, how many tasks they list in all, and
+    /// how many the ones before this one list (number the items from
+    /// `offset + 1`). `of` is 1 unless the day has more than
+    /// [`BUNDLE_MAX_PARTS`] tasks.
+    number: usize,
+    of: usize,
+    total: usize,
+    offset: usize,
     today: String,
     recipient: PersonCtx,
     greeting: Option<String>,
@@ -827,11 +874,21 @@ impl BundleCtx {
             .into_iter()
             .map(|k| Context::sample(language, k, full))
             .collect();
+        // The full sample is the second of three mails of a day.
+        let (number, of, total, offset) = if full {
+            (2, 3, 3 * items.len(), items.len())
+        } else {
+            (1, 1, items.len(), 0)
+        };
         BundleCtx {
             lang: language.code(),
             medium: "mail",
             organisation: "Eksempel Kommune".into(),
             count: items.len(),
+            number,
+            of,
+            total,
+            offset,
             today: language.long_date(NaiveDate::from_ymd_opt(2027, 3, 8).unwrap_or_default()),
             recipient: items[0].recipient.clone(),
             greeting: items[0].greeting.clone(),

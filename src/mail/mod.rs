@@ -19,7 +19,7 @@ mod probe;
 mod sendmail;
 mod transport;
 
-pub use compose::{Composer, Digest, DigestDone, DigestLine};
+pub use compose::{BundleSeries, Composer, Digest, DigestDone, DigestLine, BUNDLE_MAX_PARTS};
 pub use probe::{describe, test_message};
 pub use transport::{Secrets, Trace, Transport};
 

@@ -424,8 +424,8 @@ fn history_escapes_the_accepting_login_name_as_tables_do() {
 }
 
 /// With `mail.bundle` (the default) the brake counts mails, what the
-/// recipients get: 300 reminders to one person on one day are one mail
-/// and go; 201 people owed two reminders each are 201 mails and are held,
+/// recipients get: 300 reminders to one person on one day are 12 mails
+/// (25 tasks each, see `bundle_attacks`) and go; 201 people owed two reminders each are 201 mails and are held,
 /// and both the hold and `tick --dry-run` name mails and messages.
 #[test]
 fn the_brake_counts_mails_and_a_persons_messages_of_a_day_are_one() {
@@ -435,7 +435,7 @@ fn the_brake_counts_mails_and_a_persons_messages_of_a_day_are_one() {
         .expect(0);
     let out = dry.stdout();
     assert!(
-        out.contains("\n300 messages in 1 mail would be recorded and sent now.\n"),
+        out.contains("\n300 messages in 12 mails would be recorded and sent now.\n"),
         "{out}"
     );
     assert!(
@@ -443,7 +443,7 @@ fn the_brake_counts_mails_and_a_persons_messages_of_a_day_are_one() {
         "{out}"
     );
     tick(&s, "2027-02-22T09:00:00+01:00").expect(0);
-    assert_eq!(eml_count(&s), 1);
+    assert_eq!(eml_count(&s), 12);
     assert_eq!(notifications(&s), 300, "history shows each part");
 
     // Two tasks per person: 200 people are 200 mails and go, 201 are held.

@@ -5,6 +5,7 @@ mod support;
 
 mod architecture;
 mod brake_clock;
+mod bundle_attacks;
 mod bundle_crash;
 mod bundle_mail;
 mod bundle_status;
