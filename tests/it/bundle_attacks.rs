@@ -449,3 +449,52 @@ fn a_pass_after_downtime_sends_the_days_it_missed_as_one_mail() {
         Some("5 opgaver i årshjulet kræver din opmærksomhed i dag")
     );
 }
+
+/// Anna is `To` on her own reminder and `Cc` on the escalations of her two
+/// overdue tasks to chef the same day: different recipients, so she gets
+/// her reminder on its own and is copied on chef's escalation bundle,
+/// which is a mail apart from chef's own reminders; nothing lists a task
+/// twice.
+#[test]
+fn to_on_one_message_and_cc_on_another_are_different_mails() {
+    let mut wheel = WHEEL.to_string();
+    for id in ["f-drill", "g-audit"] {
+        wheel.push_str(&format!(
+            "\n[[task]]\nid = \"{id}\"\ntitle = \"Opgave {id}\"\nowner = \"anna\"\n\
+             every = \"year\"\ndue = \"07-05\"\n\
+             escalate = [ {{ after = \"7d\", to = \"chef\" }} ]\n"
+        ));
+    }
+    let world = MailWorld::new(&wheel);
+    let received = world.tick(date(2027, 7, 12));
+    assert_eq!(received.len(), 3, "chef's two bundles and Anna's reminder");
+    let anna: Vec<Mail> = received
+        .iter()
+        .filter(|r| r.rcpt.iter().any(|a| a == "anna@kommune.example"))
+        .map(|r| Mail::parse(&r.data))
+        .collect();
+    assert_eq!(anna.len(), 2);
+    let own = anna
+        .iter()
+        .find(|m| m.to().iter().any(|t| t.contains("anna@")))
+        .expect("her reminder");
+    assert_eq!(
+        own.header_opt("X-Arshjul-Kind").as_deref(),
+        Some("reminder")
+    );
+    let copied = anna
+        .iter()
+        .find(|m| m.cc().iter().any(|t| t.contains("anna@")))
+        .expect("the escalations");
+    assert_eq!(
+        copied.header_opt("X-Arshjul-Kind").as_deref(),
+        Some("bundle")
+    );
+    assert!(copied.to().iter().any(|t| t.contains("chef@")));
+    let text = copied.text();
+    assert!(text.contains("Opgave f-drill") && text.contains("Opgave g-audit"));
+    assert!(
+        !text.contains("Risikovurdering"),
+        "chef's own reminders apart"
+    );
+}
