@@ -577,12 +577,14 @@ impl Engine {
                     let elapsed = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
                     lock(store).mark_sent(m.id, local + elapsed)?;
                     tracing::info!(task = %m.task, period = %m.period, kind = %m.kind, recipients = rcpt.len(), to = %m.to.join(","), "sent");
+                    self.log_parts(store, &m, "sent")?;
                     report.sent += 1;
                     report.deliveries.push((m.kind.clone(), "sent"));
                 }
                 Err(DeliveryError::Permanent(reason)) => {
                     lock(store).mark_failed(m.id, &reason, true, local)?;
                     tracing::error!(task = %m.task, period = %m.period, kind = %m.kind, recipients = rcpt.len(), to = %rcpt.join(","), "delivery failed for good: {reason}");
+                    self.log_parts(store, &m, "failed for good")?;
                     report.failed += 1;
                     report.deliveries.push((m.kind.clone(), "failed"));
                 }
@@ -599,12 +601,34 @@ impl Engine {
                     let retry = local + chrono::Duration::seconds(wait);
                     lock(store).mark_failed(m.id, reason, false, retry)?;
                     tracing::warn!(task = %m.task, period = %m.period, kind = %m.kind, recipients = rcpt.len(), to = %rcpt.join(","), "delivery deferred until {}: {reason}", retry.format("%Y-%m-%d %H:%M"));
+                    self.log_parts(store, &m, "deferred")?;
                     report.deferred += 1;
                     report.deliveries.push((m.kind.clone(), "deferred"));
                 }
             }
         }
         Ok(false)
+    }
+}
+
+impl Engine {
+    /// For a bundle, one log line per part with the part's own task,
+    /// period and kind (journal fields `TASK`, `PERIOD`, `KIND`), so that
+    /// the journal of one task shows its message also when it went in a
+    /// bundle. `what` is `sent`, `deferred` or `failed for good`.
+    fn log_parts(
+        &self,
+        store: &Mutex<Store>,
+        m: &OutboxMessage,
+        what: &str,
+    ) -> Result<(), EngineError> {
+        if m.kind != "bundle" {
+            return Ok(());
+        }
+        for p in lock(store).bundle_parts(m.id)? {
+            tracing::info!(task = %p.task, period = %p.period, kind = %p.kind, bundle = m.id, to = %m.to.join(","), "{what} in a bundle");
+        }
+        Ok(())
     }
 }
 

@@ -205,3 +205,21 @@ fn verify_sees_a_bundles_parts_changed_or_removed_behind_its_back() {
         .expect("delete");
     world.run(&["verify"]).expect(1);
 }
+
+/// The log (the journal's `TASK`, `PERIOD`, `KIND` fields) names each
+/// task a bundle carried, so `journalctl TASK=b-risk` shows its reminder
+/// sent in a bundle, not only the bundle's first task.
+#[test]
+fn the_log_names_each_task_a_bundle_carried() {
+    let world = MailWorld::new(WHEEL).with_env("RUST_LOG", "info");
+    let at = eight_o_clock(date(2027, 7, 12)).to_rfc3339();
+    let run = world.run(&["tick", "--now", &at]).expect(0);
+    let err = run.stderr();
+    for task in TASKS {
+        assert!(
+            err.lines().any(|l| l.contains("sent in a bundle")
+                && l.contains(&format!("task={task} period=2027 kind=reminder"))),
+            "no line for {task}:\n{err}"
+        );
+    }
+}
