@@ -498,3 +498,46 @@ fn to_on_one_message_and_cc_on_another_are_different_mails() {
         "chef's own reminders apart"
     );
 }
+
+/// A custom bundle template that fails on real data only (the start-up
+/// check renders a sample of three tasks; this fails from four): the
+/// bundle is not built, and its four reminders go one by one, none lost,
+/// none failed; the next pass plans nothing more.
+#[test]
+fn a_bundle_that_cannot_be_built_sends_its_parts_one_by_one() {
+    let world = MailWorld::new(WHEEL);
+    std::fs::create_dir_all(world.scratch.file("tpl/da")).unwrap();
+    std::fs::write(
+        world.scratch.file("tpl/da/bundle.txt"),
+        "{% if items|length > 3 %}{{ no_such_value }}{% endif %}{{ count }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        world.scratch.file("arshjul.toml"),
+        "[mail]\ntemplates = \"tpl\"\n",
+    )
+    .unwrap();
+    let day = date(2027, 7, 12);
+    let chef = to_chef(&world.tick(day));
+    assert_eq!(chef.len(), 4, "the four reminders on their own");
+    let mut tasks: Vec<String> = chef
+        .iter()
+        .map(|m| {
+            assert_eq!(m.header_opt("X-Arshjul-Kind").as_deref(), Some("reminder"));
+            m.header_opt("X-Arshjul-Task").unwrap_or_default()
+        })
+        .collect();
+    tasks.sort();
+    assert_eq!(tasks, TASKS);
+    let status = world
+        .run(&[
+            "status",
+            "--json",
+            "--now",
+            &eight_o_clock(day).to_rfc3339(),
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(status["failed_notifications"], serde_json::json!([]));
+    assert!(world.tick_with(day, &[]).is_empty());
+}
