@@ -26,6 +26,7 @@ mod mail_m365;
 mod ops_install;
 mod ops_journal;
 mod overview_digest;
+mod overview_mailbox;
 mod overview_page;
 mod picture_wheel;
 mod planner;
