@@ -80,6 +80,7 @@ pub(super) fn build(wheel: &Wheel, viewer: &str, now: DateTime<Utc>, read: Read)
     } = read;
     let marks = planner::marks(wheel, &history, now, from, to);
     let svg = crate::picture::svg_element(wheel, year, &marks, today);
+    let grouped = crate::picture::aggregates(wheel, year, &marks);
 
     let status = planner::status(wheel, &status_history, now);
     // Each task's first row, as a map: a linear search per task made the
@@ -142,6 +143,7 @@ pub(super) fn build(wheel: &Wheel, viewer: &str, now: DateTime<Utc>, read: Read)
         svg,
         rows,
         next,
+        grouped,
     }
 }
 

@@ -28,6 +28,7 @@ mod ops_journal;
 mod overview_digest;
 mod overview_mailbox;
 mod overview_page;
+mod overview_scale;
 mod picture_wheel;
 mod planner;
 mod props;
