@@ -309,7 +309,9 @@ pub(super) fn svg_element(
     .newline();
 
     if today.year() == year {
-        today_hand(&mut x, today, lang, &big, (&num(TEXT), 9.0), false);
+        // Unlabelled: a label in large type at the hand's end would leave
+        // the picture at three o'clock; the legend explains the hand.
+        today_hand(&mut x, today, lang, &big, ("", 0.0), false);
     }
 
     x.open("g", &[("class", "marks"), ("aria-hidden", "true")]);
@@ -537,9 +539,21 @@ fn legend(
     }
     if today.year() == year {
         y += LINE;
+        x.leaf(
+            "line",
+            &[
+                ("x1", &num(left)),
+                ("y1", &num(y - 10.0)),
+                ("x2", &num(left + 60.0)),
+                ("y2", &num(y - 10.0)),
+                ("stroke", INK),
+                ("stroke-width", "3"),
+                ("stroke-dasharray", "10 5"),
+            ],
+        );
         text(
             x,
-            left,
+            left + 75.0,
             y,
             TEXT,
             false,

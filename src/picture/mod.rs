@@ -519,8 +519,8 @@ fn ring_guides(
 }
 
 /// The "today" hand at `today`, labelled in `label_font` (its baseline
-/// `label_drop` below the label's point); with `date_line`, today's date
-/// under the year in the hub too.
+/// `label_drop` below the label's point; no label when the font is
+/// empty); with `date_line`, today's date under the year in the hub too.
 fn today_hand(
     x: &mut Xml,
     today: NaiveDate,
@@ -545,26 +545,28 @@ fn today_hand(
             ("stroke-dasharray", "10 5"),
         ],
     );
-    let (tx, ty) = dial::point(CX, CY, R_OUTER + 20.0, a);
-    let anchor = if !(20.0..=340.0).contains(&a) || (160.0..200.0).contains(&a) {
-        "middle"
-    } else if a < 180.0 {
-        "start"
-    } else {
-        "end"
-    };
-    x.text_element(
-        "text",
-        &[
-            ("x", &num(tx)),
-            ("y", &num(ty + label_drop)),
-            ("text-anchor", anchor),
-            ("font-size", label_font),
-            ("font-weight", "bold"),
-            ("fill", INK),
-        ],
-        w.today,
-    );
+    if !label_font.is_empty() {
+        let (tx, ty) = dial::point(CX, CY, R_OUTER + 20.0, a);
+        let anchor = if !(20.0..=340.0).contains(&a) || (160.0..200.0).contains(&a) {
+            "middle"
+        } else if a < 180.0 {
+            "start"
+        } else {
+            "end"
+        };
+        x.text_element(
+            "text",
+            &[
+                ("x", &num(tx)),
+                ("y", &num(ty + label_drop)),
+                ("text-anchor", anchor),
+                ("font-size", label_font),
+                ("font-weight", "bold"),
+                ("fill", INK),
+            ],
+            w.today,
+        );
+    }
     if date_line {
         x.text_element(
             "text",
