@@ -21,7 +21,7 @@ const overview = process.argv[2] === '--overview';
 const [confirmUrl, errorUrl] = process.argv.slice(overview ? 3 : 2);
 const minText = overview && errorUrl ? Number(errorUrl) : 0;
 if (!confirmUrl || (!overview && !errorUrl)) {
-  console.error('usage: node axe.mjs CONFIRM_URL ERROR_URL | node axe.mjs --overview OVERVIEW_URL');
+  console.error('usage: node axe.mjs CONFIRM_URL ERROR_URL | node axe.mjs --overview OVERVIEW_URL [MIN_TEXT_PX]');
   process.exit(2);
 }
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
