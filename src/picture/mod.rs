@@ -23,6 +23,10 @@
 //!   with its ring and each due date with its state.
 //!
 //! No JavaScript, no external resources.
+//!
+//! A large wheel (more than [`AGGREGATE_TASKS`] tasks, or a ring with more
+//! marks than fit around it) is drawn by `aggregate` instead: one mark per
+//! ring and month, at most five rings, no numbered legend, large type.
 
 mod aggregate;
 pub mod xml;
