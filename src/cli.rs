@@ -280,8 +280,10 @@ enum Command {
     },
     /// The årshjul as a picture: an SVG of one year's wheel, each task's
     /// occurrences as marks at their due dates with their state (done,
-    /// overdue, open, upcoming) and a numbered legend. Reads the database
-    /// if there is one.
+    /// overdue, open, upcoming) and a numbered legend; a wheel of more
+    /// than 60 tasks (or with more marks than a ring holds) as one mark per
+    /// ring and month with its count and most pressing state, at most five
+    /// rings. Reads the database if there is one.
     Wheel {
         /// The year to draw (default: this year, in the wheel's time zone).
         #[arg(long, value_name = "YEAR", value_parser = clap::value_parser!(i32).range(1..=9999))]

@@ -43,6 +43,26 @@ pub fn month_start(year: i32, month: u32) -> f64 {
     NaiveDate::from_ymd_opt(year, month, 1).map_or(360.0, start_angle)
 }
 
+/// The angle in the middle of `month` (1–12) of `year`: where a mark
+/// standing for the whole month goes.
+pub fn month_middle(year: i32, month: u32) -> f64 {
+    let end = if month >= 12 {
+        360.0
+    } else {
+        month_start(year, month + 1)
+    };
+    (month_start(year, month) + end) / 2.0
+}
+
+/// The month cell a date falls in on the wheel of `year`: its month
+/// (1–12) when it is in `year`, `None` otherwise. Months, not ISO weeks:
+/// a month never straddles two years, while ISO week 2026-W53 runs from
+/// 28 December 2026 to 3 January 2027, so a week cell would put 1 January
+/// 2027 on the wrong year's wheel or split the week in two.
+pub fn month_cell(year: i32, date: NaiveDate) -> Option<u32> {
+    (date.year() == year).then(|| date.month())
+}
+
 /// The Mondays of `year`, where the week ticks go.
 pub fn mondays(year: i32) -> Vec<NaiveDate> {
     let Some(first) = NaiveDate::from_ymd_opt(year, 1, 1) else {
@@ -149,5 +169,39 @@ mod tests {
         assert_eq!(m.len(), 52);
         // 2024 began on a Monday.
         assert_eq!(mondays(2024).first(), Some(&date(2024, 1, 1)));
+    }
+
+    #[test]
+    fn a_month_cell_holds_the_dates_of_its_month_and_year_only() {
+        // The year's ends: 31 December 2026 is on the 2026 wheel alone,
+        // though ISO week 2026-W53 runs on to 3 January 2027.
+        assert_eq!(month_cell(2026, date(2026, 12, 31)), Some(12));
+        assert_eq!(month_cell(2027, date(2026, 12, 31)), None);
+        assert_eq!(month_cell(2027, date(2027, 1, 1)), Some(1));
+        assert_eq!(month_cell(2026, date(2027, 1, 1)), None);
+        assert_eq!(month_cell(2027, date(2027, 1, 3)), Some(1));
+        assert_eq!(month_cell(2027, date(2027, 12, 31)), Some(12));
+        // A leap day is February's.
+        assert_eq!(month_cell(2028, date(2028, 2, 29)), Some(2));
+        assert_eq!(month_cell(2028, date(2028, 3, 1)), Some(3));
+    }
+
+    #[test]
+    fn a_month_mark_sits_in_the_middle_of_its_month() {
+        // January 2027: days 0..31 of 365.
+        assert!(close(month_middle(2027, 1), 15.5 * 360.0 / 365.0));
+        // December 2027: from day 334 to the year's end.
+        assert!(close(
+            month_middle(2027, 12),
+            (334.0 + 365.0) / 2.0 * 360.0 / 365.0
+        ));
+        // February in a leap year has 29 days: days 31..60 of 366.
+        assert!(close(month_middle(2028, 2), 45.5 * 360.0 / 366.0));
+        assert!(close(month_middle(2027, 2), 45.0 * 360.0 / 365.0));
+        // Each middle lies between its month's start and the next one's.
+        for m in 1..12 {
+            let mid = month_middle(2027, m);
+            assert!(month_start(2027, m) < mid && mid < month_start(2027, m + 1));
+        }
     }
 }

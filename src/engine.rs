@@ -387,16 +387,22 @@ impl Engine {
     }
 
     /// `person`'s overview link, made with their current overview version
-    /// (a revoked one is never handed out again).
+    /// (a revoked one is never handed out again) and bound to their
+    /// mailbox in the wheel now.
     fn overview_url(&self, store: &Store, person: &str) -> Result<String, EngineError> {
-        let viewer = crate::link::Viewer::Person(person.to_string());
-        let version =
-            store.viewer_version(crate::link::ViewerKind::Overview.as_str(), &viewer.as_key())?;
-        Ok(crate::link::overview_url(
+        use crate::link::{Viewer, ViewerClaims, ViewerKind};
+        let viewer = Viewer::Person(person.to_string());
+        let version = store.viewer_version(ViewerKind::Overview.as_str(), &viewer.as_key())?;
+        let claims = ViewerClaims::current(&self.wheel, ViewerKind::Overview, viewer, version)
+            .ok_or_else(|| {
+                EngineError::Runtime(format!(
+                    "no person {person} in the wheel for an overview link"
+                ))
+            })?;
+        Ok(crate::link::viewer_url(
             &self.settings.public_url,
             &self.secret,
-            person,
-            version,
+            &claims,
         ))
     }
 

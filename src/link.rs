@@ -378,7 +378,51 @@ impl<'a> Reader<'a> {
 
 /// The payload format of a viewer token (see [`ViewerClaims`]); a
 /// completion token starts with [`VERSION`], so neither decodes as the other.
-const VIEWER_VERSION: u8 = 2;
+/// Format `2` (before a person's token was bound to their mailbox) is
+/// refused: such links are re-issued (`arshjul link …`, and every
+/// escalation mail and digest carries a fresh one).
+const VIEWER_VERSION: u8 = 3;
+
+/// The length of a [`MailboxTag`] in bytes.
+const MAILBOX_TAG_LEN: usize = 16;
+
+/// Which mailbox a person's viewer token was made for: the first 16 bytes
+/// of SHA-256 over `arshjul-mailbox-v1`, a zero byte and the address
+/// normalised ([`normalise_mailbox`]). The token carries the tag, not the
+/// address, and its MAC covers the tag: a link is honoured only while the
+/// person key it names still has the mailbox it was issued for, so a key
+/// removed and later given to someone else does not reopen the old
+/// holder's links.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MailboxTag([u8; MAILBOX_TAG_LEN]);
+
+impl MailboxTag {
+    /// The tag of `email` (as the wheel writes it; normalised here).
+    pub fn of(email: &str) -> MailboxTag {
+        use sha2::Digest as _;
+        let mut h = Sha256::new();
+        h.update(b"arshjul-mailbox-v1\0");
+        h.update(normalise_mailbox(email).as_bytes());
+        let digest = h.finalize();
+        let mut tag = [0; MAILBOX_TAG_LEN];
+        tag.copy_from_slice(&digest[..MAILBOX_TAG_LEN]);
+        MailboxTag(tag)
+    }
+}
+
+impl fmt::Debug for MailboxTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MailboxTag({})", hex(&self.0))
+    }
+}
+
+/// An address as a viewer token binds it: trimmed and lower-cased whole
+/// (domains are case-insensitive; the local part is in every mail system
+/// arshjul meets, Exchange and Google included), so that rewriting
+/// `Anna@Kommune.dk` as `anna@kommune.dk` in the wheel keeps the links.
+pub fn normalise_mailbox(email: &str) -> String {
+    email.trim().to_lowercase()
+}
 
 /// What a viewer token lets its holder see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -435,25 +479,69 @@ impl Viewer {
     }
 }
 
-/// A viewer capability: which view, for whom, and the viewer's version
-/// when it was made. It never expires (calendar clients poll for years);
-/// it is revoked by raising the version the store keeps for (kind,
-/// viewer), after which tokens with the old version are refused.
+/// A viewer capability: which view, for whom (a person bound to the
+/// mailbox they had when it was made), and the viewer's version when it
+/// was made. It never expires (calendar clients poll for years); it is
+/// revoked by raising the version the store keeps for (kind, viewer),
+/// after which tokens with the old version are refused, and it lapses
+/// while the person's key has another mailbox in the wheel ([`Self::holds`]).
 ///
 /// Token: URL-safe base64 without padding of `payload ‖ mac` (HMAC-SHA256
 /// under the link secret, as completion tokens), `payload` =
-/// `2` (format) ‖ kind (1 calendar, 2 overview) ‖ `0` (organisation) or
-/// `1` ‖ varint + UTF-8 person key ‖ version (4 bytes, big-endian).
+/// `3` (format) ‖ kind (1 calendar, 2 overview) ‖ `0` (organisation) or
+/// `1` ‖ varint + UTF-8 person key ‖ 16-byte [`MailboxTag`] ‖ version
+/// (4 bytes, big-endian).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewerClaims {
     pub kind: ViewerKind,
     pub viewer: Viewer,
+    /// The person's mailbox when the token was made; `None` for the
+    /// organisation. A person's claims without one sign a tag no address
+    /// has, so the token is never honoured.
+    pub mailbox: Option<MailboxTag>,
     pub version: u32,
+}
+
+impl ViewerClaims {
+    /// Claims of `kind` for `viewer` as the wheel has them now: a person's
+    /// bound to their current mailbox. `None` for a person key the wheel
+    /// does not have.
+    pub fn current(
+        wheel: &Wheel,
+        kind: ViewerKind,
+        viewer: Viewer,
+        version: u32,
+    ) -> Option<ViewerClaims> {
+        let mailbox = match &viewer {
+            Viewer::Organisation => None,
+            Viewer::Person(key) => Some(MailboxTag::of(&wheel.person(key)?.email)),
+        };
+        Some(ViewerClaims {
+            kind,
+            viewer,
+            mailbox,
+            version,
+        })
+    }
+
+    /// Whether the wheel still has the viewer these claims were made for:
+    /// always for the organisation; for a person, while their key is in
+    /// the wheel with the mailbox the token was bound to. (The version is
+    /// the store's to check.)
+    pub fn holds(&self, wheel: &Wheel) -> bool {
+        match (&self.viewer, &self.mailbox) {
+            (Viewer::Organisation, None) => true,
+            (Viewer::Person(key), Some(tag)) => wheel
+                .person(key)
+                .is_some_and(|p| MailboxTag::of(&p.email) == *tag),
+            _ => false,
+        }
+    }
 }
 
 /// Signs viewer claims into a token for a URL path segment.
 pub fn sign_viewer(secret: &Secret, claims: &ViewerClaims) -> String {
-    let mut buf = Vec::with_capacity(48 + MAC_LEN);
+    let mut buf = Vec::with_capacity(64 + MAC_LEN);
     buf.push(VIEWER_VERSION);
     buf.push(claims.kind.byte());
     match &claims.viewer {
@@ -462,6 +550,8 @@ pub fn sign_viewer(secret: &Secret, claims: &ViewerClaims) -> String {
             buf.push(1);
             put_varint(&mut buf, key.len() as u64);
             buf.extend_from_slice(key.as_bytes());
+            let tag = claims.mailbox.map_or([0; MAILBOX_TAG_LEN], |t| t.0);
+            buf.extend_from_slice(&tag);
         }
     }
     buf.extend_from_slice(&claims.version.to_be_bytes());
@@ -472,8 +562,9 @@ pub fn sign_viewer(secret: &Secret, claims: &ViewerClaims) -> String {
 }
 
 /// Checks a viewer token's MAC (in constant time) and decodes it. `None`
-/// for anything forged, altered, truncated or not a viewer token; the
-/// caller then compares the version with the store's.
+/// for anything forged, altered, truncated, of an older format or not a
+/// viewer token; the caller then checks the claims against the wheel
+/// ([`ViewerClaims::holds`]) and the version against the store's.
 pub fn verify_viewer(secret: &Secret, token: &str) -> Option<ViewerClaims> {
     if token.len() > 4 * 1024 {
         return None;
@@ -491,9 +582,13 @@ pub fn verify_viewer(secret: &Secret, token: &str) -> Option<ViewerClaims> {
         return None;
     }
     let kind = ViewerKind::from_byte(r.take(1)?[0])?;
-    let viewer = match r.take(1)?[0] {
-        0 => Viewer::Organisation,
-        1 => Viewer::Person(r.string()?),
+    let (viewer, mailbox) = match r.take(1)?[0] {
+        0 => (Viewer::Organisation, None),
+        1 => {
+            let key = r.string()?;
+            let tag: [u8; MAILBOX_TAG_LEN] = r.take(MAILBOX_TAG_LEN)?.try_into().ok()?;
+            (Viewer::Person(key), Some(MailboxTag(tag)))
+        }
         _ => return None,
     };
     let version = u32::from_be_bytes(r.take(4)?.try_into().ok()?);
@@ -503,38 +598,22 @@ pub fn verify_viewer(secret: &Secret, token: &str) -> Option<ViewerClaims> {
     Some(ViewerClaims {
         kind,
         viewer,
+        mailbox,
         version,
     })
 }
 
-/// The calendar feed's URL, `{public_url}/calendar/{token}.ics`.
-pub fn calendar_url(public_url: &str, secret: &Secret, viewer: Viewer, version: u32) -> String {
-    let claims = ViewerClaims {
-        kind: ViewerKind::Calendar,
-        viewer,
-        version,
-    };
-    format!(
-        "{}/calendar/{}.ics",
-        public_url.trim_end_matches('/'),
-        sign_viewer(secret, &claims)
-    )
-}
-
-/// The overview page's URL for `person`, `{public_url}/overview/{token}`:
-/// a capability to read the whole organisation's status, revoked by raising
-/// the person's overview version (`arshjul link overview --revoke`).
-pub fn overview_url(public_url: &str, secret: &Secret, person: &str, version: u32) -> String {
-    let claims = ViewerClaims {
-        kind: ViewerKind::Overview,
-        viewer: Viewer::Person(person.to_string()),
-        version,
-    };
-    format!(
-        "{}/overview/{}",
-        public_url.trim_end_matches('/'),
-        sign_viewer(secret, &claims)
-    )
+/// The URL of the view `claims` open: `{public_url}/calendar/{token}.ics`
+/// for a calendar feed, `{public_url}/overview/{token}` for the overview
+/// page (a capability to read the whole organisation's status, revoked by
+/// raising the person's overview version: `arshjul link overview --revoke`).
+pub fn viewer_url(public_url: &str, secret: &Secret, claims: &ViewerClaims) -> String {
+    let base = public_url.trim_end_matches('/');
+    let token = sign_viewer(secret, claims);
+    match claims.kind {
+        ViewerKind::Calendar => format!("{base}/calendar/{token}.ics"),
+        ViewerKind::Overview => format!("{base}/overview/{token}"),
+    }
 }
 
 /// The completion link `{public_url}/done/{token}` for the mail side.
@@ -616,10 +695,17 @@ mod viewer_tests {
     #[test]
     fn a_viewer_token_round_trips_and_refuses_tampering_and_completion_tokens() {
         let secret = Secret::from_bytes([7; 32]);
-        for viewer in [Viewer::Organisation, Viewer::Person("anna".into())] {
+        for (viewer, mailbox) in [
+            (Viewer::Organisation, None),
+            (
+                Viewer::Person("anna".into()),
+                Some(MailboxTag::of("anna@kommune.dk")),
+            ),
+        ] {
             let claims = ViewerClaims {
                 kind: ViewerKind::Calendar,
                 viewer,
+                mailbox,
                 version: 3,
             };
             let token = sign_viewer(&secret, &claims);
@@ -650,6 +736,7 @@ mod viewer_tests {
             &ViewerClaims {
                 kind: ViewerKind::Overview,
                 viewer: Viewer::Organisation,
+                mailbox: None,
                 version: 0,
             },
         );
@@ -658,6 +745,42 @@ mod viewer_tests {
             Err(TokenError::Invalid)
         );
         assert_eq!(verify_viewer(&secret, "not a token"), None);
+    }
+
+    /// A format-2 token (before the mailbox binding), signed with the
+    /// right secret, as `sign_viewer` wrote it then.
+    fn format_two(secret: &Secret, key: &str) -> String {
+        let mut buf = vec![2, ViewerKind::Overview.byte(), 1];
+        put_varint(&mut buf, key.len() as u64);
+        buf.extend_from_slice(key.as_bytes());
+        buf.extend_from_slice(&0u32.to_be_bytes());
+        let mut mac = secret.mac();
+        mac.update(&buf);
+        buf.extend_from_slice(&mac.finalize().into_bytes());
+        URL_SAFE_NO_PAD.encode(buf)
+    }
+
+    #[test]
+    fn a_token_of_the_format_before_the_mailbox_binding_is_refused() {
+        let secret = Secret::from_bytes([7; 32]);
+        assert_eq!(verify_viewer(&secret, &format_two(&secret, "anna")), None);
+    }
+
+    #[test]
+    fn a_mailbox_is_normalised_before_it_is_bound() {
+        assert_eq!(
+            normalise_mailbox("  Anna.Berg@Kommune.DK\n"),
+            "anna.berg@kommune.dk"
+        );
+        assert_eq!(
+            MailboxTag::of("Anna@Kommune.dk"),
+            MailboxTag::of(" anna@kommune.dk ")
+        );
+        assert_ne!(
+            MailboxTag::of("anna@kommune.dk"),
+            MailboxTag::of("anna@region.dk")
+        );
+        assert_ne!(MailboxTag::of("anna@kommune.dk").0, [0; MAILBOX_TAG_LEN]);
     }
 }
 

@@ -11,7 +11,7 @@ use super::{open_if_present, CmdResult, Failure};
 use crate::calendar::Calendar;
 use crate::config::Config;
 use crate::feed;
-use crate::link::{self, Secret, Viewer, ViewerKind};
+use crate::link::{self, Secret, Viewer, ViewerClaims, ViewerKind};
 use crate::planner::{self, Mark};
 use crate::store::Store;
 use crate::wheel::Wheel;
@@ -130,9 +130,13 @@ pub(super) fn link_calendar(
     revoke: bool,
 ) -> CmdResult {
     let viewer = viewer_of(&loaded.wheel, person, "--for")?;
-    let (version, secret) = viewer_link(loaded, now, ViewerKind::Calendar, &viewer, revoke)?;
-    let url = link::calendar_url(&loaded.settings.public_url, &secret, viewer, version);
-    print_url(&url)
+    print_url(&viewer_link(
+        loaded,
+        now,
+        ViewerKind::Calendar,
+        viewer,
+        revoke,
+    )?)
 }
 
 /// `arshjul link overview --for KEY [--revoke]`: prints the person's
@@ -144,21 +148,27 @@ pub(super) fn link_overview(
     revoke: bool,
 ) -> CmdResult {
     let viewer = viewer_of(&loaded.wheel, Some(person), "--for")?;
-    let (version, secret) = viewer_link(loaded, now, ViewerKind::Overview, &viewer, revoke)?;
-    let url = link::overview_url(&loaded.settings.public_url, &secret, person, version);
-    print_url(&url)
+    print_url(&viewer_link(
+        loaded,
+        now,
+        ViewerKind::Overview,
+        viewer,
+        revoke,
+    )?)
 }
 
-/// The version a new `kind` link for `viewer` carries (raised first, and
-/// recorded with the login name, when `revoke`: the links made before stop
-/// working) and the link secret to sign it with.
+/// The URL of a new `kind` link for `viewer`: with the viewer's current
+/// version (raised first, and recorded with the login name, when `revoke`:
+/// the links made before stop working), a person's bound to their mailbox
+/// in the wheel now, signed with the link secret.
 fn viewer_link(
     loaded: &Config,
     now: DateTime<Utc>,
     kind: ViewerKind,
-    viewer: &Viewer,
+    viewer: Viewer,
     revoke: bool,
-) -> Result<(u32, Secret), Failure> {
+) -> Result<String, Failure> {
+    let viewer = &viewer;
     let wheel = &loaded.wheel;
     let version = if revoke {
         let mut store = crate::engine::open_store(&loaded.settings).map_err(Failure::from)?;
@@ -182,7 +192,17 @@ fn viewer_link(
             shown(wheel, viewer)
         );
     }
-    Ok((version, secret))
+    let claims = ViewerClaims::current(wheel, kind, viewer.clone(), version).ok_or_else(|| {
+        Failure::usage(format!(
+            "--for {}: no such person in [people] of the wheel",
+            shown(wheel, viewer)
+        ))
+    })?;
+    Ok(link::viewer_url(
+        &loaded.settings.public_url,
+        &secret,
+        &claims,
+    ))
 }
 
 fn print_url(url: &str) -> CmdResult {

@@ -23,7 +23,12 @@
 //!   with its ring and each due date with its state.
 //!
 //! No JavaScript, no external resources.
+//!
+//! A large wheel (more than [`AGGREGATE_TASKS`] tasks, or a ring with more
+//! marks than fit around it) is drawn by `aggregate` instead: one mark per
+//! ring and month, at most five rings, no numbered legend, large type.
 
+mod aggregate;
 pub mod xml;
 
 use std::collections::BTreeMap;
@@ -233,15 +238,15 @@ pub fn svg(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -> String
     )
 }
 
-/// [`svg`] without the XML declaration: the `<svg>` element alone, to put
-/// inside an HTML page (its `<title>` and `<desc>` have the ids
-/// `wheel-title` and `wheel-desc`, so one wheel per page).
-pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -> String {
-    let lang = wheel.organisation.language;
-    let w = words(lang);
-    let by_category = wheel.tasks.iter().any(|t| t.category.is_some());
+/// More tasks than this, and the picture aggregates ([`aggregate`]):
+/// the numbered legend of so many would run to more lines than the wheel
+/// is tall, and its text would be too small to read on a phone.
+pub const AGGREGATE_TASKS: usize = 60;
 
-    // Rings in order of first appearance in the wheel.
+/// The rings, in order of first appearance in the wheel, and each task's
+/// ring.
+fn rings_of(wheel: &Wheel) -> (Vec<String>, BTreeMap<&str, usize>) {
+    let by_category = wheel.tasks.iter().any(|t| t.category.is_some());
     let mut rings: Vec<String> = Vec::new();
     let mut task_ring: BTreeMap<&str, usize> = BTreeMap::new();
     for task in &wheel.tasks {
@@ -254,6 +259,56 @@ pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -
             }
         };
         task_ring.insert(task.id.as_str(), i);
+    }
+    (rings, task_ring)
+}
+
+/// Whether the picture of `year` aggregates its marks: more than
+/// [`AGGREGATE_TASKS`] tasks, or a ring with more marks in the year than
+/// fit around it one by one (they would wrap past the year's end).
+fn aggregated(
+    wheel: &Wheel,
+    year: i32,
+    marks: &[Mark],
+    rings: &[String],
+    task_ring: &BTreeMap<&str, usize>,
+) -> bool {
+    if wheel.tasks.len() > AGGREGATE_TASKS {
+        return true;
+    }
+    let n_rings = rings.len().max(1) as f64;
+    let band = (R_TICKS - 10.0 - R_HUB - 10.0) / n_rings;
+    let mark_r = (band * 0.36).clamp(6.0, 12.0);
+    let mut per_ring = vec![0usize; rings.len()];
+    for m in marks.iter().filter(|m| m.due.year() == year) {
+        if let Some(&ring) = task_ring.get(m.task.as_str()) {
+            per_ring[ring] += 1;
+        }
+    }
+    per_ring.iter().enumerate().any(|(i, &n)| {
+        let r = R_TICKS - 10.0 - (i as f64 + 0.5) * band;
+        let gap = ((2.0 * mark_r + 2.0) / r).to_degrees();
+        n as f64 * gap > 360.0
+    })
+}
+
+/// Whether [`svg_element`] draws `wheel`'s `year` with these marks
+/// aggregated (one mark per ring and month, no numbered task legend): the
+/// overview page then groups its status table, which is the legend.
+pub fn aggregates(wheel: &Wheel, year: i32, marks: &[Mark]) -> bool {
+    let (rings, task_ring) = rings_of(wheel);
+    aggregated(wheel, year, marks, &rings, &task_ring)
+}
+
+/// [`svg`] without the XML declaration: the `<svg>` element alone, to put
+/// inside an HTML page (its `<title>` and `<desc>` have the ids
+/// `wheel-title` and `wheel-desc`, so one wheel per page).
+pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -> String {
+    let lang = wheel.organisation.language;
+    let w = words(lang);
+    let (rings, task_ring) = rings_of(wheel);
+    if aggregated(wheel, year, marks, &rings, &task_ring) {
+        return aggregate::svg_element(wheel, year, marks, today, &rings, &task_ring);
     }
     let number: BTreeMap<&str, usize> = wheel
         .tasks
@@ -297,96 +352,14 @@ pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -
     )
     .newline();
 
-    // Month sectors, alternately shaded, and their names.
-    x.open("g", &[("aria-hidden", "true")]);
-    for month in 1..=12u32 {
-        let a0 = dial::month_start(year, month);
-        let a1 = if month == 12 {
-            360.0
-        } else {
-            dial::month_start(year, month + 1)
-        };
-        let fill = if month % 2 == 1 { "#eef2f6" } else { "#f8fafc" };
-        x.leaf(
-            "path",
-            &[("d", &sector(R_HUB, R_OUTER, a0, a1)), ("fill", fill)],
-        );
-        let mid = (a0 + a1) / 2.0;
-        let (lx, ly) = dial::point(CX, CY, (R_MONTHS + R_OUTER) / 2.0, mid);
-        let name = lang.month_name(month);
-        x.text_element(
-            "text",
-            &[
-                ("x", &num(lx)),
-                ("y", &num(ly + 7.0)),
-                ("text-anchor", "middle"),
-                ("font-size", "20"),
-                ("fill", INK),
-                ("transform", &label_turn(mid, lx, ly)),
-            ],
-            name,
-        );
-        let (ox, oy) = dial::point(CX, CY, R_OUTER, a0);
-        let (ix, iy) = dial::point(CX, CY, R_HUB, a0);
-        line(&mut x, (ix, iy), (ox, oy), FAINT, "1.5");
-    }
-    x.newline();
-    // Week ticks: one per Monday.
-    for monday in dial::mondays(year) {
-        let a = dial::start_angle(monday);
-        let (x1, y1) = dial::point(CX, CY, R_TICKS, a);
-        let (x2, y2) = dial::point(CX, CY, R_MONTHS, a);
-        line(&mut x, (x1, y1), (x2, y2), FAINT, "1");
-    }
-    for r in [R_HUB, R_TICKS, R_MONTHS, R_OUTER] {
-        x.leaf(
-            "circle",
-            &[
-                ("cx", &num(CX)),
-                ("cy", &num(CY)),
-                ("r", &num(r)),
-                ("fill", "none"),
-                ("stroke", FAINT),
-                ("stroke-width", "1.5"),
-            ],
-        );
-    }
-    x.close().newline();
+    dial_face(&mut x, year, lang, "20");
 
     // Rings: guide circles and their letters at the top.
     let n_rings = rings.len().max(1) as f64;
     let band = (R_TICKS - 10.0 - R_HUB - 10.0) / n_rings;
     let ring_radius = |i: usize| R_TICKS - 10.0 - (i as f64 + 0.5) * band;
     let mark_r = (band * 0.36).clamp(6.0, 12.0);
-    x.open("g", &[("aria-hidden", "true")]);
-    for (i, _) in rings.iter().enumerate() {
-        let r = ring_radius(i);
-        x.leaf(
-            "circle",
-            &[
-                ("cx", &num(CX)),
-                ("cy", &num(CY)),
-                ("r", &num(r)),
-                ("fill", "none"),
-                ("stroke", "#c8d1dc"),
-                ("stroke-width", "1"),
-                ("stroke-dasharray", "4 4"),
-            ],
-        );
-        x.text_element(
-            "text",
-            &[
-                ("x", &num(CX - 4.0)),
-                ("y", &num(CY - r + 5.0)),
-                ("text-anchor", "end"),
-                ("font-size", "14"),
-                ("font-weight", "bold"),
-                ("fill", INK),
-            ],
-            &letter(i),
-        );
-    }
-    x.close().newline();
+    ring_guides(&mut x, rings.len(), ring_radius, ("14", 4.0));
 
     // Hub: the year and the organisation.
     x.text_element(
@@ -418,54 +391,7 @@ pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -
 
     // Today's hand, under the marks.
     if today.year() == year {
-        let a = dial::angle(today);
-        let (x1, y1) = dial::point(CX, CY, R_HUB, a);
-        let (x2, y2) = dial::point(CX, CY, R_OUTER + 8.0, a);
-        x.open("g", &[("class", "today")]);
-        x.leaf(
-            "line",
-            &[
-                ("x1", &num(x1)),
-                ("y1", &num(y1)),
-                ("x2", &num(x2)),
-                ("y2", &num(y2)),
-                ("stroke", INK),
-                ("stroke-width", "3"),
-                ("stroke-dasharray", "10 5"),
-            ],
-        );
-        let (tx, ty) = dial::point(CX, CY, R_OUTER + 20.0, a);
-        let anchor = if !(20.0..=340.0).contains(&a) || (160.0..200.0).contains(&a) {
-            "middle"
-        } else if a < 180.0 {
-            "start"
-        } else {
-            "end"
-        };
-        x.text_element(
-            "text",
-            &[
-                ("x", &num(tx)),
-                ("y", &num(ty + 6.0)),
-                ("text-anchor", anchor),
-                ("font-size", "16"),
-                ("font-weight", "bold"),
-                ("fill", INK),
-            ],
-            w.today,
-        );
-        x.text_element(
-            "text",
-            &[
-                ("x", &num(CX)),
-                ("y", &num(CY + 62.0)),
-                ("text-anchor", "middle"),
-                ("font-size", "15"),
-                ("fill", INK),
-            ],
-            &format!("{}: {}", w.today, lang.long_date(today)),
-        );
-        x.close().newline();
+        today_hand(&mut x, today, lang, &w, ("16", 6.0), true);
     }
 
     // Marks, per ring in date order, moved apart where they would overlap.
@@ -491,6 +417,174 @@ pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -
 
     legend(&mut x, wheel, &w, &rings, &task_ring, tasks_top);
     x.finish()
+}
+
+/// The dial: month sectors, alternately shaded, with their names in
+/// `month_font`, a tick at every Monday, and the circles that bound the
+/// bands.
+fn dial_face(x: &mut Xml, year: i32, lang: Language, month_font: &str) {
+    x.open("g", &[("aria-hidden", "true")]);
+    for month in 1..=12u32 {
+        let a0 = dial::month_start(year, month);
+        let a1 = if month == 12 {
+            360.0
+        } else {
+            dial::month_start(year, month + 1)
+        };
+        let fill = if month % 2 == 1 { "#eef2f6" } else { "#f8fafc" };
+        x.leaf(
+            "path",
+            &[("d", &sector(R_HUB, R_OUTER, a0, a1)), ("fill", fill)],
+        );
+        let mid = (a0 + a1) / 2.0;
+        let (lx, ly) = dial::point(CX, CY, (R_MONTHS + R_OUTER) / 2.0, mid);
+        let name = lang.month_name(month);
+        x.text_element(
+            "text",
+            &[
+                ("x", &num(lx)),
+                ("y", &num(ly + 7.0)),
+                ("text-anchor", "middle"),
+                ("font-size", month_font),
+                ("fill", INK),
+                ("transform", &label_turn(mid, lx, ly)),
+            ],
+            name,
+        );
+        let (ox, oy) = dial::point(CX, CY, R_OUTER, a0);
+        let (ix, iy) = dial::point(CX, CY, R_HUB, a0);
+        line(x, (ix, iy), (ox, oy), FAINT, "1.5");
+    }
+    x.newline();
+    // Week ticks: one per Monday.
+    for monday in dial::mondays(year) {
+        let a = dial::start_angle(monday);
+        let (x1, y1) = dial::point(CX, CY, R_TICKS, a);
+        let (x2, y2) = dial::point(CX, CY, R_MONTHS, a);
+        line(x, (x1, y1), (x2, y2), FAINT, "1");
+    }
+    for r in [R_HUB, R_TICKS, R_MONTHS, R_OUTER] {
+        x.leaf(
+            "circle",
+            &[
+                ("cx", &num(CX)),
+                ("cy", &num(CY)),
+                ("r", &num(r)),
+                ("fill", "none"),
+                ("stroke", FAINT),
+                ("stroke-width", "1.5"),
+            ],
+        );
+    }
+    x.close().newline();
+}
+
+/// The rings' dashed guide circles at `radius(i)`, each lettered at the
+/// top in `letter_font` (none when empty), its end `letter_gap` left of
+/// the top line.
+fn ring_guides(
+    x: &mut Xml,
+    n: usize,
+    radius: impl Fn(usize) -> f64,
+    (letter_font, letter_gap): (&str, f64),
+) {
+    x.open("g", &[("aria-hidden", "true")]);
+    for i in 0..n {
+        let r = radius(i);
+        x.leaf(
+            "circle",
+            &[
+                ("cx", &num(CX)),
+                ("cy", &num(CY)),
+                ("r", &num(r)),
+                ("fill", "none"),
+                ("stroke", "#c8d1dc"),
+                ("stroke-width", "1"),
+                ("stroke-dasharray", "4 4"),
+            ],
+        );
+        if letter_font.is_empty() {
+            continue;
+        }
+        x.text_element(
+            "text",
+            &[
+                ("x", &num(CX - letter_gap)),
+                ("y", &num(CY - r + 5.0)),
+                ("text-anchor", "end"),
+                ("font-size", letter_font),
+                ("font-weight", "bold"),
+                ("fill", INK),
+            ],
+            &letter(i),
+        );
+    }
+    x.close().newline();
+}
+
+/// The "today" hand at `today`, labelled in `label_font` (its baseline
+/// `label_drop` below the label's point; no label when the font is
+/// empty); with `date_line`, today's date under the year in the hub too.
+fn today_hand(
+    x: &mut Xml,
+    today: NaiveDate,
+    lang: Language,
+    w: &Words,
+    (label_font, label_drop): (&str, f64),
+    date_line: bool,
+) {
+    let a = dial::angle(today);
+    let (x1, y1) = dial::point(CX, CY, R_HUB, a);
+    let (x2, y2) = dial::point(CX, CY, R_OUTER + 8.0, a);
+    x.open("g", &[("class", "today")]);
+    x.leaf(
+        "line",
+        &[
+            ("x1", &num(x1)),
+            ("y1", &num(y1)),
+            ("x2", &num(x2)),
+            ("y2", &num(y2)),
+            ("stroke", INK),
+            ("stroke-width", "3"),
+            ("stroke-dasharray", "10 5"),
+        ],
+    );
+    if !label_font.is_empty() {
+        let (tx, ty) = dial::point(CX, CY, R_OUTER + 20.0, a);
+        let anchor = if !(20.0..=340.0).contains(&a) || (160.0..200.0).contains(&a) {
+            "middle"
+        } else if a < 180.0 {
+            "start"
+        } else {
+            "end"
+        };
+        x.text_element(
+            "text",
+            &[
+                ("x", &num(tx)),
+                ("y", &num(ty + label_drop)),
+                ("text-anchor", anchor),
+                ("font-size", label_font),
+                ("font-weight", "bold"),
+                ("fill", INK),
+            ],
+            w.today,
+        );
+    }
+    if date_line {
+        x.text_element(
+            "text",
+            &[
+                ("x", &num(CX)),
+                ("y", &num(CY + 62.0)),
+                ("text-anchor", "middle"),
+                ("font-size", "15"),
+                ("fill", INK),
+            ],
+            &format!("{}: {}", w.today, lang.long_date(today)),
+        );
+    }
+    x.close().newline();
 }
 
 /// Angles for marks wanted at `wanted` (ascending, in degrees) on one

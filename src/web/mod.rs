@@ -43,7 +43,7 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::link::{self as token, Claims, Secret, TokenError, Viewer, ViewerKind};
+use crate::link::{self as token, Claims, Secret, TokenError, ViewerKind};
 use crate::store::{
     self as db, Completion, CompletionExtras, CompletionOutcome, LinkLimits, LinkRequestOutcome,
     NewCompletion, NewEvidence, NewLinkRequest, Store, StoreError, Via,
@@ -849,18 +849,15 @@ async fn healthz(State(state): State<AppState>) -> Response {
 /// `GET /calendar/{token}.ics`: a viewer's calendar feed, built from the
 /// store on each request (in `spawn_blocking`, like all store work). A
 /// token that is forged, not a calendar token, revoked (its version is not
-/// the store's) or for a person no longer in the wheel: 404, as a bad
-/// completion link.
+/// the store's), for a person no longer in the wheel or whose key now has
+/// another mailbox: 404, as a bad completion link.
 async fn calendar_feed(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     let wheel = state.wheel();
     let claims = file
         .strip_suffix(".ics")
         .and_then(|token| token::verify_viewer(&state.secret, token))
         .filter(|c| c.kind == ViewerKind::Calendar)
-        .filter(|c| match &c.viewer {
-            Viewer::Organisation => true,
-            Viewer::Person(key) => wheel.person(key).is_some(),
-        });
+        .filter(|c| c.holds(&wheel));
     let Some(claims) = claims else {
         return problem(&state.reader(), Problem::NotFound);
     };
@@ -922,8 +919,9 @@ async fn calendar_feed(State(state): State<AppState>, Path(file): Path<String>) 
 
 /// `GET /overview/{token}`: the organisation's wheel, status and next 60
 /// days for the person the token was made for. A token that is forged,
-/// not an overview token, revoked (its version is not the store's) or for
-/// a person no longer in the wheel: the 404 page.
+/// not an overview token, revoked (its version is not the store's), for
+/// a person no longer in the wheel or whose key now has another mailbox:
+/// the 404 page.
 async fn overview_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let wheel = state.wheel();
     let claims = token::verify_viewer(&state.secret, &token);

@@ -2,8 +2,9 @@
 //! person (a manager in an escalation chain, or the coordinator): the
 //! wheel of this year as inline SVG, each task's status and the
 //! occurrences due in the next 60 days. The token is a viewer token of
-//! kind overview for a person of the wheel, revoked by that person's
-//! overview version; anything else is the 404 page.
+//! kind overview for a person of the wheel (bound to their mailbox),
+//! revoked by that person's overview version; anything else is the 404
+//! page.
 
 use std::collections::HashMap;
 
@@ -20,13 +21,14 @@ use crate::wheel::{Task, Wheel};
 pub const NEXT_DAYS: i64 = 60;
 
 /// The person a verified overview token opens the page for: `None` when
-/// the claims are not an overview for a person still in the wheel.
+/// the claims are not an overview for a person still in the wheel with
+/// the mailbox the token was made for.
 pub(super) fn viewer_of<'w>(
     wheel: &'w Wheel,
     claims: &crate::link::ViewerClaims,
 ) -> Option<&'w crate::wheel::Person> {
     match (&claims.kind, &claims.viewer) {
-        (ViewerKind::Overview, Viewer::Person(key)) => wheel.person(key),
+        (ViewerKind::Overview, Viewer::Person(key)) if claims.holds(wheel) => wheel.person(key),
         _ => None,
     }
 }
@@ -78,6 +80,7 @@ pub(super) fn build(wheel: &Wheel, viewer: &str, now: DateTime<Utc>, read: Read)
     } = read;
     let marks = planner::marks(wheel, &history, now, from, to);
     let svg = crate::picture::svg_element(wheel, year, &marks, today);
+    let grouped = crate::picture::aggregates(wheel, year, &marks);
 
     let status = planner::status(wheel, &status_history, now);
     // Each task's first row, as a map: a linear search per task made the
@@ -140,6 +143,7 @@ pub(super) fn build(wheel: &Wheel, viewer: &str, now: DateTime<Utc>, read: Read)
         svg,
         rows,
         next,
+        grouped,
     }
 }
 

@@ -333,23 +333,83 @@ pub struct OverviewPage {
     pub svg: String,
     pub rows: Vec<StatusLine>,
     pub next: Vec<NextLine>,
+    /// The wheel is large (its picture aggregates, without a task legend):
+    /// the status table comes in groups by urgency, most pressing first,
+    /// and the next 60 days folded, so the page stays light and readable.
+    pub grouped: bool,
+}
+
+/// How many days ahead "due soon" looks in the overview's grouped status.
+pub const SOON_DAYS: i64 = 30;
+
+/// Which group of the grouped status table a line is in: `overdue`,
+/// `soon` (open, or due within [`SOON_DAYS`] of `today`) or `rest`.
+pub fn status_group(line: &StatusLine, today: NaiveDate) -> &'static str {
+    match line.state {
+        "overdue" => "overdue",
+        "open" => "soon",
+        _ if line.due.is_some_and(|d| {
+            line.state != "done" && d <= today + chrono::Duration::days(SOON_DAYS)
+        }) =>
+        {
+            "soon"
+        }
+        _ => "rest",
+    }
+}
+
+/// The lines of the grouped status table, most pressing first: overdue
+/// (longest overdue first), due soon (earliest first), the rest (earliest
+/// due first, nothing planned last); the title breaks ties.
+pub fn status_groups(
+    rows: &[StatusLine],
+    today: NaiveDate,
+) -> [(&'static str, Vec<&StatusLine>); 3] {
+    let mut groups = [
+        ("overdue", Vec::new()),
+        ("soon", Vec::new()),
+        ("rest", Vec::new()),
+    ];
+    for r in rows {
+        let g = status_group(r, today);
+        if let Some((_, lines)) = groups.iter_mut().find(|(k, _)| *k == g) {
+            lines.push(r);
+        }
+    }
+    groups[0]
+        .1
+        .sort_by(|a, b| b.days.cmp(&a.days).then_with(|| a.title.cmp(&b.title)));
+    for (_, lines) in &mut groups[1..] {
+        lines.sort_by(|a, b| {
+            (a.due.is_none(), a.due, &a.title).cmp(&(b.due.is_none(), b.due, &b.title))
+        });
+    }
+    groups
 }
 
 /// The overview page: the wheel, a status table and the next 60 days.
 pub fn overview(lang: Language, page: &OverviewPage) -> String {
-    let rows: Vec<Value> = page
-        .rows
-        .iter()
-        .map(|r| {
-            context! {
-                title => r.title, owner => r.owner, period => r.period,
-                due => r.due.map(|d| lang.long_date(d)), state => r.state, days => r.days,
-                last => r.last.as_ref().map(|(period, at, by)| context! {
-                    period => period, day => lang.long_date(at.date_naive()), by => by,
-                }),
-            }
-        })
-        .collect();
+    let line = |r: &StatusLine| {
+        context! {
+            title => r.title, owner => r.owner, period => r.period,
+            due => r.due.map(|d| lang.long_date(d)), state => r.state, days => r.days,
+            last => r.last.as_ref().map(|(period, at, by)| context! {
+                period => period, day => lang.long_date(at.date_naive()), by => by,
+            }),
+        }
+    };
+    let (rows, groups): (Vec<Value>, Vec<Value>) = if page.grouped {
+        let groups = status_groups(&page.rows, page.today)
+            .into_iter()
+            .map(|(key, lines)| {
+                let rows: Vec<Value> = lines.into_iter().map(line).collect();
+                context! { key => key, rows => rows }
+            })
+            .collect();
+        (Vec::new(), groups)
+    } else {
+        (page.rows.iter().map(line).collect(), Vec::new())
+    };
     let next: Vec<Value> = page
         .next
         .iter()
@@ -367,7 +427,8 @@ pub fn overview(lang: Language, page: &OverviewPage) -> String {
             organisation => page.organisation, viewer => page.viewer,
             today => lang.long_date(page.today), year => page.year,
             svg => Value::from_safe_string(page.svg.clone()),
-            rows => rows, next => next,
+            rows => rows, groups => groups, grouped => page.grouped, next => next,
+            soon_days => SOON_DAYS,
         },
     )
 }
@@ -380,6 +441,73 @@ fn clock(at: &DateTime<Tz>) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    fn line(
+        title: &str,
+        state: &'static str,
+        due: Option<(i32, u32, u32)>,
+        days: i64,
+    ) -> StatusLine {
+        StatusLine {
+            title: title.to_string(),
+            owner: "Anna".to_string(),
+            period: None,
+            due: due.map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap()),
+            state,
+            days,
+            last: None,
+        }
+    }
+
+    #[test]
+    fn the_grouped_status_puts_the_most_pressing_first() {
+        let today = NaiveDate::from_ymd_opt(2027, 5, 10).unwrap();
+        // Due on 9 June 2027 is within 30 days of 10 May; 10 June is not.
+        assert_eq!(
+            status_group(&line("a", "upcoming", Some((2027, 6, 9)), 0), today),
+            "soon"
+        );
+        assert_eq!(
+            status_group(&line("a", "upcoming", Some((2027, 6, 10)), 0), today),
+            "rest"
+        );
+        assert_eq!(
+            status_group(&line("a", "open", Some((2027, 7, 1)), 0), today),
+            "soon"
+        );
+        assert_eq!(
+            status_group(&line("a", "overdue", Some((2027, 1, 1)), 129), today),
+            "overdue"
+        );
+        assert_eq!(
+            status_group(&line("a", "done", Some((2027, 5, 20)), 0), today),
+            "rest"
+        );
+        assert_eq!(status_group(&line("a", "none", None, 0), today), "rest");
+
+        let rows = vec![
+            line("nothing", "none", None, 0),
+            line("later", "upcoming", Some((2027, 9, 1)), 0),
+            line("a little late", "overdue", Some((2027, 5, 3)), 7),
+            line("soon", "upcoming", Some((2027, 5, 31)), 0),
+            line("very late", "overdue", Some((2027, 1, 1)), 129),
+            line("open", "open", Some((2027, 5, 20)), 0),
+            line("earlier", "upcoming", Some((2027, 8, 1)), 0),
+        ];
+        let groups = status_groups(&rows, today);
+        let titles: Vec<(&str, Vec<&str>)> = groups
+            .iter()
+            .map(|(k, ls)| (*k, ls.iter().map(|l| l.title.as_str()).collect()))
+            .collect();
+        assert_eq!(
+            titles,
+            vec![
+                ("overdue", vec!["very late", "a little late"]),
+                ("soon", vec!["open", "soon"]),
+                ("rest", vec!["earlier", "later", "nothing"]),
+            ]
+        );
+    }
 
     fn occurrence() -> Occurrence<'static> {
         Occurrence {

@@ -6,8 +6,11 @@
 // console error. Prints one line per page and width checked.
 // Usage: node axe.mjs CONFIRM_URL ERROR_URL   (Chromium from CHROMIUM,
 // default /usr/bin/chromium). Driven by tests/it/e2e.rs.
-// Or: node axe.mjs --overview OVERVIEW_URL: the overview page alone, at
-// both widths (driven by tests/it/overview_page.rs).
+// Or: node axe.mjs --overview OVERVIEW_URL [MIN_TEXT_PX]: the overview page
+// alone, at both widths (driven by tests/it/overview_page.rs and
+// overview_scale.rs); it also prints the smallest text of the wheel (each
+// SVG `text` element's font size times its on-screen scale, in CSS px)
+// and, given MIN_TEXT_PX, fails when any is smaller.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -16,8 +19,9 @@ import { chromium } from 'playwright-core';
 
 const overview = process.argv[2] === '--overview';
 const [confirmUrl, errorUrl] = process.argv.slice(overview ? 3 : 2);
+const minText = overview && errorUrl ? Number(errorUrl) : 0;
 if (!confirmUrl || (!overview && !errorUrl)) {
-  console.error('usage: node axe.mjs CONFIRM_URL ERROR_URL | node axe.mjs --overview OVERVIEW_URL');
+  console.error('usage: node axe.mjs CONFIRM_URL ERROR_URL | node axe.mjs --overview OVERVIEW_URL [MIN_TEXT_PX]');
   process.exit(2);
 }
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -51,6 +55,34 @@ async function check(page, name, errors) {
     problems.push(`${where}: console error: ${e}`);
   }
   console.log(`checked ${where}: ${result.violations.length} violations of lesser impact at most`);
+}
+
+/// The wheel's smallest text at the page's current width, in CSS px: each
+/// visible SVG `text` element's computed font size (user units) times
+/// the scale its screen matrix applies (rotation included).
+async function smallestWheelText(page, name) {
+  const width = page.viewportSize().width;
+  const { smallest, text, count } = await page.evaluate(() => {
+    let smallest = Infinity;
+    let text = '';
+    const all = [...document.querySelectorAll('svg text')];
+    for (const el of all) {
+      const box = el.getBoundingClientRect();
+      if (box.width === 0 && box.height === 0) continue;
+      const m = el.getScreenCTM();
+      const scale = Math.sqrt(m.a * m.a + m.b * m.b);
+      const px = parseFloat(getComputedStyle(el).fontSize) * scale;
+      if (px < smallest) {
+        smallest = px;
+        text = el.textContent;
+      }
+    }
+    return { smallest, text, count: all.length };
+  });
+  console.log(`smallest wheel text of ${name} at ${width} px: ${smallest.toFixed(2)} px (${JSON.stringify(text)}, ${count} texts)`);
+  if (minText > 0 && !(smallest >= minText)) {
+    problems.push(`${name} at ${width} px: wheel text ${JSON.stringify(text)} is ${smallest.toFixed(2)} px, under ${minText} px`);
+  }
 }
 
 /// Opens `url` at `width`; `status` is the status the page is expected to
@@ -97,6 +129,7 @@ try {
     for (const width of WIDTHS) {
       await visit(page, confirmUrl, width, 200, errors);
       await check(page, 'the overview', errors);
+      await smallestWheelText(page, 'the overview');
     }
   } else {
   for (const width of WIDTHS) {

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod fixtures;
 pub mod http;
+pub mod large;
 pub mod m365;
 pub mod mime;
 pub mod router;
