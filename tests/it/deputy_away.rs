@@ -652,3 +652,40 @@ fn the_english_templates_say_why_the_deputy_gets_the_message() {
     assert!(text.contains(copy), "{text}");
     assert!(html.contains(copy), "{html}");
 }
+
+/// The shipped wheel's keys are longer than twelve characters
+/// (`digitalisering`, `it-forsyningen`): `away --list` sizes its columns to
+/// them, so the dates stand under FROM and TO.
+#[test]
+fn away_list_columns_fit_long_person_keys() {
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schedule.toml"))
+        .expect("the shipped wheel");
+    let scratch = crate::support::Scratch::new(&shipped);
+    scratch
+        .run(&[
+            "away",
+            "digitalisering",
+            "--from",
+            "2027-07-05",
+            "--to",
+            "2027-07-23",
+            "--deputy",
+            "it-forsyningen",
+            "--note",
+            "Sommerferie",
+        ])
+        .expect(0);
+    let table = scratch
+        .run(&["--now", "2027-07-01", "away", "--list"])
+        .expect(0)
+        .stdout();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "  ID  PERSON          FROM        TO          DEPUTY          NOTE",
+            "   1  digitalisering  2027-07-05  2027-07-23  it-forsyningen  Sommerferie",
+        ],
+        "{table}"
+    );
+}
