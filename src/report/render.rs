@@ -449,6 +449,21 @@ fn row(t: &Labels, o: &OccurrenceReport) -> RowView {
     }
 }
 
+/// Everyone the escalations of `o` went to (To, as sent: a deputy when the
+/// step's person was away), in order, each once; so the report says who
+/// was escalated to, not only how far. Empty when none was sent.
+fn escalated_to(o: &OccurrenceReport) -> String {
+    let mut to: Vec<&str> = Vec::new();
+    for m in o.messages.iter().filter(|m| m.level > 0) {
+        for address in &m.to {
+            if !to.contains(&address.as_str()) {
+                to.push(address);
+            }
+        }
+    }
+    visible(&to.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,19 +495,4 @@ mod tests {
             "Første linje<br>Anden linje"
         );
     }
-}
-
-/// Everyone the escalations of `o` went to (To, as sent: a deputy when the
-/// step's person was away), in order, each once; so the report says who
-/// was escalated to, not only how far. Empty when none was sent.
-fn escalated_to(o: &OccurrenceReport) -> String {
-    let mut to: Vec<&str> = Vec::new();
-    for m in o.messages.iter().filter(|m| m.level > 0) {
-        for address in &m.to {
-            if !to.contains(&address.as_str()) {
-                to.push(address);
-            }
-        }
-    }
-    visible(&to.join(", "))
 }
