@@ -252,7 +252,7 @@ pub struct PlanEvent<'w> {
     pub to: &'w [String],
 }
 
-/// Where one task's oldest unfinished occurrence stands (CONTRACT section 5).
+/// Where one task's oldest unfinished occurrence stands (docs/commands.md, `arshjul status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusRow {
     pub task: String,
@@ -732,7 +732,7 @@ fn key(task: &str, period: &str, kind: Kind, step: u32, person: &str) -> String 
 }
 
 /// One pass at `now`: every notification that is due and not yet sent,
-/// following the catch-up rule (CONTRACT section 2): per occurrence, each
+/// following the catch-up rule (docs/wheel.md, "Day rules"): per occurrence, each
 /// recipient is addressed at most once, with the latest message they should
 /// have had; nothing already in the outbox is sent again. Per occurrence:
 /// is it in play (`next_day_of`, `has_opened`), what its owners get

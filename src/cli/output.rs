@@ -1,5 +1,5 @@
 //! What the commands print: readable tables for people, and the JSON shapes
-//! of CONTRACT section 5 for scripts. Writes to the writer it is given.
+//! of docs/json.md for scripts. Writes to the writer it is given.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
