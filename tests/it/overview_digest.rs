@@ -569,7 +569,7 @@ fn a_digest_of_hundreds_of_lines_shows_the_first_fifty_of_each_list_and_counts_t
     let html = mail.html();
     assert!(
         html.contains(
-            "<li style=\"margin:0 0 4px 0\">… og 1450 flere (se dem alle i oversigten).</li>"
+            "<li style=\"margin:0 0 4px 0;overflow-wrap:anywhere;word-break:break-word\">… og 1450 flere (se dem alle i oversigten).</li>"
         ),
         "{html}"
     );
