@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::calendar::Calendar;
 use crate::recurrence::{self, Occurrence};
-use crate::wheel::{Anchor, Task, Wheel};
+use crate::wheel::{Anchor, Recurrence, Task, Wheel};
 use chrono_tz::Tz;
 
 /// What kind of notification (or, for `plan`, event) this is.
@@ -650,6 +650,42 @@ pub fn escalation_days(wheel: &Wheel, task: &Task, due: NaiveDate) -> Vec<NaiveD
     let cal = Calendar::new(&wheel.organisation);
     let rules = TaskRules { task, cal: &cal };
     rules.escalations(due).iter().map(|e| e.date).collect()
+}
+
+/// The tasks that recur at least every `years` years yet have no due date
+/// from `from` to `to` (inclusive): a rule that, as written, does not fire
+/// (`every = "3 years"` with `first = 9000`, a `start` far ahead). Tasks
+/// whose cycle is longer than `years` are never listed: their silence is
+/// their rule.
+pub fn silent_tasks(wheel: &Wheel, from: NaiveDate, to: NaiveDate, years: u32) -> Vec<&Task> {
+    let cycle_years = |task: &Task| match task.recurrence {
+        Recurrence::Years { every, .. } => every,
+        Recurrence::Term { .. } => wheel.terms.as_ref().map_or(u32::MAX, |t| t.years),
+        Recurrence::Month { .. } | Recurrence::Quarter { .. } | Recurrence::HalfYear { .. } => 1,
+    };
+    if to < from {
+        return Vec::new();
+    }
+    let lb = lower_bound(wheel, None, from);
+    wheel
+        .tasks
+        .iter()
+        .filter(|task| cycle_years(task) <= years)
+        .filter(|task| {
+            let lb = match task.anchor {
+                Anchor::Fixed => lb.max(from),
+                Anchor::Completion => lb,
+            };
+            // A yearly (or shorter) cycle starting a year or more before
+            // `to` is due in that year: no need to expand it.
+            if cycle_years(task) == 1 && lb.max(from) + chrono::Duration::days(366) <= to {
+                return false;
+            }
+            !occurrences_of(wheel, task, None, lb, to)
+                .into_iter()
+                .any(|occ| occ.due >= from)
+        })
+        .collect()
 }
 
 /// The first `n` due dates in `from..=to`, in the order `plan_range` gives
