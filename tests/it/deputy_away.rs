@@ -233,10 +233,24 @@ fn while_the_owner_is_away_her_deputy_gets_the_reminder_and_the_escalation_copy(
     assert_eq!(absences[0]["note"], "Sommerferie");
     assert_eq!(absences[0]["recorded_by"], "koordinator");
     assert_eq!(absences[0]["cancelled_at"], serde_json::Value::Null);
+    // The escalation's level, for the auditor: 1 here, 0 for a reminder.
+    let levels: Vec<u64> = history["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["level"].as_u64().unwrap())
+        .collect();
+    assert_eq!(levels, [1, 0], "{history}");
     let table = world.run(&["history"]).expect(0).stdout();
     assert!(
         table.contains(&format!(
-            "reminder   policy-review            2027       to {BO} cc {ANNA}  [sent]"
+            "  escalation 1 policy-review            2027       to {CHEF} cc {ANNA}, {BO}  [sent]"
+        )),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!(
+            "  reminder     policy-review            2027       to {BO} cc {ANNA}  [sent]"
         )),
         "{table}"
     );
