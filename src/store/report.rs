@@ -122,8 +122,14 @@ impl Store {
         }
         {
             let mut stmt = snapshot.prepare(
-                "SELECT id, task, period, kind, step, to_addrs, sent_at FROM outbox
-                 ORDER BY created_utc, id",
+                // A bundle (`mail.bundle`) is one outbox row carrying several
+                // notifications: each of its parts counts as the message of
+                // its own occurrence, with its own kind and step.
+                "SELECT o.id, coalesce(p.task, o.task), coalesce(p.period, o.period),
+                        coalesce(p.kind, o.kind), coalesce(p.step, o.step),
+                        o.to_addrs, o.sent_at
+                 FROM outbox o LEFT JOIN bundle_parts p ON p.bundle = o.id
+                 ORDER BY o.created_utc, o.id, p.rowid",
             )?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
