@@ -244,6 +244,9 @@ pub struct Message {
     /// The escalation step (1 = first); 0 for other kinds.
     pub level: u32,
     pub to: Vec<String>,
+    /// Who was copied: the owners on an escalation, the person away on
+    /// their deputy's message.
+    pub cc: Vec<String>,
     pub sent_at: DateTime<FixedOffset>,
 }
 
@@ -465,6 +468,7 @@ fn occurrence<E>(
                     0
                 },
                 to: m.to.clone(),
+                cc: m.cc.clone(),
                 sent_at,
             })
         })

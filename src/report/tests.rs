@@ -158,6 +158,7 @@ fn states_lateness_and_the_summary_of_a_year() {
             kind: "escalation".into(),
             step: 1,
             to: vec!["chef@example.dk".into()],
+            cc: vec!["anna@example.dk".into()],
             sent_at: Some(at("2027-06-22T08:00:00+02:00")),
         }],
         ..ReportData::default()
@@ -340,6 +341,7 @@ fn a_report_as_of_an_earlier_day_ignores_what_came_after_it() {
             kind: "escalation".into(),
             step: 1,
             to: vec!["chef@example.dk".into()],
+            cc: vec!["anna@example.dk".into()],
             sent_at: Some(at("2027-06-22T08:00:00+02:00")),
         }],
         ..ReportData::default()

@@ -55,6 +55,8 @@ pub struct ReportMessage {
     pub kind: String,
     pub step: u32,
     pub to: Vec<String>,
+    /// Who was copied (an escalation copies the owners).
+    pub cc: Vec<String>,
     pub sent_at: Option<DateTime<FixedOffset>>,
 }
 
@@ -127,7 +129,7 @@ impl Store {
                 // its own occurrence, with its own kind and step.
                 "SELECT o.id, coalesce(p.task, o.task), coalesce(p.period, o.period),
                         coalesce(p.kind, o.kind), coalesce(p.step, o.step),
-                        o.to_addrs, o.sent_at
+                        o.to_addrs, o.sent_at, o.cc_addrs
                  FROM outbox o LEFT JOIN bundle_parts p ON p.bundle = o.id
                  ORDER BY o.created_utc, o.id, p.rowid",
             )?;
@@ -141,6 +143,7 @@ impl Store {
                     step: codec::count(row.get(4)?, &what)?,
                     to: codec::parse_addresses(&row.get::<_, String>(5)?, &what)?,
                     sent_at: codec::parse_opt_time(row.get(6)?, &what)?,
+                    cc: codec::parse_addresses(&row.get::<_, String>(7)?, &what)?,
                 });
             }
         }

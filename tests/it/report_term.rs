@@ -713,6 +713,13 @@ due = "03-01"
             task["id"]
         );
         assert_eq!(occ["escalation_level"], 1, "{r}");
+        // The escalation copied the owner: the report says so.
+        assert_eq!(
+            occ["messages"][1]["cc"],
+            serde_json::json!(["anna@kommune.example"]),
+            "{r}"
+        );
+        assert_eq!(occ["messages"][0]["cc"], serde_json::json!([]), "{r}");
     }
     assert_eq!(r["summary"]["escalations"], 2, "{r}");
 }
