@@ -710,7 +710,8 @@ fn check(loaded: &Config, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
     let cal = Calendar::new(org);
     let today = cal.local_date(&now);
     // From due dates alone: nothing of reminders, repeats or history.
-    let dues = planner::next_due(wheel, today, today + chrono::Duration::days(366 * 5), 5);
+    let horizon = today + chrono::Duration::days(366 * 5);
+    let dues = planner::next_due(wheel, today, horizon, 5);
     if dues.is_empty() {
         say!("Nothing falls due in the next five years.");
     } else {
@@ -724,6 +725,15 @@ fn check(loaded: &Config, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
                 e.period,
                 output::clean(title)
             );
+        }
+    }
+    // A rule that recurs within five years but is not due in them does not
+    // fire as written: say so (a typo in `first` or `start`, most likely).
+    let silent = planner::silent_tasks(wheel, today, horizon, 5);
+    if !silent.is_empty() {
+        say!("Never due in the next five years, though their rule recurs within five (is `first` or `start` right?):");
+        for task in silent {
+            say!("  {}", task.id);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -191,8 +191,8 @@ fn words(lang: Language) -> Words {
             period: "Periode",
             owner: "Ansvarlig",
             owners: "Ansvarlige",
-            reference: "Reference",
-            complete: "Meld opgaven udført",
+            reference: "Henvisning",
+            complete: "Markér opgaven som udført",
         },
         Language::En => Words {
             calendar: "Compliance calendar",

@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::calendar::Calendar;
 use crate::recurrence::{self, Occurrence};
-use crate::wheel::{Anchor, Task, Wheel};
+use crate::wheel::{Anchor, Recurrence, Task, Wheel};
 use chrono_tz::Tz;
 
 /// What kind of notification (or, for `plan`, event) this is.
@@ -252,7 +252,7 @@ pub struct PlanEvent<'w> {
     pub to: &'w [String],
 }
 
-/// Where one task's oldest unfinished occurrence stands (CONTRACT section 5).
+/// Where one task's oldest unfinished occurrence stands (docs/commands.md, `arshjul status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusRow {
     pub task: String,
@@ -652,6 +652,42 @@ pub fn escalation_days(wheel: &Wheel, task: &Task, due: NaiveDate) -> Vec<NaiveD
     rules.escalations(due).iter().map(|e| e.date).collect()
 }
 
+/// The tasks that recur at least every `years` years yet have no due date
+/// from `from` to `to` (inclusive): a rule that, as written, does not fire
+/// (`every = "3 years"` with `first = 9000`, a `start` far ahead). Tasks
+/// whose cycle is longer than `years` are never listed: their silence is
+/// their rule.
+pub fn silent_tasks(wheel: &Wheel, from: NaiveDate, to: NaiveDate, years: u32) -> Vec<&Task> {
+    let cycle_years = |task: &Task| match task.recurrence {
+        Recurrence::Years { every, .. } => every,
+        Recurrence::Term { .. } => wheel.terms.as_ref().map_or(u32::MAX, |t| t.years),
+        Recurrence::Month { .. } | Recurrence::Quarter { .. } | Recurrence::HalfYear { .. } => 1,
+    };
+    if to < from {
+        return Vec::new();
+    }
+    let lb = lower_bound(wheel, None, from);
+    wheel
+        .tasks
+        .iter()
+        .filter(|task| cycle_years(task) <= years)
+        .filter(|task| {
+            let lb = match task.anchor {
+                Anchor::Fixed => lb.max(from),
+                Anchor::Completion => lb,
+            };
+            // A yearly (or shorter) cycle starting a year or more before
+            // `to` is due in that year: no need to expand it.
+            if cycle_years(task) == 1 && lb.max(from) + chrono::Duration::days(366) <= to {
+                return false;
+            }
+            !occurrences_of(wheel, task, None, lb, to)
+                .into_iter()
+                .any(|occ| occ.due >= from)
+        })
+        .collect()
+}
+
 /// The first `n` due dates in `from..=to`, in the order `plan_range` gives
 /// its `Due` events (send instant, then the task's place in the wheel), as
 /// `plan_range(wheel, from, to)` filtered to `Due` and cut to `n` would give
@@ -732,7 +768,7 @@ fn key(task: &str, period: &str, kind: Kind, step: u32, person: &str) -> String 
 }
 
 /// One pass at `now`: every notification that is due and not yet sent,
-/// following the catch-up rule (CONTRACT section 2): per occurrence, each
+/// following the catch-up rule (docs/wheel.md, "Day rules"): per occurrence, each
 /// recipient is addressed at most once, with the latest message they should
 /// have had; nothing already in the outbox is sent again. Per occurrence:
 /// is it in play (`next_day_of`, `has_opened`), what its owners get

@@ -151,6 +151,12 @@ mod tests {
         da.sort();
         en.sort();
         assert_eq!(da, en);
+        // A name defined twice keeps only its last text: the rate-limited
+        // link page and the busy upload page once shared `busy_heading`,
+        // so one of them showed the other's heading.
+        let mut unique = da.clone();
+        unique.dedup();
+        assert_eq!(unique, da, "a page text is defined twice");
     }
 
     #[test]

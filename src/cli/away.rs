@@ -163,20 +163,33 @@ fn list_table(out: &mut impl Write, absences: &[AbsenceRecord]) -> io::Result<()
     if absences.is_empty() {
         return writeln!(out, "No current or future absences.");
     }
+    // Keys are as long as the wheel makes them: size the columns to fit.
+    let rows: Vec<_> = absences
+        .iter()
+        .map(|a| (clean(&a.person), clean(&a.deputy)))
+        .collect();
+    let person_w = rows
+        .iter()
+        .map(|r| r.0.chars().count())
+        .fold(12, usize::max);
+    let deputy_w = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .fold(12, usize::max);
     writeln!(
         out,
-        "{:>4}  {:<12}  {:<10}  {:<10}  {:<12}  NOTE",
+        "{:>4}  {:<person_w$}  {:<10}  {:<10}  {:<deputy_w$}  NOTE",
         "ID", "PERSON", "FROM", "TO", "DEPUTY"
     )?;
-    for a in absences {
+    for (a, (person, deputy)) in absences.iter().zip(&rows) {
         writeln!(
             out,
-            "{:>4}  {:<12}  {:<10}  {:<10}  {:<12}  {}",
+            "{:>4}  {:<person_w$}  {:<10}  {:<10}  {:<deputy_w$}  {}",
             a.id,
-            clean(&a.person),
+            person,
             a.from.to_string(),
             a.to.to_string(),
-            clean(&a.deputy),
+            deputy,
             clean(a.note.as_deref().unwrap_or(""))
         )?;
     }

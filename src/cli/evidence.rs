@@ -164,8 +164,11 @@ pub(super) fn export(loaded: &Config, dir: &Path) -> CmdResult {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "exported {} evidence files ({bytes} bytes) to {shown}, with SHA256SUMS",
-        files.len()
+        "exported {} ({bytes} bytes) to {shown}, with SHA256SUMS",
+        match files.len() {
+            1 => "1 evidence file".to_string(),
+            n => format!("{n} evidence files"),
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

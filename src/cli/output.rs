@@ -1,5 +1,5 @@
 //! What the commands print: readable tables for people, and the JSON shapes
-//! of CONTRACT section 5 for scripts. Writes to the writer it is given.
+//! of docs/json.md for scripts. Writes to the writer it is given.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -400,6 +400,7 @@ fn notification_json(n: &NotificationRecord) -> Value {
         "task": n.task,
         "period": n.period,
         "kind": n.kind,
+        "level": n.level(),
         "to": n.to.first().cloned().unwrap_or_default(),
         "cc": n.cc,
         "sent_at": n.sent_at.as_ref().map(rfc3339),
@@ -620,11 +621,17 @@ pub fn history_table(
         } else {
             format!(" cc {}", n.cc.join(", "))
         };
+        // An escalation says its step, as `plan` does: "escalation 2".
+        let kind = if n.level() > 0 {
+            format!("{} {}", n.kind, n.level())
+        } else {
+            n.kind.clone()
+        };
         writeln!(
             out,
-            "  {}  {:<10} {:<24} {:<10} to {}{}  [{}]",
+            "  {}  {:<12} {:<24} {:<10} to {}{}  [{}]",
             when,
-            clean(&n.kind),
+            clean(&kind),
             clean(&n.task),
             clean(&n.period),
             clean(&n.to.join(", ")),
@@ -863,6 +870,7 @@ due = "03-31"
             task: "policy-review".into(),
             period: "2027".into(),
             kind: "reminder".into(),
+            step: 0,
             to: vec!["anna@example.dk".into(), "bo\n@example.dk".into()],
             cc: vec![],
             state,

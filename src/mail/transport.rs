@@ -685,7 +685,9 @@ const MAX_PLAIN_STEM: usize = 200;
 
 /// The file name for a message, injective in its Message-ID: the id
 /// without angle brackets plus `.eml` when it consists only of
-/// `[A-Za-z0-9.@+=-]`, does not start with a dot and is at most 200
+/// `[A-Za-z0-9.@+=-]`, does not start with a dot or a hyphen (the
+/// digest's id starts `-digest.`: a file name starting with `-` reads as
+/// an option to `cat`, `rm` and the like) and is at most 200
 /// characters; otherwise a readable prefix (other characters made `_`),
 /// `_` and the SHA-256 of the id in hex. Plain names never contain `_`,
 /// so the two forms never meet. A message without a Message-ID is named
@@ -696,7 +698,7 @@ pub(crate) fn eml_name(raw: &[u8]) -> String {
             let id = id.trim().trim_start_matches('<').trim_end_matches('>');
             let plain = |c: char| c.is_ascii_alphanumeric() || ".@+=-".contains(c);
             if !id.is_empty()
-                && !id.starts_with('.')
+                && !id.starts_with(['.', '-'])
                 && id.len() <= MAX_PLAIN_STEM
                 && id.chars().all(plain)
             {
@@ -707,8 +709,9 @@ pub(crate) fn eml_name(raw: &[u8]) -> String {
                     .take(100)
                     .map(|c| if plain(c) { c } else { '_' })
                     .collect();
-                // A leading dot would hide the file; keep names visible.
-                let prefix = prefix.trim_start_matches('.');
+                // A leading dot would hide the file, a leading hyphen
+                // make it an option: keep names visible and plain.
+                let prefix = prefix.trim_start_matches(['.', '-']);
                 format!("{prefix}_{}", hex(&Sha256::digest(id.as_bytes())))
             }
         }
@@ -753,6 +756,19 @@ mod tests {
         let raw =
             b"From: a@b.dk\r\nMessage-ID: <budget.2027.reminder.0.anne@kommune.dk>\r\n\r\nbody";
         assert_eq!(eml_name(raw), "budget.2027.reminder.0.anne@kommune.dk.eml");
+    }
+
+    #[test]
+    fn eml_name_never_starts_with_a_hyphen() {
+        // The weekly digest's Message-ID starts "-digest." (its task part
+        // is the digest's "@digest", made readable).
+        let raw = b"Message-ID: <-digest.2027-W11.digest.0.koordinator.ab12@kommune.dk>\r\n\r\n";
+        let name = eml_name(raw);
+        assert!(
+            name.starts_with("digest.2027-W11.digest.0.koordinator.ab12@kommune.dk_"),
+            "{name}"
+        );
+        assert!(name.ends_with(".eml"), "{name}");
     }
 
     #[test]

@@ -244,6 +244,9 @@ pub struct Message {
     /// The escalation step (1 = first); 0 for other kinds.
     pub level: u32,
     pub to: Vec<String>,
+    /// Who was copied: the owners on an escalation, the person away on
+    /// their deputy's message.
+    pub cc: Vec<String>,
     pub sent_at: DateTime<FixedOffset>,
 }
 
@@ -465,6 +468,7 @@ fn occurrence<E>(
                     0
                 },
                 to: m.to.clone(),
+                cc: m.cc.clone(),
                 sent_at,
             })
         })
@@ -555,6 +559,8 @@ pub(crate) struct Labels {
     pub col_escalation: &'static str,
     pub col_messages: &'static str,
     pub note: &'static str,
+    /// The detail line naming whom the escalations went to.
+    pub escalated_to: &'static str,
     pub evidence: &'static str,
     pub bytes: &'static str,
     pub retracted: &'static str,
@@ -613,6 +619,7 @@ static DA: Labels = Labels {
     col_escalation: "Eskaleret til trin",
     col_messages: "Beskeder sendt",
     note: "Bemærkning",
+    escalated_to: "Eskaleret til",
     evidence: "Dokumentation",
     bytes: "byte",
     retracted: "Tilbagekaldt",
@@ -671,6 +678,7 @@ static EN: Labels = Labels {
     col_escalation: "Escalated to step",
     col_messages: "Messages sent",
     note: "Note",
+    escalated_to: "Escalated to",
     evidence: "Evidence",
     bytes: "bytes",
     retracted: "Retracted",

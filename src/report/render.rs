@@ -88,7 +88,7 @@ pub fn markdown(out: &mut impl Write, report: &Report) -> io::Result<()> {
             "| {} |",
             heads.iter().map(|h| md(h)).collect::<Vec<_>>().join(" | ")
         )?;
-        writeln!(out, "|---|---|---|---|---|---|---:|---:|---|---|---|")?;
+        writeln!(out, "|---|---|---|---|---|---|---:|---|---|---|---|")?;
         for r in &task.rows {
             let mut note = r.note.clone();
             for line in &r.retracted {
@@ -102,6 +102,12 @@ pub fn markdown(out: &mut impl Write, report: &Report) -> io::Result<()> {
                 .iter()
                 .map(|e| format!("{} ({} {}) SHA-256 {}", e.name, e.bytes, t.bytes, e.sha256))
                 .collect();
+            // Markdown has no detail line: the step and whom it reached.
+            let escalation = if r.escalated_to.is_empty() {
+                r.escalation.clone()
+            } else {
+                format!("{}: {}", r.escalation, r.escalated_to)
+            };
             let cells = [
                 &r.period,
                 &r.due,
@@ -110,7 +116,7 @@ pub fn markdown(out: &mut impl Write, report: &Report) -> io::Result<()> {
                 &r.by,
                 &r.via,
                 &r.days_late,
-                &r.escalation,
+                &escalation,
                 &r.messages,
                 &note,
                 &evidence.join("\n"),
@@ -225,6 +231,8 @@ struct RowView {
     days_late: String,
     late: bool,
     escalation: String,
+    /// Everyone the escalations went to, as sent; empty when none was.
+    escalated_to: String,
     messages: String,
     note: String,
     evidence: Vec<EvidenceView>,
@@ -411,6 +419,7 @@ fn row(t: &Labels, o: &OccurrenceReport) -> RowView {
         days_late: o.days_late.map(|d| d.to_string()).unwrap_or_else(dash),
         late: o.days_late.is_some_and(|d| d > 0),
         escalation: o.escalation_level.to_string(),
+        escalated_to: escalated_to(o),
         messages,
         note: o.note.as_deref().map(visible).unwrap_or_default(),
         evidence: o
@@ -438,6 +447,21 @@ fn row(t: &Labels, o: &OccurrenceReport) -> RowView {
             })
             .collect(),
     }
+}
+
+/// Everyone the escalations of `o` went to (To, as sent: a deputy when the
+/// step's person was away), in order, each once; so the report says who
+/// was escalated to, not only how far. Empty when none was sent.
+fn escalated_to(o: &OccurrenceReport) -> String {
+    let mut to: Vec<&str> = Vec::new();
+    for m in o.messages.iter().filter(|m| m.level > 0) {
+        for address in &m.to {
+            if !to.contains(&address.as_str()) {
+                to.push(address);
+            }
+        }
+    }
+    visible(&to.join(", "))
 }
 
 #[cfg(test)]

@@ -158,6 +158,7 @@ fn states_lateness_and_the_summary_of_a_year() {
             kind: "escalation".into(),
             step: 1,
             to: vec!["chef@example.dk".into()],
+            cc: vec!["anna@example.dk".into()],
             sent_at: Some(at("2027-06-22T08:00:00+02:00")),
         }],
         ..ReportData::default()
@@ -180,6 +181,22 @@ fn states_lateness_and_the_summary_of_a_year() {
         ]
     );
     assert_eq!(q[1].escalation_level, 1);
+    // The rows say who was escalated to, not only how far.
+    let mut md = Vec::new();
+    super::markdown(&mut md, &r).unwrap();
+    let md = String::from_utf8(md).unwrap();
+    assert!(
+        md.contains("| 2027-Q2 | 2027-06-15 | gennemført |")
+            && md.contains("| 5 | 1: chef@example.dk |"),
+        "{md}"
+    );
+    let mut html = Vec::new();
+    super::html(&mut html, &r).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert!(
+        html.contains("<div><strong>Eskaleret til:</strong> chef@example.dk</div>"),
+        "{html}"
+    );
     assert_eq!(q[1].note.as_deref(), Some("sent | fordi\nferie"));
     assert_eq!(q[1].evidence[0].name, "bilag-2.pdf");
     assert_eq!(q[2].retracted.len(), 1);
@@ -324,6 +341,7 @@ fn a_report_as_of_an_earlier_day_ignores_what_came_after_it() {
             kind: "escalation".into(),
             step: 1,
             to: vec!["chef@example.dk".into()],
+            cc: vec!["anna@example.dk".into()],
             sent_at: Some(at("2027-06-22T08:00:00+02:00")),
         }],
         ..ReportData::default()

@@ -289,6 +289,9 @@ pub struct NotificationRecord {
     pub task: String,
     pub period: String,
     pub kind: String,
+    /// The step of its key: an escalation's level (1, 2, …), a reminder's
+    /// lead days, a repeat's number; see [`NotificationRecord::level`].
+    pub step: u32,
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub state: MessageState,
@@ -296,6 +299,17 @@ pub struct NotificationRecord {
     pub last_error: Option<String>,
     pub created_at: DateTime<FixedOffset>,
     pub sent_at: Option<DateTime<FixedOffset>>,
+}
+
+impl NotificationRecord {
+    /// The escalation level of an escalation (1, 2, …); 0 for other kinds.
+    pub fn level(&self) -> u32 {
+        if self.kind == "escalation" {
+            self.step
+        } else {
+            0
+        }
+    }
 }
 
 /// What went wrong inside the store, before it is worded with the path.
@@ -1271,7 +1285,8 @@ impl Store {
                 let mut stmt = self.conn.prepare(
                     "SELECT o.id, coalesce(p.task, o.task), coalesce(p.period, o.period),
                         coalesce(p.kind, o.kind), o.to_addrs, o.state, o.attempts,
-                        o.last_error, o.created_at, o.sent_at, o.next_attempt_at, o.cc_addrs
+                        o.last_error, o.created_at, o.sent_at, o.next_attempt_at, o.cc_addrs,
+                        coalesce(p.step, o.step)
                  FROM outbox o LEFT JOIN bundle_parts p ON p.bundle = o.id
                  WHERE o.state = 'pending' AND o.attempts > 0
                  ORDER BY o.due_utc, o.id, p.rowid",
@@ -1291,6 +1306,7 @@ impl Store {
                         created_at: codec::parse_time(&row.get::<_, String>(8)?, &what)?,
                         sent_at: codec::parse_opt_time(row.get(9)?, &what)?,
                         cc: codec::parse_addresses(&row.get::<_, String>(11)?, &what)?,
+                        step: codec::count(row.get(12)?, &what)?,
                     };
                     out.push((record, codec::parse_opt_time(row.get(10)?, &what)?));
                 }
@@ -1307,7 +1323,7 @@ impl Store {
         let result = (|| -> Result<Vec<NotificationRecord>, Fault> {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT id, task, period, kind, to_addrs, state, attempts, last_error,
-                        created_at, sent_at, cc_addrs
+                        created_at, sent_at, cc_addrs, step
                  FROM ({NOTIFICATION_ROWS}) {filter}
                  ORDER BY created_utc DESC, id DESC"
             ))?;
@@ -1326,6 +1342,7 @@ impl Store {
                     created_at: codec::parse_time(&row.get::<_, String>(8)?, &what)?,
                     sent_at: codec::parse_opt_time(row.get(9)?, &what)?,
                     cc: codec::parse_addresses(&row.get::<_, String>(10)?, &what)?,
+                    step: codec::count(row.get(11)?, &what)?,
                 });
             }
             Ok(out)
@@ -1493,7 +1510,8 @@ const NOTIFICATION_ROWS: &str = "SELECT o.id AS id, coalesce(p.task, o.task) AS 
         coalesce(p.period, o.period) AS period, coalesce(p.kind, o.kind) AS kind,
         o.to_addrs AS to_addrs, o.state AS state, o.attempts AS attempts,
         o.last_error AS last_error, o.created_at AS created_at, o.sent_at AS sent_at,
-        o.cc_addrs AS cc_addrs, o.created_utc AS created_utc
+        o.cc_addrs AS cc_addrs, o.created_utc AS created_utc,
+        coalesce(p.step, o.step) AS step
     FROM outbox o LEFT JOIN bundle_parts p ON p.bundle = o.id";
 
 fn task_filter(task: Option<&str>) -> &'static str {

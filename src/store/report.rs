@@ -55,6 +55,8 @@ pub struct ReportMessage {
     pub kind: String,
     pub step: u32,
     pub to: Vec<String>,
+    /// Who was copied (an escalation copies the owners).
+    pub cc: Vec<String>,
     pub sent_at: Option<DateTime<FixedOffset>>,
 }
 
@@ -122,11 +124,12 @@ impl Store {
         }
         {
             let mut stmt = snapshot.prepare(
-                // A bundle counts as each part's message (its task, period,
-                // kind and step), sent when the bundle was.
+                // A bundle (`mail.bundle`) is one outbox row carrying several
+                // notifications: each of its parts counts as the message of
+                // its own occurrence, with its own kind and step.
                 "SELECT o.id, coalesce(p.task, o.task), coalesce(p.period, o.period),
-                        coalesce(p.kind, o.kind), coalesce(p.step, o.step), o.to_addrs,
-                        o.sent_at
+                        coalesce(p.kind, o.kind), coalesce(p.step, o.step),
+                        o.to_addrs, o.sent_at, o.cc_addrs
                  FROM outbox o LEFT JOIN bundle_parts p ON p.bundle = o.id
                  ORDER BY o.created_utc, o.id, p.rowid",
             )?;
@@ -140,6 +143,7 @@ impl Store {
                     step: codec::count(row.get(4)?, &what)?,
                     to: codec::parse_addresses(&row.get::<_, String>(5)?, &what)?,
                     sent_at: codec::parse_opt_time(row.get(6)?, &what)?,
+                    cc: codec::parse_addresses(&row.get::<_, String>(7)?, &what)?,
                 });
             }
         }

@@ -1,4 +1,4 @@
-//! The completion-link web server (CONTRACT section 6): `GET`/`POST
+//! The completion-link web server (docs/http.md): `GET`/`POST
 //! /done/{token}`, `/healthz`, security headers on every response, the
 //! request body limit and the client address behind trusted proxies. GET
 //! never changes anything (mail scanners fetch links); only a POST records.

@@ -275,7 +275,7 @@ pub fn problem(lang: Language, p: Problem, contact: Contact<'_>) -> String {
         ),
         Problem::Unavailable => ("unavailable", vec![]),
         Problem::TooManyFiles { max } => ("too_many_files", vec![Value::from(max)]),
-        Problem::Busy => ("busy", vec![]),
+        Problem::Busy => ("upload_busy", vec![]),
     };
     let contact = match contact {
         Contact::Address(a) => text(lang, "contact_address", &[Value::from(a)]),

@@ -164,13 +164,60 @@ impl<'a> LineIndex<'a> {
     }
 }
 
+/// The known key a typo most likely meant: the nearest by edit distance
+/// (letters inserted, deleted, changed or two swapped), if it is within
+/// one edit per three letters of the key, at least two (one for a key of
+/// one or two letters): `dew` → `due`; `None` when nothing is that near.
+fn closest<'k>(key: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k str> {
+    let key: Vec<char> = key.to_lowercase().chars().collect();
+    let limit = if key.len() <= 2 {
+        1
+    } else {
+        (key.len() / 3).max(2)
+    };
+    known
+        .map(|k| (edit_distance(&key, &k.chars().collect::<Vec<_>>()), k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Optimal string alignment distance between `a` and `b`.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// Rewords toml's and serde's messages in the style of the others: one
 /// line, lower case, no trailing period, names in double quotes.
 fn reword_toml_error(message: &str) -> String {
     let message = message.trim();
     if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((key, _)) = rest.split_once('`') {
-            return format!("unknown key \"{key}\"");
+        if let Some((key, expected)) = rest.split_once('`') {
+            // serde lists the keys the table has: "expected one of `id`, …".
+            let known = expected.split('`').skip(1).step_by(2);
+            return match closest(key, known) {
+                Some(near) => format!("unknown key \"{key}\"; did you mean \"{near}\"?"),
+                None => format!("unknown key \"{key}\""),
+            };
         }
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
@@ -297,6 +344,32 @@ mod tests {
         assert_eq!(
             reword_toml_error("unknown field `dew`, expected `id` or `n`"),
             "unknown key \"dew\""
+        );
+        // A typo names the key it most likely meant.
+        assert_eq!(
+            reword_toml_error("unknown field `dew`, expected one of `id`, `due`, `every`"),
+            "unknown key \"dew\"; did you mean \"due\"?"
+        );
+        assert_eq!(
+            reword_toml_error(
+                "unknown field `escalat`, expected one of `remind`, `repeat`, `escalate`"
+            ),
+            "unknown key \"escalat\"; did you mean \"escalate\"?"
+        );
+        assert_eq!(
+            reword_toml_error(
+                "unknown field `emial`, expected one of `name`, `email`, `deputy`, `greeting`"
+            ),
+            "unknown key \"emial\"; did you mean \"email\"?"
+        );
+        assert_eq!(
+            reword_toml_error("unknown field `Timezone`, expected one of `name`, `timezone`"),
+            "unknown key \"Timezone\"; did you mean \"timezone\"?"
+        );
+        // Nothing near: no guess.
+        assert_eq!(
+            reword_toml_error("unknown field `frist`, expected one of `id`, `due`, `every`"),
+            "unknown key \"frist\""
         );
         assert_eq!(
             reword_toml_error("missing field `id`"),

@@ -98,7 +98,12 @@ fn export_keeps_names_that_differ_only_in_case_apart_and_windows_names_harmless(
         .map(|f| f["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, ["a.txt", "A.txt", "_CON", "tom.txt", "tom (2).txt"]);
-    s.run(&["evidence", "export", "ud"]).expect(0);
+    let run = s.run(&["evidence", "export", "ud"]).expect(0);
+    assert!(
+        run.stdout().starts_with("exported 5 evidence files ("),
+        "{}",
+        run.stdout()
+    );
     let dir = s.file("ud/policy-review/2027");
     let mut found: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -306,4 +311,18 @@ fn an_export_directory_that_appears_meanwhile_with_a_link_out_is_never_followed(
         run.stderr()
     );
     assert_eq!(std::fs::read_dir(s.file("andetsteds")).unwrap().count(), 0);
+}
+
+#[test]
+fn export_of_one_file_says_one_file() {
+    let s = Scratch::new(crate::chain_evidence::WHEEL);
+    std::fs::write(s.file("referat.txt"), b"referat").unwrap();
+    done_with(&s, &["referat.txt"]).expect(0);
+    let run = s.run(&["evidence", "export", "ud"]).expect(0);
+    assert!(
+        run.stdout()
+            .starts_with("exported 1 evidence file (7 bytes) to "),
+        "{}",
+        run.stdout()
+    );
 }

@@ -31,6 +31,66 @@ fn the_shipped_wheel_is_valid() {
         run.stdout()
     );
     assert!(run.stdout().contains("Next due:"), "{}", run.stdout());
+    // Every task of the shipped wheel fires within five years.
+    assert!(!run.stdout().contains("Never due"), "{}", run.stdout());
+}
+
+/// A coordinator's typo, `first = 2207` for 2027 in a three-yearly task,
+/// makes a rule that never fires in the years anyone looks at: `check`
+/// says which task. A six-yearly task silent for five years is its rule,
+/// not a typo, and is not named.
+#[test]
+fn check_names_a_task_whose_rule_does_not_fire_in_five_years() {
+    let s = Scratch::new(
+        r#"
+[organisation]
+name = "Testkommune"
+start = 2027-01-01
+
+[people.anna]
+name = "Anna Hansen"
+email = "anna@kommune.example"
+
+[[task]]
+id = "risk-assessment"
+title = "Risikovurdering"
+owner = "anna"
+every = "3 years"
+first = 2207
+due = "03-01"
+
+[[task]]
+id = "archive-review"
+title = "Arkivgennemgang"
+owner = "anna"
+every = "6 years"
+first = 2033
+due = "06-30"
+
+[[task]]
+id = "policy-review"
+title = "Gennemgang af politikken"
+owner = "anna"
+every = "year"
+due = "03-01"
+"#,
+    );
+    let run = s.run(&["--now", "2027-01-15", "check"]).expect(0);
+    let out = run.stdout();
+    assert!(
+        out.ends_with(
+            "Never due in the next five years, though their rule recurs within five (is `first` or `start` right?):\n  risk-assessment\n"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("  archive-review\n"), "{out}");
+    // The yearly task is listed as due, 1 March 2027 first.
+    assert!(
+        out.contains(
+            "  2027-03-01  policy-review            2027       Gennemgang af politikken\n"
+        ),
+        "{out}"
+    );
 }
 
 #[test]

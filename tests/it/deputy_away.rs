@@ -233,10 +233,24 @@ fn while_the_owner_is_away_her_deputy_gets_the_reminder_and_the_escalation_copy(
     assert_eq!(absences[0]["note"], "Sommerferie");
     assert_eq!(absences[0]["recorded_by"], "koordinator");
     assert_eq!(absences[0]["cancelled_at"], serde_json::Value::Null);
+    // The escalation's level, for the auditor: 1 here, 0 for a reminder.
+    let levels: Vec<u64> = history["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["level"].as_u64().unwrap())
+        .collect();
+    assert_eq!(levels, [1, 0], "{history}");
     let table = world.run(&["history"]).expect(0).stdout();
     assert!(
         table.contains(&format!(
-            "reminder   policy-review            2027       to {BO} cc {ANNA}  [sent]"
+            "  escalation 1 policy-review            2027       to {CHEF} cc {ANNA}, {BO}  [sent]"
+        )),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!(
+            "  reminder     policy-review            2027       to {BO} cc {ANNA}  [sent]"
         )),
         "{table}"
     );
@@ -651,4 +665,41 @@ fn the_english_templates_say_why_the_deputy_gets_the_message() {
     let copy = "Anna Hansen is away up to and including 23 July 2027; their deputy Bo Berg has a copy as well.";
     assert!(text.contains(copy), "{text}");
     assert!(html.contains(copy), "{html}");
+}
+
+/// The shipped wheel's keys are longer than twelve characters
+/// (`digitalisering`, `it-forsyningen`): `away --list` sizes its columns to
+/// them, so the dates stand under FROM and TO.
+#[test]
+fn away_list_columns_fit_long_person_keys() {
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schedule.toml"))
+        .expect("the shipped wheel");
+    let scratch = crate::support::Scratch::new(&shipped);
+    scratch
+        .run(&[
+            "away",
+            "digitalisering",
+            "--from",
+            "2027-07-05",
+            "--to",
+            "2027-07-23",
+            "--deputy",
+            "it-forsyningen",
+            "--note",
+            "Sommerferie",
+        ])
+        .expect(0);
+    let table = scratch
+        .run(&["--now", "2027-07-01", "away", "--list"])
+        .expect(0)
+        .stdout();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "  ID  PERSON          FROM        TO          DEPUTY          NOTE",
+            "   1  digitalisering  2027-07-05  2027-07-23  it-forsyningen  Sommerferie",
+        ],
+        "{table}"
+    );
 }

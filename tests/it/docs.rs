@@ -300,3 +300,39 @@ fn links_between_the_docs_resolve() {
     }
     assert!(pages >= 8, "only {pages} pages in docs/");
 }
+
+/// The repository documents itself: no comment in the code points at a
+/// document outside it (the interface spec the project started from, or a
+/// `../shared/` directory beside the checkout).
+#[test]
+fn the_code_points_at_no_document_outside_the_repository() {
+    fn walk(dir: &Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "rs" || e == "html" || e == "txt" || e == "md")
+            {
+                let text = std::fs::read_to_string(&path).expect("source");
+                for word in ["CONTRACT", "../shared/", "/work/shared"] {
+                    if text.contains(word) {
+                        found.push(format!("{}: {word}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for dir in ["src", "templates", "xtask", "benches", "scripts"] {
+        let path = root().join(dir);
+        if path.is_dir() {
+            walk(&path, &mut found);
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "pointers outside the repository: {found:?}"
+    );
+}

@@ -39,5 +39,6 @@ mod report_term;
 mod scale_batches;
 mod store;
 mod trust_links;
+mod walk_mails;
 mod web;
 mod wheel_parse;

@@ -413,9 +413,14 @@ fn the_digest_reads_in_english_says_none_for_empty_lists_and_escapes_the_wheels_
     let mail = mime::Mail::parse(&composed.raw);
     assert_eq!(
         mail.header("Subject"),
-        "The årshjul of Testkommune: this week's overview, week 10"
+        "The compliance calendar of Testkommune: this week's overview, week 10"
     );
     let text = mail.text();
+    // Signed as the other English mails are.
+    assert!(
+        text.contains("Kind regards,\nThe compliance calendar of Testkommune"),
+        "{text}"
+    );
     assert!(
         text.contains("Overdue tasks (1):\n- Review <b>&</b> approve (2027), due 1 March 2027, 1 day overdue. Owner: Anna Hansen"),
         "{text}"
@@ -569,7 +574,7 @@ fn a_digest_of_hundreds_of_lines_shows_the_first_fifty_of_each_list_and_counts_t
     let html = mail.html();
     assert!(
         html.contains(
-            "<li style=\"margin:0 0 4px 0\">… og 1450 flere (se dem alle i oversigten).</li>"
+            "<li style=\"margin:0 0 4px 0;overflow-wrap:anywhere;word-break:break-word\">… og 1450 flere (se dem alle i oversigten).</li>"
         ),
         "{html}"
     );

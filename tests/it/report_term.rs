@@ -628,3 +628,98 @@ fn hostile_titles_and_notes_are_escaped_in_html_and_markdown() {
         "<script>alert(2)</script>\n| linje to \u{1b}[31m"
     );
 }
+
+/// With `mail.bundle` (the default), one mail carries several tasks'
+/// messages: the report counts each part as its own occurrence's message,
+/// escalations and their levels included, as it does without bundling.
+#[test]
+fn bundled_messages_count_for_their_own_occurrences() {
+    let s = Scratch::new(
+        r#"
+[organisation]
+name = "Testkommune"
+start = 2027-01-01
+
+[people.anna]
+name = "Anna Hansen"
+email = "anna@kommune.example"
+
+[people.chef]
+name = "Chefen"
+email = "chef@kommune.example"
+
+[defaults]
+remind = ["7d"]
+repeat = "0d"
+escalate = [ { after = "7d", to = "chef" } ]
+
+[[task]]
+id = "policy-review"
+title = "Gennemgang af politikken"
+owner = "anna"
+every = "year"
+due = "03-01"
+
+[[task]]
+id = "backup-test"
+title = "Test af backup"
+owner = "anna"
+every = "year"
+due = "03-01"
+"#,
+    );
+    let bundle = [("ARSHJUL_MAIL__BUNDLE", "true")];
+    // Monday 22 February 2027: both reminders, one mail to Anna; Monday
+    // 8 March: both escalations, one mail to the chief.
+    for now in ["2027-02-22T09:00:00+01:00", "2027-03-08T09:00:00+01:00"] {
+        s.run_env(&["--now", now, "tick"], &bundle).expect(0);
+    }
+    assert_eq!(crate::support::fixtures::eml_count(&s.file("outbox")), 2);
+    let r = s
+        .run(&[
+            "--now",
+            "2027-03-09",
+            "report",
+            "--from",
+            "2027-01-01",
+            "--to",
+            "2027-12-31",
+            "--format",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    for task in r["tasks"].as_array().unwrap() {
+        let occ = &task["occurrences"][0];
+        let kinds: Vec<(&str, u64, &str)> = occ["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["kind"].as_str().unwrap(),
+                    m["level"].as_u64().unwrap(),
+                    m["to"][0].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("reminder", 0, "anna@kommune.example"),
+                ("escalation", 1, "chef@kommune.example")
+            ],
+            "{}: {r}",
+            task["id"]
+        );
+        assert_eq!(occ["escalation_level"], 1, "{r}");
+        // The escalation copied the owner: the report says so.
+        assert_eq!(
+            occ["messages"][1]["cc"],
+            serde_json::json!(["anna@kommune.example"]),
+            "{r}"
+        );
+        assert_eq!(occ["messages"][0]["cc"], serde_json::json!([]), "{r}");
+    }
+    assert_eq!(r["summary"]["escalations"], 2, "{r}");
+}

@@ -1,4 +1,4 @@
-//! Raw wheel → validated [`Wheel`]: every rule of CONTRACT section 2 that
+//! Raw wheel → validated [`Wheel`]: every rule of docs/wheel.md that
 //! TOML itself cannot express. Collects every problem instead of stopping at
 //! the first, each placed at the value it is about.
 
