@@ -123,6 +123,20 @@ fn smtp_settings(port: u16, timeout_secs: u64) -> MailSettings {
     s
 }
 
+/// SMTP to the test `server`, 5 s timeout, no TLS.
+fn smtp_transport(server: &SmtpServer) -> Transport {
+    Transport::new(&smtp_settings(server.port(), 5), None).unwrap()
+}
+
+/// How `server` refuses the Danish reminder (to its owner only).
+async fn refusal_of_reminder(server: &SmtpServer) -> DeliveryError {
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+    smtp_transport(server)
+        .send(FROM, &r.to, &r.raw)
+        .await
+        .unwrap_err()
+}
+
 fn compose(language: Language, n: &Notification, link: Option<&str>) -> Composed {
     Composer::new(&settings())
         .unwrap()
@@ -723,7 +737,7 @@ fn headers_identify_the_task_and_thread_the_occurrence() {
 #[tokio::test]
 async fn a_reminder_and_an_escalation_reach_the_smtp_server_intact() {
     let server = SmtpServer::start().await;
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let transport = smtp_transport(&server);
     let r = compose(Language::Da, &reminder(), Some(LINK));
     let e = compose(Language::Da, &escalation(), None);
 
@@ -778,10 +792,7 @@ async fn a_reminder_and_an_escalation_reach_the_smtp_server_intact() {
 async fn a_5xx_before_the_message_is_temporary() {
     let server = SmtpServer::start().await;
     server.set_mode(Mode::RefuseSession);
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
-    let r = compose(Language::Da, &reminder(), Some(LINK));
-
-    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    let err = refusal_of_reminder(&server).await;
     match &err {
         DeliveryError::Temporary(m) => assert_contains(m, "not taking mail"),
         other => panic!("expected temporary, got {other:?}"),
@@ -793,10 +804,7 @@ async fn a_5xx_before_the_message_is_temporary() {
 async fn a_550_for_the_recipient_is_permanent_and_quotes_the_server() {
     let server = SmtpServer::start().await;
     server.reject("soren@kommune.example", "550 5.1.1 No such user here");
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
-    let r = compose(Language::Da, &reminder(), Some(LINK));
-
-    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    let err = refusal_of_reminder(&server).await;
     match &err {
         DeliveryError::Permanent(m) => assert_contains(m, "No such user here"),
         other => panic!("expected permanent, got {other:?}"),
@@ -808,7 +816,7 @@ async fn a_550_for_the_recipient_is_permanent_and_quotes_the_server() {
 async fn a_550_for_one_cc_fails_the_whole_escalation_permanently() {
     let server = SmtpServer::start().await;
     server.reject("birthe@kommune.example", "550 5.2.1 Mailbox disabled");
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let transport = smtp_transport(&server);
     let e = compose(Language::Da, &escalation(), None);
 
     let err = transport
@@ -825,10 +833,7 @@ async fn a_550_for_one_cc_fails_the_whole_escalation_permanently() {
 async fn a_451_is_temporary_and_quotes_the_server() {
     let server = SmtpServer::start().await;
     server.reject("soren@kommune.example", "451 4.3.0 Try again later");
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
-    let r = compose(Language::Da, &reminder(), Some(LINK));
-
-    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    let err = refusal_of_reminder(&server).await;
     match &err {
         DeliveryError::Temporary(m) => assert_contains(m, "Try again later"),
         other => panic!("expected temporary, got {other:?}"),
@@ -874,7 +879,7 @@ async fn a_server_that_never_answers_is_temporary_within_the_timeout() {
 async fn a_slow_server_within_the_timeout_still_gets_the_message() {
     let server = SmtpServer::start().await;
     server.set_mode(Mode::Slow(Duration::from_millis(50)));
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let transport = smtp_transport(&server);
     let r = compose(Language::En, &reminder(), Some(LINK));
 
     transport.send(FROM, &r.to, &r.raw).await.unwrap();
@@ -927,7 +932,7 @@ async fn after_a_timeout_the_next_message_goes_out_on_a_fresh_connection() {
 #[tokio::test]
 async fn fifty_messages_share_one_connection_without_a_nagle_stall() {
     let server = SmtpServer::start().await;
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let transport = smtp_transport(&server);
     let r = compose(Language::Da, &reminder(), Some(LINK));
 
     let started = Instant::now();
@@ -952,7 +957,7 @@ async fn fifty_messages_share_one_connection_without_a_nagle_stall() {
 async fn a_connection_the_server_closed_is_replaced_before_the_next_message() {
     let server = SmtpServer::start().await;
     server.set_mode(Mode::HangUp);
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let transport = smtp_transport(&server);
     let r = compose(Language::Da, &reminder(), Some(LINK));
     let e = compose(Language::Da, &escalation(), None);
 
@@ -966,7 +971,7 @@ async fn a_connection_the_server_closed_is_replaced_before_the_next_message() {
 #[tokio::test]
 async fn an_address_that_cannot_be_used_is_permanent() {
     let server = SmtpServer::start().await;
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let transport = smtp_transport(&server);
     let r = compose(Language::Da, &reminder(), Some(LINK));
 
     let err = transport
