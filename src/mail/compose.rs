@@ -411,32 +411,19 @@ impl Composer {
             &hex_sha256(person)[..16],
             self.domain
         );
-        let mut builder = Message::builder()
-            .from(self.from.clone())
-            .to(mailbox(to)?)
-            .subject(subject.clone())
-            .message_id(Some(message_id.clone()))
-            .in_reply_to(thread.clone())
-            .references(thread)
-            .raw_header(header("X-Arshjul-Kind", "bundle"))
-            .raw_header(header("Auto-Submitted", "auto-generated"))
-            .raw_header(header("X-Auto-Response-Suppress", "All"));
-        for person in &cc {
-            builder = builder.cc(mailbox(person)?);
-        }
-        if let Some(reply_to) = &self.reply_to {
-            builder = builder.reply_to(reply_to.clone());
-        }
-        let message = builder
-            .multipart(MultiPart::alternative_plain_html(text, html))
-            .map_err(|e| unbuildable(first, format!("cannot build the message: {e}")))?;
-        Ok(Composed {
-            message_id,
-            to: vec![to.email.clone()],
-            cc: cc.iter().map(|p| p.email.clone()).collect(),
-            subject,
-            raw: message.formatted(),
-        })
+        self.assemble(
+            first,
+            Envelope {
+                to,
+                cc: &cc,
+                subject,
+                message_id,
+                thread,
+                own_headers: &[("X-Arshjul-Kind", "bundle")],
+            },
+            text,
+            html,
+        )
     }
 
     /// The rendered, checked message of `n` from its template context.
@@ -463,16 +450,55 @@ impl Composer {
         let message_id = message_id(n, &self.domain);
         let thread = thread_id(&n.task, &n.period, &self.domain);
 
+        self.assemble(
+            n,
+            Envelope {
+                to,
+                cc,
+                subject,
+                message_id,
+                thread,
+                own_headers: &[
+                    ("X-Arshjul-Task", &n.task),
+                    ("X-Arshjul-Period", &n.period),
+                    ("X-Arshjul-Kind", n.kind.as_str()),
+                ],
+            },
+            text,
+            html,
+        )
+    }
+
+    /// The message itself: From, To, Cc, Reply-To, the subject and ids of
+    /// `envelope`, its own `X-Arshjul-*` headers, the guards against
+    /// automatic replies, and the text and HTML parts. `n` names the
+    /// message when lettre refuses it.
+    fn assemble(
+        &self,
+        n: &Notification,
+        envelope: Envelope<'_>,
+        text: String,
+        html: String,
+    ) -> Result<Composed, MailError> {
+        let Envelope {
+            to,
+            cc,
+            subject,
+            message_id,
+            thread,
+            own_headers,
+        } = envelope;
         let mut builder = Message::builder()
             .from(self.from.clone())
             .to(mailbox(to)?)
             .subject(subject.clone())
             .message_id(Some(message_id.clone()))
             .in_reply_to(thread.clone())
-            .references(thread)
-            .raw_header(header("X-Arshjul-Task", &n.task))
-            .raw_header(header("X-Arshjul-Period", &n.period))
-            .raw_header(header("X-Arshjul-Kind", n.kind.as_str()))
+            .references(thread);
+        for (name, value) in own_headers {
+            builder = builder.raw_header(header(name, value));
+        }
+        builder = builder
             .raw_header(header("Auto-Submitted", "auto-generated"))
             // Exchange ignores Auto-Submitted; this keeps out-of-office
             // replies from flooding the sender's mailbox.
@@ -808,6 +834,17 @@ impl Context {
 
 fn bundle_template(language: Language, part: Part) -> String {
     format!("{}/bundle.{}", language.code(), part.suffix())
+}
+
+/// The addressing and ids of one mail, for [`Composer::assemble`].
+struct Envelope<'a> {
+    to: &'a Person,
+    cc: &'a [&'a Person],
+    subject: String,
+    message_id: String,
+    thread: String,
+    /// This mail's `X-Arshjul-*` headers, in order.
+    own_headers: &'a [(&'static str, &'a str)],
 }
 
 /// Where a bundle stands among the bundles one recipient set gets in one

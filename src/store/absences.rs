@@ -4,7 +4,7 @@
 //! refuses anything else).
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{codec, Fault, Store, StoreError};
 use crate::planner::Absence;
@@ -62,10 +62,7 @@ const COLUMNS: &str = "SELECT id, person, from_date, to_date, deputy, note, reco
 impl Store {
     /// Appends an absence; returns its id.
     pub fn record_absence(&mut self, a: &NewAbsence) -> Result<i64, StoreError> {
-        let result = (|| -> Result<i64, Fault> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(|tx| {
             tx.execute(
                 "INSERT INTO absences (person, from_date, to_date, deputy, note, recorded_at,
                      recorded_by)
@@ -81,10 +78,8 @@ impl Store {
                 ],
             )?;
             let id = tx.last_insert_rowid();
-            tx.commit()?;
             Ok(id)
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Cancels absence `id` once: sets when and by whom. The row stays.
@@ -94,11 +89,8 @@ impl Store {
         at: DateTime<FixedOffset>,
         by: &str,
     ) -> Result<CancelOutcome, StoreError> {
-        let result = (|| -> Result<CancelOutcome, Fault> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let Some(found) = find(&tx, id)? else {
+        self.write(|tx| {
+            let Some(found) = find(tx, id)? else {
                 return Ok(CancelOutcome::Unknown);
             };
             if found.cancelled_at.is_some() {
@@ -108,18 +100,16 @@ impl Store {
                 "UPDATE absences SET cancelled_at = ?2, cancelled_by = ?3 WHERE id = ?1",
                 params![id, codec::time(&at), by],
             )?;
-            let updated = find(&tx, id)?.ok_or_else(|| {
+            let updated = find(tx, id)?.ok_or_else(|| {
                 Fault::Missing(format!("absence {id} vanished while it was cancelled"))
             })?;
-            tx.commit()?;
             Ok(CancelOutcome::Cancelled(updated))
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Absences by first day, then id.
     pub fn absences(&self, filter: AbsenceFilter) -> Result<Vec<AbsenceRecord>, StoreError> {
-        list(&self.conn, filter).map_err(|f| self.fail(f))
+        self.read(|conn| list(conn, filter))
     }
 }
 

@@ -3,9 +3,9 @@
 //! operator let through.
 
 use chrono::{DateTime, FixedOffset};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 
-use super::{codec, Fault, Store, StoreError};
+use super::{codec, Store, StoreError};
 
 /// The engine is holding: no pass records or sends anything until the
 /// clock is plausible again or an operator accepts the burst.
@@ -36,9 +36,8 @@ pub struct AcceptedBurst {
 impl Store {
     /// The last pass and the hold, as recorded.
     pub fn engine_state(&self) -> Result<EngineState, StoreError> {
-        let result = (|| -> Result<EngineState, Fault> {
-            let row: Option<(Option<String>, Option<String>, Option<String>)> = self
-                .conn
+        self.read(|conn| {
+            let row: Option<(Option<String>, Option<String>, Option<String>)> = conn
                 .query_row(
                     "SELECT last_pass_at, held_since, held_reason FROM engine_state WHERE id = 1",
                     [],
@@ -54,18 +53,14 @@ impl Store {
                 _ => None,
             };
             Ok(EngineState { last_pass, held })
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// A pass went through at `now`: the last pass becomes `now` unless it
     /// is already later (a clock that went back never moves it back), and
     /// the hold, if any, ends.
     pub fn record_pass_time(&mut self, now: DateTime<FixedOffset>) -> Result<(), StoreError> {
-        let result = (|| -> Result<(), Fault> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(|tx| {
             tx.execute(
                 "INSERT INTO engine_state (id, last_pass_at, last_pass_utc) VALUES (1, ?1, ?2)
                  ON CONFLICT (id) DO UPDATE SET
@@ -77,10 +72,8 @@ impl Store {
                      held_reason = NULL",
                 params![codec::time(&now), codec::utc_key(&now)],
             )?;
-            tx.commit()?;
             Ok(())
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// A pass at `now` was held for `reason`. The last pass stays as it
@@ -90,10 +83,7 @@ impl Store {
         now: DateTime<FixedOffset>,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let result = (|| -> Result<(), Fault> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(|tx| {
             tx.execute(
                 "INSERT INTO engine_state (id, held_since, held_reason) VALUES (1, ?1, ?2)
                  ON CONFLICT (id) DO UPDATE SET
@@ -101,16 +91,14 @@ impl Store {
                      held_reason = excluded.held_reason",
                 params![codec::time(&now), reason],
             )?;
-            tx.commit()?;
             Ok(())
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Appends the record of a burst let through.
     pub fn record_accepted_burst(&mut self, burst: &AcceptedBurst) -> Result<(), StoreError> {
-        let result = (|| -> Result<(), Fault> {
-            self.conn.execute(
+        self.write(|tx| {
+            tx.execute(
                 "INSERT INTO accepted_bursts (at, at_utc, accepted_by, reason, queued)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
@@ -122,14 +110,13 @@ impl Store {
                 ],
             )?;
             Ok(())
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Every burst let through, newest first.
     pub fn accepted_bursts(&self) -> Result<Vec<AcceptedBurst>, StoreError> {
-        let result = (|| -> Result<Vec<AcceptedBurst>, Fault> {
-            let mut stmt = self.conn.prepare(
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
                 "SELECT id, at, accepted_by, reason, queued FROM accepted_bursts
                  ORDER BY at_utc DESC, id DESC",
             )?;
@@ -146,7 +133,6 @@ impl Store {
                 });
             }
             Ok(out)
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 }

@@ -7,9 +7,9 @@
 //! never the parts on their own.
 
 use chrono::{DateTime, FixedOffset};
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::params;
 
-use super::{insert_message, Fault, NewMessage, Store, StoreError};
+use super::{insert_message, NewMessage, Store, StoreError};
 
 /// One notification carried by a bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,10 +42,7 @@ impl Store {
         bundles: &[NewBundle],
         now: DateTime<FixedOffset>,
     ) -> Result<usize, StoreError> {
-        let result = (|| -> Result<usize, Fault> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(|tx| {
             let mut new = 0;
             {
                 let today = super::codec::date(now.date_naive());
@@ -76,7 +73,7 @@ impl Store {
                         task.execute(params![p.task, today])?;
                     }
                     task.execute(params![m.task, today])?;
-                    if insert_message(&tx, m, &now)? == 0 {
+                    if insert_message(tx, m, &now)? == 0 {
                         continue;
                     }
                     let id = tx.last_insert_rowid();
@@ -86,16 +83,14 @@ impl Store {
                     new += 1;
                 }
             }
-            tx.commit()?;
             Ok(new)
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// The parts of the bundle in outbox row `id`, in the order recorded.
     pub fn bundle_parts(&self, id: i64) -> Result<Vec<BundlePart>, StoreError> {
-        let result = (|| -> Result<Vec<BundlePart>, Fault> {
-            let mut stmt = self.conn.prepare_cached(
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
                 "SELECT key, task, period, kind, step FROM bundle_parts
                  WHERE bundle = ?1 ORDER BY rowid",
             )?;
@@ -109,7 +104,6 @@ impl Store {
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 }

@@ -5,7 +5,7 @@
 //! listed by `history`.
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 
 use super::{
     codec, find_completion, insert_message, insert_unbuilt, Completion, Fault, MessageState,
@@ -113,11 +113,8 @@ impl Store {
         r: &NewLinkRequest,
         limits: LinkLimits,
     ) -> Result<LinkRequestOutcome, StoreError> {
-        let result = (|| -> Result<LinkRequestOutcome, Fault> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if let Some(done) = find_completion(&tx, &r.task, &r.period)? {
+        self.write(|tx| {
+            if let Some(done) = find_completion(tx, &r.task, &r.period)? {
                 return Ok(LinkRequestOutcome::AlreadyDone(done));
             }
             let retry_after = |since: &str, wait: Duration| -> Result<i64, Fault> {
@@ -176,16 +173,14 @@ impl Store {
                 ],
             )?;
             let id = tx.last_insert_rowid();
-            tx.commit()?;
             Ok(LinkRequestOutcome::Recorded(id))
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Requests not answered yet, oldest first.
     pub fn open_link_requests(&self) -> Result<Vec<LinkRequest>, StoreError> {
-        let result = (|| -> Result<Vec<LinkRequest>, Fault> {
-            let mut stmt = self.conn.prepare(
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
                 "SELECT id, task, period, due, person, requested_at FROM link_requests
                  WHERE handled_at IS NULL ORDER BY id",
             )?;
@@ -204,8 +199,7 @@ impl Store {
                 });
             }
             Ok(out)
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Answers request `id` in one IMMEDIATE transaction: puts the message
@@ -218,10 +212,7 @@ impl Store {
         answer: &LinkAnswer,
         now: DateTime<FixedOffset>,
     ) -> Result<bool, StoreError> {
-        let result = (|| -> Result<bool, Fault> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(|tx| {
             let now_text = codec::time(&now);
             let key = match answer {
                 LinkAnswer::Queued(m) => Some(m.key.as_str()),
@@ -237,26 +228,24 @@ impl Store {
                 return Ok(false);
             }
             if let LinkAnswer::Unbuilt(m) = answer {
-                insert_unbuilt(&tx, m, &now)?;
+                insert_unbuilt(tx, m, &now)?;
             }
             if let LinkAnswer::Queued(m) = answer {
-                insert_message(&tx, m, &now)?;
+                insert_message(tx, m, &now)?;
             }
-            tx.commit()?;
             Ok(true)
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Link requests, newest first, optionally of one task, each with the
     /// message that answered it.
     pub fn link_requests(&self, task: Option<&str>) -> Result<Vec<LinkRequestRecord>, StoreError> {
-        let result = (|| -> Result<Vec<LinkRequestRecord>, Fault> {
+        self.read(|conn| {
             let filter = match task {
                 Some(_) => "WHERE r.task = ?1",
                 None => "WHERE ?1 IS NULL",
             };
-            let mut stmt = self.conn.prepare(&format!(
+            let mut stmt = conn.prepare(&format!(
                 "SELECT r.id, r.task, r.period, r.person, r.requested_at, r.client_addr,
                         r.user_agent, r.outcome, r.handled_at, o.to_addrs, o.state, o.sent_at
                  FROM link_requests r LEFT JOIN outbox o ON o.key = r.message_key
@@ -288,7 +277,6 @@ impl Store {
                 });
             }
             Ok(out)
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 }

@@ -34,7 +34,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{
+    params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
 
 use crate::planner::{Done, History, TaskHistory};
 use crate::wheel::Wheel;
@@ -517,10 +519,7 @@ impl Store {
     /// known ids get their current title. Tasks gone from the wheel keep
     /// their rows and history.
     pub fn sync_tasks(&mut self, wheel: &Wheel, today: NaiveDate) -> Result<(), StoreError> {
-        let result = (|| -> Result<(), Fault> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(|tx| {
             {
                 let mut upsert = tx.prepare(
                     "INSERT INTO tasks (id, title, first_seen) VALUES (?1, ?2, ?3)
@@ -532,10 +531,8 @@ impl Store {
                     upsert.execute(params![task.id, task.title, today])?;
                 }
             }
-            tx.commit()?;
             Ok(())
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// What the planner needs to know, for the tasks of `wheel`. Every task
@@ -771,10 +768,7 @@ impl Store {
         unbuilt: &[UnbuiltMessage],
         now: DateTime<FixedOffset>,
     ) -> Result<usize, StoreError> {
-        let result = (|| -> Result<usize, Fault> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(|tx| {
             let mut new = 0;
             {
                 let now_text = codec::time(&now);
@@ -793,17 +787,15 @@ impl Store {
                 }
                 for m in messages {
                     task.execute(params![m.task, today])?;
-                    new += insert_message(&tx, m, &now)?;
+                    new += insert_message(tx, m, &now)?;
                 }
                 for m in unbuilt {
                     task.execute(params![m.task, today])?;
-                    new += insert_unbuilt(&tx, m, &now)?;
+                    new += insert_unbuilt(tx, m, &now)?;
                 }
             }
-            tx.commit()?;
             Ok(new)
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Pending messages whose next attempt is due at `now`, oldest first
@@ -884,24 +876,22 @@ impl Store {
     /// How many messages [`Store::deliverable`] would return, without
     /// reading them.
     pub fn deliverable_count(&self, now: DateTime<FixedOffset>) -> Result<usize, StoreError> {
-        let result = (|| -> Result<usize, Fault> {
-            let n: i64 = self.conn.query_row(
+        self.read(|conn| {
+            let n: i64 = conn.query_row(
                 "SELECT count(*) FROM outbox
                  WHERE state = 'pending' AND (next_attempt_utc IS NULL OR next_attempt_utc <= ?1)",
                 params![codec::utc_key(&now)],
                 |r| r.get(0),
             )?;
             Ok(usize::try_from(n).unwrap_or(0))
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// The earliest retry of a message deferred by a temporary failure, if
     /// any is waiting.
     pub fn next_retry(&self) -> Result<Option<DateTime<FixedOffset>>, StoreError> {
-        let result = (|| -> Result<Option<DateTime<FixedOffset>>, Fault> {
-            let text: Option<String> = self
-                .conn
+        self.read(|conn| {
+            let text: Option<String> = conn
                 .query_row(
                     "SELECT next_attempt_at FROM outbox
                      WHERE state = 'pending' AND next_attempt_utc IS NOT NULL
@@ -911,18 +901,14 @@ impl Store {
                 )
                 .optional()?;
             codec::parse_opt_time(text, "the next retry")
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// The server accepted message `id`. Marking a message sent twice keeps
     /// the first `sent_at`.
     pub fn mark_sent(&mut self, id: i64, at: DateTime<FixedOffset>) -> Result<(), StoreError> {
-        let result = (|| -> Result<(), Fault> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            require_message(&tx, id)?;
+        self.write(|tx| {
+            require_message(tx, id)?;
             let changed = tx.execute(
                 "UPDATE outbox SET state = 'sent', sent_at = ?2,
                      next_attempt_at = NULL, next_attempt_utc = NULL
@@ -930,12 +916,10 @@ impl Store {
                 params![id, codec::time(&at)],
             )?;
             if changed > 0 {
-                chain::append(&tx, "outbox", id, "sent")?;
+                chain::append(tx, "outbox", id, "sent")?;
             }
-            tx.commit()?;
             Ok(())
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Delivery of `id` failed: counts the attempt, keeps the error. A
@@ -948,11 +932,8 @@ impl Store {
         permanent: bool,
         retry_at: DateTime<FixedOffset>,
     ) -> Result<(), StoreError> {
-        let result = (|| -> Result<(), Fault> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            require_message(&tx, id)?;
+        self.write(|tx| {
+            require_message(tx, id)?;
             let (state, next_at, next_utc) = if permanent {
                 (MessageState::Failed, None, None)
             } else {
@@ -970,12 +951,10 @@ impl Store {
             )?;
             if changed > 0 && permanent {
                 // Given up: the message will never go out.
-                chain::append(&tx, "outbox", id, "given-up")?;
+                chain::append(tx, "outbox", id, "given-up")?;
             }
-            tx.commit()?;
             Ok(())
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Appends a completion unless the period is already done (a completion
@@ -1002,11 +981,11 @@ impl Store {
         c: &NewCompletion,
         extras: &CompletionExtras,
     ) -> Result<CompletionOutcome, StoreError> {
-        let result = (|| -> Result<CompletionOutcome, Fault> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if let Some(existing) = find_completion(&tx, &c.task, &c.period)? {
+        // Each `AlreadyDone` commits a transaction that changed nothing:
+        // the completion found has its task row already, so the task
+        // insert before it did nothing.
+        self.write(|tx| {
+            if let Some(existing) = find_completion(tx, &c.task, &c.period)? {
                 return Ok(CompletionOutcome::AlreadyDone(existing));
             }
             tx.execute(
@@ -1035,23 +1014,21 @@ impl Store {
             match inserted {
                 Ok(_) => {
                     let id = tx.last_insert_rowid();
-                    evidence::insert(&tx, id, &extras.evidence)?;
-                    chain::append(&tx, "completions", id, "recorded")?;
-                    tx.commit()?;
+                    evidence::insert(tx, id, &extras.evidence)?;
+                    chain::append(tx, "completions", id, "recorded")?;
                     Ok(CompletionOutcome::Recorded)
                 }
                 // A constraint (a foreign key, a CHECK) refused the row;
                 // if another writer recorded the period meanwhile, say so.
                 Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
-                    match find_completion(&tx, &c.task, &c.period)? {
+                    match find_completion(tx, &c.task, &c.period)? {
                         Some(existing) => Ok(CompletionOutcome::AlreadyDone(existing)),
                         None => Err(e.into()),
                     }
                 }
                 Err(e) => Err(e.into()),
             }
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Retracts the completion of one period that counts, if there is one:
@@ -1062,13 +1039,11 @@ impl Store {
         &mut self,
         r: &NewRetraction,
     ) -> Result<RetractionOutcome, StoreError> {
-        let result = (|| -> Result<RetractionOutcome, Fault> {
-            if r.reason.trim().is_empty() {
-                return Err(Fault::Missing("a retraction needs a reason".to_string()));
-            }
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if r.reason.trim().is_empty() {
+            return Err(self.fail(Fault::Missing("a retraction needs a reason".to_string())));
+        }
+        // `NotDone` commits a transaction that changed nothing.
+        self.write(|tx| {
             let found: Option<i64> = tx
                 .query_row(
                     "SELECT id FROM standing_completions WHERE task = ?1 AND period = ?2
@@ -1099,11 +1074,9 @@ impl Store {
                     r.reason
                 ],
             )?;
-            chain::append(&tx, "retractions", tx.last_insert_rowid(), "recorded")?;
-            tx.commit()?;
+            chain::append(tx, "retractions", tx.last_insert_rowid(), "recorded")?;
             Ok(RetractionOutcome::Retracted(completion))
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Every completion, newest first (by `at`), each with its retraction
@@ -1112,12 +1085,12 @@ impl Store {
         &self,
         task: Option<&str>,
     ) -> Result<Vec<CompletionRecord>, StoreError> {
-        let result = (|| -> Result<Vec<CompletionRecord>, Fault> {
+        self.read(|conn| {
             let filter = match task {
                 Some(_) => "WHERE c.task = ?1",
                 None => "WHERE ?1 IS NULL",
             };
-            let mut stmt = self.conn.prepare(&format!(
+            let mut stmt = conn.prepare(&format!(
                 "SELECT c.id, c.task, c.period, c.at, c.done_by, c.via, c.note,
                         r.id, r.at, r.done_by, r.reason, c.performed_by
                  FROM completions c LEFT JOIN retractions r ON r.completion = c.id
@@ -1126,7 +1099,7 @@ impl Store {
             ))?;
             let mut rows = stmt.query(params![task])?;
             // Every evidence row of these completions, read in one query.
-            let mut files = evidence::by_completion(&self.conn, task)?;
+            let mut files = evidence::by_completion(conn, task)?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 let completion = completion_from(row)?;
@@ -1155,8 +1128,7 @@ impl Store {
                 });
             }
             Ok(out)
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// The evidence files of completion `completion_id` (see
@@ -1165,34 +1137,33 @@ impl Store {
         &self,
         completion_id: i64,
     ) -> Result<Vec<EvidenceFile>, StoreError> {
-        evidence::for_completion(&self.conn, completion_id).map_err(|f| self.fail(f))
+        self.read(|conn| evidence::for_completion(conn, completion_id))
     }
 
     /// Every evidence file with its completion's task and period, by task,
     /// period and the order recorded (for `evidence export`).
     pub fn all_evidence(&self) -> Result<Vec<StoredEvidence>, StoreError> {
-        evidence::all(&self.conn).map_err(|f| self.fail(f))
+        self.read(evidence::all)
     }
 
     /// The bytes of the evidence file with this SHA-256.
     pub fn evidence_content(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
-        evidence::content(&self.conn, sha256).map_err(|f| self.fail(f))
+        self.read(|conn| evidence::content(conn, sha256))
     }
 
     /// Walks the hash chain and re-hashes every evidence file: `ok` with
     /// the row count and head hash, or the first row that does not match.
     /// Reads only; a broken chain is a result, not an error.
     pub fn verify_chain(&self) -> Result<ChainStatus, StoreError> {
-        chain::verify(&self.conn).map_err(|f| self.fail(f))
+        self.read(chain::verify)
     }
 
     /// Whether the outbox has a message with idempotency key `key`, in any
     /// state, on its own or as a part of a bundle (the weekly digest asks
     /// before it is built).
     pub fn has_message(&self, key: &str) -> Result<bool, StoreError> {
-        let result = (|| -> Result<bool, Fault> {
-            let found: Option<i64> = self
-                .conn
+        self.read(|conn| {
+            let found: Option<i64> = conn
                 .query_row(
                     "SELECT 1 FROM outbox WHERE key = ?1
                      UNION ALL SELECT 1 FROM bundle_parts WHERE key = ?1",
@@ -1201,29 +1172,27 @@ impl Store {
                 )
                 .optional()?;
             Ok(found.is_some())
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// The completion of one period that counts (not retracted), if any.
     pub fn completion(&self, task: &str, period: &str) -> Result<Option<Completion>, StoreError> {
-        find_completion(&self.conn, task, period).map_err(|f| self.fail(f))
+        self.read(|conn| find_completion(conn, task, period))
     }
 
     /// The most recent completion of a task, by `at`.
     pub fn last_completion(&self, task: &str) -> Result<Option<Completion>, StoreError> {
-        let result = (|| -> Result<Option<Completion>, Fault> {
-            let mut stmt = self.conn.prepare_cached(LAST_COMPLETION)?;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(LAST_COMPLETION)?;
             let mut rows = stmt.query(params![task])?;
             rows.next()?.map(completion_from).transpose()
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Completions, newest first (by `at`), optionally of one task.
     pub fn completions(&self, task: Option<&str>) -> Result<Vec<Completion>, StoreError> {
-        let result = (|| -> Result<Vec<Completion>, Fault> {
-            let mut stmt = self.conn.prepare(&format!(
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
                 "{COMPLETION_COLUMNS} {} ORDER BY at_utc DESC, id DESC",
                 task_filter(task)
             ))?;
@@ -1233,8 +1202,7 @@ impl Store {
                 out.push(completion_from(row)?);
             }
             Ok(out)
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// The completions that count (not retracted) done at `since` or later,
@@ -1243,8 +1211,8 @@ impl Store {
         &self,
         since: DateTime<chrono::Utc>,
     ) -> Result<Vec<Completion>, StoreError> {
-        let result = (|| -> Result<Vec<Completion>, Fault> {
-            let mut stmt = self.conn.prepare(&format!(
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
                 "{STANDING_COLUMNS} WHERE at_utc >= ?1 ORDER BY at_utc, id"
             ))?;
             let key = codec::utc_key(&since.fixed_offset());
@@ -1254,8 +1222,7 @@ impl Store {
                 out.push(completion_from(row)?);
             }
             Ok(out)
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Notifications in the outbox, newest first (by when they were queued),
@@ -1278,41 +1245,27 @@ impl Store {
     pub fn deferred_notifications(
         &self,
     ) -> Result<Vec<(NotificationRecord, Option<DateTime<FixedOffset>>)>, StoreError> {
-        let result =
-            (|| -> Result<Vec<(NotificationRecord, Option<DateTime<FixedOffset>>)>, Fault> {
-                // A deferred bundle is one row per part (each part's task
-                // shows its message), as in `history`.
-                let mut stmt = self.conn.prepare(
-                    "SELECT o.id, coalesce(p.task, o.task), coalesce(p.period, o.period),
+        self.read(|conn| {
+            // A deferred bundle is one row per part (each part's task
+            // shows its message), as in `history`.
+            let mut stmt = conn.prepare(
+                "SELECT o.id, coalesce(p.task, o.task), coalesce(p.period, o.period),
                         coalesce(p.kind, o.kind), o.to_addrs, o.state, o.attempts,
-                        o.last_error, o.created_at, o.sent_at, o.next_attempt_at, o.cc_addrs,
-                        coalesce(p.step, o.step)
+                        o.last_error, o.created_at, o.sent_at, o.cc_addrs,
+                        coalesce(p.step, o.step), o.next_attempt_at
                  FROM outbox o LEFT JOIN bundle_parts p ON p.bundle = o.id
                  WHERE o.state = 'pending' AND o.attempts > 0
                  ORDER BY o.due_utc, o.id, p.rowid",
-                )?;
-                let mut rows = stmt.query([])?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next()? {
-                    let what = format!("outbox message {}", row.get::<_, i64>(0)?);
-                    let record = NotificationRecord {
-                        task: row.get(1)?,
-                        period: row.get(2)?,
-                        kind: row.get(3)?,
-                        to: codec::parse_addresses(&row.get::<_, String>(4)?, &what)?,
-                        state: codec::parse_state(&row.get::<_, String>(5)?, &what)?,
-                        attempts: codec::count(row.get(6)?, &what)?,
-                        last_error: row.get(7)?,
-                        created_at: codec::parse_time(&row.get::<_, String>(8)?, &what)?,
-                        sent_at: codec::parse_opt_time(row.get(9)?, &what)?,
-                        cc: codec::parse_addresses(&row.get::<_, String>(11)?, &what)?,
-                        step: codec::count(row.get(12)?, &what)?,
-                    };
-                    out.push((record, codec::parse_opt_time(row.get(10)?, &what)?));
-                }
-                Ok(out)
-            })();
-        result.map_err(|f| self.fail(f))
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let record = notification_from(row)?;
+                let what = format!("outbox message {}", row.get::<_, i64>(0)?);
+                out.push((record, codec::parse_opt_time(row.get(12)?, &what)?));
+            }
+            Ok(out)
+        })
     }
 
     fn notification_records(
@@ -1320,8 +1273,8 @@ impl Store {
         filter: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<NotificationRecord>, StoreError> {
-        let result = (|| -> Result<Vec<NotificationRecord>, Fault> {
-            let mut stmt = self.conn.prepare(&format!(
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
                 "SELECT id, task, period, kind, to_addrs, state, attempts, last_error,
                         created_at, sent_at, cc_addrs, step
                  FROM ({NOTIFICATION_ROWS}) {filter}
@@ -1330,24 +1283,35 @@ impl Store {
             let mut rows = stmt.query(args)?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
-                let what = format!("outbox message {}", row.get::<_, i64>(0)?);
-                out.push(NotificationRecord {
-                    task: row.get(1)?,
-                    period: row.get(2)?,
-                    kind: row.get(3)?,
-                    to: codec::parse_addresses(&row.get::<_, String>(4)?, &what)?,
-                    state: codec::parse_state(&row.get::<_, String>(5)?, &what)?,
-                    attempts: codec::count(row.get(6)?, &what)?,
-                    last_error: row.get(7)?,
-                    created_at: codec::parse_time(&row.get::<_, String>(8)?, &what)?,
-                    sent_at: codec::parse_opt_time(row.get(9)?, &what)?,
-                    cc: codec::parse_addresses(&row.get::<_, String>(10)?, &what)?,
-                    step: codec::count(row.get(11)?, &what)?,
-                });
+                out.push(notification_from(row)?);
             }
             Ok(out)
+        })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction and commits it when `f`
+    /// returns `Ok` (an `Err` rolls it back); any fault, the commit's
+    /// included, is worded by [`Store::fail`]. Every write goes through
+    /// here.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, Fault>,
+    ) -> Result<T, StoreError> {
+        let result = (|| -> Result<T, Fault> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
         })();
         result.map_err(|f| self.fail(f))
+    }
+
+    /// Runs the read `f` on the connection; any fault is worded by
+    /// [`Store::fail`].
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Fault>) -> Result<T, StoreError> {
+        f(&self.conn).map_err(|f| self.fail(f))
     }
 
     /// Words a fault for the operator, naming the file.
@@ -1640,6 +1604,26 @@ fn find_completion(
     ))?;
     let mut rows = stmt.query(params![task, period])?;
     rows.next()?.map(completion_from).transpose()
+}
+
+/// A notification from a row whose first eleven columns are id, task,
+/// period, kind, to_addrs, state, attempts, last_error, created_at, sent_at
+/// and cc_addrs.
+fn notification_from(row: &rusqlite::Row<'_>) -> Result<NotificationRecord, Fault> {
+    let what = format!("outbox message {}", row.get::<_, i64>(0)?);
+    Ok(NotificationRecord {
+        task: row.get(1)?,
+        period: row.get(2)?,
+        kind: row.get(3)?,
+        to: codec::parse_addresses(&row.get::<_, String>(4)?, &what)?,
+        state: codec::parse_state(&row.get::<_, String>(5)?, &what)?,
+        attempts: codec::count(row.get(6)?, &what)?,
+        last_error: row.get(7)?,
+        created_at: codec::parse_time(&row.get::<_, String>(8)?, &what)?,
+        sent_at: codec::parse_opt_time(row.get(9)?, &what)?,
+        cc: codec::parse_addresses(&row.get::<_, String>(10)?, &what)?,
+        step: codec::count(row.get(11)?, &what)?,
+    })
 }
 
 fn completion_from(row: &rusqlite::Row<'_>) -> Result<Completion, Fault> {

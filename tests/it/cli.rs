@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::fixtures::eml_count;
+use crate::support::fixtures::{assert_contains, eml_count};
 use crate::support::Scratch;
 
 fn repo(path: &str) -> String {
@@ -25,12 +25,8 @@ fn the_shipped_wheel_is_valid() {
             "2026-11-28",
         ])
         .expect(0);
-    assert!(
-        run.stdout().contains("Ballerup Kommune"),
-        "{}",
-        run.stdout()
-    );
-    assert!(run.stdout().contains("Next due:"), "{}", run.stdout());
+    assert_contains(run.stdout(), "Ballerup Kommune");
+    assert_contains(run.stdout(), "Next due:");
     // Every task of the shipped wheel fires within five years.
     assert!(!run.stdout().contains("Never due"), "{}", run.stdout());
 }
@@ -147,7 +143,7 @@ fn a_bad_setting_names_the_key() {
     let run = s
         .run(&["--schedule", &repo("schedule.toml"), "check"])
         .expect(2);
-    assert!(run.stderr().contains("mail.transport"), "{}", run.stderr());
+    assert_contains(run.stderr(), "mail.transport");
 }
 
 const WHEEL: &str = r#"
@@ -293,11 +289,7 @@ fn a_scripted_season_of_ticks_status_done_and_history() {
     let held = s
         .run(&["tick", "--now", "2027-03-09T10:00:00+01:00"])
         .expect(1);
-    assert!(
-        held.stderr().contains("held: the clock jumped"),
-        "{}",
-        held.stderr()
-    );
+    assert_contains(held.stderr(), "held: the clock jumped");
     assert_eq!(eml_count(&outbox), 1);
     // Let through, the catch-up rule holds: the escalation to bo (Cc anna)
     // is enough.
@@ -341,11 +333,7 @@ fn a_scripted_season_of_ticks_status_done_and_history() {
             "2027-03-10T12:00:00+01:00",
         ])
         .expect(0);
-    assert!(
-        again.stdout().contains("already done"),
-        "{}",
-        again.stdout()
-    );
+    assert_contains(again.stdout(), "already done");
     // 51 days on: let through (a held pass would send nothing whatever the
     // completion), so that this shows the completion stops the repeats.
     s.run(&[
@@ -386,11 +374,7 @@ fn a_scripted_season_of_ticks_status_done_and_history() {
 fn done_names_an_unknown_task_or_period() {
     let s = Scratch::new(WHEEL);
     let run = s.run(&["done", "nope", "--now", "2027-03-10"]).expect(2);
-    assert!(
-        run.stderr().contains("unknown task \"nope\""),
-        "{}",
-        run.stderr()
-    );
+    assert_contains(run.stderr(), "unknown task \"nope\"");
     let run = s
         .run(&[
             "done",
@@ -401,11 +385,7 @@ fn done_names_an_unknown_task_or_period() {
             "2027-03-10",
         ])
         .expect(2);
-    assert!(
-        run.stderr().contains("no period \"2027-Q1\""),
-        "{}",
-        run.stderr()
-    );
+    assert_contains(run.stderr(), "no period \"2027-Q1\"");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! deputy's completion link credits the deputy; `status` and `history` show
 //! the absence and to whom each message went.
 
-use crate::support::fixtures::date;
+use crate::support::fixtures::{assert_contains, date};
 use crate::support::http;
 use crate::support::mime;
 use crate::support::router;
@@ -148,12 +148,9 @@ fn while_the_owner_is_away_her_deputy_gets_the_reminder_and_the_escalation_copy(
             "Sommerferie",
         ])
         .expect(0);
-    assert!(
-        recorded
-            .stdout()
-            .contains("absence 1: anna away 2027-07-01 to 2027-07-23"),
-        "{}",
-        recorded.stdout()
+    assert_contains(
+        recorded.stdout(),
+        "absence 1: anna away 2027-07-01 to 2027-07-23",
     );
 
     let mails = world.ticks(date(2027, 7, 1), date(2027, 7, 23));
@@ -175,12 +172,8 @@ fn while_the_owner_is_away_her_deputy_gets_the_reminder_and_the_escalation_copy(
     let reminder = &mails[0].1;
     assert_eq!(reminder.envelope, strings(&[BO, ANNA]));
     let why = "Du får denne besked som stedfortræder for Anna Hansen, der er fraværende til og med 23. juli 2027.";
-    assert!(reminder.text.contains(why), "{}", reminder.text);
-    assert!(
-        reminder.html.contains(&format!(">{why}</p>")),
-        "{}",
-        reminder.html
-    );
+    assert_contains(&reminder.text, why);
+    assert_contains(&reminder.html, &format!(">{why}</p>"));
     assert!(
         reminder.text.starts_with("Kære Bo Berg"),
         "{}",
@@ -190,8 +183,8 @@ fn while_the_owner_is_away_her_deputy_gets_the_reminder_and_the_escalation_copy(
     let escalation = &mails[1].1;
     assert_eq!(escalation.envelope, strings(&[CHEF, ANNA, BO]));
     let copy = "Anna Hansen er fraværende til og med 23. juli 2027, og stedfortræderen Bo Berg har også fået en kopi.";
-    assert!(escalation.text.contains(copy), "{}", escalation.text);
-    assert!(escalation.html.contains(copy), "{}", escalation.html);
+    assert_contains(&escalation.text, copy);
+    assert_contains(&escalation.html, copy);
     assert!(
         !escalation.text.contains("som stedfortræder for"),
         "{}",
@@ -242,32 +235,24 @@ fn while_the_owner_is_away_her_deputy_gets_the_reminder_and_the_escalation_copy(
         .collect();
     assert_eq!(levels, [1, 0], "{history}");
     let table = world.run(&["history"]).expect(0).stdout();
-    assert!(
-        table.contains(&format!(
+    assert_contains(
+        &table,
+        &format!(
             "  escalation 1 policy-review            2027       to {CHEF} cc {ANNA}, {BO}  [sent]"
-        )),
-        "{table}"
+        ),
     );
-    assert!(
-        table.contains(&format!(
-            "  reminder     policy-review            2027       to {BO} cc {ANNA}  [sent]"
-        )),
-        "{table}"
+    assert_contains(
+        &table,
+        &format!("  reminder     policy-review            2027       to {BO} cc {ANNA}  [sent]"),
     );
-    assert!(
-        table.contains("   1  anna away 2027-07-01 to 2027-07-23, deputy bo; recorded by koordinator  \"Sommerferie\""),
-        "{table}"
-    );
+    assert_contains(&table, "   1  anna away 2027-07-01 to 2027-07-23, deputy bo; recorded by koordinator  \"Sommerferie\"");
 
     // status: the absence while it lasts, not after.
     let status = world
         .run(&["--now", "2027-07-19", "status"])
         .expect(0)
         .stdout();
-    assert!(
-        status.contains("away: anna until 2027-07-23 (deputy: bo)"),
-        "{status}"
-    );
+    assert_contains(&status, "away: anna until 2027-07-23 (deputy: bo)");
     let json = world
         .run(&["--now", "2027-07-19", "status", "--json"])
         .expect(0)
@@ -370,10 +355,7 @@ fn cancelling_an_absence_restores_the_routing_and_keeps_the_record() {
         .run(&["--now", "2027-06-30", "away", "--list"])
         .expect(0)
         .stdout();
-    assert!(
-        table.contains("   1  anna          2027-07-01  2027-07-23  carl"),
-        "{table}"
-    );
+    assert_contains(&table, "   1  anna          2027-07-01  2027-07-23  carl");
 
     // While it stands, the reminder goes to Carl.
     let mails = world.tick(date(2027, 7, 5));
@@ -384,17 +366,9 @@ fn cancelling_an_absence_restores_the_routing_and_keeps_the_record() {
     let cancelled = world
         .run(&["--now", "2027-07-06", "away", "--cancel", "1"])
         .expect(0);
-    assert!(
-        cancelled.stdout().contains("absence 1 cancelled"),
-        "{}",
-        cancelled.stdout()
-    );
+    assert_contains(cancelled.stdout(), "absence 1 cancelled");
     let again = world.run(&["away", "--cancel", "1"]).expect(0);
-    assert!(
-        again.stdout().contains("already cancelled"),
-        "{}",
-        again.stdout()
-    );
+    assert_contains(again.stdout(), "already cancelled");
 
     // Cancelled: the escalation of 19 July copies Anna alone, not Carl.
     let mails = world.tick(date(2027, 7, 19));
@@ -407,7 +381,7 @@ fn cancelling_an_absence_restores_the_routing_and_keeps_the_record() {
         .run(&["--now", "2027-07-06", "away", "--list"])
         .expect(0)
         .stdout();
-    assert!(list.contains("No current or future absences."), "{list}");
+    assert_contains(&list, "No current or future absences.");
     let history = world.run(&["history", "--json"]).expect(0).json();
     assert_eq!(
         history["absences"][0]["cancelled_by"], "koordinator",
@@ -544,12 +518,7 @@ fn status_says_why_the_owner_gets_her_messages_when_her_deputy_left_the_wheel() 
         .run(&["status", "--now", "2027-07-05T09:00:00+02:00"])
         .expect(0)
         .stdout();
-    assert!(
-        status.contains(
-            "away: anna until 2027-07-23 (deputy: bo; the deputy is no longer in the wheel, so messages go to anna)"
-        ),
-        "{status}"
-    );
+    assert_contains(&status, "away: anna until 2027-07-23 (deputy: bo; the deputy is no longer in the wheel, so messages go to anna)");
     // The deputy away as well is said as before.
     std::fs::write(world.scratch.file("schedule.toml"), WHEEL).unwrap();
     world
@@ -568,9 +537,9 @@ fn status_says_why_the_owner_gets_her_messages_when_her_deputy_left_the_wheel() 
         .run(&["status", "--now", "2027-07-05T09:00:00+02:00"])
         .expect(0)
         .stdout();
-    assert!(
-        status.contains("(deputy: bo; the deputy is away too, so messages go to anna)"),
-        "{status}"
+    assert_contains(
+        &status,
+        "(deputy: bo; the deputy is away too, so messages go to anna)",
     );
 }
 
@@ -640,31 +609,28 @@ fn the_english_templates_say_why_the_deputy_gets_the_message() {
 
     let why = "You receive this message as the deputy of Anna Hansen, who is away up to and including 23 July 2027.";
     let (text, html) = compose(&history("anna", "bo"), date(2027, 7, 5), "reminder");
-    assert!(text.contains(why), "{text}");
-    assert!(html.contains(&format!(">{why}</p>")), "{html}");
+    assert_contains(&text, why);
+    assert_contains(&html, &format!(">{why}</p>"));
 
     // The repeat (26 July, Anna still away in this history) is not "yours".
     let mut late = history("anna", "bo");
     late.absences[0].to = date(2027, 7, 30);
     let (text, html) = compose(&late, date(2027, 7, 26), "repeat");
-    assert!(text.contains("A task in the compliance calendar"), "{text}");
+    assert_contains(&text, "A task in the compliance calendar");
     assert!(!text.contains("One of your tasks"), "{text}");
-    assert!(
-        html.contains("away up to and including 30 July 2027"),
-        "{html}"
-    );
+    assert_contains(&html, "away up to and including 30 July 2027");
 
     // The escalation to an absent chief goes to the deputy, who is told why.
     let (text, html) = compose(&history("chef", "carl"), date(2027, 7, 19), "escalation");
     let chief = "You receive this message as the deputy of Chefen, who is step 1 of the task's escalation chain and away up to and including 23 July 2027.";
-    assert!(text.contains(chief), "{text}");
-    assert!(html.contains(chief), "{html}");
+    assert_contains(&text, chief);
+    assert_contains(&html, chief);
 
     // The escalation copying an absent owner names her deputy.
     let (text, html) = compose(&history("anna", "bo"), date(2027, 7, 19), "escalation");
     let copy = "Anna Hansen is away up to and including 23 July 2027; their deputy Bo Berg has a copy as well.";
-    assert!(text.contains(copy), "{text}");
-    assert!(html.contains(copy), "{html}");
+    assert_contains(&text, copy);
+    assert_contains(&html, copy);
 }
 
 /// The shipped wheel's keys are longer than twelve characters

@@ -2,8 +2,9 @@
 //! items 3, 4, 10 and 12): which occurrence `done` means, retractions that
 //! keep the evidence, output that input cannot forge, dates and counts.
 
+use crate::support::fixtures::assert_contains;
 use crate::support::smtp::{self, SmtpServer};
-use crate::support::Scratch;
+use crate::support::{Run, Scratch};
 
 /// Policy review due 1 March each year; reminders 30, 7 and 1 day before.
 const WHEEL: &str = r#"
@@ -64,6 +65,11 @@ fn completions(s: &Scratch, task: &str) -> Vec<serde_json::Value> {
         .clone()
 }
 
+/// `arshjul done TASK --by BY --now NOW` in `s`.
+fn done(s: &Scratch, task: &str, by: &str, now: &str) -> Run {
+    s.run(&["done", task, "--by", by, "--now", now])
+}
+
 // ---------------------------------------------------------------- item 3
 
 #[test]
@@ -74,26 +80,14 @@ fn done_without_a_period_before_the_first_reminder_day_names_the_next_occurrence
         .run(&["done", "policy-review", "--now", "2027-01-28"])
         .expect(2);
     let err = run.stderr();
-    assert!(
-        err.contains("the next occurrence, 2027, is due 2027-03-01 and opens 2027-01-29"),
-        "{err}"
+    assert_contains(
+        &err,
+        "the next occurrence, 2027, is due 2027-03-01 and opens 2027-01-29",
     );
-    assert!(
-        err.contains("arshjul done policy-review --period 2027"),
-        "{err}"
-    );
+    assert_contains(&err, "arshjul done policy-review --period 2027");
     assert!(completions(&s, "policy-review").is_empty());
     // On its first reminder day it is open, and meant.
-    let run = s
-        .run(&[
-            "done",
-            "policy-review",
-            "--by",
-            "anna",
-            "--now",
-            "2027-01-29",
-        ])
-        .expect(0);
+    let run = done(&s, "policy-review", "anna", "2027-01-29").expect(0);
     assert!(
         run.stdout()
             .starts_with("policy-review 2027: done 2027-01-29 12:00 by anna"),
@@ -105,31 +99,12 @@ fn done_without_a_period_before_the_first_reminder_day_names_the_next_occurrence
 #[test]
 fn a_second_done_in_march_2027_does_not_record_2028() {
     let s = Scratch::new(WHEEL);
-    s.run(&[
-        "done",
-        "policy-review",
-        "--by",
-        "anna",
-        "--now",
-        "2027-03-10",
-    ])
-    .expect(0);
-    let run = s
-        .run(&[
-            "done",
-            "policy-review",
-            "--by",
-            "anna",
-            "--now",
-            "2027-03-20",
-        ])
-        .expect(2);
+    done(&s, "policy-review", "anna", "2027-03-10").expect(0);
+    let run = done(&s, "policy-review", "anna", "2027-03-20").expect(2);
     // 2028-03-01 less 30 days is Monday 31 January 2028 (a leap year).
-    assert!(
-        run.stderr()
-            .contains("the next occurrence, 2028, is due 2028-03-01 and opens 2028-01-31"),
-        "{}",
-        run.stderr()
+    assert_contains(
+        run.stderr(),
+        "the next occurrence, 2028, is due 2028-03-01 and opens 2028-01-31",
     );
     let done = completions(&s, "policy-review");
     assert_eq!(done.len(), 1, "{done:?}");
@@ -140,31 +115,13 @@ fn a_second_done_in_march_2027_does_not_record_2028() {
 fn done_without_a_period_takes_the_oldest_overdue_occurrence() {
     let s = Scratch::new(WHEEL);
     // 10 February 2028: 2027 is overdue, 2028 has opened (31 January).
-    let run = s
-        .run(&[
-            "done",
-            "policy-review",
-            "--by",
-            "anna",
-            "--now",
-            "2028-02-10",
-        ])
-        .expect(0);
+    let run = done(&s, "policy-review", "anna", "2028-02-10").expect(0);
     assert!(
         run.stdout().starts_with("policy-review 2027: done"),
         "{}",
         run.stdout()
     );
-    let run = s
-        .run(&[
-            "done",
-            "policy-review",
-            "--by",
-            "anna",
-            "--now",
-            "2028-02-10",
-        ])
-        .expect(0);
+    let run = done(&s, "policy-review", "anna", "2028-02-10").expect(0);
     assert!(
         run.stdout().starts_with("policy-review 2028: done"),
         "{}",
@@ -187,11 +144,9 @@ fn an_explicit_future_period_is_recorded_and_said_to_be_early() {
             "2027-03-20",
         ])
         .expect(0);
-    assert!(
-        run.stdout()
-            .contains("recorded for 2028, which is not due until 2028-03-01"),
-        "{}",
-        run.stdout()
+    assert_contains(
+        run.stdout(),
+        "recorded for 2028, which is not due until 2028-03-01",
     );
     // An open period is not called early.
     let run = s
@@ -224,12 +179,7 @@ fn a_rolling_tasks_later_period_is_said_not_to_have_begun() {
             "2027-03-10",
         ])
         .expect(0);
-    assert!(
-        run.stdout()
-            .contains("contingency-test 2029: done 2027-03-10 12:00 by anna — recorded for 2029, which has not begun"),
-        "{}",
-        run.stdout()
-    );
+    assert_contains(run.stdout(), "contingency-test 2029: done 2027-03-10 12:00 by anna — recorded for 2029, which has not begun");
 }
 
 #[test]
@@ -241,28 +191,13 @@ fn a_term_task_is_not_completed_years_ahead() {
     let run = s
         .run(&["done", "council-policy-approval", "--now", "2027-03-10"])
         .expect(2);
-    assert!(
-        run.stderr()
-            .contains("the next occurrence, 2030-2033, is due 2030-09-01 and opens 2030-06-03"),
-        "{}",
-        run.stderr()
+    assert_contains(
+        run.stderr(),
+        "the next occurrence, 2030-2033, is due 2030-09-01 and opens 2030-06-03",
     );
-    assert!(
-        run.stderr().contains("--period 2030-2033"),
-        "{}",
-        run.stderr()
-    );
+    assert_contains(run.stderr(), "--period 2030-2033");
     assert!(completions(&s, "council-policy-approval").is_empty());
-    let run = s
-        .run(&[
-            "done",
-            "council-policy-approval",
-            "--by",
-            "bo",
-            "--now",
-            "2030-06-03",
-        ])
-        .expect(0);
+    let run = done(&s, "council-policy-approval", "bo", "2030-06-03").expect(0);
     assert!(
         run.stdout()
             .starts_with("council-policy-approval 2030-2033: done"),
@@ -306,47 +241,26 @@ fn a_term_that_begins_mid_year_is_named_by_its_key() {
             "2027-03-10",
         ])
         .expect(2);
-    assert!(
-        run.stderr()
-            .contains("task \"council-policy-approval\" has no period \"2027-2030\""),
-        "{}",
-        run.stderr()
+    assert_contains(
+        run.stderr(),
+        "task \"council-policy-approval\" has no period \"2027-2030\"",
     );
 }
 
 #[test]
 fn a_rolling_task_is_not_completed_before_its_next_occurrence_opens() {
     let s = Scratch::new(WHEEL);
-    s.run(&[
-        "done",
-        "contingency-test",
-        "--by",
-        "anna",
-        "--now",
-        "2027-03-10",
-    ])
-    .expect(0);
+    done(&s, "contingency-test", "anna", "2027-03-10").expect(0);
     // The next is due one year after the completion: Friday 10 March 2028,
     // opening 30 days before, Wednesday 9 February 2028.
     let run = s
         .run(&["done", "contingency-test", "--now", "2027-04-01"])
         .expect(2);
-    assert!(
-        run.stderr()
-            .contains("the next occurrence, 2028, is due 2028-03-10 and opens 2028-02-09"),
-        "{}",
-        run.stderr()
+    assert_contains(
+        run.stderr(),
+        "the next occurrence, 2028, is due 2028-03-10 and opens 2028-02-09",
     );
-    let run = s
-        .run(&[
-            "done",
-            "contingency-test",
-            "--by",
-            "anna",
-            "--now",
-            "2028-02-09",
-        ])
-        .expect(0);
+    let run = done(&s, "contingency-test", "anna", "2028-02-09").expect(0);
     assert!(
         run.stdout().starts_with("contingency-test 2028: done"),
         "{}",
@@ -370,15 +284,7 @@ fn status_row(s: &Scratch, task: &str, now: &str) -> serde_json::Value {
 #[test]
 fn undo_reopens_the_period_and_history_keeps_both_rows() {
     let s = Scratch::new(WHEEL);
-    s.run(&[
-        "done",
-        "policy-review",
-        "--by",
-        "anna",
-        "--now",
-        "2027-03-10T11:00:00+01:00",
-    ])
-    .expect(0);
+    done(&s, "policy-review", "anna", "2027-03-10T11:00:00+01:00").expect(0);
     assert_eq!(
         status_row(&s, "policy-review", "2027-03-12")["period"],
         "2028"
@@ -397,12 +303,9 @@ fn undo_reopens_the_period_and_history_keeps_both_rows() {
             "2027-03-12T09:30:00+01:00",
         ])
         .expect(0);
-    assert!(
-        run.stdout().contains(
-            "policy-review 2027: the completion of 2027-03-10 11:00 by anna is retracted by bo"
-        ),
-        "{}",
-        run.stdout()
+    assert_contains(
+        run.stdout(),
+        "policy-review 2027: the completion of 2027-03-10 11:00 by anna is retracted by bo",
     );
     let row = status_row(&s, "policy-review", "2027-03-12");
     assert_eq!(row["period"], "2027");
@@ -418,15 +321,7 @@ fn undo_reopens_the_period_and_history_keeps_both_rows() {
     assert_eq!(h["notifications"][0]["period"], "2027", "{h}");
 
     // Done again: recorded, and history shows all three rows.
-    s.run(&[
-        "done",
-        "policy-review",
-        "--by",
-        "anna",
-        "--now",
-        "2027-03-16T10:00:00+01:00",
-    ])
-    .expect(0);
+    done(&s, "policy-review", "anna", "2027-03-16T10:00:00+01:00").expect(0);
     let h = s
         .run(&["history", "policy-review", "--json"])
         .expect(0)
@@ -447,17 +342,13 @@ fn undo_reopens_the_period_and_history_keeps_both_rows() {
     assert_eq!(r["completion"]["by"], "anna");
 
     let table = s.run(&["history", "policy-review"]).expect(0).stdout();
-    assert!(
-        table.contains(
-            "2027-03-10 11:00  policy-review            2027       by anna via cli  [retracted]"
-        ),
-        "{table}"
+    assert_contains(
+        &table,
+        "2027-03-10 11:00  policy-review            2027       by anna via cli  [retracted]",
     );
-    assert!(
-        table.contains(
-            "2027-03-12 09:30  policy-review            2027       retracted by bo: \"Forkert opgave\""
-        ),
-        "{table}"
+    assert_contains(
+        &table,
+        "2027-03-12 09:30  policy-review            2027       retracted by bo: \"Forkert opgave\"",
     );
     assert_eq!(
         status_row(&s, "policy-review", "2027-03-17")["period"],
@@ -480,11 +371,9 @@ fn undo_of_a_period_not_done_or_without_a_reason_is_refused() {
             "2027-03-12",
         ])
         .expect(2);
-    assert!(
-        run.stderr()
-            .contains("policy-review 2027: not done; nothing to undo"),
-        "{}",
-        run.stderr()
+    assert_contains(
+        run.stderr(),
+        "policy-review 2027: not done; nothing to undo",
     );
     s.run(&["done", "policy-review", "--now", "2027-03-10"])
         .expect(0);
@@ -500,11 +389,7 @@ fn undo_of_a_period_not_done_or_without_a_reason_is_refused() {
             "2027-03-12",
         ])
         .expect(2);
-    assert!(
-        run.stderr().contains("--reason is empty"),
-        "{}",
-        run.stderr()
-    );
+    assert_contains(run.stderr(), "--reason is empty");
     s.run(&[
         "undo",
         "policy-review",
@@ -604,19 +489,14 @@ async fn an_smtp_error_text_cannot_forge_status_lines() {
         .expect(0)
         .stdout();
     assert!(!status.contains('\x1b'), "{status:?}");
-    assert!(
-        status.contains("No such user\\e]8;;http://evil.example\\x07click\\e[2K"),
-        "{status}"
+    assert_contains(
+        &status,
+        "No such user\\e]8;;http://evil.example\\x07click\\e[2K",
     );
-    assert!(
-        tick.stderr()
-            .contains("refused for good by the mail server"),
-        "{}",
-        tick.stderr()
-    );
+    assert_contains(tick.stderr(), "refused for good by the mail server");
     let history = s.run(&["history"]).expect(0).stdout();
     assert!(!history.contains('\x1b'), "{history:?}");
-    assert!(history.contains("[failed after 1 attempt: "), "{history}");
+    assert_contains(&history, "[failed after 1 attempt: ");
     let v = s
         .run(&["status", "--json", "--now", "2027-01-29T09:00:00+01:00"])
         .expect(0)
@@ -728,29 +608,21 @@ async fn a_tick_with_deferred_messages_explains_its_exit_code() {
     .expect("tick");
     assert_eq!(tick.code(), 1, "{}", tick.stderr());
     let err = tick.stderr();
-    assert!(err.contains("0 failed"), "{err}");
-    assert!(
-        err.contains("2 messages were deferred: the mail server failed for now (a temporary failure); they are kept and retried at 2027-01-29 "),
-        "{err}"
-    );
-    assert!(err.contains("`arshjul status` shows the reason"), "{err}");
+    assert_contains(&err, "0 failed");
+    assert_contains(&err, "2 messages were deferred: the mail server failed for now (a temporary failure); they are kept and retried at 2027-01-29 ");
+    assert_contains(&err, "`arshjul status` shows the reason");
     let history = s.run(&["history"]).expect(0).stdout();
-    assert!(history.contains("[pending after 1 attempt: "), "{history}");
+    assert_contains(&history, "[pending after 1 attempt: ");
     let status = s
         .run(&["status", "--now", "2027-01-29T09:00:00+01:00"])
         .expect(0)
         .stdout();
-    assert!(
-        status.contains("\nDeferred messages (2), kept and retried:\n"),
-        "{status}"
+    assert_contains(&status, "\nDeferred messages (2), kept and retried:\n");
+    assert_contains(
+        &status,
+        "  2027-01-29 09:00  policy-review 2027 reminder to anna@example.dk: retry 2027-01-29 ",
     );
-    assert!(
-        status.contains(
-            "  2027-01-29 09:00  policy-review 2027 reminder to anna@example.dk: retry 2027-01-29 "
-        ),
-        "{status}"
-    );
-    assert!(status.contains(" after 1 attempt: "), "{status}");
+    assert_contains(&status, " after 1 attempt: ");
     let v = s
         .run(&["status", "--json", "--now", "2027-01-29T09:00:00+01:00"])
         .expect(0)

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::fixtures::{date, organisation, person};
+use crate::support::fixtures::{assert_contains, date, organisation, person};
 use crate::support::mime::Mail;
 use arshjul::mail::{Composed, Composer, DeliveryError, MailError, Transport};
 use arshjul::planner::{Kind, Notification};
@@ -123,6 +123,20 @@ fn smtp_settings(port: u16, timeout_secs: u64) -> MailSettings {
     s
 }
 
+/// SMTP to the test `server`, 5 s timeout, no TLS.
+fn smtp_transport(server: &SmtpServer) -> Transport {
+    Transport::new(&smtp_settings(server.port(), 5), None).unwrap()
+}
+
+/// How `server` refuses the Danish reminder (to its owner only).
+async fn refusal_of_reminder(server: &SmtpServer) -> DeliveryError {
+    let r = compose(Language::Da, &reminder(), Some(LINK));
+    smtp_transport(server)
+        .send(FROM, &r.to, &r.raw)
+        .await
+        .unwrap_err()
+}
+
 fn compose(language: Language, n: &Notification, link: Option<&str>) -> Composed {
     Composer::new(&settings())
         .unwrap()
@@ -201,22 +215,13 @@ fn every_template_renders_in_danish() {
         r.subject,
         "Påmindelse: Årlig gennemgang af informationssikkerhedspolitikken – frist 1. marts 2027"
     );
-    assert!(m.text.contains("Kære Søren Ærøskøbing"), "{}", m.text);
-    assert!(
-        m.text.contains("Frist:      1. marts 2027 (om 14 dage)"),
-        "{}",
-        m.text
-    );
-    assert!(m.text.contains("Periode:    2027"), "{}", m.text);
-    assert!(m.text.contains("Henvisning: ISO 27001 A.5.1"), "{}", m.text);
-    assert!(
-        m.text
-            .contains("ændringer sendes til høring i MED-udvalget"),
-        "{}",
-        m.text
-    );
-    assert!(m.text.contains(LINK), "{}", m.text);
-    assert!(m.html.contains("1. marts 2027 (om 14 dage)"), "{}", m.html);
+    assert_contains(&m.text, "Kære Søren Ærøskøbing");
+    assert_contains(&m.text, "Frist:      1. marts 2027 (om 14 dage)");
+    assert_contains(&m.text, "Periode:    2027");
+    assert_contains(&m.text, "Henvisning: ISO 27001 A.5.1");
+    assert_contains(&m.text, "ændringer sendes til høring i MED-udvalget");
+    assert_contains(&m.text, LINK);
+    assert_contains(&m.html, "1. marts 2027 (om 14 dage)");
 
     let p = composer
         .compose(&wheel, &repeat(), Some(LINK), date(2027, 3, 8))
@@ -226,8 +231,8 @@ fn every_template_renders_in_danish() {
         p.subject,
         "Fristen er overskredet: Årlig gennemgang af informationssikkerhedspolitikken – frist 1. marts 2027"
     );
-    assert!(m.text.contains("Overskredet: 7 dage"), "{}", m.text);
-    assert!(m.text.contains(LINK), "{}", m.text);
+    assert_contains(&m.text, "Overskredet: 7 dage");
+    assert_contains(&m.text, LINK);
 
     let e = composer
         .compose(&wheel, &escalation(), None, date(2027, 3, 15))
@@ -237,30 +242,17 @@ fn every_template_renders_in_danish() {
         e.subject,
         "Eskalering: Årlig gennemgang af informationssikkerhedspolitikken – frist 1. marts 2027 er overskredet"
     );
-    assert!(m.text.contains("Kære Åse Østergård"), "{}", m.text);
-    assert!(
-        m.text.contains("du er trin 1 i opgavens eskaleringskæde"),
-        "{}",
-        m.text
+    assert_contains(&m.text, "Kære Åse Østergård");
+    assert_contains(&m.text, "du er trin 1 i opgavens eskaleringskæde");
+    assert_contains(&m.text, "Overskredet: 14 dage");
+    assert_contains(&m.text, "Ansvarlige:  Søren Ærøskøbing og Birthe Møller");
+    assert_contains(
+        &m.text,
+        "  1. Åse Østergård, 14 dage efter fristen, 15. marts 2027 (denne besked)",
     );
-    assert!(m.text.contains("Overskredet: 14 dage"), "{}", m.text);
-    assert!(
-        m.text
-            .contains("Ansvarlige:  Søren Ærøskøbing og Birthe Møller"),
-        "{}",
-        m.text
-    );
-    assert!(
-        m.text
-            .contains("  1. Åse Østergård, 14 dage efter fristen, 15. marts 2027 (denne besked)"),
-        "{}",
-        m.text
-    );
-    assert!(
-        m.text
-            .contains("  2. Ulla Dahl, 30 dage efter fristen, 31. marts 2027\n"),
-        "{}",
-        m.text
+    assert_contains(
+        &m.text,
+        "  2. Ulla Dahl, 30 dage efter fristen, 31. marts 2027\n",
     );
     assert!(
         !m.text.contains("/done/"),
@@ -285,13 +277,9 @@ fn every_template_renders_in_english() {
         r.subject,
         "Reminder: Årlig gennemgang af informationssikkerhedspolitikken – due 1 March 2027"
     );
-    assert!(m.text.contains("Dear Søren Ærøskøbing,"), "{}", m.text);
-    assert!(
-        m.text.contains("Due:       1 March 2027 (in 3 days)"),
-        "{}",
-        m.text
-    );
-    assert!(m.text.contains(LINK), "{}", m.text);
+    assert_contains(&m.text, "Dear Søren Ærøskøbing,");
+    assert_contains(&m.text, "Due:       1 March 2027 (in 3 days)");
+    assert_contains(&m.text, LINK);
 
     let p = composer
         .compose(&wheel, &repeat(), Some(LINK), date(2027, 3, 2))
@@ -301,7 +289,7 @@ fn every_template_renders_in_english() {
         p.subject,
         "Overdue: Årlig gennemgang af informationssikkerhedspolitikken – was due 1 March 2027"
     );
-    assert!(m.text.contains("Overdue:   1 day\n"), "{}", m.text);
+    assert_contains(&m.text, "Overdue:   1 day\n");
 
     let e = composer
         .compose(&wheel, &escalation(), None, date(2027, 3, 31))
@@ -313,24 +301,15 @@ fn every_template_renders_in_english() {
         "{}",
         e.subject
     );
-    assert!(m.text.contains("Overdue:   30 days"), "{}", m.text);
-    assert!(
-        m.text
-            .contains("Owners:    Søren Ærøskøbing and Birthe Møller"),
-        "{}",
-        m.text
+    assert_contains(&m.text, "Overdue:   30 days");
+    assert_contains(&m.text, "Owners:    Søren Ærøskøbing and Birthe Møller");
+    assert_contains(
+        &m.text,
+        "  2. Ulla Dahl, 30 days after the due date, 31 March 2027\n",
     );
-    assert!(
-        m.text
-            .contains("  2. Ulla Dahl, 30 days after the due date, 31 March 2027\n"),
-        "{}",
-        m.text
-    );
-    assert!(
-        m.html
-            .contains(">Ulla Dahl, 30 days after the due date, 31 March 2027</li>"),
-        "{}",
-        m.html
+    assert_contains(
+        &m.html,
+        ">Ulla Dahl, 30 days after the due date, 31 March 2027</li>",
     );
 }
 
@@ -342,7 +321,7 @@ fn reminder_on_the_due_day_says_today_and_without_link_has_no_link_text() {
         None,
     );
     let m = parse(&r.raw);
-    assert!(m.text.contains("1. marts 2027 (i dag)"), "{}", m.text);
+    assert_contains(&m.text, "1. marts 2027 (i dag)");
     assert!(!m.text.contains("markér den som udført"), "{}", m.text);
     assert!(!m.html.contains("<a href"), "{}", m.html);
 }
@@ -356,22 +335,12 @@ fn html_is_escaped_and_text_is_not() {
         .compose(&w, &reminder(), Some(LINK), date(2027, 2, 15))
         .unwrap();
     let m = parse(&r.raw);
-    assert!(
-        m.text.contains("Task:      Budget <draft> & review"),
-        "{}",
-        m.text
-    );
-    assert!(
-        m.html.contains(">Budget &lt;draft&gt; &amp; review</td>"),
-        "{}",
-        m.html
-    );
+    assert_contains(&m.text, "Task:      Budget <draft> & review");
+    assert_contains(&m.html, ">Budget &lt;draft&gt; &amp; review</td>");
     // `&` is escaped in the address; `/` is not (view's formatter).
-    assert!(
-        m.html
-            .contains("href=\"https://arshjul.kommune.example/done/tok3n?a=1&amp;b=2\""),
-        "{}",
-        m.html
+    assert_contains(
+        &m.html,
+        "href=\"https://arshjul.kommune.example/done/tok3n?a=1&amp;b=2\"",
     );
     assert_eq!(
         r.subject,
@@ -393,7 +362,7 @@ fn a_person_is_greeted_by_name_with_a_comma_and_a_role_without_greeting_is_not()
         "{}",
         m.text
     );
-    assert!(m.html.contains(">Kære Søren Ærøskøbing,</p>"), "{}", m.html);
+    assert_contains(&m.html, ">Kære Søren Ærøskøbing,</p>");
     let r = compose(Language::En, &reminder(), Some(LINK));
     assert!(
         parse(&r.raw)
@@ -443,30 +412,22 @@ fn reminders_say_when_escalation_comes_and_to_whom_and_name_the_co_owners() {
     // escalation mail's own ("går sagen videre til").
     let when = "Hvis opgaven ikke er meldt udført inden den 15. marts 2027, \
                 går sagen videre til Åse Østergård.";
-    assert!(m.text.contains(when), "{}", m.text);
-    assert!(m.html.contains(when), "{}", m.html);
+    assert_contains(&m.text, when);
+    assert_contains(&m.html, when);
     let co = "Du har opgaven sammen med Birthe Møller.";
-    assert!(m.text.contains(co), "{}", m.text);
-    assert!(m.html.contains(co), "{}", m.html);
+    assert_contains(&m.text, co);
+    assert_contains(&m.html, co);
 
     // The repeat on 15 March, the day step 1 goes out: the next step is
     // Ulla's, 30 days after the due date, 31 March 2027.
     let n = notification(Kind::Repeat, 2, "birthe", &[], date(2027, 3, 15));
     let m = parse(&compose(Language::En, &n, Some(LINK)).raw);
-    assert!(
-        m.text.contains(
-            "If the task is not marked as done before 31 March 2027, \
-             it is escalated to Ulla Dahl."
-        ),
-        "{}",
-        m.text
+    assert_contains(
+        &m.text,
+        "If the task is not marked as done before 31 March 2027, \
+             it is escalated to Ulla Dahl.",
     );
-    assert!(
-        m.text
-            .contains("You share this task with Søren Ærøskøbing."),
-        "{}",
-        m.text
-    );
+    assert_contains(&m.text, "You share this task with Søren Ærøskøbing.");
 
     // After the last step nothing more is announced.
     let n = notification(Kind::Repeat, 5, "soren", &[], date(2027, 4, 5));
@@ -487,19 +448,14 @@ fn the_escalation_chain_names_each_steps_real_day_off_weekends() {
     let n = escalation();
     let r = composer.compose(&w, &n, Some(LINK), n.date).unwrap();
     let m = parse(&r.raw);
-    assert!(
-        m.text.contains(
-            "  1. Åse Østergård, 13 dage efter fristen, 15. marts 2027 (denne besked)\n  \
-             2. Ulla Dahl, 26 dage efter fristen, 30. marts 2027\n"
-        ),
-        "{}",
-        m.text
+    assert_contains(
+        &m.text,
+        "  1. Åse Østergård, 13 dage efter fristen, 15. marts 2027 (denne besked)\n  \
+             2. Ulla Dahl, 26 dage efter fristen, 30. marts 2027\n",
     );
-    assert!(
-        m.html
-            .contains(">Ulla Dahl, 26 dage efter fristen, 30. marts 2027</li>"),
-        "{}",
-        m.html
+    assert_contains(
+        &m.html,
+        ">Ulla Dahl, 26 dage efter fristen, 30. marts 2027</li>",
     );
 }
 
@@ -514,11 +470,9 @@ fn an_escalation_step_moved_off_a_weekend_is_announced_on_its_real_day() {
         .compose(&w, &reminder(), Some(LINK), date(2027, 2, 15))
         .unwrap();
     let m = parse(&r.raw);
-    assert!(
-        m.text
-            .contains("inden den 15. marts 2027, går sagen videre til Åse Østergård."),
-        "{}",
-        m.text
+    assert_contains(
+        &m.text,
+        "inden den 15. marts 2027, går sagen videre til Åse Østergård.",
     );
 }
 
@@ -541,11 +495,9 @@ fn an_escalation_names_the_owners_and_says_what_the_manager_can_do() {
     }
     let r = compose(Language::En, &escalation(), None);
     let m = parse(&r.raw);
-    assert!(
-        m.text
-            .contains("The task lies with Søren Ærøskøbing and Birthe Møller. What you can do:"),
-        "{}",
-        m.text
+    assert_contains(
+        &m.text,
+        "The task lies with Søren Ærøskøbing and Birthe Møller. What you can do:",
     );
 }
 
@@ -558,18 +510,9 @@ fn the_html_part_keeps_paragraphs_and_draws_a_button_outlook_can_show() {
         .compose(&w, &reminder(), Some(LINK), date(2027, 2, 15))
         .unwrap();
     let m = parse(&r.raw);
-    assert!(
-        m.text
-            .contains("Første afsnit.\nAnden linje.\n\nAndet afsnit."),
-        "{}",
-        m.text
-    );
-    assert!(
-        m.html.contains(">Første afsnit.<br>\nAnden linje.</p>"),
-        "{}",
-        m.html
-    );
-    assert!(m.html.contains(">Andet afsnit.</p>"), "{}", m.html);
+    assert_contains(&m.text, "Første afsnit.\nAnden linje.\n\nAndet afsnit.");
+    assert_contains(&m.html, ">Første afsnit.<br>\nAnden linje.</p>");
+    assert_contains(&m.html, ">Andet afsnit.</p>");
     // The button is a table cell with a background colour (what Outlook
     // draws), holding the link; the same address follows as text.
     let href = "href=\"https://arshjul.kommune.example/done/tok3n?a=1&amp;b=2\"";
@@ -581,23 +524,12 @@ fn the_html_part_keeps_paragraphs_and_draws_a_button_outlook_can_show() {
         "the link is inside the cell: {}",
         m.html
     );
-    assert!(
-        m.html.contains(">Markér opgaven som udført</a>"),
-        "{}",
-        m.html
-    );
-    assert!(
-        m.html.contains("Virker knappen ikke, så åbn dette link:"),
-        "{}",
-        m.html
-    );
+    assert_contains(&m.html, ">Markér opgaven som udført</a>");
+    assert_contains(&m.html, "Virker knappen ikke, så åbn dette link:");
     // The plain part's link line is as it always was.
-    assert!(
-        m.text.contains(&format!(
-            "Når opgaven er løst, så markér den som udført her:\n{LINK}\n"
-        )),
-        "{}",
-        m.text
+    assert_contains(
+        &m.text,
+        &format!("Når opgaven er løst, så markér den som udført her:\n{LINK}\n"),
     );
 }
 
@@ -718,8 +650,8 @@ fn a_syntax_error_in_an_override_names_the_file_and_line() {
     let path = dir.path().join("en/repeat.txt").display().to_string();
     let message = err.to_string();
     assert!(matches!(err, MailError::Template(_)), "{message}");
-    assert!(message.contains(&format!("{path}:4:")), "{message}");
-    assert!(message.contains("syntax error"), "{message}");
+    assert_contains(&message, &format!("{path}:4:"));
+    assert_contains(&message, "syntax error");
 }
 
 #[test]
@@ -737,8 +669,8 @@ fn an_undefined_name_in_an_override_names_the_file_and_line() {
         .expect("an undefined name is refused")
         .to_string();
     let path = dir.path().join("da/escalation.html").display().to_string();
-    assert!(message.contains(&format!("{path}:2")), "{message}");
-    assert!(message.contains("undefined value in `titel`"), "{message}");
+    assert_contains(&message, &format!("{path}:2"));
+    assert_contains(&message, "undefined value in `titel`");
 }
 
 // ---------------------------------------------------------------------------
@@ -805,7 +737,7 @@ fn headers_identify_the_task_and_thread_the_occurrence() {
 #[tokio::test]
 async fn a_reminder_and_an_escalation_reach_the_smtp_server_intact() {
     let server = SmtpServer::start().await;
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let transport = smtp_transport(&server);
     let r = compose(Language::Da, &reminder(), Some(LINK));
     let e = compose(Language::Da, &escalation(), None);
 
@@ -836,17 +768,9 @@ async fn a_reminder_and_an_escalation_reach_the_smtp_server_intact() {
         "Påmindelse: Årlig gennemgang af informationssikkerhedspolitikken – frist 1. marts 2027"
     );
     assert_eq!(rm.header("To"), "Søren Ærøskøbing <soren@kommune.example>");
-    assert!(
-        rm.text.contains("ændringer sendes til høring"),
-        "{}",
-        rm.text
-    );
-    assert!(
-        rm.html.contains("ændringer sendes til høring"),
-        "{}",
-        rm.html
-    );
-    assert!(rm.text.contains(LINK), "{}", rm.text);
+    assert_contains(&rm.text, "ændringer sendes til høring");
+    assert_contains(&rm.html, "ændringer sendes til høring");
+    assert_contains(&rm.text, LINK);
     assert_eq!(rm.header("X-Arshjul-Kind"), "reminder");
 
     let em = parse(&got[1].data);
@@ -855,12 +779,7 @@ async fn a_reminder_and_an_escalation_reach_the_smtp_server_intact() {
         em.header("Cc"),
         "Søren Ærøskøbing <soren@kommune.example>, Birthe Møller <birthe@kommune.example>"
     );
-    assert!(
-        em.text
-            .contains("Ansvarlige:  Søren Ærøskøbing og Birthe Møller"),
-        "{}",
-        em.text
-    );
+    assert_contains(&em.text, "Ansvarlige:  Søren Ærøskøbing og Birthe Møller");
     assert_eq!(rm.header("References"), em.header("References"));
     assert_eq!(rm.header("In-Reply-To"), em.header("In-Reply-To"));
     assert_ne!(rm.header("Message-ID"), em.header("Message-ID"));
@@ -873,12 +792,9 @@ async fn a_reminder_and_an_escalation_reach_the_smtp_server_intact() {
 async fn a_5xx_before_the_message_is_temporary() {
     let server = SmtpServer::start().await;
     server.set_mode(Mode::RefuseSession);
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
-    let r = compose(Language::Da, &reminder(), Some(LINK));
-
-    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    let err = refusal_of_reminder(&server).await;
     match &err {
-        DeliveryError::Temporary(m) => assert!(m.contains("not taking mail"), "{m}"),
+        DeliveryError::Temporary(m) => assert_contains(m, "not taking mail"),
         other => panic!("expected temporary, got {other:?}"),
     }
     assert!(server.received().is_empty());
@@ -888,12 +804,9 @@ async fn a_5xx_before_the_message_is_temporary() {
 async fn a_550_for_the_recipient_is_permanent_and_quotes_the_server() {
     let server = SmtpServer::start().await;
     server.reject("soren@kommune.example", "550 5.1.1 No such user here");
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
-    let r = compose(Language::Da, &reminder(), Some(LINK));
-
-    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    let err = refusal_of_reminder(&server).await;
     match &err {
-        DeliveryError::Permanent(m) => assert!(m.contains("No such user here"), "{m}"),
+        DeliveryError::Permanent(m) => assert_contains(m, "No such user here"),
         other => panic!("expected permanent, got {other:?}"),
     }
     assert!(server.received().is_empty());
@@ -903,7 +816,7 @@ async fn a_550_for_the_recipient_is_permanent_and_quotes_the_server() {
 async fn a_550_for_one_cc_fails_the_whole_escalation_permanently() {
     let server = SmtpServer::start().await;
     server.reject("birthe@kommune.example", "550 5.2.1 Mailbox disabled");
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let transport = smtp_transport(&server);
     let e = compose(Language::Da, &escalation(), None);
 
     let err = transport
@@ -920,12 +833,9 @@ async fn a_550_for_one_cc_fails_the_whole_escalation_permanently() {
 async fn a_451_is_temporary_and_quotes_the_server() {
     let server = SmtpServer::start().await;
     server.reject("soren@kommune.example", "451 4.3.0 Try again later");
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
-    let r = compose(Language::Da, &reminder(), Some(LINK));
-
-    let err = transport.send(FROM, &r.to, &r.raw).await.unwrap_err();
+    let err = refusal_of_reminder(&server).await;
     match &err {
-        DeliveryError::Temporary(m) => assert!(m.contains("Try again later"), "{m}"),
+        DeliveryError::Temporary(m) => assert_contains(m, "Try again later"),
         other => panic!("expected temporary, got {other:?}"),
     }
 }
@@ -969,7 +879,7 @@ async fn a_server_that_never_answers_is_temporary_within_the_timeout() {
 async fn a_slow_server_within_the_timeout_still_gets_the_message() {
     let server = SmtpServer::start().await;
     server.set_mode(Mode::Slow(Duration::from_millis(50)));
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let transport = smtp_transport(&server);
     let r = compose(Language::En, &reminder(), Some(LINK));
 
     transport.send(FROM, &r.to, &r.raw).await.unwrap();
@@ -1022,7 +932,7 @@ async fn after_a_timeout_the_next_message_goes_out_on_a_fresh_connection() {
 #[tokio::test]
 async fn fifty_messages_share_one_connection_without_a_nagle_stall() {
     let server = SmtpServer::start().await;
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let transport = smtp_transport(&server);
     let r = compose(Language::Da, &reminder(), Some(LINK));
 
     let started = Instant::now();
@@ -1047,7 +957,7 @@ async fn fifty_messages_share_one_connection_without_a_nagle_stall() {
 async fn a_connection_the_server_closed_is_replaced_before_the_next_message() {
     let server = SmtpServer::start().await;
     server.set_mode(Mode::HangUp);
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let transport = smtp_transport(&server);
     let r = compose(Language::Da, &reminder(), Some(LINK));
     let e = compose(Language::Da, &escalation(), None);
 
@@ -1061,7 +971,7 @@ async fn a_connection_the_server_closed_is_replaced_before_the_next_message() {
 #[tokio::test]
 async fn an_address_that_cannot_be_used_is_permanent() {
     let server = SmtpServer::start().await;
-    let transport = Transport::new(&smtp_settings(server.port(), 5), None).unwrap();
+    let transport = smtp_transport(&server);
     let r = compose(Language::Da, &reminder(), Some(LINK));
 
     let err = transport
@@ -1175,7 +1085,7 @@ async fn the_file_transport_writes_one_parseable_eml_per_message_id() {
     assert_eq!(m.header("X-Arshjul-Task"), "policy-review");
     assert_eq!(m.header("X-Arshjul-Kind"), "reminder");
     assert_eq!(m.header("Subject"), r.subject);
-    assert!(m.text.contains("ændringer sendes til høring"), "{}", m.text);
+    assert_contains(&m.text, "ændringer sendes til høring");
 }
 
 #[tokio::test]
@@ -1350,16 +1260,8 @@ fn the_test_message_has_the_same_text_and_an_html_part_on_the_layout() {
         "{}",
         m.html
     );
-    assert!(
-        m.html.contains("<table role=\"presentation\""),
-        "{}",
-        m.html
-    );
-    assert!(
-        m.html.contains(">Du behøver ikke at svare.</p>"),
-        "{}",
-        m.html
-    );
+    assert_contains(&m.html, "<table role=\"presentation\"");
+    assert_contains(&m.html, ">Du behøver ikke at svare.</p>");
 
     let raw = arshjul::mail::test_message(&wheel(Language::En), &settings(), "it@kommune.example")
         .unwrap();
@@ -1371,5 +1273,5 @@ fn the_test_message_has_the_same_text_and_an_html_part_on_the_layout() {
         "{}",
         m.text
     );
-    assert!(m.html.contains("<html lang=\"en\">"), "{}", m.html);
+    assert_contains(&m.html, "<html lang=\"en\">");
 }

@@ -4,7 +4,7 @@
 //! Graph; the `sendmail` transport with a script as the command; and
 //! `arshjul mail test` / `check` through the real binary.
 
-use crate::support::fixtures::blocking;
+use crate::support::fixtures::{assert_contains, blocking};
 use crate::support::m365::{self, TokenMode, M365};
 use crate::support::mime::Mail;
 use crate::support::smtp::{self, Mode, SmtpServer};
@@ -168,7 +168,7 @@ async fn a_fresh_token_refused_too_is_temporary_after_one_retry() {
             assert!(r.contains("535") && r.contains("SMTP.SendAsApp"), "{r}");
             // The server's own words: Exchange says which switch is off
             // (5.7.139 SmtpClientAuthentication is disabled…), 5.7.3 here.
-            assert!(r.contains("5.7.3 Authentication unsuccessful"), "{r}");
+            assert_contains(r, "5.7.3 Authentication unsuccessful");
         }
         other => panic!("{other:?}"),
     }
@@ -191,16 +191,10 @@ async fn a_token_endpoint_that_is_down_defers_the_message_with_its_reason() {
     let DeliveryError::Temporary(reason) = &err else {
         panic!("{err:?}")
     };
-    assert!(reason.contains(&m.token_url()), "{reason}");
-    assert!(
-        reason.contains("HTTP 503: temporarily_unavailable: AADSTS90033"),
-        "{reason}"
-    );
+    assert_contains(reason, &m.token_url());
+    assert_contains(reason, "HTTP 503: temporarily_unavailable: AADSTS90033");
     assert!(!reason.chars().any(char::is_control), "{reason:?}");
-    assert!(
-        reason.contains("Trace ID: 7e1c Correlation ID: 99"),
-        "{reason}"
-    );
+    assert_contains(reason, "Trace ID: 7e1c Correlation ID: 99");
     assert_eq!(
         server.connections(),
         0,
@@ -221,7 +215,7 @@ async fn a_wrong_client_secret_is_quoted_from_entra_but_never_shown() {
         .unwrap_err();
     assert!(err.is_temporary(), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains("invalid_client: AADSTS7000215"), "{text}");
+    assert_contains(&text, "invalid_client: AADSTS7000215");
     assert!(!text.contains(m365::CLIENT_SECRET), "{text}");
 }
 
@@ -333,9 +327,9 @@ async fn graph_429_with_retry_after_is_throttled_for_that_long() {
             retry_after,
         } => {
             assert_eq!(*retry_after, Duration::from_secs(2));
-            assert!(
-                reason.contains("HTTP 429: ApplicationThrottled: Application is over"),
-                "{reason}"
+            assert_contains(
+                reason,
+                "HTTP 429: ApplicationThrottled: Application is over",
             );
         }
         other => panic!("{other:?}"),
@@ -799,14 +793,10 @@ async fn mail_test_names_the_step_that_failed() {
         .await
         .expect(1);
     let out = r.stdout();
-    assert!(out.contains("FAILED: OAuth token endpoint"), "{out}");
-    assert!(out.contains("AADSTS7000215"), "{out}");
+    assert_contains(&out, "FAILED: OAuth token endpoint");
+    assert_contains(&out, "AADSTS7000215");
     assert!(!out.contains("connected"), "{out}");
-    assert!(
-        r.stderr().contains("not accepted (temporary failure)"),
-        "{}",
-        r.stderr()
-    );
+    assert_contains(r.stderr(), "not accepted (temporary failure)");
     assert_no_secrets(&r, &m);
     m.set_token_mode(TokenMode::Normal);
 
@@ -816,12 +806,10 @@ async fn mail_test_names_the_step_that_failed() {
         .await
         .expect(1);
     let out = r.stdout();
-    assert!(out.contains("ok: OAuth token fetched"), "{out}");
-    assert!(
-        out.contains(&format!(
-            "FAILED: SMTP server 127.0.0.1:{port}: cannot connect"
-        )),
-        "{out}"
+    assert_contains(&out, "ok: OAuth token fetched");
+    assert_contains(
+        &out,
+        &format!("FAILED: SMTP server 127.0.0.1:{port}: cannot connect"),
     );
 
     // The server refuses every token: connected, then AUTH fails twice.
@@ -831,15 +819,9 @@ async fn mail_test_names_the_step_that_failed() {
         .await
         .expect(1);
     let out = r.stdout();
-    assert!(out.contains("ok: connected to"), "{out}");
-    assert!(
-        out.contains("refused the token; fetching a new one"),
-        "{out}"
-    );
-    assert!(
-        out.contains("FAILED: the SMTP server refused the OAuth token (535"),
-        "{out}"
-    );
+    assert_contains(&out, "ok: connected to");
+    assert_contains(&out, "refused the token; fetching a new one");
+    assert_contains(&out, "FAILED: the SMTP server refused the OAuth token (535");
     assert!(!out.contains("authenticated as"), "{out}");
 
     // The server refuses the recipient for good.
@@ -851,15 +833,15 @@ async fn mail_test_names_the_step_that_failed() {
         .await
         .expect(1);
     let out = r.stdout();
-    assert!(out.contains("ok: authenticated as"), "{out}");
-    assert!(out.contains("RecipientNotFound"), "{out}");
-    assert!(r.stderr().contains("refused for good"), "{}", r.stderr());
+    assert_contains(&out, "ok: authenticated as");
+    assert_contains(&out, "RecipientNotFound");
+    assert_contains(r.stderr(), "refused for good");
 
     // A setting that cannot work: exit 2, before any step.
     let mut env = xoauth2_env(&s, server.port(), &m.token_url());
     env.retain(|(k, _)| k != "ARSHJUL_MAIL__OAUTH__CLIENT_SECRET_FILE");
     let r = run(&s, &to, env).await.expect(2);
-    assert!(r.stderr().contains("client_secret_file"), "{}", r.stderr());
+    assert_contains(r.stderr(), "client_secret_file");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -896,9 +878,9 @@ async fn mail_test_through_graph_in_english_and_its_failure() {
     );
     let r = run(&s, &to, graph_env(&s, &m)).await.expect(1);
     let out = r.stdout();
-    assert!(out.contains("HTTP 403 Forbidden"), "{out}");
-    assert!(out.contains("FAILED: Microsoft Graph"), "{out}");
-    assert!(out.contains("ErrorAccessDenied: Access is denied"), "{out}");
+    assert_contains(&out, "HTTP 403 Forbidden");
+    assert_contains(&out, "FAILED: Microsoft Graph");
+    assert_contains(&out, "ErrorAccessDenied: Access is denied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -919,11 +901,8 @@ async fn mail_test_through_sendmail_and_the_file_transport() {
     let to = ["mail", "test", "--to", "it@ballerup.example"];
     let r = run(&s, &to, env.clone()).await.expect(0);
     let out = r.stdout();
-    assert!(
-        out.contains(&format!("mail: sendmail {}", script.display())),
-        "{out}"
-    );
-    assert!(out.contains("exited with status 0"), "{out}");
+    assert_contains(&out, &format!("mail: sendmail {}", script.display()));
+    assert_contains(&out, "exited with status 0");
     let sent = std::fs::read_to_string(s.file("stdin")).unwrap();
     assert_eq!(
         Mail::parse(&sent).header("Subject"),
@@ -932,17 +911,13 @@ async fn mail_test_through_sendmail_and_the_file_transport() {
     );
     std::fs::write(s.file("status"), "69").unwrap();
     let r = run(&s, &to, env).await.expect(1);
-    assert!(
-        r.stdout().contains("FAILED: sendmail command"),
-        "{}",
-        r.stdout()
-    );
-    assert!(r.stdout().contains("exit status 69"), "{}", r.stdout());
+    assert_contains(r.stdout(), "FAILED: sendmail command");
+    assert_contains(r.stdout(), "exit status 69");
 
     let r = run(&s, &to, Vec::new()).await.expect(0);
     let out = r.stdout();
-    assert!(out.contains("mail: file, into outbox"), "{out}");
-    assert!(out.contains("ok: written to outbox/"), "{out}");
+    assert_contains(&out, "mail: file, into outbox");
+    assert_contains(&out, "ok: written to outbox/");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -980,17 +955,14 @@ async fn a_token_endpoint_down_defers_the_reminder_and_loses_nothing() {
     let r = tick(&s, "2027-02-22T09:00:00+01:00", env.clone())
         .await
         .expect(1);
-    assert!(r.stderr().contains("1 deferred"), "{}", r.stderr());
+    assert_contains(r.stderr(), "1 deferred");
     assert!(server.received().is_empty());
 
     // `status` says why, with Entra's words and without control characters.
     let status = run(&s, &["status"], env.clone()).await.expect(0);
     let out = status.stdout();
-    assert!(out.contains("Deferred messages (1)"), "{out}");
-    assert!(
-        out.contains("AADSTS90033: A transient error has occurred"),
-        "{out}"
-    );
+    assert_contains(&out, "Deferred messages (1)");
+    assert_contains(&out, "AADSTS90033: A transient error has occurred");
     let json = run(&s, &["status", "--json"], env.clone())
         .await
         .expect(0)
@@ -1007,7 +979,7 @@ async fn a_token_endpoint_down_defers_the_reminder_and_loses_nothing() {
     let r = tick(&s, "2027-02-22T09:06:00+01:00", env.clone())
         .await
         .expect(0);
-    assert!(r.stderr().contains("1 sent"), "{}", r.stderr());
+    assert_contains(r.stderr(), "1 sent");
     assert_eq!(server.received().len(), 1);
     let status = run(&s, &["status"], env).await.expect(0);
     assert!(
@@ -1031,11 +1003,11 @@ async fn a_graph_retry_after_is_the_time_of_the_next_attempt() {
     let r = tick(&s, "2027-02-22T09:00:01+01:00", env.clone())
         .await
         .expect(0);
-    assert!(r.stderr().contains("0 sent"), "{}", r.stderr());
+    assert_contains(r.stderr(), "0 sent");
     assert_eq!(m.graph_accepted().len(), 0);
     // …and then at once.
     let r = tick(&s, "2027-02-22T09:00:02+01:00", env).await.expect(0);
-    assert!(r.stderr().contains("1 sent"), "{}", r.stderr());
+    assert_contains(r.stderr(), "1 sent");
     assert_eq!(m.graph_accepted().len(), 1);
 }
 
@@ -1053,11 +1025,7 @@ async fn not_even_a_trace_log_shows_the_client_secret_or_a_token() {
     // A tick whose token is refused by the server: fetched twice, logged never.
     server.require_xoauth2(|_, _| false);
     let r = tick(&s, "2027-02-22T09:00:00+01:00", env).await.expect(1);
-    assert!(
-        r.stderr().contains("refused the OAuth token"),
-        "{}",
-        r.stderr()
-    );
+    assert_contains(r.stderr(), "refused the OAuth token");
     assert_no_secrets(&r, &m);
     let mut env = graph_env(&s, &m);
     env.push(trace);

@@ -1,8 +1,6 @@
 //! The planner as a spec: literal wheels, literal dates, literal outcomes,
 //! through two helpers (`check_plan`, `check_pass`).
 
-use std::collections::HashSet;
-
 use arshjul::planner::{self, Absence, Done, History, Standing, TaskHistory};
 use arshjul::wheel::{self, Wheel};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -124,8 +122,12 @@ fn history_of(task: &str, th: TaskHistory) -> History {
     h
 }
 
-fn sent(keys: &[String]) -> HashSet<String> {
-    keys.iter().cloned().collect()
+/// A task's history that has only the messages `keys` sent.
+fn sent_only(keys: &[String]) -> TaskHistory {
+    TaskHistory {
+        sent: keys.iter().cloned().collect(),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -238,13 +240,7 @@ fn a_second_pass_the_same_morning_sends_nothing() {
         "2027-02-22T08:05:00+01:00",
         &["2027-02-22 reminder policy-review/2027 -> anna"],
     );
-    let h = history_of(
-        "policy-review",
-        TaskHistory {
-            sent: sent(&keys),
-            ..Default::default()
-        },
-    );
+    let h = history_of("policy-review", sent_only(&keys));
     check_pass(&w, &h, "2027-02-22T09:00:00+01:00", &[]);
     check_pass(&w, &h, "2027-02-25T09:00:00+01:00", &[]);
     check_pass(
@@ -267,13 +263,7 @@ fn catch_up_after_ten_days_down_sends_only_the_latest_to_each_recipient() {
         "2027-03-09T10:00:00+01:00",
         &["2027-03-08 escalation policy-review/2027 -> bo cc anna"],
     );
-    let h = history_of(
-        "policy-review",
-        TaskHistory {
-            sent: sent(&keys),
-            ..Default::default()
-        },
-    );
+    let h = history_of("policy-review", sent_only(&keys));
     check_pass(&w, &h, "2027-03-09T11:00:00+01:00", &[]);
     // A week later the owner's repeat goes out.
     check_pass(
@@ -827,13 +817,7 @@ fn routing_keeps_the_key_so_a_pass_after_the_absence_ends_sends_nothing_again() 
         "2027-02-22T08:05:00+01:00",
         &["2027-02-22 reminder policy-review/2027 -> dorte cc anna"],
     );
-    h.tasks.insert(
-        "policy-review".into(),
-        TaskHistory {
-            sent: sent(&keys),
-            ..Default::default()
-        },
-    );
+    h.tasks.insert("policy-review".into(), sent_only(&keys));
     // Same day again, and after the absence (cancelled or over): nothing.
     check_pass(&w, &h, "2027-02-22T10:00:00+01:00", &[]);
     h.absences.clear();
@@ -1239,51 +1223,43 @@ fn marks_are_every_occurrence_of_a_range_with_its_state_on_the_day() {
             "access-review 2027-Q4 2027-12-31 upcoming",
         ]
     );
-    // The first reminder day (16 June, 14 days before 30 June) opens it;
-    // the day before it is still upcoming.
-    let marks = marks_of(
-        &wheel,
-        &History::default(),
-        "2027-06-15T10:00:00Z",
-        "2027-06-01",
-        "2027-06-30",
-    );
-    assert_eq!(marks, ["access-review 2027-Q2 2027-06-30 upcoming"]);
-    let marks = marks_of(
-        &wheel,
-        &History::default(),
-        "2027-06-16T10:00:00Z",
-        "2027-06-01",
-        "2027-06-30",
-    );
-    assert_eq!(marks, ["access-review 2027-Q2 2027-06-30 open"]);
-    // The local day decides: 21:00 UTC is 23:00 on 30 June in Copenhagen
-    // (the due date: open), 22:30 UTC is 00:30 on 1 July (overdue).
-    let marks = marks_of(
-        &wheel,
-        &History::default(),
-        "2027-06-30T21:00:00Z",
-        "2027-06-01",
-        "2027-06-30",
-    );
-    assert_eq!(marks, ["access-review 2027-Q2 2027-06-30 open"]);
-    let marks = marks_of(
-        &wheel,
-        &History::default(),
-        "2027-06-30T22:30:00Z",
-        "2027-06-01",
-        "2027-06-30",
-    );
-    assert_eq!(marks, ["access-review 2027-Q2 2027-06-30 overdue"]);
-    // Nothing before `organisation.start`.
-    let marks = marks_of(
-        &wheel,
-        &History::default(),
-        "2027-01-10T10:00:00Z",
-        "2026-01-01",
-        "2027-01-31",
-    );
-    assert_eq!(marks, Vec::<String>::new());
+    // (now, from, to, the marks), with nothing done.
+    let cases: [(&str, &str, &str, &[&str]); 5] = [
+        // The first reminder day (16 June, 14 days before 30 June) opens it;
+        // the day before it is still upcoming.
+        (
+            "2027-06-15T10:00:00Z",
+            "2027-06-01",
+            "2027-06-30",
+            &["access-review 2027-Q2 2027-06-30 upcoming"],
+        ),
+        (
+            "2027-06-16T10:00:00Z",
+            "2027-06-01",
+            "2027-06-30",
+            &["access-review 2027-Q2 2027-06-30 open"],
+        ),
+        // The local day decides: 21:00 UTC is 23:00 on 30 June in Copenhagen
+        // (the due date: open), 22:30 UTC is 00:30 on 1 July (overdue).
+        (
+            "2027-06-30T21:00:00Z",
+            "2027-06-01",
+            "2027-06-30",
+            &["access-review 2027-Q2 2027-06-30 open"],
+        ),
+        (
+            "2027-06-30T22:30:00Z",
+            "2027-06-01",
+            "2027-06-30",
+            &["access-review 2027-Q2 2027-06-30 overdue"],
+        ),
+        // Nothing before `organisation.start`.
+        ("2027-01-10T10:00:00Z", "2026-01-01", "2027-01-31", &[]),
+    ];
+    for (now, from, to, expected) in cases {
+        let marks = marks_of(&wheel, &History::default(), now, from, to);
+        assert_eq!(marks, expected, "marks at {now} from {from} to {to}");
+    }
 }
 
 const ROLLING: &str = r#"

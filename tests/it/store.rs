@@ -2,7 +2,7 @@
 //! opening and refusing files, the outbox, completions as append-only
 //! evidence, history for the planner, and several processes at once.
 
-use crate::support::fixtures::organisation;
+use crate::support::fixtures::{assert_contains, organisation};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
@@ -192,9 +192,9 @@ fn an_existing_empty_file_is_refused_and_left_untouched_with_or_without_create()
         assert!(matches!(err, StoreError::Empty { .. }), "{err:?}");
         let text = err.to_string();
         assert!(text.starts_with(&db.path.display().to_string()), "{text}");
-        assert!(text.contains("empty (0 bytes)"), "{text}");
-        assert!(text.contains("delete the file"), "{text}");
-        assert!(text.contains("restore it from a backup"), "{text}");
+        assert_contains(&text, "empty (0 bytes)");
+        assert_contains(&text, "delete the file");
+        assert_contains(&text, "restore it from a backup");
         assert_eq!(std::fs::read(&db.path).unwrap(), b"");
         assert_eq!(siblings(&db.path), before);
         assert!(matches!(
@@ -240,8 +240,8 @@ fn a_missing_file_without_create_is_an_io_error_naming_it_and_nothing_is_created
     let err = Store::open(&db.path, false).err().unwrap();
     assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains(&db.path.display().to_string()), "{text}");
-    assert!(text.contains("does not exist"), "{text}");
+    assert_contains(&text, &db.path.display().to_string());
+    assert_contains(&text, "does not exist");
     assert!(!db.path.exists());
 }
 

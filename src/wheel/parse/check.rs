@@ -273,39 +273,27 @@ impl Checker<'_> {
         } else {
             values::date(text).map(ClosedDay::Date)
         };
-        match result {
-            Ok(closed) => Some(closed),
-            Err(DateProblem::Format) => {
-                self.report(
-                    day.span(),
-                    format!("bad closed day {text:?} (use MM-DD or YYYY-MM-DD)"),
-                );
-                None
-            }
-            Err(DateProblem::Impossible) => {
-                self.report(day.span(), format!("impossible closed day {text:?}"));
-                None
-            }
-        }
+        self.date_or_report(
+            result,
+            day.span(),
+            "",
+            "closed day",
+            text,
+            "MM-DD or YYYY-MM-DD",
+        )
     }
 
     /// A date written as a TOML local date (`2026-01-01`) or a string.
     fn date_value(&mut self, value: &Spanned<toml::Value>, what: &str) -> Option<NaiveDate> {
         match value.get_ref() {
-            toml::Value::String(text) => match values::date(text) {
-                Ok(date) => Some(date),
-                Err(DateProblem::Format) => {
-                    self.report(
-                        value.span(),
-                        format!("{what}: bad date {text:?} (use YYYY-MM-DD)"),
-                    );
-                    None
-                }
-                Err(DateProblem::Impossible) => {
-                    self.report(value.span(), format!("{what}: impossible date {text:?}"));
-                    None
-                }
-            },
+            toml::Value::String(text) => self.date_or_report(
+                values::date(text),
+                value.span(),
+                &format!("{what}: "),
+                "date",
+                text,
+                "YYYY-MM-DD",
+            ),
             toml::Value::Datetime(datetime) => {
                 let date = match (datetime.date, datetime.time, datetime.offset) {
                     (Some(date), None, None) => NaiveDate::from_ymd_opt(
@@ -958,14 +946,29 @@ impl Checker<'_> {
     }
 
     fn month_day(&mut self, prefix: &str, text: &str, span: Range<usize>) -> Option<(u32, u32)> {
-        match values::month_day(text) {
-            Ok(month_day) => Some(month_day),
+        self.date_or_report(values::month_day(text), span, prefix, "date", text, "MM-DD")
+    }
+
+    /// The date `result` read from `text`, or `None` with its problem
+    /// reported at `span`: "{prefix}bad {noun} \"text\" (use {format})"
+    /// or "{prefix}impossible {noun} \"text\"".
+    fn date_or_report<T>(
+        &mut self,
+        result: Result<T, DateProblem>,
+        span: Range<usize>,
+        prefix: &str,
+        noun: &str,
+        text: &str,
+        format: &str,
+    ) -> Option<T> {
+        match result {
+            Ok(date) => Some(date),
             Err(DateProblem::Format) => {
-                self.report(span, format!("{prefix}bad date {text:?} (use MM-DD)"));
+                self.report(span, format!("{prefix}bad {noun} {text:?} (use {format})"));
                 None
             }
             Err(DateProblem::Impossible) => {
-                self.report(span, format!("{prefix}impossible date {text:?}"));
+                self.report(span, format!("{prefix}impossible {noun} {text:?}"));
                 None
             }
         }

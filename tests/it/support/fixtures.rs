@@ -106,3 +106,10 @@ pub fn ballerup(language: Language) -> Wheel {
         }],
     }
 }
+
+/// Asserts that `text` contains `needle`; a failure shows both.
+#[track_caller]
+pub fn assert_contains(text: impl AsRef<str>, needle: &str) {
+    let text = text.as_ref();
+    assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
+}
