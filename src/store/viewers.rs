@@ -6,16 +6,15 @@
 //! `link::Viewer::as_key`): the store does not know the token format.
 
 use chrono::{DateTime, FixedOffset};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 
-use super::{codec, Fault, Store, StoreError};
+use super::{codec, Store, StoreError};
 
 impl Store {
     /// The current version of (`kind`, `viewer`): 0 until first revoked.
     pub fn viewer_version(&self, kind: &str, viewer: &str) -> Result<u32, StoreError> {
-        let result = (|| -> Result<u32, Fault> {
-            let v: Option<i64> = self
-                .conn
+        self.read(|conn| {
+            let v: Option<i64> = conn
                 .query_row(
                     "SELECT version FROM viewer_versions WHERE kind = ?1 AND viewer = ?2",
                     params![kind, viewer],
@@ -23,8 +22,7 @@ impl Store {
                 )
                 .optional()?;
             Ok(v.map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX)))
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 
     /// Revokes every link of (`kind`, `viewer`) made so far: raises its
@@ -36,10 +34,7 @@ impl Store {
         at: DateTime<FixedOffset>,
         by: &str,
     ) -> Result<u32, StoreError> {
-        let result = (|| -> Result<u32, Fault> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(|tx| {
             tx.execute(
                 "INSERT INTO viewer_versions (kind, viewer, version, revoked_at, revoked_by)
                  VALUES (?1, ?2, 1, ?3, ?4)
@@ -54,9 +49,7 @@ impl Store {
                 params![kind, viewer],
                 |r| r.get(0),
             )?;
-            tx.commit()?;
             Ok(u32::try_from(v).unwrap_or(u32::MAX))
-        })();
-        result.map_err(|f| self.fail(f))
+        })
     }
 }
