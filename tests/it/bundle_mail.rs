@@ -425,3 +425,53 @@ fn each_task_in_a_bundle_says_its_kind_and_both_parts_say_the_same() {
         "{reminders}"
     );
 }
+
+/// A reminder sent after its due date (a pass after downtime, with no
+/// repeat to take its place) says the date has passed, in both
+/// languages and both parts, not »om -2 dage«.
+#[test]
+fn a_late_reminder_in_a_bundle_says_the_due_date_has_passed() {
+    use arshjul::mail::{BundleSeries, Composer};
+    use arshjul::planner::{self, History};
+    use arshjul::settings::Settings;
+    use arshjul::wheel::Language;
+
+    use crate::support::fixtures::{ballerup, utc};
+
+    let composer = Composer::new(&Settings::default().mail).expect("built-in templates");
+    for (language, said) in [
+        (
+            Language::Da,
+            "Påmindelse: fristen var den 1. marts 2027, for 2 dage siden.",
+        ),
+        (
+            Language::En,
+            "Reminder: it was due 1 March 2027 (2 days ago).",
+        ),
+    ] {
+        let wheel = ballerup(language);
+        let pass = planner::pass(
+            &wheel,
+            &History::default(),
+            utc("2027-02-22T08:00:00+01:00"),
+        );
+        let n = pass
+            .send
+            .iter()
+            .find(|n| n.kind == planner::Kind::Reminder && n.period == "2027")
+            .expect("the 7-day reminder of 2027");
+        let link = Some("https://arshjul.example/done/token");
+        let bundle = composer
+            .compose_bundle(
+                &wheel,
+                "bundle/t",
+                &[(n, link), (n, link)],
+                BundleSeries::one(2),
+                date(2027, 3, 3),
+            )
+            .expect("a bundle");
+        let mail = mime::Mail::parse(&bundle.raw);
+        assert_eq!(mail.text().matches(said).count(), 2, "{}", mail.text());
+        assert_eq!(mail.html().matches(said).count(), 2, "{}", mail.html());
+    }
+}
