@@ -599,7 +599,9 @@ fn check_public_url(url: &str) -> Result<(), String> {
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
         .ok_or_else(|| format!("must be an absolute http or https URL {example}, not {url:?}"))?;
-    if let Some(c) = url.chars().find(|c| c.is_whitespace() || c.is_control()) {
+    if let Some(c) = url.chars().find(|&c| {
+        c.is_whitespace() || c.is_control() || crate::wheel::text::bidi_control(c).is_some()
+    }) {
         return Err(format!(
             "must be a URL without spaces or control characters, not {url:?} (it contains {})",
             crate::wheel::text::describe_char(c)

@@ -280,24 +280,42 @@ impl Composer {
                 for full in [true, false] {
                     let ctx = Context::sample(language, kind, full);
                     for part in [Part::Subject, Part::Text, Part::Html] {
-                        self.render(language, kind, part, &ctx)?;
+                        let rendered = self.render(language, kind, part, &ctx)?;
+                        self.check_subject(template_name(language, kind, part), part, &rendered)?;
                     }
                 }
             }
             for full in [true, false] {
                 let ctx = DigestCtx::sample(language, full);
                 for part in [Part::Subject, Part::Text, Part::Html] {
-                    self.render(language, Kind::Digest, part, &ctx)?;
+                    let rendered = self.render(language, Kind::Digest, part, &ctx)?;
+                    let name = template_name(language, Kind::Digest, part);
+                    self.check_subject(name, part, &rendered)?;
                 }
             }
             for full in [true, false] {
                 let ctx = BundleCtx::sample(language, full);
                 for part in [Part::Subject, Part::Text, Part::Html] {
-                    self.render_name(bundle_template(language, part), &ctx)?;
+                    let rendered = self.render_name(bundle_template(language, part), &ctx)?;
+                    self.check_subject(bundle_template(language, part), part, &rendered)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// A subject template's sample rendering holds only what a subject
+    /// may: a character written in the template itself that no subject
+    /// can carry (a control character, U+202E and the other bidirectional
+    /// controls) is refused at start, not in every message it would write.
+    fn check_subject(&self, name: String, part: Part, rendered: &str) -> Result<(), MailError> {
+        if !matches!(part, Part::Subject) {
+            return Ok(());
+        }
+        text::one_line(&one_line(rendered), usize::MAX).map_err(|problem| {
+            let origin = self.origin.get(&name).map(String::as_str).unwrap_or(&name);
+            MailError::Template(format!("{origin}: the subject {problem}"))
+        })
     }
 
     /// Renders one notification. `link` is the completion link for the

@@ -4,14 +4,16 @@
 //!
 //! - Names, titles and the organisation name: one line of printable text
 //!   (no control character: C0 including tab, CR and LF, DEL, C1; no Unicode
-//!   line or paragraph separator), at most [`MAX_NAME_CHARS`] or
+//!   line or paragraph separator; no bidirectional control, see
+//!   [`bidi_control`]), at most [`MAX_NAME_CHARS`] or
 //!   [`MAX_TITLE_CHARS`] characters. With these limits no header line comes
 //!   near the 998 octets RFC 5322 allows, even after RFC 2047 encoding
 //!   (which folds encoded words; a quoted ASCII name is at most 202 octets).
 //! - Task ids and person keys: at most [`MAX_ID_CHARS`] characters.
 //! - E-mail addresses: at most [`MAX_ADDRESS_CHARS`] characters and accepted
 //!   by lettre's own [`Address`] parser, the one that builds the message.
-//! - Descriptions: line breaks and tabs allowed, no other control character.
+//! - Descriptions: line breaks and tabs allowed, no other control character
+//!   and no bidirectional control.
 
 use std::fmt;
 
@@ -37,6 +39,9 @@ pub const MAX_ADDRESS_CHARS: usize = 254;
 pub enum TextProblem {
     /// It contains this character, which must not be there.
     Control(char),
+    /// It contains this bidirectional control ([`bidi_control`]), which
+    /// would make the text show in another order than it is written.
+    Bidi(char),
     /// It is `chars` characters long; at most `max` are allowed.
     TooLong { chars: usize, max: usize },
 }
@@ -51,6 +56,12 @@ impl fmt::Display for TextProblem {
                     describe_char(*c)
                 )
             }
+            TextProblem::Bidi(c) => write!(
+                f,
+                "contains {}, which changes the order text is shown in; \
+                 right-to-left text (Arabic, Hebrew) needs no such character",
+                describe_char(*c)
+            ),
             TextProblem::TooLong { chars, max } => {
                 write!(f, "is {chars} characters long (at most {max})")
             }
@@ -58,9 +69,12 @@ impl fmt::Display for TextProblem {
     }
 }
 
-/// A character that breaks a line or a header, in words.
+/// A character that breaks a line or a header, or reorders one, in words.
 pub fn describe_char(c: char) -> String {
     let code = u32::from(c);
+    if let Some(name) = bidi_control(c) {
+        return format!("U+{code:04X} {name}");
+    }
     match c {
         '\n' => "a line break (U+000A)".to_string(),
         '\r' => "a carriage return (U+000D)".to_string(),
@@ -74,15 +88,61 @@ pub fn describe_char(c: char) -> String {
     }
 }
 
+/// The Unicode name of `c` if it is a bidirectional control: the explicit
+/// embeddings, overrides and their end (U+202A–U+202E), the isolates and
+/// their end (U+2066–U+2069), and the marks (U+200E, U+200F, U+061C).
+///
+/// None of them may be in text from the wheel or the settings that people
+/// read (names, titles, references, descriptions, the organisation, the
+/// sender): U+202E makes »Godkendelse af budget\u{202E}tegdub« read as
+/// something else in a subject line, and an override or embedding that is
+/// never closed reorders whatever a mail program puts after it. Text in a
+/// right-to-left script needs none of them: each letter carries its own
+/// direction. The marks are refused too, though they only steer the
+/// characters around them: every display of arshjul (the pages, the mails'
+/// HTML, the report, the terminal) writes all twelve as visible `\u{200f}`,
+/// so a wheel holding one would read garbled everywhere but in a subject.
+pub fn bidi_control(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{061C}' => "ARABIC LETTER MARK",
+        '\u{200E}' => "LEFT-TO-RIGHT MARK",
+        '\u{200F}' => "RIGHT-TO-LEFT MARK",
+        '\u{202A}' => "LEFT-TO-RIGHT EMBEDDING",
+        '\u{202B}' => "RIGHT-TO-LEFT EMBEDDING",
+        '\u{202C}' => "POP DIRECTIONAL FORMATTING",
+        '\u{202D}' => "LEFT-TO-RIGHT OVERRIDE",
+        '\u{202E}' => "RIGHT-TO-LEFT OVERRIDE",
+        '\u{2066}' => "LEFT-TO-RIGHT ISOLATE",
+        '\u{2067}' => "RIGHT-TO-LEFT ISOLATE",
+        '\u{2068}' => "FIRST STRONG ISOLATE",
+        '\u{2069}' => "POP DIRECTIONAL ISOLATE",
+        _ => return None,
+    })
+}
+
 /// Whether `c` may not appear in a one-line text.
 fn breaks_a_line(c: char) -> bool {
     c.is_control() || c == '\u{2028}' || c == '\u{2029}'
 }
 
+/// The first character of `text` that one line of printable text may not
+/// hold, as the problem it is.
+fn forbidden_in_one_line(text: &str) -> Option<TextProblem> {
+    text.chars().find_map(|c| {
+        if breaks_a_line(c) {
+            Some(TextProblem::Control(c))
+        } else if bidi_control(c).is_some() {
+            Some(TextProblem::Bidi(c))
+        } else {
+            None
+        }
+    })
+}
+
 /// One line of printable text of at most `max` characters.
 pub fn one_line(text: &str, max: usize) -> Result<(), TextProblem> {
-    if let Some(c) = text.chars().find(|&c| breaks_a_line(c)) {
-        return Err(TextProblem::Control(c));
+    if let Some(problem) = forbidden_in_one_line(text) {
+        return Err(problem);
     }
     let chars = text.chars().count();
     if chars > max {
@@ -92,13 +152,19 @@ pub fn one_line(text: &str, max: usize) -> Result<(), TextProblem> {
 }
 
 /// Text of several lines (a description): line breaks and tabs are fine,
-/// other control characters are not.
+/// other control characters and bidirectional controls are not.
 pub fn multi_line(text: &str) -> Result<(), TextProblem> {
-    match text
-        .chars()
-        .find(|&c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        Some(c) => Err(TextProblem::Control(c)),
+    let problem = text.chars().find_map(|c| {
+        if c.is_control() && !matches!(c, '\n' | '\r' | '\t') {
+            Some(TextProblem::Control(c))
+        } else if bidi_control(c).is_some() {
+            Some(TextProblem::Bidi(c))
+        } else {
+            None
+        }
+    });
+    match problem {
+        Some(problem) => Err(problem),
         None => Ok(()),
     }
 }
@@ -130,7 +196,7 @@ pub fn address(text: &str) -> Result<Address, AddressProblem> {
     if chars > MAX_ADDRESS_CHARS {
         return Err(AddressProblem::TooLong(chars));
     }
-    if let Some(c) = text.chars().find(|&c| breaks_a_line(c)) {
+    if let Some(TextProblem::Control(c) | TextProblem::Bidi(c)) = forbidden_in_one_line(text) {
         return Err(AddressProblem::Refused(format!(
             "it contains {}",
             describe_char(c)
@@ -151,8 +217,10 @@ pub fn address(text: &str) -> Result<Address, AddressProblem> {
 /// A mailbox as written in the `mail.from` setting (`Name <addr>` or a bare
 /// address), held to the same rules as the wheel's people.
 pub fn mailbox(text: &str) -> Result<Mailbox, String> {
-    if let Some(c) = text.chars().find(|&c| breaks_a_line(c)) {
-        return Err(format!("it contains {}", describe_char(c)));
+    match forbidden_in_one_line(text) {
+        Some(TextProblem::Control(c)) => return Err(format!("it contains {}", describe_char(c))),
+        Some(problem) => return Err(format!("it {problem}")),
+        None => {}
     }
     let mailbox: Mailbox = text
         .parse()
@@ -182,6 +250,41 @@ mod tests {
             let text = format!("A{c}B");
             assert_eq!(one_line(&text, 200), Err(TextProblem::Control(c)), "{c:?}");
         }
+    }
+
+    #[test]
+    fn bidi_controls_are_refused_by_name_and_right_to_left_letters_are_not() {
+        for (c, name) in [
+            ('\u{061C}', "U+061C ARABIC LETTER MARK"),
+            ('\u{200E}', "U+200E LEFT-TO-RIGHT MARK"),
+            ('\u{200F}', "U+200F RIGHT-TO-LEFT MARK"),
+            ('\u{202A}', "U+202A LEFT-TO-RIGHT EMBEDDING"),
+            ('\u{202E}', "U+202E RIGHT-TO-LEFT OVERRIDE"),
+            ('\u{2066}', "U+2066 LEFT-TO-RIGHT ISOLATE"),
+            ('\u{2067}', "U+2067 RIGHT-TO-LEFT ISOLATE"),
+            ('\u{2069}', "U+2069 POP DIRECTIONAL ISOLATE"),
+        ] {
+            let text = format!("budget{c}tegdub");
+            assert_eq!(one_line(&text, 200), Err(TextProblem::Bidi(c)), "{name}");
+            assert_eq!(multi_line(&text), Err(TextProblem::Bidi(c)), "{name}");
+            assert_eq!(describe_char(c), name);
+            let said = TextProblem::Bidi(c).to_string();
+            assert!(said.starts_with(&format!("contains {name}, ")), "{said}");
+            let from = format!("Års{c}hjulet <arshjul@kommune.example>");
+            assert!(mailbox(&from).unwrap_err().contains(name), "{from:?}");
+        }
+        // The neighbours of the ranges are ordinary text.
+        for c in ['\u{061B}', '\u{200D}', '\u{2065}', '\u{206A}', '\u{2070}'] {
+            assert_eq!(bidi_control(c), None, "{c:?}");
+        }
+        assert_eq!(one_line("مراجعة سياسة أمن المعلومات", 200), Ok(()));
+        assert_eq!(one_line("בדיקת גיבוי 2027", 200), Ok(()));
+        assert_eq!(multi_line("سطر\nשורה"), Ok(()));
+        // A line break is still named first as what it is.
+        assert_eq!(
+            one_line("a\n\u{202E}", 200),
+            Err(TextProblem::Control('\n'))
+        );
     }
 
     #[test]

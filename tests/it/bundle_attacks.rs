@@ -93,7 +93,7 @@ fn a_day_of_300_tasks_goes_in_twelve_bundles_that_mail_clients_show_whole() {
             mail.header_opt("Subject").as_deref(),
             Some(
                 format!(
-                    "25 opgaver i årshjulet kræver din opmærksomhed i dag ({} af 12)",
+                    "25 opgaver i årshjulet for Testkommune kræver din opmærksomhed ({} af 12)",
                     i + 1
                 )
                 .as_str()
@@ -355,7 +355,7 @@ fn an_english_wheel_bundle_reads_in_english_and_carries_reply_to() {
     let mail = &chef[0];
     assert_eq!(
         mail.header_opt("Subject").as_deref(),
-        Some("4 tasks in the compliance calendar need your attention today")
+        Some("4 tasks in the compliance calendar of Testkommune need your attention")
     );
     let text = mail.text();
     assert!(
@@ -363,6 +363,17 @@ fn an_english_wheel_bundle_reads_in_english_and_carries_reply_to() {
         "{text}"
     );
     assert_eq!(text.matches("   Reminder: due ").count(), 4, "{text}");
+    // Signed as every English mail is, with a comma after the regards.
+    assert!(
+        text.trim_end()
+            .ends_with("\n\nKind regards,\nThe compliance calendar of Testkommune"),
+        "{text}"
+    );
+    assert!(
+        mail.html()
+            .contains("Kind regards,<br>The compliance calendar of Testkommune"),
+        "the HTML part's signature"
+    );
     assert!(
         !text.contains("opgave"),
         "Danish in the English mail:\n{text}"
@@ -446,7 +457,7 @@ fn a_pass_after_downtime_sends_the_days_it_missed_as_one_mail() {
     assert_eq!(done_links(&chef[0].text()).len(), 5);
     assert_eq!(
         chef[0].header_opt("Subject").as_deref(),
-        Some("5 opgaver i årshjulet kræver din opmærksomhed i dag")
+        Some("5 opgaver i årshjulet for Testkommune kræver din opmærksomhed")
     );
 }
 

@@ -137,14 +137,14 @@ fn bundle_items(mail: &Mail, wheel: &arshjul::wheel::Wheel) -> Vec<Item> {
             continue;
         };
         let line = line.trim_start();
-        if line.starts_with("Påmindelse: fristen er den ") {
+        if line.starts_with("Påmindelse: fristen ") {
             item.kind = "reminder".into();
-        } else if line.starts_with("Fristen den ") && line.contains(" er overskredet med ") {
+        } else if line.starts_with("Overskredet: fristen var den ") {
             item.kind = "repeat".into();
         } else if line.starts_with("Eskalering: ") {
             item.kind = "escalation".into();
-        } else if let Some(period) = line.strip_prefix("Periode: ") {
-            item.period = period.to_string();
+        } else if let Some(period) = line.strip_prefix("Periode:") {
+            item.period = period.trim_start().to_string();
         } else if let Some(link) = line.strip_prefix("Markér opgaven som udført her: ") {
             item.done = Some(link.to_string());
         } else if let Some(link) =
@@ -360,7 +360,7 @@ fn a_year_of_daily_ticks_over_smtp_delivers_exactly_the_plan() {
     assert_eq!(items.len(), 4, "{}", mail.raw);
     assert_eq!(
         mail.read.header_opt("Subject").as_deref(),
-        Some("4 opgaver i årshjulet kræver din opmærksomhed i dag")
+        Some("4 opgaver i årshjulet for Ballerup Kommune kræver din opmærksomhed")
     );
 
     // Each of its four links completes its own task, and only that one.

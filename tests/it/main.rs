@@ -34,6 +34,7 @@ mod overview_page;
 mod overview_scale;
 mod picture_wheel;
 mod planner;
+mod polish_bidi;
 mod props;
 mod report_term;
 mod scale_batches;

@@ -628,17 +628,24 @@ impl Checker<'_> {
         (!text.trim().is_empty()).then_some(text)
     }
 
-    /// A task's `description`: several lines allowed, no other control.
+    /// A task's `description`: several lines allowed, no other control
+    /// and no bidirectional control.
     fn description(&mut self, prefix: &str, raw: Option<Spanned<String>>) -> Option<String> {
         let raw = raw?;
-        if let Err(TextProblem::Control(c)) = text::multi_line(raw.get_ref()) {
-            let c = text::describe_char(c);
-            self.report(
-                raw.span(),
-                format!(
-                    "{prefix}the description contains {c}; only line breaks and tabs may be there"
-                ),
-            );
+        match text::multi_line(raw.get_ref()) {
+            Ok(()) => {}
+            Err(TextProblem::Control(c)) => {
+                let c = text::describe_char(c);
+                self.report(
+                    raw.span(),
+                    format!(
+                        "{prefix}the description contains {c}; only line breaks and tabs may be there"
+                    ),
+                );
+            }
+            Err(problem) => {
+                self.report(raw.span(), format!("{prefix}the description {problem}"));
+            }
         }
         let text = raw.into_inner();
         (!text.trim().is_empty()).then_some(text)
