@@ -21,7 +21,7 @@ use crate::planner::{self, Kind, Notification};
 use crate::settings::Settings;
 use crate::store::{
     AcceptedBurst, BundlePart, Completion, LinkAnswer, LinkRequest, NewBundle, NewMessage,
-    OutboxMessage, Store, StoreError, UnbuiltMessage,
+    OutboxMessage, PassLock, Store, StoreError, UnbuiltMessage,
 };
 use crate::wheel::{Days, Wheel};
 
@@ -970,6 +970,11 @@ impl Engine {
         accepted_by: Option<&str>,
     ) -> Result<Outcome, EngineError> {
         let local = local_now(self.wheel.organisation.timezone, now);
+        // One pass at a time on the database (`tick` while the daemon
+        // passes): two would both deliver the same pending message.
+        let Some(_pass) = self.wait_for_pass_lock(stop).await? else {
+            return Ok(Outcome::Passed(Report::default()));
+        };
         // Planned once: the brake decides on this plan, and the same plan
         // is what gets recorded.
         let plan = {
@@ -1008,6 +1013,27 @@ impl Engine {
             failed: recorded.failed + delivered.failed,
             ..delivered
         }))
+    }
+}
+
+impl Engine {
+    /// The database's pass lock ([`PassLock`]), once no other process's
+    /// pass holds it; `None` when `stop` came first. Checked every 100 ms.
+    async fn wait_for_pass_lock(&self, stop: &Stop<'_>) -> Result<Option<PassLock>, EngineError> {
+        let mut told = false;
+        loop {
+            if let Some(held) = PassLock::try_acquire(&self.settings.database)? {
+                return Ok(Some(held));
+            }
+            if stop() {
+                return Ok(None);
+            }
+            if !told {
+                tracing::info!("another pass on this database is running (the daemon or a tick); waiting for it to end");
+                told = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 }
 
