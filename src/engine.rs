@@ -125,13 +125,15 @@ impl Engine {
     /// key is recorded once whatever happens: a pass stopped (or killed)
     /// between batches leaves the batches before it recorded, and the next
     /// pass plans only what is not in the outbox yet. Returns `None` when
-    /// `stop` said so between batches.
+    /// `stop` said so between batches. `accepted`: the pass was let
+    /// through over `mail.max_per_pass` (`--accept-burst`).
     fn record(
         &self,
         store: &Mutex<Store>,
         now: DateTime<Utc>,
         plan: Plan,
         stop: &Stop<'_>,
+        accepted: bool,
     ) -> Result<Option<Report>, EngineError> {
         let wheel = &self.wheel;
         let today = Calendar::new(&wheel.organisation).local_date(&now);
@@ -147,6 +149,17 @@ impl Engine {
             ..
         } = plan;
         let pass = pass.unwrap_or_default();
+        // The mails the brake let through; a bundle that cannot be built
+        // sends its parts one by one only while they stay within
+        // `mail.max_per_pass` (or the pass was accepted as a burst).
+        let cap = self.settings.mail.max_per_pass as usize;
+        let planned =
+            mail_count(&pass.send, self.settings.mail.bundle) + usize::from(digest.is_some());
+        let mut spare = if accepted {
+            usize::MAX
+        } else {
+            cap.saturating_sub(planned)
+        };
         lock(store).sync_tasks(wheel, today)?;
         for occurrences in pass.occurrences.chunks(self.batch) {
             lock(store).record_pass(occurrences, &[], local)?;
@@ -192,13 +205,25 @@ impl Engine {
                     Unit::Bundle(parts, series) => {
                         match self.render_bundle(parts, overviews, *series, today) {
                             Ok(b) => bundles.push(b),
-                            Err(reason) => {
+                            Err(reason) if parts.len() - 1 <= spare => {
                                 // A bundle that cannot be built must not lose
                                 // its parts: they go on their own, so the one
                                 // that cannot be built is recorded failed and
                                 // the others are sent.
+                                spare -= parts.len() - 1;
                                 tracing::warn!(person = %parts[0].to, parts = parts.len(), "bundle not built, its messages go one by one: {reason}");
                                 singles.extend(parts.iter().zip(overviews.iter().cloned()));
+                            }
+                            Err(reason) => {
+                                // On their own they would be more mails
+                                // than the brake let through: recorded
+                                // failed, with the reason, for `status`.
+                                let why = format!(
+                                    "its bundle could not be built ({reason}), and its {} messages on their own would be more than mail.max_per_pass {cap}",
+                                    parts.len()
+                                );
+                                tracing::error!(person = %parts[0].to, parts = parts.len(), "bundle not built, its messages recorded as failed: {why}");
+                                unbuilt.extend(parts.iter().map(|n| self.unbuilt(n, why.clone())));
                             }
                         }
                     }
@@ -992,7 +1017,7 @@ impl Engine {
             lock(store).record_hold(local, &brake.to_string())?;
             return Ok(Outcome::Held(brake.clone()));
         }
-        let Some(recorded) = self.record(store, now, plan, stop)? else {
+        let Some(recorded) = self.record(store, now, plan, stop, accepted_by.is_some())? else {
             return Ok(Outcome::Passed(Report::default()));
         };
         lock(store).record_pass_time(local)?;
