@@ -21,7 +21,7 @@ use crate::planner::{self, Kind, Notification};
 use crate::settings::Settings;
 use crate::store::{
     AcceptedBurst, BundlePart, Completion, LinkAnswer, LinkRequest, NewBundle, NewMessage,
-    OutboxMessage, Store, StoreError, UnbuiltMessage,
+    OutboxMessage, PassLock, Store, StoreError, UnbuiltMessage,
 };
 use crate::wheel::{Days, Wheel};
 
@@ -125,13 +125,15 @@ impl Engine {
     /// key is recorded once whatever happens: a pass stopped (or killed)
     /// between batches leaves the batches before it recorded, and the next
     /// pass plans only what is not in the outbox yet. Returns `None` when
-    /// `stop` said so between batches.
+    /// `stop` said so between batches. `accepted`: the pass was let
+    /// through over `mail.max_per_pass` (`--accept-burst`).
     fn record(
         &self,
         store: &Mutex<Store>,
         now: DateTime<Utc>,
         plan: Plan,
         stop: &Stop<'_>,
+        accepted: bool,
     ) -> Result<Option<Report>, EngineError> {
         let wheel = &self.wheel;
         let today = Calendar::new(&wheel.organisation).local_date(&now);
@@ -147,6 +149,17 @@ impl Engine {
             ..
         } = plan;
         let pass = pass.unwrap_or_default();
+        // The mails the brake let through; a bundle that cannot be built
+        // sends its parts one by one only while they stay within
+        // `mail.max_per_pass` (or the pass was accepted as a burst).
+        let cap = self.settings.mail.max_per_pass as usize;
+        let planned =
+            mail_count(&pass.send, self.settings.mail.bundle) + usize::from(digest.is_some());
+        let mut spare = if accepted {
+            usize::MAX
+        } else {
+            cap.saturating_sub(planned)
+        };
         lock(store).sync_tasks(wheel, today)?;
         for occurrences in pass.occurrences.chunks(self.batch) {
             lock(store).record_pass(occurrences, &[], local)?;
@@ -192,13 +205,25 @@ impl Engine {
                     Unit::Bundle(parts, series) => {
                         match self.render_bundle(parts, overviews, *series, today) {
                             Ok(b) => bundles.push(b),
-                            Err(reason) => {
+                            Err(reason) if parts.len() - 1 <= spare => {
                                 // A bundle that cannot be built must not lose
                                 // its parts: they go on their own, so the one
                                 // that cannot be built is recorded failed and
                                 // the others are sent.
+                                spare -= parts.len() - 1;
                                 tracing::warn!(person = %parts[0].to, parts = parts.len(), "bundle not built, its messages go one by one: {reason}");
                                 singles.extend(parts.iter().zip(overviews.iter().cloned()));
+                            }
+                            Err(reason) => {
+                                // On their own they would be more mails
+                                // than the brake let through: recorded
+                                // failed, with the reason, for `status`.
+                                let why = format!(
+                                    "its bundle could not be built ({reason}), and its {} messages on their own would be more than mail.max_per_pass {cap}",
+                                    parts.len()
+                                );
+                                tracing::error!(person = %parts[0].to, parts = parts.len(), "bundle not built, its messages recorded as failed: {why}");
+                                unbuilt.extend(parts.iter().map(|n| self.unbuilt(n, why.clone())));
                             }
                         }
                     }
@@ -970,6 +995,11 @@ impl Engine {
         accepted_by: Option<&str>,
     ) -> Result<Outcome, EngineError> {
         let local = local_now(self.wheel.organisation.timezone, now);
+        // One pass at a time on the database (`tick` while the daemon
+        // passes): two would both deliver the same pending message.
+        let Some(_pass) = self.wait_for_pass_lock(stop).await? else {
+            return Ok(Outcome::Passed(Report::default()));
+        };
         // Planned once: the brake decides on this plan, and the same plan
         // is what gets recorded.
         let plan = {
@@ -987,7 +1017,7 @@ impl Engine {
             lock(store).record_hold(local, &brake.to_string())?;
             return Ok(Outcome::Held(brake.clone()));
         }
-        let Some(recorded) = self.record(store, now, plan, stop)? else {
+        let Some(recorded) = self.record(store, now, plan, stop, accepted_by.is_some())? else {
             return Ok(Outcome::Passed(Report::default()));
         };
         lock(store).record_pass_time(local)?;
@@ -1008,6 +1038,27 @@ impl Engine {
             failed: recorded.failed + delivered.failed,
             ..delivered
         }))
+    }
+}
+
+impl Engine {
+    /// The database's pass lock ([`PassLock`]), once no other process's
+    /// pass holds it; `None` when `stop` came first. Checked every 100 ms.
+    async fn wait_for_pass_lock(&self, stop: &Stop<'_>) -> Result<Option<PassLock>, EngineError> {
+        let mut told = false;
+        loop {
+            if let Some(held) = PassLock::try_acquire(&self.settings.database)? {
+                return Ok(Some(held));
+            }
+            if stop() {
+                return Ok(None);
+            }
+            if !told {
+                tracing::info!("another pass on this database is running (the daemon or a tick); waiting for it to end");
+                told = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 }
 

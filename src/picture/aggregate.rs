@@ -81,8 +81,8 @@ fn words(language: Language) -> Words {
             rings_word: "ringe",
             ring: "Ring",
             one_by_one: [
-                "Hver opgave for sig: statustabellen på",
-                "oversigtssiden og arshjul status.",
+                "Hver opgave for sig: se statustabellen",
+                "på oversigtssiden eller »arshjul status«.",
             ],
             list: "Opgaver",
             summary: "hvert mærke samler en rings frister i en måned",
@@ -104,8 +104,8 @@ fn words(language: Language) -> Words {
             rings_word: "rings",
             ring: "Ring",
             one_by_one: [
-                "Each task on its own: the overview's",
-                "status table and arshjul status.",
+                "Each task on its own: see the overview's",
+                "status table or “arshjul status”.",
             ],
             list: "Tasks",
             summary: "each mark gathers one ring's due dates in a month",

@@ -10,6 +10,7 @@ mod chain;
 mod codec;
 mod evidence;
 mod links;
+mod passlock;
 mod report;
 mod schema;
 mod viewers;
@@ -25,6 +26,7 @@ pub use evidence::{
 pub use links::{
     LinkAnswer, LinkLimits, LinkRequest, LinkRequestOutcome, LinkRequestRecord, NewLinkRequest,
 };
+pub use passlock::{pass_lock_path, PassLock};
 pub use report::{ReportCompletion, ReportData, ReportMessage, ReportRetraction};
 
 use std::collections::HashMap;
@@ -1497,11 +1499,13 @@ macro_rules! select_deliverable {
 }
 
 /// A message that could not be built: `failed` from the start, with its
-/// reason, no raw message and no attempt. Parameters: see [`insert_unbuilt`].
+/// reason, no raw message and no attempt; not when a bundle carries it
+/// (see [`INSERT_MESSAGE`]). Parameters: see [`insert_unbuilt`].
 const INSERT_UNBUILT: &str = "INSERT INTO outbox (key, task, period, kind, step, to_addrs,
          cc_addrs, subject, message_id, state, attempts, last_error, due_at, due_utc,
          created_at, created_utc, raw)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', '', 'failed', 0, ?8, ?9, ?10, ?11, ?12, X'')
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, '', '', 'failed', 0, ?8, ?9, ?10, ?11, ?12, X''
+     WHERE NOT EXISTS (SELECT 1 FROM bundle_parts WHERE key = ?1)
      ON CONFLICT (key) DO NOTHING";
 
 /// Inserts `m` by [`INSERT_UNBUILT`], created at `now`; 1 if it was new.
@@ -1556,12 +1560,17 @@ fn insert_message(
     ])
 }
 
-/// One rendered message, pending, unless its key is there already.
-/// Parameters: see [`insert_message`].
+/// One rendered message, pending, unless its key is there already: in the
+/// outbox, or as a part of a bundle. Two passes at once (`tick` and the
+/// daemon) may plan from the same history; one records a bundle carrying
+/// a message the other, planned a moment before, has on its own. The
+/// outbox's UNIQUE key alone does not see the part, and the message would
+/// go twice. Parameters: see [`insert_message`].
 const INSERT_MESSAGE: &str = "INSERT INTO outbox (key, task, period, kind, step, to_addrs,
          cc_addrs, subject, message_id, state, attempts, due_at, due_utc,
          created_at, created_utc, raw)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?11, ?12, ?13, ?14)
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?11, ?12, ?13, ?14
+     WHERE NOT EXISTS (SELECT 1 FROM bundle_parts WHERE key = ?1)
      ON CONFLICT (key) DO NOTHING";
 
 /// The pending messages due at `?1`, in delivery order, at most `?4`; `?2`

@@ -206,17 +206,45 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
     d[a.len()][b.len()]
 }
 
+/// The longest key an error message shows whole, in characters.
+const SHOWN_KEY_CHARS: usize = 64;
+
+/// A key from the wheel as an error message shows it: a control character
+/// (an escape sequence that would recolour or rewrite the terminal, a NUL)
+/// as visible text, `\u{1b}`, and a key longer than [`SHOWN_KEY_CHARS`]
+/// cut there and ended with `…`: a quoted key of 10,000 characters does
+/// not fill the screen.
+fn shown_key(key: &str) -> String {
+    let mut out = String::new();
+    for c in key.chars().take(SHOWN_KEY_CHARS) {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    if key.chars().nth(SHOWN_KEY_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Rewords toml's and serde's messages in the style of the others: one
 /// line, lower case, no trailing period, names in double quotes.
 fn reword_toml_error(message: &str) -> String {
     let message = message.trim();
     if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((key, expected)) = rest.split_once('`') {
-            // serde lists the keys the table has: "expected one of `id`, …".
+        // The key may hold a backquote itself: it ends where serde's list
+        // of the keys the table has begins ("`, expected one of `id`, …").
+        if let Some((key, expected)) = rest
+            .split_once("`, expected ")
+            .or_else(|| rest.rsplit_once('`'))
+        {
             let known = expected.split('`').skip(1).step_by(2);
+            let shown = shown_key(key);
             return match closest(key, known) {
-                Some(near) => format!("unknown key \"{key}\"; did you mean \"{near}\"?"),
-                None => format!("unknown key \"{key}\""),
+                Some(near) => format!("unknown key \"{shown}\"; did you mean \"{near}\"?"),
+                None => format!("unknown key \"{shown}\""),
             };
         }
     }
@@ -365,6 +393,25 @@ mod tests {
         assert_eq!(
             reword_toml_error("unknown field `Timezone`, expected one of `name`, `timezone`"),
             "unknown key \"Timezone\"; did you mean \"timezone\"?"
+        );
+        // A control character is shown, not sent to the terminal; a long
+        // key is cut; a backquote in the key does not end it.
+        assert_eq!(
+            reword_toml_error(
+                "unknown field `escal\u{1b}[31mate\u{0}`, expected one of `escalate`"
+            ),
+            "unknown key \"escal\\u{1b}[31mate\\u{0}\""
+        );
+        assert_eq!(
+            reword_toml_error(&format!(
+                "unknown field `{}`, expected `id` or `n`",
+                "e".repeat(10_000)
+            )),
+            format!("unknown key \"{}…\"", "e".repeat(64))
+        );
+        assert_eq!(
+            reword_toml_error("unknown field `escal`ate`, expected one of `id`, `escalate`"),
+            "unknown key \"escal`ate\"; did you mean \"escalate\"?"
         );
         // Nothing near: no guess.
         assert_eq!(

@@ -552,3 +552,48 @@ fn a_bundle_that_cannot_be_built_sends_its_parts_one_by_one() {
     assert_eq!(status["failed_notifications"], serde_json::json!([]));
     assert!(world.tick_with(day, &[]).is_empty());
 }
+
+/// The brake counted chef's four reminders as one mail; a bundle that
+/// cannot be built would send them as four. With `mail.max_per_pass` 2
+/// (chef's bundle and Anna's reminder: the pass is let through) they would
+/// be five mails: so the four are recorded failed, with the reason, and
+/// none goes; Anna's reminder goes. Before, the four went one by one past
+/// the brake (a day of 300 tasks: 300 mails where the brake allowed 12).
+#[test]
+fn a_bundle_that_cannot_be_built_does_not_send_its_parts_past_the_brake() {
+    let world = MailWorld::new(WHEEL).with_env("ARSHJUL_MAIL__MAX_PER_PASS", "2");
+    std::fs::create_dir_all(world.scratch.file("tpl/da")).unwrap();
+    std::fs::write(
+        world.scratch.file("tpl/da/bundle.txt"),
+        "{% if items|length > 3 %}{{ no_such_value }}{% endif %}{{ count }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        world.scratch.file("arshjul.toml"),
+        "[mail]\ntemplates = \"tpl\"\n",
+    )
+    .unwrap();
+    let day = date(2027, 7, 12);
+    let at = eight_o_clock(day).to_rfc3339();
+    let run = world.run(&["tick", "--now", &at]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let received = world.smtp.received();
+    assert!(
+        to_chef(&received).is_empty(),
+        "{} mails to chef",
+        to_chef(&received).len()
+    );
+    assert_eq!(received.len(), 1, "Anna's reminder alone");
+    let status = world
+        .run(&["status", "--json", "--now", &at])
+        .expect(0)
+        .json();
+    let failed = status["failed_notifications"].as_array().unwrap();
+    assert_eq!(failed.len(), 4, "{status}");
+    for f in failed {
+        assert!(
+            f.to_string().contains("mail.max_per_pass 2"),
+            "the reason names the brake: {f}"
+        );
+    }
+}

@@ -112,7 +112,7 @@ fn a_bundle_refused_for_good_shows_each_task_undeliverable_is_not_planned_again_
     );
     // Given up, like a single message: no part is planned again that day,
     // on its own or in a new bundle, even with the address fixed.
-    world.smtp.reject("chef@kommune.example", "250 2.1.5 Ok");
+    world.smtp.accept("chef@kommune.example");
     let later = world.tick_with(day, &[]);
     assert!(to_chef(&later).is_empty(), "{} more mails", later.len());
     world.run(&["verify"]).expect(0);
@@ -222,4 +222,67 @@ fn the_log_names_each_task_a_bundle_carried() {
             "no line for {task}:\n{err}"
         );
     }
+}
+
+/// A bundle the server puts off (451) goes whole when it is tried again,
+/// once: no part alone, no second bundle; history then shows each task
+/// sent, nothing stays deferred, and the chain verifies. The pass after
+/// plans none of the parts again.
+#[test]
+fn a_bundle_put_off_then_taken_goes_once_whole_and_verifies() {
+    let world = MailWorld::new(WHEEL);
+    world
+        .smtp
+        .reject("chef@kommune.example", "451 4.3.0 Try again later");
+    let day = date(2027, 7, 12);
+    let at = eight_o_clock(day);
+    let first = world.run(&["tick", "--now", &at.to_rfc3339()]);
+    assert_eq!(first.code(), 1, "{}", first.stderr());
+    assert!(
+        first.stderr().contains("2 new, 1 sent, 1 deferred"),
+        "{}",
+        first.stderr()
+    );
+    assert!(to_chef(&world.smtp.received()).is_empty());
+    world.run(&["verify"]).expect(0);
+
+    world.smtp.accept("chef@kommune.example");
+    let before = world.smtp.received().len();
+    let retry = (at + chrono::Duration::minutes(6)).to_rfc3339();
+    let second = world.run(&["tick", "--now", &retry]).expect(0);
+    assert!(
+        second.stderr().contains("0 new, 1 sent, 0 deferred"),
+        "{}",
+        second.stderr()
+    );
+    let mails = to_chef(&world.smtp.received()[before..]);
+    assert_eq!(mails.len(), 1, "the bundle once");
+    assert_eq!(
+        crate::bundle_mail::done_links(&mails[0].text()).len(),
+        TASKS.len()
+    );
+    let history = world.run(&["history", "--json"]).expect(0).json();
+    let notes = &history["notifications"];
+    assert_eq!(chef_tasks(notes, "reminder"), TASKS, "{history}");
+    for n in notes.as_array().unwrap() {
+        assert_eq!(n["state"], "sent", "{n}");
+    }
+    let status = world
+        .run(&["status", "--json", "--now", &retry])
+        .expect(0)
+        .json();
+    assert_eq!(
+        status["deferred_notifications"],
+        serde_json::json!([]),
+        "{status}"
+    );
+    world.run(&["verify"]).expect(0);
+
+    // Later the same day and the day after: nothing planned again.
+    let later = (at + chrono::Duration::hours(3)).to_rfc3339();
+    let before = world.smtp.received().len();
+    world.run(&["tick", "--now", &later]).expect(0);
+    world.tick(date(2027, 7, 13));
+    assert!(to_chef(&world.smtp.received()[before..]).is_empty());
+    world.run(&["verify"]).expect(0);
 }

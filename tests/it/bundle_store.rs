@@ -143,3 +143,46 @@ fn a_bundle_with_a_part_already_recorded_is_refused_whole() {
     third.parts.retain(|p| p.task == "a");
     assert_eq!(store.record_bundles(&[third], now).unwrap(), 0);
 }
+
+/// The other order, which two passes at once make (`tick` and the daemon,
+/// one planning a moment before the other records): a bundle carrying `c`
+/// is recorded first, then the other pass records `c` on its own, or as
+/// failed to build. The outbox's UNIQUE key does not see a bundle's part,
+/// so without the check `c` went twice (in the bundle and alone), or
+/// showed as failed although its bundle went.
+#[test]
+fn a_message_a_bundle_already_carries_is_not_recorded_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("arshjul.db"), true).unwrap();
+    let now = t("2027-12-27T08:00:05+01:00");
+    assert_eq!(
+        store
+            .record_bundles(&[bundle("bundle/2027-12-27/centerchef/x")], now)
+            .unwrap(),
+        1
+    );
+    let mut single = message(&part("c").key, "c");
+    single.kind = "repeat".to_string();
+    assert_eq!(store.record_pass(&[], &[single], now).unwrap(), 0);
+    let unbuilt = arshjul::store::UnbuiltMessage {
+        key: part("d").key,
+        task: "d".to_string(),
+        period: "2027".to_string(),
+        kind: "repeat".to_string(),
+        step: 1,
+        to: vec!["chef@example.dk".to_string()],
+        cc: vec![],
+        reason: "template error".to_string(),
+        due_at: now,
+    };
+    assert_eq!(
+        store
+            .record_pass_with_unbuilt(&[], &[], &[unbuilt], now)
+            .unwrap(),
+        0
+    );
+    let pending = store.deliverable(now).unwrap();
+    assert_eq!(pending.len(), 1, "the bundle alone");
+    assert_eq!(pending[0].kind, "bundle");
+    assert!(store.failed_notifications().unwrap().is_empty());
+}

@@ -8,6 +8,7 @@ mod brake_clock;
 mod bundle_attacks;
 mod bundle_crash;
 mod bundle_mail;
+mod bundle_race;
 mod bundle_status;
 mod bundle_store;
 mod calendar_props;

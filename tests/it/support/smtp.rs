@@ -130,6 +130,13 @@ impl SmtpServer {
             .insert(rcpt.to_string(), reply.to_string());
     }
 
+    /// Takes `rcpt` again after [`SmtpServer::reject`]. (Rejecting with
+    /// a 250 line does not: the recipient is then not recorded, and the
+    /// message is refused at DATA with 503.)
+    pub fn accept(&self, rcpt: &str) {
+        self.lock().rejects.remove(rcpt);
+    }
+
     /// How to behave on connections made from now on.
     pub fn set_mode(&self, mode: Mode) {
         self.lock().mode = mode;
