@@ -732,12 +732,20 @@ fn check(loaded: &Config, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
     let silent = planner::silent_tasks(wheel, today, horizon, 5);
     if !silent.is_empty() {
         say!("Never due in the next five years, though their rule recurs within five (is `first` or `start` right?):");
-        for task in silent {
+        // A wheel with thousands of them (a wrong `start`) gets a short
+        // list: the first ones make the point.
+        for task in silent.iter().take(SILENT_SHOWN) {
             say!("  {}", task.id);
+        }
+        if silent.len() > SILENT_SHOWN {
+            say!("  … and {} more", silent.len() - SILENT_SHOWN);
         }
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// How many never-due tasks `check` names before it counts the rest.
+const SILENT_SHOWN: usize = 20;
 
 fn plan(
     wheel: &Wheel,

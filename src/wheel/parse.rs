@@ -211,13 +211,14 @@ const SHOWN_KEY_CHARS: usize = 64;
 
 /// A key from the wheel as an error message shows it: a control character
 /// (an escape sequence that would recolour or rewrite the terminal, a NUL)
-/// as visible text, `\u{1b}`, and a key longer than [`SHOWN_KEY_CHARS`]
+/// or a bidi control (which would reorder the line on the screen) as
+/// visible text, `\u{1b}`, `\u{202e}`, and a key longer than [`SHOWN_KEY_CHARS`]
 /// cut there and ended with `…`: a quoted key of 10,000 characters does
 /// not fill the screen.
 fn shown_key(key: &str) -> String {
     let mut out = String::new();
     for c in key.chars().take(SHOWN_KEY_CHARS) {
-        if c.is_control() {
+        if c.is_control() || crate::wheel::text::bidi_control(c).is_some() {
             out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
         } else {
             out.push(c);
@@ -401,6 +402,11 @@ mod tests {
                 "unknown field `escal\u{1b}[31mate\u{0}`, expected one of `escalate`"
             ),
             "unknown key \"escal\\u{1b}[31mate\\u{0}\""
+        );
+        // A bidi override would show the rest of the line reversed.
+        assert_eq!(
+            reword_toml_error("unknown field `due\u{202e}yek`, expected `due`"),
+            "unknown key \"due\\u{202e}yek\""
         );
         assert_eq!(
             reword_toml_error(&format!(

@@ -89,6 +89,34 @@ due = "03-01"
     );
 }
 
+/// A wrong `start` can silence thousands of tasks: `check` names the
+/// first 20 and counts the rest instead of printing a line for each.
+#[test]
+fn check_names_at_most_twenty_never_due_tasks_and_counts_the_rest() {
+    let mut wheel = String::from(
+        r#"
+[organisation]
+name = "Testkommune"
+start = 2027-01-01
+
+[people.anna]
+name = "Anna Hansen"
+email = "anna@kommune.example"
+"#,
+    );
+    for i in 0..25 {
+        wheel.push_str(&format!(
+            "\n[[task]]\nid = \"silent-{i:02}\"\ntitle = \"Opgave {i}\"\nowner = \"anna\"\nevery = \"3 years\"\nfirst = 2207\ndue = \"03-01\"\n"
+        ));
+    }
+    let run = Scratch::new(&wheel)
+        .run(&["--now", "2027-01-15", "check"])
+        .expect(0);
+    let out = run.stdout();
+    assert_contains(&out, "  silent-19\n  … and 5 more\n");
+    assert!(!out.contains("silent-20"), "{out}");
+}
+
 #[test]
 fn every_bad_wheel_is_refused_with_its_place() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad_wheels");
