@@ -26,8 +26,8 @@ use chrono::{Datelike, NaiveDate};
 
 use super::xml::Xml;
 use super::{
-    dial_face, letter, num, ring_guides, shape, short, short_name, state_sign, state_word,
-    today_hand, AGGREGATE_TASKS, CX, CY, INK, LEGEND_TOP, R_HUB, R_TICKS, WIDTH,
+    dial_face, empty_year, letter, num, ring_guides, shape, short, short_name, state_sign,
+    state_word, today_hand, AGGREGATE_TASKS, CX, CY, INK, LEGEND_TOP, R_HUB, R_TICKS, WIDTH,
 };
 use crate::dial;
 use crate::planner::{Mark, MarkState};
@@ -334,6 +334,9 @@ pub(super) fn svg_element(
         }
     }
     x.close().newline();
+    if cells.iter().flatten().all(|cell| cell.count() == 0) {
+        empty_year(&mut x, year, lang, &num(TEXT));
+    }
     // The ring letters on the top line, over the marks, with a white halo.
     x.open("g", &[("aria-hidden", "true")]);
     for i in 0..drawn.len() {

@@ -414,9 +414,39 @@ pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -
         }
     }
     x.close().newline();
+    if marks.is_empty() {
+        empty_year(&mut x, year, lang, "24");
+    }
 
     legend(&mut x, wheel, &w, &rings, &task_ring, tasks_top);
     x.finish()
+}
+
+/// A year without a single due date (before the wheel's start, say) says
+/// so on the picture itself, in the rings below the hub, not only in the
+/// `<desc>`: an empty wheel would otherwise look like a drawing error.
+fn empty_year(x: &mut Xml, year: i32, lang: Language, font: &str) {
+    let text = match lang {
+        Language::Da => format!("Ingen frister i {year}"),
+        Language::En => format!("Nothing due in {year}"),
+    };
+    x.text_element(
+        "text",
+        &[
+            ("x", &num(CX)),
+            ("y", &num(CY + (R_HUB + R_TICKS) / 2.0 + 8.0)),
+            ("text-anchor", "middle"),
+            ("font-size", font),
+            ("font-weight", "bold"),
+            ("fill", INK),
+            ("stroke", "#ffffff"),
+            ("stroke-width", "6"),
+            ("paint-order", "stroke"),
+            ("class", "empty-year"),
+        ],
+        &text,
+    )
+    .newline();
 }
 
 /// The dial: month sectors, alternately shaded, with their names in

@@ -388,3 +388,49 @@ fn thirty_crowded_tasks_keep_their_marks_apart_and_all_get_a_legend_line() {
         );
     }
 }
+
+/// The visible text elements of the picture (not `<title>`/`<desc>`).
+fn visible_texts(svg: &str) -> Vec<String> {
+    let doc = parse(svg);
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| {
+            n.descendants()
+                .filter(|t| t.is_text())
+                .filter_map(|t| t.text())
+                .collect()
+        })
+        .collect()
+}
+
+/// A year with no due date (the shipped wheel starts in 2027) says so on
+/// the picture, small wheel and aggregated alike; a year with due dates
+/// does not.
+#[test]
+fn a_year_without_due_dates_says_so_on_the_picture() {
+    for (what, wheel) in [
+        ("the shipped wheel", SHIPPED.to_string()),
+        ("300 tasks", crate::support::large::wheel(300)),
+    ] {
+        let s = Scratch::new(&wheel);
+        let empty = s
+            .run(&["--now", "2027-05-10", "wheel", "--year", "2026"])
+            .expect(0)
+            .stdout();
+        assert!(
+            visible_texts(&empty).contains(&"Ingen frister i 2026".to_string()),
+            "{what}: {:?}",
+            visible_texts(&empty)
+        );
+        let full = s
+            .run(&["--now", "2027-05-10", "wheel", "--year", "2027"])
+            .expect(0)
+            .stdout();
+        assert!(
+            !visible_texts(&full)
+                .iter()
+                .any(|t| t.starts_with("Ingen frister")),
+            "{what}"
+        );
+    }
+}
