@@ -237,6 +237,43 @@ async fn a_token_endpoint_where_nothing_listens_is_temporary() {
 }
 
 #[tokio::test]
+async fn a_334_error_challenge_to_xoauth2_is_answered_with_an_empty_line_and_read_to_the_end() {
+    let m = Arc::new(M365::start().await);
+    let server = SmtpServer::start().await;
+    server.require_xoauth2(|_, _| false);
+    server.challenge_refused_tokens();
+    let transport =
+        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        transport.send(FROM, &rcpt(), &message(1)),
+    )
+    .await
+    .expect("no hang after the challenge")
+    .unwrap_err();
+    let DeliveryError::Temporary(reason) = &err else {
+        panic!("{err:?}")
+    };
+    // Reported as the refused token it is, with the server's final answer
+    // and the challenge's JSON, not as a client error.
+    assert_contains(reason, "the SMTP server refused the OAuth token (535 5.7.3");
+    assert_contains(reason, r#"(challenge: {"status":"401","schemes":"bearer""#);
+    assert!(!reason.contains("does not expect a challenge"), "{reason}");
+    // As for a plain 535: once more with a fresh token, then no more.
+    assert_eq!(server.auths().len(), 2);
+    assert_eq!(server.challenge_answers(), ["\r\n", "\r\n"]);
+    assert_eq!(m.token_requests().len(), 2);
+    // A good token still logs in (no challenge for it).
+    let server = smtp_checking(&m).await;
+    server.challenge_refused_tokens();
+    let transport =
+        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    transport.send(FROM, &rcpt(), &message(2)).await.unwrap();
+    assert_eq!(server.received().len(), 1);
+    assert!(server.challenge_answers().is_empty());
+}
+
+#[tokio::test]
 async fn a_failing_token_endpoint_is_asked_once_for_a_whole_pass_not_once_per_message() {
     let m = Arc::new(M365::start().await);
     m.set_token_mode(TokenMode::Down);
