@@ -145,7 +145,8 @@ enum Command {
         task: String,
         /// The period (e.g. 2027, 2026-2029, 2027-Q1). Default: the oldest
         /// occurrence that is open or overdue. A period not open yet is
-        /// recorded, and said to be early.
+        /// recorded, and said to be early; one that ended before
+        /// organisation.start is refused (exit 2).
         #[arg(long, value_name = "KEY")]
         period: Option<String>,
         /// Who did it (default, and when blank: the login name).
@@ -1001,6 +1002,20 @@ fn named_period(
             output::clean(&quote(p))
         )));
     };
+    // A period that ended before the wheel's start is one the wheel never
+    // had: a completion of it would be evidence of work it never asked for.
+    if let (Some(wheel_start), Some(first)) =
+        (wheel.organisation.start, planner::first_period(wheel, task))
+    {
+        if period_start_of(task, wheel, &first).is_some_and(|f| start < f) {
+            return Err(Failure::usage(format!(
+                "task \"{}\" has no period {}: the wheel starts {wheel_start} \
+                 (organisation.start), and the task's first period is {first}",
+                task.id,
+                output::clean(&quote(p))
+            )));
+        }
+    }
     let early = match planner::occurrence_named(wheel, history, task, p, start, today) {
         Some(o) if planner::opens_on(wheel, task, o.due) > today => {
             Some(format!("which is not due until {}", o.due))

@@ -1262,6 +1262,17 @@ pub fn occurrence_named(
     }
 }
 
+/// The first period of `task` on a wheel with `organisation.start`: the
+/// one the start falls in. Every earlier period ended before the wheel
+/// began, so the wheel never asks for it (its due date may still fall
+/// before the start: a term's approval due in September 2026 on a wheel
+/// starting 2027 is this term's, and can be recorded). `None` without a
+/// start.
+pub fn first_period(wheel: &Wheel, task: &Task) -> Option<String> {
+    let start = wheel.organisation.start?;
+    Some(recurrence::Period::of(&task.recurrence, wheel.terms.as_ref(), start).to_string())
+}
+
 /// What `arshjul done TASK` without `--period` means at `now`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DoneTarget {
