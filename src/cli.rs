@@ -120,7 +120,8 @@ enum Command {
         #[arg(long, conflicts_with = "accept_burst")]
         dry_run: bool,
         /// Let through a pass the brake holds; recorded, with the login
-        /// name as who accepted it.
+        /// name as who accepted it. When nothing is held, the pass runs as
+        /// a plain tick, nothing is recorded, and stderr says so.
         #[arg(long)]
         accept_burst: bool,
     },
