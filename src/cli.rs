@@ -88,7 +88,9 @@ enum Command {
     /// what falls due next.
     Check,
     /// Every due date, reminder, repeat and escalation in a date range, as
-    /// if nothing were completed. Reads no database. A range that could
+    /// if nothing were completed. From the database it reads only the
+    /// absences (`arshjul away`): a message a deputy will be sent in the
+    /// owner's place shows the deputy, for whom. A range that could
     /// list more than 5,000,000 events is refused (exit 2): ask for a
     /// shorter one, or one task with --task.
     Plan {
@@ -120,7 +122,8 @@ enum Command {
         #[arg(long, conflicts_with = "accept_burst")]
         dry_run: bool,
         /// Let through a pass the brake holds; recorded, with the login
-        /// name as who accepted it.
+        /// name as who accepted it. When nothing is held, the pass runs as
+        /// a plain tick, nothing is recorded, and stderr says so.
         #[arg(long)]
         accept_burst: bool,
     },
@@ -145,7 +148,8 @@ enum Command {
         task: String,
         /// The period (e.g. 2027, 2026-2029, 2027-Q1). Default: the oldest
         /// occurrence that is open or overdue. A period not open yet is
-        /// recorded, and said to be early.
+        /// recorded, and said to be early; one that ended before
+        /// organisation.start is refused (exit 2).
         #[arg(long, value_name = "KEY")]
         period: Option<String>,
         /// Who did it (default, and when blank: the login name).
@@ -493,7 +497,7 @@ fn dispatch(args: Args) -> CmdResult {
             to,
             json,
             task,
-        } => plan(&loaded.wheel, from, to, json, task.as_deref()),
+        } => plan(&loaded, from, to, json, task.as_deref()),
         Command::Tick { dry_run: true, .. } => tick::dry_run(&loaded, now),
         Command::Tick { accept_burst, .. } => {
             let by = accept_burst.then(login_name);
@@ -748,12 +752,13 @@ fn check(loaded: &Config, settings_file: Option<PathBuf>, now: DateTime<Utc>) ->
 const SILENT_SHOWN: usize = 20;
 
 fn plan(
-    wheel: &Wheel,
+    loaded: &Config,
     from: NaiveDate,
     to: NaiveDate,
     json: bool,
     task: Option<&str>,
 ) -> CmdResult {
+    let wheel = &loaded.wheel;
     if let Some(id) = task {
         known_task(wheel, id)?;
     }
@@ -774,14 +779,38 @@ fn plan(
     if let Some(id) = task {
         events.retain(|e| e.task == id);
     }
+    // Absences recorded with `arshjul away` reroute as in a pass: the plan
+    // shows who will really be sent each message. Without a database
+    // there are none (and nothing to say about it).
+    let absences = plan_absences(&loaded.settings, from)?;
     // Large writes: ten years of a big wheel is megabytes of JSON.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = if json {
-        output::plan_json(&mut out, wheel, from, to, &events)
+        output::plan_json(&mut out, wheel, from, to, &events, &absences)
     } else {
-        output::plan_table(&mut out, wheel, &events)
+        output::plan_table(&mut out, wheel, &events, &absences)
     };
     finish_output(written.and_then(|_| std::io::Write::flush(&mut out)))
+}
+
+/// The absences not cancelled that last until `from` or later, as the
+/// planner routes by; none when there is no database yet.
+fn plan_absences(settings: &Settings, from: NaiveDate) -> Result<Vec<planner::Absence>, Failure> {
+    if !settings.database.exists() {
+        return Ok(Vec::new());
+    }
+    let store = Store::open_with_busy_timeout(&settings.database, false, settings.busy_timeout())?;
+    Ok(store
+        .absences(crate::store::AbsenceFilter::ActiveFrom(from))?
+        .into_iter()
+        .map(|a| planner::Absence {
+            id: a.id,
+            person: a.person,
+            from: a.from,
+            to: a.to,
+            deputy: a.deputy,
+        })
+        .collect())
 }
 
 /// A closed pipe (`arshjul plan | head`) is not an error worth a message.
@@ -1009,6 +1038,20 @@ fn named_period(
             output::clean(&quote(p))
         )));
     };
+    // A period that ended before the wheel's start is one the wheel never
+    // had: a completion of it would be evidence of work it never asked for.
+    if let (Some(wheel_start), Some(first)) =
+        (wheel.organisation.start, planner::first_period(wheel, task))
+    {
+        if period_start_of(task, wheel, &first).is_some_and(|f| start < f) {
+            return Err(Failure::usage(format!(
+                "task \"{}\" has no period {}: the wheel starts {wheel_start} \
+                 (organisation.start), and the task's first period is {first}",
+                task.id,
+                output::clean(&quote(p))
+            )));
+        }
+    }
     let early = match planner::occurrence_named(wheel, history, task, p, start, today) {
         Some(o) if planner::opens_on(wheel, task, o.due) > today => {
             Some(format!("which is not due until {}", o.due))

@@ -165,15 +165,7 @@ fn route(wheel: &Wheel, absences: &[Absence], day: NaiveDate, mut n: Notificatio
             n.cc_deputies.push(s);
         }
     }
-    // A deputy who owns the task too gets their own reminders and repeats
-    // of it: they are not sent a second copy on the owner's behalf.
-    let co_owner = |deputy: &str| {
-        n.kind != Kind::Escalation
-            && wheel
-                .task(&n.task)
-                .is_some_and(|t| t.owners.iter().any(|o| o == deputy))
-    };
-    if let Some(s) = standing_in(wheel, absences, &n.to, day).filter(|s| !co_owner(&s.deputy)) {
+    if let Some(s) = deputy_for(wheel, absences, &n.task, n.kind, &n.to, day) {
         n.cc.insert(0, std::mem::replace(&mut n.to, s.deputy.clone()));
         n.on_behalf = Some(s);
     }
@@ -185,6 +177,47 @@ fn route(wheel: &Wheel, absences: &[Absence], day: NaiveDate, mut n: Notificatio
     let to = n.to.clone();
     n.cc.retain(|c| *c != to);
     n
+}
+
+/// Who is sent `person`'s `kind` message of `task` on `day` in their
+/// place: the deputy standing in ([`standing_in`]), unless that deputy owns
+/// the task too and the message is not an escalation (they get their own
+/// reminders and repeats of it, not a second copy on the owner's behalf).
+/// The one rule for the pass and for `plan`.
+pub fn deputy_for(
+    wheel: &Wheel,
+    absences: &[Absence],
+    task: &str,
+    kind: Kind,
+    person: &str,
+    day: NaiveDate,
+) -> Option<Standing> {
+    let co_owner = |deputy: &str| {
+        kind != Kind::Escalation
+            && wheel
+                .task(task)
+                .is_some_and(|t| t.owners.iter().any(|o| o == deputy))
+    };
+    standing_in(wheel, absences, person, day).filter(|s| !co_owner(&s.deputy))
+}
+
+/// For each addressee of a plan event, who really gets it on its day:
+/// `(addressee, Some(standing))` when a deputy stands in, as the pass
+/// routes it; `None` for the due date itself, which sends nothing.
+pub fn plan_stand_ins(
+    wheel: &Wheel,
+    absences: &[Absence],
+    e: &PlanEvent<'_>,
+) -> Vec<Option<Standing>> {
+    e.to.iter()
+        .map(|person| {
+            if absences.is_empty() || e.kind == Kind::Due {
+                None
+            } else {
+                deputy_for(wheel, absences, e.task, e.kind, person, e.date)
+            }
+        })
+        .collect()
 }
 
 /// One notification that is due: the planner's unit of work for `tick`.
@@ -1260,6 +1293,17 @@ pub fn occurrence_named(
                 .find(|o| o.period == period)
         }
     }
+}
+
+/// The first period of `task` on a wheel with `organisation.start`: the
+/// one the start falls in. Every earlier period ended before the wheel
+/// began, so the wheel never asks for it (its due date may still fall
+/// before the start: a term's approval due in September 2026 on a wheel
+/// starting 2027 is this term's, and can be recorded). `None` without a
+/// start.
+pub fn first_period(wheel: &Wheel, task: &Task) -> Option<String> {
+    let start = wheel.organisation.start?;
+    Some(recurrence::Period::of(&task.recurrence, wheel.terms.as_ref(), start).to_string())
 }
 
 /// What `arshjul done TASK` without `--period` means at `now`.

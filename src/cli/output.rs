@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde_json::{json, Value};
 
-use crate::planner::{Kind, PlanEvent, State, StatusRow};
+use crate::planner::{Absence, Kind, PlanEvent, State, StatusRow};
 use crate::store::{
     Completion, CompletionRecord, Held, LinkRequestRecord, MessageState, NotificationRecord,
 };
@@ -153,7 +153,13 @@ pub fn plan_json(
     from: NaiveDate,
     to: NaiveDate,
     events: &[PlanEvent],
+    absences: &[Absence],
 ) -> io::Result<()> {
+    let email = |key: &str| -> String {
+        wheel
+            .person(key)
+            .map_or(key.to_string(), |p| p.email.clone())
+    };
     write!(out, "{{\"from\":\"{from}\",\"to\":\"{to}\",\"events\":[")?;
     let mut line = Vec::with_capacity(128);
     for (i, e) in events.iter().enumerate() {
@@ -174,14 +180,40 @@ pub fn plan_json(
         line.extend_from_slice(b"\",\"at\":\"");
         put_rfc3339(&mut line, &e.at);
         line.extend_from_slice(b"\",\"to\":[");
+        let stand_ins = if absences.is_empty() {
+            Vec::new()
+        } else {
+            crate::planner::plan_stand_ins(wheel, absences, e)
+        };
         for (j, key) in e.to.iter().enumerate() {
             if j > 0 {
                 line.push(b',');
             }
-            let email = wheel.person(key).map_or(key.as_str(), |p| p.email.as_str());
-            put_json_str(&mut line, email);
+            match stand_ins.get(j) {
+                Some(Some(s)) => put_json_str(&mut line, &email(&s.deputy)),
+                _ => {
+                    let email = wheel.person(key).map_or(key.as_str(), |p| p.email.as_str());
+                    put_json_str(&mut line, email);
+                }
+            }
         }
         line.push(b']');
+        if stand_ins.iter().any(Option::is_some) {
+            line.extend_from_slice(b",\"away\":[");
+            for (j, s) in stand_ins.iter().flatten().enumerate() {
+                if j > 0 {
+                    line.push(b',');
+                }
+                line.extend_from_slice(b"{\"person\":");
+                put_json_str(&mut line, &email(&s.person));
+                line.extend_from_slice(b",\"deputy\":");
+                put_json_str(&mut line, &email(&s.deputy));
+                line.extend_from_slice(b",\"until\":\"");
+                put_date(&mut line, s.until);
+                line.extend_from_slice(b"\"}");
+            }
+            line.push(b']');
+        }
         if e.kind == Kind::Escalation {
             line.extend_from_slice(b",\"level\":");
             line.extend_from_slice(e.level.to_string().as_bytes());
@@ -192,7 +224,12 @@ pub fn plan_json(
     writeln!(out, "]}}")
 }
 
-pub fn plan_table(out: &mut impl Write, wheel: &Wheel, events: &[PlanEvent]) -> io::Result<()> {
+pub fn plan_table(
+    out: &mut impl Write,
+    wheel: &Wheel,
+    events: &[PlanEvent],
+    absences: &[Absence],
+) -> io::Result<()> {
     if events.is_empty() {
         return writeln!(out, "Nothing happens in this range.");
     }
@@ -223,6 +260,18 @@ pub fn plan_table(out: &mut impl Write, wheel: &Wheel, events: &[PlanEvent]) -> 
         } else {
             e.at.format("%H:%M").to_string()
         };
+        let mut to = emails(wheel, e.to);
+        if !absences.is_empty() {
+            for (shown, s) in to
+                .iter_mut()
+                .zip(crate::planner::plan_stand_ins(wheel, absences, e))
+            {
+                if let Some(s) = s {
+                    let deputy = emails(wheel, std::slice::from_ref(&s.deputy)).remove(0);
+                    *shown = format!("{deputy} (for {shown}, away until {})", s.until);
+                }
+            }
+        }
         writeln!(
             out,
             "{:<10}  {:<5}  {:<12}  {:<task_w$}  {:<period_w$}  {:<10}  {}",
@@ -232,7 +281,7 @@ pub fn plan_table(out: &mut impl Write, wheel: &Wheel, events: &[PlanEvent]) -> 
             e.task,
             e.period,
             e.due.to_string(),
-            clean(&emails(wheel, e.to).join(", "))
+            clean(&to.join(", "))
         )?;
     }
     Ok(())
@@ -836,7 +885,7 @@ due = "03-31"
                 let (from, to) = (d(from), d(to));
                 let events = crate::planner::plan_range(w, from, to);
                 compared += events.len();
-                let new = text(|out| plan_json(out, w, from, to, &events));
+                let new = text(|out| plan_json(out, w, from, to, &events, &[]));
                 let old = text(|out| plan_json_reference(out, w, from, to, &events));
                 assert_eq!(new, old);
             }
@@ -845,7 +894,7 @@ due = "03-31"
         // all took part.
         assert!(compared > 1000, "{compared}");
         let events = crate::planner::plan_range(&odd, d("2026-01-01"), d("2027-12-31"));
-        let json = text(|out| plan_json(out, &odd, d("2026-01-01"), d("2027-12-31"), &events));
+        let json = text(|out| plan_json(out, &odd, d("2026-01-01"), d("2027-12-31"), &events, &[]));
         assert!(json.contains(r#""to":["chef@example.dk"],"level":1}"#));
         assert!(json.contains(r#""to":["direktør@eksempel.dk"],"level":2}"#));
         assert!(json.contains(r#""kind":"repeat""#) && json.contains(r#""kind":"reminder""#));

@@ -18,16 +18,13 @@ use base64::Engine;
 use lettre::address::Envelope;
 use reqwest::StatusCode;
 
-use super::oauth::{http_error, read_body, require_https, server_text, OAuth};
+use super::oauth::{http_error, read_body, require_https, retry_after, server_text, OAuth};
 use super::transport::{token_line, Trace};
 use super::{DeliveryError, MailError};
 use crate::settings::MailSettings;
 
 /// The scope of Microsoft Graph for app tokens.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
-
-/// A `Retry-After` is honoured up to this (the longest retry wait).
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 60 * 60);
 
 pub struct Graph {
     http: reqwest::Client,
@@ -172,27 +169,6 @@ fn classify(status: StatusCode, reason: String, retry_after: Option<Duration>) -
     }
 }
 
-/// The wait a `Retry-After` header asks for: seconds, or an HTTP date
-/// measured against the response's own `Date` (so arshjul's clock plays no
-/// part). At least 1 s, at most 6 h.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    let seconds = match value.parse::<u64>() {
-        Ok(s) => s,
-        Err(_) => {
-            let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-            let date = headers.get(reqwest::header::DATE)?.to_str().ok()?;
-            let now = chrono::DateTime::parse_from_rfc2822(date.trim()).ok()?;
-            u64::try_from((at - now).num_seconds()).unwrap_or(0)
-        }
-    };
-    Some(Duration::from_secs(seconds.max(1)).min(MAX_RETRY_AFTER))
-}
-
 /// Graph's `{"error": {"code", "message"}}`, or the start of the body.
 async fn graph_error(response: reqwest::Response) -> String {
     let body = match read_body(response).await {
@@ -237,38 +213,6 @@ fn path_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderMap, HeaderValue, DATE, RETRY_AFTER};
-
-    fn headers(pairs: &[(reqwest::header::HeaderName, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(k.clone(), HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn retry_after_in_seconds() {
-        let h = headers(&[(RETRY_AFTER, "2")]);
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        let h = headers(&[(RETRY_AFTER, "0")]);
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(1)));
-        let h = headers(&[(RETRY_AFTER, "999999")]);
-        assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
-    }
-
-    #[test]
-    fn retry_after_as_a_date_counts_from_the_servers_date() {
-        let h = headers(&[
-            (RETRY_AFTER, "Mon, 30 Nov 2026 10:02:00 GMT"),
-            (DATE, "Mon, 30 Nov 2026 10:00:30 GMT"),
-        ]);
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(90)));
-        // Without the server's Date there is nothing to measure against.
-        let h = headers(&[(RETRY_AFTER, "Mon, 30 Nov 2026 10:02:00 GMT")]);
-        assert_eq!(retry_after(&h), None);
-        assert_eq!(retry_after(&headers(&[(RETRY_AFTER, "soon")])), None);
-    }
 
     #[test]
     fn status_codes_map_to_temporary_and_permanent() {

@@ -29,6 +29,12 @@ const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 /// streaming gigabytes must not fill the daemon's memory.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// After a failed fetch the endpoint is not asked again for this long (or
+/// for as long as its `Retry-After` asks): a pass with many messages would
+/// otherwise ask once per message. Shorter than the first retry of a
+/// deferred message (5 min), so the next attempt asks afresh.
+pub const HOLD_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
 /// The most of a server's error text that is kept.
 const MAX_ERROR_CHARS: usize = 300;
 
@@ -40,7 +46,15 @@ pub struct OAuth {
     /// Never logged, never in an error message, never in `Debug`.
     client_secret: String,
     scope: String,
-    cached: tokio::sync::Mutex<Option<Cached>>,
+    state: tokio::sync::Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    cached: Option<Cached>,
+    /// The last fetch failed: its error, and when the endpoint may be
+    /// asked again.
+    failed: Option<(DeliveryError, Instant)>,
 }
 
 struct Cached {
@@ -100,7 +114,7 @@ impl OAuth {
             client_id,
             client_secret,
             scope,
-            cached: tokio::sync::Mutex::new(None),
+            state: tokio::sync::Mutex::new(State::default()),
         })
     }
 
@@ -114,8 +128,12 @@ impl OAuth {
 
     /// A valid token: the cached one, or a new one if it is due for
     /// renewal. A failure is temporary: the message waits, nothing is lost.
+    /// After a failure the endpoint is not asked again before its
+    /// `Retry-After` or [`HOLD_AFTER_FAILURE`]: until then every call gets
+    /// the same error (a throttled one with the wait that is left).
     pub async fn token(&self) -> Result<Token, DeliveryError> {
-        let mut cached = self.cached.lock().await;
+        let mut state = self.state.lock().await;
+        let State { cached, failed } = &mut *state;
         if let Some(c) = cached.as_ref() {
             if Instant::now() < c.renew_at {
                 return Ok(Token {
@@ -125,7 +143,32 @@ impl OAuth {
                 });
             }
         }
-        let (token, lifetime) = self.fetch().await?;
+        if let Some((error, until)) = failed.as_ref() {
+            let now = Instant::now();
+            if now < *until {
+                return Err(match error {
+                    DeliveryError::Throttled { reason, .. } => DeliveryError::Throttled {
+                        reason: reason.clone(),
+                        retry_after: until.duration_since(now).max(Duration::from_secs(1)),
+                    },
+                    other => other.clone(),
+                });
+            }
+        }
+        let (token, lifetime) = match self.fetch().await {
+            Ok(fetched) => {
+                *failed = None;
+                fetched
+            }
+            Err(e) => {
+                let hold = match &e {
+                    DeliveryError::Throttled { retry_after, .. } => *retry_after,
+                    _ => HOLD_AFTER_FAILURE,
+                };
+                *failed = Some((e.clone(), Instant::now() + hold));
+                return Err(e);
+            }
+        };
         let early = RENEW_EARLY.min(lifetime / 2);
         *cached = Some(Cached {
             token: token.clone(),
@@ -141,7 +184,7 @@ impl OAuth {
     /// Forgets the cached token if it is still `refused` (the server said
     /// it is not valid), so that the next [`OAuth::token`] fetches one.
     pub async fn refused(&self, refused: &str) {
-        let mut cached = self.cached.lock().await;
+        let cached = &mut self.state.lock().await.cached;
         if cached.as_ref().is_some_and(|c| c.token == refused) {
             *cached = None;
         }
@@ -167,14 +210,31 @@ impl OAuth {
             .await
             .map_err(|e| failed(http_error(e)))?;
         let status = response.status();
+        let wait = retry_after(response.headers());
         let body = read_body(response).await.map_err(failed)?;
         let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
         if !status.is_success() {
-            return Err(failed(format!(
-                "HTTP {}: {}",
+            let code = json
+                .as_ref()
+                .and_then(|j| j.get("error"))
+                .and_then(|e| e.as_str());
+            let mut reason = format!(
+                "OAuth token endpoint {url}: HTTP {}: {}",
                 status.as_u16(),
                 oauth_error(json.as_ref(), &body)
-            )));
+            );
+            if let Some(fix) = operator_fix(status.as_u16(), code) {
+                reason = format!("{reason} — To fix: {fix}");
+            }
+            return Err(match wait {
+                Some(retry_after) if status.as_u16() == 429 || status.is_server_error() => {
+                    DeliveryError::Throttled {
+                        reason,
+                        retry_after,
+                    }
+                }
+                _ => DeliveryError::Temporary(reason),
+            });
         }
         let Some(json) = json else {
             return Err(failed("the answer is not JSON".into()));
@@ -254,6 +314,30 @@ fn nonempty(s: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A `Retry-After` is honoured up to this (the longest retry wait).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// The wait a `Retry-After` header asks for: seconds, or an HTTP date
+/// measured against the response's own `Date` (so arshjul's clock plays no
+/// part). At least 1 s, at most 6 h.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    let seconds = match value.parse::<u64>() {
+        Ok(s) => s,
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+            let date = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+            let now = chrono::DateTime::parse_from_rfc2822(date.trim()).ok()?;
+            u64::try_from((at - now).num_seconds()).unwrap_or(0)
+        }
+    };
+    Some(Duration::from_secs(seconds.max(1)).min(MAX_RETRY_AFTER))
+}
+
 /// An HTTP answer's body, at most [`MAX_BODY_BYTES`]; a longer one is an
 /// error, read no further.
 pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
@@ -268,6 +352,40 @@ pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, Strin
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// What an operator must change when the token endpoint refuses the client
+/// itself (RFC 6749 section 5.2; Entra answers a wrong or expired secret
+/// `401 invalid_client`, an app unknown in the tenant `400
+/// unauthorized_client`, an unknown tenant `400 invalid_request`, a wrong
+/// scope `400 invalid_scope`). Asking again will not help until then; the
+/// failure stays temporary so that fixing the setting and reloading
+/// resumes delivery without losing a message.
+fn operator_fix(status: u16, code: Option<&str>) -> Option<&'static str> {
+    Some(match (code, status) {
+        (Some("invalid_client"), _) | (None, 401) => {
+            "the client ID or secret is wrong, or the secret has expired: check \
+             `mail.oauth.client_id` and the client secret (make a new one in the app \
+             registration in Entra ID if it expired), then reload arshjul"
+        }
+        (Some("unauthorized_client"), _) => {
+            "the app is not known in this tenant or may not use the client-credentials \
+             grant: check `mail.oauth.client_id` and `mail.oauth.tenant`, then reload arshjul"
+        }
+        (Some("invalid_scope"), _) => {
+            "the scope is not valid: check `mail.oauth.scope` (leave it unset for the \
+             transport's own), then reload arshjul"
+        }
+        (Some("invalid_request"), _) | (None, 400 | 404) => {
+            "the endpoint does not know the tenant or the request: check \
+             `mail.oauth.tenant` and `mail.oauth.token_url`, then reload arshjul"
+        }
+        (Some("unsupported_grant_type" | "invalid_grant"), _) => {
+            "the endpoint does not issue client-credentials tokens: check \
+             `mail.oauth.token_url`, then reload arshjul"
+        }
+        _ => return None,
+    })
 }
 
 /// The endpoint's error, from its JSON `error` and `error_description`, or
@@ -330,6 +448,38 @@ pub fn http_error(e: reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue, DATE, RETRY_AFTER};
+
+    fn headers(pairs: &[(reqwest::header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(k.clone(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn retry_after_in_seconds() {
+        let h = headers(&[(RETRY_AFTER, "2")]);
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        let h = headers(&[(RETRY_AFTER, "0")]);
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(1)));
+        let h = headers(&[(RETRY_AFTER, "999999")]);
+        assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn retry_after_as_a_date_counts_from_the_servers_date() {
+        let h = headers(&[
+            (RETRY_AFTER, "Mon, 30 Nov 2026 10:02:00 GMT"),
+            (DATE, "Mon, 30 Nov 2026 10:00:30 GMT"),
+        ]);
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(90)));
+        // Without the server's Date there is nothing to measure against.
+        let h = headers(&[(RETRY_AFTER, "Mon, 30 Nov 2026 10:02:00 GMT")]);
+        assert_eq!(retry_after(&h), None);
+        assert_eq!(retry_after(&headers(&[(RETRY_AFTER, "soon")])), None);
+    }
 
     fn settings() -> OAuthSettings {
         OAuthSettings {

@@ -368,20 +368,13 @@ impl Smtp {
                 trace(&format!("authenticated as {user} (password)"));
             }
             (Auth::Xoauth2 { user, .. }, Some(token)) => {
-                let credentials = Credentials::new(user.clone(), token.clone());
-                match connection.auth(&[Mechanism::Xoauth2], &credentials).await {
-                    Ok(_) => trace(&format!("authenticated as {user} (XOAUTH2)")),
-                    Err(e) if e.status().is_some_and(|c| c.to_string() == "535") => {
+                match xoauth2(&mut connection, user, &token).await {
+                    Ok(()) => trace(&format!("authenticated as {user} (XOAUTH2)")),
+                    Err(Xoauth2Error::Refused(answer)) => {
                         let _ = connection.quit().await;
-                        // lettre words it "permanent error (535): 5.7.3 …";
-                        // for a session it is not permanent, so only the
-                        // server's own words are kept.
-                        let text = e.to_string();
-                        let words = text.split_once("): ").map_or(text.as_str(), |(_, w)| w);
-                        let answer = super::oauth::server_text(&format!("535 {words}"));
                         return Err(Refused::Token(token, answer));
                     }
-                    Err(e) => return Err(self.no_session(e).into()),
+                    Err(Xoauth2Error::Other(e)) => return Err(self.no_session(e).into()),
                 }
             }
             _ => {}
@@ -405,6 +398,75 @@ impl Smtp {
         } else {
             DeliveryError::Temporary(format!("SMTP server {server}: {e}"))
         }
+    }
+}
+
+enum Xoauth2Error {
+    /// The server refused the token: its answer, on one line.
+    Refused(String),
+    Other(lettre::transport::smtp::Error),
+}
+
+/// `AUTH XOAUTH2` with the token as the initial response. A server that
+/// refuses the token may first send a `334` challenge holding an error
+/// JSON (RFC 7628 section 3.2.3; Gmail does, e.g. `{"status":"401",
+/// "schemes":"bearer"}`); the client must then send an empty line and read
+/// the final answer (`535`). lettre's `auth` cannot: it tries to answer the
+/// challenge, fails with "This mechanism does not expect a challenge" and
+/// leaves the server waiting, so the exchange is done here.
+async fn xoauth2(
+    connection: &mut AsyncSmtpConnection,
+    user: &str,
+    token: &str,
+) -> Result<(), Xoauth2Error> {
+    use base64::Engine;
+    use lettre::transport::smtp::commands::Auth as AuthCommand;
+    let credentials = Credentials::new(user.to_string(), token.to_string());
+    if !connection
+        .server_info()
+        .supports_auth_mechanism(Mechanism::Xoauth2)
+    {
+        // lettre's own words: "No compatible authentication mechanism".
+        return match connection.auth(&[Mechanism::Xoauth2], &credentials).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Xoauth2Error::Other(e)),
+        };
+    }
+    let command =
+        AuthCommand::new(Mechanism::Xoauth2, credentials, None).map_err(Xoauth2Error::Other)?;
+    let (answer, challenge) = match connection.command(command).await {
+        Ok(response) if response.has_code(334) => {
+            let challenge = response
+                .first_word()
+                .and_then(|w| base64::engine::general_purpose::STANDARD.decode(w).ok())
+                .map(|b| super::oauth::server_text(&String::from_utf8_lossy(&b)))
+                .filter(|c| !c.is_empty());
+            // The empty response that ends the exchange.
+            (connection.command("\r\n").await, challenge)
+        }
+        other => (other, None),
+    };
+    let refused = |words: &str| {
+        let mut answer = format!("535 {words}");
+        if let Some(challenge) = &challenge {
+            answer.push_str(&format!(" (challenge: {challenge})"));
+        }
+        Xoauth2Error::Refused(super::oauth::server_text(&answer))
+    };
+    match answer {
+        Ok(response) if response.has_code(235) => Ok(()),
+        // A server that answers the empty line with yet another challenge
+        // or anything else positive has not let us in.
+        Ok(response) => Err(refused(&response.message().collect::<Vec<_>>().join(" "))),
+        Err(e) if e.status().is_some_and(|c| c.to_string() == "535") => {
+            // lettre words it "permanent error (535): 5.7.3 …"; for a
+            // session it is not permanent, so only the server's own words
+            // are kept.
+            let text = e.to_string();
+            let words = text.split_once("): ").map_or(text.as_str(), |(_, w)| w);
+            Err(refused(words))
+        }
+        Err(e) => Err(Xoauth2Error::Other(e)),
     }
 }
 

@@ -4,6 +4,7 @@
 //! and shows `held:` in `status`; `tick --dry-run` shows what would go and
 //! `tick --accept-burst` lets it through.
 
+use crate::support::fixtures::assert_contains;
 use crate::support::{fixtures, Run, Scratch};
 
 fn eml_count(s: &Scratch) -> usize {
@@ -276,6 +277,11 @@ fn accept_burst_sends_the_held_pass_and_records_who_accepted_it() {
     drop(store);
     // In the log of the tick and in `history`.
     assert!(run.stderr().contains("burst accepted"), "{}", run.stderr());
+    assert!(
+        !run.stderr().contains("nothing was held"),
+        "{}",
+        run.stderr()
+    );
     let history = s.run(&["history"]).expect(0).stdout();
     assert!(
         history.contains(
@@ -473,4 +479,43 @@ fn the_brake_counts_mails_and_a_persons_messages_of_a_day_are_one() {
         "{}",
         dry.stdout()
     );
+}
+
+#[test]
+fn accept_burst_when_nothing_is_held_says_so_and_records_no_burst() {
+    let s = Scratch::new(&wheel(1));
+    // Sunday 21 February 2027, a pass the brake lets through on its own;
+    // then Monday 22 February, 09:00: one reminder, nothing held either.
+    tick(&s, "2027-02-21T09:00:00+01:00").expect(0);
+    for now in ["2027-02-22T09:00:00+01:00", "2027-02-22T10:00:00+01:00"] {
+        let run = s
+            .run_env(
+                &["tick", "--accept-burst", "--now", now],
+                &[("USER", "driftsvagt"), ("SUDO_USER", "")],
+            )
+            .expect(0);
+        assert_contains(
+            run.stderr(),
+            "arshjul: tick: nothing was held; --accept-burst had nothing to let through \
+             (no accepted burst recorded)",
+        );
+        assert!(!run.stderr().contains("burst accepted"), "{}", run.stderr());
+    }
+    assert_eq!(eml_count(&s), 1, "the reminder went as in any pass");
+    let store = arshjul::store::Store::open(&s.file("arshjul.db"), false).expect("open");
+    assert!(store.accepted_bursts().expect("bursts").is_empty());
+    drop(store);
+    let history = s.run(&["history"]).expect(0).stdout();
+    assert!(!history.contains("Accepted bursts"), "{history}");
+    // On a database that does not exist yet, too.
+    let fresh = Scratch::new(&wheel(1));
+    let run = fresh
+        .run(&[
+            "tick",
+            "--accept-burst",
+            "--now",
+            "2027-02-22T09:00:00+01:00",
+        ])
+        .expect(0);
+    assert_contains(run.stderr(), "nothing was held");
 }

@@ -669,3 +669,60 @@ fn away_list_columns_fit_long_person_keys() {
         "{table}"
     );
 }
+
+#[test]
+fn plan_shows_the_deputy_who_will_really_be_sent_a_reminder_while_the_owner_is_away() {
+    let world = World::new();
+    // Anna is away over her reminder day (Monday 5 July) only.
+    world
+        .run(&["away", "anna", "--from", "2027-07-01", "--to", "2027-07-09"])
+        .expect(0);
+    let plan = world
+        .run(&["plan", "--from", "2027-07-01", "--to", "2027-07-26"])
+        .expect(0);
+    let stdout = plan.stdout();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let reminder = lines
+        .iter()
+        .find(|l| l.starts_with("2027-07-05"))
+        .expect("the reminder");
+    assert!(
+        reminder.ends_with(&format!("{BO} (for {ANNA}, away until 2027-07-09)")),
+        "{reminder}"
+    );
+    // Back by the due date and the repeat: Anna's own; the escalation the
+    // chief's.
+    for (day, to) in [
+        ("2027-07-12", ANNA),
+        ("2027-07-19", CHEF),
+        ("2027-07-26", ANNA),
+    ] {
+        let line = lines.iter().find(|l| l.starts_with(day)).expect(day);
+        assert!(line.ends_with(&format!("  {to}")), "{line}");
+    }
+    let json = world
+        .run(&[
+            "plan",
+            "--json",
+            "--from",
+            "2027-07-05",
+            "--to",
+            "2027-07-12",
+        ])
+        .expect(0)
+        .json();
+    let events = json["events"].as_array().expect("events");
+    assert_eq!(events[0]["kind"], "reminder");
+    assert_eq!(events[0]["to"], serde_json::json!([BO]));
+    assert_eq!(
+        events[0]["away"],
+        serde_json::json!([{"person": ANNA, "deputy": BO, "until": "2027-07-09"}])
+    );
+    assert_eq!(events[1]["kind"], "due");
+    assert_eq!(events[1]["to"], serde_json::json!([ANNA]));
+    assert!(events[1].get("away").is_none(), "{}", events[1]);
+    // And the pass sends it so.
+    let mails = world.tick(date(2027, 7, 5));
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, strings(&[BO]));
+}

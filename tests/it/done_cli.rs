@@ -642,3 +642,73 @@ async fn a_tick_with_deferred_messages_explains_its_exit_code() {
         "{v}"
     );
 }
+
+// ------------------------------------------------- periods before the start
+
+/// `done TASK --period P --by anna --now NOW`.
+fn done_period(s: &Scratch, task: &str, period: &str, now: &str) -> Run {
+    s.run(&[
+        "done", task, "--period", period, "--by", "anna", "--now", now,
+    ])
+}
+
+#[test]
+fn a_period_before_the_wheels_start_is_refused_naming_the_first_period() {
+    // The wheel starts 2027-01-01: policy review's first occurrence is due
+    // 2027-03-01, so 2019 and 2026 are periods the wheel never has.
+    let s = Scratch::new(WHEEL);
+    for period in ["2019", "2026"] {
+        let run = done_period(&s, "policy-review", period, "2027-03-20").expect(2);
+        assert_contains(
+            run.stderr(),
+            &format!(
+                "task \"policy-review\" has no period \"{period}\": the wheel starts 2027-01-01 \
+                 (organisation.start), and the task's first period is 2027"
+            ),
+        );
+    }
+    // A quarter that does not exist, and a quarter of a yearly task.
+    for period in ["2027-Q5", "2027-Q1"] {
+        let run = done_period(&s, "policy-review", period, "2027-03-20").expect(2);
+        assert_contains(
+            run.stderr(),
+            &format!("task \"policy-review\" has no period \"{period}\""),
+        );
+    }
+    // Terms of four years from 2022: 2022-2025 ended before the start; the
+    // term the start falls in, 2026-2029, is the first (a_term_that_begins_
+    // mid_year_is_named_by_its_key records one due before the start).
+    let run = done_period(&s, "council-policy-approval", "2022-2025", "2027-03-20").expect(2);
+    assert_contains(run.stderr(), "the task's first period is 2026-2029");
+    done_period(&s, "council-policy-approval", "2026-2029", "2027-03-20").expect(0);
+    // A task anchored on completion: the period the start falls in is first.
+    let run = done_period(&s, "contingency-test", "2026", "2027-03-20").expect(2);
+    assert_contains(run.stderr(), "the task's first period is 2027");
+    assert!(completions(&s, "policy-review").is_empty());
+    assert!(completions(&s, "contingency-test").is_empty());
+}
+
+#[test]
+fn a_past_period_after_the_start_is_still_recorded() {
+    let s = Scratch::new(WHEEL);
+    // 2027 is overdue by more than a year on 2028-05-01: still recordable.
+    let run = done_period(&s, "policy-review", "2027", "2028-05-01").expect(0);
+    assert_contains(run.stdout(), "2027");
+    // Its first period, recorded late with the work done before the start.
+    let run = s
+        .run(&[
+            "done",
+            "policy-review",
+            "--period",
+            "2028",
+            "--by",
+            "anna",
+            "--at",
+            "2026-12-15",
+            "--now",
+            "2028-05-01",
+        ])
+        .expect(0);
+    assert_contains(run.stdout(), "2028");
+    assert_eq!(completions(&s, "policy-review").len(), 2);
+}

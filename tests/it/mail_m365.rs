@@ -236,6 +236,179 @@ async fn a_token_endpoint_where_nothing_listens_is_temporary() {
     );
 }
 
+#[tokio::test]
+async fn a_334_error_challenge_to_xoauth2_is_answered_with_an_empty_line_and_read_to_the_end() {
+    let m = Arc::new(M365::start().await);
+    let server = SmtpServer::start().await;
+    server.require_xoauth2(|_, _| false);
+    server.challenge_refused_tokens();
+    let transport =
+        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        transport.send(FROM, &rcpt(), &message(1)),
+    )
+    .await
+    .expect("no hang after the challenge")
+    .unwrap_err();
+    let DeliveryError::Temporary(reason) = &err else {
+        panic!("{err:?}")
+    };
+    // Reported as the refused token it is, with the server's final answer
+    // and the challenge's JSON, not as a client error.
+    assert_contains(reason, "the SMTP server refused the OAuth token (535 5.7.3");
+    assert_contains(reason, r#"(challenge: {"status":"401","schemes":"bearer""#);
+    assert!(!reason.contains("does not expect a challenge"), "{reason}");
+    // As for a plain 535: once more with a fresh token, then no more.
+    assert_eq!(server.auths().len(), 2);
+    assert_eq!(server.challenge_answers(), ["\r\n", "\r\n"]);
+    assert_eq!(m.token_requests().len(), 2);
+    // A good token still logs in (no challenge for it).
+    let server = smtp_checking(&m).await;
+    server.challenge_refused_tokens();
+    let transport =
+        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    transport.send(FROM, &rcpt(), &message(2)).await.unwrap();
+    assert_eq!(server.received().len(), 1);
+    assert!(server.challenge_answers().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_token_endpoint_is_asked_once_for_a_whole_pass_not_once_per_message() {
+    let m = Arc::new(M365::start().await);
+    m.set_token_mode(TokenMode::Down);
+    let server = smtp_checking(&m).await;
+    let transport =
+        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    for n in 0..8 {
+        let err = transport
+            .send(FROM, &rcpt(), &message(n))
+            .await
+            .unwrap_err();
+        let DeliveryError::Temporary(reason) = &err else {
+            panic!("{err:?}")
+        };
+        assert_contains(reason, "HTTP 503: temporarily_unavailable: AADSTS90033");
+    }
+    assert_eq!(
+        m.token_requests().len(),
+        1,
+        "eight messages in one pass ask the failing endpoint once"
+    );
+    assert_eq!(server.connections(), 0);
+    // The same for Graph.
+    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    for n in 0..3 {
+        assert!(graph.send(FROM, &rcpt(), &message(n)).await.is_err());
+    }
+    assert_eq!(m.token_requests().len(), 2);
+    assert!(m.graph_posts().is_empty());
+}
+
+#[tokio::test]
+async fn a_token_endpoint_429_with_retry_after_is_throttled_and_left_alone_that_long() {
+    let m = Arc::new(M365::start().await);
+    m.token_answer_next_with(
+        429,
+        &[("Retry-After", "120")],
+        r#"{"error":"temporarily_unavailable","error_description":"AADSTS50196: The server terminated an operation because it encountered a client request loop."}"#,
+    );
+    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    let DeliveryError::Throttled {
+        reason,
+        retry_after,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*retry_after, Duration::from_secs(120));
+    assert_contains(reason, "HTTP 429: temporarily_unavailable: AADSTS50196");
+    // The next message in the pass is throttled for what is left of the
+    // wait, without asking the endpoint.
+    let again = graph.send(FROM, &rcpt(), &message(2)).await.unwrap_err();
+    let DeliveryError::Throttled { retry_after, .. } = &again else {
+        panic!("{again:?}")
+    };
+    assert!(
+        (Duration::from_secs(118)..=Duration::from_secs(120)).contains(retry_after),
+        "{retry_after:?}"
+    );
+    assert_eq!(m.token_requests().len(), 1);
+    // A 503 with an HTTP-date Retry-After, over SMTP, is throttled too.
+    m.token_answer_next_with(
+        503,
+        &[
+            ("Retry-After", "Mon, 30 Nov 2026 10:05:00 GMT"),
+            ("Date", "Mon, 30 Nov 2026 10:00:00 GMT"),
+        ],
+        r#"{"error":"temporarily_unavailable","error_description":"AADSTS90033"}"#,
+    );
+    let server = smtp_checking(&m).await;
+    let smtp = Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    let err = smtp.send(FROM, &rcpt(), &message(3)).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Throttled { retry_after, .. } if *retry_after == Duration::from_secs(300)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_endpoint_refusing_the_client_says_what_the_operator_must_fix() {
+    let cases = [
+        (
+            401,
+            r#"{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys for app '0f1e' are expired."}"#,
+            "the client ID or secret is wrong, or the secret has expired",
+            "`mail.oauth.client_id`",
+        ),
+        (
+            400,
+            r#"{"error":"unauthorized_client","error_description":"AADSTS700016: Application with identifier '0f1e' was not found in the directory 'Ballerup'."}"#,
+            "the app is not known in this tenant",
+            "`mail.oauth.tenant`",
+        ),
+        (
+            400,
+            r#"{"error":"invalid_scope","error_description":"AADSTS1002012: The provided value for scope https://outlook.office365.com is not valid."}"#,
+            "the scope is not valid",
+            "`mail.oauth.scope`",
+        ),
+        (
+            400,
+            r#"{"error":"invalid_request","error_description":"AADSTS90002: Tenant 'ballerup.example' not found."}"#,
+            "the endpoint does not know the tenant",
+            "`mail.oauth.tenant`",
+        ),
+    ];
+    for (status, body, what, setting) in cases {
+        let m = Arc::new(M365::start().await);
+        m.token_answer_next(status, body);
+        let server = smtp_checking(&m).await;
+        let transport =
+            Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+        let err = transport
+            .send(FROM, &rcpt(), &message(1))
+            .await
+            .unwrap_err();
+        // Temporary: fixing the setting and reloading resumes delivery.
+        let DeliveryError::Temporary(reason) = &err else {
+            panic!("{err:?}")
+        };
+        assert_contains(reason, &format!("HTTP {status}: "));
+        assert_contains(reason, &format!("To fix: {what}"));
+        assert_contains(reason, setting);
+        assert_contains(reason, "then reload arshjul");
+        assert!(!reason.contains(m365::CLIENT_SECRET), "{reason}");
+    }
+    // A transient failure gets no such advice.
+    let m = Arc::new(M365::start().await);
+    m.set_token_mode(TokenMode::Down);
+    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
+    assert!(!err.reason().contains("To fix"), "{err:?}");
+}
+
 #[test]
 fn oauth_settings_that_cannot_work_are_refused_before_sending() {
     let mut s = base();
@@ -428,6 +601,8 @@ async fn a_token_endpoint_or_graph_answering_megabytes_is_not_read_into_memory()
         "{err:?}"
     );
     m.graph_answer_next(500, &[], &huge);
+    // A new transport: this one leaves the failing endpoint alone for a while.
+    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
     let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
     assert!(
         matches!(&err, DeliveryError::Temporary(r)

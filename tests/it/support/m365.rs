@@ -65,6 +65,9 @@ pub struct GraphAnswer {
     pub body: String,
 }
 
+/// A raw token answer: status, body, headers.
+type TokenAnswer = (u16, String, Vec<(String, String)>);
+
 #[derive(Debug, Default)]
 struct Inner {
     token_mode: TokenMode,
@@ -74,8 +77,8 @@ struct Inner {
     /// Every form posted to the token endpoint.
     requests: Vec<HashMap<String, String>>,
     graph_next: VecDeque<GraphAnswer>,
-    /// Raw answers (status, body, Location) for the next token requests.
-    token_next: VecDeque<(u16, String, Option<String>)>,
+    /// Raw answers (status, body, headers) for the next token requests.
+    token_next: VecDeque<TokenAnswer>,
     posts: Vec<GraphPost>,
     counter: u64,
 }
@@ -138,16 +141,30 @@ impl M365 {
         self.state
             .lock()
             .token_next
-            .push_back((status, body.to_string(), None));
+            .push_back((status, body.to_string(), Vec::new()));
+    }
+
+    /// The next token request gets this status, these headers (e.g.
+    /// `Retry-After`) and this (JSON) body.
+    pub fn token_answer_next_with(&self, status: u16, headers: &[(&str, &str)], body: &str) {
+        self.state.lock().token_next.push_back((
+            status,
+            body.to_string(),
+            headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ));
     }
 
     /// The next token request is answered `307 Temporary Redirect` to
     /// `location` (a client following it would post the secret there).
     pub fn token_redirect_next(&self, location: &str) {
-        self.state
-            .lock()
-            .token_next
-            .push_back((307, String::new(), Some(location.to_string())));
+        self.state.lock().token_next.push_back((
+            307,
+            String::new(),
+            vec![("location".to_string(), location.to_string())],
+        ));
     }
 
     /// Revokes every token issued so far (as an admin revoking consent).
@@ -219,12 +236,12 @@ async fn token(
 ) -> Response {
     let mut s = state.lock();
     s.requests.push(form.clone());
-    if let Some((status, body, location)) = s.token_next.pop_front() {
+    if let Some((status, body, headers)) = s.token_next.pop_front() {
         let mut response = json(StatusCode::from_u16(status).expect("status"), body);
-        if let Some(location) = location {
+        for (name, value) in headers {
             response.headers_mut().insert(
-                "location",
-                axum::http::HeaderValue::from_str(&location).expect("location"),
+                axum::http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                axum::http::HeaderValue::from_str(&value).expect("header value"),
             );
         }
         return response;

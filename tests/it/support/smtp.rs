@@ -15,6 +15,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine;
+
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
@@ -82,6 +84,10 @@ struct State {
     received: Vec<Received>,
     xoauth2: Option<TokenCheck>,
     auths: Vec<AuthAttempt>,
+    /// Refuse a token with a `334` error challenge first (as Gmail does).
+    challenge: bool,
+    /// What clients sent in answer to such a challenge.
+    challenge_answers: Vec<String>,
     /// Recipient address → the whole reply line, e.g. `550 5.1.1 No such user`.
     rejects: HashMap<String, String>,
     mode: Mode,
@@ -151,6 +157,18 @@ impl SmtpServer {
     /// decides whether a (user, token) pair is good.
     pub fn require_xoauth2(&self, check: impl Fn(&str, &str) -> bool + Send + Sync + 'static) {
         self.lock().xoauth2 = Some(TokenCheck(Arc::new(check)));
+    }
+
+    /// From now on a refused token gets a `334` challenge holding an error
+    /// JSON (RFC 7628 section 3.2.3) before the final `535`; the `535`
+    /// comes only after the client's empty line.
+    pub fn challenge_refused_tokens(&self) {
+        self.lock().challenge = true;
+    }
+
+    /// What clients sent in answer to a `334` error challenge.
+    pub fn challenge_answers(&self) -> Vec<String> {
+        self.lock().challenge_answers.clone()
     }
 
     /// Every `AUTH XOAUTH2` attempt so far, oldest first.
@@ -296,9 +314,30 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
                 .expect("server state lock")
                 .auths
                 .push(AuthAttempt { user, token, ok });
+            let challenge = state.lock().expect("server state lock").challenge;
             if ok {
                 authenticated = true;
                 reply(&mut write, delay, "235 2.7.0 Authentication successful").await?;
+            } else if challenge {
+                let json = base64::engine::general_purpose::STANDARD.encode(
+                    r#"{"status":"401","schemes":"bearer","scope":"https://outlook.office365.com/.default"}"#,
+                );
+                reply(&mut write, delay, &format!("334 {json}")).await?;
+                line.clear();
+                if read.read_until(b'\n', &mut line).await? == 0 {
+                    return Ok(());
+                }
+                let answer = String::from_utf8_lossy(&line).to_string();
+                state
+                    .lock()
+                    .expect("server state lock")
+                    .challenge_answers
+                    .push(answer.clone());
+                if answer == "\r\n" {
+                    reply(&mut write, delay, "535 5.7.3 Authentication unsuccessful").await?;
+                } else {
+                    reply(&mut write, delay, "501 5.5.2 Cannot decode response").await?;
+                }
             } else {
                 reply(&mut write, delay, "535 5.7.3 Authentication unsuccessful").await?;
             }
