@@ -26,8 +26,8 @@ use chrono::{Datelike, NaiveDate};
 
 use super::xml::Xml;
 use super::{
-    dial_face, empty_year, letter, num, ring_guides, shape, short, short_name, state_sign,
-    state_word, today_hand, AGGREGATE_TASKS, CX, CY, INK, LEGEND_TOP, R_HUB, R_TICKS, WIDTH,
+    dial_face, empty_year, letter, num, open_svg, ring_guides, shape, short, short_name,
+    state_sign, state_word, today_hand, AGGREGATE_TASKS, CX, CY, INK, LEGEND_TOP, R_HUB, R_TICKS,
 };
 use crate::dial;
 use crate::planner::{Mark, MarkState};
@@ -258,31 +258,7 @@ pub(super) fn svg_element(
     let title = format!("{} {year} — {}", big.title, wheel.organisation.name);
     let desc = describe(wheel, year, today, &drawn, &cells, &w);
 
-    let mut x = Xml::new();
-    let vb = format!("0 0 {} {}", num(WIDTH), num(height));
-    x.open(
-        "svg",
-        &[
-            ("xmlns", "http://www.w3.org/2000/svg"),
-            ("viewBox", &vb),
-            ("width", "100%"),
-            ("role", "img"),
-            ("aria-labelledby", "wheel-title wheel-desc"),
-            ("xml:lang", lang.code()),
-            ("font-family", "DejaVu Sans, Verdana, Arial, sans-serif"),
-            ("class", "aggregated"),
-        ],
-    )
-    .newline();
-    x.text_element("title", &[("id", "wheel-title")], &title)
-        .newline();
-    x.text_element("desc", &[("id", "wheel-desc")], &desc)
-        .newline();
-    x.leaf(
-        "rect",
-        &[("width", "100%"), ("height", "100%"), ("fill", "#ffffff")],
-    )
-    .newline();
+    let mut x = open_svg(height, lang, (&title, &desc), Some("aggregated"));
 
     dial_face(&mut x, year, lang, &num(TEXT));
 

@@ -327,30 +327,7 @@ pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -
     let title = format!("{} {year} — {}", w.title, wheel.organisation.name);
     let desc = describe(wheel, year, &marks, &rings, &task_ring, &number, today);
 
-    let mut x = Xml::new();
-    let vb = format!("0 0 {} {}", num(WIDTH), num(height));
-    x.open(
-        "svg",
-        &[
-            ("xmlns", "http://www.w3.org/2000/svg"),
-            ("viewBox", &vb),
-            ("width", "100%"),
-            ("role", "img"),
-            ("aria-labelledby", "wheel-title wheel-desc"),
-            ("xml:lang", lang.code()),
-            ("font-family", "DejaVu Sans, Verdana, Arial, sans-serif"),
-        ],
-    )
-    .newline();
-    x.text_element("title", &[("id", "wheel-title")], &title)
-        .newline();
-    x.text_element("desc", &[("id", "wheel-desc")], &desc)
-        .newline();
-    x.leaf(
-        "rect",
-        &[("width", "100%"), ("height", "100%"), ("fill", "#ffffff")],
-    )
-    .newline();
+    let mut x = open_svg(height, lang, (&title, &desc), None);
 
     dial_face(&mut x, year, lang, "20");
 
@@ -447,6 +424,38 @@ fn empty_year(x: &mut Xml, year: i32, lang: Language, font: &str) {
         &text,
     )
     .newline();
+}
+
+/// The picture's `<svg>` element opened, `height` units tall (1000
+/// wide), with its `<title>` and `<desc>` (ids `wheel-title` and
+/// `wheel-desc`) and a white background; `class` marks the aggregated
+/// picture.
+fn open_svg(height: f64, lang: Language, (title, desc): (&str, &str), class: Option<&str>) -> Xml {
+    let mut x = Xml::new();
+    let vb = format!("0 0 {} {}", num(WIDTH), num(height));
+    let mut attributes = vec![
+        ("xmlns", "http://www.w3.org/2000/svg"),
+        ("viewBox", vb.as_str()),
+        ("width", "100%"),
+        ("role", "img"),
+        ("aria-labelledby", "wheel-title wheel-desc"),
+        ("xml:lang", lang.code()),
+        ("font-family", "DejaVu Sans, Verdana, Arial, sans-serif"),
+    ];
+    if let Some(class) = class {
+        attributes.push(("class", class));
+    }
+    x.open("svg", &attributes).newline();
+    x.text_element("title", &[("id", "wheel-title")], &title)
+        .newline();
+    x.text_element("desc", &[("id", "wheel-desc")], &desc)
+        .newline();
+    x.leaf(
+        "rect",
+        &[("width", "100%"), ("height", "100%"), ("fill", "#ffffff")],
+    )
+    .newline();
+    x
 }
 
 /// The dial: month sectors, alternately shaded, with their names in
