@@ -446,9 +446,9 @@ fn open_svg(height: f64, lang: Language, (title, desc): (&str, &str), class: Opt
         attributes.push(("class", class));
     }
     x.open("svg", &attributes).newline();
-    x.text_element("title", &[("id", "wheel-title")], &title)
+    x.text_element("title", &[("id", "wheel-title")], title)
         .newline();
-    x.text_element("desc", &[("id", "wheel-desc")], &desc)
+    x.text_element("desc", &[("id", "wheel-desc")], desc)
         .newline();
     x.leaf(
         "rect",
