@@ -5,6 +5,7 @@
 //! `tick --accept-burst` lets it through.
 
 use crate::support::fixtures::assert_contains;
+use crate::support::fixtures::testkommune_wheel;
 use crate::support::{fixtures, Run, Scratch};
 
 fn eml_count(s: &Scratch) -> usize {
@@ -27,14 +28,8 @@ fn wheel(n: usize) -> String {
 
 /// [`wheel`] with the owner of task `i` given by `owner`.
 fn wheel_owned(n: usize, owner: impl Fn(usize) -> String) -> String {
-    let mut s = String::from(
-        r#"
-[organisation]
-name = "Testkommune"
-timezone = "Europe/Copenhagen"
-language = "da"
-send_time = "08:00"
-holidays = "none"
+    let mut s = String::from(testkommune_wheel!(
+        r#"holidays = "none"
 start = 2027-01-01
 
 [defaults]
@@ -44,8 +39,8 @@ repeat = "7d"
 [people.anna]
 name = "Anna"
 email = "anna@example.dk"
-"#,
-    );
+"#
+    ));
     for i in 1..n {
         s.push_str(&format!(
             "\n[people.p{i:03}]\nname = \"Person {i:03}\"\nemail = \"p{i:03}@example.dk\"\n"

@@ -5,6 +5,7 @@
 //! sent once by the next pass, never its parts on their own.
 
 use crate::support::fixtures::date;
+use crate::support::fixtures::testkommune_wheel;
 use crate::support::http;
 use crate::support::mime;
 use crate::support::smtp::{self, Received};
@@ -12,13 +13,8 @@ use crate::support::world::{eight_o_clock, MailWorld};
 
 /// Chefen owns four tasks due Monday 19 July 2027, each reminded a week
 /// before: Monday 12 July owes her four reminders.
-pub(crate) const WHEEL: &str = r#"
-[organisation]
-name = "Testkommune"
-timezone = "Europe/Copenhagen"
-language = "da"
-send_time = "08:00"
-start = 2027-01-01
+pub(crate) const WHEEL: &str = testkommune_wheel!(
+    r#"start = 2027-01-01
 
 [people.chef]
 name = "Centerchef Borgerservice"
@@ -67,7 +63,8 @@ owner = "anna"
 every = "year"
 due = "07-19"
 remind = ["7d"]
-"#;
+"#
+);
 
 pub(crate) const TASKS: [&str; 4] = ["a-policy", "b-risk", "c-access", "d-backup"];
 

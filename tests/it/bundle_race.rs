@@ -6,6 +6,7 @@
 //! Whichever records first, every message is sent exactly once: in the
 //! bundle, or on its own and its companion by a later pass.
 
+use crate::support::fixtures::testkommune_wheel;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -16,13 +17,8 @@ use crate::support::world::MailWorld;
 /// was missed (no pass that day); the one for `b-risk` falls due on
 /// Tuesday 13 July at 08:00. A pass at 07:59:59 owes `a-policy` alone, a
 /// pass at 08:00:01 both, as one mail.
-const WHEEL: &str = r#"
-[organisation]
-name = "Testkommune"
-timezone = "Europe/Copenhagen"
-language = "da"
-send_time = "08:00"
-start = 2027-01-01
+const WHEEL: &str = testkommune_wheel!(
+    r#"start = 2027-01-01
 
 [people.chef]
 name = "Centerchef Borgerservice"
@@ -43,7 +39,8 @@ owner = "chef"
 every = "year"
 due = "07-20"
 remind = ["7d"]
-"#;
+"#
+);
 
 fn spawn_tick(world: &MailWorld, now: &str) -> Child {
     let mut cmd = crate::support::arshjul(world.scratch.path());

@@ -2,17 +2,13 @@
 //! the hash chain and `verify` (with tampering behind arshjul's back, as an
 //! attacker with write access to the file would do it), `evidence export`.
 
+use crate::support::fixtures::testkommune_wheel;
 use crate::support::Scratch;
 use sha2::{Digest, Sha256};
 
 /// Policy review due 1 March each year; reminders 30, 7 and 1 day before.
-pub(crate) const WHEEL: &str = r#"
-[organisation]
-name = "Testkommune"
-timezone = "Europe/Copenhagen"
-language = "da"
-send_time = "08:00"
-holidays = "dk"
+pub(crate) const WHEEL: &str = testkommune_wheel!(
+    r#"holidays = "dk"
 start = 2027-01-01
 
 [defaults]
@@ -36,7 +32,8 @@ title = "Test af backup"
 owner = "anna"
 every = "quarter"
 due = { month = 3, day = 31 }
-"#;
+"#
+);
 
 pub(crate) fn sha(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))

@@ -1,6 +1,7 @@
 //! The binary as users run it: exit codes, error lines, JSON shapes, and a
 //! scripted year of ticks with the file transport.
 
+use crate::support::fixtures::testkommune_wheel;
 use std::path::Path;
 
 use crate::support::fixtures::{assert_contains, eml_count};
@@ -174,13 +175,8 @@ fn a_bad_setting_names_the_key() {
     assert_contains(run.stderr(), "mail.transport");
 }
 
-const WHEEL: &str = r#"
-[organisation]
-name = "Testkommune"
-timezone = "Europe/Copenhagen"
-language = "da"
-send_time = "08:00"
-holidays = "dk"
+const WHEEL: &str = testkommune_wheel!(
+    r#"holidays = "dk"
 closed = ["12-24", "12-31"]
 start = 2027-01-01
 
@@ -209,7 +205,8 @@ every = "year"
 due = "03-01"
 reference = "ISO/IEC 27001:2022 5.2"
 description = "Gennemgå politikken."
-"#;
+"#
+);
 
 #[test]
 fn plan_json_has_the_contract_shape() {

@@ -4,6 +4,7 @@
 //! deputy's completion link credits the deputy; `status` and `history` show
 //! the absence and to whom each message went.
 
+use crate::support::fixtures::testkommune_wheel;
 use crate::support::fixtures::{assert_contains, date};
 use crate::support::http;
 use crate::support::mime;
@@ -18,13 +19,8 @@ use chrono_tz::Europe::Copenhagen;
 /// week before (Monday 5 July), escalation to the chief a week after
 /// (Monday 19 July), weekly repeats. Bo is Anna's deputy in the wheel;
 /// Carl has none.
-const WHEEL: &str = r#"
-[organisation]
-name = "Testkommune"
-timezone = "Europe/Copenhagen"
-language = "da"
-send_time = "08:00"
-start = 2027-01-01
+const WHEEL: &str = testkommune_wheel!(
+    r#"start = 2027-01-01
 
 [people.anna]
 name = "Anna Hansen"
@@ -52,7 +48,8 @@ due = "07-12"
 remind = ["7d"]
 repeat = "7d"
 escalate = [ { after = "7d", to = "chef" } ]
-"#;
+"#
+);
 
 /// The wheel above in a [`MailWorld`], every run as the user `koordinator`;
 /// `run`, `scratch` and `runtime` are the world's.

@@ -3,17 +3,13 @@
 //! keep the evidence, output that input cannot forge, dates and counts.
 
 use crate::support::fixtures::assert_contains;
+use crate::support::fixtures::testkommune_wheel;
 use crate::support::smtp::{self, SmtpServer};
 use crate::support::{Run, Scratch};
 
 /// Policy review due 1 March each year; reminders 30, 7 and 1 day before.
-const WHEEL: &str = r#"
-[organisation]
-name = "Testkommune"
-timezone = "Europe/Copenhagen"
-language = "da"
-send_time = "08:00"
-holidays = "dk"
+const WHEEL: &str = testkommune_wheel!(
+    r#"holidays = "dk"
 closed = ["12-24", "12-31"]
 start = 2027-01-01
 
@@ -56,7 +52,8 @@ owner = "anna"
 every = "year"
 due = "03-01"
 anchor = "completion"
-"#;
+"#
+);
 
 fn completions(s: &Scratch, task: &str) -> Vec<serde_json::Value> {
     s.run(&["history", task, "--json"]).expect(0).json()["completions"]

@@ -1,6 +1,7 @@
 //! Fault tests: `tick` killed mid-delivery, SMTP outages and rejections, a
 //! locked database, clock jumps and a disk that refuses writes.
 
+use crate::support::fixtures::testkommune_wheel;
 use crate::support::{self, smtp};
 
 use std::collections::HashMap;
@@ -15,14 +16,8 @@ use smtp::{Mode, SmtpServer};
 /// A wheel of `n` yearly tasks due Monday 1 March 2027, each with one
 /// reminder seven days before (Monday 22 February 2027, 08:00).
 fn wheel(n: usize) -> String {
-    let mut s = String::from(
-        r#"
-[organisation]
-name = "Testkommune"
-timezone = "Europe/Copenhagen"
-language = "da"
-send_time = "08:00"
-holidays = "dk"
+    let mut s = String::from(testkommune_wheel!(
+        r#"holidays = "dk"
 start = 2027-01-01
 
 [defaults]
@@ -37,8 +32,8 @@ email = "anna@example.dk"
 [people.bo]
 name = "Bo"
 email = "bo@example.dk"
-"#,
-    );
+"#
+    ));
     for i in 0..n {
         s.push_str(&format!(
             "\n[[task]]\nid = \"t-{i:03}\"\ntitle = \"Opgave-{i:03}\"\nowner = \"anna\"\nevery = \"year\"\ndue = \"03-01\"\n"

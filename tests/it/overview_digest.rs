@@ -3,6 +3,7 @@
 //! Monday), the wheel's `coordinator` and `digest` keys, and the mail over
 //! real SMTP: once a week, its lists, its overview link, `tick --dry-run`.
 
+use crate::support::fixtures::testkommune_wheel;
 use arshjul::planner::{self, Kind};
 use arshjul::wheel::{self, Wheel};
 use chrono::{DateTime, Utc};
@@ -12,13 +13,8 @@ use crate::support::http;
 use crate::support::mime;
 use crate::support::world::MailWorld;
 
-const WHEEL: &str = r#"
-[organisation]
-name = "Testkommune"
-timezone = "Europe/Copenhagen"
-language = "da"
-send_time = "08:00"
-start = 2027-01-01
+const WHEEL: &str = testkommune_wheel!(
+    r#"start = 2027-01-01
 coordinator = "koordinator"
 digest = "monday"
 
@@ -59,7 +55,8 @@ due = "04-01"
 remind = []
 repeat = "0d"
 escalate = []
-"#;
+"#
+);
 
 fn wheel_with(extra: &str) -> Wheel {
     let text = WHEEL.replace("digest = \"monday\"", extra);

@@ -4,6 +4,7 @@
 //! over real SMTP (only when every recipient may see it), and headless
 //! Chromium at 390 and 1280 px (tests/browser/axe.mjs --overview).
 
+use crate::support::fixtures::testkommune_wheel;
 use std::process::Command;
 
 use chrono::{DateTime, Utc};
@@ -236,13 +237,8 @@ fn link_overview_needs_a_known_person() {
 /// Anna owns the review and escalates to the chief; the chief owns the
 /// budget and escalates to the director. The chief and the director are
 /// in escalation chains, Anna is not.
-const CHAIN: &str = r#"
-[organisation]
-name = "Testkommune"
-timezone = "Europe/Copenhagen"
-language = "da"
-send_time = "08:00"
-start = 2027-01-01
+const CHAIN: &str = testkommune_wheel!(
+    r#"start = 2027-01-01
 
 [people.anna]
 name = "Anna Hansen"
@@ -277,7 +273,8 @@ due = "07-12"
 remind = []
 repeat = "0d"
 escalate = [ { after = "7d", to = "direktor" } ]
-"#;
+"#
+);
 
 #[test]
 fn an_escalation_carries_a_working_overview_link_only_when_every_recipient_may_see_it() {

@@ -3,6 +3,7 @@
 //! hostile text escaped; the HTML printed to PDF by headless Chromium at
 //! A4 width.
 
+use crate::support::fixtures::testkommune_wheel;
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -11,13 +12,8 @@ use serde_json::Value;
 
 use crate::support::{browser, Scratch};
 
-const WHEEL: &str = r#"
-[organisation]
-name = "Testkommune"
-timezone = "Europe/Copenhagen"
-language = "da"
-send_time = "08:00"
-holidays = "dk"
+const WHEEL: &str = testkommune_wheel!(
+    r#"holidays = "dk"
 start = 2027-01-01
 
 [terms]
@@ -60,7 +56,8 @@ every = "quarter"
 due = { month = 3, day = 15 }
 remind = ["7d"]
 escalate = [{ after = "7d", to = "chef" }]
-"#;
+"#
+);
 
 fn day(text: &str) -> NaiveDate {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()

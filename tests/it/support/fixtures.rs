@@ -113,3 +113,21 @@ pub fn assert_contains(text: impl AsRef<str>, needle: &str) {
     let text = text.as_ref();
     assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
 }
+
+/// A wheel for Testkommune: the `[organisation]` head every such test wheel
+/// shares (Copenhagen time, Danish, sending at 08:00), then `$rest` (a string
+/// literal starting with the organisation's remaining keys). A `&'static str`,
+/// so it can stand in a `const`; its lines number as if written out in full.
+macro_rules! testkommune_wheel {
+    ($rest:literal) => {
+        concat!(
+            "\n[organisation]\n",
+            "name = \"Testkommune\"\n",
+            "timezone = \"Europe/Copenhagen\"\n",
+            "language = \"da\"\n",
+            "send_time = \"08:00\"\n",
+            $rest
+        )
+    };
+}
+pub(crate) use testkommune_wheel;
