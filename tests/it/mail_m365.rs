@@ -73,6 +73,17 @@ async fn smtp_checking(m: &Arc<M365>) -> SmtpServer {
     server
 }
 
+/// A transport sending over SMTP with XOAUTH2 to `server`, its tokens from
+/// the fake Entra `m`.
+fn xoauth2_transport(server: &SmtpServer, m: &M365) -> Transport {
+    Transport::with_secrets(&xoauth2_settings(server.port(), m), secrets()).unwrap()
+}
+
+/// A transport sending through the fake Graph of `m`.
+fn graph_transport(m: &M365) -> Transport {
+    Transport::with_secrets(&graph_settings(m), secrets()).unwrap()
+}
+
 fn message(n: usize) -> Vec<u8> {
     format!(
         "From: {FROM}\r\nTo: anna@example.dk\r\nSubject: Besked {n}\r\n\
@@ -94,8 +105,7 @@ async fn one_token_serves_many_messages_and_connections() {
     let server = smtp_checking(&m).await;
     // A new connection (and so a new AUTH) for every message.
     server.set_mode(Mode::HangUp);
-    let transport =
-        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    let transport = xoauth2_transport(&server, &m);
     for n in 0..10 {
         transport.send(FROM, &rcpt(), &message(n)).await.unwrap();
     }
@@ -123,8 +133,7 @@ async fn a_token_is_renewed_before_it_expires() {
     m.set_lifetime(2);
     let server = smtp_checking(&m).await;
     server.set_mode(Mode::HangUp);
-    let transport =
-        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    let transport = xoauth2_transport(&server, &m);
     transport.send(FROM, &rcpt(), &message(1)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1300)).await;
     transport.send(FROM, &rcpt(), &message(2)).await.unwrap();
@@ -140,8 +149,7 @@ async fn a_token_the_server_refuses_is_fetched_anew_once() {
     let m = Arc::new(M365::start().await);
     let server = smtp_checking(&m).await;
     server.set_mode(Mode::HangUp);
-    let transport =
-        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    let transport = xoauth2_transport(&server, &m);
     transport.send(FROM, &rcpt(), &message(1)).await.unwrap();
     // Revoked behind arshjul's back: the cached token now gets 535.
     m.revoke_all();
@@ -157,8 +165,7 @@ async fn a_fresh_token_refused_too_is_temporary_after_one_retry() {
     let m = Arc::new(M365::start().await);
     let server = SmtpServer::start().await;
     server.require_xoauth2(|_, _| false);
-    let transport =
-        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    let transport = xoauth2_transport(&server, &m);
     let err = transport
         .send(FROM, &rcpt(), &message(1))
         .await
@@ -182,8 +189,7 @@ async fn a_token_endpoint_that_is_down_defers_the_message_with_its_reason() {
     let m = Arc::new(M365::start().await);
     m.set_token_mode(TokenMode::Down);
     let server = smtp_checking(&m).await;
-    let transport =
-        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    let transport = xoauth2_transport(&server, &m);
     let err = transport
         .send(FROM, &rcpt(), &message(1))
         .await
@@ -207,8 +213,7 @@ async fn a_wrong_client_secret_is_quoted_from_entra_but_never_shown() {
     let m = Arc::new(M365::start().await);
     m.set_token_mode(TokenMode::BadSecret);
     let server = smtp_checking(&m).await;
-    let transport =
-        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    let transport = xoauth2_transport(&server, &m);
     let err = transport
         .send(FROM, &rcpt(), &message(1))
         .await
@@ -242,8 +247,7 @@ async fn a_334_error_challenge_to_xoauth2_is_answered_with_an_empty_line_and_rea
     let server = SmtpServer::start().await;
     server.require_xoauth2(|_, _| false);
     server.challenge_refused_tokens();
-    let transport =
-        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    let transport = xoauth2_transport(&server, &m);
     let err = tokio::time::timeout(
         Duration::from_secs(10),
         transport.send(FROM, &rcpt(), &message(1)),
@@ -266,8 +270,7 @@ async fn a_334_error_challenge_to_xoauth2_is_answered_with_an_empty_line_and_rea
     // A good token still logs in (no challenge for it).
     let server = smtp_checking(&m).await;
     server.challenge_refused_tokens();
-    let transport =
-        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    let transport = xoauth2_transport(&server, &m);
     transport.send(FROM, &rcpt(), &message(2)).await.unwrap();
     assert_eq!(server.received().len(), 1);
     assert!(server.challenge_answers().is_empty());
@@ -278,8 +281,7 @@ async fn a_failing_token_endpoint_is_asked_once_for_a_whole_pass_not_once_per_me
     let m = Arc::new(M365::start().await);
     m.set_token_mode(TokenMode::Down);
     let server = smtp_checking(&m).await;
-    let transport =
-        Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    let transport = xoauth2_transport(&server, &m);
     for n in 0..8 {
         let err = transport
             .send(FROM, &rcpt(), &message(n))
@@ -297,7 +299,7 @@ async fn a_failing_token_endpoint_is_asked_once_for_a_whole_pass_not_once_per_me
     );
     assert_eq!(server.connections(), 0);
     // The same for Graph.
-    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let graph = graph_transport(&m);
     for n in 0..3 {
         assert!(graph.send(FROM, &rcpt(), &message(n)).await.is_err());
     }
@@ -313,7 +315,7 @@ async fn a_token_endpoint_429_with_retry_after_is_throttled_and_left_alone_that_
         &[("Retry-After", "120")],
         r#"{"error":"temporarily_unavailable","error_description":"AADSTS50196: The server terminated an operation because it encountered a client request loop."}"#,
     );
-    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let graph = graph_transport(&m);
     let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
     let DeliveryError::Throttled {
         reason,
@@ -345,7 +347,7 @@ async fn a_token_endpoint_429_with_retry_after_is_throttled_and_left_alone_that_
         r#"{"error":"temporarily_unavailable","error_description":"AADSTS90033"}"#,
     );
     let server = smtp_checking(&m).await;
-    let smtp = Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+    let smtp = xoauth2_transport(&server, &m);
     let err = smtp.send(FROM, &rcpt(), &message(3)).await.unwrap_err();
     assert!(
         matches!(&err, DeliveryError::Throttled { retry_after, .. } if *retry_after == Duration::from_secs(300)),
@@ -385,8 +387,7 @@ async fn a_token_endpoint_refusing_the_client_says_what_the_operator_must_fix() 
         let m = Arc::new(M365::start().await);
         m.token_answer_next(status, body);
         let server = smtp_checking(&m).await;
-        let transport =
-            Transport::with_secrets(&xoauth2_settings(server.port(), &m), secrets()).unwrap();
+        let transport = xoauth2_transport(&server, &m);
         let err = transport
             .send(FROM, &rcpt(), &message(1))
             .await
@@ -404,7 +405,7 @@ async fn a_token_endpoint_refusing_the_client_says_what_the_operator_must_fix() 
     // A transient failure gets no such advice.
     let m = Arc::new(M365::start().await);
     m.set_token_mode(TokenMode::Down);
-    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let graph = graph_transport(&m);
     let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
     assert!(!err.reason().contains("To fix"), "{err:?}");
 }
@@ -465,7 +466,7 @@ async fn graph_receives_the_same_mime_message_the_smtp_transport_sends() {
 
     let smtp = Transport::new(&smtp_settings, None).unwrap();
     smtp.send(FROM, &rcpt, &composed.raw).await.unwrap();
-    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let graph = graph_transport(&m);
     graph.send(FROM, &rcpt, &composed.raw).await.unwrap();
 
     let over_smtp = server.received().remove(0).data;
@@ -492,7 +493,7 @@ async fn graph_429_with_retry_after_is_throttled_for_that_long() {
         &[("Retry-After", "2")],
         r#"{"error":{"code":"ApplicationThrottled","message":"Application is over its MailboxConcurrency limit."}}"#,
     );
-    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let graph = graph_transport(&m);
     let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
     match &err {
         DeliveryError::Throttled {
@@ -514,7 +515,7 @@ async fn graph_429_with_retry_after_is_throttled_for_that_long() {
 #[tokio::test]
 async fn graph_401_renews_the_token_once() {
     let m = M365::start().await;
-    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let graph = graph_transport(&m);
     graph.send(FROM, &rcpt(), &message(1)).await.unwrap();
     m.revoke_all();
     graph.send(FROM, &rcpt(), &message(2)).await.unwrap();
@@ -526,7 +527,7 @@ async fn graph_401_renews_the_token_once() {
 #[tokio::test]
 async fn graph_refusing_the_message_is_permanent_and_a_missing_permission_temporary() {
     let m = M365::start().await;
-    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let graph = graph_transport(&m);
     m.graph_answer_next(
         400,
         &[],
@@ -555,7 +556,7 @@ async fn graph_404_for_the_sending_mailbox_is_a_setting_to_fix_not_a_lost_messag
     // an unlicensed or on-premises mailbox): every message would fail the
     // same way, none of them for its own fault, so they wait.
     let m = M365::start().await;
-    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let graph = graph_transport(&m);
     m.graph_answer_next(
         404,
         &[],
@@ -580,7 +581,7 @@ async fn a_token_with_an_absurd_lifetime_neither_panics_nor_is_kept_for_ever() {
         200,
         r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"forged"}"#,
     );
-    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let graph = graph_transport(&m);
     // Graph refuses the odd token (401), a real one is fetched and used.
     graph.send(FROM, &rcpt(), &message(1)).await.unwrap();
     let statuses: Vec<u16> = m.graph_posts().iter().map(|p| p.status).collect();
@@ -593,7 +594,7 @@ async fn a_token_endpoint_or_graph_answering_megabytes_is_not_read_into_memory()
     let m = M365::start().await;
     let huge = format!(r#"{{"error":"{}"}}"#, "x".repeat(8 << 20));
     m.token_answer_next(200, &huge);
-    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let graph = graph_transport(&m);
     let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
     assert!(
         matches!(&err, DeliveryError::Temporary(r)
@@ -602,7 +603,7 @@ async fn a_token_endpoint_or_graph_answering_megabytes_is_not_read_into_memory()
     );
     m.graph_answer_next(500, &[], &huge);
     // A new transport: this one leaves the failing endpoint alone for a while.
-    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let graph = graph_transport(&m);
     let err = graph.send(FROM, &rcpt(), &message(1)).await.unwrap_err();
     assert!(
         matches!(&err, DeliveryError::Temporary(r)
@@ -615,7 +616,7 @@ async fn a_token_endpoint_or_graph_answering_megabytes_is_not_read_into_memory()
 async fn a_redirect_is_never_followed_with_the_bearer_token_or_the_client_secret() {
     let m = M365::start().await;
     let elsewhere = M365::start().await;
-    let graph = Transport::with_secrets(&graph_settings(&m), secrets()).unwrap();
+    let graph = graph_transport(&m);
     // Graph redirects sendMail elsewhere: not followed, temporary.
     let target = format!("{}/v1.0/users/{SENDER}/sendMail", elsewhere.graph_url());
     m.graph_answer_next(307, &[("location", &target)], "");
