@@ -59,6 +59,21 @@ escalate = [{ after = "7d", to = "chef" }]
 "#
 );
 
+/// `arshjul --now NOW report` for the calendar year 2027 in `format`.
+fn year_2027_report<'a>(now: &'a str, format: &'a str) -> [&'a str; 9] {
+    [
+        "--now",
+        now,
+        "report",
+        "--from",
+        "2027-01-01",
+        "--to",
+        "2027-12-31",
+        "--format",
+        format,
+    ]
+}
+
 fn day(text: &str) -> NaiveDate {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
 }
@@ -204,17 +219,7 @@ fn a_scripted_year_gives_the_figures_history_gives() {
     }
 
     let report = s
-        .run(&[
-            "--now",
-            "2027-12-31",
-            "report",
-            "--from",
-            "2027-01-01",
-            "--to",
-            "2027-12-31",
-            "--format",
-            "json",
-        ])
+        .run(&year_2027_report("2027-12-31", "json"))
         .expect(0)
         .json();
     assert_eq!(report["organisation"], "Testkommune");
@@ -289,17 +294,7 @@ fn a_scripted_year_gives_the_figures_history_gives() {
 
     // The same year as a Markdown and an HTML file.
     let md = s
-        .run(&[
-            "--now",
-            "2027-12-31",
-            "report",
-            "--from",
-            "2027-01-01",
-            "--to",
-            "2027-12-31",
-            "--format",
-            "md",
-        ])
+        .run(&year_2027_report("2027-12-31", "md"))
         .expect(0)
         .stdout();
     assert!(
@@ -673,17 +668,7 @@ due = "03-01"
     }
     assert_eq!(crate::support::fixtures::eml_count(&s.file("outbox")), 2);
     let r = s
-        .run(&[
-            "--now",
-            "2027-03-09",
-            "report",
-            "--from",
-            "2027-01-01",
-            "--to",
-            "2027-12-31",
-            "--format",
-            "json",
-        ])
+        .run(&year_2027_report("2027-03-09", "json"))
         .expect(0)
         .json();
     for task in r["tasks"].as_array().unwrap() {
