@@ -6,10 +6,10 @@
 //! Whichever records first, every message is sent exactly once: in the
 //! bundle, or on its own and its companion by a later pass.
 
-use crate::support::fixtures::testkommune_wheel;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use crate::support::fixtures::testkommune_wheel;
 use crate::support::smtp::{self, Mode};
 use crate::support::world::MailWorld;
 

@@ -1,9 +1,9 @@
 //! The binary as users run it: exit codes, error lines, JSON shapes, and a
 //! scripted year of ticks with the file transport.
 
-use crate::support::fixtures::testkommune_wheel;
 use std::path::Path;
 
+use crate::support::fixtures::{anna_wheel, testkommune_wheel};
 use crate::support::fixtures::{assert_contains, eml_count};
 use crate::support::Scratch;
 
@@ -38,16 +38,8 @@ fn the_shipped_wheel_is_valid() {
 /// not a typo, and is not named.
 #[test]
 fn check_names_a_task_whose_rule_does_not_fire_in_five_years() {
-    let s = Scratch::new(
+    let s = Scratch::new(anna_wheel!(
         r#"
-[organisation]
-name = "Testkommune"
-start = 2027-01-01
-
-[people.anna]
-name = "Anna Hansen"
-email = "anna@kommune.example"
-
 [[task]]
 id = "risk-assessment"
 title = "Risikovurdering"
@@ -70,8 +62,8 @@ title = "Gennemgang af politikken"
 owner = "anna"
 every = "year"
 due = "03-01"
-"#,
-    );
+"#
+    ));
     let run = s.run(&["--now", "2027-01-15", "check"]).expect(0);
     let out = run.stdout();
     assert!(
@@ -94,17 +86,7 @@ due = "03-01"
 /// first 20 and counts the rest instead of printing a line for each.
 #[test]
 fn check_names_at_most_twenty_never_due_tasks_and_counts_the_rest() {
-    let mut wheel = String::from(
-        r#"
-[organisation]
-name = "Testkommune"
-start = 2027-01-01
-
-[people.anna]
-name = "Anna Hansen"
-email = "anna@kommune.example"
-"#,
-    );
+    let mut wheel = String::from(anna_wheel!(r#""#));
     for i in 0..25 {
         wheel.push_str(&format!(
             "\n[[task]]\nid = \"silent-{i:02}\"\ntitle = \"Opgave {i}\"\nowner = \"anna\"\nevery = \"3 years\"\nfirst = 2207\ndue = \"03-01\"\n"

@@ -3,12 +3,12 @@
 //! Monday), the wheel's `coordinator` and `digest` keys, and the mail over
 //! real SMTP: once a week, its lists, its overview link, `tick --dry-run`.
 
-use crate::support::fixtures::testkommune_wheel;
 use arshjul::planner::{self, Kind};
 use arshjul::wheel::{self, Wheel};
 use chrono::{DateTime, Utc};
 
 use crate::support::fixtures::date;
+use crate::support::fixtures::testkommune_wheel;
 use crate::support::http;
 use crate::support::mime;
 use crate::support::world::MailWorld;

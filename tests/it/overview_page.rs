@@ -4,12 +4,12 @@
 //! over real SMTP (only when every recipient may see it), and headless
 //! Chromium at 390 and 1280 px (tests/browser/axe.mjs --overview).
 
-use crate::support::fixtures::testkommune_wheel;
 use std::process::Command;
 
 use chrono::{DateTime, Utc};
 
 use crate::support::fixtures::date;
+use crate::support::fixtures::testkommune_wheel;
 use crate::support::world::MailWorld;
 use crate::support::{browser, http, mime, router, Scratch};
 

@@ -3,13 +3,13 @@
 //! hostile text escaped; the HTML printed to PDF by headless Chromium at
 //! A4 width.
 
-use crate::support::fixtures::testkommune_wheel;
 use std::collections::BTreeMap;
 use std::process::Command;
 
 use chrono::NaiveDate;
 use serde_json::Value;
 
+use crate::support::fixtures::{anna_wheel, testkommune_wheel};
 use crate::support::{browser, Scratch};
 
 const WHEEL: &str = testkommune_wheel!(
@@ -626,16 +626,8 @@ fn hostile_titles_and_notes_are_escaped_in_html_and_markdown() {
 /// escalations and their levels included, as it does without bundling.
 #[test]
 fn bundled_messages_count_for_their_own_occurrences() {
-    let s = Scratch::new(
+    let s = Scratch::new(anna_wheel!(
         r#"
-[organisation]
-name = "Testkommune"
-start = 2027-01-01
-
-[people.anna]
-name = "Anna Hansen"
-email = "anna@kommune.example"
-
 [people.chef]
 name = "Chefen"
 email = "chef@kommune.example"
@@ -658,8 +650,8 @@ title = "Test af backup"
 owner = "anna"
 every = "year"
 due = "03-01"
-"#,
-    );
+"#
+    ));
     let bundle = [("ARSHJUL_MAIL__BUNDLE", "true")];
     // Monday 22 February 2027: both reminders, one mail to Anna; Monday
     // 8 March: both escalations, one mail to the chief.

@@ -131,3 +131,23 @@ macro_rules! testkommune_wheel {
     };
 }
 pub(crate) use testkommune_wheel;
+
+/// The smallest Testkommune wheel: the organisation (started 1 January
+/// 2027) and Anna Hansen as its one person, then `$rest` (a string literal:
+/// more people, defaults, tasks). A `&'static str`; its lines number as if
+/// written out in full.
+macro_rules! anna_wheel {
+    ($rest:literal) => {
+        concat!(
+            "\n[organisation]\n",
+            "name = \"Testkommune\"\n",
+            "start = 2027-01-01\n",
+            "\n",
+            "[people.anna]\n",
+            "name = \"Anna Hansen\"\n",
+            "email = \"anna@kommune.example\"\n",
+            $rest
+        )
+    };
+}
+pub(crate) use anna_wheel;
