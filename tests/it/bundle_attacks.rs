@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::bundle_mail::{done_links, to_chef, TASKS, WHEEL};
+use crate::bundle_mail::{done_links, to_chef, with_annas_escalations, TASKS, WHEEL};
 use crate::support::fixtures::date;
 use crate::support::http;
 use crate::support::mime::Mail;
@@ -468,14 +468,7 @@ fn a_pass_after_downtime_sends_the_days_it_missed_as_one_mail() {
 /// twice.
 #[test]
 fn to_on_one_message_and_cc_on_another_are_different_mails() {
-    let mut wheel = WHEEL.to_string();
-    for id in ["f-drill", "g-audit"] {
-        wheel.push_str(&format!(
-            "\n[[task]]\nid = \"{id}\"\ntitle = \"Opgave {id}\"\nowner = \"anna\"\n\
-             every = \"year\"\ndue = \"07-05\"\n\
-             escalate = [ {{ after = \"7d\", to = \"chef\" }} ]\n"
-        ));
-    }
+    let wheel = with_annas_escalations();
     let world = MailWorld::new(&wheel);
     let received = world.tick(date(2027, 7, 12));
     assert_eq!(received.len(), 3, "chef's two bundles and Anna's reminder");

@@ -128,6 +128,23 @@ fn taken(server: &SmtpServer) -> Vec<(String, usize)> {
         .collect()
 }
 
+/// Restarts the daemon with bundling off (one that planned the parts again
+/// would send them one by one), waits until the bundle is sent, gives a
+/// later pass a moment to send anything more (the loop wakes at least
+/// every minute; the first pass's tail), and kills it.
+fn restart_unbundled_until_sent(s: &Scratch, server: &SmtpServer) {
+    let mut daemon = start(
+        s.path(),
+        server.port(),
+        &[("ARSHJUL_MAIL__BUNDLE", "false")],
+    );
+    wait_for(s, "the bundle sent", || {
+        outbox(s) == [("bundle".to_string(), "sent".to_string())]
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    kill9(&mut daemon);
+}
+
 /// After the restart: the four tasks show their reminder sent (as parts of
 /// the one bundle), and the chain verifies.
 fn assert_settled(s: &Scratch) {
@@ -164,18 +181,7 @@ async fn sigkill_after_the_bundle_is_recorded_then_a_restart_sends_it_once() {
     // Restarted with bundling off: a daemon that planned the parts again
     // would send them one by one.
     server.set_mode(Mode::Normal);
-    let mut daemon = start(
-        s.path(),
-        server.port(),
-        &[("ARSHJUL_MAIL__BUNDLE", "false")],
-    );
-    wait_for(&s, "the bundle sent", || {
-        outbox(&s) == [("bundle".to_string(), "sent".to_string())]
-    });
-    // A later pass (the loop wakes at least every minute; give the first
-    // pass's tail a moment) sends nothing more.
-    std::thread::sleep(Duration::from_millis(300));
-    kill9(&mut daemon);
+    restart_unbundled_until_sent(&s, &server);
     assert_eq!(taken(&server), [("bundle".to_string(), 4)]);
     assert_settled(&s);
 }
@@ -193,16 +199,7 @@ async fn sigkill_while_the_bundle_is_in_flight_then_a_restart_sends_it_at_most_t
     assert_eq!(outbox(&s), [("bundle".into(), "pending".into())]);
 
     server.set_mode(Mode::Normal);
-    let mut daemon = start(
-        s.path(),
-        server.port(),
-        &[("ARSHJUL_MAIL__BUNDLE", "false")],
-    );
-    wait_for(&s, "the bundle sent", || {
-        outbox(&s) == [("bundle".to_string(), "sent".to_string())]
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    kill9(&mut daemon);
+    restart_unbundled_until_sent(&s, &server);
     // The bundle twice (the copy in flight, then the resend), each whole
     // with its four links; no reminder on its own.
     assert_eq!(

@@ -66,6 +66,21 @@ remind = ["7d"]
 "#
 );
 
+/// [`WHEEL`] with two tasks of Anna's, `f-drill` and `g-audit`, due Monday
+/// 5 July 2027 and escalated to chef a week later: on Monday 12 July chef
+/// gets her four reminders and the two escalations, Anna copied.
+pub(crate) fn with_annas_escalations() -> String {
+    let mut wheel = WHEEL.to_string();
+    for id in ["f-drill", "g-audit"] {
+        wheel.push_str(&format!(
+            "\n[[task]]\nid = \"{id}\"\ntitle = \"Opgave {id}\"\nowner = \"anna\"\n\
+             every = \"year\"\ndue = \"07-05\"\n\
+             escalate = [ {{ after = \"7d\", to = \"chef\" }} ]\n"
+        ));
+    }
+    wheel
+}
+
 pub(crate) const TASKS: [&str; 4] = ["a-policy", "b-risk", "c-access", "d-backup"];
 
 /// Every `http…/done/…` link in a text, in order.
@@ -213,14 +228,7 @@ fn escalations_to_the_same_to_and_cc_are_a_bundle_of_their_own_without_completio
     // Two of Anna's tasks were due a week before; their escalations reach
     // chef, with Anna copied, the same day as chef's four reminders: a
     // different recipient set, so a second bundle.
-    let mut wheel = WHEEL.to_string();
-    for id in ["f-drill", "g-audit"] {
-        wheel.push_str(&format!(
-            "\n[[task]]\nid = \"{id}\"\ntitle = \"Opgave {id}\"\nowner = \"anna\"\n\
-             every = \"year\"\ndue = \"07-05\"\n\
-             escalate = [ {{ after = \"7d\", to = \"chef\" }} ]\n"
-        ));
-    }
+    let wheel = with_annas_escalations();
     let world = MailWorld::new(&wheel).with_env("ARSHJUL_MAIL__BUNDLE", "true");
     let chef = to_chef(&world.tick(date(2027, 7, 12)));
     assert_eq!(

@@ -2,7 +2,7 @@
 //! (`mail.bundle`): a deferred, refused or sent bundle shows under each of
 //! its tasks as a single message would, never under its first task only.
 
-use crate::bundle_mail::{to_chef, TASKS, WHEEL};
+use crate::bundle_mail::{to_chef, with_annas_escalations, TASKS, WHEEL};
 use crate::support::fixtures::date;
 use crate::support::smtp;
 use crate::support::world::{eight_o_clock, MailWorld};
@@ -122,14 +122,7 @@ fn a_bundle_refused_for_good_shows_each_task_undeliverable_is_not_planned_again_
 fn the_term_report_counts_a_sent_bundle_as_each_tasks_message() {
     // Two of Anna's tasks escalate to chef on 12 July: one bundle carrying
     // two escalations, beside chef's bundle of four reminders.
-    let mut wheel = WHEEL.to_string();
-    for id in ["f-drill", "g-audit"] {
-        wheel.push_str(&format!(
-            "\n[[task]]\nid = \"{id}\"\ntitle = \"Opgave {id}\"\nowner = \"anna\"\n\
-             every = \"year\"\ndue = \"07-05\"\n\
-             escalate = [ {{ after = \"7d\", to = \"chef\" }} ]\n"
-        ));
-    }
+    let wheel = with_annas_escalations();
     let world = MailWorld::new(&wheel);
     let day = date(2027, 7, 12);
     assert_eq!(to_chef(&world.tick(day)).len(), 2, "two bundles to chef");
