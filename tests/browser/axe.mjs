@@ -11,11 +11,9 @@
 // overview_scale.rs); it also prints the smallest text of the wheel (each
 // SVG `text` element's font size times its on-screen scale, in CSS px)
 // and, given MIN_TEXT_PX, fails when any is smaller.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { submit, withPage } from './lib.mjs';
 
 const overview = process.argv[2] === '--overview';
 const [confirmUrl, errorUrl] = process.argv.slice(overview ? 3 : 2);
@@ -27,8 +25,6 @@ if (!confirmUrl || (!overview && !errorUrl)) {
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const WIDTHS = [390, 1280];
 
-const profile = mkdtempSync(join(tmpdir(), 'arshjul-chromium-'));
-let context;
 const problems = [];
 
 /// Checks the page as it is now, at its current width.
@@ -103,62 +99,39 @@ async function visit(page, url, width, status, errors) {
 }
 
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    timeout: 30000,
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const errors = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(e.message));
+  await withPage({}, async (page) => {
+    const errors = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push(e.message));
 
-  if (overview) {
-    for (const width of WIDTHS) {
-      await visit(page, confirmUrl, width, 200, errors);
-      await check(page, 'the overview', errors);
-      await smallestWheelText(page, 'the overview');
+    if (overview) {
+      for (const width of WIDTHS) {
+        await visit(page, confirmUrl, width, 200, errors);
+        await check(page, 'the overview', errors);
+        await smallestWheelText(page, 'the overview');
+      }
+    } else {
+      for (const width of WIDTHS) {
+        await visit(page, confirmUrl, width, 200, errors);
+        await check(page, 'the confirm page', errors);
+        await visit(page, errorUrl, width, 404, errors);
+        await check(page, 'the error page', errors);
+      }
+      // Press the button at 390 px: the page that records it.
+      await visit(page, confirmUrl, 390, 200, errors);
+      await submit(page);
+      await check(page, 'the done page', errors);
+      // A second visit: the page that says it is already registered.
+      for (const width of WIDTHS) {
+        await visit(page, confirmUrl, width, 200, errors);
+        await check(page, 'the already-registered page', errors);
+      }
     }
-  } else {
-  for (const width of WIDTHS) {
-    await visit(page, confirmUrl, width, 200, errors);
-    await check(page, 'the confirm page', errors);
-    await visit(page, errorUrl, width, 404, errors);
-    await check(page, 'the error page', errors);
-  }
-  // Press the button at 390 px: the page that records it.
-  await visit(page, confirmUrl, 390, 200, errors);
-  const [answer] = await Promise.all([
-    page.waitForNavigation({ waitUntil: 'load', timeout: 15000 }),
-    page.locator('form[method="post"] button[type="submit"]').click(),
-  ]);
-  if (!answer || answer.status() !== 200) {
-    throw new Error(`POST answered ${answer ? answer.status() : 'nothing'}`);
-  }
-  await check(page, 'the done page', errors);
-  // A second visit: the page that says it is already registered.
-  for (const width of WIDTHS) {
-    await visit(page, confirmUrl, width, 200, errors);
-    await check(page, 'the already-registered page', errors);
-  }
-  }
+  });
 } catch (e) {
   problems.push(`axe.mjs: ${e.message}`);
-} finally {
-  if (context) await context.close();
-  rmSync(profile, { recursive: true, force: true });
 }
 if (problems.length > 0) {
   for (const p of problems) console.error(p);

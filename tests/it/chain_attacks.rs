@@ -229,19 +229,11 @@ fn a_broken_chain_is_said_at_the_top_of_the_report_and_report_exits_1() {
     let file = s.file("brudt.html");
     std::fs::write(&file, &html).unwrap();
     let pdf = s.file("brudt.pdf");
-    let run = std::process::Command::new("node")
-        .arg(crate::support::browser::dir().join("report.mjs"))
-        .arg(&file)
-        .arg(&pdf)
-        .current_dir(crate::support::browser::dir())
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success() && stdout.starts_with("ok "),
-        "{stdout}{}",
-        String::from_utf8_lossy(&run.stderr)
+    let (stdout, stderr) = crate::support::browser::node(
+        "report.mjs",
+        &[&file.to_string_lossy(), &pdf.to_string_lossy()],
     );
+    assert!(stdout.starts_with("ok "), "{stdout}{stderr}");
     assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
 }
 

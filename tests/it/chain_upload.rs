@@ -436,21 +436,15 @@ fn headless_chromium_fills_the_mailed_form_with_two_files_and_history_shows_thei
     let log: &[u8] = b"2027-01-29 gennemgang ok\n";
     std::fs::write(world.scratch.file("Referat 2027.pdf"), referat).unwrap();
     std::fs::write(world.scratch.file("log.txt"), log).unwrap();
-    let run = std::process::Command::new("node")
-        .arg(browser_dir.join("upload.mjs"))
-        .arg(served.local(&link))
-        .arg("Karen Ømø")
-        .arg("Gennemgået på mødet 28/1")
-        .arg(world.scratch.file("Referat 2027.pdf"))
-        .arg(world.scratch.file("log.txt"))
-        .current_dir(&browser_dir)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        run.status.success(),
-        "upload.mjs failed\n{stdout}\n{stderr}"
+    let (stdout, stderr) = crate::support::browser::node(
+        "upload.mjs",
+        &[
+            &served.local(&link),
+            "Karen Ømø",
+            "Gennemgået på mødet 28/1",
+            &world.scratch.file("Referat 2027.pdf").to_string_lossy(),
+            &world.scratch.file("log.txt").to_string_lossy(),
+        ],
     );
     assert_eq!(stdout.trim(), "Registreret som udført", "{stderr}");
     drop(served);

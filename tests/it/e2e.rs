@@ -526,18 +526,7 @@ fn headless_chromium_opens_the_link_presses_the_button_and_sees_the_confirmation
     let served = world.serve(date(2027, 1, 29));
     let url = served.local(&link);
 
-    let click = Command::new("node")
-        .arg(browser_dir.join("click.mjs"))
-        .arg(&url)
-        .current_dir(&browser_dir)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&click.stdout);
-    let stderr = String::from_utf8_lossy(&click.stderr);
-    assert!(
-        click.status.success(),
-        "click.mjs failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let (stdout, stderr) = crate::support::browser::node("click.mjs", &[&url]);
     assert_eq!(stdout.trim(), "Registreret som udført", "{stderr}");
 
     assert_one_completion_by_link(&world);
@@ -559,18 +548,7 @@ fn axe_finds_no_serious_violation_and_no_page_overflows_at_390_and_1280_px() {
     let confirm = served.local(&link);
     let error = served.local("http://x/done/forged");
 
-    let axe = Command::new("node")
-        .arg(browser_dir.join("axe.mjs"))
-        .args([&confirm, &error])
-        .current_dir(&browser_dir)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&axe.stdout);
-    let stderr = String::from_utf8_lossy(&axe.stderr);
-    assert!(
-        axe.status.success(),
-        "axe.mjs failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let (stdout, _) = crate::support::browser::node("axe.mjs", &[&confirm, &error]);
     for page in [
         "the confirm page",
         "the error page",

@@ -4,8 +4,6 @@
 //! over real SMTP (only when every recipient may see it), and headless
 //! Chromium at 390 and 1280 px (tests/browser/axe.mjs --overview).
 
-use std::process::Command;
-
 use chrono::{DateTime, Utc};
 
 use crate::support::fixtures::date;
@@ -345,19 +343,7 @@ fn the_overview_has_no_overflow_no_console_error_and_no_serious_axe_violation() 
     let rt = runtime();
     let served = router::serve(&rt, s.path(), now);
     let url = format!("http://{}{}", served.addr, path_of(&url));
-    let dir = browser::dir();
-    let axe = Command::new("node")
-        .arg(dir.join("axe.mjs"))
-        .args(["--overview", &url])
-        .current_dir(&dir)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&axe.stdout);
-    let stderr = String::from_utf8_lossy(&axe.stderr);
-    assert!(
-        axe.status.success(),
-        "axe.mjs failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let (stdout, _) = browser::node("axe.mjs", &["--overview", &url]);
     for width in [390, 1280] {
         let line = format!("checked the overview at {width} px");
         assert!(stdout.contains(&line), "{line:?} missing in:\n{stdout}");

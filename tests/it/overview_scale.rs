@@ -7,7 +7,6 @@
 //! error, no serious axe violation. Small wheels keep the picture they
 //! had (one numbered mark per occurrence).
 
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -148,19 +147,7 @@ fn the_thousand_task_overview_reads_on_a_phone_and_a_desktop() {
     let rt = runtime();
     let served = router::serve(&rt, s.path(), now());
     let url = format!("http://{}{}", served.addr, path);
-    let dir = browser::dir();
-    let axe = Command::new("node")
-        .arg(dir.join("axe.mjs"))
-        .args(["--overview", &url, "9"])
-        .current_dir(&dir)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&axe.stdout);
-    let stderr = String::from_utf8_lossy(&axe.stderr);
-    assert!(
-        axe.status.success(),
-        "axe.mjs failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let (stdout, _) = browser::node("axe.mjs", &["--overview", &url, "9"]);
     for width in [390, 1280] {
         let line = format!("smallest wheel text of the overview at {width} px");
         assert!(stdout.contains(&line), "{line:?} missing in:\n{stdout}");

@@ -325,18 +325,9 @@ fn html_prints_to_a4_pdf(s: &Scratch, what: &str) {
         return;
     }
     let pdf = s.file("byraad.pdf");
-    let run = Command::new("node")
-        .arg(browser::dir().join("report.mjs"))
-        .arg(&out)
-        .arg(&pdf)
-        .current_dir(browser::dir())
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        run.status.success(),
-        "report.mjs failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    let (stdout, _) = browser::node(
+        "report.mjs",
+        &[&out.to_string_lossy(), &pdf.to_string_lossy()],
     );
     // "ok PAGES": the PDF has pages, and it is a PDF.
     let pages: u32 = stdout

@@ -36,3 +36,21 @@ pub fn ready(what: &str) -> bool {
     let _ = std::io::stderr().write_all(notice.as_bytes());
     false
 }
+
+/// Runs `node tests/browser/SCRIPT ARGS…` in `tests/browser/` and returns
+/// its stdout and stderr; fails the test, quoting both, unless it exits 0.
+pub fn node(script: &str, args: &[&str]) -> (String, String) {
+    let run = Command::new("node")
+        .arg(dir().join(script))
+        .args(args)
+        .current_dir(dir())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(
+        run.status.success(),
+        "{script} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    (stdout, stderr)
+}
