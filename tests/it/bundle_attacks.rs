@@ -10,19 +10,23 @@ use crate::bundle_mail::{done_links, to_chef, with_annas_escalations, TASKS, WHE
 use crate::support::fixtures::date;
 use crate::support::http;
 use crate::support::mime::Mail;
-use crate::support::smtp::{self, Received};
+use crate::support::smtp::Received;
 use crate::support::world::{eight_o_clock, MailWorld};
 
-/// Runs `arshjul ARGS` in `world` delivering to a port where nothing
-/// listens (every delivery is deferred), with a 1 s timeout.
-fn run_unreachable(world: &MailWorld, args: &[&str]) -> crate::support::Run {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let mut env = smtp::env(port);
-    env.push(("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS".into(), "1".into()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    world.scratch.run_env(args, &env)
+/// A custom Danish bundle template that the start-up check (a sample of
+/// three tasks) accepts and that fails on a bundle of four or more.
+fn bundle_template_failing_from_four_tasks(world: &MailWorld) {
+    std::fs::create_dir_all(world.scratch.file("tpl/da")).unwrap();
+    std::fs::write(
+        world.scratch.file("tpl/da/bundle.txt"),
+        "{% if items|length > 3 %}{{ no_such_value }}{% endif %}{{ count }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        world.scratch.file("arshjul.toml"),
+        "[mail]\ntemplates = \"tpl\"\n",
+    )
+    .unwrap();
 }
 
 /// A tick at `now` (RFC 3339) delivering to the world's server; the mails
@@ -146,7 +150,7 @@ fn a_part_done_between_record_and_delivery_is_sent_as_recorded_and_its_link_reco
     let world = MailWorld::new(WHEEL);
     let at = eight_o_clock(date(2027, 7, 12));
     let now = at.to_rfc3339();
-    let first = run_unreachable(&world, &["tick", "--now", &now]);
+    let first = world.run_unreachable(&["tick", "--now", &now]);
     assert_eq!(first.code(), 1, "{}", first.stderr());
     let later = (at + chrono::Duration::minutes(2)).to_rfc3339();
     world
@@ -180,7 +184,7 @@ fn a_part_done_between_record_and_delivery_is_sent_as_recorded_and_its_link_reco
 fn a_single_message_done_before_delivery_is_sent_as_recorded() {
     let world = MailWorld::new(WHEEL);
     let at = eight_o_clock(date(2027, 7, 12));
-    run_unreachable(&world, &["tick", "--now", &at.to_rfc3339()]);
+    world.run_unreachable(&["tick", "--now", &at.to_rfc3339()]);
     let later = (at + chrono::Duration::minutes(2)).to_rfc3339();
     world
         .run(&["--now", &later, "done", "e-other", "--period", "2027"])
@@ -203,7 +207,7 @@ fn a_single_message_done_before_delivery_is_sent_as_recorded() {
 fn a_bundle_whose_every_part_is_done_before_delivery_is_sent_once_as_recorded() {
     let world = MailWorld::new(WHEEL);
     let at = eight_o_clock(date(2027, 7, 12));
-    run_unreachable(&world, &["tick", "--now", &at.to_rfc3339()]);
+    world.run_unreachable(&["tick", "--now", &at.to_rfc3339()]);
     let later = (at + chrono::Duration::minutes(2)).to_rfc3339();
     for task in TASKS {
         world
@@ -226,7 +230,7 @@ fn a_bundle_whose_every_part_is_done_before_delivery_is_sent_once_as_recorded() 
 fn a_task_removed_from_the_wheel_between_record_and_delivery_leaves_the_bundle_whole() {
     let world = MailWorld::new(WHEEL);
     let at = eight_o_clock(date(2027, 7, 12));
-    run_unreachable(&world, &["tick", "--now", &at.to_rfc3339()]);
+    world.run_unreachable(&["tick", "--now", &at.to_rfc3339()]);
     let wheel = WHEEL.replace("id = \"c-access\"", "id = \"c-access-2\"");
     std::fs::write(world.scratch.file("schedule.toml"), &wheel).unwrap();
     let retry = (at + chrono::Duration::minutes(10)).to_rfc3339();
@@ -510,17 +514,7 @@ fn to_on_one_message_and_cc_on_another_are_different_mails() {
 #[test]
 fn a_bundle_that_cannot_be_built_sends_its_parts_one_by_one() {
     let world = MailWorld::new(WHEEL);
-    std::fs::create_dir_all(world.scratch.file("tpl/da")).unwrap();
-    std::fs::write(
-        world.scratch.file("tpl/da/bundle.txt"),
-        "{% if items|length > 3 %}{{ no_such_value }}{% endif %}{{ count }}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        world.scratch.file("arshjul.toml"),
-        "[mail]\ntemplates = \"tpl\"\n",
-    )
-    .unwrap();
+    bundle_template_failing_from_four_tasks(&world);
     let day = date(2027, 7, 12);
     let chef = to_chef(&world.tick(day));
     assert_eq!(chef.len(), 4, "the four reminders on their own");
@@ -555,17 +549,7 @@ fn a_bundle_that_cannot_be_built_sends_its_parts_one_by_one() {
 #[test]
 fn a_bundle_that_cannot_be_built_does_not_send_its_parts_past_the_brake() {
     let world = MailWorld::new(WHEEL).with_env("ARSHJUL_MAIL__MAX_PER_PASS", "2");
-    std::fs::create_dir_all(world.scratch.file("tpl/da")).unwrap();
-    std::fs::write(
-        world.scratch.file("tpl/da/bundle.txt"),
-        "{% if items|length > 3 %}{{ no_such_value }}{% endif %}{{ count }}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        world.scratch.file("arshjul.toml"),
-        "[mail]\ntemplates = \"tpl\"\n",
-    )
-    .unwrap();
+    bundle_template_failing_from_four_tasks(&world);
     let day = date(2027, 7, 12);
     let at = eight_o_clock(day).to_rfc3339();
     let run = world.run(&["tick", "--now", &at]);

@@ -52,6 +52,20 @@ impl MailWorld {
         self.scratch.run_env(args, &env)
     }
 
+    /// Runs `arshjul ARGS` as [`MailWorld::run`] does, but delivering to a
+    /// port where nothing listens (every delivery is deferred), with a 1 s
+    /// SMTP timeout.
+    pub fn run_unreachable(&self, args: &[&str]) -> Run {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let mut env = super::smtp::env(port);
+        env.push(("ARSHJUL_MAIL__SMTP__TIMEOUT_SECS".into(), "1".into()));
+        env.extend(self.env.iter().cloned());
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.scratch.run_env(args, &env)
+    }
+
     /// Ticks at 08:00 Copenhagen time on `day` (+01:00 or +02:00 as the
     /// season has it) and returns the messages that tick delivered.
     pub fn tick(&self, day: NaiveDate) -> Vec<Received> {
