@@ -276,20 +276,6 @@ fn an_unknown_person_is_bad_input() {
     );
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn path_of(url: &str) -> String {
-    url[url.find("/calendar/").expect("a calendar URL")..]
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn the_route_serves_the_feed_stably_and_a_forged_or_revoked_token_is_404() {
     let s = Scratch::new(SHIPPED);
@@ -305,9 +291,9 @@ fn the_route_serves_the_feed_stably_and_a_forged_or_revoked_token_is_404() {
     let org = s.run(&["link", "calendar"]).expect(0).stdout();
     assert_ne!(url, org);
     let now: DateTime<Utc> = "2027-05-10T10:00:00Z".parse().unwrap();
-    let rt = runtime();
+    let rt = router::runtime();
     let served = router::serve(&rt, s.path(), now);
-    let path = path_of(&url);
+    let path = router::path_of(&url);
 
     let first = http::send(served.addr, &http::get(&path));
     assert_eq!(first.status, 200, "{}", first.body);
@@ -337,7 +323,7 @@ fn the_route_serves_the_feed_stably_and_a_forged_or_revoked_token_is_404() {
         .expect(0)
         .stdout();
     assert_eq!(uids(&cli), uids(&first.body));
-    let org_reply = http::send(served.addr, &http::get(&path_of(&org)));
+    let org_reply = http::send(served.addr, &http::get(&router::path_of(&org)));
     assert_eq!(org_reply.status, 200);
     assert!(!org_reply.body.contains("/done/"));
     assert!(uids(&org_reply.body).len() > uids(&first.body).len());
@@ -373,7 +359,7 @@ fn the_route_serves_the_feed_stably_and_a_forged_or_revoked_token_is_404() {
     assert_ne!(fresh, url);
     assert_eq!(http::send(served.addr, &http::get(&path)).status, 404);
     assert_eq!(
-        http::send(served.addr, &http::get(&path_of(&fresh))).status,
+        http::send(served.addr, &http::get(&router::path_of(&fresh))).status,
         200
     );
     // Printing it again gives a URL that works too (same version).
@@ -382,12 +368,12 @@ fn the_route_serves_the_feed_stably_and_a_forged_or_revoked_token_is_404() {
         .expect(0)
         .stdout();
     assert_eq!(
-        http::send(served.addr, &http::get(&path_of(&again))).status,
+        http::send(served.addr, &http::get(&router::path_of(&again))).status,
         200
     );
     // The organisation's feed was not revoked.
     assert_eq!(
-        http::send(served.addr, &http::get(&path_of(&org))).status,
+        http::send(served.addr, &http::get(&router::path_of(&org))).status,
         200
     );
 }
@@ -413,10 +399,10 @@ fn a_person_who_owns_nothing_gets_an_empty_feed_and_one_removed_from_the_wheel_a
         .stdout();
     let org = s.run(&["link", "calendar"]).expect(0).stdout();
     let now: DateTime<Utc> = "2027-05-10T10:00:00Z".parse().unwrap();
-    let rt = runtime();
+    let rt = router::runtime();
     {
         let served = router::serve(&rt, s.path(), now);
-        let reply = http::send(served.addr, &http::get(&path_of(&url)));
+        let reply = http::send(served.addr, &http::get(&router::path_of(&url)));
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert!(events(&reply.body).is_empty(), "{}", reply.body);
     }
@@ -424,11 +410,11 @@ fn a_person_who_owns_nothing_gets_an_empty_feed_and_one_removed_from_the_wheel_a
     std::fs::write(s.file("schedule.toml"), SHIPPED).unwrap();
     let served = router::serve(&rt, s.path(), now);
     assert_eq!(
-        http::send(served.addr, &http::get(&path_of(&url))).status,
+        http::send(served.addr, &http::get(&router::path_of(&url))).status,
         404
     );
     assert_eq!(
-        http::send(served.addr, &http::get(&path_of(&org))).status,
+        http::send(served.addr, &http::get(&router::path_of(&org))).status,
         200
     );
 }

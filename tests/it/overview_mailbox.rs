@@ -14,21 +14,6 @@ const SHIPPED: &str = include_str!("../../schedule.toml");
 const OLD: &str = "email = \"digitaliseringschef@ballerup.example\"";
 const NEW: &str = "email = \"ny.digitaliseringschef@ballerup.example\"";
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// The path of a printed URL (`/overview/…` or `/calendar/….ics`).
-fn path_of(url: &str) -> String {
-    let url = url.trim();
-    let start = url.find("/overview/").or_else(|| url.find("/calendar/"));
-    url[start.expect("a viewer URL")..].to_string()
-}
-
 /// The digitalisation chief's overview and calendar links, printed.
 fn links(s: &Scratch) -> (String, String) {
     let overview = s
@@ -39,7 +24,7 @@ fn links(s: &Scratch) -> (String, String) {
         .run(&["link", "calendar", "--for", "digitaliseringschef"])
         .expect(0)
         .stdout();
-    (path_of(&overview), path_of(&calendar))
+    (router::path_of(&overview), router::path_of(&calendar))
 }
 
 fn status(s: &Scratch, rt: &tokio::runtime::Runtime, path: &str) -> u16 {
@@ -53,7 +38,7 @@ fn a_key_given_to_a_new_mailbox_does_not_reopen_the_old_links_and_the_old_mailbo
     assert!(SHIPPED.contains(OLD), "the shipped wheel changed");
     let s = Scratch::new(SHIPPED);
     s.run(&["--now", "2027-03-05", "tick"]).expect(0);
-    let rt = runtime();
+    let rt = router::runtime();
     let (old_overview, old_calendar) = links(&s);
     assert_eq!(status(&s, &rt, &old_overview), 200);
     assert_eq!(status(&s, &rt, &old_calendar), 200);
@@ -97,7 +82,7 @@ fn a_key_given_to_a_new_mailbox_does_not_reopen_the_old_links_and_the_old_mailbo
 fn a_token_bound_to_another_mailbox_is_refused() {
     let s = Scratch::new(SHIPPED);
     s.run(&["--now", "2027-03-05", "tick"]).expect(0);
-    let rt = runtime();
+    let rt = router::runtime();
     let (overview, calendar) = links(&s);
     let secret = Secret::load_or_create(&s.file("arshjul.secret")).unwrap();
     for (kind, genuine) in [
@@ -114,14 +99,14 @@ fn a_token_bound_to_another_mailbox_is_refused() {
             version: 0,
         };
         let other = link::viewer_url("http://x", &secret, &claims);
-        assert_eq!(status(&s, &rt, &path_of(&other)), 404, "{kind:?}");
+        assert_eq!(status(&s, &rt, &router::path_of(&other)), 404, "{kind:?}");
         // The same claims with the wheel's mailbox: the genuine token.
         let right = ViewerClaims {
             mailbox: Some(MailboxTag::of("digitaliseringschef@ballerup.example")),
             ..claims
         };
         assert_eq!(
-            path_of(&link::viewer_url("http://x", &secret, &right)),
+            router::path_of(&link::viewer_url("http://x", &secret, &right)),
             *genuine
         );
     }

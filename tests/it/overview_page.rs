@@ -13,21 +13,6 @@ use crate::support::{browser, http, mime, router, Scratch};
 
 const SHIPPED: &str = include_str!("../../schedule.toml");
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// The path of an overview URL (`/overview/TOKEN`), trimmed.
-fn path_of(url: &str) -> String {
-    url[url.find("/overview/").expect("an overview URL")..]
-        .trim()
-        .to_string()
-}
-
 /// The shipped wheel with the policy review done on 5 March 2027 and the
 /// link for the digitalisation chief printed.
 fn shipped_with_link() -> (Scratch, String) {
@@ -54,9 +39,9 @@ fn the_overview_shows_the_wheel_each_tasks_state_and_the_next_60_days() {
     let (s, url) = shipped_with_link();
     assert!(url.starts_with("http://127.0.0.1:8080/overview/"), "{url}");
     let now: DateTime<Utc> = "2027-05-10T10:00:00Z".parse().unwrap();
-    let rt = runtime();
+    let rt = router::runtime();
     let served = router::serve(&rt, s.path(), now);
-    let reply = http::send(served.addr, &http::get(&path_of(&url)));
+    let reply = http::send(served.addr, &http::get(&router::path_of(&url)));
     assert_eq!(reply.status, 200, "{}", reply.body);
     let page = reply.body;
     assert!(
@@ -128,7 +113,7 @@ fn the_overview_shows_the_wheel_each_tasks_state_and_the_next_60_days() {
     assert_ne!(en, SHIPPED);
     std::fs::write(s.file("schedule.toml"), en).unwrap();
     let served = router::serve(&rt, s.path(), now);
-    let page = http::send(served.addr, &http::get(&path_of(&url))).body;
+    let page = http::send(served.addr, &http::get(&router::path_of(&url))).body;
     assert!(page.contains("<html lang=\"en\">"), "{page}");
     assert!(page.contains("<h2 id=\"next\">The next 60 days</h2>"));
     assert!(page.contains("○\u{a0}Upcoming"));
@@ -138,9 +123,9 @@ fn the_overview_shows_the_wheel_each_tasks_state_and_the_next_60_days() {
 fn a_forged_revoked_or_foreign_overview_token_is_the_404_page() {
     let (s, url) = shipped_with_link();
     let now: DateTime<Utc> = "2027-05-10T10:00:00Z".parse().unwrap();
-    let rt = runtime();
+    let rt = router::runtime();
     let served = router::serve(&rt, s.path(), now);
-    let path = path_of(&url);
+    let path = router::path_of(&url);
     assert_eq!(http::send(served.addr, &http::get(&path)).status, 200);
 
     let token = path.trim_start_matches("/overview/");
@@ -195,11 +180,11 @@ fn a_forged_revoked_or_foreign_overview_token_is_the_404_page() {
     assert_ne!(fresh, url);
     assert_eq!(http::send(served.addr, &http::get(&path)).status, 404);
     assert_eq!(
-        http::send(served.addr, &http::get(&path_of(&fresh))).status,
+        http::send(served.addr, &http::get(&router::path_of(&fresh))).status,
         200
     );
     assert_eq!(
-        http::send(served.addr, &http::get(&path_of(&other))).status,
+        http::send(served.addr, &http::get(&router::path_of(&other))).status,
         200
     );
 
@@ -215,7 +200,7 @@ fn a_forged_revoked_or_foreign_overview_token_is_the_404_page() {
     std::fs::write(s.file("schedule.toml"), without).unwrap();
     let served = router::serve(&rt, s.path(), now);
     assert_eq!(
-        http::send(served.addr, &http::get(&path_of(&other))).status,
+        http::send(served.addr, &http::get(&router::path_of(&other))).status,
         404
     );
 }
@@ -314,7 +299,7 @@ fn an_escalation_carries_a_working_overview_link_only_when_every_recipient_may_s
 
     // The link opens the director's overview.
     let served = world.serve(date(2027, 7, 20));
-    let reply = http::send(served.addr, &http::get(&path_of(&url)));
+    let reply = http::send(served.addr, &http::get(&router::path_of(&url)));
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(
         reply.body.contains("Oversigt for Direktøren"),
@@ -326,7 +311,7 @@ fn an_escalation_carries_a_working_overview_link_only_when_every_recipient_may_s
         .run(&["link", "overview", "--for", "direktor", "--revoke"])
         .expect(0);
     assert_eq!(
-        http::send(served.addr, &http::get(&path_of(&url))).status,
+        http::send(served.addr, &http::get(&router::path_of(&url))).status,
         404
     );
 }
@@ -340,9 +325,9 @@ fn the_overview_has_no_overflow_no_console_error_and_no_serious_axe_violation() 
     }
     let (s, url) = shipped_with_link();
     let now: DateTime<Utc> = "2027-05-10T10:00:00Z".parse().unwrap();
-    let rt = runtime();
+    let rt = router::runtime();
     let served = router::serve(&rt, s.path(), now);
-    let url = format!("http://{}{}", served.addr, path_of(&url));
+    let url = format!("http://{}{}", served.addr, router::path_of(&url));
     let (stdout, _) = browser::node("axe.mjs", &["--overview", &url]);
     for width in [390, 1280] {
         let line = format!("checked the overview at {width} px");

@@ -17,14 +17,6 @@ use crate::support::{browser, http, large, router, Scratch};
 /// The page's budget at 1,000 tasks.
 const PAGE_BYTES: usize = 600_000;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn now() -> DateTime<Utc> {
     "2027-05-10T10:00:00Z".parse().unwrap()
 }
@@ -96,7 +88,7 @@ fn assert_aggregated(svg: &str, occurrences: usize) {
 #[test]
 fn a_thousand_task_overview_is_light_aggregated_and_its_status_complete_and_grouped() {
     let (s, path) = thousand();
-    let rt = runtime();
+    let rt = router::runtime();
     let served = router::serve(&rt, s.path(), now());
     let started = Instant::now();
     let reply = http::send(served.addr, &http::get(path));
@@ -144,7 +136,7 @@ fn the_thousand_task_overview_reads_on_a_phone_and_a_desktop() {
         return;
     }
     let (s, path) = thousand();
-    let rt = runtime();
+    let rt = router::runtime();
     let served = router::serve(&rt, s.path(), now());
     let url = format!("http://{}{}", served.addr, path);
     let (stdout, _) = browser::node("axe.mjs", &["--overview", &url, "9"]);

@@ -56,3 +56,20 @@ pub fn serve(runtime: &tokio::runtime::Runtime, dir: &Path, now: DateTime<Utc>) 
     });
     Served { addr, _stop: stop }
 }
+
+/// A two-thread Tokio runtime for [`serve`] from a synchronous test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The path of a viewer URL the binary printed (`/overview/TOKEN` or
+/// `/calendar/TOKEN.ics`), surrounding white space trimmed.
+pub fn path_of(url: &str) -> String {
+    let url = url.trim();
+    let start = url.find("/overview/").or_else(|| url.find("/calendar/"));
+    url[start.expect("a viewer URL (/overview/ or /calendar/)")..].to_string()
+}
