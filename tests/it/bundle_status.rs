@@ -3,7 +3,7 @@
 //! its tasks as a single message would, never under its first task only.
 
 use crate::bundle_mail::{to_chef, with_annas_escalations, TASKS, WHEEL};
-use crate::support::fixtures::date;
+use crate::support::fixtures::{date, year_2027_report};
 use crate::support::world::{eight_o_clock, MailWorld};
 
 /// The tasks of `list` (a JSON array of notifications) sent to chef, sorted.
@@ -119,20 +119,8 @@ fn the_term_report_counts_a_sent_bundle_as_each_tasks_message() {
     let world = MailWorld::new(&wheel);
     let day = date(2027, 7, 12);
     assert_eq!(to_chef(&world.tick(day)).len(), 2, "two bundles to chef");
-    let report = world
-        .run(&[
-            "report",
-            "--from",
-            "2027-01-01",
-            "--to",
-            "2027-12-31",
-            "--format",
-            "json",
-            "--now",
-            &(eight_o_clock(day) + chrono::Duration::hours(1)).to_rfc3339(),
-        ])
-        .expect(0)
-        .json();
+    let now = (eight_o_clock(day) + chrono::Duration::hours(1)).to_rfc3339();
+    let report = world.run(&year_2027_report(&now, "json")).expect(0).json();
     assert_eq!(report["summary"]["escalations"], 2, "{report}");
     let tasks = report["tasks"].as_array().expect("tasks");
     let messages = |id: &str| -> Vec<(String, u64)> {

@@ -184,17 +184,10 @@ fn a_broken_chain_is_said_at_the_top_of_the_report_and_report_exits_1() {
     let s = season();
     let (rows, _) = verify_ok(&s);
     let report = |format: &str, code: i32| {
-        s.run(&[
-            "--now",
+        s.run(&crate::support::fixtures::year_2027_report(
             "2027-12-31",
-            "report",
-            "--from",
-            "2027-01-01",
-            "--to",
-            "2027-12-31",
-            "--format",
             format,
-        ])
+        ))
         .expect(code)
     };
     let fine = report("json", 0).json();

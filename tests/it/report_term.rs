@@ -9,7 +9,7 @@ use std::process::Command;
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use crate::support::fixtures::{anna_wheel, testkommune_wheel};
+use crate::support::fixtures::{anna_wheel, testkommune_wheel, year_2027_report};
 use crate::support::{browser, Scratch};
 
 const WHEEL: &str = testkommune_wheel!(
@@ -58,21 +58,6 @@ remind = ["7d"]
 escalate = [{ after = "7d", to = "chef" }]
 "#
 );
-
-/// `arshjul --now NOW report` for the calendar year 2027 in `format`.
-fn year_2027_report<'a>(now: &'a str, format: &'a str) -> [&'a str; 9] {
-    [
-        "--now",
-        now,
-        "report",
-        "--from",
-        "2027-01-01",
-        "--to",
-        "2027-12-31",
-        "--format",
-        format,
-    ]
-}
 
 fn day(text: &str) -> NaiveDate {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()

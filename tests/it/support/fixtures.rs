@@ -151,3 +151,18 @@ macro_rules! anna_wheel {
     };
 }
 pub(crate) use anna_wheel;
+
+/// `arshjul --now NOW report` for the calendar year 2027 in `format`.
+pub fn year_2027_report<'a>(now: &'a str, format: &'a str) -> [&'a str; 9] {
+    [
+        "--now",
+        now,
+        "report",
+        "--from",
+        "2027-01-01",
+        "--to",
+        "2027-12-31",
+        "--format",
+        format,
+    ]
+}
