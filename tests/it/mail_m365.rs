@@ -96,6 +96,15 @@ fn rcpt() -> Vec<String> {
     vec!["anna@example.dk".to_string()]
 }
 
+/// Sends message `n` and returns the reason of the temporary failure it
+/// must meet (any other outcome fails the test, quoting it).
+async fn temporary_reason(transport: &Transport, n: usize) -> String {
+    match transport.send(FROM, &rcpt(), &message(n)).await {
+        Err(DeliveryError::Temporary(reason)) => reason,
+        other => panic!("expected a temporary failure, got {other:?}"),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // SMTP with XOAUTH2.
 
@@ -190,13 +199,7 @@ async fn a_token_endpoint_that_is_down_defers_the_message_with_its_reason() {
     m.set_token_mode(TokenMode::Down);
     let server = smtp_checking(&m).await;
     let transport = xoauth2_transport(&server, &m);
-    let err = transport
-        .send(FROM, &rcpt(), &message(1))
-        .await
-        .unwrap_err();
-    let DeliveryError::Temporary(reason) = &err else {
-        panic!("{err:?}")
-    };
+    let reason = &temporary_reason(&transport, 1).await;
     assert_contains(reason, &m.token_url());
     assert_contains(reason, "HTTP 503: temporarily_unavailable: AADSTS90033");
     assert!(!reason.chars().any(char::is_control), "{reason:?}");
@@ -283,13 +286,7 @@ async fn a_failing_token_endpoint_is_asked_once_for_a_whole_pass_not_once_per_me
     let server = smtp_checking(&m).await;
     let transport = xoauth2_transport(&server, &m);
     for n in 0..8 {
-        let err = transport
-            .send(FROM, &rcpt(), &message(n))
-            .await
-            .unwrap_err();
-        let DeliveryError::Temporary(reason) = &err else {
-            panic!("{err:?}")
-        };
+        let reason = &temporary_reason(&transport, n).await;
         assert_contains(reason, "HTTP 503: temporarily_unavailable: AADSTS90033");
     }
     assert_eq!(
@@ -388,14 +385,8 @@ async fn a_token_endpoint_refusing_the_client_says_what_the_operator_must_fix() 
         m.token_answer_next(status, body);
         let server = smtp_checking(&m).await;
         let transport = xoauth2_transport(&server, &m);
-        let err = transport
-            .send(FROM, &rcpt(), &message(1))
-            .await
-            .unwrap_err();
         // Temporary: fixing the setting and reloading resumes delivery.
-        let DeliveryError::Temporary(reason) = &err else {
-            panic!("{err:?}")
-        };
+        let reason = &temporary_reason(&transport, 1).await;
         assert_contains(reason, &format!("HTTP {status}: "));
         assert_contains(reason, &format!("To fix: {what}"));
         assert_contains(reason, setting);
