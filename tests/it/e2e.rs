@@ -5,9 +5,7 @@
 use crate::support::smtp;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 
 use crate::support::fixtures::date;
 use crate::support::http;
@@ -484,41 +482,9 @@ fn the_link_in_a_reminder_records_the_completion_in_one_click_and_stops_the_mail
 // ---------------------------------------------------------------------------
 // 3. A browser presses the button.
 
-/// Whether Chromium, Node and playwright-core are here. Under CI their
-/// absence fails the test; on a developer machine it is a loud notice.
-fn browser_ready(browser_dir: &Path) -> bool {
-    let mut missing = Vec::new();
-    if !Path::new("/usr/bin/chromium").exists() {
-        missing.push("/usr/bin/chromium (apt-get install -y chromium)");
-    }
-    if !browser_dir.join("node_modules/playwright-core").is_dir()
-        || !browser_dir.join("node_modules/axe-core").is_dir()
-    {
-        missing.push("tests/browser/node_modules (cd tests/browser && npm ci)");
-    }
-    if Command::new("node").arg("--version").output().is_err() {
-        missing.push("node (apt-get install -y nodejs)");
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!("the browser test needs: {}", missing.join("; "));
-    if std::env::var_os("CI").is_some() {
-        panic!("{message}");
-    }
-    // Straight to stderr: the test harness captures `eprintln!`, and this
-    // notice must be seen even when the test passes.
-    let notice = format!(
-        "\n!!! SKIPPED the browser test: {message}\n!!! (under CI, with CI set, this fails)\n\n"
-    );
-    let _ = std::io::stderr().write_all(notice.as_bytes());
-    false
-}
-
 #[test]
 fn headless_chromium_opens_the_link_presses_the_button_and_sees_the_confirmation() {
-    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if !browser_ready(&browser_dir) {
+    if !crate::support::browser::ready("the browser test") {
         return;
     }
     let world = shipped_world();
@@ -538,8 +504,7 @@ fn headless_chromium_opens_the_link_presses_the_button_and_sees_the_confirmation
 /// console error (tests/browser/axe.mjs).
 #[test]
 fn axe_finds_no_serious_violation_and_no_page_overflows_at_390_and_1280_px() {
-    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if !browser_ready(&browser_dir) {
+    if !crate::support::browser::ready("the browser test") {
         return;
     }
     let world = shipped_world();

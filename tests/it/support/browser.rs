@@ -9,16 +9,19 @@ pub fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 
-/// Whether Chromium, Node and playwright-core are here. Under CI their
-/// absence fails the test; on a developer machine it is a loud notice.
-/// (The same rule as `e2e`'s button test.)
+/// Whether Chromium, Node, playwright-core and axe-core are here. Under CI
+/// their absence fails the test; on a developer machine it is a loud
+/// notice (straight to stderr: the harness captures `eprintln!`, and the
+/// notice must be seen even when the test passes).
 pub fn ready(what: &str) -> bool {
     let browser_dir = dir();
     let mut missing = Vec::new();
     if !Path::new("/usr/bin/chromium").exists() {
         missing.push("/usr/bin/chromium (apt-get install -y chromium)");
     }
-    if !browser_dir.join("node_modules/playwright-core").is_dir() {
+    if !browser_dir.join("node_modules/playwright-core").is_dir()
+        || !browser_dir.join("node_modules/axe-core").is_dir()
+    {
         missing.push("tests/browser/node_modules (cd tests/browser && npm ci)");
     }
     if Command::new("node").arg("--version").output().is_err() {
