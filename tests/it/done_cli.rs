@@ -129,53 +129,20 @@ fn done_without_a_period_takes_the_oldest_overdue_occurrence() {
 #[test]
 fn an_explicit_future_period_is_recorded_and_said_to_be_early() {
     let s = Scratch::new(WHEEL);
-    let run = s
-        .run(&[
-            "done",
-            "policy-review",
-            "--period",
-            "2028",
-            "--by",
-            "anna",
-            "--now",
-            "2027-03-20",
-        ])
-        .expect(0);
+    let run = done_period(&s, "policy-review", "2028", "2027-03-20").expect(0);
     assert_contains(
         run.stdout(),
         "recorded for 2028, which is not due until 2028-03-01",
     );
     // An open period is not called early.
-    let run = s
-        .run(&[
-            "done",
-            "policy-review",
-            "--period",
-            "2027",
-            "--by",
-            "anna",
-            "--now",
-            "2027-03-20",
-        ])
-        .expect(0);
+    let run = done_period(&s, "policy-review", "2027", "2027-03-20").expect(0);
     assert!(!run.stdout().contains("not due until"), "{}", run.stdout());
 }
 
 #[test]
 fn a_rolling_tasks_later_period_is_said_not_to_have_begun() {
     let s = Scratch::new(WHEEL);
-    let run = s
-        .run(&[
-            "done",
-            "contingency-test",
-            "--period",
-            "2029",
-            "--by",
-            "anna",
-            "--now",
-            "2027-03-10",
-        ])
-        .expect(0);
+    let run = done_period(&s, "contingency-test", "2029", "2027-03-10").expect(0);
     assert_contains(run.stdout(), "contingency-test 2029: done 2027-03-10 12:00 by anna — recorded for 2029, which has not begun");
 }
 
