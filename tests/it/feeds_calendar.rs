@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use arshjul::wheel::{Anchor, Wheel};
 use chrono::{DateTime, Utc};
 
-use crate::support::{http, router, Scratch};
+use crate::support::{router, Scratch};
 
 const SHIPPED: &str = include_str!("../../schedule.toml");
 const NOW: &str = "2027-05-10";
@@ -295,13 +295,13 @@ fn the_route_serves_the_feed_stably_and_a_forged_or_revoked_token_is_404() {
     let served = router::serve(&rt, s.path(), now);
     let path = router::path_of(&url);
 
-    let first = http::send(served.addr, &http::get(&path));
+    let first = served.get(&path);
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(
         first.header("content-type"),
         Some("text/calendar; charset=utf-8")
     );
-    let second = http::send(served.addr, &http::get(&path));
+    let second = served.get(&path);
     assert_eq!(uids(&first.body), uids(&second.body));
     assert!(uids(&first.body).contains("policy-review/2027@Ballerup%20Kommune"));
     // The person's feed over HTTP has the links, to the configured public URL.
@@ -323,7 +323,7 @@ fn the_route_serves_the_feed_stably_and_a_forged_or_revoked_token_is_404() {
         .expect(0)
         .stdout();
     assert_eq!(uids(&cli), uids(&first.body));
-    let org_reply = http::send(served.addr, &http::get(&router::path_of(&org)));
+    let org_reply = served.get_printed(&org);
     assert_eq!(org_reply.status, 200);
     assert!(!org_reply.body.contains("/done/"));
     assert!(uids(&org_reply.body).len() > uids(&first.body).len());
@@ -342,7 +342,7 @@ fn the_route_serves_the_feed_stably_and_a_forged_or_revoked_token_is_404() {
         format!("/calendar/{token}"),
         "/calendar/x.ics".to_string(),
     ] {
-        let reply = http::send(served.addr, &http::get(&bad));
+        let reply = served.get(&bad);
         assert_eq!(reply.status, 404, "{bad}");
     }
 
@@ -357,25 +357,16 @@ fn the_route_serves_the_feed_stably_and_a_forged_or_revoked_token_is_404() {
     );
     let fresh = fresh.stdout();
     assert_ne!(fresh, url);
-    assert_eq!(http::send(served.addr, &http::get(&path)).status, 404);
-    assert_eq!(
-        http::send(served.addr, &http::get(&router::path_of(&fresh))).status,
-        200
-    );
+    assert_eq!(served.get(&path).status, 404);
+    assert_eq!(served.get_printed(&fresh).status, 200);
     // Printing it again gives a URL that works too (same version).
     let again = s
         .run(&["link", "calendar", "--for", "digitalisering"])
         .expect(0)
         .stdout();
-    assert_eq!(
-        http::send(served.addr, &http::get(&router::path_of(&again))).status,
-        200
-    );
+    assert_eq!(served.get_printed(&again).status, 200);
     // The organisation's feed was not revoked.
-    assert_eq!(
-        http::send(served.addr, &http::get(&router::path_of(&org))).status,
-        200
-    );
+    assert_eq!(served.get_printed(&org).status, 200);
 }
 
 #[test]
@@ -402,21 +393,15 @@ fn a_person_who_owns_nothing_gets_an_empty_feed_and_one_removed_from_the_wheel_a
     let rt = router::runtime();
     {
         let served = router::serve(&rt, s.path(), now);
-        let reply = http::send(served.addr, &http::get(&router::path_of(&url)));
+        let reply = served.get_printed(&url);
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert!(events(&reply.body).is_empty(), "{}", reply.body);
     }
     // Taken out of the wheel: their URL is 404; the organisation's works.
     std::fs::write(s.file("schedule.toml"), SHIPPED).unwrap();
     let served = router::serve(&rt, s.path(), now);
-    assert_eq!(
-        http::send(served.addr, &http::get(&router::path_of(&url))).status,
-        404
-    );
-    assert_eq!(
-        http::send(served.addr, &http::get(&router::path_of(&org))).status,
-        200
-    );
+    assert_eq!(served.get_printed(&url).status, 404);
+    assert_eq!(served.get_printed(&org).status, 200);
 }
 
 #[test]

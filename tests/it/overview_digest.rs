@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 
 use crate::support::fixtures::date;
 use crate::support::fixtures::testkommune_wheel;
-use crate::support::http;
 use crate::support::mime;
 use crate::support::world::MailWorld;
 
@@ -350,7 +349,7 @@ fn the_coordinator_gets_one_digest_a_week_with_the_lists_and_a_working_overview_
         .to_string();
     let served = world.serve(date(2027, 3, 8));
     let path = &url[url.find("/overview/").unwrap()..];
-    let reply = http::send(served.addr, &http::get(path));
+    let reply = served.get(path);
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.body.contains("Oversigt for Karen Koordinator"));
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use arshjul::link::{self, MailboxTag, Secret, Viewer, ViewerClaims, ViewerKind};
 
-use crate::support::{http, router, Scratch};
+use crate::support::{router, Scratch};
 
 const SHIPPED: &str = include_str!("../../schedule.toml");
 const OLD: &str = "email = \"digitaliseringschef@ballerup.example\"";
@@ -30,7 +30,7 @@ fn links(s: &Scratch) -> (String, String) {
 fn status(s: &Scratch, rt: &tokio::runtime::Runtime, path: &str) -> u16 {
     let now: DateTime<Utc> = "2027-05-10T10:00:00Z".parse().unwrap();
     let served = router::serve(rt, s.path(), now);
-    http::send(served.addr, &http::get(path)).status
+    served.get(path).status
 }
 
 #[test]

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::support::fixtures::date;
 use crate::support::fixtures::testkommune_wheel;
 use crate::support::world::MailWorld;
-use crate::support::{browser, http, mime, router, Scratch};
+use crate::support::{browser, mime, router, Scratch};
 
 const SHIPPED: &str = include_str!("../../schedule.toml");
 
@@ -41,7 +41,7 @@ fn the_overview_shows_the_wheel_each_tasks_state_and_the_next_60_days() {
     let now: DateTime<Utc> = "2027-05-10T10:00:00Z".parse().unwrap();
     let rt = router::runtime();
     let served = router::serve(&rt, s.path(), now);
-    let reply = http::send(served.addr, &http::get(&router::path_of(&url)));
+    let reply = served.get_printed(&url);
     assert_eq!(reply.status, 200, "{}", reply.body);
     let page = reply.body;
     assert!(
@@ -113,7 +113,7 @@ fn the_overview_shows_the_wheel_each_tasks_state_and_the_next_60_days() {
     assert_ne!(en, SHIPPED);
     std::fs::write(s.file("schedule.toml"), en).unwrap();
     let served = router::serve(&rt, s.path(), now);
-    let page = http::send(served.addr, &http::get(&router::path_of(&url))).body;
+    let page = served.get_printed(&url).body;
     assert!(page.contains("<html lang=\"en\">"), "{page}");
     assert!(page.contains("<h2 id=\"next\">The next 60 days</h2>"));
     assert!(page.contains("○\u{a0}Upcoming"));
@@ -126,7 +126,7 @@ fn a_forged_revoked_or_foreign_overview_token_is_the_404_page() {
     let rt = router::runtime();
     let served = router::serve(&rt, s.path(), now);
     let path = router::path_of(&url);
-    assert_eq!(http::send(served.addr, &http::get(&path)).status, 200);
+    assert_eq!(served.get(&path).status, 200);
 
     let token = path.trim_start_matches("/overview/");
     let mut forged: Vec<char> = token.chars().collect();
@@ -151,7 +151,7 @@ fn a_forged_revoked_or_foreign_overview_token_is_the_404_page() {
         format!("/overview/{calendar}"),
         "/overview/x".to_string(),
     ] {
-        let reply = http::send(served.addr, &http::get(&bad));
+        let reply = served.get(&bad);
         assert_eq!(reply.status, 404, "{bad}");
         assert!(reply.body.contains("<h1>"), "{}", reply.body);
     }
@@ -178,15 +178,9 @@ fn a_forged_revoked_or_foreign_overview_token_is_the_404_page() {
     );
     let fresh = fresh.stdout();
     assert_ne!(fresh, url);
-    assert_eq!(http::send(served.addr, &http::get(&path)).status, 404);
-    assert_eq!(
-        http::send(served.addr, &http::get(&router::path_of(&fresh))).status,
-        200
-    );
-    assert_eq!(
-        http::send(served.addr, &http::get(&router::path_of(&other))).status,
-        200
-    );
+    assert_eq!(served.get(&path).status, 404);
+    assert_eq!(served.get_printed(&fresh).status, 200);
+    assert_eq!(served.get_printed(&other).status, 200);
 
     // A person taken out of the wheel: their link is 404.
     let without = SHIPPED.replace(
@@ -199,10 +193,7 @@ fn a_forged_revoked_or_foreign_overview_token_is_the_404_page() {
     );
     std::fs::write(s.file("schedule.toml"), without).unwrap();
     let served = router::serve(&rt, s.path(), now);
-    assert_eq!(
-        http::send(served.addr, &http::get(&router::path_of(&other))).status,
-        404
-    );
+    assert_eq!(served.get_printed(&other).status, 404);
 }
 
 #[test]
@@ -299,7 +290,7 @@ fn an_escalation_carries_a_working_overview_link_only_when_every_recipient_may_s
 
     // The link opens the director's overview.
     let served = world.serve(date(2027, 7, 20));
-    let reply = http::send(served.addr, &http::get(&router::path_of(&url)));
+    let reply = served.get_printed(&url);
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(
         reply.body.contains("Oversigt for Direktøren"),
@@ -310,10 +301,7 @@ fn an_escalation_carries_a_working_overview_link_only_when_every_recipient_may_s
     world
         .run(&["link", "overview", "--for", "direktor", "--revoke"])
         .expect(0);
-    assert_eq!(
-        http::send(served.addr, &http::get(&router::path_of(&url))).status,
-        404
-    );
+    assert_eq!(served.get_printed(&url).status, 404);
 }
 
 /// axe-core finds no serious or critical violation on the overview at 390

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use crate::support::{browser, http, large, router, Scratch};
+use crate::support::{browser, large, router, Scratch};
 
 /// The page's budget at 1,000 tasks.
 const PAGE_BYTES: usize = 600_000;
@@ -91,7 +91,7 @@ fn a_thousand_task_overview_is_light_aggregated_and_its_status_complete_and_grou
     let rt = router::runtime();
     let served = router::serve(&rt, s.path(), now());
     let started = Instant::now();
-    let reply = http::send(served.addr, &http::get(path));
+    let reply = served.get(path);
     eprintln!(
         "the 1,000-task overview: {} bytes in {:?} (debug build, one request)",
         reply.body.len(),

@@ -23,6 +23,16 @@ impl Served {
         let path = &link[link.find("/done/").expect("a completion link")..];
         format!("http://{}{}", self.addr, path)
     }
+
+    /// `GET path` from this server: the whole answer.
+    pub fn get(&self, path: &str) -> super::http::Reply {
+        super::http::send(self.addr, &super::http::get(path))
+    }
+
+    /// `GET` of the path of a viewer URL the binary printed ([`path_of`]).
+    pub fn get_printed(&self, url: &str) -> super::http::Reply {
+        self.get(&path_of(url))
+    }
 }
 
 /// Serves the router on `runtime` over `dir`'s `schedule.toml`,
