@@ -194,44 +194,32 @@ fn natural_right_to_left_text_is_accepted_and_mailed_as_written() {
 #[test]
 fn a_bidi_control_in_the_senders_name_or_the_public_url_is_refused() {
     let s = Scratch::new(&wheel_with("title", ""));
-    std::fs::write(
-        s.file("arshjul.toml"),
-        "[mail]\nfrom = \"Årshjulet \u{202E}lkn <arshjul@kommune.example>\"\n",
-    )
-    .unwrap();
-    let run = s.run(&["check"]).expect(2);
-    let first = run.stderr().lines().next().unwrap_or("").to_string();
-    assert!(
-        first.starts_with("arshjul.toml:2:8: mail.from: cannot be the sender "),
-        "{first}"
-    );
-    assert!(
-        first.ends_with(
+    let cases = [
+        (
+            "[mail]\nfrom = \"Årshjulet \u{202E}lkn <arshjul@kommune.example>\"\n",
+            '\u{202E}',
+            "arshjul.toml:2:8: mail.from: cannot be the sender ",
             "it contains U+202E RIGHT-TO-LEFT OVERRIDE, which changes the order text is \
-             shown in; right-to-left text (Arabic, Hebrew) needs no such character"
+             shown in; right-to-left text (Arabic, Hebrew) needs no such character",
         ),
-        "{first}"
-    );
-    assert!(
-        !first.contains('\u{202E}'),
-        "the value is shown escaped: {first}"
-    );
-
-    std::fs::write(
-        s.file("arshjul.toml"),
-        "public_url = \"https://arshjul.kommune.example/\u{2066}x\"\n",
-    )
-    .unwrap();
-    let run = s.run(&["check"]).expect(2);
-    let first = run.stderr().lines().next().unwrap_or("").to_string();
-    assert!(
-        first.starts_with("arshjul.toml:1:14: public_url: must be a URL without"),
-        "{first}"
-    );
-    assert!(
-        first.ends_with("(it contains U+2066 LEFT-TO-RIGHT ISOLATE)"),
-        "{first}"
-    );
+        (
+            "public_url = \"https://arshjul.kommune.example/\u{2066}x\"\n",
+            '\u{2066}',
+            "arshjul.toml:1:14: public_url: must be a URL without",
+            "(it contains U+2066 LEFT-TO-RIGHT ISOLATE)",
+        ),
+    ];
+    for (settings, control, starts, ends) in cases {
+        std::fs::write(s.file("arshjul.toml"), settings).unwrap();
+        let run = s.run(&["check"]).expect(2);
+        let first = run.stderr().lines().next().unwrap_or("").to_string();
+        assert!(first.starts_with(starts), "{settings:?}: {first}");
+        assert!(first.ends_with(ends), "{settings:?}: {first}");
+        assert!(
+            !first.contains(control),
+            "{settings:?}: the value is shown escaped: {first}"
+        );
+    }
 }
 
 /// A subject template that writes an override itself is refused when the
