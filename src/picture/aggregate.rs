@@ -26,8 +26,9 @@ use chrono::{Datelike, NaiveDate};
 
 use super::xml::Xml;
 use super::{
-    dial_face, empty_year, letter, num, open_svg, ring_guides, shape, short, short_name,
-    state_sign, state_word, today_hand, AGGREGATE_TASKS, CX, CY, INK, LEGEND_TOP, R_HUB, R_TICKS,
+    band, dial_face, empty_year, hub_year, letter, num, open_svg, ring_guides, ring_radius, shape,
+    short, short_name, state_sign, state_word, today_hand, AGGREGATE_TASKS, CX, CY, INK,
+    LEGEND_TOP,
 };
 use crate::dial;
 use crate::planner::{Mark, MarkState};
@@ -262,27 +263,14 @@ pub(super) fn svg_element(
 
     dial_face(&mut x, year, lang, &num(TEXT));
 
-    let n_rings = drawn.len().max(1) as f64;
-    let band = (R_TICKS - 10.0 - R_HUB - 10.0) / n_rings;
-    let ring_radius = |i: usize| R_TICKS - 10.0 - (i as f64 + 0.5) * band;
+    let band = band(drawn.len());
+    let ring_radius = |i: usize| ring_radius(band, i);
     ring_guides(&mut x, drawn.len(), ring_radius, ("", 0.0));
 
     // Hub: the year alone (the organisation is in the title, today's date
     // in the legend).
-    x.text_element(
-        "text",
-        &[
-            ("x", &num(CX)),
-            ("y", &num(CY + 15.0)),
-            ("text-anchor", "middle"),
-            ("font-size", "44"),
-            ("font-weight", "bold"),
-            ("fill", INK),
-            ("aria-hidden", "true"),
-        ],
-        &year.to_string(),
-    )
-    .newline();
+    hub_year(&mut x, year, 15.0);
+    x.newline();
 
     if today.year() == year {
         // Unlabelled: a label in large type at the hand's end would leave

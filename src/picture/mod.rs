@@ -276,8 +276,7 @@ fn aggregated(
     if wheel.tasks.len() > AGGREGATE_TASKS {
         return true;
     }
-    let n_rings = rings.len().max(1) as f64;
-    let band = (R_TICKS - 10.0 - R_HUB - 10.0) / n_rings;
+    let band = band(rings.len());
     let mark_r = (band * 0.36).clamp(6.0, 12.0);
     let mut per_ring = vec![0usize; rings.len()];
     for m in marks.iter().filter(|m| m.due.year() == year) {
@@ -286,7 +285,7 @@ fn aggregated(
         }
     }
     per_ring.iter().enumerate().any(|(i, &n)| {
-        let r = R_TICKS - 10.0 - (i as f64 + 0.5) * band;
+        let r = ring_radius(band, i);
         let gap = ((2.0 * mark_r + 2.0) / r).to_degrees();
         n as f64 * gap > 360.0
     })
@@ -332,26 +331,13 @@ pub fn svg_element(wheel: &Wheel, year: i32, marks: &[Mark], today: NaiveDate) -
     dial_face(&mut x, year, lang, "20");
 
     // Rings: guide circles and their letters at the top.
-    let n_rings = rings.len().max(1) as f64;
-    let band = (R_TICKS - 10.0 - R_HUB - 10.0) / n_rings;
-    let ring_radius = |i: usize| R_TICKS - 10.0 - (i as f64 + 0.5) * band;
+    let band = band(rings.len());
+    let ring_radius = |i: usize| ring_radius(band, i);
     let mark_r = (band * 0.36).clamp(6.0, 12.0);
     ring_guides(&mut x, rings.len(), ring_radius, ("14", 4.0));
 
     // Hub: the year and the organisation.
-    x.text_element(
-        "text",
-        &[
-            ("x", &num(CX)),
-            ("y", &num(CY + 4.0)),
-            ("text-anchor", "middle"),
-            ("font-size", "44"),
-            ("font-weight", "bold"),
-            ("fill", INK),
-            ("aria-hidden", "true"),
-        ],
-        &year.to_string(),
-    );
+    hub_year(&mut x, year, 4.0);
     x.text_element(
         "text",
         &[
@@ -424,6 +410,35 @@ fn empty_year(x: &mut Xml, year: i32, lang: Language, font: &str) {
         &text,
     )
     .newline();
+}
+
+/// The width of one ring's band when `rings` rings share the space
+/// between the hub and the week ticks (at least one, so never a division
+/// by zero).
+fn band(rings: usize) -> f64 {
+    (R_TICKS - 10.0 - R_HUB - 10.0) / rings.max(1) as f64
+}
+
+/// The radius of ring `i` (0 outermost) in bands of width `band`.
+fn ring_radius(band: f64, i: usize) -> f64 {
+    R_TICKS - 10.0 - (i as f64 + 0.5) * band
+}
+
+/// The year in large type in the hub, its baseline `dy` below the centre.
+fn hub_year(x: &mut Xml, year: i32, dy: f64) {
+    x.text_element(
+        "text",
+        &[
+            ("x", &num(CX)),
+            ("y", &num(CY + dy)),
+            ("text-anchor", "middle"),
+            ("font-size", "44"),
+            ("font-weight", "bold"),
+            ("fill", INK),
+            ("aria-hidden", "true"),
+        ],
+        &year.to_string(),
+    );
 }
 
 /// The picture's `<svg>` element opened, `height` units tall (1000
