@@ -800,17 +800,7 @@ fn plan_absences(settings: &Settings, from: NaiveDate) -> Result<Vec<planner::Ab
         return Ok(Vec::new());
     }
     let store = Store::open_with_busy_timeout(&settings.database, false, settings.busy_timeout())?;
-    Ok(store
-        .absences(crate::store::AbsenceFilter::ActiveFrom(from))?
-        .into_iter()
-        .map(|a| planner::Absence {
-            id: a.id,
-            person: a.person,
-            from: a.from,
-            to: a.to,
-            deputy: a.deputy,
-        })
-        .collect())
+    Ok(store.planner_absences(from)?)
 }
 
 /// A closed pipe (`arshjul plan | head`) is not an error worth a message.

@@ -111,6 +111,12 @@ impl Store {
     pub fn absences(&self, filter: AbsenceFilter) -> Result<Vec<AbsenceRecord>, StoreError> {
         self.read(|conn| list(conn, filter))
     }
+
+    /// The absences the planner routes by: not cancelled, last day on or
+    /// after `from` (what a pass plans with; `plan` shows the same).
+    pub fn planner_absences(&self, from: NaiveDate) -> Result<Vec<Absence>, StoreError> {
+        self.read(|conn| for_planner(conn, from))
+    }
 }
 
 /// The absences the planner routes by: not cancelled, last day on or after `from`.
