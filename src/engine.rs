@@ -65,6 +65,9 @@ pub struct Report {
     /// Each delivery attempt: the message's kind and `"sent"`,
     /// `"deferred"` or `"failed"` (for the daemon's metrics).
     pub deliveries: Vec<(String, &'static str)>,
+    /// The brake would have held this pass and `--accept-burst` let it
+    /// through (an accepted burst was recorded).
+    pub burst_accepted: bool,
 }
 
 /// Everything a pass needs besides the database and the clock.
@@ -1021,6 +1024,7 @@ impl Engine {
             return Ok(Outcome::Passed(Report::default()));
         };
         lock(store).record_pass_time(local)?;
+        let burst_accepted = brake.is_some() && accepted_by.is_some();
         if let (Some(brake), Some(by)) = (&brake, accepted_by) {
             lock(store).record_accepted_burst(&AcceptedBurst {
                 at: local,
@@ -1036,6 +1040,7 @@ impl Engine {
             next_at: recorded.next_at,
             overdue: recorded.overdue,
             failed: recorded.failed + delivered.failed,
+            burst_accepted,
             ..delivered
         }))
     }

@@ -23,18 +23,12 @@ pub(super) fn run_once(
     now: DateTime<Utc>,
     accepted_by: Option<&str>,
 ) -> CmdResult {
-    let bursts_before = match accepted_by {
-        Some(_) => Some(accepted_bursts(config)?),
-        None => None,
-    };
     let done = engine::run_once(config, now, accepted_by)?;
-    if let Some(before) = bursts_before {
-        if accepted_bursts(config)? == before {
-            eprintln!(
-                "arshjul: tick: nothing was held; --accept-burst had nothing to let through \
-                 (no accepted burst recorded)"
-            );
-        }
+    if accepted_by.is_some() && matches!(&done.outcome, Outcome::Passed(r) if !r.burst_accepted) {
+        eprintln!(
+            "arshjul: tick: nothing was held; --accept-burst had nothing to let through \
+             (no accepted burst recorded)"
+        );
     }
     let report = match done.outcome {
         Outcome::Passed(report) => report,
@@ -87,17 +81,6 @@ pub(super) fn run_once(
     } else {
         Ok(ExitCode::SUCCESS)
     }
-}
-
-/// How many accepted bursts the database holds (0 before it exists).
-fn accepted_bursts(config: &Config) -> Result<usize, Failure> {
-    let path = &config.settings.database;
-    if !path.exists() {
-        return Ok(0);
-    }
-    let store =
-        crate::store::Store::open_with_busy_timeout(path, false, config.settings.busy_timeout())?;
-    Ok(store.accepted_bursts()?.len())
 }
 
 /// `arshjul tick --dry-run`: what a pass would record and send now, one
