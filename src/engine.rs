@@ -149,6 +149,7 @@ impl Engine {
             history,
             pass,
             digest,
+            mails: planned,
             ..
         } = plan;
         let pass = pass.unwrap_or_default();
@@ -156,8 +157,6 @@ impl Engine {
         // sends its parts one by one only while they stay within
         // `mail.max_per_pass` (or the pass was accepted as a burst).
         let cap = self.settings.mail.max_per_pass as usize;
-        let planned =
-            mail_count(&pass.send, self.settings.mail.bundle) + usize::from(digest.is_some());
         let mut spare = if accepted {
             usize::MAX
         } else {
@@ -896,11 +895,10 @@ pub fn preview(
 ) -> Result<Preview, EngineError> {
     let plan = plan(wheel, settings, store, now, plan_on_jump)?;
     let mut send = plan.pass.map(|p| p.send).unwrap_or_default();
-    let mails = mail_count(&send, settings.mail.bundle) + usize::from(plan.digest.is_some());
     send.extend(plan.digest);
     Ok(Preview {
         send,
-        mails,
+        mails: plan.mails,
         brake: plan.brake,
     })
 }
@@ -915,6 +913,9 @@ struct Plan {
     pass: Option<planner::Pass>,
     /// The weekly digest due at `now`, if its week is not in the outbox.
     digest: Option<Notification>,
+    /// The mails `pass` and `digest` leave as ([`mail_count`]): what the
+    /// brake counts, and what a pass let through may send.
+    mails: usize,
     brake: Option<Brake>,
 }
 
@@ -969,6 +970,7 @@ fn plan(
         history,
         pass: Some(pass),
         digest,
+        mails,
         brake: jump.or(burst),
     })
 }
