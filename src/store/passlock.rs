@@ -44,13 +44,22 @@ impl PassLock {
         // root made (`sudo arshjul tick` before the service's first pass)
         // opens for the service's user too; made empty and 0644 when
         // missing: it holds nothing.
-        let file = match File::open(&path) {
+        // Never through a symbolic link: a link planted at the lock's name
+        // would have root (`sudo arshjul tick`) create a file where it
+        // points.
+        let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(nofollow)
+            .open(&path)
+        {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(false)
                 .mode(0o644)
+                .custom_flags(nofollow)
                 .open(&path)
                 .map_err(io)?,
             Err(e) => return Err(io(e)),
@@ -82,5 +91,16 @@ mod tests {
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o444))
             .unwrap();
         assert!(PassLock::try_acquire(&db).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_symbolic_link_at_the_lock_name_is_refused_and_its_target_not_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("arshjul.db");
+        let target = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&target, pass_lock_path(&db)).unwrap();
+        let e = PassLock::try_acquire(&db).unwrap_err().to_string();
+        assert!(e.contains("cannot take the pass lock"), "{e}");
+        assert!(!target.exists());
     }
 }
