@@ -230,32 +230,41 @@ fn a_broken_chain_is_said_at_the_top_of_the_report_and_report_exits_1() {
     assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
 }
 
-#[test]
-fn an_export_directory_that_appears_meanwhile_with_a_link_out_is_never_followed() {
-    let s = season();
-    // The database held, so that `evidence export` waits after it found
-    // DIR missing, and DIR appears meanwhile with TASK a link elsewhere.
-    let holder = db(&s);
+/// `evidence export DIR` run while the database is held, so that it
+/// waits after it looked at DIR; `meanwhile` changes the file system
+/// then, and the database is let go.
+fn export_while_held(s: &Scratch, dir: &str, meanwhile: impl FnOnce()) -> Run {
+    let holder = db(s);
     holder
         .execute_batch(
             "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; SELECT count(*) FROM chain;",
         )
         .unwrap();
     let child = arshjul(s.path())
-        .args(["evidence", "export", "ud"])
+        .args(["evidence", "export", dir])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run arshjul");
     std::thread::sleep(Duration::from_millis(700));
-    std::fs::create_dir(s.file("ud")).unwrap();
-    std::fs::create_dir(s.file("andetsteds")).unwrap();
-    std::os::unix::fs::symlink(s.file("andetsteds"), s.file("ud/policy-review")).unwrap();
+    meanwhile();
     holder
         .execute_batch("COMMIT; PRAGMA locking_mode = NORMAL; SELECT 1;")
         .unwrap();
     drop(holder);
-    let run = Run(child.wait_with_output().unwrap());
+    Run(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn an_export_directory_that_appears_meanwhile_with_a_link_out_is_never_followed() {
+    let s = season();
+    // DIR missing when `evidence export` looked, and it appears meanwhile
+    // with TASK a link elsewhere.
+    let run = export_while_held(&s, "ud", || {
+        std::fs::create_dir(s.file("ud")).unwrap();
+        std::fs::create_dir(s.file("andetsteds")).unwrap();
+        std::os::unix::fs::symlink(s.file("andetsteds"), s.file("ud/policy-review")).unwrap();
+    });
     assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
     assert!(
         run.stderr()
@@ -270,25 +279,9 @@ fn an_export_directory_that_appears_meanwhile_with_a_link_out_is_never_followed(
     );
     // DIR there and empty; the link appears in it meanwhile.
     std::fs::create_dir(s.file("tom")).unwrap();
-    let holder = db(&s);
-    holder
-        .execute_batch(
-            "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; SELECT count(*) FROM chain;",
-        )
-        .unwrap();
-    let child = arshjul(s.path())
-        .args(["evidence", "export", "tom"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run arshjul");
-    std::thread::sleep(Duration::from_millis(700));
-    std::os::unix::fs::symlink(s.file("andetsteds"), s.file("tom/policy-review")).unwrap();
-    holder
-        .execute_batch("COMMIT; PRAGMA locking_mode = NORMAL; SELECT 1;")
-        .unwrap();
-    drop(holder);
-    let run = Run(child.wait_with_output().unwrap());
+    let run = export_while_held(&s, "tom", || {
+        std::os::unix::fs::symlink(s.file("andetsteds"), s.file("tom/policy-review")).unwrap();
+    });
     assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
     assert!(
         run.stderr().contains("File exists") && run.stderr().contains("nothing was exported"),
